@@ -1,0 +1,380 @@
+// Subcommands check, count, show, sample and enumerate. Library code never prints; this file does.
+#include "compiler/driver/cli.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "compiler/driver/compile.h"
+#include "compiler/frontend/printer.h"
+#include "compiler/ir/arch.h"
+#include "compiler/ir/dump.h"
+#include "compiler/passes/space.h"
+
+namespace cella::driver {
+
+namespace {
+
+struct Common {
+  std::vector<std::string> sets;
+  std::vector<std::string> includes;
+  std::string network, search, data;
+  bool json = false;
+};
+
+void add_common(CLI::App* cmd, Common& c, bool json = true) {
+  cmd->add_option("--set", c.sets, "Override a network parameter or search setting: NAME=VALUE (repeatable)");
+  cmd->add_option("-I,--include", c.includes, "Directory searched for imports (repeatable)");
+  cmd->add_option("--network", c.network, "Which network, when the file has several");
+  cmd->add_option("--search", c.search, "Which search block, when the file has several");
+  cmd->add_option("--data", c.data, "Data set the network is built for (fashion_mnist, cifar10, ...)");
+  if (json) cmd->add_flag("--json", c.json, "Print JSON instead of text");
+}
+
+// Parses --set NAME=VALUE entries; returns an error message on a malformed one.
+std::optional<std::string> options_of(const Common& c, CompileOptions& o) {
+  for (const std::string& s : c.sets) {
+    std::size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) return fmt::format("--set {}: expected NAME=VALUE", s);
+    o.sema.overrides.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+  o.include_dirs = c.includes;
+  o.sema.network = c.network;
+  o.sema.search = c.search;
+  o.sema.data = c.data;
+  return std::nullopt;
+}
+
+bool use_color() { return isatty(2) && !std::getenv("NO_COLOR"); }
+
+nlohmann::json diag_json(const Compilation& c) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const diag::Diagnostic& d : c.diags.diagnostics()) {
+    auto loc = [&](const diag::SourceRange& r) {
+      nlohmann::json j = nlohmann::json::object();
+      if (r.file) j["file"] = c.sources.name(r.file);
+      if (r.line) {
+        j["line"] = r.line;
+        j["column"] = r.column;
+        j["length"] = r.length;
+      }
+      return j;
+    };
+    nlohmann::json notes = nlohmann::json::array();
+    for (const diag::Note& n : d.notes) {
+      nlohmann::json nj = loc(n.range);
+      nj["message"] = n.message;
+      notes.push_back(nj);
+    }
+    nlohmann::json j = loc(d.range);
+    j["kind"] = std::string(diag::kind_name(d.kind));
+    j["severity"] = d.severity == diag::Severity::Error ? "error" : d.severity == diag::Severity::Warning ? "warning" : "note";
+    j["message"] = d.message;
+    j["notes"] = notes;
+    arr.push_back(j);
+  }
+  return arr;
+}
+
+// Prints diagnostics (text to stderr) and returns the exit code for this compilation.
+int report(const Compilation& c, bool json_mode) {
+  if (!json_mode) std::cerr << diag::render_all(c.diags, c.sources, use_color());
+  if (!c.diags.has_errors()) return kOk;
+  for (const diag::Diagnostic& d : c.diags.diagnostics())
+    if (d.kind == diag::Kind::BadOverride) return kUsage;
+  return kInvalidInput;
+}
+
+std::unique_ptr<Compilation> compile_or_usage(const std::string& file, const Common& common, CompileOptions& o, int& code) {
+  if (auto err = options_of(common, o)) {
+    std::cerr << "cella: error: " << *err << "\n";
+    code = kUsage;
+    return nullptr;
+  }
+  return compile_file(file, o);
+}
+
+std::string big(const passes::BigInt& b) { return b.str(); }
+
+// Groups digits by thousands: 1,037,664,180.
+std::string grouped(const passes::BigInt& b) {
+  std::string s = b.str(), out;
+  int n = 0;
+  for (auto it = s.rbegin(); it != s.rend(); ++it) {
+    if (n && n % 3 == 0) out.push_back(',');
+    out.push_back(*it);
+    ++n;
+  }
+  return {out.rbegin(), out.rend()};
+}
+
+int cmd_check(const std::vector<std::string>& files, const Common& common) {
+  int worst = kOk;
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& f : files) {
+    CompileOptions o;
+    int code = kOk;
+    auto c = compile_or_usage(f, common, o, code);
+    if (!c) return code;
+    code = report(*c, common.json);
+    if (common.json) out.push_back({{"file", f}, {"ok", code == kOk}, {"diagnostics", diag_json(*c)}});
+    else if (code == kOk && !isatty(1)) std::cout << f << ": ok\n";
+    else if (code == kOk) std::cout << f << ": ok\n";
+    worst = std::max(worst, code);
+  }
+  if (common.json) std::cout << out.dump(2) << "\n";
+  return worst;
+}
+
+bool need_network(Compilation& c, const std::string& file, bool json) {
+  if (c.program && c.program->network) return true;
+  c.diags.report(diag::Kind::NoNetwork, diag::SourceRange{1, 1, 1, 1}, fmt::format("{} declares no network", file));
+  c.diags.note("this command works on a network: add `network name(...) { stem ...; stage ...; head ... }`");
+  report(c, json);
+  return false;
+}
+
+int cmd_count(const std::string& file, const Common& common) {
+  CompileOptions o;
+  int code = kOk;
+  auto c = compile_or_usage(file, common, o, code);
+  if (!c) return code;
+  if ((code = report(*c, common.json)) != kOk) return code;
+  if (!need_network(*c, file, common.json)) return kInvalidInput;
+  const ir::Program& p = *c->program;
+  passes::SpaceSize s = passes::count(p);
+  if (common.json) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (const auto& cc : s.cells)
+      cells.push_back({{"cell", cc.cell}, {"architectures", big(cc.raw)}, {"unique", cc.unique ? nlohmann::json(big(*cc.unique)) : nlohmann::json(nullptr)}});
+    std::vector<std::string> hier;
+    nlohmann::json j = {{"file", file}, {"network", p.network->name}, {"architectures", big(s.raw)},
+                        {"unique", s.unique ? nlohmann::json(big(*s.unique)) : nlohmann::json(nullptr)}, {"cells", cells}};
+    if (!s.unique) j["unique_note"] = s.unique_note;
+    std::cout << j.dump(2) << "\n";
+    return kOk;
+  }
+  std::cout << fmt::format("network {} ({})\n", p.network->name, file);
+  std::cout << fmt::format("  architectures: {} ({})\n", big(s.raw), grouped(s.raw));
+  if (s.unique) std::cout << fmt::format("  unique:        {} ({})\n", big(*s.unique), grouped(*s.unique));
+  else std::cout << fmt::format("  unique:        not computed: {}\n", s.unique_note);
+  for (const auto& cc : s.cells) {
+    std::cout << fmt::format("  cell {}: {} architectures", cc.cell, big(cc.raw));
+    if (cc.unique) std::cout << fmt::format(", {} unique", big(*cc.unique));
+    std::cout << "\n";
+  }
+  return kOk;
+}
+
+int cmd_show(const std::string& file, const std::string& emit, const std::string& output, const std::string& dump_after,
+             const Common& common) {
+  CompileOptions o;
+  o.parse_only = emit == "ast";
+  o.dump_after = dump_after;
+  int code = kOk;
+  auto c = compile_or_usage(file, common, o, code);
+  if (!c) return code;
+  if ((code = report(*c, false)) != kOk) return code;
+  std::string text;
+  if (!dump_after.empty()) {
+    text = c->dump;
+    if (text.empty()) {
+      std::cerr << fmt::format("cella: error: no pass is called '{}'; passes: sema, check-constraints, check-search-space\n", dump_after);
+      return kUsage;
+    }
+  } else if (emit == "ast") {
+    for (const ast::File& f : c->files) {
+      if (c->files.size() > 1) text += fmt::format("// file {}\n", c->sources.name(f.id));
+      text += frontend::print(f);
+    }
+  } else if (emit == "ir") {
+    text = ir::dump_text(*c->program);
+  } else if (emit == "json") {
+    text = ir::dump_json(*c->program).dump(2) + "\n";
+  } else {
+    text = ir::dump_dot(*c->program);
+    if (emit == "svg") {
+      std::string tmp = fmt::format("/tmp/cella-{}.dot", getpid());
+      { std::ofstream(tmp) << text; }
+      std::string cmd = fmt::format("dot -Tsvg '{}' 2>&1", tmp);
+      FILE* pipe = popen(cmd.c_str(), "r");
+      std::string svg;
+      if (pipe) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) svg.append(buf, n);
+      }
+      int status = pipe ? pclose(pipe) : -1;
+      std::remove(tmp.c_str());
+      if (status != 0) {
+        std::cerr << "cella: error: graphviz `dot` failed or is not installed (apt-get install graphviz); use --emit dot\n";
+        return kInvalidInput;
+      }
+      text = svg;
+    }
+  }
+  if (output.empty() || output == "-") {
+    std::cout << text;
+  } else {
+    std::ofstream out(output, std::ios::binary);
+    if (!out || !(out << text)) {
+      std::cerr << fmt::format("cella: error: cannot write {}\n", output);
+      return kInvalidInput;
+    }
+  }
+  return kOk;
+}
+
+std::string format_arch(const ir::Program& p, const ir::Arch& a, const std::string& format) {
+  if (format == "nb201") return ir::to_nb201(p, a);
+  if (format == "darts") return ir::to_genotype(p, a);
+  if (format == "json") return ir::to_json(p, a).dump();
+  return ir::to_text(p, a);
+}
+
+std::optional<std::string> check_format(const ir::Program& p, const std::string& format) {
+  auto f = ir::formats(p);
+  if (format == "nb201" && std::find(f.begin(), f.end(), ir::ArchFormat::Nb201) == f.end())
+    return std::string("--format nb201: this space has no NAS-Bench-201 form (one shared 1-input cell)");
+  if (format == "darts" && std::find(f.begin(), f.end(), ir::ArchFormat::Darts) == f.end())
+    return std::string("--format darts: this space has no DARTS genotype form (a normal and a reduction cell)");
+  return std::nullopt;
+}
+
+int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, const std::string& format, const Common& common) {
+  CompileOptions o;
+  int code = kOk;
+  auto c = compile_or_usage(file, common, o, code);
+  if (!c) return code;
+  if ((code = report(*c, common.json)) != kOk) return code;
+  if (!need_network(*c, file, common.json)) return kInvalidInput;
+  const ir::Program& p = *c->program;
+  if (auto err = check_format(p, format)) {
+    std::cerr << "cella: error: " << *err << "\n";
+    return kUsage;
+  }
+  std::mt19937_64 rng(seed);
+  nlohmann::json arr = nlohmann::json::array();
+  for (std::int64_t i = 0; i < n; ++i) {
+    ir::Arch a = passes::sample(p, rng);
+    if (common.json) arr.push_back({{"arch", format_arch(p, a, format)}, {"canonical", passes::canonical(p, a)}});
+    else std::cout << format_arch(p, a, format) << "\n";
+  }
+  if (common.json) std::cout << arr.dump(2) << "\n";
+  return kOk;
+}
+
+int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only, const std::string& format, const Common& common) {
+  CompileOptions o;
+  int code = kOk;
+  auto c = compile_or_usage(file, common, o, code);
+  if (!c) return code;
+  if ((code = report(*c, false)) != kOk) return code;
+  if (!need_network(*c, file, false)) return kInvalidInput;
+  const ir::Program& p = *c->program;
+  if (auto err = check_format(p, format)) {
+    std::cerr << "cella: error: " << *err << "\n";
+    return kUsage;
+  }
+  std::unordered_set<std::string> seen;
+  bool ok = passes::enumerate(p, limit, [&](const ir::Arch& a) {
+    if (unique_only && !seen.insert(passes::canonical(p, a)).second) return true;
+    std::cout << format_arch(p, a, format) << "\n";
+    return true;
+  });
+  if (!ok) {
+    std::cerr << fmt::format("cella: error: the space has more than {} architectures; raise --limit or use `cella sample`\n", limit);
+    return kUsage;
+  }
+  return kOk;
+}
+
+int cmd_primitives() {
+  for (const ir::Primitive& p : ir::primitives()) {
+    std::vector<std::string> params;
+    for (const ir::PrimParam& q : p.params) {
+      std::string s = q.name;
+      if (q.default_value) s += " = " + ir::to_string(*q.default_value);
+      else if (q.from_input) s += " = <input channels>";
+      else if (q.name == "pad") s += " = <same>";
+      params.push_back(s);
+    }
+    std::cout << fmt::format("{}({})\n    {}\n", p.name, fmt::join(params, ", "), p.summary);
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"cella: a language for neural-architecture search spaces"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cella 0.1.0");
+  Common common;
+
+  std::vector<std::string> check_files;
+  auto* check = app.add_subcommand("check", "Check .cella files and report every error");
+  check->add_option("files", check_files, "Files to check")->required()->check(CLI::ExistingFile);
+  add_common(check, common);
+
+  std::string file;
+  auto* count = app.add_subcommand("count", "Count the architectures of a space (raw and unique)");
+  count->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  add_common(count, common);
+
+  std::string emit = "ir", output, dump_after;
+  auto* show = app.add_subcommand("show", "Print the AST, the IR (text or JSON) or the graph (DOT or SVG)");
+  show->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  show->add_option("--emit", emit, "What to print")->check(CLI::IsMember({"ast", "ir", "json", "dot", "svg"}));
+  show->add_option("-o,--output", output, "Write to this file instead of standard output");
+  show->add_option("--dump-after", dump_after, "Print the IR as text after this pass (sema, check-constraints, ...)");
+  add_common(show, common, false);
+
+  std::int64_t n = 1;
+  std::uint64_t seed = 0;
+  std::string format = "auto";
+  auto* sample = app.add_subcommand("sample", "Print architectures drawn uniformly at random from the space");
+  sample->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  sample->add_option("-n", n, "How many")->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
+  sample->add_option("--seed", seed, "Random seed");
+  sample->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  add_common(sample, common);
+
+  std::uint64_t limit = 1'000'000;
+  bool unique_only = false;
+  auto* enumerate = app.add_subcommand("enumerate", "Print every architecture of a small space");
+  enumerate->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  enumerate->add_option("--limit", limit, "Refuse spaces larger than this");
+  enumerate->add_flag("--unique", unique_only, "Print one architecture per isomorphism class");
+  enumerate->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  add_common(enumerate, common, false);
+
+  auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kOk : kUsage;
+  }
+  try {
+    if (*check) return cmd_check(check_files, common);
+    if (*count) return cmd_count(file, common);
+    if (*show) return cmd_show(file, emit, output, dump_after, common);
+    if (*sample) return cmd_sample(file, n, seed, format, common);
+    if (*enumerate) return cmd_enumerate(file, limit, unique_only, format, common);
+    if (*prims) return cmd_primitives();
+  } catch (const std::exception& e) {
+    std::cerr << "cella: internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+  return kUsage;
+}
+
+}  // namespace cella::driver

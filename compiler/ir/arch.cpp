@@ -1,0 +1,388 @@
+// Architecture checks and encodings.
+#include "compiler/ir/arch.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace cella::ir {
+
+namespace {
+
+int op_index(const std::vector<Op>& ops, std::string_view name) {
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+std::string names_of(const std::vector<Op>& ops) {
+  std::string s;
+  for (std::size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + ops[i].name;
+  return s;
+}
+
+const Network& net_of(const Program& p) { return *p.network; }
+
+Arch empty_arch(const Program& p) {
+  const Network& n = net_of(p);
+  Arch a;
+  for (const CellGroup& g : n.cell_groups) {
+    const Cell& c = p.cells[g.cell];
+    CellChoice ch;
+    ch.edge_op.assign(c.num_edges(), -1);
+    ch.node_op.assign(c.num_nodes(), -1);
+    a.cells.push_back(ch);
+  }
+  a.layers.assign(n.layer_groups.size(), 0);
+  a.depths.assign(n.depth_groups.size(), 0);
+  return a;
+}
+
+// The two cell groups of a DARTS-style network: (normal, reduce), or nullopt.
+std::optional<std::pair<int, int>> darts_groups(const Program& p) {
+  const Network& n = net_of(p);
+  if (n.cell_groups.size() != 2 || !n.layer_groups.empty() || !n.depth_groups.empty()) return std::nullopt;
+  int normal = -1, reduce = -1;
+  for (int g = 0; g < 2; ++g) {
+    const Cell& c = p.cells[n.cell_groups[g].cell];
+    (c.props().reduction ? reduce : normal) = g;
+  }
+  if (normal < 0 || reduce < 0) return std::nullopt;
+  return std::make_pair(normal, reduce);
+}
+
+bool nb201_like(const Program& p) {
+  if (!p.network) return false;
+  const Network& n = *p.network;
+  if (n.cell_groups.size() != 1 || !n.layer_groups.empty() || !n.depth_groups.empty()) return false;
+  const Cell& c = p.cells[n.cell_groups[0].cell];
+  for (int v = 0; v < c.num_nodes(); ++v)
+    if (!c.node(v).ops.empty()) return false;
+  return c.props().inputs == 1;
+}
+
+}  // namespace
+
+std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) {
+  const std::string& name = cell.props().name;
+  if (static_cast<int>(ch.edge_op.size()) != cell.num_edges())
+    return fmt::format("cell '{}' has {} edges, the architecture gives {}", name, cell.num_edges(), ch.edge_op.size());
+  int present = 0;
+  for (int e = 0; e < cell.num_edges(); ++e) {
+    int op = ch.edge_op[e];
+    const EdgeProps& ep = cell.edge(e);
+    if (op < -1 || op >= static_cast<int>(ep.candidates.size()))
+      return fmt::format("edge {} of cell '{}' has no candidate {}", cell.edge_name(e), name, op);
+    present += op >= 0;
+  }
+  for (int v = cell.props().inputs; v < cell.num_nodes(); ++v) {
+    const NodeProps& np = cell.node(v);
+    std::vector<int> in = cell.in_edges(v);
+    if (np.select > 0) {
+      int chosen = 0;
+      for (int e : in) {
+        if (ch.edge_op[e] < 0) continue;
+        ++chosen;
+        if (cell.edge(e).candidates[ch.edge_op[e]].is_zero(1))
+          return fmt::format("node {} of cell '{}' selects edge {} with '{}'; a selected edge needs a real operation", v, name,
+                             cell.edge_name(e), cell.edge(e).candidates[ch.edge_op[e]].name);
+      }
+      if (chosen != np.select)
+        return fmt::format("node {} of cell '{}' must keep exactly {} inputs, the architecture keeps {}", v, name, np.select, chosen);
+    } else {
+      for (int e : in)
+        if (ch.edge_op[e] < 0 && !cell.edge(e).optional)
+          return fmt::format("edge {} of cell '{}' needs an operation", cell.edge_name(e), name);
+    }
+    if (!np.ops.empty()) {
+      int op = v < static_cast<int>(ch.node_op.size()) ? ch.node_op[v] : -1;
+      if (op < 0 || op >= static_cast<int>(np.ops.size()))
+        return fmt::format("node {} of cell '{}' needs one of its operations ({})", v, name, names_of(np.ops));
+    }
+  }
+  const auto& allowed = cell.props().allowed_edge_counts;
+  if (present < static_cast<int>(allowed.size()) && !allowed[present])
+    return fmt::format("cell '{}' with {} edges breaks its constraint '{}'", name, present, cell.props().constraint_text);
+  return std::nullopt;
+}
+
+std::optional<std::string> check_arch(const Program& p, const Arch& a) {
+  if (!p.network) return std::string("the file has no network");
+  const Network& n = *p.network;
+  if (a.cells.size() != n.cell_groups.size() || a.layers.size() != n.layer_groups.size() || a.depths.size() != n.depth_groups.size())
+    return std::string("the architecture does not match the network's decisions");
+  for (std::size_t g = 0; g < a.cells.size(); ++g)
+    if (auto err = check_choice(p.cells[n.cell_groups[g].cell], a.cells[g])) return err;
+  for (std::size_t l = 0; l < a.layers.size(); ++l) {
+    const Unit& u = n.units[n.layer_groups[l]];
+    if (a.layers[l] < 0 || a.layers[l] >= static_cast<int>(u.choices.size()))
+      return fmt::format("layer {} has no candidate {}", u.name, a.layers[l]);
+  }
+  for (std::size_t d = 0; d < a.depths.size(); ++d) {
+    const Stage& s = n.stages[n.depth_groups[d]];
+    if (a.depths[d] < 0 || a.depths[d] >= static_cast<int>(s.depths.size()))
+      return fmt::format("stage {} has no depth choice {}", n.depth_groups[d], a.depths[d]);
+  }
+  return std::nullopt;
+}
+
+std::vector<ArchFormat> formats(const Program& p) {
+  std::vector<ArchFormat> out;
+  if (nb201_like(p)) out.push_back(ArchFormat::Nb201);
+  if (p.network && darts_groups(p)) out.push_back(ArchFormat::Darts);
+  out.push_back(ArchFormat::Json);
+  return out;
+}
+
+std::string to_nb201(const Program& p, const Arch& a) {
+  const Cell& c = p.cells[net_of(p).cell_groups[0].cell];
+  std::string s;
+  for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+    if (v > c.props().inputs) s += "+";
+    s += "|";
+    for (int e : c.in_edges(v)) {
+      if (a.cells[0].edge_op[e] < 0) continue;
+      s += fmt::format("{}~{}|", c.edge(e).candidates[a.cells[0].edge_op[e]].name, c.source(e));
+    }
+  }
+  return s;
+}
+
+std::string to_genotype(const Program& p, const Arch& a) {
+  auto groups = *darts_groups(p);
+  auto part = [&](int g) {
+    const Cell& c = p.cells[net_of(p).cell_groups[g].cell];
+    std::string pairs, concat;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v)
+      for (int e : c.in_edges(v)) {
+        int op = a.cells[g].edge_op[e];
+        if (op < 0) continue;
+        pairs += fmt::format("{}('{}', {})", pairs.empty() ? "" : ", ", c.edge(e).candidates[op].name, c.source(e));
+      }
+    for (std::size_t i = 0; i < c.props().output.nodes.size(); ++i) concat += (i ? ", " : "") + std::to_string(c.props().output.nodes[i]);
+    return std::make_pair(pairs, concat);
+  };
+  auto [n, nc] = part(groups.first);
+  auto [r, rc] = part(groups.second);
+  return fmt::format("Genotype(normal=[{}], normal_concat=[{}], reduce=[{}], reduce_concat=[{}])", n, nc, r, rc);
+}
+
+nlohmann::json to_json(const Program& p, const Arch& a) {
+  const Network& n = net_of(p);
+  nlohmann::json j = nlohmann::json::object();
+  nlohmann::json cells = nlohmann::json::object();
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const Cell& c = p.cells[n.cell_groups[g].cell];
+    nlohmann::json edges = nlohmann::json::object(), nodes = nlohmann::json::object();
+    for (int e = 0; e < c.num_edges(); ++e) {
+      int op = a.cells[g].edge_op[e];
+      edges[c.edge_name(e)] = op < 0 ? nlohmann::json(nullptr) : nlohmann::json(c.edge(e).candidates[op].name);
+    }
+    for (int v = 0; v < c.num_nodes(); ++v)
+      if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0) nodes[std::to_string(v)] = c.node(v).ops[a.cells[g].node_op[v]].name;
+    nlohmann::json cell = {{"edges", edges}};
+    if (!nodes.empty()) cell["nodes"] = nodes;
+    cells[n.cell_groups[g].name] = cell;
+  }
+  if (!cells.empty()) j["cells"] = cells;
+  if (!n.layer_groups.empty()) {
+    nlohmann::json layers = nlohmann::json::object();
+    for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+      const Unit& u = n.units[n.layer_groups[l]];
+      layers[u.name] = u.choices[a.layers[l]].name;
+    }
+    j["layers"] = layers;
+  }
+  if (!n.depth_groups.empty()) {
+    nlohmann::json depths = nlohmann::json::object();
+    for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
+      const Stage& s = n.stages[n.depth_groups[d]];
+      depths[fmt::format("stages.{}", n.depth_groups[d])] = s.depths[a.depths[d]];
+    }
+    j["depths"] = depths;
+  }
+  return j;
+}
+
+std::string to_text(const Program& p, const Arch& a) {
+  auto f = formats(p);
+  if (f.front() == ArchFormat::Nb201) return to_nb201(p, a);
+  if (f.front() == ArchFormat::Darts) return to_genotype(p, a);
+  return to_json(p, a).dump();
+}
+
+namespace {
+
+std::variant<Arch, std::string> parse_nb201(const Program& p, std::string_view text) {
+  if (!nb201_like(p)) return std::string("this space has no NAS-Bench-201 form (it needs one shared 1-input cell); use JSON");
+  const Cell& c = p.cells[net_of(p).cell_groups[0].cell];
+  Arch a = empty_arch(p);
+  std::vector<std::string> groups;
+  std::string cur;
+  for (char ch : text) {
+    if (ch == '+') {
+      groups.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(ch);
+    }
+  }
+  groups.push_back(cur);
+  int nodes = c.num_nodes() - c.props().inputs;
+  if (static_cast<int>(groups.size()) != nodes)
+    return fmt::format("expected {} '+'-separated node groups, found {}", nodes, groups.size());
+  for (int gi = 0; gi < nodes; ++gi) {
+    int v = c.props().inputs + gi;
+    std::string_view g = groups[gi];
+    std::size_t pos = 0;
+    while (pos < g.size()) {
+      std::size_t bar = g.find('|', pos);
+      std::string_view tok = g.substr(pos, bar == std::string_view::npos ? std::string_view::npos : bar - pos);
+      pos = bar == std::string_view::npos ? g.size() : bar + 1;
+      if (tok.empty()) continue;
+      std::size_t tilde = tok.rfind('~');
+      if (tilde == std::string_view::npos) return fmt::format("'{}' is not of the form op~input", tok);
+      std::string_view op = tok.substr(0, tilde), src_text = tok.substr(tilde + 1);
+      int src = -1;
+      auto [ptr, ec] = std::from_chars(src_text.data(), src_text.data() + src_text.size(), src);
+      if (ec != std::errc() || ptr != src_text.data() + src_text.size()) return fmt::format("'{}' is not a node number", src_text);
+      int e = c.find_edge(src, v);
+      if (e < 0) return fmt::format("cell '{}' has no edge {}<-{}", c.props().name, v, src);
+      int idx = op_index(c.edge(e).candidates, op);
+      if (idx < 0) return fmt::format("edge {} has no candidate '{}' (it has {})", c.edge_name(e), op, names_of(c.edge(e).candidates));
+      if (a.cells[0].edge_op[e] >= 0) return fmt::format("edge {} is given twice", c.edge_name(e));
+      a.cells[0].edge_op[e] = idx;
+    }
+  }
+  return a;
+}
+
+std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_view text) {
+  auto groups = darts_groups(p);
+  if (!groups) return std::string("this space has no DARTS genotype form (it needs a normal and a reduction cell); use JSON");
+  Arch a = empty_arch(p);
+  auto parse_part = [&](std::string_view key, int g) -> std::optional<std::string> {
+    std::string k = std::string(key) + "=[";
+    std::size_t at = text.find(k);
+    if (at == std::string_view::npos) return fmt::format("the genotype has no '{}' list", key);
+    std::size_t end = text.find(']', at);
+    if (end == std::string_view::npos) return fmt::format("the '{}' list is not closed", key);
+    std::string_view body = text.substr(at + k.size(), end - at - k.size());
+    const Cell& c = p.cells[net_of(p).cell_groups[g].cell];
+    std::vector<std::pair<std::string, int>> pairs;
+    std::size_t pos = 0;
+    while ((pos = body.find('(', pos)) != std::string_view::npos) {
+      std::size_t close = body.find(')', pos);
+      if (close == std::string_view::npos) return std::string("unbalanced parentheses in the genotype");
+      std::string_view pair = body.substr(pos + 1, close - pos - 1);
+      std::size_t q1 = pair.find('\''), q2 = pair.find('\'', q1 + 1), comma = pair.find(',', q2);
+      if (q1 == std::string_view::npos || q2 == std::string_view::npos || comma == std::string_view::npos)
+        return fmt::format("'({})' is not of the form ('op', input)", pair);
+      std::string op(pair.substr(q1 + 1, q2 - q1 - 1));
+      std::string num(pair.substr(comma + 1));
+      num.erase(0, num.find_first_not_of(' '));
+      num.erase(num.find_last_not_of(' ') + 1);
+      int src = -1;
+      auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), src);
+      if (ec != std::errc() || ptr != num.data() + num.size()) return fmt::format("'{}' is not a node number", num);
+      pairs.emplace_back(op, src);
+      pos = close + 1;
+    }
+    // Pairs come per intermediate node, `select` of them each, in node order.
+    std::size_t i = 0;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      int k = c.node(v).select > 0 ? c.node(v).select : static_cast<int>(c.in_edges(v).size());
+      for (int j = 0; j < k; ++j, ++i) {
+        if (i >= pairs.size()) return fmt::format("the '{}' list has {} pairs, too few for cell '{}'", key, pairs.size(), c.props().name);
+        auto& [op, src] = pairs[i];
+        int e = c.find_edge(src, v);
+        if (e < 0) return fmt::format("cell '{}' has no edge {}<-{}", c.props().name, v, src);
+        int idx = op_index(c.edge(e).candidates, op);
+        if (idx < 0) return fmt::format("edge {} has no candidate '{}'", c.edge_name(e), op);
+        if (a.cells[g].edge_op[e] >= 0) return fmt::format("node {} takes input {} twice", v, src);
+        a.cells[g].edge_op[e] = idx;
+      }
+    }
+    if (i != pairs.size()) return fmt::format("the '{}' list has {} pairs, too many for cell '{}'", key, pairs.size(), c.props().name);
+    return std::nullopt;
+  };
+  if (auto err = parse_part("normal", groups->first)) return *err;
+  if (auto err = parse_part("reduce", groups->second)) return *err;
+  return a;
+}
+
+std::variant<Arch, std::string> parse_json(const Program& p, std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::string("the architecture is not a JSON object");
+  const Network& n = net_of(p);
+  Arch a = empty_arch(p);
+  const nlohmann::json& cells = j.contains("cells") ? j["cells"] : nlohmann::json::object();
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const Cell& c = p.cells[n.cell_groups[g].cell];
+    const std::string& gname = n.cell_groups[g].name;
+    if (!cells.is_object() || !cells.contains(gname)) return fmt::format("the architecture has no entry for cell '{}'", gname);
+    const nlohmann::json& cj = cells[gname];
+    if (!cj.is_object() || !cj.contains("edges") || !cj["edges"].is_object()) return fmt::format("cell '{}' has no \"edges\" object", gname);
+    for (auto& [key, val] : cj["edges"].items()) {
+      int e = -1;
+      for (int i = 0; i < c.num_edges(); ++i)
+        if (c.edge_name(i) == key) e = i;
+      if (e < 0) return fmt::format("cell '{}' has no edge {}", gname, key);
+      if (val.is_null()) continue;
+      if (!val.is_string()) return fmt::format("edge {} must name an operation", key);
+      int idx = op_index(c.edge(e).candidates, val.get<std::string>());
+      if (idx < 0) return fmt::format("edge {} has no candidate '{}'", key, val.get<std::string>());
+      a.cells[g].edge_op[e] = idx;
+    }
+    if (cj.contains("nodes") && cj["nodes"].is_object()) {
+      for (auto& [key, val] : cj["nodes"].items()) {
+        int v = -1;
+        for (int i = 0; i < c.num_nodes(); ++i)
+          if (std::to_string(i) == key) v = i;
+        if (v < 0 || !val.is_string()) return fmt::format("cell '{}' has no node {}", gname, key);
+        int idx = op_index(c.node(v).ops, val.get<std::string>());
+        if (idx < 0) return fmt::format("node {} has no operation '{}'", key, val.get<std::string>());
+        a.cells[g].node_op[v] = idx;
+      }
+    }
+  }
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    const Unit& u = n.units[n.layer_groups[l]];
+    if (!j.contains("layers") || !j["layers"].is_object() || !j["layers"].contains(u.name) || !j["layers"][u.name].is_string())
+      return fmt::format("the architecture has no operation for layer {}", u.name);
+    int idx = op_index(u.choices, j["layers"][u.name].get<std::string>());
+    if (idx < 0) return fmt::format("layer {} has no candidate '{}'", u.name, j["layers"][u.name].get<std::string>());
+    a.layers[l] = idx;
+  }
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
+    std::string key = fmt::format("stages.{}", n.depth_groups[d]);
+    const Stage& s = n.stages[n.depth_groups[d]];
+    if (!j.contains("depths") || !j["depths"].contains(key) || !j["depths"][key].is_number_integer())
+      return fmt::format("the architecture has no depth for {}", key);
+    auto it = std::find(s.depths.begin(), s.depths.end(), j["depths"][key].get<std::int64_t>());
+    if (it == s.depths.end()) return fmt::format("{} cannot have depth {}", key, j["depths"][key].dump());
+    a.depths[d] = static_cast<int>(it - s.depths.begin());
+  }
+  return a;
+}
+
+}  // namespace
+
+std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view text) {
+  if (!p.network) return std::string("the file has no network");
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  std::variant<Arch, std::string> r;
+  if (text.starts_with("|")) r = parse_nb201(p, text);
+  else if (text.starts_with("Genotype(")) r = parse_genotype(p, text);
+  else if (text.starts_with("{")) r = parse_json(p, text);
+  else return std::string("an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...) or a JSON object");
+  if (auto* a = std::get_if<Arch>(&r))
+    if (auto err = check_arch(p, *a)) return *err;
+  return r;
+}
+
+}  // namespace cella::ir

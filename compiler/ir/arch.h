@@ -1,0 +1,54 @@
+// Architectures: one concrete choice for every decision of a network, and their text forms
+// (NAS-Bench-201 arch strings, DARTS genotypes, JSON).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "compiler/ir/ir.h"
+
+namespace cella::ir {
+
+/// The choice made for one cell decision group.
+struct CellChoice {
+  std::vector<int> edge_op;  ///< per edge index: candidate index, or -1 when the edge is absent
+  std::vector<int> node_op;  ///< per node: operation index, or -1 when the node has none
+  bool operator==(const CellChoice&) const = default;
+};
+
+/// One architecture of a network's space.
+struct Arch {
+  std::vector<CellChoice> cells;  ///< per Network::cell_groups
+  std::vector<int> layers;        ///< per Network::layer_groups: candidate index
+  std::vector<int> depths;        ///< per Network::depth_groups: index into Stage::depths
+  bool operator==(const Arch&) const = default;
+};
+
+/// Why `choice` is not a valid architecture of `cell`, or nullopt if it is.
+std::optional<std::string> check_choice(const Cell& cell, const CellChoice& choice);
+/// Why `arch` is not an architecture of the program's network, or nullopt if it is.
+std::optional<std::string> check_arch(const Program& program, const Arch& arch);
+
+enum class ArchFormat { Nb201, Darts, Json };
+
+/// Formats the program can print its architectures in (JSON always; NB201 for a single shared
+/// 1-input cell; DARTS for a normal and a reduction cell with node selection).
+std::vector<ArchFormat> formats(const Program& program);
+
+/// `|nor_conv_3x3~0|+|...|`; requires ArchFormat::Nb201.
+std::string to_nb201(const Program& program, const Arch& arch);
+/// `Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`.
+std::string to_genotype(const Program& program, const Arch& arch);
+nlohmann::json to_json(const Program& program, const Arch& arch);
+/// The most specific form the program supports.
+std::string to_text(const Program& program, const Arch& arch);
+
+/// Parses an architecture in any of the three forms (recognised by its first character), and
+/// checks it against the space. Returns the architecture or a one-line error.
+std::variant<Arch, std::string> parse_arch(const Program& program, std::string_view text);
+
+}  // namespace cella::ir

@@ -1,0 +1,61 @@
+// Small helpers on the IR types.
+#include "compiler/ir/ir.h"
+
+#include <fmt/format.h>
+
+namespace cella::ir {
+
+bool Op::is_zero(std::int64_t in_channels) const {
+  return seq.size() == 1 && effective_kind(seq[0], in_channels) == PrimKind::Zero;
+}
+
+bool Op::is_identity(std::int64_t in_channels) const {
+  if (seq.empty()) return true;
+  for (const PrimCall& c : seq)
+    if (effective_kind(c, in_channels) != PrimKind::Identity) return false;
+  return true;
+}
+
+std::variant<Shape, std::string> Op::shape(Shape in) const {
+  for (const PrimCall& c : seq) {
+    auto r = infer_shape(c, in);
+    if (auto* err = std::get_if<std::string>(&r)) return *err;
+    in = std::get<Shape>(r);
+  }
+  return in;
+}
+
+std::string Op::expansion() const {
+  if (seq.empty()) return "identity";
+  std::string s;
+  for (std::size_t i = 0; i < seq.size(); ++i) s += (i ? " >> " : "") + to_string(seq[i]);
+  return s;
+}
+
+void Cell::reindex() {
+  edges.assign(boost::num_edges(graph), EdgeDesc{});
+  for (auto [it, end] = boost::edges(graph); it != end; ++it) edges[graph[*it].index] = *it;
+}
+
+std::string Cell::edge_name(int i) const { return fmt::format("{}<-{}", target(i), source(i)); }
+
+int Cell::find_edge(int src, int dst) const {
+  for (int i = 0; i < num_edges(); ++i)
+    if (source(i) == src && target(i) == dst) return i;
+  return -1;
+}
+
+std::vector<int> Cell::in_edges(int v) const {
+  std::vector<int> out;
+  for (int i = 0; i < num_edges(); ++i)
+    if (target(i) == v) out.push_back(i);
+  return out;
+}
+
+int Program::find_cell(std::string_view name) const {
+  for (std::size_t i = 0; i < cells.size(); ++i)
+    if (cells[i].props().name == name) return static_cast<int>(i);
+  return -1;
+}
+
+}  // namespace cella::ir

@@ -1,0 +1,270 @@
+// The checked graph IR that sema builds and every later stage reads.
+//
+// A Program holds the cell types, one network and optionally a search plan.
+//  * A Cell is a DAG on boost::adjacency_list. Vertices are the cell's nodes, numbered as in the
+//    .cella file: inputs first (0..inputs-1), then intermediate nodes. A node sums or concatenates
+//    what its incoming edges bring, optionally applies one of its own candidate operations
+//    (NAS-Bench-101 style), and may keep only `select` of its incoming edges (DARTS). An edge
+//    carries the candidate operations between two nodes, its stride (2 on the input edges of a
+//    reduction cell), whether it may be absent, its index in the stable order (by target, then
+//    source: NB201's 1<-0, 2<-0, 2<-1, ...) and its hierarchy (the edges sharing a target node).
+//  * A Network is a chain of units: fixed layers (stem, layers, head), cell instances and choice
+//    layers (one operation per layer from a set, MobileNet style), grouped in stages that may
+//    have a depth choice. Decision groups say which units share one choice.
+//  * Ops are fully resolved sequences of primitive calls with concrete arguments.
+#pragma once
+
+#include <boost/graph/adjacency_list.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/diag/source.h"
+#include "compiler/ir/primitives.h"
+
+namespace cella::ir {
+
+/// One candidate operation: a named sequence of primitive calls.
+struct Op {
+  std::string name;
+  std::vector<PrimCall> seq;
+  diag::SourceRange origin;
+
+  /// Structurally zero (`none`) on an input of `in_channels` channels.
+  bool is_zero(std::int64_t in_channels) const;
+  /// Structurally the identity (`skip_connect` at stride 1).
+  bool is_identity(std::int64_t in_channels) const;
+  /// Output shape, or an error message naming the primitive that does not fit.
+  std::variant<Shape, std::string> shape(Shape in) const;
+  /// `relu >> conv(k=3, ...) >> bn`
+  std::string expansion() const;
+};
+
+enum class NodeKind { Input, Intermediate };
+enum class Combine { Sum, Concat };
+
+struct NodeProps {
+  int id = 0;
+  NodeKind kind = NodeKind::Intermediate;
+  Combine combine = Combine::Sum;
+  std::vector<Op> ops;  ///< node operation candidates (empty: no operation)
+  int select = 0;       ///< keep exactly this many incoming edges; 0 keeps all
+  diag::SourceRange range;
+};
+
+struct EdgeProps {
+  int index = -1;
+  int hierarchy = -1;
+  int stride = 1;
+  bool optional = false;
+  std::vector<Op> candidates;
+  diag::SourceRange range;
+};
+
+struct CellOutput {
+  enum class Kind { Node, Concat } kind = Kind::Node;
+  std::vector<int> nodes;  ///< Node: one node; Concat: the nodes concatenated, in order
+};
+
+struct CellProps {
+  std::string name;
+  int inputs = 1;
+  bool reduction = false;
+  CellOutput output;
+  /// allowed_edge_counts[k]: an architecture with k present edges satisfies the constraints.
+  std::vector<bool> allowed_edge_counts;
+  std::string constraint_text;
+  diag::SourceRange constraint_range;
+  diag::SourceRange range;
+};
+
+using CellGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, NodeProps, EdgeProps, CellProps>;
+using Vertex = boost::graph_traits<CellGraph>::vertex_descriptor;
+using EdgeDesc = boost::graph_traits<CellGraph>::edge_descriptor;
+
+/// A cell type: its graph plus the edges in their stable index order.
+///
+/// Edge descriptors point into the graph's storage, so copying or moving a Cell rebuilds
+/// `edges` from the copied graph (by each edge's `index`).
+struct Cell {
+  Cell() = default;
+  Cell(const Cell& other) : graph(other.graph), hierarchies(other.hierarchies) { reindex(); }
+  Cell(Cell&& other) noexcept : Cell(static_cast<const Cell&>(other)) {}
+  Cell& operator=(const Cell& other) {
+    if (this != &other) {
+      graph = other.graph;
+      hierarchies = other.hierarchies;
+      reindex();
+    }
+    return *this;
+  }
+  Cell& operator=(Cell&& other) noexcept { return *this = static_cast<const Cell&>(other); }
+  /// Rebuilds `edges` from the graph, ordered by EdgeProps::index.
+  void reindex();
+
+  CellGraph graph;
+  std::vector<EdgeDesc> edges;               ///< edges[i] has index i
+  std::vector<std::vector<int>> hierarchies;  ///< edge indices grouped by target node, in node order
+
+  const CellProps& props() const { return graph[boost::graph_bundle]; }
+  CellProps& props() { return graph[boost::graph_bundle]; }
+  int num_nodes() const { return static_cast<int>(boost::num_vertices(graph)); }
+  int num_edges() const { return static_cast<int>(edges.size()); }
+  const EdgeProps& edge(int i) const { return graph[edges[i]]; }
+  int source(int i) const { return static_cast<int>(boost::source(edges[i], graph)); }
+  int target(int i) const { return static_cast<int>(boost::target(edges[i], graph)); }
+  const NodeProps& node(int v) const { return graph[static_cast<Vertex>(v)]; }
+  /// "3<-1": the NB201 spelling of edge i.
+  std::string edge_name(int i) const;
+  /// Index of the edge from `src` to `dst`, or -1.
+  int find_edge(int src, int dst) const;
+  /// Incoming edge indices of node v, by source.
+  std::vector<int> in_edges(int v) const;
+};
+
+enum class UnitKind { Fixed, Cell, Choice };
+
+/// One layer of the network.
+struct Unit {
+  UnitKind kind = UnitKind::Fixed;
+  std::string role;   ///< stem, layer, head, cell, choice
+  std::string name;   ///< module name: "stem", "cells.3", "layers.2", "head"
+  Op op;              ///< Fixed
+  int cell = -1;      ///< Cell: index into Program::cells
+  std::vector<Op> choices;  ///< Choice: candidates bound to this layer's width and stride
+  int group = -1;     ///< Cell: cell decision group; Choice: layer decision group
+  int stage = -1;
+  int depth_index = 0;  ///< position inside its stage (0-based)
+  Shape in, out;
+  std::int64_t width = 0;  ///< Cell: the cell's node width C
+  int stride = 1;
+  diag::SourceRange range;
+};
+
+struct Stage {
+  std::string body;
+  std::vector<int> units;       ///< all units of the stage at its largest depth
+  std::vector<int> depths;      ///< allowed depths; one entry: fixed
+  int depth_group = -1;         ///< index into Network::depth_groups, or -1
+  diag::SourceRange range;
+};
+
+enum class ShareMode { All, Stage, None };
+
+/// A cell decision group: the cell units that take one common cell architecture.
+struct CellGroup {
+  int cell = -1;
+  std::vector<int> units;
+  std::string name;  ///< the cell type's name, or "cells.3" when not shared
+};
+
+struct Network {
+  std::string name;
+  std::vector<std::pair<std::string, Scalar>> params;  ///< resolved, after --set
+  std::vector<Unit> units;
+  std::vector<Stage> stages;
+  ShareMode share = ShareMode::All;
+  std::vector<CellGroup> cell_groups;
+  std::vector<int> layer_groups;  ///< unit index of each choice layer
+  std::vector<int> depth_groups;  ///< stage index of each stage with a depth choice
+  Shape input;                    ///< the data's channels (what the stem sees)
+  diag::SourceRange range;
+};
+
+// --- search plan ------------------------------------------------------------------------------
+
+struct Optimizer {
+  std::string kind = "sgd";
+  double lr = 0.025;
+  double momentum = 0.9;
+  double weight_decay = 3e-4;
+  bool nesterov = false;
+};
+
+struct Schedule {
+  std::string kind = "cosine";
+  double min_lr = 0.001;
+};
+
+struct ArchOptimizer {
+  double lr = 3e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  double weight_decay = 1e-3;
+};
+
+/// How the weight-sharing supernet is trained.
+struct SupernetPlan {
+  std::int64_t epochs = 50;
+  std::int64_t batch = 64;
+  Optimizer optimizer;
+  Schedule schedule;
+  double clip = 5.0;
+  /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
+  std::string method = "uniform";
+  /// uniform only: one path for the whole network ("network") or one per cell ("cell").
+  std::string path = "network";
+  double tau_max = 10.0, tau_min = 0.1;
+  ArchOptimizer arch;
+  std::int64_t arch_warmup = 0;  ///< epochs before the architecture weights start to learn
+  diag::SourceRange range;
+};
+
+enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
+
+/// How the supernet is split into sub-supernets.
+struct SplitPlan {
+  SplitStrategy strategy = SplitStrategy::None;
+  std::vector<std::int64_t> at;      ///< epochs at which splits happen
+  std::string cell;                  ///< the cell type whose edges are split
+  std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
+  std::int64_t batches = 100;        ///< gradient-matching minibatches per score
+  std::int64_t branches = 2;         ///< groups per split
+  std::vector<std::int64_t> groups;  ///< allowed group sizes (empty: any)
+  std::string variant = "nb201";     ///< gradient_match: nb201 (max cut, one-hot) or darts (min intra, theta)
+  std::string criterion = "gradient_match";
+  std::int64_t child_epochs = 10;    ///< epochs each child trains after a split
+  std::string select = "valid_acc";
+  std::string distill = "none";      ///< smd, parent, mutual, none
+  std::string restart = "none";      ///< none, final, all
+  diag::SourceRange range;
+};
+
+struct DataPlan {
+  std::string name = "fashion_mnist";
+  std::string path;
+  std::int64_t subset = 0;        ///< use only this many training images (0: all)
+  double train_portion = 0.5;     ///< share of the training set used for weights (rest: validation)
+  diag::SourceRange range;
+};
+
+struct RetrainPlan {
+  bool enabled = false;
+  std::int64_t epochs = 10;
+  std::int64_t batch = 96;
+  Optimizer optimizer;
+  Schedule schedule;
+};
+
+struct SearchPlan {
+  std::string name;
+  DataPlan data;
+  std::int64_t seed = 0;
+  SupernetPlan supernet;
+  SplitPlan split;
+  RetrainPlan retrain;
+  diag::SourceRange range;
+};
+
+/// Everything the compiler produces for one file.
+struct Program {
+  std::vector<Cell> cells;
+  std::optional<Network> network;
+  std::optional<SearchPlan> search;
+  std::vector<std::string> files;  ///< the source files read, main file first
+
+  int find_cell(std::string_view name) const;
+};
+
+}  // namespace cella::ir

@@ -1,0 +1,254 @@
+// The primitive table and the shape, cost and kind rules of each primitive.
+#include "compiler/ir/primitives.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace cella::ir {
+
+namespace {
+
+PrimParam int_param(std::string name, std::optional<std::int64_t> def, std::int64_t min = 1) {
+  PrimParam p{std::move(name), ParamType::Int, std::nullopt, false, min, 1e9};
+  if (def) p.default_value = Scalar{*def};
+  return p;
+}
+PrimParam out_param() {
+  PrimParam p{"out", ParamType::Int, std::nullopt, true, 1, 1e9};
+  return p;
+}
+PrimParam bool_param(std::string name, bool def) {
+  return PrimParam{std::move(name), ParamType::Bool, Scalar{def}, false, 0, 1};
+}
+PrimParam float_param(std::string name, double def, double max) {
+  return PrimParam{std::move(name), ParamType::Float, Scalar{def}, false, 0, max};
+}
+
+std::vector<Primitive> make_table() {
+  auto pad = [] { return int_param("pad", std::nullopt, 0); };  // derived from k and dilation
+  return {
+      {"zero", "outputs zeros (the `none` candidate); with stride s, of 1/s the resolution",
+       {int_param("stride", 1)}, PrimKind::Zero},
+      {"identity", "passes the input through", {}, PrimKind::Identity},
+      {"skip", "identity at stride 1 and equal channels, otherwise a factorized reduce",
+       {int_param("stride", 1), out_param()}, PrimKind::Other},
+      {"relu", "rectified linear unit", {}, PrimKind::Other},
+      {"relu6", "ReLU clipped at 6", {}, PrimKind::Other},
+      {"hswish", "hard swish", {}, PrimKind::Other},
+      {"sigmoid", "logistic sigmoid", {}, PrimKind::Other},
+      {"bn", "batch normalisation (affine in stand-alone networks, not in supernets)", {}, PrimKind::Other},
+      {"conv", "2-d convolution",
+       {int_param("k", std::nullopt), out_param(), int_param("stride", 1), pad(), int_param("dilation", 1),
+        int_param("groups", 1), bool_param("bias", false)},
+       PrimKind::Other},
+      {"dwconv", "depthwise 2-d convolution",
+       {int_param("k", std::nullopt), int_param("stride", 1), pad(), int_param("dilation", 1)}, PrimKind::Other},
+      {"avg_pool", "average pooling (padding excluded from the average)",
+       {int_param("k", std::nullopt), int_param("stride", 1), pad(), bool_param("count_include_pad", false)},
+       PrimKind::Other},
+      {"max_pool", "max pooling", {int_param("k", std::nullopt), int_param("stride", 1), pad()}, PrimKind::Other},
+      {"global_avg_pool", "averages over the spatial dimensions and flattens", {}, PrimKind::Other},
+      {"linear", "fully connected layer on a flattened input", {out_param(), bool_param("bias", true)}, PrimKind::Other},
+      {"dropout", "dropout with probability p", {float_param("p", 0.0, 1.0)}, PrimKind::Other},
+      {"factorized_reduce", "halves the resolution with two offset 1x1 convolutions (DARTS)",
+       {out_param()}, PrimKind::Other},
+      {"resblock", "ResNet basic block (NAS-Bench-201's reduction block)", {out_param(), int_param("stride", 1)},
+       PrimKind::Other},
+      {"mbconv", "MobileNetV2 inverted residual: expand 1x1, depthwise kxk, project 1x1",
+       {int_param("k", std::nullopt), int_param("e", std::nullopt), out_param(), int_param("stride", 1),
+        bool_param("se", false)},
+       PrimKind::Other},
+  };
+}
+
+std::int64_t conv_out(std::int64_t hw, std::int64_t k, std::int64_t s, std::int64_t p, std::int64_t d) {
+  return std::max<std::int64_t>(1, (hw + 2 * p - d * (k - 1) - 1) / s + 1);
+}
+
+}  // namespace
+
+const Scalar* PrimCall::arg(std::string_view name) const {
+  for (const auto& [n, v] : args)
+    if (n == name) return &v;
+  return nullptr;
+}
+
+std::int64_t PrimCall::int_arg(std::string_view name, std::int64_t fallback) const {
+  const Scalar* s = arg(name);
+  if (!s) return fallback;
+  if (auto* i = std::get_if<std::int64_t>(s)) return *i;
+  if (auto* b = std::get_if<bool>(s)) return *b;
+  return static_cast<std::int64_t>(std::get<double>(*s));
+}
+
+double PrimCall::float_arg(std::string_view name, double fallback) const {
+  const Scalar* s = arg(name);
+  if (!s) return fallback;
+  if (auto* d = std::get_if<double>(s)) return *d;
+  if (auto* i = std::get_if<std::int64_t>(s)) return static_cast<double>(*i);
+  return std::get<bool>(*s) ? 1.0 : 0.0;
+}
+
+bool PrimCall::bool_arg(std::string_view name, bool fallback) const {
+  const Scalar* s = arg(name);
+  if (!s) return fallback;
+  if (auto* b = std::get_if<bool>(s)) return *b;
+  return int_arg(name, 0) != 0;
+}
+
+void PrimCall::set(const std::string& name, Scalar value) {
+  for (auto& [n, v] : args)
+    if (n == name) {
+      v = value;
+      return;
+    }
+  args.emplace_back(name, value);
+}
+
+const std::vector<Primitive>& primitives() {
+  static const std::vector<Primitive> table = make_table();
+  return table;
+}
+
+const Primitive* find_primitive(std::string_view name) {
+  for (const Primitive& p : primitives())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void fill_derived(PrimCall& call) {
+  const Primitive* p = find_primitive(call.prim);
+  if (!p) return;
+  bool has_pad = std::any_of(p->params.begin(), p->params.end(), [](const PrimParam& q) { return q.name == "pad"; });
+  if (has_pad && !call.arg("pad")) {
+    std::int64_t k = call.int_arg("k", 1), d = call.int_arg("dilation", 1);
+    call.set("pad", Scalar{d * (k - 1) / 2});
+  }
+}
+
+std::variant<Shape, std::string> infer_shape(const PrimCall& c, const Shape& in) {
+  Shape out = in;
+  const std::string& p = c.prim;
+  if (p == "linear") {
+    if (!in.flat) return std::string("linear needs a flattened input; put global_avg_pool before it");
+    out.channels = c.int_arg("out", in.channels);
+    return out;
+  }
+  if (p == "global_avg_pool") {
+    out.flat = true;
+    return out;
+  }
+  bool spatial = p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "dropout" &&
+                 p != "identity";
+  if (spatial && in.flat)
+    return fmt::format("{} needs a spatial input, but the tensor was already pooled to a vector", p);
+  std::int64_t stride = c.int_arg("stride", 1);
+  if (p == "factorized_reduce") stride = 2;
+  out.reduction = in.reduction * stride;
+  if (c.arg("out")) out.channels = c.int_arg("out", in.channels);
+  if (p == "conv") {
+    std::int64_t g = c.int_arg("groups", 1);
+    if (in.channels % g != 0 || out.channels % g != 0)
+      return fmt::format("groups={} must divide the input ({}) and output ({}) channels", g, in.channels, out.channels);
+  }
+  if (p == "factorized_reduce" && out.channels % 2 != 0)
+    return fmt::format("factorized_reduce needs an even number of output channels, got {}", out.channels);
+  if (p == "skip" && (stride != 1 || out.channels != in.channels) && out.channels % 2 != 0)
+    return fmt::format("skip with stride {} becomes a factorized reduce, which needs an even channel count, got {}",
+                       stride, out.channels);
+  return out;
+}
+
+PrimKind effective_kind(const PrimCall& call, std::int64_t in_channels) {
+  const Primitive* p = find_primitive(call.prim);
+  if (!p) return PrimKind::Other;
+  if (call.prim == "skip")
+    return call.int_arg("stride", 1) == 1 && call.int_arg("out", in_channels) == in_channels ? PrimKind::Identity
+                                                                                             : PrimKind::Other;
+  return p->kind;
+}
+
+std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
+  const std::string& p = c.prim;
+  if (p == "global_avg_pool") return 1;
+  std::int64_t s = c.int_arg("stride", 1);
+  if (p == "conv" || p == "dwconv" || p == "avg_pool" || p == "max_pool")
+    return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
+  if (p == "factorized_reduce") return (hw + 1) / 2;
+  if (p == "zero" || p == "skip" || p == "resblock" || p == "mbconv") return (hw + s - 1) / s;
+  return hw;
+}
+
+Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw) {
+  Cost r;
+  const std::string& p = c.prim;
+  std::int64_t cin = in.channels, cout = c.int_arg("out", cin);
+  std::int64_t ohw = out_size(c, hw);
+  auto conv = [&](std::int64_t ci, std::int64_t co, std::int64_t k, std::int64_t g, std::int64_t size) {
+    std::int64_t w = co * (ci / g) * k * k;
+    r.params += w;
+    r.macs += w * size * size;
+  };
+  auto bn = [&](std::int64_t ch) { r.params += 2 * ch; };
+  if (p == "conv") {
+    conv(cin, cout, c.int_arg("k", 1), c.int_arg("groups", 1), ohw);
+    if (c.bool_arg("bias", false)) r.params += cout;
+  } else if (p == "dwconv") {
+    conv(cin, cin, c.int_arg("k", 1), cin, ohw);
+  } else if (p == "bn") {
+    bn(cin);
+  } else if (p == "linear") {
+    r.params += cin * cout + (c.bool_arg("bias", true) ? cout : 0);
+    r.macs += cin * cout;
+  } else if (p == "factorized_reduce" || (p == "skip" && effective_kind(c, cin) != PrimKind::Identity)) {
+    conv(cin, cout / 2, 1, 1, ohw);
+    conv(cin, cout / 2, 1, 1, ohw);
+    bn(cout);
+  } else if (p == "resblock") {
+    std::int64_t s = c.int_arg("stride", 1);
+    conv(cin, cout, 3, 1, ohw);
+    bn(cout);
+    conv(cout, cout, 3, 1, ohw);
+    bn(cout);
+    if (s == 2) {
+      conv(cin, cout, 1, 1, ohw);
+    } else if (cin != cout) {
+      conv(cin, cout, 1, 1, ohw);
+      bn(cout);
+    }
+  } else if (p == "mbconv") {
+    std::int64_t mid = cin * c.int_arg("e", 1);
+    if (mid != cin) {
+      conv(cin, mid, 1, 1, hw);
+      bn(mid);
+    }
+    conv(mid, mid, c.int_arg("k", 3), mid, ohw);
+    bn(mid);
+    if (c.bool_arg("se", false)) {
+      std::int64_t red = std::max<std::int64_t>(8, mid / 4);
+      r.params += mid * red + red + red * mid + mid;
+      r.macs += 2 * mid * red;
+    }
+    conv(mid, cout, 1, 1, ohw);
+    bn(cout);
+  }
+  return r;
+}
+
+std::string to_string(const Scalar& s) {
+  if (auto* i = std::get_if<std::int64_t>(&s)) return std::to_string(*i);
+  if (auto* b = std::get_if<bool>(&s)) return *b ? "true" : "false";
+  return fmt::format("{}", std::get<double>(s));
+}
+
+std::string to_string(const PrimCall& call) {
+  std::string s = call.prim;
+  if (call.args.empty()) return s;
+  s += "(";
+  for (std::size_t i = 0; i < call.args.size(); ++i)
+    s += (i ? ", " : "") + call.args[i].first + "=" + to_string(call.args[i].second);
+  return s + ")";
+}
+
+}  // namespace cella::ir

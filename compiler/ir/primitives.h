@@ -1,0 +1,92 @@
+// The primitive operations cella knows: their parameters, defaults and shape rules. Shared by
+// the compiler (checks, counts, FLOPs) and the runtime (which builds a module per primitive).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace cella::ir {
+
+/// A concrete argument value.
+using Scalar = std::variant<std::int64_t, double, bool>;
+
+enum class ParamType { Int, Float, Bool };
+
+/// What a primitive does structurally; the canonicaliser and the counter rely on it.
+enum class PrimKind {
+  Zero,      ///< outputs zeros (the `none` operation)
+  Identity,  ///< passes its input through
+  Other,
+};
+
+struct PrimParam {
+  std::string name;
+  ParamType type;
+  std::optional<Scalar> default_value;  ///< absent: required, unless `from_input`
+  bool from_input = false;  ///< defaults to the input's channel count (`out`)
+  std::int64_t min = 0;     ///< smallest allowed value for Int parameters
+  double max = 1e18;        ///< largest allowed value
+};
+
+/// A primitive applied with all its arguments resolved (channel defaults may stay unset).
+struct PrimCall {
+  std::string prim;
+  std::vector<std::pair<std::string, Scalar>> args;
+
+  const Scalar* arg(std::string_view name) const;
+  std::int64_t int_arg(std::string_view name, std::int64_t fallback) const;
+  double float_arg(std::string_view name, double fallback) const;
+  bool bool_arg(std::string_view name, bool fallback) const;
+  void set(const std::string& name, Scalar value);
+};
+
+/// The part of a tensor's shape the compiler tracks: channels, how much the resolution has been
+/// divided so far, and whether spatial dimensions were pooled away.
+struct Shape {
+  std::int64_t channels = 0;
+  std::int64_t reduction = 1;
+  bool flat = false;
+  bool operator==(const Shape&) const = default;
+};
+
+struct Primitive {
+  std::string name;
+  std::string summary;
+  std::vector<PrimParam> params;
+  PrimKind kind = PrimKind::Other;
+};
+
+/// All primitives, in documentation order.
+const std::vector<Primitive>& primitives();
+const Primitive* find_primitive(std::string_view name);
+
+/// Fills derived defaults that depend on other arguments (e.g. `pad` from `k` and `dilation`).
+void fill_derived(PrimCall& call);
+
+/// Output shape of a primitive call, or an error message when the input does not fit
+/// (for example `linear` on an unpooled tensor).
+std::variant<Shape, std::string> infer_shape(const PrimCall& call, const Shape& in);
+
+/// Whether this call is structurally the identity / zero on an input of `in` channels.
+PrimKind effective_kind(const PrimCall& call, std::int64_t in_channels);
+
+/// Parameters and multiply-accumulates of one call on an input of `in` shape with spatial
+/// size `hw` (height = width) before the call. Used by `cella stats` and the runtime's checks.
+struct Cost {
+  std::int64_t params = 0;
+  std::int64_t macs = 0;
+};
+Cost cost(const PrimCall& call, const Shape& in, std::int64_t hw);
+
+/// Spatial size after a call, given the size before it.
+std::int64_t out_size(const PrimCall& call, std::int64_t hw);
+
+std::string to_string(const Scalar& s);
+std::string to_string(const PrimCall& call);
+
+}  // namespace cella::ir

@@ -1,0 +1,444 @@
+// Counting, enumerating, sampling and canonicalising architectures.
+#include "compiler/passes/space.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "compiler/ir/analysis.h"
+
+namespace cella::passes {
+
+using ir::Cell;
+using ir::CellChoice;
+
+namespace {
+
+std::vector<BigInt> multiply(const std::vector<BigInt>& a, const std::vector<BigInt>& b) {
+  std::vector<BigInt> r(a.size() + b.size() - 1, 0);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    for (std::size_t j = 0; j < b.size(); ++j) r[i + j] += a[i] * b[j];
+  return r;
+}
+
+int nonzero_candidates(const Cell& c, int e) {
+  int n = 0;
+  for (const ir::Op& op : c.edge(e).candidates) n += !op.is_zero(1);
+  return n;
+}
+
+// Elementary symmetric polynomial e_k of xs.
+BigInt elementary(const std::vector<BigInt>& xs, int k) {
+  std::vector<BigInt> e(k + 1, 0);
+  e[0] = 1;
+  for (const BigInt& x : xs)
+    for (int j = k; j >= 1; --j) e[j] += e[j - 1] * x;
+  return e[k];
+}
+
+// All k-subsets of {0..n-1}, in lexicographic order.
+void subsets(int n, int k, const std::function<void(const std::vector<int>&)>& fn) {
+  std::vector<int> idx(k);
+  for (int i = 0; i < k; ++i) idx[i] = i;
+  if (k > n) return;
+  while (true) {
+    fn(idx);
+    int i = k - 1;
+    while (i >= 0 && idx[i] == n - k + i) --i;
+    if (i < 0) return;
+    ++idx[i];
+    for (int j = i + 1; j < k; ++j) idx[j] = idx[j - 1] + 1;
+  }
+}
+
+bool allowed(const Cell& c, int present) {
+  const auto& a = c.props().allowed_edge_counts;
+  return present >= static_cast<int>(a.size()) || a[present];
+}
+
+}  // namespace
+
+std::vector<BigInt> edge_count_polynomial(const Cell& c) {
+  std::vector<BigInt> poly{1};
+  for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+    const ir::NodeProps& np = c.node(v);
+    std::vector<int> in = c.in_edges(v);
+    std::vector<BigInt> node{1};
+    if (np.select > 0) {
+      std::vector<BigInt> nz;
+      for (int e : in) nz.push_back(nonzero_candidates(c, e));
+      node.assign(np.select + 1, 0);
+      node[np.select] = elementary(nz, np.select);
+    } else {
+      for (int e : in) {
+        BigInt k = c.edge(e).candidates.size();
+        node = multiply(node, c.edge(e).optional ? std::vector<BigInt>{1, k} : std::vector<BigInt>{0, k});
+      }
+    }
+    if (!np.ops.empty())
+      for (BigInt& x : node) x *= np.ops.size();
+    poly = multiply(poly, node);
+  }
+  return poly;
+}
+
+BigInt cell_size(const Cell& c) {
+  std::vector<BigInt> poly = edge_count_polynomial(c);
+  BigInt total = 0;
+  for (std::size_t k = 0; k < poly.size(); ++k)
+    if (allowed(c, static_cast<int>(k))) total += poly[k];
+  return total;
+}
+
+void enumerate_cell(const Cell& c, const std::function<bool(const CellChoice&)>& fn) {
+  CellChoice ch;
+  ch.edge_op.assign(c.num_edges(), -1);
+  ch.node_op.assign(c.num_nodes(), -1);
+  const int I = c.props().inputs, N = c.num_nodes();
+  bool stop = false;
+  std::function<void(int)> node = [&](int v) {
+    if (stop) return;
+    if (v == N) {
+      int present = 0;
+      for (int op : ch.edge_op) present += op >= 0;
+      if (allowed(c, present) && !fn(ch)) stop = true;
+      return;
+    }
+    const ir::NodeProps& np = c.node(v);
+    std::vector<int> in = c.in_edges(v);
+    auto with_node_op = [&] {
+      if (np.ops.empty()) return node(v + 1);
+      for (int o = 0; o < static_cast<int>(np.ops.size()) && !stop; ++o) {
+        ch.node_op[v] = o;
+        node(v + 1);
+      }
+      ch.node_op[v] = -1;
+    };
+    if (np.select > 0) {
+      subsets(static_cast<int>(in.size()), np.select, [&](const std::vector<int>& pick) {
+        std::function<void(std::size_t)> assign = [&](std::size_t i) {
+          if (stop) return;
+          if (i == pick.size()) return with_node_op();
+          int e = in[pick[i]];
+          for (int op = 0; op < static_cast<int>(c.edge(e).candidates.size()) && !stop; ++op) {
+            if (c.edge(e).candidates[op].is_zero(1)) continue;
+            ch.edge_op[e] = op;
+            assign(i + 1);
+          }
+          ch.edge_op[e] = -1;
+        };
+        assign(0);
+      });
+      return;
+    }
+    std::function<void(std::size_t)> assign = [&](std::size_t i) {
+      if (stop) return;
+      if (i == in.size()) return with_node_op();
+      int e = in[i];
+      if (c.edge(e).optional) {
+        ch.edge_op[e] = -1;
+        assign(i + 1);
+      }
+      for (int op = 0; op < static_cast<int>(c.edge(e).candidates.size()) && !stop; ++op) {
+        ch.edge_op[e] = op;
+        assign(i + 1);
+      }
+      ch.edge_op[e] = -1;
+    };
+    assign(0);
+  };
+  node(I);
+}
+
+std::string canonical(const Cell& c, const CellChoice& ch) {
+  std::vector<std::string> str(c.num_nodes());
+  for (int v = 0; v < c.props().inputs; ++v) str[v] = std::to_string(v);
+  for (int v : ir::topological_order(c)) {
+    if (v < c.props().inputs) continue;
+    std::vector<std::string> terms;
+    for (int e : c.in_edges(v)) {
+      int op = ch.edge_op[e];
+      if (op < 0) continue;
+      const ir::Op& o = c.edge(e).candidates[op];
+      const std::string& src = str[c.source(e)];
+      if (o.is_zero(1) || src == "#") terms.push_back("#");
+      else if (o.is_identity(1)) terms.push_back(src);
+      else terms.push_back("(" + src + ")@" + o.name);
+    }
+    std::sort(terms.begin(), terms.end());
+    std::string s;
+    if (terms.empty()) s = "#";
+    else if (c.node(v).combine == ir::Combine::Concat) s = fmt::format("cat({})", fmt::join(terms, ","));
+    else s = fmt::format("{}", fmt::join(terms, "+"));
+    if (!c.node(v).ops.empty() && ch.node_op[v] >= 0 && s != "#") {
+      const ir::Op& nop = c.node(v).ops[ch.node_op[v]];
+      if (nop.is_zero(1)) s = "#";
+      else if (!nop.is_identity(1)) s = "(" + s + ")@" + nop.name;
+    }
+    str[v] = s;
+  }
+  const ir::CellOutput& out = c.props().output;
+  if (out.kind == ir::CellOutput::Kind::Node) return str[out.nodes[0]];
+  std::vector<std::string> parts;
+  for (int v : out.nodes) parts.push_back(str[v]);
+  std::sort(parts.begin(), parts.end());
+  return fmt::format("cat({})", fmt::join(parts, ","));
+}
+
+std::string canonical(const ir::Program& p, const ir::Arch& a) {
+  const ir::Network& n = *p.network;
+  std::string s;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) s += (g ? ";" : "") + canonical(p.cells[n.cell_groups[g].cell], a.cells[g]);
+  // The chain: each active layer's operation, identities left out.
+  std::vector<std::string> chain;
+  for (std::size_t si = 0; si < n.stages.size(); ++si) {
+    const ir::Stage& st = n.stages[si];
+    std::int64_t depth = st.depths.back();
+    if (st.depth_group >= 0) depth = st.depths[a.depths[st.depth_group]];
+    for (std::int64_t d = 0; d < depth; ++d) {
+      const ir::Unit& u = n.units[st.units[d]];
+      if (u.kind != ir::UnitKind::Choice) continue;
+      const ir::Op& op = u.choices[a.layers[u.group]];
+      if (!op.is_identity(u.in.channels)) chain.push_back(op.name);
+    }
+    chain.push_back("|");
+  }
+  return s + "/" + fmt::format("{}", fmt::join(chain, " "));
+}
+
+namespace {
+
+// Which depth-choice stage, if any, owns the decisions of a unit: choice layers always, a cell
+// only when its group is that unit alone.
+int owning_stage(const ir::Network& n, const ir::Unit& u) {
+  if (u.stage < 0 || n.stages[u.stage].depth_group < 0) return -1;
+  if (u.kind == ir::UnitKind::Choice) return u.stage;
+  if (u.kind == ir::UnitKind::Cell && n.cell_groups[u.group].units.size() == 1) return u.stage;
+  return -1;
+}
+
+}  // namespace
+
+SpaceSize count(const ir::Program& p, bool with_unique) {
+  SpaceSize out;
+  out.raw = 1;
+  if (!p.network) return out;
+  const ir::Network& n = *p.network;
+  std::map<int, BigInt> per_cell;
+  std::map<int, std::optional<BigInt>> unique_cell;
+  for (const ir::CellGroup& g : n.cell_groups) {
+    if (per_cell.count(g.cell)) continue;
+    const Cell& c = p.cells[g.cell];
+    per_cell[g.cell] = cell_size(c);
+    std::optional<BigInt> uniq;
+    if (with_unique && per_cell[g.cell] <= kEnumerateLimit) {
+      std::unordered_set<std::string> seen;
+      enumerate_cell(c, [&](const CellChoice& ch) {
+        seen.insert(canonical(c, ch));
+        return true;
+      });
+      uniq = BigInt(seen.size());
+    }
+    unique_cell[g.cell] = uniq;
+    out.cells.push_back(CellCount{c.props().name, per_cell[g.cell], uniq});
+  }
+  // Decisions outside depth-choice stages multiply once; inside, sum over the depths.
+  BigInt raw = 1;
+  std::optional<BigInt> unique = BigInt(1);
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Unit& first = n.units[n.cell_groups[g].units[0]];
+    if (owning_stage(n, first) >= 0) continue;
+    raw *= per_cell[n.cell_groups[g].cell];
+    if (unique && unique_cell[n.cell_groups[g].cell]) *unique *= *unique_cell[n.cell_groups[g].cell];
+    else unique.reset();
+  }
+  bool chain_has_identity = false;
+  for (const ir::Stage& st : n.stages) {
+    BigInt stage_sum = 0;
+    for (std::int64_t depth : st.depths) {
+      BigInt prod = 1;
+      for (std::int64_t d = 0; d < depth; ++d) {
+        const ir::Unit& u = n.units[st.units[d]];
+        if (u.kind == ir::UnitKind::Choice) {
+          prod *= u.choices.size();
+          for (const ir::Op& op : u.choices) chain_has_identity = chain_has_identity || op.is_identity(u.in.channels);
+        } else if (u.kind == ir::UnitKind::Cell && owning_stage(n, u) >= 0) {
+          prod *= per_cell[u.cell];
+          if (!unique_cell[u.cell] || *unique_cell[u.cell] != per_cell[u.cell]) chain_has_identity = true;
+        }
+      }
+      if (st.depth_group < 0) {
+        stage_sum = prod;
+        break;
+      }
+      stage_sum += prod;
+    }
+    raw *= stage_sum;
+    if (unique) *unique *= stage_sum;
+  }
+  out.raw = raw;
+  if (!with_unique) {
+    unique.reset();
+    out.unique_note = "not computed";
+  }
+  if (unique && chain_has_identity) {
+    // Identity layers make different encodings equal: count distinct canonical forms.
+    if (raw <= kEnumerateLimit) {
+      std::unordered_set<std::string> seen;
+      enumerate(p, kEnumerateLimit, [&](const ir::Arch& a) {
+        seen.insert(canonical(p, a));
+        return true;
+      });
+      unique = BigInt(seen.size());
+    } else {
+      unique.reset();
+      out.unique_note = "the chain has identity layers and the space is too large to enumerate";
+    }
+  }
+  if (!unique && out.unique_note.empty())
+    out.unique_note = fmt::format("a cell space is larger than {} and is not enumerated", kEnumerateLimit);
+  out.unique = unique;
+  return out;
+}
+
+bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn) {
+  if (!p.network) return false;
+  const ir::Network& n = *p.network;
+  // Domains of every decision.
+  std::vector<std::vector<CellChoice>> cells;
+  BigInt product = 1;
+  for (const ir::CellGroup& g : n.cell_groups) {
+    const Cell& c = p.cells[g.cell];
+    if (cell_size(c) > limit) return false;
+    std::vector<CellChoice> all;
+    enumerate_cell(c, [&](const CellChoice& ch) {
+      all.push_back(ch);
+      return true;
+    });
+    product *= all.size();
+    cells.push_back(std::move(all));
+  }
+  for (int u : n.layer_groups) product *= n.units[u].choices.size();
+  for (int s : n.depth_groups) product *= n.stages[s].depths.size();
+  if (product > BigInt(limit) * 64) return false;
+  ir::Arch a;
+  a.cells.resize(cells.size());
+  a.layers.assign(n.layer_groups.size(), 0);
+  a.depths.assign(n.depth_groups.size(), 0);
+  std::vector<std::size_t> ci(cells.size(), 0);
+  auto active = [&](int layer) {
+    const ir::Unit& u = n.units[n.layer_groups[layer]];
+    const ir::Stage& st = n.stages[u.stage];
+    if (st.depth_group < 0) return true;
+    return u.depth_index < st.depths[a.depths[st.depth_group]];
+  };
+  std::uint64_t emitted = 0;
+  while (true) {
+    for (std::size_t g = 0; g < cells.size(); ++g) a.cells[g] = cells[g][ci[g]];
+    bool canonical_layers = true;  // inactive layers stay at candidate 0, so each architecture appears once
+    for (std::size_t l = 0; l < a.layers.size(); ++l) canonical_layers = canonical_layers && (active(static_cast<int>(l)) || a.layers[l] == 0);
+    if (canonical_layers) {
+      if (++emitted > limit) return false;
+      if (!fn(a)) return true;
+    }
+    // Odometer: depths, then layers, then cells.
+    std::size_t k = 0;
+    for (; k < a.depths.size(); ++k) {
+      if (++a.depths[k] < static_cast<int>(n.stages[n.depth_groups[k]].depths.size())) break;
+      a.depths[k] = 0;
+    }
+    if (k < a.depths.size()) continue;
+    std::size_t l = 0;
+    for (; l < a.layers.size(); ++l) {
+      if (++a.layers[l] < static_cast<int>(n.units[n.layer_groups[l]].choices.size())) break;
+      a.layers[l] = 0;
+    }
+    if (l < a.layers.size()) continue;
+    std::size_t g = 0;
+    for (; g < ci.size(); ++g) {
+      if (++ci[g] < cells[g].size()) break;
+      ci[g] = 0;
+    }
+    if (g == ci.size()) return true;
+  }
+}
+
+CellChoice sample_cell(const Cell& c, std::mt19937_64& rng) {
+  CellChoice ch;
+  bool has_constraint = std::find(c.props().allowed_edge_counts.begin(), c.props().allowed_edge_counts.end(), false) !=
+                        c.props().allowed_edge_counts.end();
+  for (int attempt = 0; attempt < 100000; ++attempt) {
+    ch.edge_op.assign(c.num_edges(), -1);
+    ch.node_op.assign(c.num_nodes(), -1);
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      const ir::NodeProps& np = c.node(v);
+      std::vector<int> in = c.in_edges(v);
+      if (np.select > 0) {
+        // Subsets weighted by how many architectures they carry, so the result is uniform.
+        std::vector<std::vector<int>> picks;
+        std::vector<double> weights;
+        subsets(static_cast<int>(in.size()), np.select, [&](const std::vector<int>& pick) {
+          double w = 1;
+          for (int i : pick) w *= nonzero_candidates(c, in[i]);
+          picks.push_back(pick);
+          weights.push_back(w);
+        });
+        std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
+        for (int i : picks[which(rng)]) {
+          int e = in[i];
+          std::vector<int> nz;
+          for (int op = 0; op < static_cast<int>(c.edge(e).candidates.size()); ++op)
+            if (!c.edge(e).candidates[op].is_zero(1)) nz.push_back(op);
+          ch.edge_op[e] = nz[std::uniform_int_distribution<std::size_t>(0, nz.size() - 1)(rng)];
+        }
+      } else {
+        for (int e : in) {
+          int k = static_cast<int>(c.edge(e).candidates.size());
+          int pick = std::uniform_int_distribution<int>(c.edge(e).optional ? -1 : 0, k - 1)(rng);
+          ch.edge_op[e] = pick;
+        }
+      }
+      if (!np.ops.empty()) ch.node_op[v] = std::uniform_int_distribution<int>(0, static_cast<int>(np.ops.size()) - 1)(rng);
+    }
+    if (!has_constraint) return ch;
+    int present = 0;
+    for (int op : ch.edge_op) present += op >= 0;
+    if (allowed(c, present)) return ch;
+  }
+  return ch;  // unreachable for satisfiable constraints (check_space rejects the others)
+}
+
+ir::Arch sample(const ir::Program& p, std::mt19937_64& rng) {
+  const ir::Network& n = *p.network;
+  ir::Arch a;
+  for (const ir::CellGroup& g : n.cell_groups) a.cells.push_back(sample_cell(p.cells[g.cell], rng));
+  a.layers.resize(n.layer_groups.size());
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    a.layers[l] = std::uniform_int_distribution<int>(0, static_cast<int>(n.units[n.layer_groups[l]].choices.size()) - 1)(rng);
+  a.depths.resize(n.depth_groups.size());
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
+    const ir::Stage& st = n.stages[n.depth_groups[d]];
+    // Uniform over architectures: a depth weighs as many architectures as its layers allow.
+    std::vector<double> weights;
+    for (std::int64_t depth : st.depths) {
+      double w = 1;
+      for (std::int64_t i = 0; i < depth; ++i) {
+        const ir::Unit& u = n.units[st.units[i]];
+        if (u.kind == ir::UnitKind::Choice) w *= static_cast<double>(u.choices.size());
+      }
+      weights.push_back(w);
+    }
+    a.depths[d] = static_cast<int>(std::discrete_distribution<std::size_t>(weights.begin(), weights.end())(rng));
+  }
+  // Inactive layers keep candidate 0, as in enumeration, so equal architectures compare equal.
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    const ir::Unit& u = n.units[n.layer_groups[l]];
+    const ir::Stage& st = n.stages[u.stage];
+    if (st.depth_group >= 0 && u.depth_index >= st.depths[a.depths[st.depth_group]]) a.layers[l] = 0;
+  }
+  return a;
+}
+
+}  // namespace cella::passes

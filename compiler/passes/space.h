@@ -1,0 +1,64 @@
+// The space of architectures a program describes: its size (raw and without isomorphic
+// duplicates), enumeration, uniform sampling and canonical forms.
+#pragma once
+
+#include <boost/multiprecision/cpp_int.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/arch.h"
+#include "compiler/ir/ir.h"
+
+namespace cella::passes {
+
+using BigInt = boost::multiprecision::cpp_int;
+
+/// Spaces up to this many architectures are enumerated to count unique ones.
+inline constexpr std::uint64_t kEnumerateLimit = 1u << 22;
+
+/// coefficients[k]: number of choices for the cell with exactly k edges present, ignoring
+/// constraints.
+std::vector<BigInt> edge_count_polynomial(const ir::Cell& cell);
+/// Architectures of one cell type (constraints applied).
+BigInt cell_size(const ir::Cell& cell);
+
+struct CellCount {
+  std::string cell;
+  BigInt raw;
+  std::optional<BigInt> unique;  ///< absent when the cell space is too large to enumerate
+};
+
+struct SpaceSize {
+  BigInt raw;
+  std::optional<BigInt> unique;
+  std::vector<CellCount> cells;  ///< one per cell type used by the network
+  std::string unique_note;       ///< why `unique` is absent
+};
+
+/// Counts the network's space: one choice per decision group, depth choices summed over.
+/// With `unique`, small cell spaces are enumerated to count architectures up to isomorphism.
+SpaceSize count(const ir::Program& program, bool unique = true);
+
+/// Calls `fn` for every valid choice of the cell, in a stable order; stops early if `fn` returns false.
+void enumerate_cell(const ir::Cell& cell, const std::function<bool(const ir::CellChoice&)>& fn);
+/// Every architecture of the network (only for spaces of at most `limit` architectures; returns
+/// false without calling `fn` otherwise).
+bool enumerate(const ir::Program& program, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn);
+
+/// A uniformly random architecture of the network's space.
+ir::Arch sample(const ir::Program& program, std::mt19937_64& rng);
+ir::CellChoice sample_cell(const ir::Cell& cell, std::mt19937_64& rng);
+
+/// The canonical form of a cell choice: equal for choices that compute the same function up to
+/// weight renaming. It follows NAS-Bench-201's convention: identity edges pass their input on,
+/// zero edges and edges from all-zero nodes become '#', the terms of a sum are sorted, and nodes
+/// that do not reach the output do not appear.
+std::string canonical(const ir::Cell& cell, const ir::CellChoice& choice);
+/// Canonical form of a whole architecture (cells, then the chain of layers without identities).
+std::string canonical(const ir::Program& program, const ir::Arch& arch);
+
+}  // namespace cella::passes

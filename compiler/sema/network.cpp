@@ -1,0 +1,453 @@
+// Networks: parameters (with --set), units and stages, shape checks through every layer.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "compiler/sema/internal.h"
+
+namespace cella::sema {
+
+using diag::Kind;
+using diag::SourceRange;
+
+namespace {
+
+std::string shape_text(const ir::Shape& s) {
+  if (s.flat) return fmt::format("a vector of {}", s.channels);
+  return fmt::format("{} channels at 1/{} resolution", s.channels, s.reduction);
+}
+
+class NetworkBuilder {
+ public:
+  NetworkBuilder(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev, std::vector<ir::Cell>& cells,
+                 const Options& options)
+      : decl_(decl), globals_(globals), ev_(ev), diags_(ev.diags()), cells_(cells), options_(options) {}
+
+  std::optional<ir::Network> build(ir::Shape input) {
+    std::size_t before = diags_.error_count();
+    net_.name = decl_.name;
+    net_.range = decl_.name_range;
+    net_.input = input;
+    if (!bind_params()) return std::nullopt;
+    cur_ = input;
+    prev_ = prev_prev_ = input;
+    const ast::NetStmt* head = nullptr;
+    for (const ast::NetStmt& s : decl_.stmts) {
+      switch (s.kind) {
+        case ast::NetStmtKind::Stem: fixed(s, "stem"); break;
+        case ast::NetStmtKind::Layer: fixed(s, "layer"); break;
+        case ast::NetStmtKind::Head:
+          head = &s;
+          fixed(s, "head");
+          break;
+        case ast::NetStmtKind::Stage: stage(s); break;
+        case ast::NetStmtKind::Share: share(s); break;
+      }
+      if (diags_.error_count() > before) return std::nullopt;
+    }
+    if (!head) {
+      diags_.report(Kind::MissingStatement, decl_.name_range, fmt::format("network '{}' has no head", decl_.name));
+      diags_.note("end the network with e.g. `head global_avg_pool >> linear(classes)`");
+      return std::nullopt;
+    }
+    if (!cur_.flat) {
+      diags_.report(Kind::ShapeError, head->value->range,
+                    fmt::format("the network ends in {}, not in a vector of class scores", shape_text(cur_)));
+      diags_.note("end the head with `global_avg_pool >> linear(classes)`");
+      return std::nullopt;
+    }
+    make_groups();
+    return std::move(net_);
+  }
+
+ private:
+  bool bind_params() {
+    std::set<std::string> names;
+    for (const ast::Param& p : decl_.params) {
+      if (!names.insert(p.name).second) {
+        diags_.report(Kind::DuplicateParameter, p.range, fmt::format("parameter '{}' is listed twice", p.name));
+        return false;
+      }
+    }
+    for (const auto& [name, text] : options_.overrides) {
+      if (name.find('.') != std::string::npos || names.count(name)) continue;
+      if (name == "seed") continue;  // a search setting, handled there
+      std::vector<std::string> all(names.begin(), names.end());
+      diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: network '{}' has no parameter '{}'", name, decl_.name, name));
+      if (std::string m = diag::closest_match(name, all); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      else if (!all.empty()) diags_.note(fmt::format("its parameters are: {}", fmt::join(all, ", ")));
+    }
+    for (const ast::Param& p : decl_.params) {
+      std::optional<Value> v;
+      auto over = std::find_if(options_.overrides.rbegin(), options_.overrides.rend(),
+                               [&](const auto& o) { return o.first == p.name; });
+      if (over != options_.overrides.rend()) {
+        v = parse_override(over->second);
+        if (!v) {
+          diags_.report(Kind::BadOverride, {}, fmt::format("--set {}={}: the value is not a number or true/false", p.name, over->second));
+          return false;
+        }
+        v->range = p.range;
+      } else if (p.default_value) {
+        v = ev_.eval(*p.default_value, env_);
+      } else {
+        diags_.report(Kind::MissingArgument, p.range, fmt::format("network parameter '{}' has no value", p.name));
+        diags_.note(fmt::format("give it a default (`{} = 16`) or set it: `--set {}=16`", p.name, p.name));
+        return false;
+      }
+      if (!v) return false;
+      if (v->kind != Value::Kind::Int && v->kind != Value::Kind::Float && v->kind != Value::Kind::Bool) {
+        diags_.report(Kind::TypeMismatch, p.range, fmt::format("network parameter '{}' must be a number or boolean", p.name));
+        return false;
+      }
+      ir::Scalar s = v->kind == Value::Kind::Int ? ir::Scalar{v->i} : v->kind == Value::Kind::Float ? ir::Scalar{v->f} : ir::Scalar{v->b};
+      net_.params.emplace_back(p.name, s);
+      env_.emplace_back(p.name, *v);
+    }
+    return diags_.error_count() == 0 || true;
+  }
+
+  std::optional<ir::Op> op_of(const ast::Expr& e, const Bindings& bind, std::string name) {
+    auto v = ev_.eval(e, env_);
+    if (!v) return std::nullopt;
+    if (v->kind != Value::Kind::Op) {
+      diags_.report(Kind::TypeMismatch, e.range, fmt::format("expected an operation, got {}", kind_word(v->kind)));
+      return std::nullopt;
+    }
+    return ev_.expand(*v->op, bind, std::move(name), e.range);
+  }
+
+  // Applies `op` to the current shape; reports and returns false if it does not fit.
+  bool flow(const ir::Op& op, SourceRange where, ir::Shape& out) {
+    auto r = op.shape(cur_);
+    if (auto* err = std::get_if<std::string>(&r)) {
+      diags_.report(Kind::ShapeError, where, *err);
+      diags_.note(fmt::format("the input here is {}", shape_text(cur_)));
+      return false;
+    }
+    out = std::get<ir::Shape>(r);
+    return true;
+  }
+
+  void push(ir::Unit u) {
+    prev_prev_ = prev_;
+    prev_ = u.out;
+    cur_ = u.out;
+    net_.units.push_back(std::move(u));
+  }
+
+  void fixed(const ast::NetStmt& s, std::string role) {
+    auto op = op_of(*s.value, {}, role);
+    if (!op) return;
+    ir::Unit u;
+    u.kind = ir::UnitKind::Fixed;
+    u.role = role;
+    u.name = role == "layer" ? fmt::format("layers.{}", net_.units.size()) : role;
+    u.in = cur_;
+    u.range = s.value->range;
+    if (!flow(*op, s.value->range, u.out)) return;
+    u.op = std::move(*op);
+    prev_was_reduction_ = u.out.reduction != u.in.reduction;
+    push(std::move(u));
+  }
+
+  std::optional<std::vector<std::int64_t>> depths(const ast::NetStmt& s) {
+    if (!s.depth) return std::vector<std::int64_t>{1};
+    auto v = ev_.eval(*s.depth, env_);
+    if (!v) return std::nullopt;
+    std::vector<std::int64_t> out;
+    if (v->kind == Value::Kind::Int) out.push_back(v->i);
+    else if (v->kind == Value::Kind::List) {
+      for (const Value& x : v->list) {
+        if (x.kind != Value::Kind::Int) {
+          diags_.report(Kind::TypeMismatch, s.depth->range, "a depth choice lists integers, e.g. [2, 3, 4]");
+          return std::nullopt;
+        }
+        out.push_back(x.i);
+      }
+    } else {
+      diags_.report(Kind::TypeMismatch, s.depth->range, fmt::format("a stage depth is an integer or a list of integers, got {}", kind_word(v->kind)));
+      return std::nullopt;
+    }
+    if (out.empty()) {
+      diags_.report(Kind::EmptyChoice, s.depth->range, "the depth choice is empty");
+      return std::nullopt;
+    }
+    for (std::int64_t d : out)
+      if (d < 1 || d > 1000) {
+        diags_.report(Kind::ValueOutOfRange, s.depth->range, fmt::format("a stage depth must be between 1 and 1000, got {}", d));
+        return std::nullopt;
+      }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  void stage(const ast::NetStmt& s) {
+    auto ds = depths(s);
+    if (!ds) return;
+    std::optional<std::int64_t> width, stride;
+    if (s.width) width = ev_.eval_int(*s.width, env_, "a stage width", 1, 1 << 20);
+    if (s.stride) stride = ev_.eval_int(*s.stride, env_, "a stage stride", 1, 64);
+    if ((s.width && !width) || (s.stride && !stride)) return;
+    ir::Stage st;
+    st.body = s.name;
+    st.range = s.name_range;
+    st.depths.assign(ds->begin(), ds->end());
+    int stage_index = static_cast<int>(net_.stages.size());
+    std::int64_t max_depth = ds->back();
+
+    int cell_index = -1;
+    for (std::size_t i = 0; i < cells_.size(); ++i)
+      if (cells_[i].props().name == s.name) cell_index = static_cast<int>(i);
+    if (cell_index < 0 && globals_.cells.count(s.name)) return;  // the cell had errors, reported already
+    if (cell_index >= 0) {
+      if (stride) {
+        diags_.report(Kind::InvalidValue, s.stride->range, "a cell stage takes its stride from the cell");
+        diags_.note("declare `reduction` in the cell to halve the resolution on its input edges");
+        return;
+      }
+      for (std::int64_t d = 0; d < max_depth; ++d) {
+        st.units.push_back(static_cast<int>(net_.units.size()));
+        if (!cell_unit(cell_index, width.value_or(cur_.channels), s, stage_index, static_cast<int>(d))) return;
+      }
+    } else if (globals_.opsets.count(s.name) || globals_.ops.count(s.name) || ir::find_primitive(s.name)) {
+      ast::Expr name_expr;
+      name_expr.kind = ast::ExprKind::Name;
+      name_expr.text = s.name;
+      name_expr.range = s.name_range;
+      auto ops = ev_.eval_ops(name_expr, env_);
+      if (!ops) return;
+      if (ops->list.empty()) {
+        diags_.report(Kind::EmptyChoice, s.name_range, fmt::format("opset '{}' is empty", s.name));
+        return;
+      }
+      std::int64_t w = width.value_or(cur_.channels);
+      for (std::int64_t d = 0; d < max_depth; ++d) {
+        st.units.push_back(static_cast<int>(net_.units.size()));
+        std::int64_t layer_stride = d == 0 ? stride.value_or(1) : 1;
+        if (!choice_unit(*ops, w, layer_stride, s, stage_index, static_cast<int>(d))) return;
+      }
+    } else {
+      std::vector<std::string> names;
+      for (const auto& c : cells_) names.push_back(c.props().name);
+      for (const auto& [n, _] : globals_.opsets) names.push_back(n);
+      for (const auto& [n, _] : globals_.ops) names.push_back(n);
+      diags_.report(Kind::UnknownName, s.name_range, fmt::format("unknown cell or opset '{}'", s.name));
+      if (std::string m = diag::closest_match(s.name, names); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      else diags_.note("a stage repeats a cell, an opset (one choice per layer) or an operation");
+      return;
+    }
+    if (st.depths.size() > 1) {
+      st.depth_group = static_cast<int>(net_.depth_groups.size());
+      net_.depth_groups.push_back(stage_index);
+    }
+    net_.stages.push_back(std::move(st));
+  }
+
+  bool cell_unit(int cell_index, std::int64_t width, const ast::NetStmt& s, int stage_index, int d) {
+    const ir::Cell& cell = cells_[cell_index];
+    const ir::CellProps& props = cell.props();
+    SourceRange where = s.width ? s.width->range : s.name_range;
+    if (props.inputs == 1 && cur_.channels != width) {
+      diags_.report(Kind::ChannelMismatch, where,
+                    fmt::format("cell '{}' has width {} but its input has {} channels", props.name, width, cur_.channels));
+      diags_.note(fmt::format("a 1-input cell keeps its width; put a layer before it that makes {} channels, "
+                              "e.g. `layer resblock({}, stride = 2)`", width, width));
+      return false;
+    }
+    if (cur_.flat) {
+      diags_.report(Kind::ShapeError, s.name_range, "a cell cannot follow a pooled vector");
+      return false;
+    }
+    if (!check_cell(cell, width, s)) return false;
+    ir::Unit u;
+    u.kind = ir::UnitKind::Cell;
+    u.role = "cell";
+    u.cell = cell_index;
+    u.stage = stage_index;
+    u.depth_index = d;
+    u.width = width;
+    u.in = cur_;
+    u.range = s.name_range;
+    u.name = fmt::format("cells.{}", net_.units.size());
+    std::int64_t nodes_out = props.output.kind == ir::CellOutput::Kind::Concat
+                                 ? static_cast<std::int64_t>(props.output.nodes.size()) : 1;
+    u.out = ir::Shape{width * nodes_out, cur_.reduction * (props.reduction ? 2 : 1), false};
+    u.stride = props.reduction ? 2 : 1;
+    prev_was_reduction_ = props.reduction;
+    push(std::move(u));
+    return true;
+  }
+
+  // Every candidate on every edge must map the cell width to itself at the edge's stride.
+  bool check_cell(const ir::Cell& cell, std::int64_t width, const ast::NetStmt& s) {
+    auto key = std::make_pair(cell.props().name, width);
+    if (checked_.count(key)) return true;
+    checked_.insert(key);
+    bool ok = true;
+    ir::Shape in{width, 1, false};
+    for (int e = 0; e < cell.num_edges(); ++e) {
+      const ir::EdgeProps& ep = cell.edge(e);
+      ir::Shape want{width, ep.stride, false};
+      for (const ir::Op& op : ep.candidates) ok = check_op(op, in, want, cell, e, width, s) && ok;
+    }
+    for (int v = cell.props().inputs; v < cell.num_nodes(); ++v)
+      for (const ir::Op& op : cell.node(v).ops) ok = check_op(op, in, in, cell, -1 - v, width, s) && ok;
+    return ok;
+  }
+
+  bool check_op(const ir::Op& op, ir::Shape in, ir::Shape want, const ir::Cell& cell, int edge, std::int64_t width,
+                const ast::NetStmt& s) {
+    auto r = op.shape(in);
+    std::string place = edge >= 0 ? fmt::format("edge {} of cell '{}'", cell.edge_name(edge), cell.props().name)
+                                  : fmt::format("node {} of cell '{}'", -1 - edge, cell.props().name);
+    if (auto* err = std::get_if<std::string>(&r)) {
+      diags_.report(Kind::ShapeError, op.origin, fmt::format("'{}' cannot run on {}: {}", op.name, place, *err));
+      return false;
+    }
+    ir::Shape got = std::get<ir::Shape>(r);
+    if (got.channels != want.channels) {
+      diags_.report(Kind::ChannelMismatch, op.origin,
+                    fmt::format("'{}' makes {} channels on {}, which has width {}", op.name, got.channels, place, width));
+      diags_.note(fmt::format("the cell is used with width {} here", width), s.name_range);
+      diags_.note("every candidate on an edge must keep the cell's width; leave `out` unset to inherit it");
+      return false;
+    }
+    if (got.reduction != want.reduction) {
+      bool can_bind = false;
+      for (const auto& c : op.seq) can_bind = can_bind || c.arg("stride");
+      diags_.report(Kind::StrideMismatch, op.origin,
+                    want.reduction > 1
+                        ? fmt::format("'{}' does not reduce the resolution on {}, a stride-{} edge of a reduction cell",
+                                      op.name, place, want.reduction)
+                        : fmt::format("'{}' reduces the resolution by {} on {}, where the resolution must not change",
+                                      op.name, got.reduction, place));
+      if (want.reduction > 1)
+        diags_.note(can_bind ? "give the operation a `stride` parameter and pass it to the layer that should stride"
+                             : "declare the operation with a `stride` parameter: `op my_op(stride = 1) = ... (stride = stride)`");
+      return false;
+    }
+    return true;
+  }
+
+  bool choice_unit(const Value& ops, std::int64_t width, std::int64_t stride, const ast::NetStmt& s, int stage_index, int d) {
+    Bindings bind;
+    bind.stride = stride;
+    bind.out = width;
+    std::vector<ir::Op> cands = ev_.expand_all(ops, bind);
+    if (cands.size() != ops.list.size()) return false;
+    ir::Shape want{width, cur_.reduction * stride, false};
+    for (const ir::Op& op : cands) {
+      auto r = op.shape(cur_);
+      if (auto* err = std::get_if<std::string>(&r)) {
+        diags_.report(Kind::ShapeError, op.origin, fmt::format("'{}' cannot run here: {}", op.name, *err));
+        diags_.note(fmt::format("in stage '{}', layer {}", s.name, d), s.name_range);
+        return false;
+      }
+      ir::Shape got = std::get<ir::Shape>(r);
+      if (got.channels != want.channels) {
+        diags_.report(Kind::ChannelMismatch, op.origin,
+                      fmt::format("'{}' makes {} channels where stage '{}' needs {}", op.name, got.channels, s.name, width));
+        diags_.note("give the operation an `out` parameter; the stage binds it to its width", s.name_range);
+        return false;
+      }
+      if (got.reduction != want.reduction) {
+        diags_.report(Kind::StrideMismatch, op.origin,
+                      fmt::format("'{}' leaves the resolution at 1/{} where layer {} of stage '{}' needs 1/{}", op.name,
+                                  got.reduction, d, s.name, want.reduction));
+        diags_.note("give the operation a `stride` parameter; the stage binds it", s.name_range);
+        return false;
+      }
+    }
+    ir::Unit u;
+    u.kind = ir::UnitKind::Choice;
+    u.role = "choice";
+    u.name = fmt::format("layers.{}", net_.units.size());
+    u.choices = std::move(cands);
+    u.stage = stage_index;
+    u.depth_index = d;
+    u.width = width;
+    u.stride = static_cast<int>(stride);
+    u.in = cur_;
+    u.out = want;
+    u.range = s.name_range;
+    push(std::move(u));
+    return true;
+  }
+
+  void share(const ast::NetStmt& s) {
+    if (s.name == "all") net_.share = ir::ShareMode::All;
+    else if (s.name == "stage") net_.share = ir::ShareMode::Stage;
+    else if (s.name == "none") net_.share = ir::ShareMode::None;
+    else {
+      diags_.report(Kind::InvalidValue, s.name_range, fmt::format("unknown sharing mode '{}'", s.name));
+      diags_.note("`share all` (one architecture per cell type), `share stage` or `share none` (every cell its own)");
+    }
+  }
+
+  void make_groups() {
+    for (std::size_t i = 0; i < net_.units.size(); ++i) {
+      ir::Unit& u = net_.units[i];
+      if (u.kind == ir::UnitKind::Choice) {
+        u.group = static_cast<int>(net_.layer_groups.size());
+        net_.layer_groups.push_back(static_cast<int>(i));
+        continue;
+      }
+      if (u.kind != ir::UnitKind::Cell) continue;
+      int found = -1;
+      for (std::size_t g = 0; g < net_.cell_groups.size() && net_.share != ir::ShareMode::None; ++g) {
+        const ir::CellGroup& cg = net_.cell_groups[g];
+        const ir::Unit& first = net_.units[cg.units[0]];
+        if (cg.cell == u.cell && (net_.share == ir::ShareMode::All || first.stage == u.stage)) found = static_cast<int>(g);
+      }
+      if (found < 0) {
+        ir::CellGroup cg;
+        cg.cell = u.cell;
+        const std::string& cname = cells_[u.cell].props().name;
+        cg.name = net_.share == ir::ShareMode::All ? cname
+                : net_.share == ir::ShareMode::Stage ? fmt::format("{}@stage{}", cname, u.stage) : u.name;
+        found = static_cast<int>(net_.cell_groups.size());
+        net_.cell_groups.push_back(cg);
+      }
+      net_.cell_groups[found].units.push_back(static_cast<int>(i));
+      u.group = found;
+    }
+  }
+
+  const ast::NetworkDecl& decl_;
+  const Globals& globals_;
+  Evaluator& ev_;
+  diag::DiagnosticEngine& diags_;
+  std::vector<ir::Cell>& cells_;
+  const Options& options_;
+  ir::Network net_;
+  Env env_;
+  ir::Shape cur_, prev_, prev_prev_;
+  bool prev_was_reduction_ = false;
+  std::set<std::pair<std::string, std::int64_t>> checked_;
+};
+
+}  // namespace
+
+std::optional<ir::Network> build_network(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev,
+                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input) {
+  return NetworkBuilder(decl, globals, ev, cells, options).build(input);
+}
+
+std::optional<Value> parse_override(const std::string& text) {
+  if (text == "true") return Value::make_bool(true);
+  if (text == "false") return Value::make_bool(false);
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  long long i = std::strtoll(text.c_str(), &end, 10);
+  if (*end == '\0' && errno == 0) return Value::make_int(i);
+  errno = 0;
+  double f = std::strtod(text.c_str(), &end);
+  if (*end == '\0' && errno == 0 && std::isfinite(f)) return Value::make_float(f);
+  return std::nullopt;
+}
+
+}  // namespace cella::sema

@@ -1,0 +1,522 @@
+// Search blocks: a small schema of settings (data, supernet, split, retrain), checked and read
+// into ir::SearchPlan. Dotted `--set` overrides (`supernet.epochs=3`) go through the same readers.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "compiler/sema/internal.h"
+
+namespace cella::sema {
+
+using diag::Kind;
+using diag::SourceRange;
+
+namespace {
+
+/// What a reader sees: the written value (evaluated, or a bare word), and the range to blame.
+struct Input {
+  std::optional<Value> value;  // numbers, booleans, lists, strings
+  std::string word;            // a bare name: `sampler uniform`
+  const ast::Expr* call = nullptr;  // `criterion gradient_match(batches = 50)`
+  SourceRange range;
+  std::string path;
+};
+
+const std::vector<std::string> kStrategies = {"none", "exhaustive", "gradient_match", "hierarchical"};
+
+class SearchBuilder {
+ public:
+  SearchBuilder(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells, const Options& options)
+      : decl_(decl), ev_(ev), diags_(ev.diags()), cells_(cells), options_(options) {
+    define();
+  }
+
+  std::optional<ir::SearchPlan> build() {
+    std::size_t before = diags_.error_count();
+    plan_.name = decl_.name;
+    plan_.range = decl_.name_range;
+    read_block(decl_.body, "");
+    for (const auto& [name, text] : options_.overrides) {
+      if (name.find('.') == std::string::npos && name != "seed") continue;
+      override_setting(name, text);
+    }
+    if (!options_.data.empty()) {
+      Input in;
+      in.word = options_.data;
+      in.path = "data";
+      readers_["data"](in);
+    }
+    if (diags_.error_count() > before) return std::nullopt;
+    validate();
+    if (diags_.error_count() > before) return std::nullopt;
+    return plan_;
+  }
+
+ private:
+  using Reader = std::function<void(const Input&)>;
+
+  // --- typed readers ---------------------------------------------------------------------------
+  std::optional<std::int64_t> int_of(const Input& in, std::int64_t min, std::int64_t max) {
+    if (!in.value || in.value->kind != Value::Kind::Int) {
+      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' must be an integer", in.path));
+      return std::nullopt;
+    }
+    if (in.value->i < min || in.value->i > max) {
+      diags_.report(Kind::ValueOutOfRange, in.range, fmt::format("'{}' must be between {} and {}, got {}", in.path, min, max, in.value->i));
+      return std::nullopt;
+    }
+    return in.value->i;
+  }
+  std::optional<double> float_of(const Input& in, double min, double max, bool open_min = false) {
+    if (!in.value || !in.value->is_number()) {
+      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' must be a number", in.path));
+      return std::nullopt;
+    }
+    double v = in.value->number();
+    if (v < min || v > max || (open_min && v == min)) {
+      diags_.report(Kind::ValueOutOfRange, in.range,
+                    fmt::format("'{}' must be {} {} and at most {}, got {}", in.path, open_min ? "above" : "at least", min, max, v));
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::optional<bool> bool_of(const Input& in) {
+    if (!in.value || in.value->kind != Value::Kind::Bool) {
+      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' must be true or false", in.path));
+      return std::nullopt;
+    }
+    return in.value->b;
+  }
+  std::optional<std::string> word_of(const Input& in, const std::vector<std::string>& allowed) {
+    std::string w = in.word;
+    if (w.empty() && in.value && in.value->kind == Value::Kind::String) w = in.value->s;
+    if (w.empty()) {
+      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' takes one of: {}", in.path, fmt::join(allowed, ", ")));
+      return std::nullopt;
+    }
+    if (std::find(allowed.begin(), allowed.end(), w) == allowed.end()) {
+      diags_.report(Kind::InvalidValue, in.range, fmt::format("'{}' is not a valid value for '{}'", w, in.path));
+      if (std::string m = diag::closest_match(w, allowed); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      else diags_.note(fmt::format("choose one of: {}", fmt::join(allowed, ", ")));
+      return std::nullopt;
+    }
+    return w;
+  }
+  std::optional<std::vector<std::int64_t>> ints_of(const Input& in, std::int64_t min) {
+    std::vector<std::int64_t> out;
+    if (in.value && in.value->kind == Value::Kind::Int) out.push_back(in.value->i);
+    else if (in.value && in.value->kind == Value::Kind::List) {
+      for (const Value& v : in.value->list) {
+        if (v.kind != Value::Kind::Int) {
+          diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' lists integers", in.path));
+          return std::nullopt;
+        }
+        out.push_back(v.i);
+      }
+    } else {
+      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' must be an integer or a list of integers", in.path));
+      return std::nullopt;
+    }
+    for (std::int64_t v : out)
+      if (v < min) {
+        diags_.report(Kind::ValueOutOfRange, in.range, fmt::format("'{}' values must be at least {}, got {}", in.path, min, v));
+        return std::nullopt;
+      }
+    return out;
+  }
+
+  template <class T>
+  Reader set_int(T& field, std::int64_t min, std::int64_t max) {
+    return [this, &field, min, max](const Input& in) { if (auto v = int_of(in, min, max)) field = *v; };
+  }
+  Reader set_float(double& field, double min, double max, bool open_min = false) {
+    return [this, &field, min, max, open_min](const Input& in) { if (auto v = float_of(in, min, max, open_min)) field = *v; };
+  }
+  Reader set_bool(bool& field) {
+    return [this, &field](const Input& in) { if (auto v = bool_of(in)) field = *v; };
+  }
+  Reader set_word(std::string& field, std::vector<std::string> allowed) {
+    return [this, &field, allowed](const Input& in) { if (auto v = word_of(in, allowed)) field = *v; };
+  }
+  void optimizer(const std::string& prefix, ir::Optimizer& o) {
+    readers_[prefix + "optimizer"] = [this, &o](const Input& in) {
+      // optimizer sgd  |  optimizer sgd(lr = 0.025, momentum = 0.9, ...)
+      if (auto v = word_of(in, {"sgd"})) o.kind = *v;
+    };
+    readers_[prefix + "lr"] = set_float(o.lr, 0, 10, true);
+    readers_[prefix + "momentum"] = set_float(o.momentum, 0, 1);
+    readers_[prefix + "weight_decay"] = set_float(o.weight_decay, 0, 1);
+    readers_[prefix + "nesterov"] = set_bool(o.nesterov);
+  }
+
+  // --- the schema --------------------------------------------------------------------------
+  void define() {
+    readers_["data"] = [this](const Input& in) {
+      if (auto v = word_of(in, data_set_names())) plan_.data.name = *v;
+    };
+    readers_["data.subset"] = set_int(plan_.data.subset, 0, 10'000'000);
+    readers_["data.train_portion"] = set_float(plan_.data.train_portion, 0, 1, true);
+    readers_["data.path"] = [this](const Input& in) {
+      if (in.value && in.value->kind == Value::Kind::String) plan_.data.path = in.value->s;
+      else diags_.report(Kind::TypeMismatch, in.range, "'data.path' must be a quoted path");
+    };
+    readers_["seed"] = set_int(plan_.seed, 0, INT64_MAX);
+    readers_["supernet"] = [](const Input&) {};
+    ir::SupernetPlan& s = plan_.supernet;
+    readers_["supernet.epochs"] = set_int(s.epochs, 1, 100'000);
+    readers_["supernet.batch"] = set_int(s.batch, 1, 1'000'000);
+    optimizer("supernet.", s.optimizer);
+    readers_["supernet.schedule"] = set_word(s.schedule.kind, {"cosine", "constant"});
+    readers_["supernet.min_lr"] = set_float(s.schedule.min_lr, 0, 10);
+    readers_["supernet.clip"] = set_float(s.clip, 0, 1e9);
+    readers_["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, {"uniform"})) plan_.supernet.method = *v; };
+    readers_["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, {"darts", "gdas", "snas"})) plan_.supernet.method = *v; };
+    readers_["supernet.path"] = set_word(s.path, {"network", "cell"});
+    readers_["supernet.tau_max"] = set_float(s.tau_max, 0, 1e3, true);
+    readers_["supernet.tau_min"] = set_float(s.tau_min, 0, 1e3, true);
+    readers_["supernet.arch_lr"] = set_float(s.arch.lr, 0, 10, true);
+    readers_["supernet.arch_weight_decay"] = set_float(s.arch.weight_decay, 0, 1);
+    readers_["supernet.arch_warmup"] = set_int(s.arch_warmup, 0, 100'000);
+
+    ir::SplitPlan& p = plan_.split;
+    readers_["split"] = [this](const Input& in) {
+      auto v = word_of(in, kStrategies);
+      if (!v) return;
+      plan_.split.strategy = *v == "exhaustive" ? ir::SplitStrategy::Exhaustive
+                           : *v == "gradient_match" ? ir::SplitStrategy::GradientMatch
+                           : *v == "hierarchical" ? ir::SplitStrategy::Hierarchical : ir::SplitStrategy::None;
+      if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = "smd";
+      split_range_ = in.range;
+    };
+    readers_["split.at"] = [this](const Input& in) {
+      if (auto v = ints_of(in, 1)) {
+        plan_.split.at = *v;
+        at_range_ = in.range;
+      }
+    };
+    readers_["split.cell"] = [this](const Input& in) {
+      std::vector<std::string> names;
+      for (const auto& c : cells_) names.push_back(c.props().name);
+      if (auto v = word_of(in, names)) {
+        plan_.split.cell = *v;
+        cell_range_ = in.range;
+      }
+    };
+    readers_["split.edges"] = [this](const Input& in) {
+      edges_input_ = in;
+      has_edges_ = true;
+    };
+    readers_["split.edge"] = readers_["split.edges"];
+    readers_["split.criterion"] = [this](const Input& in) {
+      if (auto v = word_of(in, {"gradient_match"})) plan_.split.criterion = *v;
+    };
+    readers_["split.batches"] = set_int(p.batches, 1, 1'000'000);
+    readers_["split.branches"] = [this](const Input& in) {
+      if (auto v = int_of(in, 2, 64)) {
+        plan_.split.branches = *v;
+        branches_range_ = in.range;
+      }
+    };
+    readers_["split.groups"] = [this](const Input& in) {
+      if (auto v = ints_of(in, 1)) {
+        plan_.split.groups = *v;
+        groups_range_ = in.range;
+      }
+    };
+    readers_["split.variant"] = set_word(p.variant, {"nb201", "darts"});
+    readers_["split.child_epochs"] = set_int(p.child_epochs, 0, 100'000);
+    readers_["split.select"] = set_word(p.select, {"valid_acc", "valid_loss"});
+    readers_["split.distill"] = set_word(p.distill, {"smd", "parent", "mutual", "none"});
+    readers_["split.restart"] = set_word(p.restart, {"none", "final", "all"});
+
+    readers_["retrain"] = [this](const Input&) { plan_.retrain.enabled = true; };
+    readers_["retrain.epochs"] = set_int(plan_.retrain.epochs, 1, 100'000);
+    readers_["retrain.batch"] = set_int(plan_.retrain.batch, 1, 1'000'000);
+    optimizer("retrain.", plan_.retrain.optimizer);
+    readers_["retrain.schedule"] = set_word(plan_.retrain.schedule.kind, {"cosine", "constant"});
+    readers_["retrain.min_lr"] = set_float(plan_.retrain.schedule.min_lr, 0, 10);
+  }
+
+  // Settings that only make sense for some strategies.
+  bool allowed_for_strategy(const std::string& key) const {
+    using S = ir::SplitStrategy;
+    static const std::map<std::string, std::set<S>> only = {
+        {"split.edges", {S::Exhaustive}}, {"split.edge", {S::Exhaustive}},
+        {"split.criterion", {S::GradientMatch, S::Hierarchical}}, {"split.batches", {S::GradientMatch, S::Hierarchical}},
+        {"split.branches", {S::GradientMatch}}, {"split.groups", {S::GradientMatch}},
+        {"split.variant", {S::GradientMatch, S::Hierarchical}}, {"split.distill", {S::Hierarchical}},
+    };
+    auto it = only.find(key);
+    return it == only.end() || it->second.count(plan_.split.strategy);
+  }
+
+  Input input_of(const ast::Setting& s, const std::string& path) {
+    Input in;
+    in.path = path;
+    in.range = s.name_range;
+    if (!s.value) return in;
+    in.range = s.value->range;
+    if (s.value->kind == ast::ExprKind::Name) {
+      in.word = s.value->text;
+    } else if (s.value->kind == ast::ExprKind::Call) {
+      in.word = s.value->text;
+      in.call = s.value.get();
+    } else {
+      in.value = ev_.eval(*s.value, {});
+      if (!in.value) in.word = "\x01";  // evaluation failed and was reported
+    }
+    return in;
+  }
+
+  void read_block(const ast::Block& block, const std::string& prefix) {
+    std::map<std::string, SourceRange> seen;
+    for (const ast::Setting& s : block.settings) {
+      std::string path = prefix + s.name;
+      auto it = readers_.find(path);
+      if (it == readers_.end()) {
+        unknown_setting(s.name, s.name_range, prefix);
+        continue;
+      }
+      if (auto [prev, fresh] = seen.emplace(s.name, s.name_range); !fresh) {
+        diags_.report(Kind::DuplicateStatement, s.name_range, fmt::format("setting '{}' is given twice", path));
+        diags_.note("first given here", prev->second);
+        continue;
+      }
+      Input in = input_of(s, path);
+      if (in.word == "\x01") continue;
+      if (!s.value && !s.block && it->first.find('.') != std::string::npos) {
+        diags_.report(Kind::MissingSetting, s.name_range, fmt::format("setting '{}' needs a value", path));
+        continue;
+      }
+      if (s.value || path == "supernet" || path == "retrain") it->second(in);
+      else if (path == "split" || path == "data") {
+        if (path == "split") {
+          diags_.report(Kind::MissingSetting, s.name_range, "'split' needs a strategy: exhaustive, gradient_match or hierarchical");
+          continue;
+        }
+      }
+      // `criterion gradient_match(batches = 50)` and `optimizer sgd(lr = 0.1)`: arguments are settings.
+      if (in.call) {
+        for (const ast::Arg& a : in.call->args) {
+          std::string sub = prefix + (a.name.empty() ? "" : a.name);
+          auto r = readers_.find(sub);
+          if (a.name.empty() || r == readers_.end()) {
+            diags_.report(Kind::UnknownSetting, a.value->range,
+                          a.name.empty() ? fmt::format("arguments of '{}' must be named", in.word)
+                                         : fmt::format("'{}' has no setting '{}'", in.word, a.name));
+            continue;
+          }
+          Input ai;
+          ai.path = sub;
+          ai.range = a.value->range;
+          if (a.value->kind == ast::ExprKind::Name) ai.word = a.value->text;
+          else ai.value = ev_.eval(*a.value, {});
+          if (ai.value || !ai.word.empty()) r->second(ai);
+        }
+      }
+      if (s.block) read_block(*s.block, path + ".");
+    }
+    if (prefix == "split.") {
+      for (const ast::Setting& s : block.settings)
+        if (readers_.count(prefix + s.name) && !allowed_for_strategy(prefix + s.name)) {
+          diags_.report(Kind::UnknownSetting, s.name_range,
+                        fmt::format("'{}' is not a setting of this split strategy", s.name));
+          diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
+        }
+    }
+  }
+
+  void unknown_setting(const std::string& name, SourceRange range, const std::string& prefix) {
+    std::vector<std::string> keys;
+    for (const auto& [k, _] : readers_)
+      if (k.rfind(prefix, 0) == 0 && k.find('.', prefix.size()) == std::string::npos) keys.push_back(k.substr(prefix.size()));
+    std::string block = prefix.empty() ? "search" : prefix.substr(0, prefix.size() - 1);
+    diags_.report(Kind::UnknownSetting, range, fmt::format("'{}' is not a setting of '{}'", name, block));
+    if (std::string m = diag::closest_match(name, keys); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+    else diags_.note(fmt::format("the settings of '{}' are: {}", block, fmt::join(keys, ", ")));
+  }
+
+  void override_setting(const std::string& path, const std::string& text) {
+    auto it = readers_.find(path);
+    if (it == readers_.end() || path == "supernet" || path == "retrain") {
+      std::vector<std::string> keys;
+      for (const auto& [k, _] : readers_) keys.push_back(k);
+      diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: the search has no setting '{}'", path, path));
+      if (std::string m = diag::closest_match(path, keys); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      return;
+    }
+    Input in;
+    in.path = path;
+    in.value = parse_override(text);
+    if (!in.value) {
+      if (!text.empty() && text.front() == '[') {
+        Value list;
+        list.kind = Value::Kind::List;
+        std::string body = text.substr(1, text.size() - (text.back() == ']' ? 2 : 1));
+        std::size_t pos = 0;
+        while (pos <= body.size()) {
+          std::size_t comma = body.find(',', pos);
+          std::string part = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+          part.erase(0, part.find_first_not_of(' '));
+          part.erase(part.find_last_not_of(' ') + 1);
+          if (!part.empty()) {
+            auto v = parse_override(part);
+            if (!v) {
+              diags_.report(Kind::BadOverride, {}, fmt::format("--set {}={}: '{}' is not a number", path, text, part));
+              return;
+            }
+            list.list.push_back(*v);
+          }
+          if (comma == std::string::npos) break;
+          pos = comma + 1;
+        }
+        in.value = list;
+      } else {
+        in.word = text;
+      }
+    }
+    std::size_t before = diags_.error_count();
+    it->second(in);
+    if (diags_.error_count() > before) diags_.note(fmt::format("from the command line: --set {}={}", path, text));
+  }
+
+  // --- cross-setting checks ----------------------------------------------------------------
+  static bool can_partition(std::int64_t n, std::int64_t branches, const std::vector<std::int64_t>& sizes) {
+    // Can n candidates be cut into `branches` non-empty groups whose sizes are all allowed?
+    std::function<bool(std::int64_t, std::int64_t)> go = [&](std::int64_t left, std::int64_t groups) -> bool {
+      if (groups == 0) return left == 0;
+      for (std::int64_t s = 1; s <= left; ++s)
+        if ((sizes.empty() || std::count(sizes.begin(), sizes.end(), s)) && go(left - s, groups - 1)) return true;
+      return false;
+    };
+    return n >= branches && go(n, branches);
+  }
+
+  void validate() {
+    ir::SplitPlan& p = plan_.split;
+    const ir::SupernetPlan& s = plan_.supernet;
+    if (p.strategy == ir::SplitStrategy::None) return;
+    if (p.at.empty()) {
+      diags_.report(Kind::MissingSetting, split_range_, "the split plan does not say when to split");
+      diags_.note("add `at [10, 20]`: the supernet epochs after which to split");
+      return;
+    }
+    for (std::size_t i = 1; i < p.at.size(); ++i)
+      if (p.at[i] <= p.at[i - 1]) {
+        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
+        return;
+      }
+    if (p.at.back() > s.epochs) {
+      diags_.report(Kind::InvalidSchedule, at_range_,
+                    fmt::format("the last split is after epoch {}, but the supernet trains for {} epochs", p.at.back(), s.epochs));
+      diags_.note("raise `supernet.epochs` or move the split earlier");
+      return;
+    }
+    // The cell whose edges are split: named, or the first cell with a choice.
+    const ir::Cell* cell = nullptr;
+    for (const ir::Cell& c : cells_)
+      if (p.cell.empty() ? !c.props().reduction && c.num_edges() > 0 : c.props().name == p.cell) {
+        cell = &c;
+        break;
+      }
+    if (!cell) {
+      diags_.report(Kind::UnknownName, split_range_, "the split plan needs a cell with edges to split, and there is none");
+      return;
+    }
+    p.cell = cell->props().name;
+    auto n_of = [&](int e) { return static_cast<std::int64_t>(cell->edge(e).candidates.size()); };
+
+    if (p.strategy == ir::SplitStrategy::Exhaustive) {
+      if (has_edges_) {
+        std::vector<Value> refs;
+        if (edges_input_.value && edges_input_.value->kind == Value::Kind::List) refs = edges_input_.value->list;
+        else if (edges_input_.value) refs.push_back(*edges_input_.value);
+        for (const Value& r : refs) {
+          int idx = -1;
+          if (r.kind == Value::Kind::Int && r.i >= 0 && r.i < cell->num_edges()) idx = static_cast<int>(r.i);
+          if (r.kind == Value::Kind::String)
+            for (int e = 0; e < cell->num_edges(); ++e)
+              if (cell->edge_name(e) == r.s) idx = e;
+          if (idx < 0) {
+            std::vector<std::string> names;
+            for (int e = 0; e < cell->num_edges(); ++e) names.push_back(fmt::format("\"{}\"", cell->edge_name(e)));
+            diags_.report(Kind::UnknownEdge, edges_input_.range, fmt::format("cell '{}' has no edge {}", cell->props().name, to_text(r)));
+            diags_.note(fmt::format("its edges are 0..{}: {}", cell->num_edges() - 1, fmt::join(names, ", ")));
+            return;
+          }
+          p.edges.push_back(idx);
+        }
+        if (p.edges.size() != p.at.size()) {
+          diags_.report(Kind::InvalidSchedule, edges_input_.range,
+                        fmt::format("{} edge{} to split but {} split point{}", p.edges.size(), p.edges.size() == 1 ? "" : "s",
+                                    p.at.size(), p.at.size() == 1 ? "" : "s"));
+          return;
+        }
+      } else {
+        for (int e = 0; e < cell->num_edges() && p.edges.size() < p.at.size(); ++e)
+          if (n_of(e) > 1) p.edges.push_back(e);
+      }
+      for (int e : p.edges)
+        if (n_of(e) < 2) {
+          diags_.report(Kind::ImpossibleGroups, has_edges_ ? edges_input_.range : split_range_,
+                        fmt::format("edge {} of cell '{}' has {} candidate; an exhaustive split needs at least 2",
+                                    cell->edge_name(e), cell->props().name, n_of(e)));
+          return;
+        }
+      if (p.edges.size() < p.at.size()) {
+        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
+      }
+      return;
+    }
+    if (p.strategy == ir::SplitStrategy::GradientMatch) {
+      int splittable = 0;
+      for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.groups);
+      if (splittable == 0) {
+        diags_.report(Kind::ImpossibleGroups, groups_range_.valid() ? groups_range_ : branches_range_.valid() ? branches_range_ : split_range_,
+                      fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
+                                  p.groups.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.groups, "/"))));
+        diags_.note(fmt::format("its edges have {} candidates", n_of(0)));
+        return;
+      }
+      if (static_cast<int>(p.at.size()) > splittable)
+        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
+      return;
+    }
+    // Hierarchical: one hierarchy (edges sharing a target) per split point, each edge cut in two.
+    int splittable = 0;
+    for (const auto& h : cell->hierarchies) {
+      bool any = false;
+      for (int e : h) any = any || n_of(e) >= 2;
+      splittable += any;
+    }
+    if (static_cast<int>(p.at.size()) > splittable) {
+      diags_.report(Kind::InvalidSchedule, at_range_,
+                    fmt::format("{} split points, but cell '{}' has {} hierarch{} with edges to split", p.at.size(),
+                                cell->props().name, splittable, splittable == 1 ? "y" : "ies"));
+      diags_.note("hierarchical splitting splits one hierarchy (the edges into one node) per split point");
+    }
+  }
+
+  const ast::SearchDecl& decl_;
+  Evaluator& ev_;
+  diag::DiagnosticEngine& diags_;
+  const std::vector<ir::Cell>& cells_;
+  const Options& options_;
+  ir::SearchPlan plan_;
+  std::map<std::string, Reader> readers_;
+  Input edges_input_;
+  bool has_edges_ = false;
+  SourceRange split_range_, at_range_, cell_range_, branches_range_, groups_range_;
+};
+
+}  // namespace
+
+std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
+                                           const Options& options) {
+  return SearchBuilder(decl, ev, cells, options).build();
+}
+
+}  // namespace cella::sema

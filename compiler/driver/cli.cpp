@@ -25,6 +25,7 @@ struct Common {
   std::vector<std::string> sets;
   std::vector<std::string> includes;
   std::string network, search, data;
+  std::size_t max_file_size = 0;
   bool json = false;
 };
 
@@ -34,6 +35,7 @@ void add_common(CLI::App* cmd, Common& c, bool json = true) {
   cmd->add_option("--network", c.network, "Which network, when the file has several");
   cmd->add_option("--search", c.search, "Which search block, when the file has several");
   cmd->add_option("--data", c.data, "Data set the network is built for (fashion_mnist, cifar10, ...)");
+  cmd->add_option("--max-file-size", c.max_file_size, "Refuse source files larger than this many bytes (default 64 MiB)");
   if (json) cmd->add_flag("--json", c.json, "Print JSON instead of text");
 }
 
@@ -48,6 +50,7 @@ std::optional<std::string> options_of(const Common& c, CompileOptions& o) {
   o.sema.network = c.network;
   o.sema.search = c.search;
   o.sema.data = c.data;
+  if (c.max_file_size) o.max_file_bytes = c.max_file_size;
   return std::nullopt;
 }
 
@@ -134,7 +137,7 @@ int cmd_check(const std::vector<std::string>& files, const Common& common) {
 
 bool need_network(Compilation& c, const std::string& file, bool json) {
   if (c.program && c.program->network) return true;
-  c.diags.report(diag::Kind::NoNetwork, diag::SourceRange{1, 1, 1, 1}, fmt::format("{} declares no network", file));
+  c.diags.report(diag::Kind::NoNetwork, diag::SourceRange{1, 0, 0, 0}, fmt::format("{} declares no network", file));
   c.diags.note("this command works on a network: add `network name(...) { stem ...; stage ...; head ... }`");
   report(c, json);
   return false;
@@ -320,17 +323,17 @@ int run_cli(int argc, char** argv) {
 
   std::vector<std::string> check_files;
   auto* check = app.add_subcommand("check", "Check .cella files and report every error");
-  check->add_option("files", check_files, "Files to check")->required()->check(CLI::ExistingFile);
+  check->add_option("files", check_files, "Files to check")->required();
   add_common(check, common);
 
   std::string file;
   auto* count = app.add_subcommand("count", "Count the architectures of a space (raw and unique)");
-  count->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  count->add_option("file", file, "The .cella file")->required();
   add_common(count, common);
 
   std::string emit = "ir", output, dump_after;
   auto* show = app.add_subcommand("show", "Print the AST, the IR (text or JSON) or the graph (DOT or SVG)");
-  show->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  show->add_option("file", file, "The .cella file")->required();
   show->add_option("--emit", emit, "What to print")->check(CLI::IsMember({"ast", "ir", "json", "dot", "svg"}));
   show->add_option("-o,--output", output, "Write to this file instead of standard output");
   show->add_option("--dump-after", dump_after, "Print the IR as text after this pass (sema, check-constraints, ...)");
@@ -340,7 +343,7 @@ int run_cli(int argc, char** argv) {
   std::uint64_t seed = 0;
   std::string format = "auto";
   auto* sample = app.add_subcommand("sample", "Print architectures drawn uniformly at random from the space");
-  sample->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  sample->add_option("file", file, "The .cella file")->required();
   sample->add_option("-n", n, "How many")->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
   sample->add_option("--seed", seed, "Random seed");
   sample->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
@@ -349,7 +352,7 @@ int run_cli(int argc, char** argv) {
   std::uint64_t limit = 1'000'000;
   bool unique_only = false;
   auto* enumerate = app.add_subcommand("enumerate", "Print every architecture of a small space");
-  enumerate->add_option("file", file, "The .cella file")->required()->check(CLI::ExistingFile);
+  enumerate->add_option("file", file, "The .cella file")->required();
   enumerate->add_option("--limit", limit, "Refuse spaces larger than this");
   enumerate->add_flag("--unique", unique_only, "Print one architecture per isomorphism class");
   enumerate->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));

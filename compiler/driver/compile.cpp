@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -18,25 +20,40 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<std::string> read_file(const fs::path& path, std::string& error) {
+std::optional<std::string> read_file(const fs::path& path, std::size_t limit, std::string& error) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     error = "is a directory";
     return std::nullopt;
   }
   auto size = fs::file_size(path, ec);
-  if (!ec && size > frontend::kMaxFileBytes) {
-    error = fmt::format("is {} bytes; cella reads files of at most {} bytes", size, frontend::kMaxFileBytes);
+  if (!ec && size > limit) {
+    error = fmt::format("is {} bytes; cella reads files of at most {} bytes", size, limit);
     return std::nullopt;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error = std::strerror(errno);
+    error = fs::exists(path, ec) ? std::strerror(errno) : "no such file";
     return std::nullopt;
   }
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// How an imported file is named in diagnostics: standard-library files relative to the library
+// (`<stdlib>/std/ops.cella`), so messages do not depend on where cella is installed.
+std::string display_name(const fs::path& file) {
+  std::error_code ec;
+  fs::path lib = fs::weakly_canonical(stdlib_dir(), ec);
+  fs::path f = fs::weakly_canonical(file, ec);
+  auto [li, fi] = std::mismatch(lib.begin(), lib.end(), f.begin(), f.end());
+  if (li == lib.end()) {
+    fs::path rest;
+    for (; fi != f.end(); ++fi) rest /= *fi;
+    return "<stdlib>/" + rest.string();
+  }
+  return file.lexically_normal().string();
 }
 
 class Loader {
@@ -45,15 +62,16 @@ class Loader {
 
   void load_text(const std::string& name, std::string text, const fs::path& dir) {
     diag::FileId id = c_.sources.add(name, std::move(text));
-    c_.files.push_back(frontend::parse(c_.sources, id, c_.diags));
+    c_.files.push_back(frontend::parse(c_.sources, id, c_.diags, o_.max_file_bytes));
     imports(c_.files.size() - 1, dir);
   }
 
   void load_main(const std::string& path) {
     std::string error;
-    auto text = read_file(path, error);
+    auto text = read_file(path, o_.max_file_bytes, error);
     if (!text) {
-      c_.diags.report(diag::Kind::FileUnreadable, {}, fmt::format("cannot read {}: {}", path, error));
+      c_.diags.report(error.find("bytes") != std::string::npos ? diag::Kind::FileTooLarge : diag::Kind::FileUnreadable, {},
+                      fmt::format("cannot read {}: {}", path, error));
       return;
     }
     std::error_code ec;
@@ -101,19 +119,19 @@ class Loader {
       if (!found) {
         c_.diags.report(diag::Kind::ImportNotFound, range, fmt::format("cannot find module '{}'", path));
         std::vector<std::string> tried;
-        for (const fs::path& p : candidates) tried.push_back(p.string());
+        for (const fs::path& p : candidates) tried.push_back(display_name(p));
         c_.diags.note(fmt::format("looked for {}", fmt::join(tried, ", ")));
         continue;
       }
       std::string key = fs::weakly_canonical(*found, ec).string();
       if (!seen_.insert(key).second) continue;  // imported already (or an import cycle): once is enough
       std::string error;
-      auto text = read_file(*found, error);
+      auto text = read_file(*found, o_.max_file_bytes, error);
       if (!text) {
         c_.diags.report(diag::Kind::FileUnreadable, range, fmt::format("cannot read {}: {}", found->string(), error));
         continue;
       }
-      load_text(found->lexically_normal().string(), std::move(*text), found->parent_path());
+      load_text(display_name(*found), std::move(*text), found->parent_path());
     }
   }
 

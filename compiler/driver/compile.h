@@ -18,6 +18,8 @@ struct CompileOptions {
   sema::Options sema;
   /// Extra directories searched for `import a.b` (as a/b.cella), before the standard library.
   std::vector<std::string> include_dirs;
+  /// Source files larger than this are refused.
+  std::size_t max_file_bytes = 64u << 20;
   /// Stop after parsing (for `show --emit ast`).
   bool parse_only = false;
   /// Name of a pass (or "sema") after which to dump the IR as text.

@@ -51,6 +51,7 @@ struct Expr {
   double float_value = 0;          // Float
   bool bool_value = false;         // Bool
   std::string text;                // Name, Call (callee), String (unquoted), Int/Float (spelling)
+  SourceRange name_range;          // Call: the callee's name
   BinaryOp op = BinaryOp::Add;     // Binary
   std::vector<ExprPtr> operands;   // Neg/Not: 1; Binary/Range: 2
   std::vector<Arg> args;           // Call

@@ -7,6 +7,7 @@
 #include <antlr4-runtime.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -74,8 +75,20 @@ std::string friendly(std::string msg) {
   replace("extraneous input", "unexpected");
   replace("no viable alternative at input", "cannot make sense of");
   replace("missing", "expected");
+  replace("'<EOF>'", "end of file");
   replace("<EOF>", "end of file");
   replace(" at '", " before '");
+  // The parser's expected set is long because many keywords double as names; summarise it.
+  std::size_t open = msg.find("expecting {");
+  if (open != std::string::npos) {
+    std::string set = msg.substr(open);
+    if (set.find("INT") != std::string::npos && set.find("IDENT") != std::string::npos)
+      msg = msg.substr(0, open) + "expecting an expression";
+    else if (std::count(set.begin(), set.end(), ',') >= 8)
+      msg = msg.substr(0, open) + "expecting a statement";
+  }
+  replace("IDENT", "a name");
+  replace("INT", "an integer");
   return msg;
 }
 
@@ -88,14 +101,24 @@ class ErrorListener : public antlr4::BaseErrorListener {
                    const std::string& msg, std::exception_ptr) override {
     // Stray characters were reported already, as UnexpectedCharacter.
     if (token && token->getType() == CellaLexer::ERROR_CHAR) return;
+    // One error per place: ANTLR's recovery can report the same spot twice.
+    if (line == last_line_ && column == last_column_) return;
+    last_line_ = line;
+    last_column_ = column;
     if (count_++ >= kMaxSyntaxErrors) return;
     std::uint32_t len = 1;
     if (token && token->getType() != antlr4::Token::EOF) {
       len = static_cast<std::uint32_t>(std::max<std::size_t>(1, token->getText().size()));
     }
+    std::string text = msg;
+    if (msg.rfind("no viable alternative", 0) == 0) {
+      // ANTLR quotes the whole unparsable stretch glued together; name the token instead.
+      text = token && token->getType() != antlr4::Token::EOF ? fmt::format("unexpected '{}'", token->getText())
+                                                             : std::string("unexpected end of file");
+    }
     diags_.report(Kind::SyntaxError,
                   SourceRange{id_, static_cast<std::uint32_t>(line), static_cast<std::uint32_t>(column + 1), len},
-                  friendly(msg));
+                  friendly(text));
     if (count_ == kMaxSyntaxErrors)
       diags_.note("further syntax errors in this file are not shown");
   }
@@ -104,6 +127,7 @@ class ErrorListener : public antlr4::BaseErrorListener {
   DiagnosticEngine& diags_;
   diag::FileId id_;
   std::size_t count_ = 0;
+  std::size_t last_line_ = 0, last_column_ = SIZE_MAX;
 };
 
 // --- transformer: parse tree -> AST ---------------------------------------------------------
@@ -440,7 +464,8 @@ class Transformer {
       return e;
     }
     if (auto* c = dynamic_cast<P::CallExprContext*>(ctx)) {
-      auto e = make(ast::ExprKind::Call, range(c->name()));
+      auto e = make(ast::ExprKind::Call, r);
+      e->name_range = range(c->name());
       e->text = c->name()->getText();
       for (auto* a : c->arg()) {
         ast::Arg arg;
@@ -534,13 +559,13 @@ bool check_nesting(antlr4::CommonTokenStream& tokens, diag::FileId id, Diagnosti
 
 }  // namespace
 
-ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine& diags) {
+ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine& diags, std::size_t max_bytes) {
   ast::File empty;
   empty.id = id;
   std::string_view text = sm.text(id);
-  if (text.size() > kMaxFileBytes) {
+  if (text.size() > max_bytes) {
     diags.report(Kind::FileTooLarge, SourceRange{id, 0, 0, 0},
-                 fmt::format("file is {} bytes; cella reads files of at most {} bytes", text.size(), kMaxFileBytes));
+                 fmt::format("file is {} bytes; cella reads files of at most {} bytes", text.size(), max_bytes));
     return empty;
   }
   if (std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
@@ -575,7 +600,6 @@ ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine
   CellaParser parser(&tokens);
   parser.removeErrorListeners();
   ErrorListener listener(diags, id);
-  parser.addErrorListener(&listener);
   std::size_t before = diags.error_count();
   // Two-stage parsing: the fast SLL mode first, full LL only if SLL reports an error.
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::SLL);
@@ -587,6 +611,7 @@ ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine
     tokens.seek(0);
     parser.reset();
     parser.setErrorHandler(std::make_shared<antlr4::DefaultErrorStrategy>());
+    parser.addErrorListener(&listener);
     parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::LL);
     tree = parser.file();
   }

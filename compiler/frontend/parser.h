@@ -10,9 +10,8 @@ namespace cella::frontend {
 
 /// Parses the file `id` of `sm`. Syntax errors go to `diags`; the returned AST holds every
 /// declaration that parsed, so later stages can still report their own errors.
-ast::File parse(const diag::SourceManager& sm, diag::FileId id, diag::DiagnosticEngine& diags);
-
-/// Files larger than this are refused before parsing.
-inline constexpr std::size_t kMaxFileBytes = 64u << 20;
+/// Texts longer than `max_bytes` are refused with a FileTooLarge diagnostic.
+ast::File parse(const diag::SourceManager& sm, diag::FileId id, diag::DiagnosticEngine& diags,
+                std::size_t max_bytes = 64u << 20);
 
 }  // namespace cella::frontend

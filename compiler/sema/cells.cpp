@@ -84,18 +84,7 @@ bool check_choice(const Value& ops, SourceRange range, diag::DiagnosticEngine& d
   if (ops.list.size() == 1 && required) {
     diags.report(Kind::SingleChoice, range, "this choice has a single candidate, so there is nothing to choose");
   }
-  std::map<std::string, std::size_t> seen;
-  bool ok = true;
-  for (std::size_t i = 0; i < ops.list.size(); ++i) {
-    const std::string& n = ops.names[i];
-    if (auto [it, fresh] = seen.emplace(n, i); !fresh) {
-      diags.report(Kind::DuplicateCandidate, i < ops.item_ranges.size() ? ops.item_ranges[i] : range,
-                   fmt::format("candidate '{}' appears twice in this choice", n));
-      diags.note("rename one with `as`, e.g. `conv(3) as conv_a`");
-      ok = false;
-    }
-  }
-  return ok;
+  return true;
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ void Evaluator::unknown_name(const std::string& name, SourceRange range, bool wa
     diags_.note(fmt::format("did you mean '{}'?", m));
   else if (want_op)
     diags_.note("operations come from `op` declarations, imports such as `import std.ops`, or the built-in "
-                "primitives (`cella show --primitives`)");
+                "primitives (`cella primitives`)");
 }
 
 std::optional<Value> Evaluator::eval(const ast::Expr& e, const Env& env) {
@@ -224,27 +224,34 @@ std::optional<Value> Evaluator::eval_name(const ast::Expr& e, const Env& env) {
                   fmt::format("'{}' is a {}, not a value", e.text, globals_.cells.count(e.text) ? "cell" : "network"));
     return std::nullopt;
   }
-  unknown_name(e.text, e.range, false);
+  unknown_name(e.text, e.range, want_op_ > 0);
   return std::nullopt;
 }
 
 std::optional<Value> Evaluator::eval_call(const ast::Expr& e, const Env& env) {
+  // Arguments are values, not operations: a bad name there is an unknown name.
+  struct Reset {
+    int& depth;
+    int saved;
+    ~Reset() { depth = saved; }
+  } reset{want_op_, want_op_};
+  want_op_ = 0;
   Callee callee{e.text, nullptr};
   if (auto it = globals_.ops.find(e.text); it != globals_.ops.end()) {
     callee.composite = it->second;
   } else if (!ir::find_primitive(e.text)) {
     for (const auto& [n, _] : env)
       if (n == e.text) {
-        diags_.report(Kind::TypeMismatch, e.range, fmt::format("'{}' is a parameter, not an operation; it cannot be called", e.text));
+        diags_.report(Kind::TypeMismatch, e.name_range, fmt::format("'{}' is a parameter, not an operation; it cannot be called", e.text));
         return std::nullopt;
       }
     if (globals_.opsets.count(e.text) || globals_.cells.count(e.text)) {
-      diags_.report(Kind::TypeMismatch, e.range,
+      diags_.report(Kind::TypeMismatch, e.name_range,
                     fmt::format("'{}' is {}; only operations can be called", e.text,
                                 globals_.opsets.count(e.text) ? "an opset" : "a cell"));
       return std::nullopt;
     }
-    unknown_name(e.text, e.range, true);
+    unknown_name(e.text, e.name_range, true);
     return std::nullopt;
   }
   OpStep step{callee, {}, e.range};
@@ -451,7 +458,9 @@ std::optional<std::int64_t> Evaluator::eval_int(const ast::Expr& e, const Env& e
 }
 
 std::optional<Value> Evaluator::eval_ops(const ast::Expr& e, const Env& env) {
+  ++want_op_;
   auto v = eval(e, env);
+  --want_op_;
   if (!v) return std::nullopt;
   if (v->kind == Value::Kind::Op) {
     Value list;
@@ -466,12 +475,20 @@ std::optional<Value> Evaluator::eval_ops(const ast::Expr& e, const Env& env) {
     diags_.report(Kind::TypeMismatch, e.range, fmt::format("expected a list of operations, got {}", kind_word(v->kind)));
     return std::nullopt;
   }
+  std::vector<std::string> seen;
   for (std::size_t i = 0; i < v->list.size(); ++i) {
+    SourceRange r = i < v->item_ranges.size() ? v->item_ranges[i] : e.range;
     if (v->list[i].kind != Value::Kind::Op) {
-      SourceRange r = i < v->item_ranges.size() ? v->item_ranges[i] : e.range;
       diags_.report(Kind::TypeMismatch, r, fmt::format("expected an operation, got {}", kind_word(v->list[i].kind)));
       return std::nullopt;
     }
+    const std::string& name = v->names[i];
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      diags_.report(Kind::DuplicateCandidate, r, fmt::format("candidate '{}' appears twice in this choice", name));
+      diags_.note("rename one with `as`, e.g. `conv(3) as conv_a`");
+      return std::nullopt;
+    }
+    seen.push_back(name);
   }
   return v;
 }

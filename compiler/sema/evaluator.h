@@ -68,6 +68,7 @@ class Evaluator {
   const Globals& globals_;
   diag::DiagnosticEngine& diags_;
   std::vector<std::string> expanding_;  // composite ops being expanded, to catch recursion
+  int want_op_ = 0;                     // > 0 while evaluating a list of operations
 };
 
 }  // namespace cella::sema

@@ -281,55 +281,60 @@ class NetworkBuilder {
     return true;
   }
 
-  // Every candidate on every edge must map the cell width to itself at the edge's stride.
+  // Every candidate on every edge must map the cell width to itself at the edge's stride. A
+  // candidate that fails on several edges is reported once, naming how many.
   bool check_cell(const ir::Cell& cell, std::int64_t width, const ast::NetStmt& s) {
     auto key = std::make_pair(cell.props().name, width);
     if (checked_.count(key)) return true;
     checked_.insert(key);
-    bool ok = true;
     ir::Shape in{width, 1, false};
-    for (int e = 0; e < cell.num_edges(); ++e) {
-      const ir::EdgeProps& ep = cell.edge(e);
-      ir::Shape want{width, ep.stride, false};
-      for (const ir::Op& op : ep.candidates) ok = check_op(op, in, want, cell, e, width, s) && ok;
-    }
+    struct Failure {
+      const ir::Op* op;
+      std::string problem;
+      std::vector<std::string> places;
+      bool channels;
+      bool reduce;
+    };
+    std::vector<Failure> failures;
+    auto check = [&](const ir::Op& op, ir::Shape want, std::string place) {
+      auto r = op.shape(in);
+      std::string problem;
+      bool channels = false;
+      if (auto* err = std::get_if<std::string>(&r)) {
+        problem = *err;
+      } else {
+        ir::Shape got = std::get<ir::Shape>(r);
+        if (got.channels != want.channels) {
+          problem = fmt::format("makes {} channels where the cell has width {}", got.channels, width);
+          channels = true;
+        } else if (got.reduction != want.reduction) {
+          problem = want.reduction > 1 ? fmt::format("does not reduce the resolution on a stride-{} edge of a reduction cell", want.reduction)
+                                       : fmt::format("reduces the resolution by {} where it must not change", got.reduction);
+        }
+      }
+      if (problem.empty()) return;
+      for (Failure& f : failures)
+        if (f.op->origin.line == op.origin.line && f.op->origin.column == op.origin.column && f.problem == problem) {
+          f.places.push_back(place);
+          return;
+        }
+      failures.push_back(Failure{&op, problem, {place}, channels, want.reduction > 1});
+    };
+    for (int e = 0; e < cell.num_edges(); ++e)
+      for (const ir::Op& op : cell.edge(e).candidates)
+        check(op, ir::Shape{width, cell.edge(e).stride, false}, "edge " + cell.edge_name(e));
     for (int v = cell.props().inputs; v < cell.num_nodes(); ++v)
-      for (const ir::Op& op : cell.node(v).ops) ok = check_op(op, in, in, cell, -1 - v, width, s) && ok;
-    return ok;
-  }
-
-  bool check_op(const ir::Op& op, ir::Shape in, ir::Shape want, const ir::Cell& cell, int edge, std::int64_t width,
-                const ast::NetStmt& s) {
-    auto r = op.shape(in);
-    std::string place = edge >= 0 ? fmt::format("edge {} of cell '{}'", cell.edge_name(edge), cell.props().name)
-                                  : fmt::format("node {} of cell '{}'", -1 - edge, cell.props().name);
-    if (auto* err = std::get_if<std::string>(&r)) {
-      diags_.report(Kind::ShapeError, op.origin, fmt::format("'{}' cannot run on {}: {}", op.name, place, *err));
-      return false;
+      for (const ir::Op& op : cell.node(v).ops) check(op, in, fmt::format("node {}", v));
+    for (const Failure& f : failures) {
+      std::string where = f.places.size() == 1 ? f.places[0] : fmt::format("{} and {} more", f.places[0], f.places.size() - 1);
+      Kind kind = f.channels ? Kind::ChannelMismatch : f.problem.find("resolution") != std::string::npos ? Kind::StrideMismatch : Kind::ShapeError;
+      diags_.report(kind, f.op->origin, fmt::format("'{}' {} ({} of cell '{}')", f.op->name, f.problem, where, cell.props().name));
+      diags_.note(fmt::format("cell '{}' is used with width {} here", cell.props().name, width), s.name_range);
+      if (f.channels) diags_.note("every candidate on an edge must keep the cell's width; leave `out` unset to inherit it");
+      else if (f.reduce) diags_.note("an operation on a reduction edge needs a `stride` parameter that reaches a strided layer, "
+                                     "e.g. `op my_op(stride = 1) = relu >> conv(3, stride = stride) >> bn`");
     }
-    ir::Shape got = std::get<ir::Shape>(r);
-    if (got.channels != want.channels) {
-      diags_.report(Kind::ChannelMismatch, op.origin,
-                    fmt::format("'{}' makes {} channels on {}, which has width {}", op.name, got.channels, place, width));
-      diags_.note(fmt::format("the cell is used with width {} here", width), s.name_range);
-      diags_.note("every candidate on an edge must keep the cell's width; leave `out` unset to inherit it");
-      return false;
-    }
-    if (got.reduction != want.reduction) {
-      bool can_bind = false;
-      for (const auto& c : op.seq) can_bind = can_bind || c.arg("stride");
-      diags_.report(Kind::StrideMismatch, op.origin,
-                    want.reduction > 1
-                        ? fmt::format("'{}' does not reduce the resolution on {}, a stride-{} edge of a reduction cell",
-                                      op.name, place, want.reduction)
-                        : fmt::format("'{}' reduces the resolution by {} on {}, where the resolution must not change",
-                                      op.name, got.reduction, place));
-      if (want.reduction > 1)
-        diags_.note(can_bind ? "give the operation a `stride` parameter and pass it to the layer that should stride"
-                             : "declare the operation with a `stride` parameter: `op my_op(stride = 1) = ... (stride = stride)`");
-      return false;
-    }
-    return true;
+    return failures.empty();
   }
 
   bool choice_unit(const Value& ops, std::int64_t width, std::int64_t stride, const ast::NetStmt& s, int stage_index, int d) {

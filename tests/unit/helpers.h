@@ -1,0 +1,22 @@
+// Shared helpers for unit tests: compile a source string, find the repository's files.
+#pragma once
+
+#include <string>
+
+#include "compiler/driver/compile.h"
+
+namespace cella::testing_helpers {
+
+/// Compiles `text` as if it were a file called test.cella, with `import std.ops` available.
+inline std::unique_ptr<driver::Compilation> compile(const std::string& text, driver::CompileOptions o = {}) {
+  return driver::compile_string("test.cella", text, o);
+}
+
+inline std::unique_ptr<driver::Compilation> compile_space(const std::string& name, driver::CompileOptions o = {}) {
+  return driver::compile_file(std::string(CELLA_SOURCE_DIR) + "/spaces/" + name, o);
+}
+
+/// Rendered diagnostics, for assertion messages.
+inline std::string messages(const driver::Compilation& c) { return diag::render_all(c.diags, c.sources); }
+
+}  // namespace cella::testing_helpers

@@ -1,0 +1,106 @@
+// Architecture encodings: NB201 strings, DARTS genotypes and JSON, parsed and printed.
+#include "compiler/ir/arch.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "compiler/ir/verify.h"
+#include "compiler/passes/space.h"
+#include "tests/unit/helpers.h"
+
+namespace cella::ir {
+namespace {
+
+using testing_helpers::compile_space;
+
+TEST(Arch, Nb201StringsRoundTrip) {
+  auto c = compile_space("nb201.cella");
+  ASSERT_TRUE(c->ok());
+  const std::string s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+  auto a = parse_arch(*c->program, s);
+  ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
+  EXPECT_EQ(to_nb201(*c->program, std::get<Arch>(a)), s);
+  EXPECT_EQ(to_text(*c->program, std::get<Arch>(a)), s);
+  // Edge k of the string is edge index k: 3<-1 is index 4.
+  EXPECT_EQ(std::get<Arch>(a).cells[0].edge_op[4], 3);
+}
+
+TEST(Arch, Nb201ErrorsSayWhatIsWrong) {
+  auto c = compile_space("nb201.cella");
+  auto bad_op = parse_arch(*c->program, "|nor_conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|");
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad_op));
+  EXPECT_NE(std::get<std::string>(bad_op).find("nor_conv_5x5"), std::string::npos);
+  auto missing = parse_arch(*c->program, "|none~0|+|none~0|none~1|");
+  ASSERT_TRUE(std::holds_alternative<std::string>(missing));
+  auto bad_edge = parse_arch(*c->program, "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|");
+  EXPECT_TRUE(std::holds_alternative<std::string>(bad_edge));
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_arch(*c->program, "hello")));
+}
+
+TEST(Arch, DartsGenotypesRoundTrip) {
+  auto c = compile_space("darts.cella");
+  ASSERT_TRUE(c->ok());
+  // DARTS_V2 from quark0/darts cnn/genotypes.py, pairs listed per node in input order.
+  const std::string g =
+      "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+      "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+  auto a = parse_arch(*c->program, g);
+  ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
+  std::string printed = to_genotype(*c->program, std::get<Arch>(a));
+  auto again = parse_arch(*c->program, printed);
+  ASSERT_TRUE(std::holds_alternative<Arch>(again));
+  EXPECT_EQ(std::get<Arch>(again), std::get<Arch>(a));
+  EXPECT_NE(printed.find("normal_concat=[2, 3, 4, 5]"), std::string::npos);
+}
+
+TEST(Arch, DartsGenotypesMustKeepTwoInputsPerNode) {
+  auto c = compile_space("darts.cella");
+  auto a = parse_arch(*c->program, "Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[2, 3, 4, 5])");
+  ASSERT_TRUE(std::holds_alternative<std::string>(a));
+  auto none = parse_arch(*c->program,
+      "Genotype(normal=[('none', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), "
+      "('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+      "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
+      "('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])");
+  ASSERT_TRUE(std::holds_alternative<std::string>(none));
+  EXPECT_NE(std::get<std::string>(none).find("real operation"), std::string::npos);
+}
+
+TEST(Arch, JsonRoundTripsForEverySpace) {
+  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella"}) {
+    auto c = compile_space(space);
+    ASSERT_TRUE(c->ok()) << space;
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 20; ++i) {
+      Arch a = cella::passes::sample(*c->program, rng);
+      ASSERT_FALSE(check_arch(*c->program, a)) << space << ": " << *check_arch(*c->program, a);
+      std::string j = to_json(*c->program, a).dump();
+      auto back = parse_arch(*c->program, j);
+      ASSERT_TRUE(std::holds_alternative<Arch>(back)) << space << ": " << std::get<std::string>(back);
+      EXPECT_EQ(std::get<Arch>(back), a) << space;
+    }
+  }
+}
+
+TEST(Arch, VerifierAcceptsEveryShippedSpace) {
+  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella"}) {
+    auto c = compile_space(space);
+    ASSERT_TRUE(c->ok()) << space;
+    EXPECT_TRUE(verify(*c->program).empty()) << space;
+  }
+}
+
+TEST(Arch, CellCopiesKeepTheirEdges) {
+  auto c = compile_space("nb201.cella");
+  Cell copy = c->program->cells[0];
+  Cell moved = std::move(copy);
+  ASSERT_EQ(moved.num_edges(), 6);
+  for (int e = 0; e < 6; ++e) EXPECT_EQ(moved.edge(e).index, e);
+  EXPECT_EQ(moved.edge_name(2), "2<-1");
+}
+
+}  // namespace
+}  // namespace cella::ir

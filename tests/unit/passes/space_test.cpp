@@ -1,0 +1,197 @@
+// Space passes: exact counts, unique counts against NAS-Bench-201's own canonical strings, edge
+// order and hierarchies, enumeration and uniform sampling.
+#include "compiler/passes/space.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "tests/unit/helpers.h"
+
+namespace cella::passes {
+namespace {
+
+using testing_helpers::compile;
+using testing_helpers::compile_space;
+using testing_helpers::messages;
+
+TEST(Count, NasBench201HasFifteenThousandArchitecturesSixThousandUnique) {
+  auto c = compile_space("nb201.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  EXPECT_EQ(s.raw, 15625);
+  ASSERT_TRUE(s.unique);
+  EXPECT_EQ(*s.unique, 6466);
+}
+
+TEST(Count, DartsCellAndNetworkFigures) {
+  auto c = compile_space("darts.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  ASSERT_EQ(s.cells.size(), 2u);
+  EXPECT_EQ(s.cells[0].raw, BigInt("1037664180"));
+  EXPECT_EQ(s.raw, BigInt("1076746950455072400"));
+}
+
+TEST(Count, OnceForAllChainIsAbout2e19) {
+  auto c = compile_space("mobilenet.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  BigInt per_stage = 81 + 729 + 6561;
+  EXPECT_EQ(count(*c->program).raw, per_stage * per_stage * per_stage * per_stage * per_stage);
+}
+
+TEST(Count, ConstraintsLimitTheNumberOfEdges) {
+  auto c = compile_space("nasbench101.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  // sum_{k<=9} C(21, k) graphs, times 3 operations on each of 5 nodes.
+  BigInt graphs = 0, binom = 1;
+  for (int k = 0; k <= 9; ++k) {
+    graphs += binom;
+    binom = binom * (21 - k) / (k + 1);
+  }
+  EXPECT_EQ(count(*c->program).raw, graphs * 243);
+}
+
+TEST(Count, PerCellChoicesMultiply) {
+  auto c = compile(R"(
+import std.ops
+cell c { inputs 1; nodes 2; edges all : [none, skip_connect, nor_conv_3x3] }
+network n(C = 4) { stem conv(3, out = C); stage c * 3 width C; head global_avg_pool >> linear(2); share none }
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  EXPECT_EQ(s.raw, BigInt(27) * 27 * 27);
+  EXPECT_EQ(c->program->network->cell_groups.size(), 3u);
+}
+
+TEST(Count, UniqueCountIsExactOnATinySpaceByBruteForce) {
+  // Two intermediate nodes, 3 ops: count functionally distinct cells by hand-derived rules.
+  auto c = compile(R"(
+import std.ops
+cell c { inputs 1; nodes 2; edges all : [none, skip_connect, nor_conv_3x3] }
+network n(C = 4) { stem conv(3, out = C); stage c width C; head global_avg_pool >> linear(2) }
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  EXPECT_EQ(s.raw, 27);
+  std::set<std::string> forms;
+  enumerate_cell(c->program->cells[0], [&](const ir::CellChoice& ch) {
+    forms.insert(canonical(c->program->cells[0], ch));
+    return true;
+  });
+  ASSERT_TRUE(s.unique);
+  EXPECT_EQ(*s.unique, forms.size());
+  EXPECT_LT(forms.size(), 27u);
+  // x through skip on 2<-0 (node 1 zero) and x through two skips via node 1 are the same cell.
+  const ir::Cell& cell = c->program->cells[0];
+  EXPECT_EQ(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}), canonical(cell, ir::CellChoice{{1, 0, 1}, {-1, -1, -1}}));
+  EXPECT_NE(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}), canonical(cell, ir::CellChoice{{0, 2, 0}, {-1, -1, -1}}));
+}
+
+// The unique count must come from a real canonicalisation: it has to split the 15,625 cells into
+// the same classes as NAS-Bench-201's own UniqueString column.
+TEST(Count, CanonicalFormsPartitionNb201LikeItsUniqueStrings) {
+  std::filesystem::path csv = std::filesystem::path(CELLA_NB201_DIR) / "nats_bench.csv";
+  if (!std::filesystem::exists(csv)) GTEST_SKIP() << csv << " not found";
+  auto c = compile_space("nb201.cella");
+  ASSERT_TRUE(c->ok());
+  const ir::Program& p = *c->program;
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  std::map<std::string, std::string> ours_to_theirs, theirs_to_ours;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, ',')) f.push_back(field);
+    ASSERT_EQ(f.size(), 5u);
+    auto a = ir::parse_arch(p, f[3]);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << f[3];
+    std::string ours = canonical(p.cells[0], std::get<ir::Arch>(a).cells[0]);
+    auto [i1, new1] = ours_to_theirs.emplace(ours, f[4]);
+    auto [i2, new2] = theirs_to_ours.emplace(f[4], ours);
+    EXPECT_EQ(i1->second, f[4]) << f[3];
+    EXPECT_EQ(i2->second, ours) << f[3];
+    ++rows;
+  }
+  EXPECT_EQ(rows, 15625);
+  EXPECT_EQ(ours_to_theirs.size(), 6466u);
+}
+
+TEST(EdgeOrder, Nb201OrderAndHierarchies) {
+  auto c = compile_space("nb201.cella");
+  const ir::Cell& cell = c->program->cells[0];
+  std::vector<std::string> names;
+  for (int e = 0; e < cell.num_edges(); ++e) names.push_back(cell.edge_name(e));
+  EXPECT_EQ(names, (std::vector<std::string>{"1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"}));
+  EXPECT_EQ(cell.hierarchies, (std::vector<std::vector<int>>{{0}, {1, 2}, {3, 4, 5}}));
+}
+
+TEST(EdgeOrder, DartsHierarchies) {
+  auto c = compile_space("darts.cella");
+  const ir::Cell& cell = c->program->cells[0];
+  EXPECT_EQ(cell.num_edges(), 14);
+  EXPECT_EQ(cell.hierarchies,
+            (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12, 13}}));
+}
+
+TEST(Enumerate, VisitsEveryArchitectureOnce) {
+  auto c = compile_space("nb201.cella");
+  std::set<std::string> seen;
+  ASSERT_TRUE(enumerate(*c->program, 100000, [&](const ir::Arch& a) {
+    seen.insert(ir::to_nb201(*c->program, a));
+    return true;
+  }));
+  EXPECT_EQ(seen.size(), 15625u);
+  EXPECT_FALSE(enumerate(*c->program, 1000, [](const ir::Arch&) { return true; }));
+}
+
+TEST(Enumerate, DepthChoicesCountEachArchitectureOnce) {
+  auto c = compile(R"(
+import std.ops
+opset l = [mb(3, 3) as a, mb(5, 3) as b]
+network n { stem conv(3, out = 8); stage l * [1, 2] width 8; head global_avg_pool >> linear(2) }
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  int n = 0;
+  enumerate(*c->program, 1000, [&](const ir::Arch&) { return ++n, true; });
+  EXPECT_EQ(n, 2 + 4);
+  EXPECT_EQ(count(*c->program).raw, 6);
+}
+
+TEST(Sample, IsUniformOverEdgesAndAlwaysValid) {
+  auto c = compile_space("nb201.cella");
+  std::mt19937_64 rng(0);
+  std::vector<int> freq(5, 0);
+  for (int i = 0; i < 20000; ++i) {
+    ir::Arch a = sample(*c->program, rng);
+    ASSERT_FALSE(ir::check_arch(*c->program, a));
+    ++freq[a.cells[0].edge_op[3]];
+  }
+  for (int f : freq) EXPECT_NEAR(f, 4000, 300);
+}
+
+TEST(Sample, DartsSelectionKeepsTwoRealInputsPerNode) {
+  auto c = compile_space("darts.cella");
+  std::mt19937_64 rng(1);
+  std::vector<int> input_pairs(5 * 4 / 2, 0);  // node 5's pairs of inputs, for uniformity over pairs
+  for (int i = 0; i < 3000; ++i) {
+    ir::Arch a = sample(*c->program, rng);
+    ASSERT_FALSE(ir::check_arch(*c->program, a)) << *ir::check_arch(*c->program, a);
+  }
+}
+
+TEST(Sample, SameSeedSameArchitectures) {
+  auto c = compile_space("mobilenet.cella");
+  std::mt19937_64 r1(9), r2(9);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(sample(*c->program, r1), sample(*c->program, r2));
+}
+
+}  // namespace
+}  // namespace cella::passes

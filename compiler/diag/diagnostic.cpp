@@ -88,16 +88,17 @@ const std::vector<Kind>& all_kinds() {
 }
 
 Diagnostic& DiagnosticEngine::report(Kind kind, SourceRange range, std::string message) {
-  // The same fault seen again (an op expanded on many edges) is reported once.
-  for (Diagnostic& d : diags_)
-    if (d.kind == kind && d.range.file == range.file && d.range.line == range.line &&
-        d.range.column == range.column && d.message == message) {
-      suppressed_ = true;
-      scratch_ = d;
-      return scratch_;
-    }
-  suppressed_ = false;
+  // The same fault seen again (an op expanded on many edges) is reported once, and a flood of
+  // errors is cut off: the rest would only repeat the first ones.
+  std::string key = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(kind), range.file, range.line, range.column, message);
   Severity s = kind_severity(kind);
+  if (!keys_.insert(std::move(key)).second || diags_.size() >= kMaxDiagnostics) {
+    if (s == Severity::Error) ++errors_;
+    suppressed_ = true;
+    scratch_ = Diagnostic{kind, s, range, std::move(message), {}};
+    return scratch_;
+  }
+  suppressed_ = false;
   if (s == Severity::Error) ++errors_;
   diags_.push_back(Diagnostic{kind, s, range, std::move(message), {}});
   return diags_.back();
@@ -164,8 +165,7 @@ std::string render_all(const DiagnosticEngine& engine, const SourceManager& sm, 
   std::size_t shown = 0;
   for (const Diagnostic& d : engine.diagnostics()) {
     if (shown == limit) {
-      out += fmt::format("cella: too many diagnostics; showing the first {} of {}\n", limit,
-                         engine.diagnostics().size());
+      out += fmt::format("cella: too many diagnostics; showing the first {}\n", limit);
       break;
     }
     out += render(d, sm, color);

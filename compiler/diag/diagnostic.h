@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "compiler/diag/source.h"
@@ -49,7 +50,11 @@ class DiagnosticEngine {
   void note(std::string message, SourceRange range = {});
 
   bool has_errors() const { return errors_ > 0; }
+  /// Errors reported, repeats included: grows with every report, so callers can tell whether a
+  /// step reported anything.
   std::size_t error_count() const { return errors_; }
+  /// At most this many diagnostics are kept.
+  static constexpr std::size_t kMaxDiagnostics = 1000;
   const std::vector<Diagnostic>& diagnostics() const { return diags_; }
   /// Whether a diagnostic of this kind was reported (tests and the driver use it).
   bool has(Kind kind) const;
@@ -57,6 +62,7 @@ class DiagnosticEngine {
  private:
   std::vector<Diagnostic> diags_;
   std::size_t errors_ = 0;
+  std::unordered_set<std::string> keys_;
   bool suppressed_ = false;  // the last report repeated an earlier one: its notes are dropped
   Diagnostic scratch_;
 };

@@ -584,6 +584,7 @@ ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine
   antlr4::CommonTokenStream tokens(&lexer);
   tokens.fill();
 
+  std::size_t before = diags.error_count();
   std::size_t stray = 0;
   for (antlr4::Token* t : tokens.getTokens()) {
     if (t->getType() != CellaLexer::ERROR_CHAR) continue;
@@ -600,7 +601,6 @@ ast::File parse(const diag::SourceManager& sm, diag::FileId id, DiagnosticEngine
   CellaParser parser(&tokens);
   parser.removeErrorListeners();
   ErrorListener listener(diags, id);
-  std::size_t before = diags.error_count();
   // Two-stage parsing: the fast SLL mode first, full LL only if SLL reports an error.
   parser.getInterpreter<antlr4::atn::ParserATNSimulator>()->setPredictionMode(antlr4::atn::PredictionMode::SLL);
   parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());

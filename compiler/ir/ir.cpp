@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace cella::ir {
 
 bool Op::is_zero(std::int64_t in_channels) const {
@@ -40,15 +42,15 @@ void Cell::reindex() {
 std::string Cell::edge_name(int i) const { return fmt::format("{}<-{}", target(i), source(i)); }
 
 int Cell::find_edge(int src, int dst) const {
-  for (int i = 0; i < num_edges(); ++i)
-    if (source(i) == src && target(i) == dst) return i;
-  return -1;
+  if (src < 0 || dst < 0 || src >= num_nodes() || dst >= num_nodes()) return -1;
+  auto [e, found] = boost::edge(static_cast<Vertex>(src), static_cast<Vertex>(dst), graph);
+  return found ? graph[e].index : -1;
 }
 
 std::vector<int> Cell::in_edges(int v) const {
   std::vector<int> out;
-  for (int i = 0; i < num_edges(); ++i)
-    if (target(i) == v) out.push_back(i);
+  for (auto [it, end] = boost::in_edges(static_cast<Vertex>(v), graph); it != end; ++it) out.push_back(graph[*it].index);
+  std::sort(out.begin(), out.end());  // index order is source order for a fixed target
   return out;
 }
 

@@ -84,7 +84,44 @@ std::vector<BigInt> edge_count_polynomial(const Cell& c) {
   return poly;
 }
 
+namespace {
+
+// Product of many factors by halving, so the cost stays near-linear in the number of bits.
+BigInt product(std::vector<BigInt> xs) {
+  if (xs.empty()) return 1;
+  while (xs.size() > 1) {
+    std::vector<BigInt> next;
+    for (std::size_t i = 0; i + 1 < xs.size(); i += 2) next.push_back(xs[i] * xs[i + 1]);
+    if (xs.size() % 2) next.push_back(xs.back());
+    xs.swap(next);
+  }
+  return xs[0];
+}
+
+}  // namespace
+
 BigInt cell_size(const Cell& c) {
+  const auto& allowed_counts = c.props().allowed_edge_counts;
+  if (std::find(allowed_counts.begin(), allowed_counts.end(), false) == allowed_counts.end()) {
+    // No constraint: every node decides independently.
+    std::vector<BigInt> factors;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      const ir::NodeProps& np = c.node(v);
+      std::vector<int> in = c.in_edges(v);
+      if (np.select > 0) {
+        std::vector<BigInt> nz;
+        for (int e : in) nz.push_back(nonzero_candidates(c, e));
+        factors.push_back(elementary(nz, np.select));
+      } else {
+        for (int e : in) {
+          std::size_t k = c.edge(e).candidates.size();
+          factors.push_back(BigInt(c.edge(e).optional ? k + 1 : k));
+        }
+      }
+      if (!np.ops.empty()) factors.push_back(BigInt(np.ops.size()));
+    }
+    return product(std::move(factors));
+  }
   std::vector<BigInt> poly = edge_count_polynomial(c);
   BigInt total = 0;
   for (std::size_t k = 0; k < poly.size(); ++k)

@@ -109,6 +109,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   std::vector<const ast::Expr*> constraints;
   std::map<K, SourceRange> seen_once;
   std::vector<EdgeDraft> edges;
+  std::map<std::pair<int, int>, std::size_t> edge_at;  // (src, dst) -> index in `edges`
   std::map<std::int64_t, NodeDraft> node_drafts;
   const ast::CellStmt* edges_all = nullptr;
 
@@ -127,7 +128,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       inputs = ev.eval_int(*s->a, {}, "the number of inputs", 1, 16);
       inputs_range = s->range;
     } else if (s->kind == K::Nodes && once(*s, "nodes")) {
-      nodes = ev.eval_int(*s->a, {}, "the number of nodes", 1, 256);
+      nodes = ev.eval_int(*s->a, {}, "the number of nodes", 1, 1'000'000);
       nodes_range = s->range;
       if (s->b) {
         node_ops_all = ev.eval_ops(*s->b, {});
@@ -173,7 +174,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
           if (ops && !check_choice(*ops, s->b->range, diags, false)) ops.reset();
         }
         std::optional<std::int64_t> sel;
-        if (s->node_select) sel = ev.eval_int(*s->node_select, {}, "select", 1, 256);
+        if (s->node_select) sel = ev.eval_int(*s->node_select, {}, "select", 1, 1'000'000);
         if (!s->node_combine.empty() && s->node_combine != "sum" && s->node_combine != "concat") {
           diags.report(Kind::InvalidValue, s->node_combine_range, fmt::format("unknown combine mode '{}'", s->node_combine));
           diags.note("a node combines its inputs with `sum` or `concat`");
@@ -204,15 +205,20 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
           diags.report(Kind::Cycle, s->range.to(s->b->range), fmt::format("edge {} -> {} joins a node to itself", *a, *b));
           break;
         }
-        auto it = std::find_if(edges.begin(), edges.end(), [&](const EdgeDraft& e) { return e.src == *a && e.dst == *b; });
-        if (it != edges.end() && !it->from_all) {
+        auto key = std::make_pair(static_cast<int>(*a), static_cast<int>(*b));
+        auto it = edge_at.find(key);
+        if (it != edge_at.end() && !edges[it->second].from_all) {
           diags.report(Kind::DuplicateEdge, s->range, fmt::format("edge {} -> {} is declared twice", *a, *b));
-          diags.note("first declared here", it->range);
+          diags.note("first declared here", edges[it->second].range);
           break;
         }
-        EdgeDraft d{static_cast<int>(*a), static_cast<int>(*b), std::move(*ops), s->optional, false, s->range};
-        if (it != edges.end()) *it = std::move(d);  // an explicit edge refines `edges all`
-        else edges.push_back(std::move(d));
+        EdgeDraft d{key.first, key.second, std::move(*ops), s->optional, false, s->range};
+        if (it != edge_at.end()) {
+          edges[it->second] = std::move(d);  // an explicit edge refines `edges all`
+        } else {
+          edge_at.emplace(key, edges.size());
+          edges.push_back(std::move(d));
+        }
         break;
       }
       case K::EdgesAll: {
@@ -222,8 +228,9 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         if (!ops || !check_choice(*ops, s->c->range, diags, !s->optional)) break;
         for (int dst = I; dst < N; ++dst)
           for (int src = 0; src < dst; ++src) {
-            bool exists = std::any_of(edges.begin(), edges.end(), [&](const EdgeDraft& e) { return e.src == src && e.dst == dst; });
-            if (!exists) edges.push_back(EdgeDraft{src, dst, *ops, s->optional, true, s->c->range});
+            if (edge_at.count({src, dst})) continue;
+            edge_at.emplace(std::make_pair(src, dst), edges.size());
+            edges.push_back(EdgeDraft{src, dst, *ops, s->optional, true, s->c->range});
           }
         break;
       }
@@ -240,7 +247,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         break;
       case K::Select:
         if (!once(*s, "select")) break;
-        select_all = ev.eval_int(*s->a, {}, "select", 1, 256);
+        select_all = ev.eval_int(*s->a, {}, "select", 1, 1'000'000);
         select_range = s->a->range;
         break;
       case K::Output:
@@ -303,6 +310,13 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     }
     boost::add_vertex(np, cell.graph);
   }
+  struct Expanded {
+    int stride;
+    SourceRange range;
+    bool from_all;
+    std::vector<ir::Op> ops;
+  };
+  std::vector<Expanded> expanded;  // `edges all` shares one opset: expand it once per stride
   std::stable_sort(edges.begin(), edges.end(), [](const EdgeDraft& a, const EdgeDraft& b) {
     return a.dst != b.dst ? a.dst < b.dst : a.src < b.src;
   });

@@ -35,6 +35,13 @@ const char* strategy_name(SplitStrategy s) {
   return "none";
 }
 
+// `conv >> bn`: the primitives of an op, without arguments, for pictures.
+std::string short_ops(const Op& op) {
+  std::string s;
+  for (std::size_t i = 0; i < op.seq.size(); ++i) s += (i ? " >> " : "") + op.seq[i].prim;
+  return s.empty() ? "identity" : s;
+}
+
 const char* share_name(ShareMode m) {
   return m == ShareMode::All ? "all" : m == ShareMode::Stage ? "stage" : "none";
 }
@@ -205,7 +212,7 @@ std::string dump_dot(const Program& p) {
   std::string out = "digraph cella {\n  rankdir=LR;\n  node [shape=circle, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n";
   for (std::size_t ci = 0; ci < p.cells.size(); ++ci) {
     const Cell& c = p.cells[ci];
-    out += fmt::format("  subgraph cluster_{} {{\n    label=\"cell {}{}\";\n", ci, c.props().name, c.props().reduction ? " (reduction)" : "");
+    out += fmt::format("  subgraph cluster_{} {{\n    labelloc=b;\n    label=\"cell {}{}\";\n", ci, c.props().name, c.props().reduction ? " (reduction)" : "");
     for (int v = 0; v < c.num_nodes(); ++v) {
       const NodeProps& n = c.node(v);
       std::string label = std::to_string(v);
@@ -233,7 +240,7 @@ std::string dump_dot(const Program& p) {
       const Unit& u = n.units[i];
       std::string label = u.kind == UnitKind::Cell ? fmt::format("{}\\n{} (C={})", u.name, p.cells[u.cell].props().name, u.width)
                         : u.kind == UnitKind::Choice ? fmt::format("{}\\nchoice of {}", u.name, u.choices.size())
-                        : fmt::format("{}\\n{}", u.name, u.op.name);
+                        : fmt::format("{}\\n{}", u.name, short_ops(u.op));
       out += fmt::format("    u{} [label=\"{}\"];\n", i, label);
       if (i) out += fmt::format("    u{} -> u{};\n", i - 1, i);
     }

@@ -16,6 +16,7 @@
 #include "compiler/ir/arch.h"
 #include "compiler/ir/dump.h"
 #include "compiler/passes/space.h"
+#include "compiler/passes/stats.h"
 
 namespace cella::driver {
 
@@ -298,6 +299,42 @@ int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only
   return kOk;
 }
 
+int cmd_stats(const std::string& file, const std::string& arch_text, const Common& common) {
+  CompileOptions o;
+  int code = kOk;
+  auto c = compile_or_usage(file, common, o, code);
+  if (!c) return code;
+  if ((code = report(*c, common.json)) != kOk) return code;
+  if (!need_network(*c, file, common.json)) return kInvalidInput;
+  const ir::Program& p = *c->program;
+  std::string data = !common.data.empty() ? common.data : p.search ? p.search->data.name : "fashion_mnist";
+  auto shape = sema::data_shape(data);
+  std::optional<ir::Arch> arch;
+  if (!arch_text.empty()) {
+    auto a = ir::parse_arch(p, arch_text);
+    if (auto* err = std::get_if<std::string>(&a)) {
+      std::cerr << "cella: error: --arch: " << *err << "\n";
+      return kUsage;
+    }
+    arch = std::get<ir::Arch>(a);
+  }
+  passes::NetworkStats s = passes::network_stats(p, arch ? &*arch : nullptr, shape->size, arch.has_value());
+  if (common.json) {
+    nlohmann::json j = {{"network", p.network->name}, {"data", data},
+                        {"input", {shape->channels, shape->size, shape->size}},
+                        {"params", s.params}, {"flops", s.macs}, {"macs", s.macs},
+                        {"what", arch ? "architecture" : "supernet"}};
+    if (arch) j["arch"] = ir::to_text(p, *arch);
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("{} of network {} on {} ({}x{}x{})\n", arch ? "architecture" : "supernet (every candidate)",
+                             p.network->name, data, shape->channels, shape->size, shape->size);
+    std::cout << fmt::format("  parameters: {} ({:.6f} M)\n", s.params, s.params / 1e6);
+    std::cout << fmt::format("  FLOPs:      {} ({:.6f} M multiply-accumulates)\n", s.macs, s.macs / 1e6);
+  }
+  return kOk;
+}
+
 int cmd_primitives() {
   for (const ir::Primitive& p : ir::primitives()) {
     std::vector<std::string> params;
@@ -360,6 +397,12 @@ int run_cli(int argc, char** argv) {
 
   auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");
 
+  std::string arch_text;
+  auto* stats = app.add_subcommand("stats", "Parameters and FLOPs of the supernet or of one architecture");
+  stats->add_option("file", file, "The .cella file")->required();
+  stats->add_option("--arch", arch_text, "An architecture: NB201 string, DARTS genotype or JSON");
+  add_common(stats, common);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -373,6 +416,7 @@ int run_cli(int argc, char** argv) {
     if (*sample) return cmd_sample(file, n, seed, format, common);
     if (*enumerate) return cmd_enumerate(file, limit, unique_only, format, common);
     if (*prims) return cmd_primitives();
+    if (*stats) return cmd_stats(file, arch_text, common);
   } catch (const std::exception& e) {
     std::cerr << "cella: internal error: " << e.what() << "\n";
     return kInternal;

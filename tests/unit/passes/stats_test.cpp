@@ -1,0 +1,65 @@
+// Static parameter counts against NAS-Bench-201's published numbers, for every architecture in
+// the CIFAR-10 rows of ../shared/data/nb201/zc_nasbench201_flat.csv.
+#include "compiler/passes/stats.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/unit/helpers.h"
+
+namespace cella::passes {
+namespace {
+
+TEST(Stats, Nb201ParameterCountsMatchThePublishedOnesForEveryArchitecture) {
+  std::filesystem::path csv = std::filesystem::path(CELLA_NB201_DIR) / "zc_nasbench201_flat.csv";
+  if (!std::filesystem::exists(csv)) GTEST_SKIP() << csv << " not found";
+  driver::CompileOptions o;
+  o.sema.data = "cifar10";
+  auto c = testing_helpers::compile_space("nb201.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  int checked = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, ',')) f.push_back(field);
+    if (f[0] != "cifar10") continue;
+    auto a = ir::parse_arch(*c->program, f[3]);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << f[3];
+    NetworkStats s = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
+    std::int64_t published = std::llround(std::stod(f[7]) * 1e6);
+    EXPECT_EQ(s.params, published) << f[3];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 724);
+}
+
+TEST(Stats, AllConv3x3FlopsAreTheConvolutionAndLinearMacs) {
+  driver::CompileOptions o;
+  o.sema.data = "cifar10";
+  auto c = testing_helpers::compile_space("nb201.cella", o);
+  auto a = ir::parse_arch(*c->program, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
+  NetworkStats s = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
+  EXPECT_EQ(s.params, 1531546);
+  // Stem 432*32^2, 30 cell convs per stage, two residual blocks, the classifier: by hand.
+  std::int64_t macs = 432 * 1024 + 30 * (2304 * 1024 + 9216 * 256 + 36864 * 64) + 2 * (1179648 + 2359296 + 131072) + 640;
+  EXPECT_EQ(s.macs, macs);
+}
+
+TEST(Stats, SupernetsHaveNoBatchNormWeightsInsideCells) {
+  auto c = testing_helpers::compile_space("nb201.cella");
+  NetworkStats super = network_stats(*c->program, nullptr, 28, false);
+  NetworkStats affine = network_stats(*c->program, nullptr, 28, true);
+  EXPECT_LT(super.params, affine.params);
+  EXPECT_GT(super.params, 1531546 / 2);
+}
+
+}  // namespace
+}  // namespace cella::passes

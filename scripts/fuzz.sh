@@ -8,7 +8,7 @@ seconds=${1:-${FUZZ_SECONDS:-60}}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ meson setup "$build" --wrap-mode=nodownload --buildtype=debugoptimized \
-    -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    -Dfuzz=true -Druntime=false -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C "$build" tests/frontend_fuzz >/dev/null
 corpus=$(mktemp -d)

@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -352,8 +356,33 @@ int cmd_primitives() {
 
 }  // namespace
 
+// The training commands live in `cella-runtime` next to this binary, which links LibTorch;
+// running them through exec keeps `cella check` free of LibTorch's start-up cost.
+int exec_runtime(int argc, char** argv) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path runtime = self.parent_path() / "cella-runtime";
+  if (ec || !std::filesystem::exists(runtime)) {
+    std::cerr << fmt::format("cella: error: '{}' needs the runtime, and {} is missing (build with -Druntime=true)\n", argv[1],
+                             runtime.string());
+    return kUsage;
+  }
+  std::vector<char*> args;
+  std::string path = runtime.string();
+  args.push_back(path.data());
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(path.c_str(), args.data());
+  std::cerr << fmt::format("cella: error: cannot run {}: {}\n", path, std::strerror(errno));
+  return kInternal;
+}
+
+const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retrain", "search"};
+
 int run_cli(int argc, char** argv) {
+  if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
+  app.footer("Training commands (run by cella-runtime): train, eval, derive, retrain. See `cella train --help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;

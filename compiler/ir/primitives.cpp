@@ -106,9 +106,19 @@ void PrimCall::set(const std::string& name, Scalar value) {
   args.emplace_back(name, value);
 }
 
-const std::vector<Primitive>& primitives() {
-  static const std::vector<Primitive> table = make_table();
-  return table;
+namespace {
+std::vector<Primitive>& table() {
+  static std::vector<Primitive> t = make_table();
+  return t;
+}
+}  // namespace
+
+const std::vector<Primitive>& primitives() { return table(); }
+
+bool add_primitive(Primitive p) {
+  if (find_primitive(p.name)) return false;
+  table().push_back(std::move(p));
+  return true;
 }
 
 const Primitive* find_primitive(std::string_view name) {

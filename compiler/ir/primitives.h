@@ -61,8 +61,11 @@ struct Primitive {
   PrimKind kind = PrimKind::Other;
 };
 
-/// All primitives, in documentation order.
+/// All primitives, in documentation order (built-ins, then any added by plugins).
 const std::vector<Primitive>& primitives();
+/// Adds a primitive (a plugin's); its shape follows the generic rule: `out` sets the channels,
+/// `stride` divides the resolution. Returns false if the name is taken.
+bool add_primitive(Primitive p);
 const Primitive* find_primitive(std::string_view name);
 
 /// Fills derived defaults that depend on other arguments (e.g. `pad` from `k` and `dilation`).

@@ -72,7 +72,7 @@ class NetworkBuilder {
     }
     for (const auto& [name, text] : options_.overrides) {
       if (name.find('.') != std::string::npos || names.count(name)) continue;
-      if (name == "seed") continue;  // a search setting, handled there
+      if (name == "seed" || name == "data" || name == "split") continue;  // search settings, handled there
       std::vector<std::string> all(names.begin(), names.end());
       diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: network '{}' has no parameter '{}'", name, decl_.name, name));
       if (std::string m = diag::closest_match(name, all); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));

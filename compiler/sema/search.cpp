@@ -40,7 +40,7 @@ class SearchBuilder {
     plan_.range = decl_.name_range;
     read_block(decl_.body, "");
     for (const auto& [name, text] : options_.overrides) {
-      if (name.find('.') == std::string::npos && name != "seed") continue;
+      if (name.find('.') == std::string::npos && name != "seed" && name != "data" && name != "split") continue;
       override_setting(name, text);
     }
     if (!options_.data.empty()) {

@@ -1,0 +1,156 @@
+// IDX and CIFAR-10 readers, the synthetic set, and splitting.
+#include "runtime/data/dataset.h"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace cella::runtime {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::uint8_t> read_gz(const std::string& path) {
+  if (!fs::exists(path)) throw DataError(fmt::format("{}: no such file", path));
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::vector<std::uint8_t> out;
+  std::uint8_t buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  gzclose(f);
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) throw DataError(fmt::format("{}: corrupt gzip data: {}", path, msg));
+  return out;
+}
+
+std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  return (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) | (std::uint32_t{b[at + 2]} << 8) | b[at + 3];
+}
+
+torch::Tensor idx_images(const std::string& path) {
+  auto b = read_gz(path);
+  if (b.size() < 16 || be32(b, 0) != 0x803) throw DataError(fmt::format("{}: not an IDX image file (bad magic number)", path));
+  std::int64_t n = be32(b, 4), h = be32(b, 8), w = be32(b, 12);
+  if (h == 0 || w == 0 || h > 4096 || w > 4096 || static_cast<std::int64_t>(b.size()) != 16 + n * h * w)
+    throw DataError(fmt::format("{}: truncated or malformed: header says {}x{}x{}, file has {} bytes", path, n, h, w, b.size()));
+  return torch::from_blob(b.data() + 16, {n, 1, h, w}, torch::kUInt8).to(torch::kFloat32).div_(255.0);
+}
+
+torch::Tensor idx_labels(const std::string& path, std::int64_t expected) {
+  auto b = read_gz(path);
+  if (b.size() < 8 || be32(b, 0) != 0x801) throw DataError(fmt::format("{}: not an IDX label file (bad magic number)", path));
+  std::int64_t n = be32(b, 4);
+  if (static_cast<std::int64_t>(b.size()) != 8 + n || n != expected)
+    throw DataError(fmt::format("{}: {} labels for {} images", path, n, expected));
+  torch::Tensor t = torch::from_blob(b.data() + 8, {n}, torch::kUInt8).to(torch::kInt64);
+  if (t.max().item<std::int64_t>() > 9) throw DataError(fmt::format("{}: a label is above 9", path));
+  return t;
+}
+
+Dataset load_idx(const std::string& dir, const std::string& prefix, double mean, double std) {
+  Dataset d;
+  d.images = idx_images(dir + "/" + prefix + "-images-idx3-ubyte.gz").sub_(mean).div_(std);
+  d.labels = idx_labels(dir + "/" + prefix + "-labels-idx1-ubyte.gz", d.images.size(0));
+  return d;
+}
+
+Dataset load_cifar(const std::vector<std::string>& files) {
+  std::vector<torch::Tensor> images, labels;
+  for (const std::string& path : files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw DataError(fmt::format("{}: {}", path, fs::exists(path) ? "cannot open" : "no such file"));
+    std::vector<std::uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    constexpr std::int64_t kRecord = 1 + 3072;
+    if (b.empty() || b.size() % kRecord != 0)
+      throw DataError(fmt::format("{}: {} bytes is not a whole number of CIFAR-10 records (3073 bytes each)", path, b.size()));
+    std::int64_t n = static_cast<std::int64_t>(b.size()) / kRecord;
+    torch::Tensor raw = torch::from_blob(b.data(), {n, kRecord}, torch::kUInt8).clone();
+    torch::Tensor lab = raw.select(1, 0).to(torch::kInt64);
+    if (lab.max().item<std::int64_t>() > 9) throw DataError(fmt::format("{}: a label is above 9; not a CIFAR-10 file", path));
+    labels.push_back(lab);
+    images.push_back(raw.narrow(1, 1, 3072).reshape({n, 3, 32, 32}).to(torch::kFloat32).div_(255.0));
+  }
+  Dataset d;
+  d.images = torch::cat(images);
+  d.labels = torch::cat(labels);
+  torch::Tensor mean = torch::tensor({125.3 / 255, 123.0 / 255, 113.9 / 255}).view({1, 3, 1, 1});
+  torch::Tensor std = torch::tensor({63.0 / 255, 62.1 / 255, 66.7 / 255}).view({1, 3, 1, 1});
+  d.images.sub_(mean).div_(std);
+  return d;
+}
+
+}  // namespace
+
+Dataset Dataset::select(const torch::Tensor& index) const {
+  Dataset d;
+  d.images = images.index_select(0, index);
+  d.labels = labels.index_select(0, index);
+  d.classes = classes;
+  return d;
+}
+
+std::string default_data_dir(const std::string& name) {
+  if (name == "fashion_mnist") return "/usr/share/datasets/fashion-mnist";
+  if (name == "mnist") return "/usr/share/datasets/mnist";
+  return "";
+}
+
+Dataset synthetic(std::int64_t n, std::int64_t channels, std::int64_t size, std::int64_t classes, std::uint64_t seed) {
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  torch::Tensor templates = torch::randn({classes, channels, size, size}, gen);
+  Dataset d;
+  d.labels = torch::randint(classes, {n}, gen, torch::kInt64);
+  d.images = templates.index_select(0, d.labels) + 1.5 * torch::randn({n, channels, size, size}, gen);
+  d.classes = classes;
+  return d;
+}
+
+DataSplits load_data(const std::string& name, const std::string& dir_in, std::int64_t subset, double train_portion,
+                     std::uint64_t seed) {
+  std::string dir = dir_in.empty() ? default_data_dir(name) : dir_in;
+  Dataset train, test;
+  if (name == "fashion_mnist") {
+    train = load_idx(dir, "train", 0.2860, 0.3530);
+    test = load_idx(dir, "t10k", 0.2860, 0.3530);
+  } else if (name == "mnist") {
+    train = load_idx(dir, "train", 0.1307, 0.3081);
+    test = load_idx(dir, "t10k", 0.1307, 0.3081);
+  } else if (name == "cifar10") {
+    if (dir.empty()) throw DataError("cifar10: no data directory; pass --data-dir DIR with data_batch_1.bin ... test_batch.bin");
+    std::vector<std::string> files;
+    for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", dir, i));
+    train = load_cifar(files);
+    test = load_cifar({dir + "/test_batch.bin"});
+  } else if (name == "synthetic") {
+    std::int64_t n = subset > 0 ? subset : 2048;
+    train = synthetic(n, 3, 16, 10, seed);
+    test = synthetic(std::max<std::int64_t>(256, n / 4), 3, 16, 10, seed + 1);
+    // The same class templates for train and test: regenerate test from the train generator's templates.
+    torch::Generator gen = at::detail::createCPUGenerator(seed);
+    torch::Tensor templates = torch::randn({10, 3, 16, 16}, gen);
+    torch::Generator tgen = at::detail::createCPUGenerator(seed + 7919);
+    test.labels = torch::randint(10, {test.size()}, tgen, torch::kInt64);
+    test.images = templates.index_select(0, test.labels) + 1.5 * torch::randn({test.size(), 3, 16, 16}, tgen);
+  } else {
+    throw DataError(fmt::format("unknown data set '{}'", name));
+  }
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  torch::Tensor order = torch::randperm(train.size(), gen, torch::kInt64);
+  if (subset > 0 && subset < train.size()) order = order.narrow(0, 0, subset);
+  std::int64_t n_train = std::max<std::int64_t>(1, static_cast<std::int64_t>(order.size(0) * train_portion));
+  if (n_train >= order.size(0)) n_train = order.size(0) - 1;
+  DataSplits s;
+  s.train = train.select(order.narrow(0, 0, n_train));
+  s.valid = train.select(order.narrow(0, n_train, order.size(0) - n_train));
+  s.test = test;
+  return s;
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,344 @@
+// `cella-runtime`: the commands that train (train, derive, eval, retrain). `cella` hands these
+// commands to this program, so that checking and counting never load LibTorch.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "compiler/driver/compile.h"
+#include "compiler/ir/dump.h"
+#include "runtime/export/run.h"
+#include "runtime/ops/registry.h"
+#include "runtime/train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace cella;
+using nlohmann::json;
+
+namespace {
+
+enum { kOk = 0, kInvalid = 1, kUsage = 2, kInternal = 3 };
+
+struct Failure : std::runtime_error {
+  int code;
+  Failure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+};
+
+struct Options {
+  std::string file, arch, weights, out, resume, data, data_dir;
+  std::vector<std::string> sets, plugins;
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+  int threads = 0;
+  std::int64_t samples = 20, recalibrate = 0, epochs = 0;
+  bool json = false;
+};
+
+// Renders progress: a redrawn line on a terminal, periodic plain lines otherwise.
+class Printer {
+ public:
+  void operator()(const runtime::Progress& p) {
+    bool tty = isatty(2);
+    auto now = std::chrono::steady_clock::now();
+    if (p.epoch_end) {
+      std::string line = fmt::format("[{}] epoch {}/{}  loss {:.4f}  train acc {:.2f}%", p.phase, p.epoch, p.epochs, p.loss, p.accuracy);
+      if (p.valid_accuracy >= 0) line += fmt::format("  {} acc {:.2f}%", p.phase == "retrain" ? "test" : "valid", p.valid_accuracy);
+      if (p.images_per_second > 0) line += fmt::format("  {:.0f} img/s", p.images_per_second);
+      std::cerr << (tty ? "\r\033[K" : "") << line << "\n";
+      return;
+    }
+    double since = std::chrono::duration<double>(now - last_).count();
+    if (!tty && p.step != p.steps / 4 && p.step != p.steps / 2 && p.step != 3 * p.steps / 4) return;
+    if (tty && since < 0.1) return;
+    last_ = now;
+    double left_steps = static_cast<double>((p.epochs - p.epoch) * p.steps + (p.steps - p.step));
+    double eta = p.images_per_second > 0 ? left_steps * (p.step > 0 ? elapsed_in_epoch(p) / p.step : 0) : 0;
+    int pct = static_cast<int>(100 * p.step / std::max<std::int64_t>(1, p.steps));
+    std::string bar(static_cast<std::size_t>(pct / 5), '#');
+    bar.resize(20, '.');
+    std::string line = fmt::format("[{}] epoch {}/{} [{}] {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} img/s  lr {:.4g}  ETA {}",
+                                   p.phase, p.epoch, p.epochs, bar, p.step, p.steps, p.loss, p.accuracy, p.images_per_second, p.lr,
+                                   clock(eta));
+    std::cerr << (tty ? "\r\033[K" + line : line + "\n") << std::flush;
+  }
+
+ private:
+  double elapsed_in_epoch(const runtime::Progress& p) {
+    if (p.epoch != epoch_) {
+      epoch_ = p.epoch;
+      epoch_start_ = std::chrono::steady_clock::now();
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+  }
+  static std::string clock(double s) {
+    int t = static_cast<int>(s);
+    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+  }
+  std::chrono::steady_clock::time_point last_{}, epoch_start_ = std::chrono::steady_clock::now();
+  std::int64_t epoch_ = -1;
+};
+
+std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
+                                             const std::string& data, const std::vector<std::string>& includes) {
+  driver::CompileOptions o;
+  o.sema.overrides = overrides;
+  o.sema.data = data;
+  o.include_dirs = includes;
+  auto c = driver::compile_file(file, o);
+  std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
+  if (c->diags.has_errors()) throw Failure(kInvalid, "");
+  if (!c->program || !c->program->network) throw Failure(kInvalid, fmt::format("{} declares no network", file));
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) throw Failure(kUsage, fmt::format("--set {}: expected NAME=VALUE", s));
+    out.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+  return out;
+}
+
+ir::SearchPlan plan_of(const ir::Program& p) { return p.search ? *p.search : ir::SearchPlan{}; }
+
+runtime::DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed) {
+  return runtime::load_data(plan.data.name, data_dir.empty() ? plan.data.path : data_dir, plan.data.subset,
+                            plan.data.train_portion, seed);
+}
+
+ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text) {
+  auto a = ir::parse_arch(p, text);
+  if (auto* err = std::get_if<std::string>(&a)) throw Failure(kUsage, "--arch: " + *err);
+  return std::get<ir::Arch>(a);
+}
+
+void write_arch(const runtime::RunDir& run, const ir::Program& p, const ir::Arch& a) {
+  run.write("arch.txt", ir::to_text(p, a) + "\n");
+  run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
+}
+
+// Rebuilds a run's program from its config.json.
+struct Rebuilt {
+  std::unique_ptr<driver::Compilation> c;
+  std::shared_ptr<const ir::Program> program;
+  json config;
+};
+
+Rebuilt rebuild(const runtime::RunDir& run) {
+  json cfg = json::parse(run.read("config.json"), nullptr, false);
+  if (cfg.is_discarded() || !cfg.contains("overrides")) throw Failure(kInvalid, run.file("config.json") + ": not a cella run configuration");
+  std::vector<std::pair<std::string, std::string>> overrides = cfg["overrides"].get<std::vector<std::pair<std::string, std::string>>>();
+  Rebuilt r;
+  r.c = compile(run.file("space.cella"), overrides, cfg.value("data", ""), {cfg.value("include_dir", ".")});
+  r.program = std::make_shared<const ir::Program>(*r.c->program);
+  r.config = cfg;
+  return r;
+}
+
+int cmd_train(Options& o) {
+  bool resuming = !o.resume.empty();
+  std::string run_path = resuming ? o.resume : (o.out.empty() ? runtime::new_run_path(o.file, "train") : o.out);
+  runtime::RunDir run(run_path, resuming);
+  Rebuilt r;
+  if (resuming) {
+    r = rebuild(run);
+    o.seed = r.config.value("seed", 0ull);
+    o.data_dir = r.config.value("data_dir", "");
+    int threads = r.config.value("threads", 0);
+    if (threads != o.threads)
+      std::cerr << fmt::format("cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads, o.threads);
+  } else {
+    auto overrides = parse_sets(o.sets);
+    fs::path src = fs::absolute(o.file);
+    r.c = compile(o.file, overrides, o.data, {});
+    r.program = std::make_shared<const ir::Program>(*r.c->program);
+    ir::SearchPlan plan = plan_of(*r.program);
+    if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
+    std::ifstream in(src, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    run.write("space.cella", text.str());
+    r.config = {{"command", "train"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
+                {"overrides", overrides}, {"data", o.data}, {"data_dir", o.data_dir}, {"seed", o.seed},
+                {"threads", o.threads}, {"plan", ir::dump_json(*r.program).value("search", json::object())}};
+    run.write("config.json", r.config.dump(2) + "\n");
+  }
+  ir::SearchPlan plan = plan_of(*r.program);
+  runtime::DataSplits data = data_of(plan, o.data_dir, o.seed);
+  std::cerr << fmt::format("cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
+                           plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
+                           plan.supernet.epochs, o.threads, run.path());
+  runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, o.seed);
+  if (resuming && run.exists("checkpoint.pt")) {
+    runtime::load_state(state, run.file("checkpoint.pt"));
+    std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
+    // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
+    if (run.exists("metrics.jsonl")) {
+      std::stringstream in(run.read("metrics.jsonl")), kept;
+      std::string line;
+      while (std::getline(in, line)) {
+        json j = json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.value("epoch", 0) <= state.epoch) kept << line << "\n";
+      }
+      run.write("metrics.jsonl", kept.str());
+    }
+  }
+  Printer printer;
+  double last_train_acc = 0, last_loss = 0;
+  auto progress = [&](const runtime::Progress& p) {
+    if (p.epoch_end) {
+      last_train_acc = p.accuracy;
+      last_loss = p.loss;
+    }
+    printer(p);
+  };
+  runtime::train_supernet(state, plan.supernet, data, o.seed, plan.supernet.epochs, progress, [&](const runtime::SupernetState& s) {
+    run.metric({{"phase", "supernet"}, {"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_train_acc}});
+    runtime::save_state(s, run.file("checkpoint.pt"));
+  });
+  ir::Arch arch = runtime::derive(state, plan.supernet, data, o.seed, o.samples, printer);
+  runtime::Evaluation e = runtime::evaluate(state.net, runtime::mixing_of(*r.program, arch), data.valid, 256);
+  write_arch(run, *r.program, arch);
+  json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
+  run.write("result.json", result.dump(2) + "\n");
+  std::cout << ir::to_text(*r.program, arch) << "\n";
+  std::cerr << fmt::format("cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n",
+                           e.accuracy, run.path());
+  return kOk;
+}
+
+int cmd_derive(Options& o) {
+  runtime::RunDir run(o.resume, true);
+  Rebuilt r = rebuild(run);
+  ir::SearchPlan plan = plan_of(*r.program);
+  std::uint64_t seed = r.config.value("seed", 0ull);
+  runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
+  runtime::load_state(state, run.file("checkpoint.pt"));
+  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
+  ir::Arch arch = runtime::derive(state, plan.supernet, data, seed, o.samples, {});
+  write_arch(run, *r.program, arch);
+  std::cout << ir::to_text(*r.program, arch) << "\n";
+  return kOk;
+}
+
+int cmd_eval(Options& o) {
+  runtime::RunDir run(o.weights, true);
+  Rebuilt r = rebuild(run);
+  ir::SearchPlan plan = plan_of(*r.program);
+  std::uint64_t seed = r.config.value("seed", 0ull);
+  runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
+  runtime::load_state(state, run.file("checkpoint.pt"));
+  ir::Arch arch = parse_arch_or_fail(*r.program, o.arch);
+  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
+  runtime::Evaluation valid = runtime::evaluate(state.net, runtime::mixing_of(*r.program, arch), data.valid, 256, 0,
+                                                o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
+  if (o.json) {
+    std::cout << json{{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", valid.accuracy}, {"valid_loss", valid.loss}}.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f})\n", ir::to_text(*r.program, arch),
+                             valid.accuracy, valid.loss);
+  }
+  return kOk;
+}
+
+int cmd_retrain(Options& o) {
+  auto overrides = parse_sets(o.sets);
+  auto c = compile(o.file, overrides, o.data, {});
+  auto program = std::make_shared<const ir::Program>(*c->program);
+  ir::SearchPlan plan = plan_of(*program);
+  if (o.epochs > 0) plan.retrain.epochs = o.epochs;
+  std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
+  ir::Arch arch = parse_arch_or_fail(*program, o.arch);
+  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "retrain") : o.out, false);
+  run.write("config.json", json{{"command", "retrain"}, {"file", fs::absolute(o.file).string()}, {"overrides", overrides},
+                                {"arch", ir::to_text(*program, arch)}, {"seed", seed}, {"threads", o.threads}}.dump(2) + "\n");
+  runtime::DataSplits data = data_of(plan, o.data_dir, seed);
+  Printer printer;
+  runtime::RetrainResult res = runtime::retrain(program, arch, plan.retrain, data, seed, [&](const runtime::Progress& p) {
+    printer(p);
+    if (p.epoch_end) run.metric({{"phase", "retrain"}, {"epoch", p.epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}, {"test_acc", p.valid_accuracy}});
+  });
+  json result = {{"arch", ir::to_text(*program, arch)}, {"test_acc", res.test_accuracy}, {"train_acc", res.train_accuracy},
+                 {"params", res.params}, {"epochs", plan.retrain.epochs}};
+  run.write("result.json", result.dump(2) + "\n");
+  if (o.json) std::cout << result.dump(2) << "\n";
+  else std::cout << fmt::format("test accuracy {:.2f}% after {} epochs ({} parameters); run in {}\n", res.test_accuracy,
+                                plan.retrain.epochs, res.params, run.path());
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cella-runtime: training commands of cella (run them as `cella train ...`)"};
+  app.require_subcommand(1);
+  Options o;
+  auto common = [&](CLI::App* c, bool file) {
+    if (file) c->add_option("file", o.file, "The .cella file")->required();
+    c->add_option("--set", o.sets, "Override a network parameter or search setting: NAME=VALUE");
+    c->add_option("--seed", o.seed, "Random seed (default: the search block's)")->each([&](const std::string&) { o.seed_given = true; });
+    c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+    c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
+    c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
+    c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)");
+    c->add_flag("--json", o.json, "Print results as JSON");
+  };
+  auto* train = app.add_subcommand("train", "Train the one-shot supernet of a space and derive an architecture");
+  common(train, false);
+  train->add_option("file", o.file, "The .cella file");
+  train->add_option("--out", o.out, "Run directory (default: runs/<file>-train-<time>)");
+  train->add_option("--resume", o.resume, "Continue a killed run from its last checkpoint");
+  train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
+  auto* derive = app.add_subcommand("derive", "Derive the final architecture of a trained run");
+  derive->add_option("run", o.resume, "The run directory")->required();
+  derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
+  auto* eval = app.add_subcommand("eval", "Accuracy of an architecture with a trained supernet's weights");
+  common(eval, true);
+  eval->add_option("--arch", o.arch, "The architecture")->required();
+  eval->add_option("--weights", o.weights, "The run directory of the trained supernet")->required();
+  eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
+  auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
+  common(retrain, true);
+  retrain->add_option("--arch", o.arch, "The architecture")->required();
+  retrain->add_option("--out", o.out, "Run directory");
+  retrain->add_option("--epochs", o.epochs, "Epochs (default: the retrain block's)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
+  try {
+    if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    torch::set_num_threads(o.threads);
+    for (const std::string& p : o.plugins)
+      if (std::string err = runtime::load_plugin(p); !err.empty()) throw Failure(kInvalid, err);
+    if (*train) {
+      if (o.file.empty() && o.resume.empty()) throw Failure(kUsage, "train needs a FILE or --resume RUN_DIR");
+      return cmd_train(o);
+    }
+    if (*derive) return cmd_derive(o);
+    if (*eval) return cmd_eval(o);
+    if (*retrain) return cmd_retrain(o);
+  } catch (const Failure& f) {
+    if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
+    return f.code;
+  } catch (const runtime::DataError& e) {
+    std::cerr << "cella: error: " << e.what() << "\n";
+    return kInvalid;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "cella: error: " << e.what() << "\n";
+    return kInvalid;
+  } catch (const c10::Error& e) {
+    std::cerr << "cella: internal error: " << e.what_without_backtrace() << "\n";
+    return kInternal;
+  } catch (const std::exception& e) {
+    std::cerr << "cella: internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+  return kUsage;
+}

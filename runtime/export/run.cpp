@@ -1,0 +1,69 @@
+// Run directories.
+#include "runtime/export/run.h"
+
+#include <fcntl.h>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace cella::runtime {
+
+namespace fs = std::filesystem;
+
+RunDir::RunDir(std::string path, bool resume) : path_(std::move(path)) {
+  std::error_code ec;
+  if (resume) {
+    if (!fs::is_directory(path_, ec)) throw std::runtime_error(fmt::format("{}: no such run directory", path_));
+    if (!fs::exists(path_ + "/config.json")) throw std::runtime_error(fmt::format("{}: not a cella run (no config.json)", path_));
+    return;
+  }
+  fs::create_directories(path_, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot create run directory {}: {}", path_, ec.message()));
+}
+
+void RunDir::write(const std::string& name, const std::string& text) const {
+  std::string target = file(name), tmp = target + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
+  }
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  fs::rename(tmp, target);
+}
+
+std::string RunDir::read(const std::string& name) const {
+  std::ifstream in(file(name), std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read", file(name)));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool RunDir::exists(const std::string& name) const { return fs::exists(file(name)); }
+
+void RunDir::metric(const nlohmann::json& record) const {
+  std::ofstream out(file("metrics.jsonl"), std::ios::app);
+  out << record.dump() << "\n";
+  out.flush();
+}
+
+std::string new_run_path(const std::string& source_file, const std::string& command) {
+  auto now = std::chrono::system_clock::now();
+  std::string stamp = fmt::format("{:%Y%m%d-%H%M%S}", fmt::localtime(std::chrono::system_clock::to_time_t(now)));
+  std::string base = fmt::format("runs/{}-{}-{}", fs::path(source_file).stem().string(), command, stamp);
+  std::string path = base;
+  for (int i = 2; fs::exists(path); ++i) path = fmt::format("{}-{}", base, i);
+  return path;
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,198 @@
+// The custom modules and the factories of every built-in primitive.
+#include "runtime/ops/modules.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include "runtime/ops/registry.h"
+
+namespace cella::runtime {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::BatchNorm2d bn(std::int64_t c, bool affine) {
+  return nn::BatchNorm2d(nn::BatchNorm2dOptions(c).affine(affine).track_running_stats(true));
+}
+
+nn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                std::int64_t dilation = 1, std::int64_t groups = 1, bool bias = false) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).dilation(dilation).groups(groups).bias(bias));
+}
+
+nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, bool affine) {
+  return nn::Sequential(nn::ReLU(), conv(in, out, k, stride, pad), bn(out, affine));
+}
+
+}  // namespace
+
+torch::Tensor ZeroImpl::forward(const torch::Tensor& x) {
+  if (stride_ == 1) return x.mul(0.);
+  using torch::indexing::Slice;
+  return x.index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, stride_),
+                  Slice(torch::indexing::None, torch::indexing::None, stride_)}).mul(0.);
+}
+
+void FactorizedReduceImpl::reset() {
+  conv1_ = register_module("conv_1", conv(in_, out_ / 2, 1, 2, 0));
+  conv2_ = register_module("conv_2", conv(in_, out_ - out_ / 2, 1, 2, 0));
+  bn_ = register_module("bn", bn(out_, affine_));
+}
+
+torch::Tensor FactorizedReduceImpl::forward(const torch::Tensor& x) {
+  using torch::indexing::Slice;
+  torch::Tensor y = torch::relu(x);
+  // The second path starts one pixel in; pad odd sizes so both paths agree.
+  torch::Tensor shifted = y.index({Slice(), Slice(), Slice(1, torch::indexing::None), Slice(1, torch::indexing::None)});
+  if (y.size(2) % 2 == 1) shifted = torch::constant_pad_nd(shifted, {0, 1, 0, 1});
+  return bn_(torch::cat({conv1_(y), conv2_(shifted)}, 1));
+}
+
+torch::Tensor GlobalAvgPoolImpl::forward(const torch::Tensor& x) { return x.mean({2, 3}); }
+
+void ResBlockImpl::reset() {
+  conv_a_ = register_module("conv_a", relu_conv_bn(in_, out_, 3, stride_, 1, true));
+  conv_b_ = register_module("conv_b", relu_conv_bn(out_, out_, 3, 1, 1, true));
+  if (stride_ == 2) {
+    shortcut_ = register_module("shortcut", nn::Sequential(nn::AvgPool2d(nn::AvgPool2dOptions(2).stride(2)), conv(in_, out_, 1, 1, 0)));
+  } else if (in_ != out_) {
+    shortcut_ = register_module("shortcut", relu_conv_bn(in_, out_, 1, 1, 0, true));
+  }
+}
+
+torch::Tensor ResBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = conv_b_->forward(conv_a_->forward(x));
+  return (shortcut_ ? shortcut_->forward(x) : x) + y;
+}
+
+void MBConvImpl::reset() {
+  std::int64_t mid = in_ * e_;
+  body_ = nn::Sequential();
+  if (e_ != 1) {
+    body_->push_back("expand", conv(in_, mid, 1, 1, 0));
+    body_->push_back("expand_bn", bn(mid, affine_));
+    body_->push_back("expand_act", nn::Functional(torch::relu6));
+  }
+  body_->push_back("depthwise", conv(mid, mid, k_, stride_, k_ / 2, 1, mid));
+  body_->push_back("depthwise_bn", bn(mid, affine_));
+  body_->push_back("depthwise_act", nn::Functional(torch::relu6));
+  register_module("body", body_);
+  if (se_) {
+    std::int64_t red = std::max<std::int64_t>(8, mid / 4);
+    squeeze_ = register_module("se", nn::Sequential(GlobalAvgPool(), nn::Linear(mid, red), nn::ReLU(), nn::Linear(red, mid), nn::Sigmoid()));
+  }
+  project_ = register_module("project", conv(mid, out_, 1, 1, 0));
+  project_bn_ = register_module("project_bn", bn(out_, affine_));
+}
+
+torch::Tensor MBConvImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = body_->forward(x);
+  if (squeeze_) y = y * squeeze_->forward(y).unsqueeze(-1).unsqueeze(-1);
+  y = project_bn_(project_(y));
+  return stride_ == 1 && in_ == out_ ? x + y : y;
+}
+
+// --- the registry -----------------------------------------------------------------------------
+
+namespace {
+
+using Ctx = BuildContext;
+
+nn::AnyModule any(nn::AnyModule m) { return m; }
+
+void register_builtins(std::map<std::string, Factory>& f) {
+  auto i = [](const ir::PrimCall& c, const char* n, std::int64_t d) { return c.int_arg(n, d); };
+  f["zero"] = [=](const ir::PrimCall& c, const Ctx&) { return any(nn::AnyModule(Zero(i(c, "stride", 1)))); };
+  f["identity"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Identity()); };
+  f["skip"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    std::int64_t out = i(c, "out", ctx.in_channels);
+    if (i(c, "stride", 1) == 1 && out == ctx.in_channels) return nn::AnyModule(nn::Identity());
+    return nn::AnyModule(FactorizedReduce(ctx.in_channels, out, ctx.affine));
+  };
+  f["relu"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::ReLU()); };
+  f["relu6"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::relu6)); };
+  f["hswish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::hardswish)); };
+  f["sigmoid"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Sigmoid()); };
+  f["bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, ctx.affine)); };
+  f["conv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(conv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 1), i(c, "stride", 1), i(c, "pad", 0),
+                              i(c, "dilation", 1), i(c, "groups", 1), c.bool_arg("bias", false)));
+  };
+  f["dwconv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(conv(ctx.in_channels, ctx.in_channels, i(c, "k", 1), i(c, "stride", 1), i(c, "pad", 0),
+                              i(c, "dilation", 1), ctx.in_channels));
+  };
+  f["avg_pool"] = [=](const ir::PrimCall& c, const Ctx&) {
+    return nn::AnyModule(nn::AvgPool2d(nn::AvgPool2dOptions(i(c, "k", 1)).stride(i(c, "stride", 1)).padding(i(c, "pad", 0))
+                                           .count_include_pad(c.bool_arg("count_include_pad", false))));
+  };
+  f["max_pool"] = [=](const ir::PrimCall& c, const Ctx&) {
+    return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(i(c, "k", 1)).stride(i(c, "stride", 1)).padding(i(c, "pad", 0))));
+  };
+  f["global_avg_pool"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(GlobalAvgPool()); };
+  f["linear"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(nn::Linear(nn::LinearOptions(ctx.in_channels, i(c, "out", ctx.in_channels)).bias(c.bool_arg("bias", true))));
+  };
+  f["dropout"] = [](const ir::PrimCall& c, const Ctx&) { return nn::AnyModule(nn::Dropout(c.float_arg("p", 0.0))); };
+  f["factorized_reduce"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(FactorizedReduce(ctx.in_channels, i(c, "out", ctx.in_channels), ctx.affine));
+  };
+  f["resblock"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(ResBlock(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "stride", 1)));
+  };
+  f["mbconv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(MBConv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 3), i(c, "e", 1), i(c, "stride", 1),
+                                c.bool_arg("se", false), ctx.affine));
+  };
+}
+
+}  // namespace
+
+Registry& Registry::instance() {
+  static Registry r = [] {
+    Registry reg;
+    register_builtins(reg.factories_);
+    return reg;
+  }();
+  return r;
+}
+
+void Registry::add(const ir::Primitive& signature, Factory factory) {
+  if (factories_.count(signature.name) || !ir::add_primitive(signature))
+    throw std::invalid_argument(fmt::format("operation '{}' is registered twice", signature.name));
+  factories_[signature.name] = std::move(factory);
+}
+
+const Factory* Registry::find(const std::string& name) const {
+  auto it = factories_.find(name);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : factories_) out.push_back(n);
+  return out;
+}
+
+std::string load_plugin(const std::string& path) {
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
+  using RegisterFn = void (*)(Registry&);
+  auto fn = reinterpret_cast<RegisterFn>(dlsym(handle, "cella_register_ops"));
+  if (!fn) return fmt::format("plugin {} has no function `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`", path);
+  try {
+    fn(Registry::instance());
+  } catch (const std::exception& e) {
+    return fmt::format("plugin {}: {}", path, e.what());
+  }
+  return "";
+}
+
+torch::nn::AnyModule build_primitive(const ir::PrimCall& call, const BuildContext& ctx) {
+  const Factory* f = Registry::instance().find(call.prim);
+  if (!f) throw std::invalid_argument(fmt::format("no module for primitive '{}' (a plugin not loaded?)", call.prim));
+  return (*f)(call, ctx);
+}
+
+}  // namespace cella::runtime

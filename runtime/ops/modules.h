@@ -1,0 +1,72 @@
+// LibTorch modules for the primitives that LibTorch lacks: zero, factorized reduce, global
+// average pooling, NAS-Bench-201's residual block and MobileNet's inverted residual. Each is
+// Cloneable, so sub-supernets can be copied with clone().
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+namespace cella::runtime {
+
+/// Zeros of the output's shape (the `none` candidate); strided like the edge it sits on.
+class ZeroImpl : public torch::nn::Cloneable<ZeroImpl> {
+ public:
+  explicit ZeroImpl(std::int64_t stride = 1) : stride_(stride) {}
+  void reset() override {}
+  torch::Tensor forward(const torch::Tensor& x);
+  std::int64_t stride_;
+};
+TORCH_MODULE(Zero);
+
+/// DARTS' FactorizedReduce: ReLU, two offset 1x1 convolutions of stride 2, concatenated, BN.
+class FactorizedReduceImpl : public torch::nn::Cloneable<FactorizedReduceImpl> {
+ public:
+  FactorizedReduceImpl(std::int64_t in, std::int64_t out, bool affine) : in_(in), out_(out), affine_(affine) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  std::int64_t in_, out_;
+  bool affine_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::BatchNorm2d bn_{nullptr};
+};
+TORCH_MODULE(FactorizedReduce);
+
+class GlobalAvgPoolImpl : public torch::nn::Cloneable<GlobalAvgPoolImpl> {
+ public:
+  void reset() override {}
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(GlobalAvgPool);
+
+/// NAS-Bench-201's ResNetBasicblock: two ReLU-conv3x3-BN and a shortcut (avg-pool + 1x1 conv
+/// when strided, ReLU-conv1x1-BN when only the width changes). Its BNs are always affine.
+class ResBlockImpl : public torch::nn::Cloneable<ResBlockImpl> {
+ public:
+  ResBlockImpl(std::int64_t in, std::int64_t out, std::int64_t stride) : in_(in), out_(out), stride_(stride) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  std::int64_t in_, out_, stride_;
+  torch::nn::Sequential conv_a_{nullptr}, conv_b_{nullptr}, shortcut_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+/// MobileNetV2 inverted residual: 1x1 expand (if e > 1), kxk depthwise, optional
+/// squeeze-and-excitation, 1x1 project; a residual connection when shape is kept.
+class MBConvImpl : public torch::nn::Cloneable<MBConvImpl> {
+ public:
+  MBConvImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t e, std::int64_t stride, bool se, bool affine)
+      : in_(in), out_(out), k_(k), e_(e), stride_(stride), se_(se), affine_(affine) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  std::int64_t in_, out_, k_, e_, stride_;
+  bool se_, affine_;
+  torch::nn::Sequential body_{nullptr}, squeeze_{nullptr};
+  torch::nn::Conv2d project_{nullptr};
+  torch::nn::BatchNorm2d project_bn_{nullptr};
+};
+TORCH_MODULE(MBConv);
+
+}  // namespace cella::runtime

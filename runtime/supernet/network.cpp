@@ -1,0 +1,286 @@
+// Building networks from the IR and running them.
+#include "runtime/supernet/network.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "compiler/ir/analysis.h"
+#include "runtime/ops/modules.h"
+#include "runtime/ops/registry.h"
+
+namespace cella::runtime {
+
+namespace nn = torch::nn;
+
+namespace {
+
+// Module names may not contain '.'.
+std::string key(std::string s) {
+  for (char& c : s)
+    if (c == '.' || c == ' ') c = '_';
+  return s;
+}
+
+bool is_pooling(const ir::Op& op) {
+  return op.seq.size() == 1 && (op.seq[0].prim == "avg_pool" || op.seq[0].prim == "max_pool");
+}
+
+}  // namespace
+
+nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool) {
+  nn::Sequential seq;
+  ir::Shape shape{in_channels, 1, false};
+  for (std::size_t i = 0; i < op.seq.size(); ++i) {
+    const ir::PrimCall& c = op.seq[i];
+    seq->push_back(fmt::format("{}_{}", i, c.prim), build_primitive(c, BuildContext{shape.channels, affine}));
+    auto r = ir::infer_shape(c, shape);
+    if (auto* s = std::get_if<ir::Shape>(&r)) shape = *s;
+  }
+  if (bn_after_pool && is_pooling(op))
+    seq->push_back("pool_bn", nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
+  return seq;
+}
+
+Mask Mask::full(const ir::Program& p) {
+  Mask m;
+  const ir::Network& n = *p.network;
+  for (const ir::CellGroup& g : n.cell_groups) {
+    const ir::Cell& c = p.cells[g.cell];
+    std::vector<std::vector<bool>> edges, nodes;
+    for (int e = 0; e < c.num_edges(); ++e) edges.emplace_back(c.edge(e).candidates.size(), true);
+    for (int v = 0; v < c.num_nodes(); ++v) nodes.emplace_back(c.node(v).ops.size(), true);
+    m.cells.push_back(edges);
+    m.nodes.push_back(nodes);
+  }
+  for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
+  return m;
+}
+
+Mask Mask::of_arch(const ir::Program& p, const ir::Arch& a) {
+  Mask m = full(p);
+  for (std::size_t g = 0; g < m.cells.size(); ++g) {
+    for (std::size_t e = 0; e < m.cells[g].size(); ++e)
+      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k) m.cells[g][e][k] = static_cast<int>(k) == a.cells[g].edge_op[e];
+    for (std::size_t v = 0; v < m.nodes[g].size(); ++v)
+      for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k) m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
+  }
+  for (std::size_t l = 0; l < m.layers.size(); ++l)
+    for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
+  return m;
+}
+
+Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
+  Mixing mix;
+  const ir::Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
+    CellMix cm;
+    for (int e = 0; e < c.num_edges(); ++e) {
+      Mix m;
+      if (a.cells[g].edge_op[e] >= 0) m.ops = {a.cells[g].edge_op[e]};
+      cm.edges.push_back(m);
+    }
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      Mix m;
+      if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0) m.ops = {a.cells[g].node_op[v]};
+      cm.nodes.push_back(m);
+    }
+    mix.cells.push_back(cm);
+  }
+  for (int op : a.layers) mix.layers.push_back(Mix{{op}, {}});
+  mix.depths = a.depths;
+  return mix;
+}
+
+// --- cells -----------------------------------------------------------------------------------
+
+class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
+ public:
+  CellModuleImpl(std::shared_ptr<const ir::Program> program, int cell, int group, const Mask& mask, std::int64_t width,
+                 std::int64_t c_prev_prev, std::int64_t c_prev, bool prev_reduction, bool supernet)
+      : program_(std::move(program)), cell_(cell), edges_mask_(mask.cells[group]), nodes_mask_(mask.nodes[group]),
+        width_(width), c_pp_(c_prev_prev), c_p_(c_prev), prev_reduction_(prev_reduction), supernet_(supernet) {
+    reset();
+  }
+
+  void reset() override {
+    const ir::Cell& c = program_->cells[cell_];
+    bool affine = !supernet_;
+    ops_.assign(c.num_edges(), {});
+    zero_.assign(c.num_edges(), {});
+    node_ops_.assign(c.num_nodes(), {});
+    if (c.props().inputs >= 2) {
+      pre0_ = register_module("preprocess0", prev_reduction_ ? nn::Sequential(FactorizedReduce(c_pp_, width_, affine))
+                                                             : relu_conv_bn(c_pp_, affine));
+      pre1_ = register_module("preprocess1", relu_conv_bn(c_p_, affine));
+    }
+    for (int e = 0; e < c.num_edges(); ++e) {
+      const ir::EdgeProps& ep = c.edge(e);
+      ops_[e].resize(ep.candidates.size());
+      zero_[e].resize(ep.candidates.size());
+      for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
+        zero_[e][k] = ep.candidates[k].is_zero(width_);
+        if (!edges_mask_[e][k]) continue;
+        ops_[e][k] = register_module(c.edge_name(e) + "/" + key(ep.candidates[k].name),
+                                     build_op(ep.candidates[k], width_, affine, supernet_));
+      }
+    }
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      const auto& ops = c.node(v).ops;
+      node_ops_[v].resize(ops.size());
+      for (std::size_t k = 0; k < ops.size(); ++k)
+        if (nodes_mask_[v][k])
+          node_ops_[v][k] = register_module(fmt::format("node{}/{}", v, key(ops[k].name)), build_op(ops[k], width_, affine, false));
+    }
+    order_ = ir::topological_order(c);
+    in_edges_.assign(c.num_nodes(), {});
+    for (int v = 0; v < c.num_nodes(); ++v) in_edges_[v] = c.in_edges(v);
+  }
+
+  torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix) {
+    const ir::Cell& c = program_->cells[cell_];
+    const int I = c.props().inputs;
+    std::vector<torch::Tensor> states(c.num_nodes());
+    if (I >= 2) {
+      states[0] = pre0_->forward(s0);
+      states[1] = pre1_->forward(s1);
+    } else {
+      states[0] = s1;
+    }
+    for (int v : order_) {
+      if (v < I) continue;
+      torch::Tensor acc;
+      int stride = 1;
+      for (int e : in_edges_[v]) {
+        const Mix& m = mix.edges[e];
+        stride = c.edge(e).stride;
+        for (std::size_t j = 0; j < m.ops.size(); ++j) {
+          int k = m.ops[j];
+          if (zero_[e][k]) continue;  // contributes nothing: not computed at all
+          if (!ops_[e][k]) throw std::logic_error(fmt::format("candidate {} of edge {} is not allocated in this sub-supernet", k, c.edge_name(e)));
+          torch::Tensor y = ops_[e][k]->forward(states[c.source(e)]);
+          if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
+          acc = acc.defined() ? acc + y : y;
+        }
+      }
+      if (!acc.defined()) {
+        const torch::Tensor& ref = states[0];
+        acc = torch::zeros({ref.size(0), width_, (ref.size(2) + stride - 1) / stride, (ref.size(3) + stride - 1) / stride}, ref.options());
+      }
+      if (!node_ops_[v].empty() && v < static_cast<int>(mix.nodes.size()) && !mix.nodes[v].ops.empty()) {
+        const Mix& m = mix.nodes[v];
+        torch::Tensor out;
+        for (std::size_t j = 0; j < m.ops.size(); ++j) {
+          torch::Tensor y = node_ops_[v][m.ops[j]]->forward(acc);
+          if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
+          out = out.defined() ? out + y : y;
+        }
+        acc = out;
+      }
+      states[v] = acc;
+    }
+    const ir::CellOutput& o = c.props().output;
+    if (o.kind == ir::CellOutput::Kind::Node) return states[o.nodes[0]];
+    std::vector<torch::Tensor> parts;
+    for (int v : o.nodes) parts.push_back(states[v]);
+    return torch::cat(parts, 1);
+  }
+
+ private:
+  nn::Sequential relu_conv_bn(std::int64_t in, bool affine) {
+    return nn::Sequential(nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(in, width_, 1).bias(false)),
+                          nn::BatchNorm2d(nn::BatchNorm2dOptions(width_).affine(affine)));
+  }
+
+  std::shared_ptr<const ir::Program> program_;
+  int cell_;
+  std::vector<std::vector<bool>> edges_mask_, nodes_mask_;
+  std::int64_t width_, c_pp_, c_p_;
+  bool prev_reduction_, supernet_;
+  nn::Sequential pre0_{nullptr}, pre1_{nullptr};
+  std::vector<std::vector<nn::Sequential>> ops_, node_ops_;
+  std::vector<std::vector<bool>> zero_;
+  std::vector<int> order_;
+  std::vector<std::vector<int>> in_edges_;
+};
+
+// --- the network -------------------------------------------------------------------------------
+
+NetworkImpl::NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet)
+    : program_(std::move(program)), mask_(std::move(mask)), supernet_(supernet) {
+  reset();
+}
+
+void NetworkImpl::reset() {
+  const ir::Network& n = *program_->network;
+  fixed_.assign(n.units.size(), nullptr);
+  cells_.assign(n.units.size(), nullptr);
+  choices_.assign(n.units.size(), {});
+  std::int64_t c_pp = n.input.channels, c_p = n.input.channels;
+  bool prev_reduction = false;
+  for (std::size_t i = 0; i < n.units.size(); ++i) {
+    const ir::Unit& u = n.units[i];
+    std::string name = key(u.name);
+    if (u.kind == ir::UnitKind::Fixed) {
+      fixed_[i] = register_module(name, build_op(u.op, u.in.channels, true, false));
+      prev_reduction = u.out.reduction != u.in.reduction;
+    } else if (u.kind == ir::UnitKind::Cell) {
+      cells_[i] = register_module(name, CellModule(program_, u.cell, u.group, mask_, u.width, c_pp, c_p, prev_reduction, supernet_));
+      prev_reduction = program_->cells[u.cell].props().reduction;
+    } else {
+      choices_[i].resize(u.choices.size());
+      for (std::size_t k = 0; k < u.choices.size(); ++k)
+        if (mask_.layers[u.group][k])
+          choices_[i][k] = register_module(name + "/" + key(u.choices[k].name), build_op(u.choices[k], u.in.channels, !supernet_, false));
+      prev_reduction = u.stride > 1;
+    }
+    c_pp = c_p;
+    c_p = u.out.channels;
+  }
+}
+
+torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
+  const ir::Network& n = *program_->network;
+  torch::Tensor prev_prev = x, prev = x;
+  for (std::size_t i = 0; i < n.units.size(); ++i) {
+    const ir::Unit& u = n.units[i];
+    if (u.stage >= 0 && !mix.depths.empty()) {
+      const ir::Stage& st = n.stages[u.stage];
+      if (st.depth_group >= 0 && u.depth_index >= st.depths[mix.depths[st.depth_group]]) continue;
+    }
+    torch::Tensor y;
+    if (u.kind == ir::UnitKind::Fixed) {
+      y = fixed_[i]->forward(prev);
+    } else if (u.kind == ir::UnitKind::Cell) {
+      auto it = mix.per_unit.find(static_cast<int>(i));
+      y = cells_[i]->forward(prev_prev, prev, it != mix.per_unit.end() ? it->second : mix.cells[u.group]);
+    } else {
+      const Mix& m = mix.layers[u.group];
+      for (std::size_t j = 0; j < m.ops.size(); ++j) {
+        torch::Tensor z = choices_[i][m.ops[j]]->forward(prev);
+        if (m.weights.defined()) z = z * m.weights[static_cast<std::int64_t>(j)];
+        y = y.defined() ? y + z : z;
+      }
+    }
+    prev_prev = prev;
+    prev = y;
+  }
+  return prev;
+}
+
+std::vector<torch::Tensor> NetworkImpl::unique_parameters() const {
+  std::vector<torch::Tensor> out;
+  std::set<const void*> seen;
+  for (const torch::Tensor& t : parameters())
+    if (seen.insert(t.unsafeGetTensorImpl()).second) out.push_back(t);
+  return out;
+}
+
+std::int64_t NetworkImpl::parameter_count() const {
+  std::int64_t n = 0;
+  for (const torch::Tensor& t : unique_parameters()) n += t.numel();
+  return n;
+}
+
+}  // namespace cella::runtime

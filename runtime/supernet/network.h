@@ -1,0 +1,91 @@
+// Networks built from the IR: the weight-sharing supernet of any space cella accepts, a
+// sub-supernet (the same network with fewer candidates per edge), or one fixed architecture.
+//
+// A Mask says which candidates exist; disabled candidates are not allocated. A Mixing says, for
+// one forward pass, which of the existing candidates run and with what weights: one candidate
+// per edge for path sampling and fixed architectures, all of them weighted by softmax(alpha)
+// for DARTS.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/pimpl.h>
+#include <vector>
+
+#include "compiler/ir/arch.h"
+#include "compiler/ir/ir.h"
+
+namespace cella::runtime {
+
+/// Which candidates exist, per decision group.
+struct Mask {
+  std::vector<std::vector<std::vector<bool>>> cells;  ///< [cell group][edge][candidate]
+  std::vector<std::vector<std::vector<bool>>> nodes;  ///< [cell group][node][operation]
+  std::vector<std::vector<bool>> layers;              ///< [layer group][candidate]
+
+  /// Every candidate enabled: the whole supernet.
+  static Mask full(const ir::Program& program);
+  /// Only the architecture's choices: a plain network.
+  static Mask of_arch(const ir::Program& program, const ir::Arch& arch);
+  bool operator==(const Mask&) const = default;
+};
+
+/// The candidates an edge (or node, or layer) runs in one pass. Undefined weights mean 1 each.
+struct Mix {
+  std::vector<int> ops;
+  torch::Tensor weights;
+};
+
+struct CellMix {
+  std::vector<Mix> edges;  ///< per edge index; an empty `ops` means the edge is absent
+  std::vector<Mix> nodes;  ///< per node; empty for nodes without operations
+};
+
+struct Mixing {
+  std::vector<CellMix> cells;         ///< per cell group
+  std::map<int, CellMix> per_unit;    ///< overrides for single cell units (one path per cell)
+  std::vector<Mix> layers;            ///< per layer group
+  std::vector<int> depths;            ///< per depth group: index into Stage::depths; empty: deepest
+};
+
+/// The mixing that runs exactly `arch`.
+Mixing mixing_of(const ir::Program& program, const ir::Arch& arch);
+
+class CellModuleImpl;
+TORCH_MODULE(CellModule);
+
+class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
+ public:
+  /// `supernet`: batch norms inside cells and choice layers without weights and a batch norm
+  /// after pooling candidates (the reference search code); otherwise a stand-alone network.
+  NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x, const Mixing& mix);
+
+  const ir::Program& program() const { return *program_; }
+  std::shared_ptr<const ir::Program> program_ptr() const { return program_; }
+  const Mask& mask() const { return mask_; }
+  bool is_supernet() const { return supernet_; }
+  /// Parameters with shared tensors listed once (for optimizers, counting and saving).
+  std::vector<torch::Tensor> unique_parameters() const;
+  std::int64_t parameter_count() const;
+
+ private:
+  std::shared_ptr<const ir::Program> program_;
+  Mask mask_;
+  bool supernet_;
+  // Per unit: exactly one of these is set.
+  std::vector<torch::nn::Sequential> fixed_;
+  std::vector<CellModule> cells_;
+  std::vector<std::vector<torch::nn::Sequential>> choices_;  // [unit][candidate]; null when masked off
+};
+TORCH_MODULE(Network);
+
+/// One candidate operation as a module sequence. `ctx_in` is the input's channel count.
+torch::nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool);
+
+}  // namespace cella::runtime

@@ -1,0 +1,490 @@
+// Supernet training, evaluation, derivation and stand-alone training.
+#include "runtime/train/trainer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+namespace cella::runtime {
+
+namespace {
+
+// A seed for step `step` of epoch `epoch`: every random draw of a step comes from it.
+std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt = 0) {
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(epoch) << 32) ^ static_cast<std::uint64_t>(step) ^ (salt << 56);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
+  std::int64_t rows = static_cast<std::int64_t>(m.size()), cols = 0;
+  for (const auto& r : m) cols = std::max<std::int64_t>(cols, static_cast<std::int64_t>(r.size()));
+  torch::Tensor t = torch::zeros({rows, cols}, torch::kBool);
+  auto a = t.accessor<bool, 2>();
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < m[i].size(); ++j) a[i][static_cast<std::int64_t>(j)] = m[i][j];
+  return t;
+}
+
+std::vector<int> enabled(const std::vector<bool>& row) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k]) out.push_back(static_cast<int>(k));
+  return out;
+}
+
+double tau_at(const ir::SupernetPlan& plan, std::int64_t epoch) {
+  if (plan.epochs <= 1) return plan.tau_min;
+  return plan.tau_max - (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
+}
+
+// The mixing for one training step (or evaluation with `noise` off).
+Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::uint64_t seed, double tau, bool noise) {
+  const ir::Program& p = s.net->program();
+  const Mask& mask = s.net->mask();
+  const ir::Network& n = *p.network;
+  Mixing mix;
+  std::mt19937_64 rng(seed);
+  if (plan.method == "uniform") {
+    ir::Arch a = sample_masked(p, mask, rng);
+    mix = mixing_of(p, a);
+    if (plan.path == "cell") {
+      for (std::size_t u = 0; u < n.units.size(); ++u) {
+        if (n.units[u].kind != ir::UnitKind::Cell) continue;
+        ir::Arch b = sample_masked(p, mask, rng);
+        mix.per_unit[static_cast<int>(u)] = mixing_of(p, b).cells[n.units[u].group];
+      }
+    }
+    return mix;
+  }
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  auto weigh = [&](const torch::Tensor& alpha, const std::vector<bool>& row) -> Mix {
+    std::vector<int> ops = enabled(row);
+    torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64);
+    torch::Tensor logits = alpha.index_select(0, idx);
+    if (plan.method == "darts" || !noise) {
+      torch::Tensor w = logits.softmax(-1);
+      if (plan.method == "gdas" && !noise) {
+        std::int64_t best = w.argmax().item<std::int64_t>();
+        return Mix{{ops[best]}, {}};
+      }
+      return Mix{ops, w};
+    }
+    torch::Tensor u = torch::rand(logits.sizes(), gen).clamp_(1e-10, 1.0 - 1e-7);
+    torch::Tensor g = -torch::log(-torch::log(u));
+    torch::Tensor probs = ((logits.log_softmax(-1) + g) / tau).softmax(-1);
+    if (plan.method == "snas") return Mix{ops, probs};
+    std::int64_t best = probs.argmax().item<std::int64_t>();
+    torch::Tensor hard = torch::zeros_like(probs);
+    hard[best] = 1.0;
+    torch::Tensor st = hard - probs.detach() + probs;  // straight-through: forward one-hot, gradient of probs
+    return Mix{{ops[best]}, st.narrow(0, best, 1)};
+  };
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
+    CellMix cm;
+    for (int e = 0; e < c.num_edges(); ++e) cm.edges.push_back(weigh(s.alphas[g][e], mask.cells[g][e]));
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      std::vector<int> ops = enabled(mask.nodes[g][v]);
+      Mix m;
+      if (!ops.empty()) {
+        m.ops = ops;
+        m.weights = torch::full({static_cast<std::int64_t>(ops.size())}, 1.0 / static_cast<double>(ops.size()));
+      }
+      cm.nodes.push_back(m);
+    }
+    mix.cells.push_back(cm);
+  }
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) mix.layers.push_back(weigh(s.alphas[n.cell_groups.size() + l], mask.layers[l]));
+  return mix;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+}
+
+double accuracy_of(const torch::Tensor& logits, const torch::Tensor& y) {
+  return logits.argmax(1).eq(y).sum().item<double>() * 100.0 / static_cast<double>(y.size(0));
+}
+
+// Runs `body` with `net`'s batch-norm running statistics restored afterwards.
+template <class F>
+auto keeping_buffers(Network& net, F body) {
+  std::vector<torch::Tensor> saved;
+  for (const torch::Tensor& b : net->buffers()) saved.push_back(b.clone());
+  auto result = body();
+  torch::NoGradGuard guard;
+  auto buffers = net->buffers();
+  for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+  return result;
+}
+
+void fsync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs) {
+  if (sched.kind == "constant" || epochs <= 0) return opt.lr;
+  const double pi = 3.14159265358979323846;
+  return sched.min_lr + (opt.lr - sched.min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
+}
+
+ir::Arch sample_masked(const ir::Program& p, const Mask& mask, std::mt19937_64& rng) {
+  const ir::Network& n = *p.network;
+  ir::Arch a;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
+    ir::CellChoice ch;
+    ch.edge_op.assign(c.num_edges(), -1);
+    ch.node_op.assign(c.num_nodes(), -1);
+    for (int e = 0; e < c.num_edges(); ++e) {
+      std::vector<int> ops = enabled(mask.cells[g][e]);
+      if (!ops.empty()) ch.edge_op[e] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
+    }
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      std::vector<int> ops = enabled(mask.nodes[g][v]);
+      if (!ops.empty()) ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
+    }
+    a.cells.push_back(ch);
+  }
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    std::vector<int> ops = enabled(mask.layers[l]);
+    a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
+  }
+  for (int s : n.depth_groups)
+    a.depths.push_back(static_cast<int>(std::uniform_int_distribution<std::size_t>(0, n.stages[s].depths.size() - 1)(rng)));
+  return a;
+}
+
+SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
+                            std::uint64_t seed) {
+  torch::manual_seed(seed);
+  SupernetState s;
+  s.net = Network(program, mask, /*supernet=*/true);
+  const ir::Network& n = *program->network;
+  torch::Generator gen = at::detail::createCPUGenerator(seed + 1);
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = program->cells[n.cell_groups[g].cell];
+    std::int64_t k = 0;
+    for (int e = 0; e < c.num_edges(); ++e) k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
+    s.alphas.push_back((1e-3 * torch::randn({c.num_edges(), k}, gen)).requires_grad_(true));
+  }
+  for (int u : n.layer_groups)
+    s.alphas.push_back((1e-3 * torch::randn({static_cast<std::int64_t>(n.units[u].choices.size())}, gen)).requires_grad_(true));
+  const ir::Optimizer& o = plan.optimizer;
+  s.optimizer = std::make_shared<torch::optim::SGD>(
+      s.net->unique_parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+  if (plan.method != "uniform")
+    s.arch_optimizer = std::make_shared<torch::optim::Adam>(
+        s.alphas, torch::optim::AdamOptions(plan.arch.lr).betas({plan.arch.beta1, plan.arch.beta2}).weight_decay(plan.arch.weight_decay));
+  return s;
+}
+
+Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan) {
+  return step_mixing(state, plan, 0, plan.tau_min, /*noise=*/false);
+}
+
+double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch) {
+  until = std::min(until, plan.epochs);
+  const std::int64_t n = data.train.size();
+  const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
+  std::vector<torch::Tensor> params = s.net->unique_parameters();
+  double last_valid = -1;
+  while (s.epoch < until) {
+    const std::int64_t epoch = s.epoch;
+    double lr = learning_rate(plan.optimizer, plan.schedule, epoch, plan.epochs);
+    set_lr(*s.optimizer, lr);
+    double tau = tau_at(plan, epoch);
+    bool arch_steps = plan.method != "uniform" && epoch >= plan.arch_warmup;
+    torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -1));
+    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    s.net->train();
+    double loss_sum = 0, correct = 0, seen = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (std::int64_t step = 0; step < steps; ++step) {
+      torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
+      torch::Tensor x = data.train.images.index_select(0, idx), y = data.train.labels.index_select(0, idx);
+      if (arch_steps) {
+        // First-order architecture step on a random validation batch, before the weight step.
+        torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
+        torch::Tensor vidx = torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
+        Mixing vmix = step_mixing(s, plan, step_seed(seed, epoch, step, 2), tau, true);
+        s.arch_optimizer->zero_grad();
+        torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
+                                                        data.valid.labels.index_select(0, vidx));
+        vloss.backward();
+        s.arch_optimizer->step();
+      }
+      Mixing mix;
+      {
+        torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
+        mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
+      }
+      s.optimizer->zero_grad();
+      torch::Tensor logits = s.net->forward(x, mix);
+      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+      loss.backward();
+      if (plan.clip > 0) torch::nn::utils::clip_grad_norm_(params, plan.clip);
+      s.optimizer->step();
+      for (torch::Tensor& a : s.alphas)
+        if (a.grad().defined()) a.mutable_grad().zero_();
+      double b = static_cast<double>(y.size(0));
+      loss_sum += loss.item<double>() * b;
+      correct += accuracy_of(logits.detach(), y) * b / 100.0;
+      seen += b;
+      if (progress) {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress(Progress{"supernet", epoch + 1, plan.epochs, step + 1, steps, loss_sum / seen, 100.0 * correct / seen, lr,
+                          secs > 0 ? seen / secs : 0, false, -1});
+      }
+    }
+    s.epoch = epoch + 1;
+    Mixing eval_mix = plan.method == "uniform" ? [&] {
+      std::mt19937_64 rng(step_seed(seed, epoch, -2));
+      return mixing_of(s.net->program(), sample_masked(s.net->program(), s.net->mask(), rng));
+    }() : weighted_mixing(s, plan);
+    last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
+    if (progress) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      progress(Progress{"supernet", epoch + 1, plan.epochs, steps, steps, loss_sum / seen, 100.0 * correct / seen, lr,
+                        secs > 0 ? seen / secs : 0, true, last_valid});
+    }
+    if (on_epoch) on_epoch(s);
+  }
+  return last_valid;
+}
+
+Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit,
+                    const Dataset* recalibrate_on, std::int64_t recalibrate_batches) {
+  std::int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
+  auto run = [&] {
+    torch::NoGradGuard no_grad;
+    if (recalibrate_on && recalibrate_batches > 0) {
+      // Re-estimate batch-norm statistics for this architecture, then evaluate with them.
+      for (auto& m : net->modules())
+        if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>(); bn && bn->options.track_running_stats()) {
+          bn->reset_running_stats();
+          bn->options.momentum(c10::nullopt);
+        }
+      net->train();
+      for (std::int64_t b = 0; b < recalibrate_batches; ++b) {
+        std::int64_t start = (b * batch) % std::max<std::int64_t>(1, recalibrate_on->size());
+        std::int64_t len = std::min(batch, recalibrate_on->size() - start);
+        net->forward(recalibrate_on->images.narrow(0, start, len), mix);
+      }
+      net->eval();
+    } else if (net->is_supernet()) {
+      net->train();  // batch statistics, as the reference search code evaluates supernets
+    } else {
+      net->eval();
+    }
+    double correct = 0, loss = 0;
+    for (std::int64_t start = 0; start < n; start += batch) {
+      std::int64_t len = std::min(batch, n - start);
+      torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len);
+      torch::Tensor logits = net->forward(x, mix);
+      loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
+      correct += logits.argmax(1).eq(y).sum().item<double>();
+    }
+    for (auto& m : net->modules())
+      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.1);
+    return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
+  };
+  Evaluation e = keeping_buffers(net, run);
+  net->train();
+  return e;
+}
+
+ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                std::int64_t samples, const ProgressFn& progress) {
+  const ir::Program& p = s.net->program();
+  const Mask& mask = s.net->mask();
+  const ir::Network& n = *p.network;
+  if (plan.method == "uniform") {
+    // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
+    std::mt19937_64 rng(step_seed(seed, -3, 0));
+    ir::Arch best;
+    double best_acc = -1;
+    for (std::int64_t i = 0; i < samples; ++i) {
+      ir::Arch a = sample_masked(p, mask, rng);
+      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
+      if (acc > best_acc) {
+        best_acc = acc;
+        best = a;
+      }
+      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
+    }
+    return best;
+  }
+  torch::NoGradGuard no_grad;
+  ir::Arch a;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
+    torch::Tensor theta = s.alphas[g].detach().masked_fill(~mask_tensor(mask.cells[g]), -INFINITY).softmax(-1);
+    ir::CellChoice ch;
+    ch.edge_op.assign(c.num_edges(), -1);
+    ch.node_op.assign(c.num_nodes(), -1);
+    auto best_op = [&](int e, bool skip_zero) {
+      int best = -1;
+      float bw = -1;
+      for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k) {
+        if (!mask.cells[g][e][k] || (skip_zero && c.edge(e).candidates[k].is_zero(1))) continue;
+        float w = theta[e][static_cast<std::int64_t>(k)].item<float>();
+        if (w > bw) {
+          bw = w;
+          best = static_cast<int>(k);
+        }
+      }
+      return std::make_pair(best, bw);
+    };
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      std::vector<int> in = c.in_edges(v);
+      int k = c.node(v).select;
+      if (k > 0) {
+        // DARTS: keep the k incoming edges whose strongest real operation is strongest (ties: lower source).
+        std::vector<std::pair<float, int>> strength;
+        for (int e : in) strength.push_back({-best_op(e, true).second, e});
+        std::stable_sort(strength.begin(), strength.end(), [](auto& x, auto& y) { return x.first < y.first; });
+        for (int j = 0; j < k && j < static_cast<int>(strength.size()); ++j) ch.edge_op[strength[j].second] = best_op(strength[j].second, true).first;
+      } else {
+        for (int e : in) ch.edge_op[e] = best_op(e, false).first;
+      }
+      if (!c.node(v).ops.empty()) ch.node_op[v] = enabled(mask.nodes[g][v]).front();
+    }
+    a.cells.push_back(ch);
+  }
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    torch::Tensor alpha = s.alphas[n.cell_groups.size() + l].detach();
+    int best = -1;
+    float bw = -INFINITY;
+    for (int k : enabled(mask.layers[l]))
+      if (alpha[k].item<float>() > bw) {
+        bw = alpha[k].item<float>();
+        best = k;
+      }
+    a.layers.push_back(best);
+  }
+  for (int st : n.depth_groups) a.depths.push_back(static_cast<int>(n.stages[st].depths.size()) - 1);
+  return a;
+}
+
+RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
+                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress) {
+  torch::manual_seed(seed);
+  Network net(program, Mask::of_arch(*program, arch), /*supernet=*/false);
+  Mixing mix = mixing_of(*program, arch);
+  Dataset train;
+  train.images = torch::cat({data.train.images, data.valid.images});
+  train.labels = torch::cat({data.train.labels, data.valid.labels});
+  const ir::Optimizer& o = plan.optimizer;
+  torch::optim::SGD opt(net->unique_parameters(),
+                        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+  std::vector<torch::Tensor> params = net->unique_parameters();
+  const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch;
+  RetrainResult r;
+  r.params = net->parameter_count();
+  for (std::int64_t epoch = 0; epoch < plan.epochs; ++epoch) {
+    double lr = learning_rate(o, plan.schedule, epoch, plan.epochs);
+    set_lr(opt, lr);
+    net->train();
+    torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -5));
+    torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    double loss_sum = 0, correct = 0, seen = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (std::int64_t step = 0; step < steps; ++step) {
+      torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
+      torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
+      opt.zero_grad();
+      torch::Tensor logits = net->forward(x, mix);
+      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(params, 5.0);
+      opt.step();
+      double b = static_cast<double>(y.size(0));
+      loss_sum += loss.item<double>() * b;
+      correct += accuracy_of(logits.detach(), y) * b / 100.0;
+      seen += b;
+      if (progress) {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress(Progress{"retrain", epoch + 1, plan.epochs, step + 1, steps, loss_sum / seen, 100.0 * correct / seen, lr,
+                          secs > 0 ? seen / secs : 0, false, -1});
+      }
+    }
+    r.train_accuracy = 100.0 * correct / seen;
+    r.test_accuracy = evaluate(net, mix, data.test, 256).accuracy;
+    if (progress)
+      progress(Progress{"retrain", epoch + 1, plan.epochs, steps, steps, loss_sum / seen, r.train_accuracy, lr, 0, true, r.test_accuracy});
+  }
+  return r;
+}
+
+void save_state(const SupernetState& s, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  for (const auto& p : s.net->named_parameters()) archive.write("param/" + p.key(), p.value());
+  for (const auto& b : s.net->named_buffers()) archive.write("buffer/" + b.key(), b.value(), /*is_buffer=*/true);
+  for (std::size_t i = 0; i < s.alphas.size(); ++i) archive.write(fmt::format("alpha/{}", i), s.alphas[i].detach());
+  archive.write("epoch", torch::tensor(s.epoch));
+  torch::serialize::OutputArchive opt;
+  s.optimizer->save(opt);
+  archive.write("optimizer", opt);
+  if (s.arch_optimizer) {
+    torch::serialize::OutputArchive aopt;
+    s.arch_optimizer->save(aopt);
+    archive.write("arch_optimizer", aopt);
+  }
+  std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  fsync_file(tmp);
+  std::filesystem::rename(tmp, path);
+  fsync_file(std::filesystem::path(path).parent_path().string());
+}
+
+void load_state(SupernetState& s, const std::string& path) {
+  if (!std::filesystem::exists(path)) throw std::runtime_error(fmt::format("{}: no such checkpoint", path));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error&) {
+    throw std::runtime_error(fmt::format("{}: not a cella checkpoint, or corrupt", path));
+  }
+  torch::NoGradGuard no_grad;
+  auto read_into = [&](const std::string& key, torch::Tensor& t, bool buffer) {
+    torch::Tensor v;
+    if (!archive.try_read(key, v, buffer))
+      throw std::runtime_error(fmt::format("{}: checkpoint has no '{}'; it was made for another network", path, key));
+    if (!v.sizes().equals(t.sizes()))
+      throw std::runtime_error(fmt::format("{}: '{}' has shape {} in the checkpoint but {} here; it was made for another network",
+                                           path, key, fmt::join(v.sizes(), "x"), fmt::join(t.sizes(), "x")));
+    t.copy_(v);
+  };
+  for (auto& p : s.net->named_parameters()) read_into("param/" + p.key(), p.value(), false);
+  for (auto& b : s.net->named_buffers()) read_into("buffer/" + b.key(), b.value(), true);
+  for (std::size_t i = 0; i < s.alphas.size(); ++i) read_into(fmt::format("alpha/{}", i), s.alphas[i], false);
+  torch::Tensor epoch;
+  archive.read("epoch", epoch);
+  s.epoch = epoch.item<std::int64_t>();
+  torch::serialize::InputArchive opt;
+  archive.read("optimizer", opt);
+  s.optimizer->load(opt);
+  if (s.arch_optimizer) {
+    torch::serialize::InputArchive aopt;
+    archive.read("arch_optimizer", aopt);
+    s.arch_optimizer->load(aopt);
+  }
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,96 @@
+// Training and evaluating networks built from the IR: one-shot supernet training (uniform path
+// sampling, DARTS first order, GDAS, SNAS), evaluation with inherited weights, derivation of the
+// final architecture, and stand-alone training of one architecture.
+//
+// Every random choice (batch order, sampled paths, Gumbel noise, validation batches) is drawn
+// from a generator seeded by (seed, epoch, step), so an epoch replays identically: a run resumed
+// from its last checkpoint ends exactly as an uninterrupted one with the same seed and threads.
+#pragma once
+
+#include <functional>
+#include <random>
+#include <optional>
+#include <string>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+#include <vector>
+
+#include "compiler/ir/arch.h"
+#include "runtime/data/dataset.h"
+#include "runtime/supernet/network.h"
+
+namespace cella::runtime {
+
+/// What the trainer reports while it runs; the driver renders it.
+struct Progress {
+  std::string phase;  ///< "supernet", "retrain", "derive", ...
+  std::int64_t epoch = 0, epochs = 0, step = 0, steps = 0;
+  double loss = 0, accuracy = 0, lr = 0, images_per_second = 0;
+  bool epoch_end = false;
+  double valid_accuracy = -1;  ///< at epoch ends
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+/// A supernet with everything training needs, and what a checkpoint saves.
+struct SupernetState {
+  Network net{nullptr};
+  std::shared_ptr<torch::optim::SGD> optimizer;
+  std::vector<torch::Tensor> alphas;  ///< per cell group [edges, candidates], then per layer group [candidates]
+  std::shared_ptr<torch::optim::Adam> arch_optimizer;
+  std::int64_t epoch = 0;  ///< epochs completed
+};
+
+/// Builds a fresh supernet (mask `mask`) with its optimizers, initialised from `seed`.
+SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
+                            std::uint64_t seed);
+
+/// The learning rate of epoch `epoch` under the plan's schedule (closed-form cosine, periodic
+/// past the end as PyTorch's CosineAnnealingLR).
+double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs);
+
+/// Trains until `state.epoch == until` (at most the plan's epochs); after each epoch calls
+/// `on_epoch` (the driver checkpoints there). Returns the last epoch's valid accuracy.
+double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch);
+
+/// The mixing of a supernet's forward pass under its training method, for evaluation:
+/// argmax-free weights (DARTS: masked softmax) or, for path sampling, the given architecture.
+Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan);
+
+struct Evaluation {
+  double accuracy = 0;  ///< percent
+  double loss = 0;
+};
+
+/// Accuracy of `net` run with `mix` on `data` (at most `limit` images, 0: all). Supernets use
+/// batch statistics (train-mode BN, with the running statistics restored afterwards), or with
+/// `recalibrate_batches` > 0 re-estimate the statistics on that many training batches first.
+Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit = 0,
+                    const Dataset* recalibrate_on = nullptr, std::int64_t recalibrate_batches = 0);
+
+/// The final architecture of a trained supernet: argmax of the masked architecture weights per
+/// edge (the DARTS top-k rule on nodes that select k inputs), or for path sampling the best of
+/// `samples` sampled architectures on the validation data.
+ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                std::int64_t samples, const ProgressFn& progress);
+
+/// A uniformly random architecture among the candidates `mask` enables.
+ir::Arch sample_masked(const ir::Program& program, const Mask& mask, std::mt19937_64& rng);
+
+struct RetrainResult {
+  double test_accuracy = 0;
+  double train_accuracy = 0;
+  std::int64_t params = 0;
+};
+
+/// Trains `arch` from scratch as a stand-alone network (affine BN) and tests it.
+RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
+                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress);
+
+/// Saves and loads a supernet state. Files are written atomically (temporary file, fsync,
+/// rename). Loading checks that the checkpoint fits the network; throws std::runtime_error with
+/// a one-line message otherwise.
+void save_state(const SupernetState& state, const std::string& path);
+void load_state(SupernetState& state, const std::string& path);
+
+}  // namespace cella::runtime

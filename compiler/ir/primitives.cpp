@@ -190,7 +190,7 @@ std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
   return hw;
 }
 
-Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw) {
+Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
   Cost r;
   const std::string& p = c.prim;
   std::int64_t cin = in.channels, cout = c.int_arg("out", cin);
@@ -200,7 +200,7 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw) {
     r.params += w;
     r.macs += w * size * size;
   };
-  auto bn = [&](std::int64_t ch) { r.params += 2 * ch; };
+  auto bn = [&](std::int64_t ch) { r.params += affine ? 2 * ch : 0; };
   if (p == "conv") {
     conv(cin, cout, c.int_arg("k", 1), c.int_arg("groups", 1), ohw);
     if (c.bool_arg("bias", false)) r.params += cout;
@@ -217,6 +217,7 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw) {
     bn(cout);
   } else if (p == "resblock") {
     std::int64_t s = c.int_arg("stride", 1);
+    auto bn = [&](std::int64_t ch) { r.params += 2 * ch; };
     conv(cin, cout, 3, 1, ohw);
     bn(cout);
     conv(cout, cout, 3, 1, ohw);

@@ -84,7 +84,9 @@ struct Cost {
   std::int64_t params = 0;
   std::int64_t macs = 0;
 };
-Cost cost(const PrimCall& call, const Shape& in, std::int64_t hw);
+/// `affine`: whether batch norms inside the primitive have weights (not in supernets), except
+/// the residual block's, which are affine everywhere as in the reference code.
+Cost cost(const PrimCall& call, const Shape& in, std::int64_t hw, bool affine = true);
 
 /// Spatial size after a call, given the size before it.
 std::int64_t out_size(const PrimCall& call, std::int64_t hw);

@@ -19,9 +19,7 @@ struct Acc {
 // only when `affine`.
 std::int64_t op_cost(const ir::Op& op, ir::Shape in, std::int64_t hw, bool affine, Acc& acc) {
   for (const ir::PrimCall& c : op.seq) {
-    ir::Cost cost = ir::cost(c, in, hw);
-    if (c.prim == "bn" && !affine) cost.params = 0;
-    acc.add(cost);
+    acc.add(ir::cost(c, in, hw, affine));
     auto r = ir::infer_shape(c, in);
     if (auto* s = std::get_if<ir::Shape>(&r)) in = *s;
     hw = ir::out_size(c, hw);

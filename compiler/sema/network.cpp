@@ -175,8 +175,8 @@ class NetworkBuilder {
       return std::nullopt;
     }
     for (std::int64_t d : out)
-      if (d < 1 || d > 1000) {
-        diags_.report(Kind::ValueOutOfRange, s.depth->range, fmt::format("a stage depth must be between 1 and 1000, got {}", d));
+      if (d < 0 || d > 1000) {
+        diags_.report(Kind::ValueOutOfRange, s.depth->range, fmt::format("a stage depth must be between 0 and 1000, got {}", d));
         return std::nullopt;
       }
     std::sort(out.begin(), out.end());

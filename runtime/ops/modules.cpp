@@ -70,13 +70,13 @@ void MBConvImpl::reset() {
   std::int64_t mid = in_ * e_;
   body_ = nn::Sequential();
   if (e_ != 1) {
-    body_->push_back("expand", conv(in_, mid, 1, 1, 0));
-    body_->push_back("expand_bn", bn(mid, affine_));
-    body_->push_back("expand_act", nn::Functional(torch::relu6));
+    body_->push_back(conv(in_, mid, 1, 1, 0));
+    body_->push_back(bn(mid, affine_));
+    body_->push_back(nn::Functional(torch::relu6));
   }
-  body_->push_back("depthwise", conv(mid, mid, k_, stride_, k_ / 2, 1, mid));
-  body_->push_back("depthwise_bn", bn(mid, affine_));
-  body_->push_back("depthwise_act", nn::Functional(torch::relu6));
+  body_->push_back(conv(mid, mid, k_, stride_, k_ / 2, 1, mid));
+  body_->push_back(bn(mid, affine_));
+  body_->push_back(nn::Functional(torch::relu6));
   register_module("body", body_);
   if (se_) {
     std::int64_t red = std::max<std::int64_t>(8, mid / 4);

@@ -33,12 +33,14 @@ nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine,
   ir::Shape shape{in_channels, 1, false};
   for (std::size_t i = 0; i < op.seq.size(); ++i) {
     const ir::PrimCall& c = op.seq[i];
-    seq->push_back(fmt::format("{}_{}", i, c.prim), build_primitive(c, BuildContext{shape.channels, affine}));
+    // Default child names ("0", "1", ...): Sequential::clone() renames children that way, and
+    // a checkpoint must load into a clone.
+    seq->push_back(build_primitive(c, BuildContext{shape.channels, affine}));
     auto r = ir::infer_shape(c, shape);
     if (auto* s = std::get_if<ir::Shape>(&r)) shape = *s;
   }
   if (bn_after_pool && is_pooling(op))
-    seq->push_back("pool_bn", nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
+    seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
   return seq;
 }
 

@@ -106,6 +106,14 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
   return mix;
 }
 
+// Drops gradients instead of zeroing them: a candidate that was not on this step's path then
+// gets no update at all (no momentum, no weight decay), as with PyTorch's set_to_none, and a
+// resumed process, which starts without gradients, behaves exactly like the uninterrupted one.
+void clear_grads(const std::vector<torch::Tensor>& params) {
+  for (const torch::Tensor& p : params)
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
+}
+
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
@@ -223,7 +231,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
         torch::Tensor vidx = torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
         Mixing vmix = step_mixing(s, plan, step_seed(seed, epoch, step, 2), tau, true);
-        s.arch_optimizer->zero_grad();
+        clear_grads(s.alphas);
         torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
                                                         data.valid.labels.index_select(0, vidx));
         vloss.backward();
@@ -234,14 +242,13 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
       }
-      s.optimizer->zero_grad();
+      clear_grads(params);
       torch::Tensor logits = s.net->forward(x, mix);
       torch::Tensor loss = torch::cross_entropy_loss(logits, y);
       loss.backward();
       if (plan.clip > 0) torch::nn::utils::clip_grad_norm_(params, plan.clip);
       s.optimizer->step();
-      for (torch::Tensor& a : s.alphas)
-        if (a.grad().defined()) a.mutable_grad().zero_();
+      clear_grads(s.alphas);
       double b = static_cast<double>(y.size(0));
       loss_sum += loss.item<double>() * b;
       correct += accuracy_of(logits.detach(), y) * b / 100.0;
@@ -408,7 +415,7 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
       torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
-      opt.zero_grad();
+      clear_grads(params);
       torch::Tensor logits = net->forward(x, mix);
       torch::Tensor loss = torch::cross_entropy_loss(logits, y);
       loss.backward();

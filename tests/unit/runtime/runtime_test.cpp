@@ -1,0 +1,237 @@
+// Runtime: networks built from the IR (parameter counts against NAS-Bench-201 and the static
+// counter, masks, every shipped space), cloning, exact resume, checkpoints and data errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "compiler/passes/space.h"
+#include "compiler/passes/stats.h"
+#include "runtime/data/dataset.h"
+#include "runtime/supernet/network.h"
+#include "runtime/train/trainer.h"
+#include "tests/unit/helpers.h"
+
+namespace cella::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<const ir::Program> program(const std::string& space, std::vector<std::pair<std::string, std::string>> sets = {},
+                                           const std::string& data = "") {
+  driver::CompileOptions o;
+  o.sema.overrides = std::move(sets);
+  o.sema.data = data;
+  auto c = testing_helpers::compile_space(space, o);
+  EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  return std::make_shared<const ir::Program>(*c->program);
+}
+
+TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
+  fs::path csv = fs::path(CELLA_NB201_DIR) / "zc_nasbench201_flat.csv";
+  if (!fs::exists(csv)) GTEST_SKIP() << csv << " not found";
+  auto p = program("nb201.cella", {}, "cifar10");
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  int checked = 0;
+  while (std::getline(in, line) && checked < 40) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, ',')) f.push_back(field);
+    if (f[0] != "cifar10") continue;
+    auto a = std::get<ir::Arch>(ir::parse_arch(*p, f[3]));
+    Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);
+    std::int64_t published = std::llround(std::stod(f[7]) * 1e6);
+    EXPECT_EQ(net->parameter_count(), published) << f[3];
+    EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &a, 32, true).params) << f[3];
+    torch::Tensor out = net->forward(torch::randn({2, 3, 32, 32}), mixing_of(*p, a));
+    EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10}));
+    ++checked;
+  }
+  EXPECT_EQ(checked, 40);
+}
+
+TEST(Network, SupernetCountMatchesTheStaticCounter) {
+  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella"}) {
+    auto p = program(space, {}, "cifar10");
+    Network net(p, Mask::full(*p), /*supernet=*/true);
+    EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, nullptr, 32, false).params) << space;
+  }
+}
+
+TEST(Network, DisabledCandidatesAreNotAllocated) {
+  auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}});
+  Mask full = Mask::full(*p), narrow = full;
+  narrow.cells[0][0] = {false, false, false, true, false};  // edge 1<-0 keeps nor_conv_3x3 only
+  narrow.cells[0][3] = {true, true, false, false, false};   // edge 3<-0 keeps none and skip
+  Network a(p, full, true), b(p, narrow, true);
+  EXPECT_LT(b->parameter_count(), a->parameter_count());
+  bool has_1x1_on_edge0 = false;
+  for (const auto& kv : b->named_parameters()) has_1x1_on_edge0 |= kv.key().find("1<-0/nor_conv_1x1") != std::string::npos;
+  EXPECT_FALSE(has_1x1_on_edge0);
+  for (const auto& kv : a->named_parameters())
+    if (kv.key().find("1<-0/nor_conv_3x3") != std::string::npos) return SUCCEED();
+  ADD_FAILURE() << "parameter names do not trace back to edges and candidates";
+}
+
+TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> spaces = {
+      {"nb201.cella", {{"C", "4"}, {"N", "1"}}},
+      {"darts.cella", {{"C", "4"}, {"layers", "5"}}},
+      {"mobilenet.cella", {}},
+      {"nasbench101.cella", {{"C", "8"}, {"cells", "1"}}},
+  };
+  for (const auto& [space, sets] : spaces) {
+    auto p = program(space, sets);
+    std::mt19937_64 rng(5);
+    ir::Arch a = passes::sample(*p, rng);
+    Network net(p, Mask::full(*p), true);
+    std::int64_t ch = p->network->input.channels;
+    torch::Tensor out = net->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a));
+    EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10})) << space;
+    out.sum().backward();
+    Network fixed(p, Mask::of_arch(*p, a), false);
+    EXPECT_EQ(fixed->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a)).size(1), 10) << space;
+  }
+}
+
+TEST(Network, CloneCopiesWeightsIntoAnIndependentNetwork) {
+  auto p = program("darts.cella", {{"C", "4"}, {"layers", "3"}});
+  Network a(p, Mask::full(*p), true);
+  auto b = std::dynamic_pointer_cast<NetworkImpl>(a->clone());
+  ASSERT_TRUE(b);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()]));
+  torch::NoGradGuard g;
+  pb[pa.begin()->key()].add_(1.0);
+  EXPECT_FALSE(torch::equal(pa.begin()->value(), pb[pa.begin()->key()]));
+}
+
+ir::SupernetPlan tiny_plan(const std::string& method, std::int64_t epochs) {
+  ir::SupernetPlan plan;
+  plan.method = method;
+  plan.epochs = epochs;
+  plan.batch = 32;
+  return plan;
+}
+
+TEST(Training, ResumingFromACheckpointReplaysExactly) {
+  for (const std::string method : {"uniform", "darts", "gdas"}) {
+    auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+    DataSplits data = load_data("synthetic", "", 256, 0.5, 3);
+    ir::SupernetPlan plan = tiny_plan(method, 3);
+    SupernetState straight = make_supernet(p, Mask::full(*p), plan, 7);
+    train_supernet(straight, plan, data, 7, 3, {}, {});
+    std::string ckpt = (fs::temp_directory_path() / ("cella_resume_" + method + ".pt")).string();
+    SupernetState first = make_supernet(p, Mask::full(*p), plan, 7);
+    train_supernet(first, plan, data, 7, 2, {}, [&](const SupernetState& s) { save_state(s, ckpt); });
+    SupernetState resumed = make_supernet(p, Mask::full(*p), plan, 7);
+    load_state(resumed, ckpt);
+    EXPECT_EQ(resumed.epoch, 2);
+    {
+      auto f = first.net->named_parameters(), r = resumed.net->named_parameters();
+      for (const auto& kv : f) ASSERT_TRUE(torch::equal(kv.value(), r[kv.key()])) << "loaded weights differ: " << kv.key();
+      auto fb = first.net->named_buffers(), rb = resumed.net->named_buffers();
+      for (const auto& kv : fb) ASSERT_TRUE(torch::equal(kv.value(), rb[kv.key()])) << "loaded buffers differ: " << kv.key();
+      ASSERT_EQ(first.optimizer->state().size(), resumed.optimizer->state().size()) << "optimizer state not restored";
+    }
+    train_supernet(resumed, plan, data, 7, 3, {}, {});
+    auto a = straight.net->named_parameters(), b = resumed.net->named_parameters();
+    for (const auto& kv : a) EXPECT_TRUE(torch::equal(kv.value(), b[kv.key()])) << method << " " << kv.key();
+    for (std::size_t i = 0; i < straight.alphas.size(); ++i) EXPECT_TRUE(torch::equal(straight.alphas[i], resumed.alphas[i])) << method;
+    EXPECT_EQ(derive(straight, plan, data, 7, 5, {}), derive(resumed, plan, data, 7, 5, {})) << method;
+    fs::remove(ckpt);
+  }
+}
+
+TEST(Training, PathSamplingLearnsASyntheticTask) {
+  auto p = program("nb201.cella", {{"C", "8"}, {"N", "1"}}, "synthetic");
+  DataSplits data = load_data("synthetic", "", 1024, 0.5, 1);
+  ir::SupernetPlan plan = tiny_plan("uniform", 4);
+  plan.optimizer.lr = 0.05;
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
+  double before = evaluate(s.net, weighted_mixing(s, plan), data.valid, 128).accuracy;
+  train_supernet(s, plan, data, 1, 4, {}, {});
+  ir::Arch a = derive(s, plan, data, 1, 5, {});
+  EXPECT_FALSE(ir::check_arch(*p, a));
+  double after = evaluate(s.net, mixing_of(*p, a), data.valid, 128).accuracy;
+  EXPECT_GT(after, 30.0) << "before training: " << before;
+}
+
+TEST(Training, DartsDerivationKeepsTwoRealInputsPerNode) {
+  auto p = program("darts.cella", {{"C", "4"}, {"layers", "3"}}, "synthetic");
+  DataSplits data = load_data("synthetic", "", 128, 0.5, 2);
+  ir::SupernetPlan plan = tiny_plan("darts", 1);
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 2);
+  train_supernet(s, plan, data, 2, 1, {}, {});
+  ir::Arch a = derive(s, plan, data, 2, 0, {});
+  EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
+}
+
+TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {
+  ir::Optimizer o;
+  ir::Schedule c;
+  EXPECT_DOUBLE_EQ(learning_rate(o, c, 0, 30), 0.025);
+  EXPECT_NEAR(learning_rate(o, c, 30, 30), 0.001, 1e-12);
+  EXPECT_NEAR(learning_rate(o, c, 60, 30), 0.025, 1e-12);  // as PyTorch's CosineAnnealingLR
+}
+
+TEST(Checkpoint, BadFilesGetOneLineErrors) {
+  auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}});
+  ir::SupernetPlan plan = tiny_plan("uniform", 1);
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 0);
+  std::string junk = (fs::temp_directory_path() / "cella_junk.pt").string();
+  std::ofstream(junk) << "not a checkpoint";
+  try {
+    load_state(s, junk);
+    ADD_FAILURE();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a cella checkpoint"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
+  std::string other = (fs::temp_directory_path() / "cella_other.pt").string();
+  auto q = program("nb201.cella", {{"C", "8"}, {"N", "1"}});
+  save_state(make_supernet(q, Mask::full(*q), plan, 0), other);
+  EXPECT_THROW(load_state(s, other), std::runtime_error);
+  EXPECT_THROW(load_state(s, "/nonexistent/ckpt.pt"), std::runtime_error);
+  fs::remove(junk);
+  fs::remove(other);
+}
+
+TEST(Data, MissingAndCorruptFilesNameTheFile) {
+  fs::path dir = fs::temp_directory_path() / "cella_bad_data";
+  fs::create_directories(dir);
+  try {
+    load_data("fashion_mnist", dir.string(), 0, 0.5, 0);
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("train-images-idx3-ubyte.gz: no such file"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "train-images-idx3-ubyte.gz") << "garbage, not gzip and not IDX";
+  try {
+    load_data("fashion_mnist", dir.string(), 0, 0.5, 0);
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("train-images-idx3-ubyte.gz"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "data_batch_1.bin") << "short";
+  EXPECT_THROW(load_data("cifar10", dir.string(), 0, 0.5, 0), DataError);
+  fs::remove_all(dir);
+}
+
+TEST(Data, FashionMnistFromTheDebianPackage) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) GTEST_SKIP();
+  DataSplits d = load_data("fashion_mnist", "", 1000, 0.5, 0);
+  EXPECT_EQ(d.train.size() + d.valid.size(), 1000);
+  EXPECT_EQ(d.test.size(), 10000);
+  EXPECT_EQ(d.train.images.sizes(), (std::vector<std::int64_t>{500, 1, 28, 28}));
+  DataSplits again = load_data("fashion_mnist", "", 1000, 0.5, 0);
+  EXPECT_TRUE(torch::equal(d.train.labels, again.train.labels));  // the split depends on the seed only
+}
+
+}  // namespace
+}  // namespace cella::runtime

@@ -31,21 +31,28 @@ struct Common {
   std::vector<std::string> includes;
   std::string network, search, data;
   std::size_t max_file_size = 0;
+  std::vector<std::string> plugins;
   bool json = false;
 };
 
 void add_common(CLI::App* cmd, Common& c, bool json = true) {
-  cmd->add_option("--set", c.sets, "Override a network parameter or search setting: NAME=VALUE (repeatable)");
-  cmd->add_option("-I,--include", c.includes, "Directory searched for imports (repeatable)");
+  cmd->add_option("--set", c.sets, "Override a network parameter or search setting: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("-I,--include", c.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
   cmd->add_option("--network", c.network, "Which network, when the file has several");
   cmd->add_option("--search", c.search, "Which search block, when the file has several");
   cmd->add_option("--data", c.data, "Data set the network is built for (fashion_mnist, cifar10, ...)");
+  cmd->add_option("--plugin", c.plugins, "Shared library that adds operations (repeatable)")->allow_extra_args(false);
   cmd->add_option("--max-file-size", c.max_file_size, "Refuse source files larger than this many bytes (default 64 MiB)");
   if (json) cmd->add_flag("--json", c.json, "Print JSON instead of text");
 }
 
 // Parses --set NAME=VALUE entries; returns an error message on a malformed one.
 std::optional<std::string> options_of(const Common& c, CompileOptions& o) {
+  static std::set<std::string> loaded;
+  for (const std::string& p : c.plugins) {
+    if (!loaded.insert(p).second) continue;
+    if (std::string err = ir::load_plugin_signatures(p); !err.empty()) return err;
+  }
   for (const std::string& s : c.sets) {
     std::size_t eq = s.find('=');
     if (eq == std::string::npos || eq == 0) return fmt::format("--set {}: expected NAME=VALUE", s);
@@ -102,7 +109,7 @@ int report(const Compilation& c, bool json_mode) {
 std::unique_ptr<Compilation> compile_or_usage(const std::string& file, const Common& common, CompileOptions& o, int& code) {
   if (auto err = options_of(common, o)) {
     std::cerr << "cella: error: " << *err << "\n";
-    code = kUsage;
+    code = err->rfind("--set", 0) == 0 ? kUsage : kInvalidInput;
     return nullptr;
   }
   return compile_file(file, o);

@@ -3,7 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace cella::ir {
 
@@ -125,6 +128,46 @@ const Primitive* find_primitive(std::string_view name) {
   for (const Primitive& p : primitives())
     if (p.name == name) return &p;
   return nullptr;
+}
+
+std::string add_primitives_from_json(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return "the signature list is not a JSON array";
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) return "a signature has no \"name\"";
+    Primitive p;
+    p.name = e["name"].get<std::string>();
+    p.summary = e.value("summary", std::string("(plugin)"));
+    for (const auto& q : e.value("params", nlohmann::json::array())) {
+      PrimParam pp;
+      pp.name = q.value("name", std::string());
+      std::string type = q.value("type", std::string("int"));
+      pp.type = type == "float" ? ParamType::Float : type == "bool" ? ParamType::Bool : ParamType::Int;
+      pp.from_input = q.value("from_input", false);
+      pp.min = pp.type == ParamType::Int ? q.value("min", std::int64_t{1}) : 0;
+      pp.max = q.value("max", 1e18);
+      if (q.contains("default")) {
+        const auto& d = q["default"];
+        if (d.is_boolean()) pp.default_value = Scalar{d.get<bool>()};
+        else if (d.is_number_integer()) pp.default_value = Scalar{d.get<std::int64_t>()};
+        else if (d.is_number()) pp.default_value = Scalar{d.get<double>()};
+      }
+      if (pp.name.empty()) return "a parameter of '" + p.name + "' has no name";
+      p.params.push_back(pp);
+    }
+    if (!add_primitive(p)) return "operation '" + p.name + "' is registered twice";
+  }
+  return "";
+}
+
+std::string load_plugin_signatures(const std::string& path) {
+  void* h = dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (!h) return fmt::format("cannot load plugin {}: {}", path, dlerror());
+  using Fn = const char* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(h, "cella_plugin_signatures"));
+  if (!fn) return fmt::format("plugin {} has no function `extern \"C\" const char* cella_plugin_signatures()`", path);
+  std::string err = add_primitives_from_json(fn());
+  return err.empty() ? "" : fmt::format("plugin {}: {}", path, err);
 }
 
 void fill_derived(PrimCall& call) {

@@ -68,6 +68,16 @@ const std::vector<Primitive>& primitives();
 bool add_primitive(Primitive p);
 const Primitive* find_primitive(std::string_view name);
 
+/// Adds the primitives described by a plugin's JSON signature list:
+/// `[{"name": "gelu_conv", "summary": "...", "params": [{"name": "k", "type": "int"},
+///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}]}]`.
+/// Returns an error message, or "" on success.
+std::string add_primitives_from_json(const std::string& json_text);
+
+/// Loads a plugin library's signatures (`extern "C" const char* cella_plugin_signatures()`)
+/// without running any of its code that needs LibTorch. Returns an error message or "".
+std::string load_plugin_signatures(const std::string& path);
+
 /// Fills derived defaults that depend on other arguments (e.g. `pad` from `k` and `dilation`).
 void fill_derived(PrimCall& call);
 

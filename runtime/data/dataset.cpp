@@ -102,14 +102,30 @@ std::string default_data_dir(const std::string& name) {
   return "";
 }
 
+namespace {
+
+// Class templates: a smooth pattern (4x4, upsampled) plus a colour offset per class, so that a
+// small CNN with global pooling can tell the classes apart.
+torch::Tensor templates_of(std::int64_t channels, std::int64_t size, std::int64_t classes, torch::Generator& gen) {
+  torch::Tensor coarse = torch::randn({classes, channels, 4, 4}, gen);
+  torch::Tensor smooth = torch::upsample_nearest2d(coarse, {size, size});
+  return 1.5 * smooth + torch::randn({classes, channels, 1, 1}, gen);
+}
+
+Dataset draw(const torch::Tensor& templates, std::int64_t n, torch::Generator& gen) {
+  Dataset d;
+  d.classes = templates.size(0);
+  d.labels = torch::randint(d.classes, {n}, gen, torch::kInt64);
+  d.images = templates.index_select(0, d.labels) + torch::randn({n, templates.size(1), templates.size(2), templates.size(3)}, gen);
+  return d;
+}
+
+}  // namespace
+
 Dataset synthetic(std::int64_t n, std::int64_t channels, std::int64_t size, std::int64_t classes, std::uint64_t seed) {
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  torch::Tensor templates = torch::randn({classes, channels, size, size}, gen);
-  Dataset d;
-  d.labels = torch::randint(classes, {n}, gen, torch::kInt64);
-  d.images = templates.index_select(0, d.labels) + 1.5 * torch::randn({n, channels, size, size}, gen);
-  d.classes = classes;
-  return d;
+  torch::Tensor templates = templates_of(channels, size, classes, gen);
+  return draw(templates, n, gen);
 }
 
 DataSplits load_data(const std::string& name, const std::string& dir_in, std::int64_t subset, double train_portion,
@@ -129,15 +145,12 @@ DataSplits load_data(const std::string& name, const std::string& dir_in, std::in
     train = load_cifar(files);
     test = load_cifar({dir + "/test_batch.bin"});
   } else if (name == "synthetic") {
+    // Train and test share the class templates; the images are drawn independently.
     std::int64_t n = subset > 0 ? subset : 2048;
-    train = synthetic(n, 3, 16, 10, seed);
-    test = synthetic(std::max<std::int64_t>(256, n / 4), 3, 16, 10, seed + 1);
-    // The same class templates for train and test: regenerate test from the train generator's templates.
     torch::Generator gen = at::detail::createCPUGenerator(seed);
-    torch::Tensor templates = torch::randn({10, 3, 16, 16}, gen);
-    torch::Generator tgen = at::detail::createCPUGenerator(seed + 7919);
-    test.labels = torch::randint(10, {test.size()}, tgen, torch::kInt64);
-    test.images = templates.index_select(0, test.labels) + 1.5 * torch::randn({test.size(), 3, 16, 16}, tgen);
+    torch::Tensor templates = templates_of(3, 16, 10, gen);
+    train = draw(templates, n, gen);
+    test = draw(templates, std::max<std::int64_t>(256, n / 4), gen);
   } else {
     throw DataError(fmt::format("unknown data set '{}'", name));
   }

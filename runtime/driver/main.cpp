@@ -280,12 +280,12 @@ int main(int argc, char** argv) {
   Options o;
   auto common = [&](CLI::App* c, bool file) {
     if (file) c->add_option("file", o.file, "The .cella file")->required();
-    c->add_option("--set", o.sets, "Override a network parameter or search setting: NAME=VALUE");
+    c->add_option("--set", o.sets, "Override a network parameter or search setting: NAME=VALUE")->allow_extra_args(false);
     c->add_option("--seed", o.seed, "Random seed (default: the search block's)")->each([&](const std::string&) { o.seed_given = true; });
     c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
     c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
     c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
-    c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)");
+    c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)")->allow_extra_args(false);
     c->add_flag("--json", o.json, "Print results as JSON");
   };
   auto* train = app.add_subcommand("train", "Train the one-shot supernet of a space and derive an architecture");

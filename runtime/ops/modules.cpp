@@ -164,6 +164,13 @@ void Registry::add(const ir::Primitive& signature, Factory factory) {
   factories_[signature.name] = std::move(factory);
 }
 
+void Registry::add_factory(const std::string& name, Factory factory) {
+  if (!ir::find_primitive(name))
+    throw std::invalid_argument(fmt::format("operation '{}' has a factory but no signature in cella_plugin_signatures", name));
+  if (factories_.count(name)) throw std::invalid_argument(fmt::format("operation '{}' is registered twice", name));
+  factories_[name] = std::move(factory);
+}
+
 const Factory* Registry::find(const std::string& name) const {
   auto it = factories_.find(name);
   return it == factories_.end() ? nullptr : &it->second;
@@ -176,6 +183,7 @@ std::vector<std::string> Registry::names() const {
 }
 
 std::string load_plugin(const std::string& path) {
+  if (std::string err = ir::load_plugin_signatures(path); !err.empty()) return err;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
   using RegisterFn = void (*)(Registry&);

@@ -27,6 +27,9 @@ class Registry {
   /// Adds a primitive: its signature (for the compiler) and its module factory. Throws
   /// std::invalid_argument if the name is taken.
   void add(const ir::Primitive& signature, Factory factory);
+  /// Adds the factory of a primitive whose signature is known already (a plugin's, from
+  /// `cella_plugin_signatures`). Throws std::invalid_argument for unknown or taken names.
+  void add_factory(const std::string& name, Factory factory);
   const Factory* find(const std::string& name) const;
   std::vector<std::string> names() const;
 
@@ -34,8 +37,10 @@ class Registry {
   std::map<std::string, Factory> factories_;
 };
 
-/// Loads a plugin shared library and calls its `extern "C" void cella_register_ops(
-/// cella::runtime::Registry&)`. Returns an error message, or "" on success.
+/// Loads a plugin shared library: its signatures (`extern "C" const char*
+/// cella_plugin_signatures()`, JSON, see ir::add_primitives_from_json), then its factories
+/// (`extern "C" void cella_register_ops(cella::runtime::Registry&)`, calling add_factory).
+/// Returns an error message, or "" on success.
 std::string load_plugin(const std::string& path);
 
 /// A module for one primitive call (any registered primitive).

@@ -1,0 +1,147 @@
+// The training commands as a user runs them: a run killed with SIGKILL in the middle of an
+// epoch and resumed ends exactly like an uninterrupted run; bad inputs get one-line errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  std::string out;
+  int code;
+};
+
+Result cella(const std::string& args) {
+  std::string cmd = "cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::string kTrain =
+    "train spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set split=none --set supernet.epochs=4 "
+    "--set data.subset=3000 --set supernet.weights=darts --seed 3 --threads 1 --samples 5";
+
+TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
+  fs::path base = fs::temp_directory_path() / ("cella_kill_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  fs::path a = base / "a", b = base / "b";
+  Result straight = cella(kTrain + " --out " + a.string());
+  ASSERT_EQ(straight.code, 0) << straight.out;
+
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + kTrain + " --out " + b.string() + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  // Wait for the first checkpoint, then kill during the next epoch.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(b / "checkpoint.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(b / "checkpoint.pt"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed; make it longer";
+  ASSERT_FALSE(fs::exists(b / "result.json"));
+
+  Result resumed = cella("train --resume " + b.string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("resuming after epoch"), std::string::npos) << resumed.out;
+  EXPECT_EQ(slurp(a / "arch.txt"), slurp(b / "arch.txt"));
+  auto ra = nlohmann::json::parse(slurp(a / "result.json")), rb = nlohmann::json::parse(slurp(b / "result.json"));
+  EXPECT_EQ(ra["valid_acc_inherited"], rb["valid_acc_inherited"]);
+  EXPECT_EQ(ra["epochs"], 4);
+  // One metrics line per epoch, none repeated by the resume.
+  std::string metrics = slurp(b / "metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4) << metrics;
+  fs::remove_all(base);
+}
+
+TEST(TrainCli, BadInputsGetOneLineErrors) {
+  Result no_data = cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");
+  EXPECT_EQ(no_data.code, 1);
+  EXPECT_NE(no_data.out.find("cella: error: /nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos) << no_data.out;
+  Result no_run = cella("derive /nonexistent/run");
+  EXPECT_EQ(no_run.code, 1);
+  EXPECT_NE(no_run.out.find("no such run directory"), std::string::npos) << no_run.out;
+  Result bad_arch = cella("retrain spaces/nb201.cella --arch '|bogus~0|' --data synthetic");
+  EXPECT_EQ(bad_arch.code, 2);
+  EXPECT_EQ(std::count(bad_arch.out.begin(), bad_arch.out.end(), '\n'), 1) << bad_arch.out;
+  Result bad_file = cella("train tests/golden/fail_cycle.cella");
+  EXPECT_EQ(bad_file.code, 1);
+  EXPECT_NE(bad_file.out.find("[Cycle]"), std::string::npos);
+}
+
+TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
+  fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
+  Result r = cella("retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 --json "
+                   "--arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_GT(j["test_acc"].get<double>(), 15.0);  // synthetic classes are learnable: well above 10% chance
+  EXPECT_TRUE(fs::exists(out / "metrics.jsonl"));
+  fs::remove_all(out);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
+  fs::path out = fs::temp_directory_path() / ("cella_lang_" + std::to_string(getpid()));
+  Result r = cella("train examples/custom_op_language/space.cella --threads 1 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string arch = slurp(out / "arch.txt");
+  EXPECT_EQ(arch.front(), '|');
+  fs::remove_all(out);
+}
+
+TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
+  const std::string plugin = CELLA_PLUGIN;
+  EXPECT_EQ(cella("check examples/custom_op_plugin/space.cella").code, 1);  // gelu_conv unknown without the plugin
+  Result check = cella("check --plugin " + plugin + " examples/custom_op_plugin/space.cella");
+  EXPECT_EQ(check.code, 0) << check.out;
+  fs::path out = fs::temp_directory_path() / ("cella_plugin_" + std::to_string(getpid()));
+  Result train = cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
+  EXPECT_EQ(train.code, 0) << train.out;
+  fs::remove_all(out);
+}
+
+TEST(Extending, PluginErrorsAreOneLine) {
+  Result missing = cella("check --plugin /nonexistent/libnothing.so spaces/nb201.cella");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("cannot load plugin /nonexistent/libnothing.so"), std::string::npos) << missing.out;
+  Result not_a_plugin = cella("check --plugin spaces/nb201.cella spaces/nb201.cella");
+  EXPECT_EQ(not_a_plugin.code, 1);
+  Result twice = cella("check --plugin " CELLA_DUP_PLUGIN " spaces/nb201.cella");
+  EXPECT_EQ(twice.code, 1);
+  EXPECT_NE(twice.out.find("operation 'conv' is registered twice"), std::string::npos) << twice.out;
+  EXPECT_EQ(std::count(twice.out.begin(), twice.out.end(), '\n'), 1) << twice.out;
+}
+
+}  // namespace

@@ -129,6 +129,24 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
   return std::nullopt;
 }
 
+bool connects_input(const Cell& cell, const CellChoice& ch) {
+  std::vector<bool> live(cell.num_nodes(), false);
+  for (int v = 0; v < cell.props().inputs; ++v) live[v] = true;
+  // Edges are indexed by target node; one pass in node order suffices when edges go forward,
+  // and repeating until nothing changes covers any DAG.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int e = 0; e < cell.num_edges(); ++e) {
+      int op = ch.edge_op[e];
+      if (op < 0 || !live[cell.source(e)] || live[cell.target(e)] || cell.edge(e).candidates[op].is_zero(1)) continue;
+      live[cell.target(e)] = changed = true;
+    }
+  }
+  for (int o : cell.props().output.nodes)
+    if (live[o]) return true;
+  return false;
+}
+
 std::vector<ArchFormat> formats(const Program& p) {
   std::vector<ArchFormat> out;
   if (nb201_like(p)) out.push_back(ArchFormat::Nb201);

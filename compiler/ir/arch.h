@@ -33,6 +33,10 @@ std::optional<std::string> check_choice(const Cell& cell, const CellChoice& choi
 /// Why `arch` is not an architecture of the program's network, or nullopt if it is.
 std::optional<std::string> check_arch(const Program& program, const Arch& arch);
 
+/// Whether some input of the cell reaches its output through edges with real (non-zero)
+/// operations. An architecture whose cells fail this computes a constant.
+bool connects_input(const Cell& cell, const CellChoice& choice);
+
 enum class ArchFormat { Nb201, Darts, Json };
 
 /// Formats the program can print its architectures in (JSON always; NB201 for a single shared

@@ -55,7 +55,8 @@ class Printer {
     if (tty && since < 0.1) return;
     last_ = now;
     double left_steps = static_cast<double>((p.epochs - p.epoch) * p.steps + (p.steps - p.step));
-    double eta = p.images_per_second > 0 ? left_steps * (p.step > 0 ? elapsed_in_epoch(p) / p.step : 0) : 0;
+    double in_epoch = elapsed_in_epoch(p);
+    double eta = p.step >= 2 ? left_steps * in_epoch / static_cast<double>(p.step) : -1;
     int pct = static_cast<int>(100 * p.step / std::max<std::int64_t>(1, p.steps));
     std::string bar(static_cast<std::size_t>(pct / 5), '#');
     bar.resize(20, '.');
@@ -74,6 +75,7 @@ class Printer {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
   }
   static std::string clock(double s) {
+    if (s < 0) return "--:--";
     int t = static_cast<int>(s);
     return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
   }
@@ -117,7 +119,19 @@ ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text) {
   return std::get<ir::Arch>(a);
 }
 
+// A derived architecture whose cells pass nothing from input to output computes a constant:
+// DARTS' collapse onto `none` on NAS-Bench-201. Say so rather than report it silently.
+void warn_if_disconnected(const ir::Program& p, const ir::Arch& a) {
+  const ir::Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+    if (!ir::connects_input(p.cells[n.cell_groups[g].cell], a.cells[g]))
+      std::cerr << fmt::format("cella: warning: in the derived architecture, no path through cell '{}' avoids `none`: "
+                               "the network ignores its input. This is how DARTS-style weights collapse; consider "
+                               "`sampler uniform`, an `arch_warmup`, or splitting.\n", n.cell_groups[g].name);
+}
+
 void write_arch(const runtime::RunDir& run, const ir::Program& p, const ir::Arch& a) {
+  warn_if_disconnected(p, a);
   run.write("arch.txt", ir::to_text(p, a) + "\n");
   run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
 }

@@ -111,6 +111,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     bool affine = !supernet_;
     ops_.assign(c.num_edges(), {});
     zero_.assign(c.num_edges(), {});
+    leading_relu_.assign(c.num_edges(), {});
     node_ops_.assign(c.num_nodes(), {});
     if (c.props().inputs >= 2) {
       pre0_ = register_module("preprocess0", prev_reduction_ ? nn::Sequential(FactorizedReduce(c_pp_, width_, affine))
@@ -121,8 +122,10 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
       const ir::EdgeProps& ep = c.edge(e);
       ops_[e].resize(ep.candidates.size());
       zero_[e].resize(ep.candidates.size());
+      leading_relu_[e].resize(ep.candidates.size());
       for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
         zero_[e][k] = ep.candidates[k].is_zero(width_);
+        leading_relu_[e][k] = !ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu";
         if (!edges_mask_[e][k]) continue;
         ops_[e][k] = register_module(c.edge_name(e) + "/" + key(ep.candidates[k].name),
                                      build_op(ep.candidates[k], width_, affine, supernet_));
@@ -150,6 +153,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     } else {
       states[0] = s1;
     }
+    // ReLU(node) is shared by every candidate that starts with a ReLU on the edges leaving that
+    // node (all of NB201's and DARTS' convolutions): computed once, not once per candidate.
+    std::vector<torch::Tensor> relu_of(c.num_nodes());
     for (int v : order_) {
       if (v < I) continue;
       torch::Tensor acc;
@@ -161,7 +167,16 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
           int k = m.ops[j];
           if (zero_[e][k]) continue;  // contributes nothing: not computed at all
           if (!ops_[e][k]) throw std::logic_error(fmt::format("candidate {} of edge {} is not allocated in this sub-supernet", k, c.edge_name(e)));
-          torch::Tensor y = ops_[e][k]->forward(states[c.source(e)]);
+          torch::Tensor y;
+          int src = c.source(e);
+          if (leading_relu_[e][k]) {
+            if (!relu_of[src].defined()) relu_of[src] = torch::relu(states[src]);
+            y = relu_of[src];
+            nn::Sequential& seq = ops_[e][k];
+            for (auto it = seq->begin() + 1; it != seq->end(); ++it) y = it->forward(y);
+          } else {
+            y = ops_[e][k]->forward(states[src]);
+          }
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
           acc = acc.defined() ? acc + y : y;
         }
@@ -202,7 +217,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   bool prev_reduction_, supernet_;
   nn::Sequential pre0_{nullptr}, pre1_{nullptr};
   std::vector<std::vector<nn::Sequential>> ops_, node_ops_;
-  std::vector<std::vector<bool>> zero_;
+  std::vector<std::vector<bool>> zero_, leading_relu_;
   std::vector<int> order_;
   std::vector<std::vector<int>> in_edges_;
 };

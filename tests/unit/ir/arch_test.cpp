@@ -104,3 +104,18 @@ TEST(Arch, CellCopiesKeepTheirEdges) {
 
 }  // namespace
 }  // namespace cella::ir
+
+namespace cella::ir {
+namespace {
+
+TEST(Arch, DisconnectedCellsAreRecognised) {
+  auto c = testing_helpers::compile_space("nb201.cella");
+  auto arch = [&](const char* s) { return std::get<Arch>(parse_arch(*c->program, s)).cells[0]; };
+  const Cell& cell = c->program->cells[0];
+  EXPECT_FALSE(connects_input(cell, arch("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|")));
+  EXPECT_TRUE(connects_input(cell, arch("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")));
+  EXPECT_TRUE(connects_input(cell, arch("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|")));
+}
+
+}  // namespace
+}  // namespace cella::ir

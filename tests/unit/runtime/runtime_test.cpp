@@ -28,6 +28,7 @@ std::shared_ptr<const ir::Program> program(const std::string& space, std::vector
   return std::make_shared<const ir::Program>(*c->program);
 }
 
+// Every architecture of the CIFAR-10 table, built as real LibTorch modules.
 TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
   fs::path csv = fs::path(CELLA_NB201_DIR) / "zc_nasbench201_flat.csv";
   if (!fs::exists(csv)) GTEST_SKIP() << csv << " not found";
@@ -36,7 +37,7 @@ TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
   std::string line;
   std::getline(in, line);
   int checked = 0;
-  while (std::getline(in, line) && checked < 40) {
+  while (std::getline(in, line)) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     std::string field;
@@ -47,11 +48,13 @@ TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
     std::int64_t published = std::llround(std::stod(f[7]) * 1e6);
     EXPECT_EQ(net->parameter_count(), published) << f[3];
     EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &a, 32, true).params) << f[3];
-    torch::Tensor out = net->forward(torch::randn({2, 3, 32, 32}), mixing_of(*p, a));
-    EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10}));
+    if (checked % 100 == 0) {
+      torch::Tensor out = net->forward(torch::randn({2, 3, 32, 32}), mixing_of(*p, a));
+      EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10}));
+    }
     ++checked;
   }
-  EXPECT_EQ(checked, 40);
+  EXPECT_EQ(checked, 724);
 }
 
 TEST(Network, SupernetCountMatchesTheStaticCounter) {

@@ -155,13 +155,25 @@ bool need_network(Compilation& c, const std::string& file, bool json) {
   return false;
 }
 
-int cmd_count(const std::string& file, const Common& common) {
+// Compiles `file`, prints its diagnostics and requires a network; null (with `code` set) if
+// anything failed.
+std::unique_ptr<Compilation> compile_network(const std::string& file, const Common& common, bool json, int& code) {
   CompileOptions o;
-  int code = kOk;
+  code = kOk;
   auto c = compile_or_usage(file, common, o, code);
+  if (!c) return nullptr;
+  if ((code = report(*c, json)) != kOk) return nullptr;
+  if (!need_network(*c, file, json)) {
+    code = kInvalidInput;
+    return nullptr;
+  }
+  return c;
+}
+
+int cmd_count(const std::string& file, const Common& common) {
+  int code = kOk;
+  auto c = compile_network(file, common, common.json, code);
   if (!c) return code;
-  if ((code = report(*c, common.json)) != kOk) return code;
-  if (!need_network(*c, file, common.json)) return kInvalidInput;
   const ir::Program& p = *c->program;
   passes::SpaceSize s = passes::count(p);
   if (common.json) {
@@ -263,12 +275,9 @@ std::optional<std::string> check_format(const ir::Program& p, const std::string&
 }
 
 int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, const std::string& format, const Common& common) {
-  CompileOptions o;
   int code = kOk;
-  auto c = compile_or_usage(file, common, o, code);
+  auto c = compile_network(file, common, common.json, code);
   if (!c) return code;
-  if ((code = report(*c, common.json)) != kOk) return code;
-  if (!need_network(*c, file, common.json)) return kInvalidInput;
   const ir::Program& p = *c->program;
   if (auto err = check_format(p, format)) {
     std::cerr << "cella: error: " << *err << "\n";
@@ -286,12 +295,9 @@ int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, cons
 }
 
 int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only, const std::string& format, const Common& common) {
-  CompileOptions o;
   int code = kOk;
-  auto c = compile_or_usage(file, common, o, code);
+  auto c = compile_network(file, common, false, code);
   if (!c) return code;
-  if ((code = report(*c, false)) != kOk) return code;
-  if (!need_network(*c, file, false)) return kInvalidInput;
   const ir::Program& p = *c->program;
   if (auto err = check_format(p, format)) {
     std::cerr << "cella: error: " << *err << "\n";
@@ -311,12 +317,9 @@ int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only
 }
 
 int cmd_stats(const std::string& file, const std::string& arch_text, const Common& common) {
-  CompileOptions o;
   int code = kOk;
-  auto c = compile_or_usage(file, common, o, code);
+  auto c = compile_network(file, common, common.json, code);
   if (!c) return code;
-  if ((code = report(*c, common.json)) != kOk) return code;
-  if (!need_network(*c, file, common.json)) return kInvalidInput;
   const ir::Program& p = *c->program;
   std::string data = !common.data.empty() ? common.data : p.search ? p.search->data.name : "fashion_mnist";
   auto shape = sema::data_shape(data);

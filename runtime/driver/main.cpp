@@ -226,31 +226,42 @@ int cmd_train(Options& o) {
   return kOk;
 }
 
+// A finished (or interrupted) run: its program, plan, seed, data and trained supernet.
+struct Trained {
+  Rebuilt r;
+  ir::SearchPlan plan;
+  std::uint64_t seed = 0;
+  runtime::SupernetState state;
+  runtime::DataSplits data;
+};
+
+Trained load_trained(const runtime::RunDir& run) {
+  Trained t;
+  t.r = rebuild(run);
+  t.plan = plan_of(*t.r.program);
+  t.seed = t.r.config.value("seed", 0ull);
+  t.state = runtime::make_supernet(t.r.program, runtime::Mask::full(*t.r.program), t.plan.supernet, t.seed);
+  runtime::load_state(t.state, run.file("checkpoint.pt"));
+  t.data = data_of(t.plan, t.r.config.value("data_dir", ""), t.seed);
+  return t;
+}
+
 int cmd_derive(Options& o) {
   runtime::RunDir run(o.resume, true);
-  Rebuilt r = rebuild(run);
-  ir::SearchPlan plan = plan_of(*r.program);
-  std::uint64_t seed = r.config.value("seed", 0ull);
-  runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
-  runtime::load_state(state, run.file("checkpoint.pt"));
-  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
-  ir::Arch arch = runtime::derive(state, plan.supernet, data, seed, o.samples, {});
-  write_arch(run, *r.program, arch);
-  std::cout << ir::to_text(*r.program, arch) << "\n";
+  Trained t = load_trained(run);
+  ir::Arch arch = runtime::derive(t.state, t.plan.supernet, t.data, t.seed, o.samples, {});
+  write_arch(run, *t.r.program, arch);
+  std::cout << ir::to_text(*t.r.program, arch) << "\n";
   return kOk;
 }
 
 int cmd_eval(Options& o) {
   runtime::RunDir run(o.weights, true);
-  Rebuilt r = rebuild(run);
-  ir::SearchPlan plan = plan_of(*r.program);
-  std::uint64_t seed = r.config.value("seed", 0ull);
-  runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
-  runtime::load_state(state, run.file("checkpoint.pt"));
+  Trained t = load_trained(run);
+  Rebuilt& r = t.r;
   ir::Arch arch = parse_arch_or_fail(*r.program, o.arch);
-  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
-  runtime::Evaluation valid = runtime::evaluate(state.net, runtime::mixing_of(*r.program, arch), data.valid, 256, 0,
-                                                o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
+  runtime::Evaluation valid = runtime::evaluate(t.state.net, runtime::mixing_of(*r.program, arch), t.data.valid, 256, 0,
+                                                o.recalibrate > 0 ? &t.data.train : nullptr, o.recalibrate);
   if (o.json) {
     std::cout << json{{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", valid.accuracy}, {"valid_loss", valid.loss}}.dump(2) << "\n";
   } else {

@@ -106,6 +106,10 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
   return mix;
 }
 
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+}
+
 // Drops gradients instead of zeroing them: a candidate that was not on this step's path then
 // gets no update at all (no momentum, no weight decay), as with PyTorch's set_to_none, and a
 // resumed process, which starts without gradients, behaves exactly like the uninterrupted one.
@@ -114,12 +118,36 @@ void clear_grads(const std::vector<torch::Tensor>& params) {
     if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-}
+// Running loss, accuracy and speed of an epoch, and the Progress records made from them.
+struct Meter {
+  double loss_sum = 0, correct = 0, seen = 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
-double accuracy_of(const torch::Tensor& logits, const torch::Tensor& y) {
-  return logits.argmax(1).eq(y).sum().item<double>() * 100.0 / static_cast<double>(y.size(0));
+  void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& y) {
+    double b = static_cast<double>(y.size(0));
+    loss_sum += loss.item<double>() * b;
+    correct += logits.detach().argmax(1).eq(y).sum().item<double>();
+    seen += b;
+  }
+  double loss() const { return seen > 0 ? loss_sum / seen : 0; }
+  double accuracy() const { return seen > 0 ? 100.0 * correct / seen : 0; }
+  Progress at(const char* phase, std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps, double lr,
+              bool end, double valid) const {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return Progress{phase, epoch, epochs, step, steps, loss(), accuracy(), lr, secs > 0 ? seen / secs : 0, end, valid};
+  }
+};
+
+// One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step.
+void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y,
+                 const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter) {
+  clear_grads(params);
+  torch::Tensor logits = net->forward(x, mix);
+  torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+  loss.backward();
+  if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
+  opt.step();
+  meter.add(loss, logits, y);
 }
 
 // Runs `body` with `net`'s batch-norm running statistics restored afterwards.
@@ -221,8 +249,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
     torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -1));
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     s.net->train();
-    double loss_sum = 0, correct = 0, seen = 0;
-    auto start = std::chrono::steady_clock::now();
+    Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
       torch::Tensor x = data.train.images.index_select(0, idx), y = data.train.labels.index_select(0, idx);
@@ -242,22 +269,9 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
       }
-      clear_grads(params);
-      torch::Tensor logits = s.net->forward(x, mix);
-      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
-      loss.backward();
-      if (plan.clip > 0) torch::nn::utils::clip_grad_norm_(params, plan.clip);
-      s.optimizer->step();
+      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter);
       clear_grads(s.alphas);
-      double b = static_cast<double>(y.size(0));
-      loss_sum += loss.item<double>() * b;
-      correct += accuracy_of(logits.detach(), y) * b / 100.0;
-      seen += b;
-      if (progress) {
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        progress(Progress{"supernet", epoch + 1, plan.epochs, step + 1, steps, loss_sum / seen, 100.0 * correct / seen, lr,
-                          secs > 0 ? seen / secs : 0, false, -1});
-      }
+      if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     s.epoch = epoch + 1;
     Mixing eval_mix = plan.method == "uniform" ? [&] {
@@ -265,11 +279,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
       return mixing_of(s.net->program(), sample_masked(s.net->program(), s.net->mask(), rng));
     }() : weighted_mixing(s, plan);
     last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
-    if (progress) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      progress(Progress{"supernet", epoch + 1, plan.epochs, steps, steps, loss_sum / seen, 100.0 * correct / seen, lr,
-                        secs > 0 ? seen / secs : 0, true, last_valid});
-    }
+    if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, steps, steps, lr, true, last_valid));
     if (on_epoch) on_epoch(s);
   }
   return last_valid;
@@ -410,31 +420,15 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
     net->train();
     torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -5));
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
-    double loss_sum = 0, correct = 0, seen = 0;
-    auto start = std::chrono::steady_clock::now();
+    Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
-      torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
-      clear_grads(params);
-      torch::Tensor logits = net->forward(x, mix);
-      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(params, 5.0);
-      opt.step();
-      double b = static_cast<double>(y.size(0));
-      loss_sum += loss.item<double>() * b;
-      correct += accuracy_of(logits.detach(), y) * b / 100.0;
-      seen += b;
-      if (progress) {
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        progress(Progress{"retrain", epoch + 1, plan.epochs, step + 1, steps, loss_sum / seen, 100.0 * correct / seen, lr,
-                          secs > 0 ? seen / secs : 0, false, -1});
-      }
+      weight_step(net, mix, train.images.index_select(0, idx), train.labels.index_select(0, idx), params, opt, 5.0, meter);
+      if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
-    r.train_accuracy = 100.0 * correct / seen;
+    r.train_accuracy = meter.accuracy();
     r.test_accuracy = evaluate(net, mix, data.test, 256).accuracy;
-    if (progress)
-      progress(Progress{"retrain", epoch + 1, plan.epochs, steps, steps, loss_sum / seen, r.train_accuracy, lr, 0, true, r.test_accuracy});
+    if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, steps, steps, lr, true, r.test_accuracy));
   }
   return r;
 }

@@ -2,9 +2,7 @@
 // and exit code in the .err file beside it) and on every space (expected IR, count and DOT in
 // tests/golden/spaces/). CELLA_UPDATE_GOLDEN=1 rewrites the expectations (scripts/update-golden.sh).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "compiler/diag/diagnostic.h"
+#include "tests/unit/process.h"
 
 namespace fs = std::filesystem;
 
@@ -25,22 +24,11 @@ struct Result {
 // Runs cella from the source root; `stream` 2 keeps stderr, 1 keeps stdout.
 Result run(const std::string& args, int stream) {
   std::string redirect = stream == 2 ? " 2>&1 1>/dev/null" : " 2>/dev/null";
-  std::string cmd = "cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + redirect;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  auto r = cella::testing_helpers::run_shell("cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + redirect);
+  return {r.text, r.code};
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
 bool updating() { return std::getenv("CELLA_UPDATE_GOLDEN") != nullptr; }
 

@@ -1,9 +1,9 @@
 // The `cella` command line as a user runs it: exit codes, JSON output, file errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include "tests/unit/process.h"
 
 namespace {
 
@@ -13,14 +13,8 @@ struct Result {
 };
 
 Result cella(const std::string& args) {
-  std::string cmd = "cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  auto r = cella::testing_helpers::run_cella(args);
+  return {r.text, r.code};
 }
 
 TEST(Cli, CheckAcceptsEveryShippedSpace) {

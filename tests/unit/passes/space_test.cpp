@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tests/unit/helpers.h"
+#include "tests/unit/process.h"
 
 namespace cella::passes {
 namespace {
@@ -100,16 +101,9 @@ TEST(Count, CanonicalFormsPartitionNb201LikeItsUniqueStrings) {
   auto c = compile_space("nb201.cella");
   ASSERT_TRUE(c->ok());
   const ir::Program& p = *c->program;
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
   std::map<std::string, std::string> ours_to_theirs, theirs_to_ours;
   int rows = 0;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, ',')) f.push_back(field);
+  for (const auto& f : testing_helpers::csv_rows(csv.string())) {
     ASSERT_EQ(f.size(), 5u);
     auto a = ir::parse_arch(p, f[3]);
     ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << f[3];

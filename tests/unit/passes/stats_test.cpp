@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/unit/helpers.h"
+#include "tests/unit/process.h"
 
 namespace cella::passes {
 namespace {
@@ -21,15 +22,8 @@ TEST(Stats, Nb201ParameterCountsMatchThePublishedOnesForEveryArchitecture) {
   o.sema.data = "cifar10";
   auto c = testing_helpers::compile_space("nb201.cella", o);
   ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
   int checked = 0;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, ',')) f.push_back(field);
+  for (const auto& f : testing_helpers::csv_rows(csv.string())) {
     if (f[0] != "cifar10") continue;
     auto a = ir::parse_arch(*c->program, f[3]);
     ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << f[3];

@@ -1,18 +1,13 @@
 // Runs the embedding example (examples/embed) as a user would and checks what it reports.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <string>
 
+#include "tests/unit/process.h"
+
 TEST(Embed, HostProgramCompilesTrainsAndBuildsANetwork) {
-  FILE* p = popen("'" CELLA_EMBED "' 2>&1", "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  auto r = cella::testing_helpers::run_shell("'" CELLA_EMBED "' 2>&1");
+  const std::string& out = r.text;
+  ASSERT_EQ(r.code, 0) << out;
   EXPECT_NE(out.find("broken space: ok=0, 1 diagnostic(s)"), std::string::npos) << out;
   EXPECT_NE(out.find("did you mean 'skip_connect'?"), std::string::npos) << out;
   EXPECT_NE(out.find("space: 15625 architectures, 6 edges per cell"), std::string::npos) << out;

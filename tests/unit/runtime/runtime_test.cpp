@@ -12,6 +12,7 @@
 #include "runtime/supernet/network.h"
 #include "runtime/train/trainer.h"
 #include "tests/unit/helpers.h"
+#include "tests/unit/process.h"
 
 namespace cella::runtime {
 namespace {
@@ -33,15 +34,8 @@ TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
   fs::path csv = fs::path(CELLA_NB201_DIR) / "zc_nasbench201_flat.csv";
   if (!fs::exists(csv)) GTEST_SKIP() << csv << " not found";
   auto p = program("nb201.cella", {}, "cifar10");
-  std::ifstream in(csv);
-  std::string line;
-  std::getline(in, line);
   int checked = 0;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, ',')) f.push_back(field);
+  for (const auto& f : testing_helpers::csv_rows(csv.string())) {
     if (f[0] != "cifar10") continue;
     auto a = std::get<ir::Arch>(ir::parse_arch(*p, f[3]));
     Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);

@@ -9,8 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
+
+#include "tests/unit/process.h"
 
 namespace {
 
@@ -22,22 +23,11 @@ struct Result {
 };
 
 Result cella(const std::string& args) {
-  std::string cmd = "cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  auto r = cella::testing_helpers::run_cella(args);
+  return {r.text, r.code};
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
 const std::string kTrain =
     "train spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set split=none --set supernet.epochs=4 "

@@ -1,0 +1,58 @@
+// Test helpers that need no part of cella: run a shell command, read files and CSV rows.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace cella::testing_helpers {
+
+struct Output {
+  std::string text;
+  int code;  ///< exit code, or -1 if the process did not exit normally
+};
+
+/// Runs `command` with /bin/sh and returns what it printed on standard output and its exit code.
+inline Output run_shell(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int status = pclose(p);
+  return {text, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+/// Runs the built `cella` from the source root with colour off; both output streams captured.
+inline Output run_cella(const std::string& args) {
+  return run_shell("cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + " 2>&1");
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The data rows of a comma-separated file without quoting (the header is skipped).
+inline std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, ',')) fields.push_back(field);
+    rows.push_back(std::move(fields));
+  }
+  return rows;
+}
+
+}  // namespace cella::testing_helpers

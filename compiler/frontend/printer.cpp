@@ -86,8 +86,12 @@ std::string print_params(const std::vector<ast::Param>& params) {
 void print_block(std::string& out, const ast::Block& b, int indent) {
   out += "{\n";
   for (const ast::Setting& s : b.settings) {
-    out += std::string(indent + 2, ' ') + s.name;
-    if (s.value) out += " " + print(*s.value);
+    out.append(static_cast<std::size_t>(indent + 2), ' ');
+    out += s.name;
+    if (s.value) {
+      out += ' ';
+      out += print(*s.value);
+    }
     if (s.block) {
       out += " ";
       print_block(out, *s.block, indent + 2);

@@ -1,0 +1,252 @@
+// Gradient matching, partitions, children with inherited state, and distillation.
+#include "runtime/split/split.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+#include <random>
+
+namespace cella::runtime {
+
+namespace {
+
+std::string key(std::string s) {
+  for (char& c : s)
+    if (c == '.' || c == ' ') c = '_';
+  return s;
+}
+
+std::vector<int> enabled(const std::vector<bool>& row) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k]) out.push_back(static_cast<int>(k));
+  return out;
+}
+
+// The shared weights GM-NAS measures gradients on: every candidate of every other edge in the
+// group's cells, and the fixed layers between stages; not the stem, the head or preprocessing.
+std::vector<torch::Tensor> shared_weights(const SupernetState& s, int group, int edge) {
+  const ir::Program& p = s.net->program();
+  const ir::Network& n = *p.network;
+  const ir::Cell& cell = p.cells[n.cell_groups[group].cell];
+  std::vector<std::string> cell_prefixes, layer_prefixes;
+  for (int u : n.cell_groups[group].units) cell_prefixes.push_back(key(n.units[u].name) + ".");
+  for (const ir::Unit& u : n.units)
+    if (u.kind == ir::UnitKind::Fixed && u.role == "layer") layer_prefixes.push_back(key(u.name) + ".");
+  const std::string excluded = cell.edge_name(edge) + "/";
+  std::vector<torch::Tensor> out;
+  for (const auto& kv : s.net->named_parameters()) {
+    const std::string& name = kv.key();
+    bool take = false;
+    for (const std::string& pre : cell_prefixes)
+      if (name.rfind(pre, 0) == 0) {
+        std::string rest = name.substr(pre.size());
+        take = rest.find("<-") != std::string::npos && rest.find('/') != std::string::npos && rest.rfind(excluded, 0) != 0;
+      }
+    for (const std::string& pre : layer_prefixes) take = take || name.rfind(pre, 0) == 0;
+    if (take) out.push_back(kv.value());
+  }
+  return out;
+}
+
+torch::Tensor flat_grad(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& p : params)
+    parts.push_back(p.grad().defined() ? p.grad().reshape({-1}).clone() : torch::zeros({p.numel()}));
+  return parts.empty() ? torch::zeros({1}) : torch::cat(parts);
+}
+
+void copy_state(const SupernetState& from, SupernetState& to) {
+  torch::NoGradGuard no_grad;
+  auto src = from.net->named_parameters();
+  for (auto& kv : to.net->named_parameters())
+    if (auto* t = src.find(kv.key())) kv.value().copy_(*t);
+  auto bsrc = from.net->named_buffers();
+  for (auto& kv : to.net->named_buffers())
+    if (auto* t = bsrc.find(kv.key())) kv.value().copy_(*t);
+  for (std::size_t i = 0; i < to.alphas.size() && i < from.alphas.size(); ++i) to.alphas[i].copy_(from.alphas[i]);
+  // Optimizer states are keyed by tensor identity: map them through parameter names.
+  auto& from_state = from.optimizer->state();
+  auto& to_state = to.optimizer->state();
+  for (auto& kv : to.net->named_parameters()) {
+    const torch::Tensor* old = src.find(kv.key());
+    if (!old) continue;
+    auto it = from_state.find(c10::guts::to_string(old->unsafeGetTensorImpl()));
+    if (it == from_state.end()) continue;
+    auto st = std::make_unique<torch::optim::SGDParamState>();
+    st->momentum_buffer(static_cast<const torch::optim::SGDParamState&>(*it->second).momentum_buffer().clone());
+    to_state[c10::guts::to_string(kv.value().unsafeGetTensorImpl())] = std::move(st);
+  }
+  if (from.arch_optimizer && to.arch_optimizer) {
+    for (std::size_t i = 0; i < to.alphas.size() && i < from.alphas.size(); ++i) {
+      auto it = from.arch_optimizer->state().find(c10::guts::to_string(from.alphas[i].unsafeGetTensorImpl()));
+      if (it == from.arch_optimizer->state().end()) continue;
+      const auto& a = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      auto st = std::make_unique<torch::optim::AdamParamState>();
+      st->step(a.step());
+      st->exp_avg(a.exp_avg().clone());
+      st->exp_avg_sq(a.exp_avg_sq().clone());
+      if (a.max_exp_avg_sq().defined()) st->max_exp_avg_sq(a.max_exp_avg_sq().clone());
+      to.arch_optimizer->state()[c10::guts::to_string(to.alphas[i].unsafeGetTensorImpl())] = std::move(st);
+    }
+  }
+  to.epoch = from.epoch;
+}
+
+}  // namespace
+
+torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& g) {
+  const auto k = static_cast<std::int64_t>(g.size());
+  torch::Tensor s = torch::zeros({k, k}, torch::kFloat64);
+  for (std::int64_t i = 0; i < k; ++i)
+    for (std::int64_t j = 0; j < k; ++j) {
+      double dot = (g[i].to(torch::kFloat64) * g[j].to(torch::kFloat64)).sum().item<double>();
+      double norm = g[i].to(torch::kFloat64).norm().item<double>() * g[j].to(torch::kFloat64).norm().item<double>();
+      s[i][j] = dot / (norm + 1e-6);
+    }
+  return s;
+}
+
+torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
+                                    int edge, const GradientMatchOptions& o) {
+  const ir::Program& p = parent.net->program();
+  std::vector<int> cands = enabled(parent.net->mask().cells[group][edge]);
+  const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
+  std::vector<torch::Tensor> params = shared_weights(parent, group, edge);
+  // Batch-norm statistics are left as they were: scoring must not change the parent.
+  std::vector<torch::Tensor> saved;
+  for (const torch::Tensor& b : parent.net->buffers()) saved.push_back(b.clone());
+  torch::Tensor sum = torch::zeros({K, K}, torch::kFloat64);
+  parent.net->train();
+  std::mt19937_64 rng(o.seed);
+  torch::Tensor theta_row;
+  Mixing base;
+  for (std::int64_t r = 0; r < o.batches; ++r) {
+    torch::Generator gen = at::detail::createCPUGenerator(o.seed * 7919 + static_cast<std::uint64_t>(r));
+    torch::Tensor idx = torch::randint(train.size(), {std::min(o.batch, train.size())}, gen, torch::kInt64);
+    torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
+    {
+      torch::NoGradGuard no_grad;
+      base = plan.method == "uniform" ? mixing_of(p, sample_masked(p, parent.net->mask(), rng)) : weighted_mixing(parent, plan);
+    }
+    std::vector<torch::Tensor> grads;
+    for (int c : cands) {
+      Mixing mix = base;
+      Mix m{{c}, {}};
+      if (o.variant == "darts" && plan.method != "uniform") {
+        const Mix& full = base.cells[group].edges[edge];
+        for (std::size_t j = 0; j < full.ops.size(); ++j)
+          if (full.ops[j] == c && full.weights.defined()) m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
+      }
+      mix.cells[group].edges[edge] = m;
+      for (const torch::Tensor& t : parent.net->parameters())
+        if (t.grad().defined()) const_cast<torch::Tensor&>(t).mutable_grad().reset();
+      torch::cross_entropy_loss(parent.net->forward(x, mix), y).backward();
+      grads.push_back(flat_grad(params));
+    }
+    torch::Tensor s = cosine_similarity_matrix(grads);
+    for (std::size_t i = 0; i < cands.size(); ++i)
+      for (std::size_t j = 0; j < cands.size(); ++j) sum[cands[i]][cands[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
+  }
+  for (const torch::Tensor& t : parent.net->parameters())
+    if (t.grad().defined()) const_cast<torch::Tensor&>(t).mutable_grad().reset();
+  torch::NoGradGuard no_grad;
+  auto buffers = parent.net->buffers();
+  for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+  return sum / static_cast<double>(std::max<std::int64_t>(1, o.batches));
+}
+
+Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands, std::int64_t branches,
+                         const std::vector<std::int64_t>& sizes_in, const std::string& variant) {
+  const int n = static_cast<int>(cands.size());
+  std::vector<std::int64_t> sizes = sizes_in;
+  if (sizes.empty()) sizes = {n / branches, (n + branches - 1) / branches};
+  Partition best;
+  best.cost = INFINITY;
+  std::vector<int> label(n, 0);
+  std::function<void(int, int)> go = [&](int i, int used) {
+    if (i == n) {
+      if (used != branches) return;
+      std::vector<std::vector<int>> groups(branches);
+      for (int j = 0; j < n; ++j) groups[label[j]].push_back(cands[j]);
+      for (const auto& g : groups)
+        if (std::find(sizes.begin(), sizes.end(), static_cast<std::int64_t>(g.size())) == sizes.end()) return;
+      double cost = 0;
+      for (int a = 0; a < n; ++a)
+        for (int b = a + 1; b < n; ++b) {
+          double s = sim[cands[a]][cands[b]].item<double>();
+          bool same = label[a] == label[b];
+          if (variant == "darts") cost += same ? 1.0 - s : 0.0;  // distance within groups
+          else cost += same ? 0.0 : s;                          // similarity across groups (the cut)
+        }
+      if (cost < best.cost - 1e-12) best = Partition{groups, cost};
+      return;
+    }
+    // Labels in order of first use: each partition is visited once.
+    for (int l = 0; l <= std::min(used, static_cast<int>(branches) - 1); ++l) {
+      label[i] = l;
+      go(i + 1, std::max(used, l + 1));
+    }
+  };
+  if (n >= branches) go(0, 0);
+  return best;
+}
+
+SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir::SupernetPlan& plan, bool restart,
+                         std::uint64_t seed) {
+  SupernetState child = make_supernet(parent.net->program_ptr(), mask, plan, seed);
+  if (!restart) copy_state(parent, child);
+  return child;
+}
+
+Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<int>& keep) {
+  Mask m = parent;
+  auto& row = m.cells[group][edge];
+  for (std::size_t k = 0; k < row.size(); ++k)
+    row[k] = row[k] && std::find(keep.begin(), keep.end(), static_cast<int>(k)) != keep.end();
+  return m;
+}
+
+std::vector<Mask> exhaustive_children(const Mask& parent, int group, int edge) {
+  std::vector<Mask> out;
+  for (int c : enabled(parent.cells[group][edge])) out.push_back(restrict_edge(parent, group, edge, {c}));
+  return out;
+}
+
+std::vector<Mask> partition_children(const Mask& parent, int group, int edge, const Partition& p) {
+  std::vector<Mask> out;
+  for (const auto& g : p.groups) out.push_back(restrict_edge(parent, group, edge, g));
+  return out;
+}
+
+std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::vector<int>& edges,
+                                     const std::vector<Partition>& partitions) {
+  std::vector<Mask> out{parent};
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    std::vector<Mask> next;
+    for (const Mask& m : out)
+      for (const auto& g : partitions[i].groups) next.push_back(restrict_edge(m, group, edges[i], g));
+    out.swap(next);
+  }
+  return out;
+}
+
+torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher,
+                                const std::vector<torch::Tensor>& siblings, const std::string& distill) {
+  namespace F = torch::nn::functional;
+  torch::Tensor loss = torch::cross_entropy_loss(logits, labels);
+  torch::Tensor log_p = torch::log_softmax(logits, 1);
+  auto kl = [&](const torch::Tensor& target) {
+    return F::kl_div(log_p, torch::softmax(target.detach(), 1), F::KLDivFuncOptions().reduction(torch::kBatchMean));
+  };
+  if ((distill == "smd" || distill == "parent") && teacher.defined()) loss = loss + kl(teacher);
+  if ((distill == "smd" || distill == "mutual") && !siblings.empty()) {
+    torch::Tensor mutual = torch::zeros({});
+    for (const torch::Tensor& s : siblings) mutual = mutual + kl(s);
+    loss = loss + mutual / static_cast<double>(siblings.size());
+  }
+  return loss;
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,67 @@
+// Splitting a trained (sub-)supernet into children with narrower masks: the pieces that
+// Few-Shot NAS (exhaustive), GM-NAS (gradient matching) and HEP-NAS (hierarchies with
+// search-space mutual distillation) are built from. See ../shared/reference/algorithms.md §3-5.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/train/trainer.h"
+
+namespace cella::runtime {
+
+/// Cosine similarity matrix of gradient vectors: S_ij = <g_i, g_j> / (|g_i| |g_j| + 1e-6).
+torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& gradients);
+
+struct GradientMatchOptions {
+  std::int64_t batches = 100;   ///< random training minibatches averaged over
+  std::int64_t batch = 64;
+  /// nb201: the child puts weight 1 on its candidate (one-hot); darts: the parent's θ.
+  std::string variant = "nb201";
+  std::uint64_t seed = 0;
+};
+
+/// GM-NAS's score for edge `edge` of cell group `group`: the similarity of the training-loss
+/// gradients that each enabled candidate of the edge induces on the shared weights of every
+/// other edge of that group's cells and of the fixed layers between stages (stem and head
+/// excluded), averaged over minibatches. Returns [K, K] over the edge's candidates (rows and
+/// columns of disabled candidates are 0).
+torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
+                                    int edge, const GradientMatchOptions& options);
+
+struct Partition {
+  std::vector<std::vector<int>> groups;  ///< candidate indices per group
+  double cost = 0;                       ///< what the variant minimises
+};
+
+/// The partition of `candidates` into `branches` non-empty groups with sizes in `sizes` (empty:
+/// as equal as possible) that minimises, for variant nb201, the similarity across groups (the
+/// min cut of the similarity graph) and, for variant darts, the distance within groups (1 -
+/// similarity), by brute force. Groups are ordered by their smallest candidate.
+Partition best_partition(const torch::Tensor& similarity, const std::vector<int>& candidates, std::int64_t branches,
+                         const std::vector<std::int64_t>& sizes, const std::string& variant);
+
+/// A child of `parent` whose mask is `mask` (narrower): it inherits the parent's weights,
+/// batch-norm statistics, architecture weights and both optimizers' states for every tensor it
+/// keeps, and its epoch count. With `restart`, weights and optimizers start afresh from `seed`.
+SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir::SupernetPlan& plan, bool restart,
+                         std::uint64_t seed);
+
+/// `parent`'s mask with edge `edge` of cell group `group` restricted to `keep`.
+Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<int>& keep);
+
+/// Children masks of each strategy: exhaustive (one per enabled candidate of the edge), a
+/// partition (one per group), and a hierarchy (every combination of one group per edge).
+std::vector<Mask> exhaustive_children(const Mask& parent, int group, int edge);
+std::vector<Mask> partition_children(const Mask& parent, int group, int edge, const Partition& p);
+std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::vector<int>& edges,
+                                     const std::vector<Partition>& partitions);
+
+/// HEP-NAS's search-space mutual distillation loss of a child:
+///   CE(z, y) + KL(σ(z_T) ‖ σ(z)) + mean_j KL(σ(z_j) ‖ σ(z)),
+/// KL with batch-mean reduction and no temperature; `distill` smd (both terms), parent, mutual
+/// or none. Teacher and sibling logits must come from frozen models (no gradient).
+torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher,
+                                const std::vector<torch::Tensor>& siblings, const std::string& distill);
+
+}  // namespace cella::runtime

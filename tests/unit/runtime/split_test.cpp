@@ -1,0 +1,160 @@
+// Split machinery on tiny networks: gradient-matching scores, partitions against brute force,
+// children per strategy, the distillation loss against a hand computation, weight inheritance.
+#include "runtime/split/split.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/unit/helpers.h"
+
+namespace cella::runtime {
+namespace {
+
+std::shared_ptr<const ir::Program> nb201_tiny() {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"C", "4"}, {"N", "1"}};
+  o.sema.data = "synthetic";
+  auto c = testing_helpers::compile_space("nb201.cella", o);
+  EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  return std::make_shared<const ir::Program>(*c->program);
+}
+
+TEST(Split, CosineSimilarityOfConstructedGradients) {
+  torch::Tensor s = cosine_similarity_matrix(
+      {torch::tensor({1.0, 0.0}), torch::tensor({2.0, 0.0}), torch::tensor({0.0, 3.0}), torch::tensor({-1.0, 0.0})});
+  EXPECT_NEAR(s[0][1].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(s[0][2].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(s[0][3].item<double>(), -1.0, 1e-6);
+  EXPECT_NEAR(s[2][2].item<double>(), 1.0, 1e-6);
+}
+
+// Every way to cut 5 candidates into groups of 2 and 3, scored by hand.
+TEST(Split, PartitionMatchesBruteForce) {
+  torch::Generator gen = at::detail::createCPUGenerator(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    torch::Tensor a = torch::rand({5, 5}, gen, torch::kFloat64) * 2 - 1;
+    torch::Tensor sim = (a + a.t()) / 2;
+    Partition p = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+    double best = INFINITY;
+    for (int i = 0; i < 5; ++i)
+      for (int j = i + 1; j < 5; ++j) {
+        double cut = 0;
+        for (int x : {i, j})
+          for (int y = 0; y < 5; ++y)
+            if (y != i && y != j) cut += sim[x][y].item<double>();
+        best = std::min(best, cut);
+      }
+    EXPECT_NEAR(p.cost, best, 1e-9);
+    ASSERT_EQ(p.groups.size(), 2u);
+    EXPECT_EQ(p.groups[0].size() + p.groups[1].size(), 5u);
+  }
+}
+
+TEST(Split, PartitionKeepsAgreeingCandidatesTogether) {
+  // 0,1 agree; 2,3,4 agree; the two blocks disagree.
+  torch::Tensor sim = torch::full({5, 5}, -0.5, torch::kFloat64);
+  for (auto [i, j] : std::vector<std::pair<int, int>>{{0, 1}, {2, 3}, {2, 4}, {3, 4}}) sim[i][j] = sim[j][i] = 0.9;
+  for (int i = 0; i < 5; ++i) sim[i][i] = 1.0;
+  for (const char* variant : {"nb201", "darts"}) {
+    Partition p = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, variant);
+    EXPECT_EQ(p.groups, (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}})) << variant;
+  }
+  Partition sized = best_partition(sim, {0, 1, 2, 3, 4}, 2, {1, 4}, "nb201");
+  EXPECT_TRUE(sized.groups[0].size() == 1 || sized.groups[1].size() == 1);
+}
+
+TEST(Split, ChildrenPerStrategyOnNb201) {
+  auto p = nb201_tiny();
+  Mask full = Mask::full(*p);
+  EXPECT_EQ(exhaustive_children(full, 0, 0).size(), 5u);
+  torch::Tensor sim = torch::eye(5, torch::kFloat64);
+  Partition two = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+  const auto& h = p->cells[0].hierarchies;
+  std::vector<std::size_t> counts;
+  for (const auto& edges : h) counts.push_back(hierarchy_children(full, 0, edges, std::vector<Partition>(edges.size(), two)).size());
+  EXPECT_EQ(counts, (std::vector<std::size_t>{2, 4, 8}));
+  // Each child enables a different combination; together they cover the parent's space.
+  auto children = hierarchy_children(full, 0, h[2], std::vector<Partition>(3, two));
+  for (std::size_t i = 0; i < children.size(); ++i)
+    for (std::size_t j = i + 1; j < children.size(); ++j) EXPECT_FALSE(children[i] == children[j]);
+}
+
+TEST(Split, DistillationLossMatchesAHandComputation) {
+  torch::Tensor z = torch::tensor({{1.0, 2.0, 0.5}, {0.0, -1.0, 1.0}}), y = torch::tensor({1, 2}, torch::kInt64);
+  torch::Tensor t = torch::tensor({{2.0, 1.0, 0.0}, {0.5, 0.5, 0.5}});
+  torch::Tensor s1 = torch::tensor({{0.0, 3.0, 0.0}, {1.0, 0.0, 2.0}}), s2 = torch::tensor({{1.0, 1.0, 1.0}, {0.0, 0.0, 3.0}});
+  auto softmax = [](const torch::Tensor& a, int b, int c) {
+    double den = 0;
+    for (int k = 0; k < 3; ++k) den += std::exp(a[b][k].item<double>());
+    return std::exp(a[b][c].item<double>()) / den;
+  };
+  auto kl = [&](const torch::Tensor& target) {  // (1/B) sum_b sum_c P log(P/Q)
+    double sum = 0;
+    for (int b = 0; b < 2; ++b)
+      for (int c = 0; c < 3; ++c) sum += softmax(target, b, c) * std::log(softmax(target, b, c) / softmax(z, b, c));
+    return sum / 2;
+  };
+  double ce = (-std::log(softmax(z, 0, 1)) - std::log(softmax(z, 1, 2))) / 2;
+  double want = ce + kl(t) + (kl(s1) + kl(s2)) / 2;
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "smd").item<double>(), want, 1e-5);
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "parent").item<double>(), ce + kl(t), 1e-5);
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "none").item<double>(), ce, 1e-5);
+}
+
+TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
+  auto p = nb201_tiny();
+  DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
+  ir::SupernetPlan plan;
+  plan.method = "darts";
+  plan.epochs = 4;
+  plan.batch = 32;
+  SupernetState parent = make_supernet(p, Mask::full(*p), plan, 1);
+  train_supernet(parent, plan, data, 1, 2, {}, {});
+  Mask narrow = restrict_edge(Mask::full(*p), 0, 0, {1, 3});  // drops nor_conv_1x1 and its weights
+  SupernetState child = make_child(parent, narrow, plan, /*restart=*/false, 9);
+  EXPECT_EQ(child.epoch, 2);
+  auto pp = parent.net->named_parameters(), cp = child.net->named_parameters();
+  EXPECT_LT(cp.size(), pp.size());
+  for (const auto& kv : cp) EXPECT_TRUE(torch::equal(kv.value(), pp[kv.key()])) << kv.key();
+  auto pb = parent.net->named_buffers();
+  for (const auto& kv : child.net->named_buffers()) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+  EXPECT_TRUE(torch::equal(child.alphas[0], parent.alphas[0]));
+  EXPECT_GT(child.optimizer->state().size(), 0u);
+  EXPECT_LE(child.optimizer->state().size(), parent.optimizer->state().size());
+  SupernetState fresh = make_child(parent, narrow, plan, /*restart=*/true, 9);
+  EXPECT_EQ(fresh.epoch, 0);
+  EXPECT_FALSE(torch::equal(fresh.net->named_parameters()["stem.0.weight"], pp["stem.0.weight"]));
+  // The child trains on from where the parent stopped.
+  train_supernet(child, plan, data, 1, 3, {}, {});
+  EXPECT_EQ(child.epoch, 3);
+}
+
+TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
+  auto p = nb201_tiny();
+  DataSplits data = load_data("synthetic", "", 256, 0.5, 5);
+  ir::SupernetPlan plan;
+  plan.method = "uniform";
+  plan.epochs = 2;
+  plan.batch = 32;
+  SupernetState parent = make_supernet(p, Mask::full(*p), plan, 2);
+  train_supernet(parent, plan, data, 2, 1, {}, {});
+  std::vector<torch::Tensor> before;
+  for (const auto& b : parent.net->buffers()) before.push_back(b.clone());
+  GradientMatchOptions o;
+  o.batches = 3;
+  o.batch = 32;
+  torch::Tensor s = gradient_match_scores(parent, plan, data.train, 0, 2, o);
+  ASSERT_EQ(s.sizes(), (std::vector<std::int64_t>{5, 5}));
+  EXPECT_TRUE(torch::allclose(s, s.t(), 1e-9, 1e-9));
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(s[i][i].item<double>(), 1.0, 1e-3);
+  EXPECT_LE(s.max().item<double>(), 1.0 + 1e-6);
+  EXPECT_GE(s.min().item<double>(), -1.0 - 1e-6);
+  auto after = parent.net->buffers();
+  for (std::size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i]));
+  Partition part = best_partition(s, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+  EXPECT_EQ(part.groups.size(), 2u);
+}
+
+}  // namespace
+}  // namespace cella::runtime

@@ -392,7 +392,7 @@ const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retr
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
-  app.footer("Training commands (run by cella-runtime): train, eval, derive, retrain. See `cella train --help`.");
+  app.footer("Training commands (run by cella-runtime): search, train, eval, derive, retrain. See `cella search --help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <thread>
 
@@ -12,6 +15,7 @@
 #include "compiler/ir/dump.h"
 #include "runtime/export/run.h"
 #include "runtime/ops/registry.h"
+#include "runtime/search/search.h"
 #include "runtime/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -35,6 +39,7 @@ struct Options {
   int threads = 0;
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
   bool json = false;
+  bool smoke = false;
 };
 
 // Renders progress: a redrawn line on a terminal, periodic plain lines otherwise.
@@ -271,6 +276,77 @@ int cmd_eval(Options& o) {
   return kOk;
 }
 
+int cmd_search(Options& o) {
+  auto overrides = parse_sets(o.sets);
+  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, {});
+  auto program = std::make_shared<const ir::Program>(*c->program);
+  if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
+  ir::SearchPlan plan = *program->search;
+  if (o.smoke) {
+    // The same plan — strategy, split points in order, children, distillation, selection — on
+    // 256 synthetic images with one epoch between split points and one gradient-matching batch.
+    plan.data.name = "synthetic";
+    plan.data.subset = 256;
+    plan.supernet.batch = 32;
+    plan.supernet.arch_warmup = 0;
+    plan.split.batches = 1;
+    plan.split.child_epochs = 1;
+    for (std::size_t k = 0; k < plan.split.at.size(); ++k) plan.split.at[k] = static_cast<std::int64_t>(k) + 1;
+    plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.split.at.size()));
+    plan.retrain.epochs = 1;
+  }
+  std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
+  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "search") : o.out, false);
+  fs::path src = fs::absolute(o.file);
+  {
+    std::ifstream in(src, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    run.write("space.cella", text.str());
+  }
+  run.write("config.json", json{{"command", "search"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
+                                {"overrides", overrides}, {"data", plan.data.name}, {"smoke", o.smoke}, {"seed", seed},
+                                {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}}
+                               .dump(2) + "\n");
+  runtime::DataSplits data = data_of(plan, o.data_dir, seed);
+  std::cerr << fmt::format("cella: {} search of {} ({}, {} train / {} valid images, {} threads) in {}\n",
+                           ir::dump_json(*program)["search"]["split"]["strategy"].get<std::string>(), program->network->name,
+                           plan.data.name, data.train.size(), data.valid.size(), o.threads, run.path());
+  Printer printer;
+  runtime::SearchOptions so;
+  so.seed = seed;
+  so.progress = [&](const runtime::Progress& p) { printer(p); };
+  so.log = [&](const std::string& line) {
+    std::cerr << "cella: " << line << "\n";
+    run.metric({{"event", line}});
+  };
+  runtime::SearchResult r = runtime::run_search(program, plan, data, so);
+  run.write("tree.json", r.tree.dump(2) + "\n");
+  std::string dot = runtime::tree_dot(r.tree);
+  run.write("tree.dot", dot);
+  std::string svg_cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", run.file("tree.dot"), run.file("tree.svg"));
+  bool svg = std::system(svg_cmd.c_str()) == 0;
+  write_arch(run, *program, r.arch);
+  json result = {{"arch", ir::to_text(*program, r.arch)}, {"valid_acc", r.valid_accuracy}, {"tree", "tree.json"},
+                 {"phases_seconds", r.tree["phases"]}};
+  if (plan.retrain.enabled) {
+    runtime::RetrainResult rt = runtime::retrain(program, r.arch, plan.retrain, data, seed, [&](const runtime::Progress& p) { printer(p); });
+    result["retrain_test_acc"] = rt.test_accuracy;
+    result["retrain_params"] = rt.params;
+  }
+  run.write("result.json", result.dump(2) + "\n");
+  std::cout << ir::to_text(*program, r.arch) << "\n";
+  std::string phases;
+  for (const auto& [k, v] : r.tree["phases"].items()) phases += fmt::format("{} {:.1f}s, ", k, v.get<double>());
+  if (!phases.empty()) phases.resize(phases.size() - 2);
+  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n", r.tree["selected"].get<int>(),
+                           r.valid_accuracy, phases);
+  if (result.contains("retrain_test_acc"))
+    std::cerr << fmt::format("cella: retrained stand-alone: {:.2f}% test accuracy\n", result["retrain_test_acc"].get<double>());
+  std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"), svg ? " and " + run.file("tree.svg") : "");
+  return kOk;
+}
+
 int cmd_retrain(Options& o) {
   auto overrides = parse_sets(o.sets);
   auto c = compile(o.file, overrides, o.data, {});
@@ -319,6 +395,10 @@ int main(int argc, char** argv) {
   train->add_option("--out", o.out, "Run directory (default: runs/<file>-train-<time>)");
   train->add_option("--resume", o.resume, "Continue a killed run from its last checkpoint");
   train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
+  auto* search = app.add_subcommand("search", "Run the file's search plan: supernet, splits, selection, derivation");
+  common(search, true);
+  search->add_option("--out", o.out, "Run directory (default: runs/<file>-search-<time>)");
+  search->add_flag("--smoke", o.smoke, "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
   auto* derive = app.add_subcommand("derive", "Derive the final architecture of a trained run");
   derive->add_option("run", o.resume, "The run directory")->required();
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
@@ -346,6 +426,7 @@ int main(int argc, char** argv) {
       if (o.file.empty() && o.resume.empty()) throw Failure(kUsage, "train needs a FILE or --resume RUN_DIR");
       return cmd_train(o);
     }
+    if (*search) return cmd_search(o);
     if (*derive) return cmd_derive(o);
     if (*eval) return cmd_eval(o);
     if (*retrain) return cmd_retrain(o);

@@ -140,10 +140,11 @@ struct Meter {
 
 // One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step.
 void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y,
-                 const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter) {
+                 const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter,
+                 const LossFn& loss_fn = {}) {
   clear_grads(params);
   torch::Tensor logits = net->forward(x, mix);
-  torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x) : torch::cross_entropy_loss(logits, y);
   loss.backward();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();
@@ -234,7 +235,8 @@ Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan)
 }
 
 double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch) {
+                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
+                      const LossFn& loss_fn) {
   until = std::min(until, plan.epochs);
   const std::int64_t n = data.train.size();
   const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
@@ -269,7 +271,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
       }
-      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter);
+      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }

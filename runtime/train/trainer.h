@@ -48,10 +48,15 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
 /// past the end as PyTorch's CosineAnnealingLR).
 double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs);
 
+/// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs.
+using LossFn = std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs)>;
+
 /// Trains until `state.epoch == until` (at most the plan's epochs); after each epoch calls
-/// `on_epoch` (the driver checkpoints there). Returns the last epoch's valid accuracy.
+/// `on_epoch` (the driver checkpoints there). Weight steps use `loss` if given. Returns the
+/// last epoch's valid accuracy.
 double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch);
+                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
+                      const LossFn& loss = {});
 
 /// The mixing of a supernet's forward pass under its training method, for evaluation:
 /// argmax-free weights (DARTS: masked softmax) or, for path sampling, the given architecture.

@@ -135,3 +135,56 @@ TEST(Extending, PluginErrorsAreOneLine) {
 }
 
 }  // namespace
+
+namespace {
+
+nlohmann::json search_tree(const std::string& file, const std::string& extra, const fs::path& out) {
+  Result r = cella("search " + file + " --smoke --threads 1 " + extra + " --out " + out.string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out / "tree.json")) << r.out;
+  EXPECT_TRUE(fs::exists(out / "arch.txt"));
+  return nlohmann::json::parse(slurp(out / "tree.json"));
+}
+
+int children_of(const nlohmann::json& tree, int parent) {
+  int n = 0;
+  for (const auto& node : tree["nodes"]) n += node["parent"] == parent;
+  return n;
+}
+
+TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_" + std::to_string(getpid()));
+  auto few = search_tree("tests/search/exhaustive.cella", "", base / "few");
+  EXPECT_EQ(few["strategy"], "exhaustive");
+  EXPECT_EQ(children_of(few, 0), 5);  // one sub-supernet per operation of edge 1<-0
+  for (const auto& node : few["nodes"])
+    if (node["parent"] == 0) EXPECT_EQ(node["mask"]["1<-0"].size(), 1u);
+
+  auto gm = search_tree("tests/search/gradient_match.cella", "", base / "gm");
+  EXPECT_EQ(gm["nodes"].size(), 7u);  // root, 2 children, 4 leaves
+  EXPECT_EQ(children_of(gm, 0), 2);
+  const auto& split = gm["nodes"][1]["split"];
+  EXPECT_EQ(split["scores"].size(), 5u);
+  EXPECT_EQ(split["groups"][0].size() + split["groups"][1].size(), 5u);
+
+  auto hep = search_tree("spaces/nb201.cella", "--set C=4 --set N=1", base / "hep");
+  EXPECT_EQ(hep["strategy"], "hierarchical");
+  int kept = 0;
+  for (const auto& node : hep["nodes"]) kept += node.value("kept", false);
+  EXPECT_EQ(hep["nodes"].size(), 1u + 2u + 4u + 8u);
+  EXPECT_EQ(kept, 3);  // one sub-supernet kept per hierarchy
+  EXPECT_EQ(slurp(base / "hep" / "arch.txt").front(), '|');
+  fs::remove_all(base);
+}
+
+TEST(Search, TheSameSeedGivesTheSameTree) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_seed_" + std::to_string(getpid()));
+  auto a = search_tree("tests/search/gradient_match.cella", "--seed 4", base / "a");
+  auto b = search_tree("tests/search/gradient_match.cella", "--seed 4", base / "b");
+  a.erase("phases");
+  b.erase("phases");
+  EXPECT_EQ(a, b);
+  fs::remove_all(base);
+}
+
+}  // namespace

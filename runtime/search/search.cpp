@@ -1,0 +1,356 @@
+// The search driver: exhaustive (Few-Shot NAS), gradient_match (GM-NAS) and hierarchical
+// (HEP-NAS) plans over any space, recorded as a split tree.
+#include "runtime/search/search.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+
+namespace cella::runtime {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Node {
+  int id = 0, parent = -1, level = 0;
+  SupernetState state;
+  json record;
+};
+
+class Search {
+ public:
+  Search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data, const SearchOptions& o)
+      : program_(std::move(program)), plan_(plan), data_(data), o_(o) {
+    const ir::Network& n = *program_->network;
+    for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+      if (program_->cells[n.cell_groups[g].cell].props().name == plan_.split.cell) {
+        group_ = static_cast<int>(g);
+        break;
+      }
+    // The schedule spans the whole budget: the supernet's epochs plus the last children's.
+    supernet_ = plan_.supernet;
+    std::int64_t last = plan_.split.at.empty() ? supernet_.epochs : plan_.split.at.back();
+    supernet_.epochs = std::max(supernet_.epochs, last + plan_.split.child_epochs);
+  }
+
+  SearchResult run() {
+    nodes_.push_back(Node{0, -1, 0, make_supernet(program_, Mask::full(*program_), supernet_, o_.seed), {}});
+    note(0, "root", {});
+    int selected = 0;
+    if (plan_.split.strategy == ir::SplitStrategy::None) {
+      train(0, plan_.supernet.epochs, {});
+    } else if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) {
+      selected = hierarchical();
+    } else {
+      selected = tree_split();
+    }
+    auto t = Clock::now();
+    SearchResult r;
+    r.arch = derive(nodes_[selected].state, supernet_, data_, o_.seed, 20, o_.progress);
+    r.valid_accuracy = score(selected);
+    phases_["derive"] += seconds(t);
+    json nodes = json::array();
+    for (Node& n : nodes_) {
+      n.record["valid_acc"] = n.record.value("valid_acc", json(nullptr));
+      nodes.push_back(n.record);
+    }
+    r.tree = {{"strategy", strategy_name()}, {"cell", plan_.split.cell}, {"nodes", nodes}, {"selected", selected},
+              {"arch", ir::to_text(*program_, r.arch)}, {"phases", phases_}};
+    return r;
+  }
+
+ private:
+  static double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+  std::string strategy_name() const {
+    switch (plan_.split.strategy) {
+      case ir::SplitStrategy::Exhaustive: return "exhaustive";
+      case ir::SplitStrategy::GradientMatch: return "gradient_match";
+      case ir::SplitStrategy::Hierarchical: return "hierarchical";
+      default: return "none";
+    }
+  }
+
+  const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
+
+  std::vector<int> enabled(const Node& n, int e) const {
+    std::vector<int> out;
+    const auto& row = n.state.net->mask().cells[group_][e];
+    for (std::size_t k = 0; k < row.size(); ++k)
+      if (row[k]) out.push_back(static_cast<int>(k));
+    return out;
+  }
+
+  // Node record: its mask on the split cell, and how it was made.
+  void note(int id, const std::string& how, json split) {
+    Node& n = nodes_[id];
+    json mask = json::object();
+    for (int e = 0; e < cell().num_edges(); ++e) {
+      json names = json::array();
+      for (int k : enabled(n, e)) names.push_back(cell().edge(e).candidates[k].name);
+      mask[cell().edge_name(e)] = names;
+    }
+    n.record = {{"id", id}, {"parent", n.parent}, {"level", n.level}, {"made_by", how}, {"split", split},
+                {"mask", mask}, {"curve", json::array()}, {"kept", false}};
+  }
+
+  void train(int id, std::int64_t until, const LossFn& loss) {
+    auto t = Clock::now();
+    Node& n = nodes_[id];
+    double last_loss = 0, last_acc = 0;
+    ProgressFn progress = [&](const Progress& p) {
+      if (p.epoch_end) {
+        last_loss = p.loss;
+        last_acc = p.accuracy;
+      }
+      if (o_.progress) {
+        Progress q = p;
+        q.phase = id == 0 ? "supernet" : fmt::format("node {}", id);
+        o_.progress(q);
+      }
+    };
+    train_supernet(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), until, progress,
+                   [&](const SupernetState& s) {
+                     nodes_[id].record["curve"].push_back({{"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_acc}});
+                   },
+                   loss);
+    phases_[id == 0 ? "supernet" : "children"] += seconds(t);
+  }
+
+  // How a (leaf) sub-supernet is judged: DARTS-style methods by their weighted forward pass;
+  // path sampling by the best of a few sampled architectures.
+  double score(int id) {
+    auto t = Clock::now();
+    Node& n = nodes_[id];
+    double acc;
+    if (supernet_.method == "uniform") {
+      ir::Arch a = derive(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), 10, {});
+      acc = evaluate(n.state.net, mixing_of(*program_, a), data_.valid, 256, 2000).accuracy;
+    } else {
+      acc = evaluate(n.state.net, weighted_mixing(n.state, supernet_), data_.valid, 256, 2000).accuracy;
+    }
+    n.record["valid_acc"] = acc;
+    phases_["selection"] += seconds(t);
+    return acc;
+  }
+
+  // Scores and partitions `edge` of node `id` by gradient matching.
+  std::pair<Partition, json> match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes) {
+    auto t = Clock::now();
+    GradientMatchOptions g;
+    g.batches = plan_.split.batches;
+    g.batch = supernet_.batch;
+    g.variant = plan_.split.variant;
+    g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
+    torch::Tensor s = gradient_match_scores(nodes_[id].state, supernet_, data_.train, group_, edge, g);
+    Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
+    phases_["scores"] += seconds(t);
+    json groups = json::array();
+    for (const auto& grp : p.groups) {
+      json names = json::array();
+      for (int k : grp) names.push_back(cell().edge(edge).candidates[k].name);
+      groups.push_back(names);
+    }
+    std::vector<std::vector<double>> matrix(s.size(0), std::vector<double>(s.size(1)));
+    for (std::int64_t i = 0; i < s.size(0); ++i)
+      for (std::int64_t j = 0; j < s.size(1); ++j) matrix[i][j] = s[i][j].item<double>();
+    return {p, json{{"edge", cell().edge_name(edge)}, {"scores", matrix}, {"groups", groups}, {"cost", p.cost}}};
+  }
+
+  int add_child(int parent, const Mask& mask, bool restart, const std::string& how, const json& split) {
+    auto t = Clock::now();
+    int id = static_cast<int>(nodes_.size());
+    SupernetState st = make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
+    nodes_.push_back(Node{id, parent, nodes_[parent].level + 1, std::move(st), {}});
+    note(id, how, split);
+    phases_["children"] += seconds(t);
+    return id;
+  }
+
+  // Exhaustive and gradient matching: every node of a level is split at each split point; the
+  // leaves train on, and the best leaf is selected.
+  int tree_split() {
+    const ir::SplitPlan& sp = plan_.split;
+    std::vector<int> level{0};
+    for (std::size_t k = 0; k < sp.at.size(); ++k) {
+      std::vector<int> next;
+      bool last = k + 1 == sp.at.size();
+      bool restart = sp.restart == "all" || (sp.restart == "final" && last);
+      for (int id : level) {
+        train(id, sp.at[k], {});
+        std::vector<Mask> children;
+        json split;
+        if (sp.strategy == ir::SplitStrategy::Exhaustive) {
+          int e = sp.edges[k];
+          children = exhaustive_children(nodes_[id].state.net->mask(), group_, e);
+          split = {{"edge", cell().edge_name(e)}};
+          log(fmt::format("node {}: exhaustive split of edge {} into {} sub-supernets", id, cell().edge_name(e), children.size()));
+        } else {
+          // The unsplit edge whose best partition costs least.
+          std::optional<std::pair<Partition, json>> best;
+          int best_edge = -1;
+          for (int e = 0; e < cell().num_edges(); ++e) {
+            if (static_cast<std::int64_t>(enabled(nodes_[id], e).size()) != static_cast<std::int64_t>(cell().edge(e).candidates.size()) ||
+                static_cast<std::int64_t>(enabled(nodes_[id], e).size()) < sp.branches)
+              continue;
+            auto m = match(id, e, sp.branches, sp.groups);
+            if (m.first.groups.empty()) continue;
+            if (!best || m.first.cost < best->first.cost) {
+              best = m;
+              best_edge = e;
+            }
+          }
+          if (!best) {
+            log(fmt::format("node {}: no edge left to split", id));
+            next.push_back(id);
+            continue;
+          }
+          children = partition_children(nodes_[id].state.net->mask(), group_, best_edge, best->first);
+          split = best->second;
+          log(fmt::format("node {}: edge {} split by gradient matching into {}", id, cell().edge_name(best_edge), split["groups"].dump()));
+        }
+        for (const Mask& m : children) next.push_back(add_child(id, m, restart, strategy_name(), split));
+      }
+      level = next;
+    }
+    int best = -1;
+    double best_acc = -1;
+    for (int id : level) {
+      train(id, nodes_[id].state.epoch + sp.child_epochs, {});
+      double acc = score(id);
+      nodes_[id].record["leaf"] = true;
+      if (acc > best_acc) {
+        best_acc = acc;
+        best = id;
+      }
+    }
+    nodes_[best].record["kept"] = true;
+    log(fmt::format("selected leaf {} ({:.2f}% validation accuracy) of {}", best, best_acc, level.size()));
+    return best;
+  }
+
+  // HEP-NAS: at each split point, split every edge of the next hierarchy in two on the same
+  // parent, train all combinations round-robin with distillation, keep the best, continue in it.
+  int hierarchical() {
+    const ir::SplitPlan& sp = plan_.split;
+    std::vector<std::vector<int>> hierarchies;
+    for (const auto& h : cell().hierarchies) {
+      bool any = false;
+      for (int e : h) any = any || cell().edge(e).candidates.size() >= 2;
+      if (any) hierarchies.push_back(h);
+    }
+    int current = 0;
+    for (std::size_t k = 0; k < sp.at.size() && k < hierarchies.size(); ++k) {
+      train(current, sp.at[k], {});
+      std::vector<int> edges;
+      std::vector<Partition> parts;
+      json split = json::array();
+      for (int e : hierarchies[k]) {
+        std::vector<int> cands = enabled(nodes_[current], e);
+        if (cands.size() < 2) continue;
+        auto m = match(current, e, 2, {});
+        edges.push_back(e);
+        parts.push_back(m.first);
+        split.push_back(m.second);
+      }
+      std::vector<Mask> masks = hierarchy_children(nodes_[current].state.net->mask(), group_, edges, parts);
+      std::vector<int> kids;
+      for (const Mask& m : masks) kids.push_back(add_child(current, m, false, "hierarchical", split));
+      log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
+      // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
+      SupernetState& teacher = nodes_[current].state;
+      for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
+        for (int id : kids) {
+          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x) {
+            if (sp.distill == "none") return torch::cross_entropy_loss(logits, y);
+            torch::NoGradGuard no_grad;
+            torch::Tensor t;
+            std::vector<torch::Tensor> sibs;
+            auto frozen = [&](SupernetState& s) {
+              s.net->eval();
+              torch::Tensor z = s.net->forward(x, weighted_or_path(s));
+              return z;
+            };
+            if (sp.distill == "smd" || sp.distill == "parent") t = frozen(teacher);
+            if (sp.distill == "smd" || sp.distill == "mutual")
+              for (int j : kids)
+                if (j != id) sibs.push_back(frozen(nodes_[j].state));
+            torch::Tensor out;
+            {
+              torch::AutoGradMode enable(true);
+              out = distillation_loss(logits, y, t, sibs, sp.distill);
+            }
+            return out;
+          };
+          train(id, nodes_[id].state.epoch + 1, loss);
+        }
+      }
+      int best = kids[0];
+      double best_acc = -1;
+      for (int id : kids) {
+        double acc = score(id);
+        if (acc > best_acc) {
+          best_acc = acc;
+          best = id;
+        }
+      }
+      nodes_[best].record["kept"] = true;
+      log(fmt::format("kept node {} ({:.2f}% validation accuracy) of {}", best, best_acc, kids.size()));
+      current = best;
+    }
+    nodes_[current].record["leaf"] = true;
+    return current;
+  }
+
+  Mixing weighted_or_path(const SupernetState& s) {
+    if (supernet_.method != "uniform") return weighted_mixing(s, supernet_);
+    std::mt19937_64 rng(o_.seed);
+    return mixing_of(*program_, sample_masked(*program_, s.net->mask(), rng));
+  }
+
+  void log(const std::string& line) {
+    if (o_.log) o_.log(line);
+  }
+
+  std::shared_ptr<const ir::Program> program_;
+  ir::SearchPlan plan_;
+  const DataSplits& data_;
+  SearchOptions o_;
+  ir::SupernetPlan supernet_;
+  int group_ = 0;
+  std::vector<Node> nodes_;
+  std::map<std::string, double> phases_;
+};
+
+}  // namespace
+
+SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
+                        const SearchOptions& options) {
+  return Search(std::move(program), plan, data, options).run();
+}
+
+std::string tree_dot(const nlohmann::json& tree) {
+  std::string out = "digraph split_tree {\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n";
+  for (const auto& n : tree["nodes"]) {
+    std::string label = fmt::format("node {}", n["id"].get<int>());
+    if (n["valid_acc"].is_number()) label += fmt::format("\\nvalid {:.2f}%", n["valid_acc"].get<double>());
+    for (const auto& [edge, cands] : n["mask"].items())
+      if (cands.size() > 0 && n["parent"].get<int>() >= 0) {
+        const auto& parent_mask = tree["nodes"][n["parent"].get<int>()]["mask"][edge];
+        if (parent_mask.size() != cands.size()) {
+          std::string names;
+          for (const auto& c : cands) names += (names.empty() ? "" : ", ") + c.get<std::string>();
+          label += fmt::format("\\n{}: {}", edge, names);
+        }
+      }
+    bool kept = n.value("kept", false) || tree["selected"] == n["id"];
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", n["id"].get<int>(), label, kept ? ", style=bold, color=darkgreen" : "");
+    if (n["parent"].get<int>() >= 0) out += fmt::format("  n{} -> n{};\n", n["parent"].get<int>(), n["id"].get<int>());
+  }
+  return out + "}\n";
+}
+
+}  // namespace cella::runtime

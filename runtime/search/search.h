@@ -1,0 +1,34 @@
+// `cella search`: runs a file's whole plan — supernet training, the splits of its strategy,
+// training of the sub-supernets (with distillation for hierarchical splits), selection of the
+// best leaf and derivation — and records every step in a split tree.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "runtime/split/split.h"
+
+namespace cella::runtime {
+
+struct SearchOptions {
+  std::uint64_t seed = 0;
+  ProgressFn progress;
+  /// One line of what happens (splits, scores, selections), for the log.
+  std::function<void(const std::string&)> log;
+};
+
+struct SearchResult {
+  ir::Arch arch;
+  double valid_accuracy = 0;  ///< of the selected leaf, as its training method evaluates it
+  nlohmann::json tree;        ///< {"nodes": [...], "selected": id, "phases": {name: seconds}}
+};
+
+SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
+                        const SearchOptions& options);
+
+/// The split tree as Graphviz: one box per sub-supernet with its split, accuracy and whether
+/// it was kept.
+std::string tree_dot(const nlohmann::json& tree);
+
+}  // namespace cella::runtime

@@ -157,8 +157,11 @@ TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
   auto few = search_tree("tests/search/exhaustive.cella", "", base / "few");
   EXPECT_EQ(few["strategy"], "exhaustive");
   EXPECT_EQ(children_of(few, 0), 5);  // one sub-supernet per operation of edge 1<-0
-  for (const auto& node : few["nodes"])
-    if (node["parent"] == 0) EXPECT_EQ(node["mask"]["1<-0"].size(), 1u);
+  for (const auto& node : few["nodes"]) {
+    if (node["parent"] == 0) {
+      EXPECT_EQ(node["mask"]["1<-0"].size(), 1u);
+    }
+  }
 
   auto gm = search_tree("tests/search/gradient_match.cella", "", base / "gm");
   EXPECT_EQ(gm["nodes"].size(), 7u);  // root, 2 children, 4 leaves

@@ -33,7 +33,7 @@ struct Failure : std::runtime_error {
 
 struct Options {
   std::string file, arch, weights, out, resume, data, data_dir;
-  std::vector<std::string> sets, plugins;
+  std::vector<std::string> sets, plugins, includes;
   std::uint64_t seed = 0;
   bool seed_given = false;
   int threads = 0;
@@ -277,8 +277,24 @@ int cmd_eval(Options& o) {
 }
 
 int cmd_search(Options& o) {
+  if (!o.resume.empty()) {
+    // Replay the run's own configuration; completed training is loaded from its checkpoints.
+    runtime::RunDir old(o.resume, true);
+    json cfg = json::parse(old.read("config.json"), nullptr, false);
+    if (cfg.is_discarded() || cfg.value("command", "") != "search") throw Failure(kInvalid, o.resume + ": not a cella search run");
+    o.file = old.file("space.cella");
+    o.sets.clear();
+    for (const auto& kv : cfg["overrides"]) o.sets.push_back(kv[0].get<std::string>() + "=" + kv[1].get<std::string>());
+    o.smoke = cfg.value("smoke", false);
+    o.seed = cfg.value("seed", 0ull);
+    o.seed_given = true;
+    o.out = o.resume;
+    o.includes = {cfg.value("include_dir", ".")};
+    if (!o.smoke) o.data = cfg.value("data", "");
+  }
+  bool resuming = !o.resume.empty();
   auto overrides = parse_sets(o.sets);
-  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, {});
+  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes);
   auto program = std::make_shared<const ir::Program>(*c->program);
   if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
   ir::SearchPlan plan = *program->search;
@@ -296,15 +312,15 @@ int cmd_search(Options& o) {
     plan.retrain.epochs = 1;
   }
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
-  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "search") : o.out, false);
+  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "search") : o.out, resuming);
   fs::path src = fs::absolute(o.file);
-  {
+  if (!resuming) {
     std::ifstream in(src, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
     run.write("space.cella", text.str());
   }
-  run.write("config.json", json{{"command", "search"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
+  if (!resuming) run.write("config.json", json{{"command", "search"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
                                 {"overrides", overrides}, {"data", plan.data.name}, {"smoke", o.smoke}, {"seed", seed},
                                 {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}}
                                .dump(2) + "\n");
@@ -315,6 +331,11 @@ int cmd_search(Options& o) {
   Printer printer;
   runtime::SearchOptions so;
   so.seed = seed;
+  so.checkpoint_dir = run.path();
+  if (resuming) {
+    std::cerr << "cella: resuming: finished training is loaded from the run's checkpoints\n";
+    if (run.exists("metrics.jsonl")) run.write("metrics.jsonl", "");  // the replay logs every event again
+  }
   so.progress = [&](const runtime::Progress& p) { printer(p); };
   so.log = [&](const std::string& line) {
     std::cerr << "cella: " << line << "\n";
@@ -396,9 +417,11 @@ int main(int argc, char** argv) {
   train->add_option("--resume", o.resume, "Continue a killed run from its last checkpoint");
   train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
   auto* search = app.add_subcommand("search", "Run the file's search plan: supernet, splits, selection, derivation");
-  common(search, true);
+  common(search, false);
+  search->add_option("file", o.file, "The .cella file");
   search->add_option("--out", o.out, "Run directory (default: runs/<file>-search-<time>)");
   search->add_flag("--smoke", o.smoke, "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
+  search->add_option("--resume", o.resume, "Continue a killed search from its checkpoints");
   auto* derive = app.add_subcommand("derive", "Derive the final architecture of a trained run");
   derive->add_option("run", o.resume, "The run directory")->required();
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
@@ -426,7 +449,10 @@ int main(int argc, char** argv) {
       if (o.file.empty() && o.resume.empty()) throw Failure(kUsage, "train needs a FILE or --resume RUN_DIR");
       return cmd_train(o);
     }
-    if (*search) return cmd_search(o);
+    if (*search) {
+      if (o.file.empty() && o.resume.empty()) throw Failure(kUsage, "search needs a FILE or --resume RUN_DIR");
+      return cmd_search(o);
+    }
     if (*derive) return cmd_derive(o);
     if (*eval) return cmd_eval(o);
     if (*retrain) return cmd_retrain(o);

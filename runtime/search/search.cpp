@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 namespace cella::runtime {
@@ -97,8 +99,36 @@ class Search {
                 {"mask", mask}, {"curve", json::array()}, {"kept", false}};
   }
 
+  std::string ckpt(int id, std::int64_t epoch, const char* ext) const {
+    return fmt::format("{}/node-{}-e{}.{}", o_.checkpoint_dir, id, epoch, ext);
+  }
+
+  // A replay of a killed search: node `id` jumps to its newest checkpoint between its current
+  // epoch and `until`, so every node is at the same epoch as at this point of the first run.
+  void restore(int id, std::int64_t until) {
+    if (o_.checkpoint_dir.empty()) return;
+    for (std::int64_t e = until; e > nodes_[id].state.epoch; --e) {
+      if (!std::filesystem::exists(ckpt(id, e, "pt"))) continue;
+      load_state(nodes_[id].state, ckpt(id, e, "pt"));
+      std::ifstream in(ckpt(id, e, "json"));
+      json curve = json::parse(in, nullptr, false);
+      if (curve.is_array()) nodes_[id].record["curve"] = curve;
+      return;
+    }
+  }
+
+  void save(int id) {
+    if (o_.checkpoint_dir.empty()) return;
+    std::int64_t e = nodes_[id].state.epoch;
+    std::string tmp = ckpt(id, e, "json.tmp");
+    { std::ofstream(tmp) << nodes_[id].record["curve"].dump(); }
+    std::filesystem::rename(tmp, ckpt(id, e, "json"));
+    save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
+  }
+
   void train(int id, std::int64_t until, const LossFn& loss) {
     auto t = Clock::now();
+    restore(id, until);
     Node& n = nodes_[id];
     double last_loss = 0, last_acc = 0;
     ProgressFn progress = [&](const Progress& p) {
@@ -115,6 +145,7 @@ class Search {
     train_supernet(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), until, progress,
                    [&](const SupernetState& s) {
                      nodes_[id].record["curve"].push_back({{"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_acc}});
+                     save(id);
                    },
                    loss);
     phases_[id == 0 ? "supernet" : "children"] += seconds(t);

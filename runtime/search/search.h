@@ -16,6 +16,11 @@ struct SearchOptions {
   ProgressFn progress;
   /// One line of what happens (splits, scores, selections), for the log.
   std::function<void(const std::string&)> log;
+  /// A directory for checkpoints of every sub-supernet after every epoch
+  /// (`<dir>/node-<id>-e<epoch>.pt`, with its curve in `.json`). A replay of the same search
+  /// loads them instead of training again; every other step is deterministic, so a resumed
+  /// search ends exactly like an uninterrupted one.
+  std::string checkpoint_dir;
 };
 
 struct SearchResult {

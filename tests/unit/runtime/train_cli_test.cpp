@@ -191,3 +191,40 @@ TEST(Search, TheSameSeedGivesTheSameTree) {
 }
 
 }  // namespace
+
+namespace {
+
+// A search killed in the middle (during the children's round-robin training) and resumed
+// ends with the same split tree and architecture as an uninterrupted one.
+TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_kill_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  const std::string args = "search spaces/nb201.cella --smoke --set C=6 --set N=1 --threads 1 --seed 5";
+  auto straight = search_tree("spaces/nb201.cella", "--set C=6 --set N=1 --seed 5", base / "a");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " --out " + (base / "b").string() + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  // Kill once the second level of children has started training.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(base / "b" / "node-4-e3.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the search finished before it could be killed";
+  ASSERT_FALSE(fs::exists(base / "b" / "tree.json"));
+  Result resumed = cella("search --resume " + (base / "b").string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  auto a = nlohmann::json::parse(slurp(base / "a" / "tree.json")), b = nlohmann::json::parse(slurp(base / "b" / "tree.json"));
+  a.erase("phases");
+  b.erase("phases");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(slurp(base / "a" / "arch.txt"), slurp(base / "b" / "arch.txt"));
+  fs::remove_all(base);
+}
+
+}  // namespace

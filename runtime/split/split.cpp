@@ -11,19 +11,6 @@ namespace cella::runtime {
 
 namespace {
 
-std::string key(std::string s) {
-  for (char& c : s)
-    if (c == '.' || c == ' ') c = '_';
-  return s;
-}
-
-std::vector<int> enabled(const std::vector<bool>& row) {
-  std::vector<int> out;
-  for (std::size_t k = 0; k < row.size(); ++k)
-    if (row[k]) out.push_back(static_cast<int>(k));
-  return out;
-}
-
 // The shared weights GM-NAS measures gradients on: every candidate of every other edge in the
 // group's cells, and the fixed layers between stages; not the stem, the head or preprocessing.
 std::vector<torch::Tensor> shared_weights(const SupernetState& s, int group, int edge) {
@@ -31,9 +18,9 @@ std::vector<torch::Tensor> shared_weights(const SupernetState& s, int group, int
   const ir::Network& n = *p.network;
   const ir::Cell& cell = p.cells[n.cell_groups[group].cell];
   std::vector<std::string> cell_prefixes, layer_prefixes;
-  for (int u : n.cell_groups[group].units) cell_prefixes.push_back(key(n.units[u].name) + ".");
+  for (int u : n.cell_groups[group].units) cell_prefixes.push_back(module_key(n.units[u].name) + ".");
   for (const ir::Unit& u : n.units)
-    if (u.kind == ir::UnitKind::Fixed && u.role == "layer") layer_prefixes.push_back(key(u.name) + ".");
+    if (u.kind == ir::UnitKind::Fixed && u.role == "layer") layer_prefixes.push_back(module_key(u.name) + ".");
   const std::string excluded = cell.edge_name(edge) + "/";
   std::vector<torch::Tensor> out;
   for (const auto& kv : s.net->named_parameters()) {
@@ -111,7 +98,7 @@ torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& g) {
 torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
                                     int edge, const GradientMatchOptions& o) {
   const ir::Program& p = parent.net->program();
-  std::vector<int> cands = enabled(parent.net->mask().cells[group][edge]);
+  std::vector<int> cands = enabled_candidates(parent.net->mask().cells[group][edge]);
   const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
   std::vector<torch::Tensor> params = shared_weights(parent, group, edge);
   // Batch-norm statistics are left as they were: scoring must not change the parent.
@@ -210,7 +197,7 @@ Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<in
 
 std::vector<Mask> exhaustive_children(const Mask& parent, int group, int edge) {
   std::vector<Mask> out;
-  for (int c : enabled(parent.cells[group][edge])) out.push_back(restrict_edge(parent, group, edge, {c}));
+  for (int c : enabled_candidates(parent.cells[group][edge])) out.push_back(restrict_edge(parent, group, edge, {c}));
   return out;
 }
 

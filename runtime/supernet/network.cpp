@@ -15,18 +15,24 @@ namespace nn = torch::nn;
 
 namespace {
 
-// Module names may not contain '.'.
-std::string key(std::string s) {
-  for (char& c : s)
-    if (c == '.' || c == ' ') c = '_';
-  return s;
-}
-
 bool is_pooling(const ir::Op& op) {
   return op.seq.size() == 1 && (op.seq[0].prim == "avg_pool" || op.seq[0].prim == "max_pool");
 }
 
 }  // namespace
+
+std::string module_key(std::string s) {
+  for (char& c : s)
+    if (c == '.' || c == ' ') c = '_';
+  return s;
+}
+
+std::vector<int> enabled_candidates(const std::vector<bool>& row) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k]) out.push_back(static_cast<int>(k));
+  return out;
+}
 
 nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool) {
   nn::Sequential seq;
@@ -127,7 +133,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         zero_[e][k] = ep.candidates[k].is_zero(width_);
         leading_relu_[e][k] = !ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu";
         if (!edges_mask_[e][k]) continue;
-        ops_[e][k] = register_module(c.edge_name(e) + "/" + key(ep.candidates[k].name),
+        ops_[e][k] = register_module(c.edge_name(e) + "/" + module_key(ep.candidates[k].name),
                                      build_op(ep.candidates[k], width_, affine, supernet_));
       }
     }
@@ -136,7 +142,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
       node_ops_[v].resize(ops.size());
       for (std::size_t k = 0; k < ops.size(); ++k)
         if (nodes_mask_[v][k])
-          node_ops_[v][k] = register_module(fmt::format("node{}/{}", v, key(ops[k].name)), build_op(ops[k], width_, affine, false));
+          node_ops_[v][k] = register_module(fmt::format("node{}/{}", v, module_key(ops[k].name)), build_op(ops[k], width_, affine, false));
     }
     order_ = ir::topological_order(c);
     in_edges_.assign(c.num_nodes(), {});
@@ -238,7 +244,7 @@ void NetworkImpl::reset() {
   bool prev_reduction = false;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
     const ir::Unit& u = n.units[i];
-    std::string name = key(u.name);
+    std::string name = module_key(u.name);
     if (u.kind == ir::UnitKind::Fixed) {
       fixed_[i] = register_module(name, build_op(u.op, u.in.channels, true, false));
       prev_reduction = u.out.reduction != u.in.reduction;
@@ -249,7 +255,7 @@ void NetworkImpl::reset() {
       choices_[i].resize(u.choices.size());
       for (std::size_t k = 0; k < u.choices.size(); ++k)
         if (mask_.layers[u.group][k])
-          choices_[i][k] = register_module(name + "/" + key(u.choices[k].name), build_op(u.choices[k], u.in.channels, !supernet_, false));
+          choices_[i][k] = register_module(name + "/" + module_key(u.choices[k].name), build_op(u.choices[k], u.in.channels, !supernet_, false));
       prev_reduction = u.stride > 1;
     }
     c_pp = c_p;

@@ -52,6 +52,11 @@ struct Mixing {
   std::vector<int> depths;            ///< per depth group: index into Stage::depths; empty: deepest
 };
 
+/// Indices of the enabled candidates in one row of a mask.
+std::vector<int> enabled_candidates(const std::vector<bool>& row);
+/// The module name of an IR name ("cells.3" -> "cells_3"): LibTorch forbids '.' in names.
+std::string module_key(std::string name);
+
 /// The mixing that runs exactly `arch`.
 Mixing mixing_of(const ir::Program& program, const ir::Arch& arch);
 

@@ -33,13 +33,6 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
   return t;
 }
 
-std::vector<int> enabled(const std::vector<bool>& row) {
-  std::vector<int> out;
-  for (std::size_t k = 0; k < row.size(); ++k)
-    if (row[k]) out.push_back(static_cast<int>(k));
-  return out;
-}
-
 double tau_at(const ir::SupernetPlan& plan, std::int64_t epoch) {
   if (plan.epochs <= 1) return plan.tau_min;
   return plan.tau_max - (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
@@ -66,7 +59,7 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
   }
   torch::Generator gen = at::detail::createCPUGenerator(seed);
   auto weigh = [&](const torch::Tensor& alpha, const std::vector<bool>& row) -> Mix {
-    std::vector<int> ops = enabled(row);
+    std::vector<int> ops = enabled_candidates(row);
     torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64);
     torch::Tensor logits = alpha.index_select(0, idx);
     if (plan.method == "darts" || !noise) {
@@ -92,7 +85,7 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
     CellMix cm;
     for (int e = 0; e < c.num_edges(); ++e) cm.edges.push_back(weigh(s.alphas[g][e], mask.cells[g][e]));
     for (int v = 0; v < c.num_nodes(); ++v) {
-      std::vector<int> ops = enabled(mask.nodes[g][v]);
+      std::vector<int> ops = enabled_candidates(mask.nodes[g][v]);
       Mix m;
       if (!ops.empty()) {
         m.ops = ops;
@@ -188,17 +181,17 @@ ir::Arch sample_masked(const ir::Program& p, const Mask& mask, std::mt19937_64& 
     ch.edge_op.assign(c.num_edges(), -1);
     ch.node_op.assign(c.num_nodes(), -1);
     for (int e = 0; e < c.num_edges(); ++e) {
-      std::vector<int> ops = enabled(mask.cells[g][e]);
+      std::vector<int> ops = enabled_candidates(mask.cells[g][e]);
       if (!ops.empty()) ch.edge_op[e] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
     }
     for (int v = 0; v < c.num_nodes(); ++v) {
-      std::vector<int> ops = enabled(mask.nodes[g][v]);
+      std::vector<int> ops = enabled_candidates(mask.nodes[g][v]);
       if (!ops.empty()) ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
     }
     a.cells.push_back(ch);
   }
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
-    std::vector<int> ops = enabled(mask.layers[l]);
+    std::vector<int> ops = enabled_candidates(mask.layers[l]);
     a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
   }
   for (int s : n.depth_groups)
@@ -382,7 +375,7 @@ ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits
       } else {
         for (int e : in) ch.edge_op[e] = best_op(e, false).first;
       }
-      if (!c.node(v).ops.empty()) ch.node_op[v] = enabled(mask.nodes[g][v]).front();
+      if (!c.node(v).ops.empty()) ch.node_op[v] = enabled_candidates(mask.nodes[g][v]).front();
     }
     a.cells.push_back(ch);
   }
@@ -390,7 +383,7 @@ ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits
     torch::Tensor alpha = s.alphas[n.cell_groups.size() + l].detach();
     int best = -1;
     float bw = -INFINITY;
-    for (int k : enabled(mask.layers[l]))
+    for (int k : enabled_candidates(mask.layers[l]))
       if (alpha[k].item<float>() > bw) {
         bw = alpha[k].item<float>();
         best = k;

@@ -139,7 +139,6 @@ int cmd_check(const std::vector<std::string>& files, const Common& common) {
     if (!c) return code;
     code = report(*c, common.json);
     if (common.json) out.push_back({{"file", f}, {"ok", code == kOk}, {"diagnostics", diag_json(*c)}});
-    else if (code == kOk && !isatty(1)) std::cout << f << ": ok\n";
     else if (code == kOk) std::cout << f << ": ok\n";
     worst = std::max(worst, code);
   }

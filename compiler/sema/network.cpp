@@ -31,7 +31,6 @@ class NetworkBuilder {
     net_.input = input;
     if (!bind_params()) return std::nullopt;
     cur_ = input;
-    prev_ = prev_prev_ = input;
     const ast::NetStmt* head = nullptr;
     for (const ast::NetStmt& s : decl_.stmts) {
       switch (s.kind) {
@@ -131,8 +130,6 @@ class NetworkBuilder {
   }
 
   void push(ir::Unit u) {
-    prev_prev_ = prev_;
-    prev_ = u.out;
     cur_ = u.out;
     net_.units.push_back(std::move(u));
   }
@@ -148,7 +145,6 @@ class NetworkBuilder {
     u.range = s.value->range;
     if (!flow(*op, s.value->range, u.out)) return;
     u.op = std::move(*op);
-    prev_was_reduction_ = u.out.reduction != u.in.reduction;
     push(std::move(u));
   }
 
@@ -276,7 +272,6 @@ class NetworkBuilder {
                                  ? static_cast<std::int64_t>(props.output.nodes.size()) : 1;
     u.out = ir::Shape{width * nodes_out, cur_.reduction * (props.reduction ? 2 : 1), false};
     u.stride = props.reduction ? 2 : 1;
-    prev_was_reduction_ = props.reduction;
     push(std::move(u));
     return true;
   }
@@ -429,8 +424,7 @@ class NetworkBuilder {
   const Options& options_;
   ir::Network net_;
   Env env_;
-  ir::Shape cur_, prev_, prev_prev_;
-  bool prev_was_reduction_ = false;
+  ir::Shape cur_;
   std::set<std::pair<std::string, std::int64_t>> checked_;
 };
 

@@ -459,10 +459,7 @@ int main(int argc, char** argv) {
   } catch (const Failure& f) {
     if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
     return f.code;
-  } catch (const runtime::DataError& e) {
-    std::cerr << "cella: error: " << e.what() << "\n";
-    return kInvalid;
-  } catch (const std::runtime_error& e) {
+  } catch (const std::runtime_error& e) {  // data, checkpoint and run-directory errors (DataError included)
     std::cerr << "cella: error: " << e.what() << "\n";
     return kInvalid;
   } catch (const c10::Error& e) {

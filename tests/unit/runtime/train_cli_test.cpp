@@ -17,15 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  std::string out;
-  int code;
-};
-
-Result cella(const std::string& args) {
-  auto r = cella::testing_helpers::run_cella(args);
-  return {r.text, r.code};
-}
+using Result = cella::testing_helpers::Output;
+using cella::testing_helpers::run_cella;
 
 std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
@@ -37,8 +30,8 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   fs::path base = fs::temp_directory_path() / ("cella_kill_" + std::to_string(getpid()));
   fs::remove_all(base);
   fs::path a = base / "a", b = base / "b";
-  Result straight = cella(kTrain + " --out " + a.string());
-  ASSERT_EQ(straight.code, 0) << straight.out;
+  Result straight = run_cella(kTrain + " --out " + a.string());
+  ASSERT_EQ(straight.code, 0) << straight.text;
 
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -59,9 +52,9 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed; make it longer";
   ASSERT_FALSE(fs::exists(b / "result.json"));
 
-  Result resumed = cella("train --resume " + b.string() + " --threads 1");
-  ASSERT_EQ(resumed.code, 0) << resumed.out;
-  EXPECT_NE(resumed.out.find("resuming after epoch"), std::string::npos) << resumed.out;
+  Result resumed = run_cella("train --resume " + b.string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("resuming after epoch"), std::string::npos) << resumed.text;
   EXPECT_EQ(slurp(a / "arch.txt"), slurp(b / "arch.txt"));
   auto ra = nlohmann::json::parse(slurp(a / "result.json")), rb = nlohmann::json::parse(slurp(b / "result.json"));
   EXPECT_EQ(ra["valid_acc_inherited"], rb["valid_acc_inherited"]);
@@ -73,26 +66,26 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
 }
 
 TEST(TrainCli, BadInputsGetOneLineErrors) {
-  Result no_data = cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");
+  Result no_data = run_cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");
   EXPECT_EQ(no_data.code, 1);
-  EXPECT_NE(no_data.out.find("cella: error: /nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos) << no_data.out;
-  Result no_run = cella("derive /nonexistent/run");
+  EXPECT_NE(no_data.text.find("cella: error: /nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos) << no_data.text;
+  Result no_run = run_cella("derive /nonexistent/run");
   EXPECT_EQ(no_run.code, 1);
-  EXPECT_NE(no_run.out.find("no such run directory"), std::string::npos) << no_run.out;
-  Result bad_arch = cella("retrain spaces/nb201.cella --arch '|bogus~0|' --data synthetic");
+  EXPECT_NE(no_run.text.find("no such run directory"), std::string::npos) << no_run.text;
+  Result bad_arch = run_cella("retrain spaces/nb201.cella --arch '|bogus~0|' --data synthetic");
   EXPECT_EQ(bad_arch.code, 2);
-  EXPECT_EQ(std::count(bad_arch.out.begin(), bad_arch.out.end(), '\n'), 1) << bad_arch.out;
-  Result bad_file = cella("train tests/golden/fail_cycle.cella");
+  EXPECT_EQ(std::count(bad_arch.text.begin(), bad_arch.text.end(), '\n'), 1) << bad_arch.text;
+  Result bad_file = run_cella("train tests/golden/fail_cycle.cella");
   EXPECT_EQ(bad_file.code, 1);
-  EXPECT_NE(bad_file.out.find("[Cycle]"), std::string::npos);
+  EXPECT_NE(bad_file.text.find("[Cycle]"), std::string::npos);
 }
 
 TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
   fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
-  Result r = cella("retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 --json "
+  Result r = run_cella("retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 --json "
                    "--arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' --out " + out.string());
-  ASSERT_EQ(r.code, 0) << r.out;
-  auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto j = nlohmann::json::parse(r.text.substr(r.text.find('{')));
   EXPECT_GT(j["test_acc"].get<double>(), 15.0);  // synthetic classes are learnable: well above 10% chance
   EXPECT_TRUE(fs::exists(out / "metrics.jsonl"));
   fs::remove_all(out);
@@ -104,8 +97,8 @@ namespace {
 
 TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
   fs::path out = fs::temp_directory_path() / ("cella_lang_" + std::to_string(getpid()));
-  Result r = cella("train examples/custom_op_language/space.cella --threads 1 --out " + out.string());
-  ASSERT_EQ(r.code, 0) << r.out;
+  Result r = run_cella("train examples/custom_op_language/space.cella --threads 1 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
   std::string arch = slurp(out / "arch.txt");
   EXPECT_EQ(arch.front(), '|');
   fs::remove_all(out);
@@ -113,25 +106,25 @@ TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
 
 TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   const std::string plugin = CELLA_PLUGIN;
-  EXPECT_EQ(cella("check examples/custom_op_plugin/space.cella").code, 1);  // gelu_conv unknown without the plugin
-  Result check = cella("check --plugin " + plugin + " examples/custom_op_plugin/space.cella");
-  EXPECT_EQ(check.code, 0) << check.out;
+  EXPECT_EQ(run_cella("check examples/custom_op_plugin/space.cella").code, 1);  // gelu_conv unknown without the plugin
+  Result check = run_cella("check --plugin " + plugin + " examples/custom_op_plugin/space.cella");
+  EXPECT_EQ(check.code, 0) << check.text;
   fs::path out = fs::temp_directory_path() / ("cella_plugin_" + std::to_string(getpid()));
-  Result train = cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
-  EXPECT_EQ(train.code, 0) << train.out;
+  Result train = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
+  EXPECT_EQ(train.code, 0) << train.text;
   fs::remove_all(out);
 }
 
 TEST(Extending, PluginErrorsAreOneLine) {
-  Result missing = cella("check --plugin /nonexistent/libnothing.so spaces/nb201.cella");
+  Result missing = run_cella("check --plugin /nonexistent/libnothing.so spaces/nb201.cella");
   EXPECT_EQ(missing.code, 1);
-  EXPECT_NE(missing.out.find("cannot load plugin /nonexistent/libnothing.so"), std::string::npos) << missing.out;
-  Result not_a_plugin = cella("check --plugin spaces/nb201.cella spaces/nb201.cella");
+  EXPECT_NE(missing.text.find("cannot load plugin /nonexistent/libnothing.so"), std::string::npos) << missing.text;
+  Result not_a_plugin = run_cella("check --plugin spaces/nb201.cella spaces/nb201.cella");
   EXPECT_EQ(not_a_plugin.code, 1);
-  Result twice = cella("check --plugin " CELLA_DUP_PLUGIN " spaces/nb201.cella");
+  Result twice = run_cella("check --plugin " CELLA_DUP_PLUGIN " spaces/nb201.cella");
   EXPECT_EQ(twice.code, 1);
-  EXPECT_NE(twice.out.find("operation 'conv' is registered twice"), std::string::npos) << twice.out;
-  EXPECT_EQ(std::count(twice.out.begin(), twice.out.end(), '\n'), 1) << twice.out;
+  EXPECT_NE(twice.text.find("operation 'conv' is registered twice"), std::string::npos) << twice.text;
+  EXPECT_EQ(std::count(twice.text.begin(), twice.text.end(), '\n'), 1) << twice.text;
 }
 
 }  // namespace
@@ -139,9 +132,9 @@ TEST(Extending, PluginErrorsAreOneLine) {
 namespace {
 
 nlohmann::json search_tree(const std::string& file, const std::string& extra, const fs::path& out) {
-  Result r = cella("search " + file + " --smoke --threads 1 " + extra + " --out " + out.string());
-  EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_TRUE(fs::exists(out / "tree.json")) << r.out;
+  Result r = run_cella("search " + file + " --smoke --threads 1 " + extra + " --out " + out.string());
+  EXPECT_EQ(r.code, 0) << r.text;
+  EXPECT_TRUE(fs::exists(out / "tree.json")) << r.text;
   EXPECT_TRUE(fs::exists(out / "arch.txt"));
   return nlohmann::json::parse(slurp(out / "tree.json"));
 }
@@ -217,8 +210,8 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the search finished before it could be killed";
   ASSERT_FALSE(fs::exists(base / "b" / "tree.json"));
-  Result resumed = cella("search --resume " + (base / "b").string() + " --threads 1");
-  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
   auto a = nlohmann::json::parse(slurp(base / "a" / "tree.json")), b = nlohmann::json::parse(slurp(base / "b" / "tree.json"));
   a.erase("phases");
   b.erase("phases");

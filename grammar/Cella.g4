@@ -93,7 +93,7 @@ listItem : expr ('as' (name | STRING))? ;
 name
   : IDENT | 'inputs' | 'nodes' | 'node' | 'edge' | 'edges' | 'all' | 'combine' | 'select'
   | 'output' | 'reduction' | 'constraint' | 'optional' | 'stem' | 'stage'
-  | 'layer' | 'head' | 'share' | 'width' | 'stride' | 'on'
+  | 'layer' | 'head' | 'share' | 'width' | 'stride' | 'on' | 'cell' | 'network'
   ;
 
 INT : [0-9]+ ;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "compiler/driver/compile.h"
@@ -32,8 +33,8 @@ struct Failure : std::runtime_error {
 };
 
 struct Options {
-  std::string file, arch, weights, out, resume, data, data_dir;
-  std::vector<std::string> sets, plugins, includes;
+  std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search;
+  std::vector<std::string> sets, plugins, includes, archs;
   std::uint64_t seed = 0;
   bool seed_given = false;
   int threads = 0;
@@ -89,10 +90,13 @@ class Printer {
 };
 
 std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
-                                             const std::string& data, const std::vector<std::string>& includes) {
+                                             const std::string& data, const std::vector<std::string>& includes,
+                                             const std::string& network = "", const std::string& search = "") {
   driver::CompileOptions o;
   o.sema.overrides = overrides;
   o.sema.data = data;
+  o.sema.network = network;
+  o.sema.search = search;
   o.include_dirs = includes;
   auto c = driver::compile_file(file, o);
   std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
@@ -141,6 +145,29 @@ void write_arch(const runtime::RunDir& run, const ir::Program& p, const ir::Arch
   run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
 }
 
+// `--smoke`: the same plan — strategy, split points in order, children, distillation, selection —
+// on 256 synthetic images with one epoch between split points and one gradient-matching batch.
+void smoke_plan(ir::SearchPlan& plan) {
+  plan.data.name = "synthetic";
+  plan.data.subset = 256;
+  plan.supernet.batch = 32;
+  plan.supernet.arch_warmup = 0;
+  plan.split.batches = 1;
+  plan.split.child_epochs = 1;
+  for (std::size_t k = 0; k < plan.split.at.size(); ++k) plan.split.at[k] = static_cast<std::int64_t>(k) + 1;
+  plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.split.at.size()));
+  plan.retrain.epochs = 1;
+}
+
+// What a run records to compile its copy of the source again: the import directories (`-I`
+// ones and the source's own, absolute), and which network and search block were chosen.
+json source_config(const Options& o) {
+  json dirs = json::array();
+  for (const std::string& d : o.includes) dirs.push_back(fs::absolute(d).string());
+  dirs.push_back(fs::absolute(o.file).parent_path().string());
+  return {{"file", fs::absolute(o.file).string()}, {"include_dirs", dirs}, {"network", o.network}, {"search", o.search}};
+}
+
 // Rebuilds a run's program from its config.json.
 struct Rebuilt {
   std::unique_ptr<driver::Compilation> c;
@@ -153,7 +180,8 @@ Rebuilt rebuild(const runtime::RunDir& run) {
   if (cfg.is_discarded() || !cfg.contains("overrides")) throw Failure(kInvalid, run.file("config.json") + ": not a cella run configuration");
   std::vector<std::pair<std::string, std::string>> overrides = cfg["overrides"].get<std::vector<std::pair<std::string, std::string>>>();
   Rebuilt r;
-  r.c = compile(run.file("space.cella"), overrides, cfg.value("data", ""), {cfg.value("include_dir", ".")});
+  r.c = compile(run.file("space.cella"), overrides, cfg.value("data", ""), cfg.value("include_dirs", std::vector<std::string>{}),
+                cfg.value("network", ""), cfg.value("search", ""));
   r.program = std::make_shared<const ir::Program>(*r.c->program);
   r.config = cfg;
   return r;
@@ -174,7 +202,7 @@ int cmd_train(Options& o) {
   } else {
     auto overrides = parse_sets(o.sets);
     fs::path src = fs::absolute(o.file);
-    r.c = compile(o.file, overrides, o.data, {});
+    r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
     r.program = std::make_shared<const ir::Program>(*r.c->program);
     ir::SearchPlan plan = plan_of(*r.program);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
@@ -182,9 +210,9 @@ int cmd_train(Options& o) {
     std::stringstream text;
     text << in.rdbuf();
     run.write("space.cella", text.str());
-    r.config = {{"command", "train"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
-                {"overrides", overrides}, {"data", o.data}, {"data_dir", o.data_dir}, {"seed", o.seed},
-                {"threads", o.threads}, {"plan", ir::dump_json(*r.program).value("search", json::object())}};
+    r.config = source_config(o);
+    r.config.update({{"command", "train"}, {"overrides", overrides}, {"data", o.data}, {"data_dir", o.data_dir}, {"seed", o.seed},
+                {"threads", o.threads}, {"plan", ir::dump_json(*r.program).value("search", json::object())}});
     run.write("config.json", r.config.dump(2) + "\n");
   }
   ir::SearchPlan plan = plan_of(*r.program);
@@ -260,19 +288,64 @@ int cmd_derive(Options& o) {
   return kOk;
 }
 
+// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, # comments).
+std::vector<std::string> arch_texts(const Options& o) {
+  std::vector<std::string> out = o.archs;
+  if (!o.arch_file.empty()) {
+    std::ifstream in(o.arch_file);
+    if (!in) throw Failure(kInvalid, o.arch_file + ": cannot read");
+    for (std::string line; std::getline(in, line);) {
+      line = line.substr(0, line.find('#'));
+      line.erase(0, line.find_first_not_of(" \t\r"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (!line.empty()) out.push_back(line);
+    }
+  }
+  if (out.empty()) throw Failure(kUsage, "eval needs --arch A (repeatable) or --archs FILE");
+  return out;
+}
+
+// Evaluates architectures with inherited weights: a training run's supernet, or for a search
+// run the sub-supernet of the split tree that holds each architecture (the deepest one).
 int cmd_eval(Options& o) {
   runtime::RunDir run(o.weights, true);
-  Trained t = load_trained(run);
-  Rebuilt& r = t.r;
-  ir::Arch arch = parse_arch_or_fail(*r.program, o.arch);
-  runtime::Evaluation valid = runtime::evaluate(t.state.net, runtime::mixing_of(*r.program, arch), t.data.valid, 256, 0,
-                                                o.recalibrate > 0 ? &t.data.train : nullptr, o.recalibrate);
-  if (o.json) {
-    std::cout << json{{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", valid.accuracy}, {"valid_loss", valid.loss}}.dump(2) << "\n";
-  } else {
-    std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f})\n", ir::to_text(*r.program, arch),
-                             valid.accuracy, valid.loss);
+  std::vector<std::string> texts = arch_texts(o);
+  Rebuilt r = rebuild(run);
+  ir::SearchPlan plan = plan_of(*r.program);
+  if (r.config.value("smoke", false)) smoke_plan(plan);
+  std::uint64_t seed = r.config.value("seed", 0ull);
+  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
+  bool search = run.exists("tree.json");
+  json tree;
+  if (search) {
+    tree = json::parse(run.read("tree.json"), nullptr, false);
+    if (tree.is_discarded() || !tree.contains("nodes")) throw Failure(kInvalid, run.file("tree.json") + ": not a cella split tree");
   }
+  std::map<int, runtime::SupernetState> supernets;
+  json rows = json::array();
+  for (const std::string& text : texts) {
+    ir::Arch arch = parse_arch_or_fail(*r.program, text);
+    int node = search ? runtime::owning_node(*r.program, tree, arch) : 0;
+    if (!supernets.contains(node)) {
+      if (search) {
+        supernets[node] = runtime::load_node(r.program, plan.supernet, tree, node, run.path());
+      } else {
+        supernets[node] = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
+        runtime::load_state(supernets[node], run.file("checkpoint.pt"));
+      }
+    }
+    runtime::Evaluation v = runtime::evaluate(supernets[node].net, runtime::mixing_of(*r.program, arch), data.valid, 256, 0,
+                                              o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
+    json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
+    if (search) row["node"] = node;
+    if (o.json) {
+      rows.push_back(row);
+    } else {
+      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n", row["arch"].get<std::string>(),
+                               v.accuracy, v.loss, search ? fmt::format(", sub-supernet {}", node) : "");
+    }
+  }
+  if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
   return kOk;
 }
 
@@ -289,28 +362,19 @@ int cmd_search(Options& o) {
     o.seed = cfg.value("seed", 0ull);
     o.seed_given = true;
     o.out = o.resume;
-    o.includes = {cfg.value("include_dir", ".")};
+    o.includes = cfg.value("include_dirs", std::vector<std::string>{});
+    o.network = cfg.value("network", "");
+    o.search = cfg.value("search", "");
+    o.data_dir = cfg.value("data_dir", "");
     if (!o.smoke) o.data = cfg.value("data", "");
   }
   bool resuming = !o.resume.empty();
   auto overrides = parse_sets(o.sets);
-  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes);
+  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes, o.network, o.search);
   auto program = std::make_shared<const ir::Program>(*c->program);
   if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
   ir::SearchPlan plan = *program->search;
-  if (o.smoke) {
-    // The same plan — strategy, split points in order, children, distillation, selection — on
-    // 256 synthetic images with one epoch between split points and one gradient-matching batch.
-    plan.data.name = "synthetic";
-    plan.data.subset = 256;
-    plan.supernet.batch = 32;
-    plan.supernet.arch_warmup = 0;
-    plan.split.batches = 1;
-    plan.split.child_epochs = 1;
-    for (std::size_t k = 0; k < plan.split.at.size(); ++k) plan.split.at[k] = static_cast<std::int64_t>(k) + 1;
-    plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.split.at.size()));
-    plan.retrain.epochs = 1;
-  }
+  if (o.smoke) smoke_plan(plan);
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
   runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "search") : o.out, resuming);
   fs::path src = fs::absolute(o.file);
@@ -320,10 +384,10 @@ int cmd_search(Options& o) {
     text << in.rdbuf();
     run.write("space.cella", text.str());
   }
-  if (!resuming) run.write("config.json", json{{"command", "search"}, {"file", src.string()}, {"include_dir", src.parent_path().string()},
-                                {"overrides", overrides}, {"data", plan.data.name}, {"smoke", o.smoke}, {"seed", seed},
-                                {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}}
-                               .dump(2) + "\n");
+  json config = source_config(o);
+  config.update({{"command", "search"}, {"overrides", overrides}, {"data", plan.data.name}, {"data_dir", o.data_dir}, {"smoke", o.smoke}, {"seed", seed},
+                 {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}});
+  if (!resuming) run.write("config.json", config.dump(2) + "\n");
   runtime::DataSplits data = data_of(plan, o.data_dir, seed);
   std::cerr << fmt::format("cella: {} search of {} ({}, {} train / {} valid images, {} threads) in {}\n",
                            ir::dump_json(*program)["search"]["split"]["strategy"].get<std::string>(), program->network->name,
@@ -370,7 +434,7 @@ int cmd_search(Options& o) {
 
 int cmd_retrain(Options& o) {
   auto overrides = parse_sets(o.sets);
-  auto c = compile(o.file, overrides, o.data, {});
+  auto c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
   auto program = std::make_shared<const ir::Program>(*c->program);
   ir::SearchPlan plan = plan_of(*program);
   if (o.epochs > 0) plan.retrain.epochs = o.epochs;
@@ -407,6 +471,9 @@ int main(int argc, char** argv) {
     c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
     c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
     c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
+    c->add_option("-I,--include", o.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
+    c->add_option("--network", o.network, "Which network, when the file has several");
+    c->add_option("--search", o.search, "Which search block, when the file has several");
     c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)")->allow_extra_args(false);
     c->add_flag("--json", o.json, "Print results as JSON");
   };
@@ -425,10 +492,11 @@ int main(int argc, char** argv) {
   auto* derive = app.add_subcommand("derive", "Derive the final architecture of a trained run");
   derive->add_option("run", o.resume, "The run directory")->required();
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
-  auto* eval = app.add_subcommand("eval", "Accuracy of an architecture with a trained supernet's weights");
+  auto* eval = app.add_subcommand("eval", "Accuracy of architectures with a trained supernet's (or search's) weights");
   common(eval, true);
-  eval->add_option("--arch", o.arch, "The architecture")->required();
-  eval->add_option("--weights", o.weights, "The run directory of the trained supernet")->required();
+  eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);
+  eval->add_option("--archs", o.arch_file, "A file of architectures, one per line");
+  eval->add_option("--weights", o.weights, "The run directory of `cella train` or `cella search`")->required();
   eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
   auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
   common(retrain, true);

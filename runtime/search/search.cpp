@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 
 namespace cella::runtime {
@@ -15,6 +16,37 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+
+std::string checkpoint_path(const std::string& dir, int id, std::int64_t epoch, const char* ext) {
+  return fmt::format("{}/node-{}-e{}.{}", dir, id, epoch, ext);
+}
+
+// The epochs of node `id`'s complete checkpoints (`node-<id>-e<epoch>.pt`) in `dir`.
+std::vector<std::int64_t> checkpoint_epochs(const std::string& dir, int id) {
+  std::vector<std::int64_t> out;
+  std::string prefix = fmt::format("node-{}-e", id);
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = f.path().filename().string();
+    if (!name.starts_with(prefix) || !name.ends_with(".pt")) continue;
+    std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - 3);
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) out.push_back(std::stoll(digits));
+  }
+  return out;
+}
+
+std::int64_t newest_checkpoint(const std::string& dir, int id) {
+  std::vector<std::int64_t> e = checkpoint_epochs(dir, id);
+  return e.empty() ? -1 : *std::max_element(e.begin(), e.end());
+}
+
+// The cell group a plan splits (the first group of that cell).
+int split_group(const ir::Program& p, const std::string& cell) {
+  const ir::Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+    if (p.cells[n.cell_groups[g].cell].props().name == cell) return static_cast<int>(g);
+  return 0;
+}
 
 struct Node {
   int id = 0, parent = -1, level = 0;
@@ -26,12 +58,7 @@ class Search {
  public:
   Search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data, const SearchOptions& o)
       : program_(std::move(program)), plan_(plan), data_(data), o_(o) {
-    const ir::Network& n = *program_->network;
-    for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
-      if (program_->cells[n.cell_groups[g].cell].props().name == plan_.split.cell) {
-        group_ = static_cast<int>(g);
-        break;
-      }
+    group_ = split_group(*program_, plan_.split.cell);
     // The schedule spans the whole budget: the supernet's epochs plus the last children's.
     supernet_ = plan_.supernet;
     std::int64_t last = plan_.split.at.empty() ? supernet_.epochs : plan_.split.at.back();
@@ -89,32 +116,33 @@ class Search {
   // Node record: its mask on the split cell, and how it was made.
   void note(int id, const std::string& how, json split) {
     Node& n = nodes_[id];
-    json mask = json::object();
+    json mask = json::object(), index = json::array();
     for (int e = 0; e < cell().num_edges(); ++e) {
       json names = json::array();
       for (int k : enabled(n, e)) names.push_back(cell().edge(e).candidates[k].name);
       mask[cell().edge_name(e)] = names;
+      index.push_back(enabled(n, e));
     }
     n.record = {{"id", id}, {"parent", n.parent}, {"level", n.level}, {"made_by", how}, {"split", split},
-                {"mask", mask}, {"curve", json::array()}, {"kept", false}};
+                {"mask", mask}, {"mask_index", index}, {"curve", json::array()}, {"kept", false}};
   }
 
-  std::string ckpt(int id, std::int64_t epoch, const char* ext) const {
-    return fmt::format("{}/node-{}-e{}.{}", o_.checkpoint_dir, id, epoch, ext);
-  }
+  std::string ckpt(int id, std::int64_t epoch, const char* ext) const { return checkpoint_path(o_.checkpoint_dir, id, epoch, ext); }
 
-  // A replay of a killed search: node `id` jumps to its newest checkpoint between its current
-  // epoch and `until`, so every node is at the same epoch as at this point of the first run.
-  void restore(int id, std::int64_t until) {
-    if (o_.checkpoint_dir.empty()) return;
-    for (std::int64_t e = until; e > nodes_[id].state.epoch; --e) {
-      if (!std::filesystem::exists(ckpt(id, e, "pt"))) continue;
+  // A replay of a killed search. Each node keeps only its newest checkpoint. If that is beyond
+  // `until`, this training was done and superseded: skip it (whatever used this node's state at
+  // this point, a sibling's turn in the same round, is skipped too). Otherwise jump to it.
+  bool restore(int id, std::int64_t until) {
+    if (o_.checkpoint_dir.empty()) return false;
+    std::int64_t e = newest_checkpoint(o_.checkpoint_dir, id);
+    if (e > until) return true;
+    if (e > nodes_[id].state.epoch) {
       load_state(nodes_[id].state, ckpt(id, e, "pt"));
       std::ifstream in(ckpt(id, e, "json"));
       json curve = json::parse(in, nullptr, false);
       if (curve.is_array()) nodes_[id].record["curve"] = curve;
-      return;
     }
+    return false;
   }
 
   void save(int id) {
@@ -124,11 +152,16 @@ class Search {
     { std::ofstream(tmp) << nodes_[id].record["curve"].dump(); }
     std::filesystem::rename(tmp, ckpt(id, e, "json"));
     save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
+    for (std::int64_t old : checkpoint_epochs(o_.checkpoint_dir, id))
+      if (old < e) {
+        std::filesystem::remove(ckpt(id, old, "pt"));
+        std::filesystem::remove(ckpt(id, old, "json"));
+      }
   }
 
   void train(int id, std::int64_t until, const LossFn& loss) {
+    if (restore(id, until)) return;
     auto t = Clock::now();
-    restore(id, until);
     Node& n = nodes_[id];
     double last_loss = 0, last_acc = 0;
     ProgressFn progress = [&](const Progress& p) {
@@ -293,6 +326,7 @@ class Search {
       log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
       // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
       SupernetState& teacher = nodes_[current].state;
+      const std::int64_t start = teacher.epoch;  // targets do not depend on skipped (replayed) turns
       for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
         for (int id : kids) {
           LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x) {
@@ -316,7 +350,7 @@ class Search {
             }
             return out;
           };
-          train(id, nodes_[id].state.epoch + 1, loss);
+          train(id, start + ep + 1, loss);
         }
       }
       int best = kids[0];
@@ -361,6 +395,51 @@ class Search {
 SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
                         const SearchOptions& options) {
   return Search(std::move(program), plan, data, options).run();
+}
+
+namespace {
+
+// Node `id`'s mask: the whole supernet but the split cell group, restricted as the tree says.
+Mask node_mask(const ir::Program& program, const nlohmann::json& tree, int id) {
+  Mask m = Mask::full(program);
+  int g = split_group(program, tree.at("cell").get<std::string>());
+  const nlohmann::json& index = tree.at("nodes").at(id).at("mask_index");
+  for (std::size_t e = 0; e < m.cells[g].size() && e < index.size(); ++e) {
+    std::vector<bool> row(m.cells[g][e].size(), false);
+    for (int k : index[e].get<std::vector<int>>())
+      if (k >= 0 && k < static_cast<int>(row.size())) row[k] = true;
+    m.cells[g][e] = row;
+  }
+  return m;
+}
+
+}  // namespace
+
+int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch) {
+  int g = split_group(program, tree.at("cell").get<std::string>());
+  int best = 0, best_level = -1;
+  for (const auto& n : tree.at("nodes")) {
+    const auto& index = n.at("mask_index");
+    bool contains = true;
+    for (std::size_t e = 0; e < index.size() && contains; ++e) {
+      auto ks = index[e].get<std::vector<int>>();
+      contains = std::find(ks.begin(), ks.end(), arch.cells[g].edge_op[e]) != ks.end();
+    }
+    if (contains && n.at("level").get<int>() > best_level) {
+      best = n.at("id").get<int>();
+      best_level = n.at("level").get<int>();
+    }
+  }
+  return best;
+}
+
+SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const nlohmann::json& tree,
+                        int id, const std::string& dir) {
+  std::int64_t e = newest_checkpoint(dir, id);
+  if (e < 0) throw std::runtime_error(fmt::format("{}: no checkpoint of sub-supernet {} (node-{}-e<epoch>.pt)", dir, id, id));
+  SupernetState s = make_supernet(program, node_mask(*program, tree, id), plan, 0);
+  load_state(s, checkpoint_path(dir, id, e, "pt"));
+  return s;
 }
 
 std::string tree_dot(const nlohmann::json& tree) {

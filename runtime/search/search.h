@@ -16,10 +16,10 @@ struct SearchOptions {
   ProgressFn progress;
   /// One line of what happens (splits, scores, selections), for the log.
   std::function<void(const std::string&)> log;
-  /// A directory for checkpoints of every sub-supernet after every epoch
-  /// (`<dir>/node-<id>-e<epoch>.pt`, with its curve in `.json`). A replay of the same search
-  /// loads them instead of training again; every other step is deterministic, so a resumed
-  /// search ends exactly like an uninterrupted one.
+  /// A directory for a checkpoint of every sub-supernet after each of its epochs
+  /// (`<dir>/node-<id>-e<epoch>.pt`, with its curve in `.json`; a newer one replaces the older).
+  /// A replay of the same search loads them instead of training again; every other step is
+  /// deterministic, so a resumed search ends exactly like an uninterrupted one.
   std::string checkpoint_dir;
 };
 
@@ -31,6 +31,16 @@ struct SearchResult {
 
 SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
                         const SearchOptions& options);
+
+/// The sub-supernet of a finished search that judges `arch`: the deepest node of the split tree
+/// whose mask contains it ("an architecture is evaluated by the sub-supernet whose region
+/// contains it", Few-Shot NAS). Every node of a tree was trained, so one always exists.
+int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch);
+
+/// Node `id` of a search's split tree with its final weights: the newest of its checkpoints in
+/// `dir`. Throws a one-line error if the checkpoint is missing or made for another network.
+SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const nlohmann::json& tree,
+                        int id, const std::string& dir);
 
 /// The split tree as Graphviz: one box per sub-supernet with its split, accuracy and whether
 /// it was kept.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -217,6 +218,69 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   b.erase("phases");
   EXPECT_EQ(a, b);
   EXPECT_EQ(slurp(base / "a" / "arch.txt"), slurp(base / "b" / "arch.txt"));
+  fs::remove_all(base);
+}
+
+// HEP-NAS trains the children of a level round-robin; killed in the middle of the second round
+// (one child a round ahead of its siblings), the resumed search skips what its checkpoints
+// supersede and ends with the same tree. Each sub-supernet keeps only its newest checkpoint.
+TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_rr_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  const std::string args = "search tests/search/hierarchical.cella --threads 1";
+  Result straight = run_cella(args + " --out " + (base / "a").string());
+  ASSERT_EQ(straight.code, 0) << straight.text;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " --out " + (base / "b").string() + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  // Nodes 3-6 are the second level's children (epochs 3 to 5); node 3 ends round 2 first.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(base / "b" / "node-3-e5.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the search finished before it could be killed";
+  Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  auto a = nlohmann::json::parse(slurp(base / "a" / "tree.json")), b = nlohmann::json::parse(slurp(base / "b" / "tree.json"));
+  a.erase("phases");
+  b.erase("phases");
+  EXPECT_EQ(a, b);
+  int checkpoints = 0;
+  for (const auto& f : fs::directory_iterator(base / "b")) checkpoints += f.path().extension() == ".pt";
+  EXPECT_EQ(checkpoints, static_cast<int>(b["nodes"].size()));
+  fs::remove_all(base);
+}
+
+// `cella eval --weights SEARCH_RUN` judges each architecture with the deepest sub-supernet of the
+// split tree whose mask holds it.
+TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_eval_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  auto tree = search_tree("tests/search/exhaustive.cella", "", base / "few");
+  // Edge 1<-0 is split into one child per operation; the children are the leaves.
+  std::map<std::string, int> child_of_op;
+  for (const auto& n : tree["nodes"])
+    if (n["parent"] == 0) child_of_op[n["mask"]["1<-0"][0].get<std::string>()] = n["id"].get<int>();
+  ASSERT_EQ(child_of_op.size(), 5u);
+  std::ofstream(base / "archs.txt") << "# two architectures\n"
+                                     << "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n"
+                                     << "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n";
+  Result r = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + (base / "few").string() + " --archs " +
+                       (base / "archs.txt").string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto rows = nlohmann::json::parse(r.text.substr(r.text.find('[')));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["node"], child_of_op["nor_conv_3x3"]);
+  EXPECT_EQ(rows[1]["node"], child_of_op["avg_pool_3x3"]);
+  for (const auto& row : rows) EXPECT_GE(row["valid_acc"].get<double>(), 0.0);
+  Result bad = run_cella("eval tests/search/exhaustive.cella --weights " + (base / "few").string() + " --arch '|bogus~0|'");
+  EXPECT_EQ(bad.code, 2) << bad.text;
   fs::remove_all(base);
 }
 

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Ranking benchmark of the splitting methods on a small NAS-Bench-201 over Fashion-MNIST.
+
+  ranking.py standalone   train the fixed sample of architectures stand-alone (cached in
+                          bench/ranking/standalone.csv; rows already there are skipped)
+  ranking.py methods      run each search of bench/ranking.cella and evaluate every sampled
+                          architecture with inherited weights (bench/ranking/methods.csv)
+  ranking.py report       Kendall tau-b tables for bench/README.md
+
+bench/README.md gives the protocol and the commands. Only the Python standard library is used.
+"""
+import argparse
+import csv
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "bench", "ranking")
+SPACE = os.path.join(ROOT, "spaces", "nb201.cella")
+PLAN = os.path.join(ROOT, "bench", "ranking.cella")
+NET = ["--set", "C=8", "--set", "N=1"]
+STANDALONE = os.path.join(HERE, "standalone.csv")
+METHODS = os.path.join(HERE, "methods.csv")  # and methods.csv.summary
+ARCHS = os.path.join(HERE, "archs.txt")
+SEARCHES = ["one_shot", "few_shot", "gm_nas", "hep_nas"]
+
+
+def cella(build):
+    return os.path.join(ROOT, build, "cella")
+
+
+def sample_archs(build, n, seed):
+    """The fixed sample: the first n distinct architectures `cella sample` draws with the seed."""
+    if os.path.exists(ARCHS):
+        return [l.strip() for l in open(ARCHS) if l.strip()]
+    out = subprocess.run([cella(build), "sample", SPACE, "-n", str(4 * n), "--seed", str(seed)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    archs = list(dict.fromkeys(out))[:n]
+    os.makedirs(HERE, exist_ok=True)
+    with open(ARCHS, "w") as f:
+        f.write("\n".join(archs) + "\n")
+    return archs
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(l for l in f if not l.startswith("#")))
+
+
+def append_row(path, header, row):
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        w = csv.DictWriter(f, fieldnames=header)
+        if new:
+            f.write("# written by bench/ranking.py; the command is in bench/README.md\n")
+            w.writeheader()
+        w.writerow(row)
+
+
+def standalone(args):
+    archs = sample_archs(args.build, args.n, args.sample_seed)
+    header = ["arch", "seed", "epochs", "subset", "test_acc", "params", "seconds"]
+    done = {(r["arch"], r["seed"], r["epochs"], r["subset"]) for r in read_csv(STANDALONE)}
+    jobs = [(a, s) for s in args.seeds for a in archs
+            if (a, str(s), str(args.epochs), str(args.subset)) not in done]
+    print(f"{len(jobs)} stand-alone runs to do ({len(archs)} archs x seeds {args.seeds})", flush=True)
+
+    def run(job):
+        arch, seed = job
+        out = f"/tmp/cella-ranking/standalone-{seed}-{abs(hash(arch))}"
+        t = time.time()
+        r = subprocess.run([cella(args.build), "retrain", SPACE, *NET, "--arch", arch, "--epochs", str(args.epochs),
+                            "--set", f"data.subset={args.subset}", "--set", "retrain.lr=0.05",
+                            "--set", "retrain.nesterov=true", "--seed", str(seed), "--threads", str(args.threads),
+                            "--out", out, "--json"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"retrain failed for {arch}: {r.stderr.strip().splitlines()[-1:]}")
+        res = json.loads(r.stdout)
+        return {"arch": arch, "seed": seed, "epochs": args.epochs, "subset": args.subset,
+                "test_acc": f"{res['test_acc']:.2f}", "params": res["params"], "seconds": f"{time.time() - t:.1f}"}
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        for i, row in enumerate(pool.map(run, jobs)):
+            append_row(STANDALONE, header, row)
+            print(f"[{i + 1}/{len(jobs)}] seed {row['seed']} {row['test_acc']}% {row['seconds']} s {row['arch']}", flush=True)
+
+
+def methods(args):
+    """Each search of bench/ranking.cella per seed, then every sampled architecture evaluated
+    with the weights of the sub-supernet that holds it (`cella eval --weights RUN --archs`)."""
+    archs_file = ARCHS
+    header = ["method", "seed", "arch", "node", "valid_acc"]
+    summary_header = ["method", "seed", "derived", "selected_valid_acc", "seconds", "phases", "epochs_of_training"]
+    done = {(r["method"], r["seed"]) for r in read_csv(METHODS + ".summary")}
+    for seed in args.seeds:
+        for name in args.searches:
+            if (name, str(seed)) in done:
+                continue
+            out = f"/tmp/cella-ranking/{name}-s{seed}"
+            subprocess.run(["rm", "-rf", out], check=True)
+            t = time.time()
+            r = subprocess.run([cella(args.build), "search", PLAN, "-I", os.path.join(ROOT, "spaces"), *NET, "--search", name,
+                                "--seed", str(seed), "--threads", str(args.threads), "--out", out],
+                               capture_output=True, text=True)
+            seconds = time.time() - t
+            if r.returncode != 0:
+                sys.exit(f"search {name} failed: {r.stderr.strip().splitlines()[-3:]}")
+            result = json.load(open(os.path.join(out, "result.json")))
+            tree = json.load(open(os.path.join(out, "tree.json")))
+            epochs = sum(len(n["curve"]) for n in tree["nodes"])
+            e = subprocess.run([cella(args.build), "eval", PLAN, "--weights", out, "--archs", archs_file, "--json",
+                                "--threads", str(args.threads)], capture_output=True, text=True)
+            if e.returncode != 0:
+                sys.exit(f"eval of {name} failed: {e.stderr.strip().splitlines()[-3:]}")
+            for row in json.loads(e.stdout):
+                append_row(METHODS, header, {"method": name, "seed": seed, "arch": row["arch"], "node": row["node"],
+                                             "valid_acc": f"{row['valid_acc']:.2f}"})
+            phases = ";".join(f"{k}={v:.0f}" for k, v in sorted(result["phases_seconds"].items()))
+            append_row(METHODS + ".summary", summary_header,
+                       {"method": name, "seed": seed, "derived": result["arch"], "selected_valid_acc": f"{result['valid_acc']:.2f}",
+                        "seconds": f"{seconds:.0f}", "phases": phases, "epochs_of_training": epochs})
+            print(f"{name} seed {seed}: {seconds:.0f} s, {epochs} epochs of training, derived {result['arch']}", flush=True)
+
+
+def kendall_tau_b(x, y):
+    """Kendall's tau-b (ties in either variable handled as scipy.stats.kendalltau does)."""
+    conc = disc = tx = ty = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        dx, dy = x[i] - x[j], y[i] - y[j]
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            tx += 1
+        elif dy == 0:
+            ty += 1
+        elif (dx > 0) == (dy > 0):
+            conc += 1
+        else:
+            disc += 1
+    denom = ((conc + disc + tx) * (conc + disc + ty)) ** 0.5
+    return (conc - disc) / denom if denom else float("nan")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("standalone")
+    s.add_argument("--n", type=int, default=32)
+    s.add_argument("--sample-seed", type=int, default=2026)
+    s.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
+    s.add_argument("--epochs", type=int, default=4)
+    s.add_argument("--subset", type=int, default=10000)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--threads", type=int, default=1)
+    m = sub.add_parser("methods")
+    m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
+    m.add_argument("--searches", type=lambda v: v.split(","), default=SEARCHES)
+    m.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    {"standalone": standalone, "methods": methods}[args.cmd](args)

@@ -130,11 +130,31 @@ const Primitive* find_primitive(std::string_view name) {
   return nullptr;
 }
 
+namespace {
+std::vector<std::string>& criteria_table() {
+  static std::vector<std::string> t{"gradient_match"};
+  return t;
+}
+}  // namespace
+
+const std::vector<std::string>& split_criteria() { return criteria_table(); }
+
+bool add_split_criterion(const std::string& name) {
+  auto& t = criteria_table();
+  if (std::find(t.begin(), t.end(), name) != t.end()) return false;
+  t.push_back(name);
+  return true;
+}
+
 std::string add_primitives_from_json(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) return "the signature list is not a JSON array";
   for (const auto& e : j) {
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) return "a signature has no \"name\"";
+    if (e.value("kind", std::string()) == "criterion") {
+      if (!add_split_criterion(e["name"].get<std::string>())) return "split criterion '" + e["name"].get<std::string>() + "' is registered twice";
+      continue;
+    }
     Primitive p;
     p.name = e["name"].get<std::string>();
     p.summary = e.value("summary", std::string("(plugin)"));

@@ -68,9 +68,17 @@ const std::vector<Primitive>& primitives();
 bool add_primitive(Primitive p);
 const Primitive* find_primitive(std::string_view name);
 
+/// The split criteria a search plan may name (`criterion gradient_match`): the built-in one, then
+/// any declared by plugins.
+const std::vector<std::string>& split_criteria();
+/// Declares a split criterion (a plugin's). Returns false if the name is taken.
+bool add_split_criterion(const std::string& name);
+
 /// Adds the primitives described by a plugin's JSON signature list:
 /// `[{"name": "gelu_conv", "summary": "...", "params": [{"name": "k", "type": "int"},
 ///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}]}]`.
+/// An entry with `"kind": "criterion"` declares a split criterion instead (`{"name":
+/// "random_partition", "kind": "criterion"}`).
 /// Returns an error message, or "" on success.
 std::string add_primitives_from_json(const std::string& json_text);
 

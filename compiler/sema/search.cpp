@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "compiler/ir/primitives.h"
 #include "compiler/sema/internal.h"
 
 namespace cella::sema {
@@ -211,7 +212,7 @@ class SearchBuilder {
     };
     readers_["split.edge"] = readers_["split.edges"];
     readers_["split.criterion"] = [this](const Input& in) {
-      if (auto v = word_of(in, {"gradient_match"})) plan_.split.criterion = *v;
+      if (auto v = word_of(in, ir::split_criteria())) plan_.split.criterion = *v;
     };
     readers_["split.batches"] = set_int(p.batches, 1, 1'000'000);
     readers_["split.branches"] = [this](const Input& in) {

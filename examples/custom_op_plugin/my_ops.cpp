@@ -6,6 +6,7 @@
 #include <torch/nn/modules/conv.h>
 
 #include "runtime/ops/registry.h"
+#include "runtime/split/split.h"
 
 namespace {
 
@@ -35,7 +36,9 @@ extern "C" const char* cella_plugin_signatures() {
   return R"json([{"name": "gelu_conv", "summary": "k x k convolution followed by GELU (example plugin)",
               "params": [{"name": "k", "type": "int"},
                          {"name": "out", "type": "int", "from_input": true},
-                         {"name": "stride", "type": "int", "default": 1}]}])json";
+                         {"name": "stride", "type": "int", "default": 1}]},
+             {"name": "random_partition", "kind": "criterion",
+              "summary": "a seeded random similarity: GM-NAS's random-partition ablation"}])json";
 }
 
 // The module factories, called by the runtime with the arguments and the input's channels.
@@ -43,5 +46,28 @@ extern "C" void cella_register_ops(cella::runtime::Registry& registry) {
   registry.add_factory("gelu_conv", [](const cella::ir::PrimCall& call, const cella::runtime::BuildContext& ctx) {
     std::int64_t k = call.int_arg("k", 3), out = call.int_arg("out", ctx.in_channels), stride = call.int_arg("stride", 1);
     return torch::nn::AnyModule(GeluConv(ctx.in_channels, out, k, stride));
+  });
+}
+
+// A split criterion: the similarity of an edge's candidates, from which the partition keeps
+// similar candidates together. This one is random (seeded by the search), the baseline against
+// which GM-NAS measures gradient matching; a real one would look at `parent`'s weights or run it
+// on `train`.
+extern "C" void cella_register_criteria(cella::runtime::CriterionRegistry& registry) {
+  registry.add("random_partition", [](cella::runtime::SupernetState& parent, const cella::ir::SupernetPlan&,
+                                      const cella::runtime::Dataset&, int group, int edge,
+                                      const cella::runtime::GradientMatchOptions& options) {
+    const std::vector<bool>& enabled = parent.net->mask().cells[group][edge];
+    const auto k = static_cast<std::int64_t>(enabled.size());
+    torch::Generator gen = at::detail::createCPUGenerator(options.seed);
+    torch::Tensor r = torch::rand({k, k}, gen, torch::kFloat64);
+    torch::Tensor s = (r + r.t()) / 2;
+    s.fill_diagonal_(1.0);
+    for (std::int64_t i = 0; i < k; ++i)
+      if (!enabled[i]) {
+        s[i].zero_();
+        s.select(1, i).zero_();
+      }
+    return s;
   });
 }

@@ -15,7 +15,7 @@
 #include "compiler/driver/compile.h"
 #include "compiler/ir/dump.h"
 #include "runtime/export/run.h"
-#include "runtime/ops/registry.h"
+#include "runtime/plugins/plugins.h"
 #include "runtime/search/search.h"
 #include "runtime/train/trainer.h"
 

@@ -1,7 +1,6 @@
 // The custom modules and the factories of every built-in primitive.
 #include "runtime/ops/modules.h"
 
-#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include "runtime/ops/registry.h"
@@ -180,21 +179,6 @@ std::vector<std::string> Registry::names() const {
   std::vector<std::string> out;
   for (const auto& [n, _] : factories_) out.push_back(n);
   return out;
-}
-
-std::string load_plugin(const std::string& path) {
-  if (std::string err = ir::load_plugin_signatures(path); !err.empty()) return err;
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
-  if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
-  using RegisterFn = void (*)(Registry&);
-  auto fn = reinterpret_cast<RegisterFn>(dlsym(handle, "cella_register_ops"));
-  if (!fn) return fmt::format("plugin {} has no function `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`", path);
-  try {
-    fn(Registry::instance());
-  } catch (const std::exception& e) {
-    return fmt::format("plugin {}: {}", path, e.what());
-  }
-  return "";
 }
 
 torch::nn::AnyModule build_primitive(const ir::PrimCall& call, const BuildContext& ctx) {

@@ -1,5 +1,5 @@
 // The operation registry: primitive name -> module factory. Built-in primitives register here;
-// plugins (--plugin libmyops.so) add their own through `cella_register_ops`.
+// plugins (--plugin libmyops.so, runtime/plugins/) add their own through `cella_register_ops`.
 #pragma once
 
 #include <functional>
@@ -36,12 +36,6 @@ class Registry {
  private:
   std::map<std::string, Factory> factories_;
 };
-
-/// Loads a plugin shared library: its signatures (`extern "C" const char*
-/// cella_plugin_signatures()`, JSON, see ir::add_primitives_from_json), then its factories
-/// (`extern "C" void cella_register_ops(cella::runtime::Registry&)`, calling add_factory).
-/// Returns an error message, or "" on success.
-std::string load_plugin(const std::string& path);
 
 /// A module for one primitive call (any registered primitive).
 torch::nn::AnyModule build_primitive(const ir::PrimCall& call, const BuildContext& ctx);

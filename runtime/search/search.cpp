@@ -201,7 +201,8 @@ class Search {
     return acc;
   }
 
-  // Scores and partitions `edge` of node `id` by gradient matching.
+  // Scores `edge` of node `id` by the plan's criterion (gradient matching unless a plugin's) and
+  // partitions it.
   std::pair<Partition, json> match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes) {
     auto t = Clock::now();
     GradientMatchOptions g;
@@ -209,7 +210,10 @@ class Search {
     g.batch = supernet_.batch;
     g.variant = plan_.split.variant;
     g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
-    torch::Tensor s = gradient_match_scores(nodes_[id].state, supernet_, data_.train, group_, edge, g);
+    const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
+    if (!criterion)
+      throw std::runtime_error(fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
+    torch::Tensor s = (*criterion)(nodes_[id].state, supernet_, data_.train, group_, edge, g);
     Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
     phases_["scores"] += seconds(t);
     json groups = json::array();

@@ -6,6 +6,9 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <stdexcept>
+
+#include "compiler/ir/primitives.h"
 
 namespace cella::runtime {
 
@@ -234,6 +237,28 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
     loss = loss + mutual / static_cast<double>(siblings.size());
   }
   return loss;
+}
+
+CriterionRegistry& CriterionRegistry::instance() {
+  static CriterionRegistry r = [] {
+    CriterionRegistry reg;
+    reg.criteria_["gradient_match"] = gradient_match_scores;
+    return reg;
+  }();
+  return r;
+}
+
+void CriterionRegistry::add(const std::string& name, SplitCriterion criterion) {
+  const auto& declared = ir::split_criteria();
+  if (std::find(declared.begin(), declared.end(), name) == declared.end())
+    throw std::invalid_argument(fmt::format("split criterion '{}' has no signature in cella_plugin_signatures", name));
+  if (criteria_.count(name)) throw std::invalid_argument(fmt::format("split criterion '{}' is registered twice", name));
+  criteria_[name] = std::move(criterion);
+}
+
+const SplitCriterion* CriterionRegistry::find(const std::string& name) const {
+  auto it = criteria_.find(name);
+  return it == criteria_.end() ? nullptr : &it->second;
 }
 
 }  // namespace cella::runtime

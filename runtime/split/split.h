@@ -3,6 +3,8 @@
 // search-space mutual distillation) are built from. See ../shared/reference/algorithms.md §3-5.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,27 @@ struct GradientMatchOptions {
 /// columns of disabled candidates are 0).
 torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
                                     int edge, const GradientMatchOptions& options);
+
+/// A split criterion: the [K, K] similarity of the candidates of edge `edge` of cell group `group`
+/// in `parent` (rows and columns of disabled candidates 0). The partition keeps similar
+/// candidates together. `gradient_match` (above) is the built-in one.
+using SplitCriterion = std::function<torch::Tensor(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                                   int group, int edge, const GradientMatchOptions& options)>;
+
+/// Split criteria by name, as the operation registry holds operations. A plugin declares a
+/// criterion in `cella_plugin_signatures` (`{"name": ..., "kind": "criterion"}`, so that `cella
+/// check` accepts `criterion NAME`) and adds it from `extern "C" void
+/// cella_register_criteria(cella::runtime::CriterionRegistry&)`.
+class CriterionRegistry {
+ public:
+  static CriterionRegistry& instance();
+  /// Throws std::invalid_argument if the name is taken or was not declared to the compiler.
+  void add(const std::string& name, SplitCriterion criterion);
+  const SplitCriterion* find(const std::string& name) const;
+
+ private:
+  std::map<std::string, SplitCriterion> criteria_;
+};
 
 struct Partition {
   std::vector<std::vector<int>> groups;  ///< candidate indices per group

@@ -116,6 +116,26 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   fs::remove_all(out);
 }
 
+// A split criterion from a plugin: `cella check` knows its name only with the plugin, and a
+// gradient-matching plan that names it splits by it (random_partition ignores the gradients).
+TEST(Extending, APluginAddsASplitCriterion) {
+  const std::string plugin = CELLA_PLUGIN;
+  const std::string file = " examples/custom_op_plugin/space.cella --search random_gm";
+  Result check = run_cella("check --plugin " + plugin + file);
+  EXPECT_EQ(check.code, 0) << check.text;
+  fs::path out = fs::temp_directory_path() / ("cella_criterion_" + std::to_string(getpid()));
+  Result search = run_cella("search --plugin " + plugin + file + " --smoke --threads 1 --out " + out.string());
+  ASSERT_EQ(search.code, 0) << search.text;
+  auto tree = nlohmann::json::parse(slurp(out / "tree.json"));
+  ASSERT_EQ(tree["nodes"].size(), 3u);  // the root and its two groups
+  const auto& scores = tree["nodes"][1]["split"]["scores"];
+  // A gradient-matching score is a cosine of the same gradients for the same candidate: 1 on the
+  // diagonal; the random criterion's off-diagonal values are uniform in [0, 1] and symmetric.
+  EXPECT_EQ(scores[0][1], scores[1][0]);
+  for (std::size_t i = 0; i < scores.size(); ++i) EXPECT_EQ(scores[i][i].get<double>(), 1.0);
+  fs::remove_all(out);
+}
+
 TEST(Extending, PluginErrorsAreOneLine) {
   Result missing = run_cella("check --plugin /nonexistent/libnothing.so spaces/nb201.cella");
   EXPECT_EQ(missing.code, 1);
@@ -126,6 +146,9 @@ TEST(Extending, PluginErrorsAreOneLine) {
   EXPECT_EQ(twice.code, 1);
   EXPECT_NE(twice.text.find("operation 'conv' is registered twice"), std::string::npos) << twice.text;
   EXPECT_EQ(std::count(twice.text.begin(), twice.text.end(), '\n'), 1) << twice.text;
+  Result no_plugin = run_cella("check tests/search/gradient_match.cella --set split.criterion=random_partition");
+  EXPECT_EQ(no_plugin.code, 1);
+  EXPECT_NE(no_plugin.text.find("'random_partition' is not a valid value for 'split.criterion'"), std::string::npos) << no_plugin.text;
 }
 
 }  // namespace

@@ -1,0 +1,30 @@
+#include "runtime/plugins/plugins.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include "compiler/ir/primitives.h"
+#include "runtime/ops/registry.h"
+#include "runtime/split/split.h"
+
+namespace cella::runtime {
+
+std::string load_plugin(const std::string& path) {
+  if (std::string err = ir::load_plugin_signatures(path); !err.empty()) return err;
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
+  auto ops = reinterpret_cast<void (*)(Registry&)>(dlsym(handle, "cella_register_ops"));
+  auto criteria = reinterpret_cast<void (*)(CriterionRegistry&)>(dlsym(handle, "cella_register_criteria"));
+  if (!ops && !criteria)
+    return fmt::format("plugin {} has neither `extern \"C\" void cella_register_ops(cella::runtime::Registry&)` nor "
+                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)`", path);
+  try {
+    if (ops) ops(Registry::instance());
+    if (criteria) criteria(CriterionRegistry::instance());
+  } catch (const std::exception& e) {
+    return fmt::format("plugin {}: {}", path, e.what());
+  }
+  return "";
+}
+
+}  // namespace cella::runtime

@@ -4,8 +4,10 @@
   ranking.py standalone   train the fixed sample of architectures stand-alone (cached in
                           bench/ranking/standalone.csv; rows already there are skipped)
   ranking.py methods      run each search of bench/ranking.cella and evaluate every sampled
-                          architecture with inherited weights (bench/ranking/methods.csv)
-  ranking.py report       Kendall tau-b tables for bench/README.md
+                          architecture with inherited weights (bench/ranking/methods.csv, and
+                          methods.csv.summary: derived architecture, wall time, epochs)
+  ranking.py derived      train each search's derived architecture stand-alone (cached too)
+  ranking.py report       the table of bench/README.md (Kendall tau-b, noise ceiling)
 
 bench/README.md gives the protocol and the commands. Only the Python standard library is used.
 """
@@ -65,13 +67,14 @@ def append_row(path, header, row):
         w.writerow(row)
 
 
-def standalone(args):
-    archs = sample_archs(args.build, args.n, args.sample_seed)
-    header = ["arch", "seed", "epochs", "subset", "test_acc", "params", "seconds"]
+STANDALONE_HEADER = ["arch", "seed", "epochs", "subset", "test_acc", "params", "seconds"]
+
+
+def retrain_all(args, jobs):
+    """Trains (arch, seed) pairs stand-alone with the protocol's settings, skipping cached ones."""
     done = {(r["arch"], r["seed"], r["epochs"], r["subset"]) for r in read_csv(STANDALONE)}
-    jobs = [(a, s) for s in args.seeds for a in archs
-            if (a, str(s), str(args.epochs), str(args.subset)) not in done]
-    print(f"{len(jobs)} stand-alone runs to do ({len(archs)} archs x seeds {args.seeds})", flush=True)
+    jobs = [(a, s) for a, s in jobs if (a, str(s), str(args.epochs), str(args.subset)) not in done]
+    print(f"{len(jobs)} stand-alone runs to do", flush=True)
 
     def run(job):
         arch, seed = job
@@ -89,8 +92,18 @@ def standalone(args):
 
     with ThreadPoolExecutor(args.workers) as pool:
         for i, row in enumerate(pool.map(run, jobs)):
-            append_row(STANDALONE, header, row)
+            append_row(STANDALONE, STANDALONE_HEADER, row)
             print(f"[{i + 1}/{len(jobs)}] seed {row['seed']} {row['test_acc']}% {row['seconds']} s {row['arch']}", flush=True)
+
+
+def standalone(args):
+    archs = sample_archs(args.build, args.n, args.sample_seed)
+    retrain_all(args, [(a, s) for s in args.seeds for a in archs])
+
+
+def derived(args):
+    """The architecture each search derived, trained stand-alone with the search's seed."""
+    retrain_all(args, [(r["derived"], int(r["seed"])) for r in read_csv(METHODS + ".summary")])
 
 
 def methods(args):
@@ -149,21 +162,63 @@ def kendall_tau_b(x, y):
     return (conc - disc) / denom if denom else float("nan")
 
 
+def report(args):
+    archs = [l.strip() for l in open(ARCHS) if l.strip()]
+    sa = {}
+    for r in read_csv(STANDALONE):
+        sa.setdefault(r["arch"], {})[int(r["seed"])] = float(r["test_acc"])
+    seeds = sorted({s for v in sa.values() for s in v})
+    sample = [a for a in archs if all(s in sa.get(a, {}) for s in seeds[:2])]
+    per_seed = {s: [sa[a][s] for a in sample] for s in seeds}
+    mean = [statistics.mean(sa[a].values()) for a in sample]
+    ceiling = kendall_tau_b(per_seed[seeds[0]], per_seed[seeds[1]])
+    print(f"{len(sample)} architectures, stand-alone seeds {seeds}: accuracy {min(mean):.2f}-{max(mean):.2f} %, "
+          f"median {statistics.median(mean):.2f} %")
+    print(f"noise ceiling: tau-b between stand-alone seeds {seeds[0]} and {seeds[1]} = {ceiling:.3f}\n")
+    rows = read_csv(METHODS)
+    summary = read_csv(METHODS + ".summary")
+    print("| method | tau-b vs mean stand-alone (per search seed) | tau-b vs one stand-alone seed (mean) | "
+          "sub-supernets used | epochs of training | wall time (s) | derived architecture: stand-alone test acc (%) |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for name in SEARCHES:
+        taus, single, nodes, walls, epochs, derived_acc = [], [], set(), [], [], []
+        for s in sorted({int(r["seed"]) for r in rows if r["method"] == name}):
+            inherited = {r["arch"]: float(r["valid_acc"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
+            nodes |= {(s, r["node"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
+            x = [inherited[a] for a in sample]
+            taus.append(kendall_tau_b(x, mean))
+            single += [kendall_tau_b(x, per_seed[k]) for k in seeds[:2]]
+            for m in summary:
+                if m["method"] == name and int(m["seed"]) == s:
+                    walls.append(float(m["seconds"]))
+                    epochs.append(int(m["epochs_of_training"]))
+                    acc = sa.get(m["derived"], {}).get(s)
+                    rank = sum(v > acc for v in mean) if acc is not None else None
+                    derived_acc.append("pending" if acc is None else f"{acc:.2f} (above {len(mean) - rank} of {len(mean)} sampled)")
+        if not taus:
+            continue
+        n_nodes = len(nodes) / max(1, len(taus))
+        print(f"| {name} | {statistics.mean(taus):.3f} ({', '.join(f'{t:.3f}' for t in taus)}) | {statistics.mean(single):.3f} | "
+              f"{n_nodes:.1f} | {statistics.mean(epochs):.0f} | {statistics.mean(walls):.0f} | {'; '.join(derived_acc)} |")
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default="build")
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("standalone")
-    s.add_argument("--n", type=int, default=32)
-    s.add_argument("--sample-seed", type=int, default=2026)
-    s.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
-    s.add_argument("--epochs", type=int, default=4)
-    s.add_argument("--subset", type=int, default=10000)
-    s.add_argument("--workers", type=int, default=2)
-    s.add_argument("--threads", type=int, default=1)
+    for name in ("standalone", "derived"):
+        s = sub.add_parser(name)
+        s.add_argument("--n", type=int, default=32)
+        s.add_argument("--sample-seed", type=int, default=2026)
+        s.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
+        s.add_argument("--epochs", type=int, default=6)
+        s.add_argument("--subset", type=int, default=10000)
+        s.add_argument("--workers", type=int, default=2)
+        s.add_argument("--threads", type=int, default=1)
     m = sub.add_parser("methods")
     m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
     m.add_argument("--searches", type=lambda v: v.split(","), default=SEARCHES)
     m.add_argument("--threads", type=int, default=1)
+    sub.add_parser("report")
     args = p.parse_args()
-    {"standalone": standalone, "methods": methods}[args.cmd](args)
+    {"standalone": standalone, "derived": derived, "methods": methods, "report": report}[args.cmd](args)

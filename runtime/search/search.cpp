@@ -162,6 +162,7 @@ class Search {
   void train(int id, std::int64_t until, const LossFn& loss) {
     if (restore(id, until)) return;
     auto t = Clock::now();
+    const double teachers_before = teacher_seconds_;  // computed inside the loss, counted apart
     Node& n = nodes_[id];
     double last_loss = 0, last_acc = 0;
     ProgressFn progress = [&](const Progress& p) {
@@ -181,7 +182,7 @@ class Search {
                      save(id);
                    },
                    loss);
-    phases_[id == 0 ? "supernet" : "children"] += seconds(t);
+    phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
   }
 
   // How a (leaf) sub-supernet is judged: DARTS-style methods by their weighted forward pass;
@@ -329,30 +330,19 @@ class Search {
       for (const Mask& m : masks) kids.push_back(add_child(current, m, false, "hierarchical", split));
       log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
       // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
-      SupernetState& teacher = nodes_[current].state;
-      const std::int64_t start = teacher.epoch;  // targets do not depend on skipped (replayed) turns
+      const std::int64_t start = nodes_[current].state.epoch;  // targets do not depend on skipped (replayed) turns
       for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
         for (int id : kids) {
-          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x) {
+          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&,
+                                const torch::Tensor& idx) {
             if (sp.distill == "none") return torch::cross_entropy_loss(logits, y);
-            torch::NoGradGuard no_grad;
             torch::Tensor t;
             std::vector<torch::Tensor> sibs;
-            auto frozen = [&](SupernetState& s) {
-              s.net->eval();
-              torch::Tensor z = s.net->forward(x, weighted_or_path(s));
-              return z;
-            };
-            if (sp.distill == "smd" || sp.distill == "parent") t = frozen(teacher);
+            if (sp.distill == "smd" || sp.distill == "parent") t = frozen_logits(current).index_select(0, idx);
             if (sp.distill == "smd" || sp.distill == "mutual")
               for (int j : kids)
-                if (j != id) sibs.push_back(frozen(nodes_[j].state));
-            torch::Tensor out;
-            {
-              torch::AutoGradMode enable(true);
-              out = distillation_loss(logits, y, t, sibs, sp.distill);
-            }
-            return out;
+                if (j != id) sibs.push_back(frozen_logits(j).index_select(0, idx));
+            return distillation_loss(logits, y, t, sibs, sp.distill);
           };
           train(id, start + ep + 1, loss);
         }
@@ -374,6 +364,27 @@ class Search {
     return current;
   }
 
+  // A frozen model's logits on every training image (eval mode, no gradient), computed once per
+  // state of the model: the parent once per hierarchy, a sibling once after each of its turns,
+  // instead of once per batch of every other child (which gives the same logits).
+  const torch::Tensor& frozen_logits(int id) {
+    auto& [epoch, logits] = frozen_[id];
+    if (logits.defined() && epoch == nodes_[id].state.epoch) return logits;
+    auto t = Clock::now();
+    torch::NoGradGuard no_grad;
+    SupernetState& s = nodes_[id].state;
+    s.net->eval();
+    Mixing mix = weighted_or_path(s);
+    std::vector<torch::Tensor> parts;
+    const std::int64_t n = data_.train.size();
+    for (std::int64_t i = 0; i < n; i += 256) parts.push_back(s.net->forward(data_.train.images.narrow(0, i, std::min<std::int64_t>(256, n - i)), mix));
+    epoch = s.epoch;
+    logits = torch::cat(parts);
+    teacher_seconds_ += seconds(t);
+    phases_["teachers"] = teacher_seconds_;
+    return logits;
+  }
+
   Mixing weighted_or_path(const SupernetState& s) {
     if (supernet_.method != "uniform") return weighted_mixing(s, supernet_);
     std::mt19937_64 rng(o_.seed);
@@ -391,7 +402,9 @@ class Search {
   ir::SupernetPlan supernet_;
   int group_ = 0;
   std::vector<Node> nodes_;
+  std::map<int, std::pair<std::int64_t, torch::Tensor>> frozen_;  ///< node -> (its epoch, frozen_logits)
   std::map<std::string, double> phases_;
+  double teacher_seconds_ = 0;
 };
 
 }  // namespace

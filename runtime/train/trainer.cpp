@@ -134,10 +134,10 @@ struct Meter {
 // One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step.
 void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y,
                  const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter,
-                 const LossFn& loss_fn = {}) {
+                 const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
   clear_grads(params);
   torch::Tensor logits = net->forward(x, mix);
-  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x) : torch::cross_entropy_loss(logits, y);
+  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x, indices) : torch::cross_entropy_loss(logits, y);
   loss.backward();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();
@@ -264,7 +264,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
       }
-      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn);
+      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn, idx);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }

@@ -143,6 +143,20 @@ def methods(args):
             print(f"{name} seed {seed}: {seconds:.0f} s, {epochs} epochs of training, derived {result['arch']}", flush=True)
 
 
+def same_group_tau(x, y, groups):
+    """Kendall's tau-a over the pairs that share a group (a sub-supernet): how well each
+    sub-supernet ranks its own architectures, leaving out the offsets between sub-supernets."""
+    conc = disc = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        if groups[i] != groups[j]:
+            continue
+        d = (x[i] - x[j]) * (y[i] - y[j])
+        conc += d > 0
+        disc += d < 0
+    total = sum(1 for i, j in itertools.combinations(range(len(x)), 2) if groups[i] == groups[j])
+    return (conc - disc) / total if total else float("nan")
+
+
 def kendall_tau_b(x, y):
     """Kendall's tau-b (ties in either variable handled as scipy.stats.kendalltau does)."""
     conc = disc = tx = ty = 0
@@ -178,15 +192,18 @@ def report(args):
     rows = read_csv(METHODS)
     summary = read_csv(METHODS + ".summary")
     print("| method | tau-b vs mean stand-alone (per search seed) | tau-b vs one stand-alone seed (mean) | "
-          "sub-supernets used | epochs of training | wall time (s) | derived architecture: stand-alone test acc (%) |")
-    print("|---|---|---:|---:|---:|---:|---|")
+          "tau within a sub-supernet | sub-supernets used | epochs of training | wall time (s) | "
+          "derived architecture: stand-alone test acc (%) |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for name in SEARCHES:
-        taus, single, nodes, walls, epochs, derived_acc = [], [], set(), [], [], []
+        taus, single, within, nodes, walls, epochs, derived_acc = [], [], [], set(), [], [], []
         for s in sorted({int(r["seed"]) for r in rows if r["method"] == name}):
             inherited = {r["arch"]: float(r["valid_acc"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
             nodes |= {(s, r["node"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
             x = [inherited[a] for a in sample]
             taus.append(kendall_tau_b(x, mean))
+            owner = {r["arch"]: r["node"] for r in rows if r["method"] == name and int(r["seed"]) == s}
+            within.append(same_group_tau(x, mean, [owner[a] for a in sample]))
             single += [kendall_tau_b(x, per_seed[k]) for k in seeds[:2]]
             for m in summary:
                 if m["method"] == name and int(m["seed"]) == s:
@@ -199,6 +216,7 @@ def report(args):
             continue
         n_nodes = len(nodes) / max(1, len(taus))
         print(f"| {name} | {statistics.mean(taus):.3f} ({', '.join(f'{t:.3f}' for t in taus)}) | {statistics.mean(single):.3f} | "
+              f"{statistics.mean(within):.3f} | "
               f"{n_nodes:.1f} | {statistics.mean(epochs):.0f} | {statistics.mean(walls):.0f} | {'; '.join(derived_acc)} |")
 
 

@@ -333,15 +333,16 @@ class Search {
       const std::int64_t start = nodes_[current].state.epoch;  // targets do not depend on skipped (replayed) turns
       for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
         for (int id : kids) {
-          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&,
-                                const torch::Tensor& idx) {
+          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
+                                const torch::Tensor& idx, const Mixing& mix) {
             if (sp.distill == "none") return torch::cross_entropy_loss(logits, y);
+            auto frozen = [&](int j) { return teacher_logits(j, id, x, idx, mix); };
             torch::Tensor t;
             std::vector<torch::Tensor> sibs;
-            if (sp.distill == "smd" || sp.distill == "parent") t = frozen_logits(current).index_select(0, idx);
+            if (sp.distill == "smd" || sp.distill == "parent") t = frozen(current);
             if (sp.distill == "smd" || sp.distill == "mutual")
               for (int j : kids)
-                if (j != id) sibs.push_back(frozen_logits(j).index_select(0, idx));
+                if (j != id) sibs.push_back(frozen(j));
             return distillation_loss(logits, y, t, sibs, sp.distill);
           };
           train(id, start + ep + 1, loss);
@@ -364,31 +365,58 @@ class Search {
     return current;
   }
 
-  // A frozen model's logits on every training image (eval mode, no gradient), computed once per
-  // state of the model: the parent once per hierarchy, a sibling once after each of its turns,
-  // instead of once per batch of every other child (which gives the same logits).
-  const torch::Tensor& frozen_logits(int id) {
-    auto& [epoch, logits] = frozen_[id];
-    if (logits.defined() && epoch == nodes_[id].state.epoch) return logits;
+  // What frozen model `id` (the parent or a sibling, eval mode, no gradient) predicts for the
+  // batch `x` (training images `idx`) on which child `student` took a step under `mix`.
+  // With architecture weights it runs its own weighted supernet, which does not depend on the
+  // batch's neighbours or the step: its logits on every training image are computed once per
+  // state of the model (the parent once per hierarchy, a sibling once after each of its turns)
+  // and looked up. Under path sampling it runs the student's path (see path_for).
+  torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix) {
     auto t = Clock::now();
     torch::NoGradGuard no_grad;
     SupernetState& s = nodes_[id].state;
     s.net->eval();
-    Mixing mix = weighted_or_path(s);
-    std::vector<torch::Tensor> parts;
-    const std::int64_t n = data_.train.size();
-    for (std::int64_t i = 0; i < n; i += 256) parts.push_back(s.net->forward(data_.train.images.narrow(0, i, std::min<std::int64_t>(256, n - i)), mix));
-    epoch = s.epoch;
-    logits = torch::cat(parts);
+    torch::Tensor out;
+    if (supernet_.method == "uniform") {
+      out = s.net->forward(x, path_for(id, student, mix));
+    } else {
+      auto& [epoch, logits] = frozen_[id];
+      if (!logits.defined() || epoch != s.epoch) {
+        Mixing weighted = weighted_mixing(s, supernet_);
+        std::vector<torch::Tensor> parts;
+        const std::int64_t n = data_.train.size();
+        for (std::int64_t i = 0; i < n; i += 256)
+          parts.push_back(s.net->forward(data_.train.images.narrow(0, i, std::min<std::int64_t>(256, n - i)), weighted));
+        epoch = s.epoch;
+        logits = torch::cat(parts);
+      }
+      out = logits.index_select(0, idx);
+    }
     teacher_seconds_ += seconds(t);
     phases_["teachers"] = teacher_seconds_;
-    return logits;
+    return out;
   }
 
-  Mixing weighted_or_path(const SupernetState& s) {
-    if (supernet_.method != "uniform") return weighted_mixing(s, supernet_);
-    std::mt19937_64 rng(o_.seed);
-    return mixing_of(*program_, sample_masked(*program_, s.net->mask(), rng));
+  // The student's path for frozen model `id`: the parent holds the student's region and runs it
+  // as it is; a sibling keeps the student's choice where its mask has it and, on an edge split
+  // apart, takes the candidate at the same rank in its own group.
+  Mixing path_for(int id, int student, const Mixing& mix) {
+    const Mask& to = nodes_[id].state.net->mask();
+    const Mask& from = nodes_[student].state.net->mask();
+    auto map = [&](CellMix& cm) {
+      for (std::size_t e = 0; e < cm.edges.size(); ++e) {
+        std::vector<int>& ops = cm.edges[e].ops;
+        if (ops.size() != 1 || to.cells[group_][e][ops[0]]) continue;
+        std::vector<int> mine = enabled_candidates(from.cells[group_][e]), theirs = enabled_candidates(to.cells[group_][e]);
+        auto rank = static_cast<std::size_t>(std::find(mine.begin(), mine.end(), ops[0]) - mine.begin());
+        ops = {theirs[rank % theirs.size()]};
+      }
+    };
+    Mixing out = mix;
+    map(out.cells[group_]);
+    for (auto& [unit, cm] : out.per_unit)
+      if (program_->network->units[unit].group == group_) map(cm);
+    return out;
   }
 
   void log(const std::string& line) {
@@ -402,7 +430,7 @@ class Search {
   ir::SupernetPlan supernet_;
   int group_ = 0;
   std::vector<Node> nodes_;
-  std::map<int, std::pair<std::int64_t, torch::Tensor>> frozen_;  ///< node -> (its epoch, frozen_logits)
+  std::map<int, std::pair<std::int64_t, torch::Tensor>> frozen_;  ///< node -> (its epoch, logits on the training set)
   std::map<std::string, double> phases_;
   double teacher_seconds_ = 0;
 };

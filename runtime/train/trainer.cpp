@@ -137,7 +137,7 @@ void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const 
                  const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
   clear_grads(params);
   torch::Tensor logits = net->forward(x, mix);
-  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x, indices) : torch::cross_entropy_loss(logits, y);
+  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x, indices, mix) : torch::cross_entropy_loss(logits, y);
   loss.backward();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();

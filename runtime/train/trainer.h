@@ -48,10 +48,10 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
 /// past the end as PyTorch's CosineAnnealingLR).
 double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs);
 
-/// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs and
-/// the inputs' indices in the training set.
+/// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs, the
+/// inputs' indices in the training set, and the mixing the step ran.
 using LossFn = std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs,
-                                           const torch::Tensor& indices)>;
+                                           const torch::Tensor& indices, const Mixing& mix)>;
 
 /// Trains until `state.epoch == until` (at most the plan's epochs); after each epoch calls
 /// `on_epoch` (the driver checkpoints there). Weight steps use `loss` if given. Returns the

@@ -4,11 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <map>
+#include <optional>
+#include <tuple>
 
 namespace cella::runtime {
 
@@ -159,7 +161,9 @@ class Search {
       }
   }
 
-  void train(int id, std::int64_t until, const LossFn& loss) {
+  // Trains node `id` to epoch `until`; the batch order, paths and noise of each step come from
+  // `seed` (default: one per node).
+  void train(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed = std::nullopt) {
     if (restore(id, until)) return;
     auto t = Clock::now();
     const double teachers_before = teacher_seconds_;  // computed inside the loss, counted apart
@@ -176,7 +180,7 @@ class Search {
         o_.progress(q);
       }
     };
-    train_supernet(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), until, progress,
+    train_supernet(n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
                    [&](const SupernetState& s) {
                      nodes_[id].record["curve"].push_back({{"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_acc}});
                      save(id);
@@ -331,6 +335,9 @@ class Search {
       log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
       // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
       const std::int64_t start = nodes_[current].state.epoch;  // targets do not depend on skipped (replayed) turns
+      // Siblings train on the same batches (so the teachers' logits of a batch are shared).
+      const std::uint64_t kids_seed = o_.seed + 7919 * static_cast<std::uint64_t>(current + 1);
+      batch_logits_.clear();
       for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
         for (int id : kids) {
           LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
@@ -345,7 +352,7 @@ class Search {
                 if (j != id) sibs.push_back(frozen(j));
             return distillation_loss(logits, y, t, sibs, sp.distill);
           };
-          train(id, start + ep + 1, loss);
+          train(id, start + ep + 1, loss, kids_seed);
         }
       }
       int best = kids[0];
@@ -365,32 +372,35 @@ class Search {
     return current;
   }
 
-  // What frozen model `id` (the parent or a sibling, eval mode, no gradient) predicts for the
-  // batch `x` (training images `idx`) on which child `student` took a step under `mix`.
-  // With architecture weights it runs its own weighted supernet, which does not depend on the
-  // batch's neighbours or the step: its logits on every training image are computed once per
-  // state of the model (the parent once per hierarchy, a sibling once after each of its turns)
-  // and looked up. Under path sampling it runs the student's path (see path_for).
+  // What frozen model `id` (the parent or a sibling, no gradient) predicts for the batch `x`
+  // (training images `idx`) on which child `student` takes a step under `mix`. It uses batch
+  // statistics, as supernets are evaluated and as the HEP-NAS code leaves its frozen NAS-Bench-201
+  // models, and its running statistics stay as they were. Under path sampling it runs the
+  // student's path (path_for). With architecture weights it runs its weighted supernet; the
+  // children of a hierarchy see the same batches in each epoch and a frozen model does not change
+  // during a turn, so its logits for a batch are computed once and shared by every child that
+  // trains on that batch against the same state of it.
   torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix) {
     auto t = Clock::now();
     torch::NoGradGuard no_grad;
     SupernetState& s = nodes_[id].state;
-    s.net->eval();
+    auto run = [&](const Mixing& m) {
+      std::vector<torch::Tensor> saved;
+      for (const torch::Tensor& b : s.net->buffers()) saved.push_back(b.clone());
+      s.net->train();
+      torch::Tensor z = s.net->forward(x, m);
+      auto buffers = s.net->buffers();
+      for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+      return z;
+    };
     torch::Tensor out;
     if (supernet_.method == "uniform") {
-      out = s.net->forward(x, path_for(id, student, mix));
+      out = run(path_for(id, student, mix));
     } else {
-      auto& [epoch, logits] = frozen_[id];
-      if (!logits.defined() || epoch != s.epoch) {
-        Mixing weighted = weighted_mixing(s, supernet_);
-        std::vector<torch::Tensor> parts;
-        const std::int64_t n = data_.train.size();
-        for (std::int64_t i = 0; i < n; i += 256)
-          parts.push_back(s.net->forward(data_.train.images.narrow(0, i, std::min<std::int64_t>(256, n - i)), weighted));
-        epoch = s.epoch;
-        logits = torch::cat(parts);
-      }
-      out = logits.index_select(0, idx);
+      auto key = std::make_tuple(id, s.epoch, nodes_[student].state.epoch, idx[0].item<std::int64_t>());
+      auto it = batch_logits_.find(key);
+      if (it == batch_logits_.end()) it = batch_logits_.emplace(key, run(weighted_mixing(s, supernet_))).first;
+      out = it->second;
     }
     teacher_seconds_ += seconds(t);
     phases_["teachers"] = teacher_seconds_;
@@ -430,7 +440,8 @@ class Search {
   ir::SupernetPlan supernet_;
   int group_ = 0;
   std::vector<Node> nodes_;
-  std::map<int, std::pair<std::int64_t, torch::Tensor>> frozen_;  ///< node -> (its epoch, logits on the training set)
+  /// (frozen node, its epoch, the student's epoch, the batch's first image) -> logits; one hierarchy
+  std::map<std::tuple<int, std::int64_t, std::int64_t, std::int64_t>, torch::Tensor> batch_logits_;
   std::map<std::string, double> phases_;
   double teacher_seconds_ = 0;
 };

@@ -106,11 +106,32 @@ def derived(args):
     retrain_all(args, [(r["derived"], int(r["seed"])) for r in read_csv(METHODS + ".summary")])
 
 
+def inherited(args, name, seed, out, node=None):
+    """Every sampled architecture evaluated with the search's sub-supernet that holds it, or with
+    node `node` of its split tree (0: the supernet as it was when first split), into methods.csv
+    (method `NAME@root` for node 0)."""
+    extra = ["--node", str(node)] if node is not None else []
+    e = subprocess.run([cella(args.build), "eval", PLAN, "--weights", out, "--archs", ARCHS, "--json",
+                        "--threads", str(args.threads), *extra], capture_output=True, text=True)
+    if e.returncode != 0:
+        sys.exit(f"eval of {name} failed: {e.stderr.strip().splitlines()[-3:]}")
+    for row in json.loads(e.stdout):
+        append_row(METHODS, ["method", "seed", "arch", "node", "valid_acc"],
+                   {"method": name + ("@root" if node == 0 else ""), "seed": seed, "arch": row["arch"], "node": row["node"],
+                    "valid_acc": f"{row['valid_acc']:.2f}"})
+
+
+def roots(args):
+    """`inherited(node=0)` for finished searches whose run directories are still there."""
+    have = {(r["method"], r["seed"]) for r in read_csv(METHODS)}
+    for r in read_csv(METHODS + ".summary"):
+        if r["method"] != "one_shot" and (r["method"] + "@root", r["seed"]) not in have:
+            inherited(args, r["method"], int(r["seed"]), f"/tmp/cella-ranking/{r['method']}-s{r['seed']}", node=0)
+
+
 def methods(args):
     """Each search of bench/ranking.cella per seed, then every sampled architecture evaluated
     with the weights of the sub-supernet that holds it (`cella eval --weights RUN --archs`)."""
-    archs_file = ARCHS
-    header = ["method", "seed", "arch", "node", "valid_acc"]
     summary_header = ["method", "seed", "derived", "selected_valid_acc", "seconds", "phases", "epochs_of_training"]
     done = {(r["method"], r["seed"]) for r in read_csv(METHODS + ".summary")}
     for seed in args.seeds:
@@ -129,13 +150,9 @@ def methods(args):
             result = json.load(open(os.path.join(out, "result.json")))
             tree = json.load(open(os.path.join(out, "tree.json")))
             epochs = sum(len(n["curve"]) for n in tree["nodes"])
-            e = subprocess.run([cella(args.build), "eval", PLAN, "--weights", out, "--archs", archs_file, "--json",
-                                "--threads", str(args.threads)], capture_output=True, text=True)
-            if e.returncode != 0:
-                sys.exit(f"eval of {name} failed: {e.stderr.strip().splitlines()[-3:]}")
-            for row in json.loads(e.stdout):
-                append_row(METHODS, header, {"method": name, "seed": seed, "arch": row["arch"], "node": row["node"],
-                                             "valid_acc": f"{row['valid_acc']:.2f}"})
+            inherited(args, name, seed, out)
+            if name != "one_shot":
+                inherited(args, name, seed, out, node=0)
             phases = ";".join(f"{k}={v:.0f}" for k, v in sorted(result["phases_seconds"].items()))
             append_row(METHODS + ".summary", summary_header,
                        {"method": name, "seed": seed, "derived": result["arch"], "selected_valid_acc": f"{result['valid_acc']:.2f}",
@@ -195,7 +212,7 @@ def report(args):
           "tau within a sub-supernet | sub-supernets used | epochs of training | wall time (s) | "
           "derived architecture: stand-alone test acc (%) |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
-    for name in SEARCHES:
+    for name in SEARCHES + [n + "@root" for n in SEARCHES[1:]]:
         taus, single, within, nodes, walls, epochs, derived_acc = [], [], [], set(), [], [], []
         for s in sorted({int(r["seed"]) for r in rows if r["method"] == name}):
             inherited = {r["arch"]: float(r["valid_acc"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
@@ -206,7 +223,7 @@ def report(args):
             within.append(same_group_tau(x, mean, [owner[a] for a in sample]))
             single += [kendall_tau_b(x, per_seed[k]) for k in seeds[:2]]
             for m in summary:
-                if m["method"] == name and int(m["seed"]) == s:
+                if m["method"] == name.split("@")[0] and int(m["seed"]) == s and "@" not in name:
                     walls.append(float(m["seconds"]))
                     epochs.append(int(m["epochs_of_training"]))
                     acc = sa.get(m["derived"], {}).get(s)
@@ -215,9 +232,11 @@ def report(args):
         if not taus:
             continue
         n_nodes = len(nodes) / max(1, len(taus))
-        print(f"| {name} | {statistics.mean(taus):.3f} ({', '.join(f'{t:.3f}' for t in taus)}) | {statistics.mean(single):.3f} | "
+        label = name.replace("@root", ": its supernet when first split")
+        print(f"| {label} | {statistics.mean(taus):.3f} ({', '.join(f'{t:.3f}' for t in taus)}) | {statistics.mean(single):.3f} | "
               f"{statistics.mean(within):.3f} | "
-              f"{n_nodes:.1f} | {statistics.mean(epochs):.0f} | {statistics.mean(walls):.0f} | {'; '.join(derived_acc)} |")
+              f"{n_nodes:.1f} | {statistics.mean(epochs) if epochs else '-'} | {statistics.mean(walls) if walls else '-'} | "
+              f"{'; '.join(derived_acc) or '-'} |")
 
 
 if __name__ == "__main__":
@@ -237,6 +256,8 @@ if __name__ == "__main__":
     m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
     m.add_argument("--searches", type=lambda v: v.split(","), default=SEARCHES)
     m.add_argument("--threads", type=int, default=1)
+    r = sub.add_parser("roots")
+    r.add_argument("--threads", type=int, default=1)
     sub.add_parser("report")
     args = p.parse_args()
-    {"standalone": standalone, "derived": derived, "methods": methods, "report": report}[args.cmd](args)
+    {"standalone": standalone, "derived": derived, "methods": methods, "roots": roots, "report": report}[args.cmd](args)

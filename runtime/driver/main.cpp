@@ -39,6 +39,7 @@ struct Options {
   bool seed_given = false;
   int threads = 0;
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
+  int node = -1;
   bool json = false;
   bool smoke = false;
 };
@@ -326,6 +327,13 @@ int cmd_eval(Options& o) {
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
     int node = search ? runtime::owning_node(*r.program, tree, arch) : 0;
+    if (search && o.node >= 0) {
+      if (o.node >= static_cast<int>(tree["nodes"].size()))
+        throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree["nodes"].size() - 1));
+      if (!runtime::node_holds(*r.program, tree, o.node, arch))
+        throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
+      node = o.node;
+    }
     if (!supernets.contains(node)) {
       if (search) {
         supernets[node] = runtime::load_node(r.program, plan.supernet, tree, node, run.path());
@@ -497,6 +505,7 @@ int main(int argc, char** argv) {
   eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);
   eval->add_option("--archs", o.arch_file, "A file of architectures, one per line");
   eval->add_option("--weights", o.weights, "The run directory of `cella train` or `cella search`")->required();
+  eval->add_option("--node", o.node, "With a search run: evaluate with this sub-supernet (default: the deepest that holds each architecture)");
   eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
   auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
   common(retrain, true);

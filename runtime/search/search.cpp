@@ -471,21 +471,23 @@ Mask node_mask(const ir::Program& program, const nlohmann::json& tree, int id) {
 
 }  // namespace
 
-int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch) {
+bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch) {
   int g = split_group(program, tree.at("cell").get<std::string>());
+  const auto& index = tree.at("nodes").at(id).at("mask_index");
+  for (std::size_t e = 0; e < index.size(); ++e) {
+    auto ks = index[e].get<std::vector<int>>();
+    if (std::find(ks.begin(), ks.end(), arch.cells[g].edge_op[e]) == ks.end()) return false;
+  }
+  return true;
+}
+
+int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch) {
   int best = 0, best_level = -1;
-  for (const auto& n : tree.at("nodes")) {
-    const auto& index = n.at("mask_index");
-    bool contains = true;
-    for (std::size_t e = 0; e < index.size() && contains; ++e) {
-      auto ks = index[e].get<std::vector<int>>();
-      contains = std::find(ks.begin(), ks.end(), arch.cells[g].edge_op[e]) != ks.end();
-    }
-    if (contains && n.at("level").get<int>() > best_level) {
+  for (const auto& n : tree.at("nodes"))
+    if (n.at("level").get<int>() > best_level && node_holds(program, tree, n.at("id").get<int>(), arch)) {
       best = n.at("id").get<int>();
       best_level = n.at("level").get<int>();
     }
-  }
   return best;
 }
 

@@ -36,6 +36,8 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
 /// whose mask contains it ("an architecture is evaluated by the sub-supernet whose region
 /// contains it", Few-Shot NAS). Every node of a tree was trained, so one always exists.
 int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch);
+/// Whether node `id` of the split tree holds `arch` (its mask contains every choice of it).
+bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch);
 
 /// Node `id` of a search's split tree with its final weights: the newest of its checkpoints in
 /// `dir`. Throws a one-line error if the checkpoint is missing or made for another network.

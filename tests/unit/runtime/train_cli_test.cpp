@@ -302,6 +302,15 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
   EXPECT_EQ(rows[0]["node"], child_of_op["nor_conv_3x3"]);
   EXPECT_EQ(rows[1]["node"], child_of_op["avg_pool_3x3"]);
   for (const auto& row : rows) EXPECT_GE(row["valid_acc"].get<double>(), 0.0);
+  // --node 0: the supernet as it was when first split holds every architecture.
+  Result root = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --node 0 --weights " + (base / "few").string() +
+                          " --archs " + (base / "archs.txt").string());
+  ASSERT_EQ(root.code, 0) << root.text;
+  for (const auto& row : nlohmann::json::parse(root.text.substr(root.text.find('[')))) EXPECT_EQ(row["node"], 0);
+  Result elsewhere = run_cella("eval tests/search/exhaustive.cella --node " + std::to_string(child_of_op["none"]) + " --weights " +
+                               (base / "few").string() + " --archs " + (base / "archs.txt").string());
+  EXPECT_EQ(elsewhere.code, 2) << elsewhere.text;
+  EXPECT_NE(elsewhere.text.find("does not hold"), std::string::npos) << elsewhere.text;
   Result bad = run_cella("eval tests/search/exhaustive.cella --weights " + (base / "few").string() + " --arch '|bogus~0|'");
   EXPECT_EQ(bad.code, 2) << bad.text;
   fs::remove_all(base);

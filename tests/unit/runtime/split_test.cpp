@@ -130,27 +130,6 @@ TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
   EXPECT_EQ(child.epoch, 3);
 }
 
-// The search computes a frozen teacher's logits once on the whole training set and takes each
-// batch's rows from them. That gives the logits of running the teacher on the batch itself:
-// in eval mode a sample's output does not depend on the rest of its batch.
-TEST(Split, FrozenLogitsOfTheWholeSetEqualPerBatchLogits) {
-  auto p = nb201_tiny();
-  DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
-  ir::SupernetPlan plan;
-  plan.epochs = 2;
-  plan.batch = 32;
-  SupernetState teacher = make_supernet(p, Mask::full(*p), plan, 1);
-  train_supernet(teacher, plan, data, 1, 1, {}, {});  // running statistics away from their initial values
-  torch::NoGradGuard no_grad;
-  teacher.net->eval();
-  std::mt19937_64 rng(3);
-  Mixing mix = mixing_of(*p, sample_masked(*p, teacher.net->mask(), rng));
-  torch::Tensor all = teacher.net->forward(data.train.images, mix);
-  torch::Tensor idx = torch::tensor(std::vector<std::int64_t>{5, 77, 3, 120, 64}, torch::kInt64);
-  torch::Tensor batch = teacher.net->forward(data.train.images.index_select(0, idx), mix);
-  EXPECT_TRUE(torch::allclose(all.index_select(0, idx), batch, 1e-5, 1e-5));
-}
-
 TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
   auto p = nb201_tiny();
   DataSplits data = load_data("synthetic", "", 256, 0.5, 5);

@@ -260,30 +260,37 @@ int cmd_train(Options& o) {
   return kOk;
 }
 
-// A finished (or interrupted) run: its program, plan, seed, data and trained supernet.
-struct Trained {
+// A finished (or interrupted) run: its program, the plan as it ran (`--smoke` shrinks it), its
+// seed and data.
+struct Opened {
   Rebuilt r;
   ir::SearchPlan plan;
   std::uint64_t seed = 0;
-  runtime::SupernetState state;
   runtime::DataSplits data;
 };
 
-Trained load_trained(const runtime::RunDir& run) {
-  Trained t;
-  t.r = rebuild(run);
-  t.plan = plan_of(*t.r.program);
-  t.seed = t.r.config.value("seed", 0ull);
-  t.state = runtime::make_supernet(t.r.program, runtime::Mask::full(*t.r.program), t.plan.supernet, t.seed);
-  runtime::load_state(t.state, run.file("checkpoint.pt"));
-  t.data = data_of(t.plan, t.r.config.value("data_dir", ""), t.seed);
-  return t;
+Opened open_run(const runtime::RunDir& run) {
+  Opened o;
+  o.r = rebuild(run);
+  o.plan = plan_of(*o.r.program);
+  if (o.r.config.value("smoke", false)) smoke_plan(o.plan);
+  o.seed = o.r.config.value("seed", 0ull);
+  o.data = data_of(o.plan, o.r.config.value("data_dir", ""), o.seed);
+  return o;
+}
+
+// A `cella train` run's supernet, from its checkpoint.
+runtime::SupernetState trained_supernet(const Opened& o, const runtime::RunDir& run) {
+  runtime::SupernetState s = runtime::make_supernet(o.r.program, runtime::Mask::full(*o.r.program), o.plan.supernet, o.seed);
+  runtime::load_state(s, run.file("checkpoint.pt"));
+  return s;
 }
 
 int cmd_derive(Options& o) {
   runtime::RunDir run(o.resume, true);
-  Trained t = load_trained(run);
-  ir::Arch arch = runtime::derive(t.state, t.plan.supernet, t.data, t.seed, o.samples, {});
+  Opened t = open_run(run);
+  runtime::SupernetState state = trained_supernet(t, run);
+  ir::Arch arch = runtime::derive(state, t.plan.supernet, t.data, t.seed, o.samples, {});
   write_arch(run, *t.r.program, arch);
   std::cout << ir::to_text(*t.r.program, arch) << "\n";
   return kOk;
@@ -311,11 +318,9 @@ std::vector<std::string> arch_texts(const Options& o) {
 int cmd_eval(Options& o) {
   runtime::RunDir run(o.weights, true);
   std::vector<std::string> texts = arch_texts(o);
-  Rebuilt r = rebuild(run);
-  ir::SearchPlan plan = plan_of(*r.program);
-  if (r.config.value("smoke", false)) smoke_plan(plan);
-  std::uint64_t seed = r.config.value("seed", 0ull);
-  runtime::DataSplits data = data_of(plan, r.config.value("data_dir", ""), seed);
+  Opened opened = open_run(run);
+  const Rebuilt& r = opened.r;
+  const runtime::DataSplits& data = opened.data;
   bool search = run.exists("tree.json");
   json tree;
   if (search) {
@@ -334,14 +339,9 @@ int cmd_eval(Options& o) {
         throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
       node = o.node;
     }
-    if (!supernets.contains(node)) {
-      if (search) {
-        supernets[node] = runtime::load_node(r.program, plan.supernet, tree, node, run.path());
-      } else {
-        supernets[node] = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, seed);
-        runtime::load_state(supernets[node], run.file("checkpoint.pt"));
-      }
-    }
+    if (!supernets.contains(node))
+      supernets[node] = search ? runtime::load_node(r.program, opened.plan.supernet, tree, node, run.path())
+                               : trained_supernet(opened, run);
     runtime::Evaluation v = runtime::evaluate(supernets[node].net, runtime::mixing_of(*r.program, arch), data.valid, 256, 0,
                                               o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};

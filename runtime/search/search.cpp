@@ -107,23 +107,18 @@ class Search {
 
   const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
 
-  std::vector<int> enabled(const Node& n, int e) const {
-    std::vector<int> out;
-    const auto& row = n.state.net->mask().cells[group_][e];
-    for (std::size_t k = 0; k < row.size(); ++k)
-      if (row[k]) out.push_back(static_cast<int>(k));
-    return out;
-  }
+  std::vector<int> enabled(const Node& n, int e) const { return enabled_candidates(n.state.net->mask().cells[group_][e]); }
 
   // Node record: its mask on the split cell, and how it was made.
   void note(int id, const std::string& how, json split) {
     Node& n = nodes_[id];
     json mask = json::object(), index = json::array();
     for (int e = 0; e < cell().num_edges(); ++e) {
+      std::vector<int> on = enabled(n, e);
       json names = json::array();
-      for (int k : enabled(n, e)) names.push_back(cell().edge(e).candidates[k].name);
+      for (int k : on) names.push_back(cell().edge(e).candidates[k].name);
       mask[cell().edge_name(e)] = names;
-      index.push_back(enabled(n, e));
+      index.push_back(on);
     }
     n.record = {{"id", id}, {"parent", n.parent}, {"level", n.level}, {"made_by", how}, {"split", split},
                 {"mask", mask}, {"mask_index", index}, {"curve", json::array()}, {"kept", false}};
@@ -266,9 +261,8 @@ class Search {
           std::optional<std::pair<Partition, json>> best;
           int best_edge = -1;
           for (int e = 0; e < cell().num_edges(); ++e) {
-            if (static_cast<std::int64_t>(enabled(nodes_[id], e).size()) != static_cast<std::int64_t>(cell().edge(e).candidates.size()) ||
-                static_cast<std::int64_t>(enabled(nodes_[id], e).size()) < sp.branches)
-              continue;
+            const auto on = static_cast<std::int64_t>(enabled(nodes_[id], e).size());
+            if (on != static_cast<std::int64_t>(cell().edge(e).candidates.size()) || on < sp.branches) continue;
             auto m = match(id, e, sp.branches, sp.groups);
             if (m.first.groups.empty()) continue;
             if (!best || m.first.cost < best->first.cost) {
@@ -385,13 +379,9 @@ class Search {
     torch::NoGradGuard no_grad;
     SupernetState& s = nodes_[id].state;
     auto run = [&](const Mixing& m) {
-      std::vector<torch::Tensor> saved;
-      for (const torch::Tensor& b : s.net->buffers()) saved.push_back(b.clone());
+      KeepBuffers keep(s.net);
       s.net->train();
-      torch::Tensor z = s.net->forward(x, m);
-      auto buffers = s.net->buffers();
-      for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
-      return z;
+      return s.net->forward(x, m);
     };
     torch::Tensor out;
     if (supernet_.method == "uniform") {

@@ -104,9 +104,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
   std::vector<int> cands = enabled_candidates(parent.net->mask().cells[group][edge]);
   const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
   std::vector<torch::Tensor> params = shared_weights(parent, group, edge);
-  // Batch-norm statistics are left as they were: scoring must not change the parent.
-  std::vector<torch::Tensor> saved;
-  for (const torch::Tensor& b : parent.net->buffers()) saved.push_back(b.clone());
+  KeepBuffers keep(parent.net);  // batch-norm statistics as they were: scoring must not change the parent
   torch::Tensor sum = torch::zeros({K, K}, torch::kFloat64);
   parent.net->train();
   std::mt19937_64 rng(o.seed);
@@ -130,8 +128,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
           if (full.ops[j] == c && full.weights.defined()) m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
       }
       mix.cells[group].edges[edge] = m;
-      for (const torch::Tensor& t : parent.net->parameters())
-        if (t.grad().defined()) const_cast<torch::Tensor&>(t).mutable_grad().reset();
+      clear_grads(parent.net->parameters());
       torch::cross_entropy_loss(parent.net->forward(x, mix), y).backward();
       grads.push_back(flat_grad(params));
     }
@@ -139,11 +136,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
     for (std::size_t i = 0; i < cands.size(); ++i)
       for (std::size_t j = 0; j < cands.size(); ++j) sum[cands[i]][cands[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
   }
-  for (const torch::Tensor& t : parent.net->parameters())
-    if (t.grad().defined()) const_cast<torch::Tensor&>(t).mutable_grad().reset();
-  torch::NoGradGuard no_grad;
-  auto buffers = parent.net->buffers();
-  for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+  clear_grads(parent.net->parameters());
   return sum / static_cast<double>(std::max<std::int64_t>(1, o.batches));
 }
 

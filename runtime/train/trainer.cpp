@@ -103,14 +103,6 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
 
-// Drops gradients instead of zeroing them: a candidate that was not on this step's path then
-// gets no update at all (no momentum, no weight decay), as with PyTorch's set_to_none, and a
-// resumed process, which starts without gradients, behaves exactly like the uninterrupted one.
-void clear_grads(const std::vector<torch::Tensor>& params) {
-  for (const torch::Tensor& p : params)
-    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
-}
-
 // Running loss, accuracy and speed of an epoch, and the Progress records made from them.
 struct Meter {
   double loss_sum = 0, correct = 0, seen = 0;
@@ -142,18 +134,6 @@ void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const 
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();
   meter.add(loss, logits, y);
-}
-
-// Runs `body` with `net`'s batch-norm running statistics restored afterwards.
-template <class F>
-auto keeping_buffers(Network& net, F body) {
-  std::vector<torch::Tensor> saved;
-  for (const torch::Tensor& b : net->buffers()) saved.push_back(b.clone());
-  auto result = body();
-  torch::NoGradGuard guard;
-  auto buffers = net->buffers();
-  for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
-  return result;
 }
 
 void fsync_file(const std::string& path) {
@@ -280,6 +260,21 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
   return last_valid;
 }
 
+void clear_grads(const std::vector<torch::Tensor>& params) {
+  for (const torch::Tensor& p : params)
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
+}
+
+KeepBuffers::KeepBuffers(Network net) : net_(std::move(net)) {
+  for (const torch::Tensor& b : net_->buffers()) saved_.push_back(b.clone());
+}
+
+KeepBuffers::~KeepBuffers() {
+  torch::NoGradGuard no_grad;
+  auto buffers = net_->buffers();
+  for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_[i]);
+}
+
 Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit,
                     const Dataset* recalibrate_on, std::int64_t recalibrate_batches) {
   std::int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
@@ -316,7 +311,11 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
       if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.1);
     return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
   };
-  Evaluation e = keeping_buffers(net, run);
+  Evaluation e;
+  {
+    KeepBuffers keep(net);
+    e = run();
+  }
   net->train();
   return e;
 }

@@ -69,6 +69,25 @@ struct Evaluation {
   double loss = 0;
 };
 
+/// Drops gradients instead of zeroing them: a candidate that was not on this step's path then
+/// gets no update at all (no momentum, no weight decay), as with PyTorch's set_to_none, and a
+/// resumed process, which starts without gradients, behaves exactly like the uninterrupted one.
+void clear_grads(const std::vector<torch::Tensor>& params);
+
+/// Keeps a network's batch-norm running statistics: restores them when it goes out of scope, so
+/// forwards in train mode (batch statistics) in between leave no trace.
+class KeepBuffers {
+ public:
+  explicit KeepBuffers(Network net);
+  ~KeepBuffers();
+  KeepBuffers(const KeepBuffers&) = delete;
+  KeepBuffers& operator=(const KeepBuffers&) = delete;
+
+ private:
+  Network net_;
+  std::vector<torch::Tensor> saved_;
+};
+
 /// Accuracy of `net` run with `mix` on `data` (at most `limit` images, 0: all). Supernets use
 /// batch statistics (train-mode BN, with the running statistics restored afterwards), or with
 /// `recalibrate_batches` > 0 re-estimate the statistics on that many training batches first.

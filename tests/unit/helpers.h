@@ -16,6 +16,15 @@ inline std::unique_ptr<driver::Compilation> compile_space(const std::string& nam
   return driver::compile_file(std::string(CELLA_SOURCE_DIR) + "/spaces/" + name, o);
 }
 
+/// A supernet plan for the runtime tests' tiny networks: `method`, `epochs`, batch 32.
+inline ir::SupernetPlan tiny_plan(const std::string& method, std::int64_t epochs) {
+  ir::SupernetPlan plan;
+  plan.method = method;
+  plan.epochs = epochs;
+  plan.batch = 32;
+  return plan;
+}
+
 /// Rendered diagnostics, for assertion messages.
 inline std::string messages(const driver::Compilation& c) { return diag::render_all(c.diags, c.sources); }
 

@@ -17,6 +17,8 @@
 namespace cella::runtime {
 namespace {
 
+using testing_helpers::tiny_plan;
+
 namespace fs = std::filesystem;
 
 std::shared_ptr<const ir::Program> program(const std::string& space, std::vector<std::pair<std::string, std::string>> sets = {},
@@ -106,14 +108,6 @@ TEST(Network, CloneCopiesWeightsIntoAnIndependentNetwork) {
   torch::NoGradGuard g;
   pb[pa.begin()->key()].add_(1.0);
   EXPECT_FALSE(torch::equal(pa.begin()->value(), pb[pa.begin()->key()]));
-}
-
-ir::SupernetPlan tiny_plan(const std::string& method, std::int64_t epochs) {
-  ir::SupernetPlan plan;
-  plan.method = method;
-  plan.epochs = epochs;
-  plan.batch = 32;
-  return plan;
 }
 
 TEST(Training, ResumingFromACheckpointReplaysExactly) {

@@ -11,6 +11,8 @@
 namespace cella::runtime {
 namespace {
 
+using testing_helpers::tiny_plan;
+
 std::shared_ptr<const ir::Program> nb201_tiny() {
   driver::CompileOptions o;
   o.sema.overrides = {{"C", "4"}, {"N", "1"}};
@@ -105,10 +107,7 @@ TEST(Split, DistillationLossMatchesAHandComputation) {
 TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
   auto p = nb201_tiny();
   DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
-  ir::SupernetPlan plan;
-  plan.method = "darts";
-  plan.epochs = 4;
-  plan.batch = 32;
+  ir::SupernetPlan plan = tiny_plan("darts", 4);
   SupernetState parent = make_supernet(p, Mask::full(*p), plan, 1);
   train_supernet(parent, plan, data, 1, 2, {}, {});
   Mask narrow = restrict_edge(Mask::full(*p), 0, 0, {1, 3});  // drops nor_conv_1x1 and its weights
@@ -133,10 +132,7 @@ TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
 TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
   auto p = nb201_tiny();
   DataSplits data = load_data("synthetic", "", 256, 0.5, 5);
-  ir::SupernetPlan plan;
-  plan.method = "uniform";
-  plan.epochs = 2;
-  plan.batch = 32;
+  ir::SupernetPlan plan = tiny_plan("uniform", 2);
   SupernetState parent = make_supernet(p, Mask::full(*p), plan, 2);
   train_supernet(parent, plan, data, 2, 1, {}, {});
   std::vector<torch::Tensor> before;

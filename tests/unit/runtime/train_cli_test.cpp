@@ -23,6 +23,27 @@ using cella::testing_helpers::run_cella;
 
 std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
+// Starts `cella ARGS` in the background, waits (at most two minutes, polling every `poll`) for
+// `file` to appear, waits `after` more, then kills it with SIGKILL. Returns whether the signal
+// ended it, i.e. it was still running.
+bool kill_cella_when(const std::string& args, const fs::path& file, std::chrono::milliseconds poll,
+                     std::chrono::milliseconds after = std::chrono::milliseconds(0)) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(poll);
+  std::this_thread::sleep_for(after);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
+}
+
 const std::string kTrain =
     "train spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set split=none --set supernet.epochs=4 "
     "--set data.subset=3000 --set supernet.weights=darts --seed 3 --threads 1 --samples 5";
@@ -34,23 +55,11 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   Result straight = run_cella(kTrain + " --out " + a.string());
   ASSERT_EQ(straight.code, 0) << straight.text;
 
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + kTrain + " --out " + b.string() + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
   // Wait for the first checkpoint, then kill during the next epoch.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(b / "checkpoint.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bool killed = kill_cella_when(kTrain + " --out " + b.string(), b / "checkpoint.pt", std::chrono::milliseconds(20),
+                                std::chrono::milliseconds(300));
   ASSERT_TRUE(fs::exists(b / "checkpoint.pt"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed; make it longer";
+  ASSERT_TRUE(killed) << "the run finished before it could be killed; make it longer";
   ASSERT_FALSE(fs::exists(b / "result.json"));
 
   Result resumed = run_cella("train --resume " + b.string() + " --threads 1");
@@ -163,6 +172,13 @@ nlohmann::json search_tree(const std::string& file, const std::string& extra, co
   return nlohmann::json::parse(slurp(out / "tree.json"));
 }
 
+// A run's split tree without the phase times, which differ between runs.
+nlohmann::json tree_without_times(const fs::path& run) {
+  auto tree = nlohmann::json::parse(slurp(run / "tree.json"));
+  tree.erase("phases");
+  return tree;
+}
+
 int children_of(const nlohmann::json& tree, int parent) {
   int n = 0;
   for (const auto& node : tree["nodes"]) n += node["parent"] == parent;
@@ -199,11 +215,9 @@ TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
 
 TEST(Search, TheSameSeedGivesTheSameTree) {
   fs::path base = fs::temp_directory_path() / ("cella_search_seed_" + std::to_string(getpid()));
-  auto a = search_tree("tests/search/gradient_match.cella", "--seed 4", base / "a");
-  auto b = search_tree("tests/search/gradient_match.cella", "--seed 4", base / "b");
-  a.erase("phases");
-  b.erase("phases");
-  EXPECT_EQ(a, b);
+  search_tree("tests/search/gradient_match.cella", "--seed 4", base / "a");
+  search_tree("tests/search/gradient_match.cella", "--seed 4", base / "b");
+  EXPECT_EQ(tree_without_times(base / "a"), tree_without_times(base / "b"));
   fs::remove_all(base);
 }
 
@@ -218,27 +232,13 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   fs::remove_all(base);
   const std::string args = "search spaces/nb201.cella --smoke --set C=6 --set N=1 --threads 1 --seed 5";
   auto straight = search_tree("spaces/nb201.cella", "--set C=6 --set N=1 --seed 5", base / "a");
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " --out " + (base / "b").string() + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
   // Kill once the second level of children has started training.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(base / "b" / "node-4-e3.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the search finished before it could be killed";
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-4-e3.pt", std::chrono::milliseconds(10)))
+      << "the search finished before it could be killed";
   ASSERT_FALSE(fs::exists(base / "b" / "tree.json"));
   Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
   ASSERT_EQ(resumed.code, 0) << resumed.text;
-  auto a = nlohmann::json::parse(slurp(base / "a" / "tree.json")), b = nlohmann::json::parse(slurp(base / "b" / "tree.json"));
-  a.erase("phases");
-  b.erase("phases");
+  auto a = tree_without_times(base / "a"), b = tree_without_times(base / "b");
   EXPECT_EQ(a, b);
   EXPECT_EQ(slurp(base / "a" / "arch.txt"), slurp(base / "b" / "arch.txt"));
   fs::remove_all(base);
@@ -253,26 +253,12 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   const std::string args = "search tests/search/hierarchical.cella --threads 1";
   Result straight = run_cella(args + " --out " + (base / "a").string());
   ASSERT_EQ(straight.code, 0) << straight.text;
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " --out " + (base / "b").string() + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
   // Nodes 3-6 are the second level's children (epochs 3 to 5); node 3 ends round 2 first.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(base / "b" / "node-3-e5.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the search finished before it could be killed";
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e5.pt", std::chrono::milliseconds(2)))
+      << "the search finished before it could be killed";
   Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
   ASSERT_EQ(resumed.code, 0) << resumed.text;
-  auto a = nlohmann::json::parse(slurp(base / "a" / "tree.json")), b = nlohmann::json::parse(slurp(base / "b" / "tree.json"));
-  a.erase("phases");
-  b.erase("phases");
+  auto a = tree_without_times(base / "a"), b = tree_without_times(base / "b");
   EXPECT_EQ(a, b);
   int checkpoints = 0;
   for (const auto& f : fs::directory_iterator(base / "b")) checkpoints += f.path().extension() == ".pt";

@@ -23,23 +23,38 @@ std::string checkpoint_path(const std::string& dir, int id, std::int64_t epoch, 
   return fmt::format("{}/node-{}-e{}.{}", dir, id, epoch, ext);
 }
 
-// The epochs of node `id`'s complete checkpoints (`node-<id>-e<epoch>.pt`) in `dir`.
-std::vector<std::int64_t> checkpoint_epochs(const std::string& dir, int id) {
-  std::vector<std::int64_t> out;
+// Node `id`'s checkpoint files in `dir` (`node-<id>-e<epoch>.pt`, `.json`, `.json.tmp`, ...),
+// each with its epoch.
+std::vector<std::pair<std::int64_t, std::filesystem::path>> checkpoint_files(const std::string& dir, int id) {
+  std::vector<std::pair<std::int64_t, std::filesystem::path>> out;
   std::string prefix = fmt::format("node-{}-e", id);
   std::error_code ec;
   for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
     std::string name = f.path().filename().string();
-    if (!name.starts_with(prefix) || !name.ends_with(".pt")) continue;
-    std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - 3);
-    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) out.push_back(std::stoll(digits));
+    if (!name.starts_with(prefix)) continue;
+    std::string digits = name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
+      out.emplace_back(std::stoll(digits), f.path());
   }
   return out;
 }
 
+// The epoch of node `id`'s newest complete checkpoint (its `.pt` file), or -1.
 std::int64_t newest_checkpoint(const std::string& dir, int id) {
-  std::vector<std::int64_t> e = checkpoint_epochs(dir, id);
-  return e.empty() ? -1 : *std::max_element(e.begin(), e.end());
+  std::int64_t newest = -1;
+  for (const auto& [epoch, path] : checkpoint_files(dir, id))
+    if (path.extension() == ".pt") newest = std::max(newest, epoch);
+  return newest;
+}
+
+// Removes node `id`'s checkpoint files older than its newest checkpoint; returns that epoch.
+// A save prunes after writing, so a search killed in between leaves older files behind, which
+// the resumed search prunes when it first looks at the node.
+std::int64_t prune_checkpoints(const std::string& dir, int id) {
+  std::int64_t newest = newest_checkpoint(dir, id);
+  for (const auto& [epoch, path] : checkpoint_files(dir, id))
+    if (epoch < newest) std::filesystem::remove(path);
+  return newest;
 }
 
 // The cell group a plan splits (the first group of that cell).
@@ -131,7 +146,7 @@ class Search {
   // this point, a sibling's turn in the same round, is skipped too). Otherwise jump to it.
   bool restore(int id, std::int64_t until) {
     if (o_.checkpoint_dir.empty()) return false;
-    std::int64_t e = newest_checkpoint(o_.checkpoint_dir, id);
+    std::int64_t e = prune_checkpoints(o_.checkpoint_dir, id);
     if (e > until) return true;
     if (e > nodes_[id].state.epoch) {
       load_state(nodes_[id].state, ckpt(id, e, "pt"));
@@ -149,11 +164,7 @@ class Search {
     { std::ofstream(tmp) << nodes_[id].record["curve"].dump(); }
     std::filesystem::rename(tmp, ckpt(id, e, "json"));
     save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
-    for (std::int64_t old : checkpoint_epochs(o_.checkpoint_dir, id))
-      if (old < e) {
-        std::filesystem::remove(ckpt(id, old, "pt"));
-        std::filesystem::remove(ckpt(id, old, "json"));
-      }
+    prune_checkpoints(o_.checkpoint_dir, id);
   }
 
   // Trains node `id` to epoch `until`; the batch order, paths and noise of each step come from

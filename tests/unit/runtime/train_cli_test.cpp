@@ -256,8 +256,13 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   // Nodes 3-6 are the second level's children (epochs 3 to 5); node 3 ends round 2 first.
   ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e5.pt", std::chrono::milliseconds(2)))
       << "the search finished before it could be killed";
+  // A kill between writing a checkpoint and removing the older one leaves both: the resumed
+  // search removes the stale one (made here, since the kill rarely lands in that window).
+  fs::copy_file(base / "b" / "node-3-e5.pt", base / "b" / "node-3-e1.pt");
+  fs::copy_file(base / "b" / "node-3-e5.json", base / "b" / "node-3-e1.json");
   Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
   ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_FALSE(fs::exists(base / "b" / "node-3-e1.json"));
   auto a = tree_without_times(base / "a"), b = tree_without_times(base / "b");
   EXPECT_EQ(a, b);
   int checkpoints = 0;

@@ -65,6 +65,8 @@ nlohmann::json op_json(const Op& op) {
 }
 
 nlohmann::json plan_json(const SearchPlan& s) {
+  nlohmann::json smoke = nlohmann::json::object();
+  for (const auto& [name, text] : s.smoke) smoke[name] = text;
   auto opt = [](const Optimizer& o) {
     return nlohmann::json{{"kind", o.kind}, {"lr", o.lr}, {"momentum", o.momentum}, {"weight_decay", o.weight_decay}, {"nesterov", o.nesterov}};
   };
@@ -88,6 +90,7 @@ nlohmann::json plan_json(const SearchPlan& s) {
       {"retrain",
        {{"enabled", s.retrain.enabled}, {"epochs", s.retrain.epochs}, {"batch", s.retrain.batch},
         {"optimizer", opt(s.retrain.optimizer)}, {"schedule", {{"kind", s.retrain.schedule.kind}, {"min_lr", s.retrain.schedule.min_lr}}}}},
+      {"smoke", smoke},
   };
 }
 

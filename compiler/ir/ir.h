@@ -254,6 +254,9 @@ struct SearchPlan {
   SupernetPlan supernet;
   SplitPlan split;
   RetrainPlan retrain;
+  /// `smoke { C 4 }`: network parameters that `--smoke` sets (before the command line's `--set`),
+  /// as `--set` texts.
+  std::vector<std::pair<std::string, std::string>> smoke;
   diag::SourceRange range;
 };
 

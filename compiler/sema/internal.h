@@ -15,8 +15,8 @@ std::optional<ir::Network> build_network(const ast::NetworkDecl& decl, const Glo
                                          ir::Shape input);
 
 /// Builds the search plan for `network`; `overrides` holds the dotted `--set` entries.
-std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev,
-                                           const std::vector<ir::Cell>& cells, const Options& options);
+std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
+                                           const ir::Network& network, const Options& options);
 
 /// Parses a `--set` value as an integer, float or boolean.
 std::optional<Value> parse_override(const std::string& text);

@@ -30,8 +30,9 @@ const std::vector<std::string> kStrategies = {"none", "exhaustive", "gradient_ma
 
 class SearchBuilder {
  public:
-  SearchBuilder(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells, const Options& options)
-      : decl_(decl), ev_(ev), diags_(ev.diags()), cells_(cells), options_(options) {
+  SearchBuilder(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells, const ir::Network& network,
+                const Options& options)
+      : decl_(decl), ev_(ev), diags_(ev.diags()), cells_(cells), network_(network), options_(options) {
     define();
   }
 
@@ -239,6 +240,37 @@ class SearchBuilder {
     optimizer("retrain.", plan_.retrain.optimizer);
     readers_["retrain.schedule"] = set_word(plan_.retrain.schedule.kind, {"cosine", "constant"});
     readers_["retrain.min_lr"] = set_float(plan_.retrain.schedule.min_lr, 0, 10);
+    readers_["smoke"] = [this](const Input& in) {  // its entries are network parameters: smoke_setting()
+      diags_.report(Kind::TypeMismatch, in.range, "'smoke' takes a block of network parameters");
+      diags_.note("for example: smoke { C 4; layers 5 }");
+    };
+  }
+
+  // `smoke { C 4; layers 5 }`: network parameters for `--smoke` runs, kept as `--set` texts.
+  void smoke_setting(const ast::Setting& s) {
+    std::vector<std::string> params;
+    for (const auto& [name, _] : network_.params) params.push_back(name);
+    if (std::find(params.begin(), params.end(), s.name) == params.end()) {
+      diags_.report(Kind::UnknownSetting, s.name_range, fmt::format("network '{}' has no parameter '{}'", network_.name, s.name));
+      if (std::string m = diag::closest_match(s.name, params); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      else diags_.note(fmt::format("'smoke' sets network parameters; those of '{}' are: {}", network_.name, fmt::join(params, ", ")));
+      return;
+    }
+    for (const auto& [name, _] : plan_.smoke)
+      if (name == s.name) {
+        diags_.report(Kind::DuplicateStatement, s.name_range, fmt::format("setting 'smoke.{}' is given twice", s.name));
+        return;
+      }
+    std::optional<Value> v = s.value && !s.block ? ev_.eval(*s.value, {}) : std::nullopt;
+    if (!v || (v->kind != Value::Kind::Int && v->kind != Value::Kind::Float && v->kind != Value::Kind::Bool)) {
+      if (v || !s.value)
+        diags_.report(Kind::TypeMismatch, s.value ? s.value->range : s.name_range,
+                      fmt::format("'smoke.{}' must be a number or true/false", s.name));
+      return;
+    }
+    std::string text = to_text(*v);
+    if (v->kind == Value::Kind::Float && text.find_first_of(".eEn") == std::string::npos) text += ".0";
+    plan_.smoke.emplace_back(s.name, text);
   }
 
   // Settings that only make sense for some strategies.
@@ -275,6 +307,10 @@ class SearchBuilder {
   void read_block(const ast::Block& block, const std::string& prefix) {
     std::map<std::string, SourceRange> seen;
     for (const ast::Setting& s : block.settings) {
+      if (prefix == "smoke.") {
+        smoke_setting(s);
+        continue;
+      }
       std::string path = prefix + s.name;
       auto it = readers_.find(path);
       if (it == readers_.end()) {
@@ -342,7 +378,7 @@ class SearchBuilder {
 
   void override_setting(const std::string& path, const std::string& text) {
     auto it = readers_.find(path);
-    if (it == readers_.end() || path == "supernet" || path == "retrain") {
+    if (it == readers_.end() || path == "supernet" || path == "retrain" || path == "smoke") {
       std::vector<std::string> keys;
       for (const auto& [k, _] : readers_) keys.push_back(k);
       diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: the search has no setting '{}'", path, path));
@@ -505,6 +541,7 @@ class SearchBuilder {
   Evaluator& ev_;
   diag::DiagnosticEngine& diags_;
   const std::vector<ir::Cell>& cells_;
+  const ir::Network& network_;
   const Options& options_;
   ir::SearchPlan plan_;
   std::map<std::string, Reader> readers_;
@@ -516,8 +553,8 @@ class SearchBuilder {
 }  // namespace
 
 std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
-                                           const Options& options) {
-  return SearchBuilder(decl, ev, cells, options).build();
+                                           const ir::Network& network, const Options& options) {
+  return SearchBuilder(decl, ev, cells, network, options).build();
 }
 
 }  // namespace cella::sema

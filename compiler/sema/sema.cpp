@@ -147,7 +147,7 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
       if (name.find('.') == std::string::npos)
         diags.report(Kind::BadOverride, {}, fmt::format("--set {}: the file has no network with parameters to set", name));
   }
-  if (search && program.network) program.search = build_search(*search, ev, program.cells, options);
+  if (search && program.network) program.search = build_search(*search, ev, program.cells, *program.network, options);
   if (diags.error_count() > before) return std::nullopt;
   return program;
 }

@@ -90,9 +90,11 @@ class Printer {
   std::int64_t epoch_ = -1;
 };
 
+// Compiles `file`. With `smoke`, the search block's `smoke { ... }` parameters are set too
+// (compiled a second time with them before `overrides`, so the command line wins).
 std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
                                              const std::string& data, const std::vector<std::string>& includes,
-                                             const std::string& network = "", const std::string& search = "") {
+                                             const std::string& network = "", const std::string& search = "", bool smoke = false) {
   driver::CompileOptions o;
   o.sema.overrides = overrides;
   o.sema.data = data;
@@ -100,6 +102,11 @@ std::unique_ptr<driver::Compilation> compile(const std::string& file, const std:
   o.sema.search = search;
   o.include_dirs = includes;
   auto c = driver::compile_file(file, o);
+  if (smoke && !c->diags.has_errors() && c->program && c->program->search && !c->program->search->smoke.empty()) {
+    o.sema.overrides = c->program->search->smoke;
+    o.sema.overrides.insert(o.sema.overrides.end(), overrides.begin(), overrides.end());
+    c = driver::compile_file(file, o);
+  }
   std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
   if (c->diags.has_errors()) throw Failure(kInvalid, "");
   if (!c->program || !c->program->network) throw Failure(kInvalid, fmt::format("{} declares no network", file));
@@ -182,7 +189,7 @@ Rebuilt rebuild(const runtime::RunDir& run) {
   std::vector<std::pair<std::string, std::string>> overrides = cfg["overrides"].get<std::vector<std::pair<std::string, std::string>>>();
   Rebuilt r;
   r.c = compile(run.file("space.cella"), overrides, cfg.value("data", ""), cfg.value("include_dirs", std::vector<std::string>{}),
-                cfg.value("network", ""), cfg.value("search", ""));
+                cfg.value("network", ""), cfg.value("search", ""), cfg.value("smoke", false));
   r.program = std::make_shared<const ir::Program>(*r.c->program);
   r.config = cfg;
   return r;
@@ -378,7 +385,7 @@ int cmd_search(Options& o) {
   }
   bool resuming = !o.resume.empty();
   auto overrides = parse_sets(o.sets);
-  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes, o.network, o.search);
+  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes, o.network, o.search, o.smoke);
   auto program = std::make_shared<const ir::Program>(*c->program);
   if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
   ir::SearchPlan plan = *program->search;
@@ -397,9 +404,12 @@ int cmd_search(Options& o) {
                  {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}});
   if (!resuming) run.write("config.json", config.dump(2) + "\n");
   runtime::DataSplits data = data_of(plan, o.data_dir, seed);
-  std::cerr << fmt::format("cella: {} search of {} ({}, {} train / {} valid images, {} threads) in {}\n",
+  std::vector<std::string> params;
+  for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
+  std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads) in {}\n",
                            ir::dump_json(*program)["search"]["split"]["strategy"].get<std::string>(), program->network->name,
-                           plan.data.name, data.train.size(), data.valid.size(), o.threads, run.path());
+                           fmt::join(params, ", "), o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(),
+                           data.valid.size(), o.threads, run.path());
   Printer printer;
   runtime::SearchOptions so;
   so.seed = seed;

@@ -271,6 +271,25 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   fs::remove_all(base);
 }
 
+// A search block's `smoke { C 2 }` sets network parameters under --smoke; `--set` still wins,
+// and commands that reopen the run (eval) rebuild the same smaller network.
+TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_smoke_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  Result small = run_cella("search tests/search/exhaustive.cella --smoke --threads 1 --out " + (base / "a").string());
+  ASSERT_EQ(small.code, 0) << small.text;
+  EXPECT_NE(small.text.find("search of net(C=2, N=1, classes=10) (smoke test"), std::string::npos) << small.text;
+  Result set = run_cella("search tests/search/exhaustive.cella --smoke --set C=3 --threads 1 --out " + (base / "b").string());
+  ASSERT_EQ(set.code, 0) << set.text;
+  EXPECT_NE(set.text.find("search of net(C=3, N=1, classes=10)"), std::string::npos) << set.text;
+  Result full = run_cella("show tests/search/exhaustive.cella");  // without --smoke: the declared network
+  EXPECT_NE(full.text.find("network net(C=4, N=1, classes=10)"), std::string::npos) << full.text;
+  Result eval = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + (base / "a").string() +
+                          " --arch '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'");
+  EXPECT_EQ(eval.code, 0) << eval.text;
+  fs::remove_all(base);
+}
+
 // `cella eval --weights SEARCH_RUN` judges each architecture with the deepest sub-supernet of the
 // split tree whose mask holds it.
 TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {

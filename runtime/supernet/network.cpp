@@ -212,7 +212,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
 
  private:
   nn::Sequential relu_conv_bn(std::int64_t in, bool affine) {
-    return nn::Sequential(nn::ReLU(), nn::Conv2d(nn::Conv2dOptions(in, width_, 1).bias(false)),
+    return nn::Sequential(nn::ReLU(), PointwiseConv(in, width_),
                           nn::BatchNorm2d(nn::BatchNorm2dOptions(width_).affine(affine)));
   }
 

@@ -9,6 +9,7 @@
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 #include "runtime/data/dataset.h"
+#include "runtime/ops/modules.h"
 #include "runtime/supernet/network.h"
 #include "runtime/train/trainer.h"
 #include "tests/unit/helpers.h"
@@ -95,6 +96,30 @@ TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
     Network fixed(p, Mask::of_arch(*p, a), false);
     EXPECT_EQ(fixed->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a)).size(1), 10) << space;
   }
+}
+
+// PointwiseConv is nn::Conv2d with k=1 on a faster kernel: the same initial weights for the same
+// seed, the same outputs and gradients.
+TEST(Ops, PointwiseConvComputesWhatConv2dComputes) {
+  for (std::int64_t stride : {1, 2})
+    for (bool bias : {false, true}) {
+      torch::manual_seed(11);
+      torch::nn::Conv2d ref(torch::nn::Conv2dOptions(5, 7, 1).stride(stride).bias(bias));
+      torch::manual_seed(11);
+      PointwiseConv pw(5, 7, stride, bias);
+      ASSERT_TRUE(torch::equal(ref->weight, pw->weight));
+      if (bias) ASSERT_TRUE(torch::equal(ref->bias, pw->bias));
+      torch::Tensor x = torch::randn({3, 5, 9, 9}), x1 = x.clone().requires_grad_(), x2 = x.clone().requires_grad_();
+      torch::Tensor y1 = ref->forward(x1), y2 = pw->forward(x2);
+      ASSERT_EQ(y1.sizes(), y2.sizes());
+      EXPECT_TRUE(torch::allclose(y1, y2, 1e-5, 1e-6)) << "stride " << stride << " bias " << bias;
+      torch::Tensor g = torch::randn_like(y1);
+      y1.backward(g);
+      y2.backward(g);
+      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
+      EXPECT_TRUE(torch::allclose(ref->weight.grad(), pw->weight.grad(), 1e-4, 1e-5));
+      if (bias) EXPECT_TRUE(torch::allclose(ref->bias.grad(), pw->bias.grad(), 1e-4, 1e-5));
+    }
 }
 
 TEST(Network, CloneCopiesWeightsIntoAnIndependentNetwork) {

@@ -65,6 +65,9 @@ int split_group(const ir::Program& p, const std::string& cell) {
   return 0;
 }
 
+// How many validation images judge a sub-supernet (at most).
+constexpr std::int64_t kSelectionImages = 2000;
+
 struct Node {
   int id = 0, parent = -1, level = 0;
   SupernetState state;
@@ -101,6 +104,7 @@ class Search {
     json nodes = json::array();
     for (Node& n : nodes_) {
       n.record["valid_acc"] = n.record.value("valid_acc", json(nullptr));
+      n.record["valid_loss"] = n.record.value("valid_loss", json(nullptr));
       nodes.push_back(n.record);
     }
     r.tree = {{"strategy", strategy_name()}, {"cell", plan_.split.cell}, {"nodes", nodes}, {"selected", selected},
@@ -196,20 +200,50 @@ class Search {
   }
 
   // How a (leaf) sub-supernet is judged: DARTS-style methods by their weighted forward pass;
-  // path sampling by the best of a few sampled architectures.
+  // path sampling by the best of a few sampled architectures. Records the validation accuracy
+  // and loss; returns the accuracy.
   double score(int id) {
     auto t = Clock::now();
     Node& n = nodes_[id];
-    double acc;
+    Evaluation e;
     if (supernet_.method == "uniform") {
       ir::Arch a = derive(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), 10, {});
-      acc = evaluate(n.state.net, mixing_of(*program_, a), data_.valid, 256, 2000).accuracy;
+      e = evaluate(n.state.net, mixing_of(*program_, a), data_.valid, 256, kSelectionImages);
     } else {
-      acc = evaluate(n.state.net, weighted_mixing(n.state, supernet_), data_.valid, 256, 2000).accuracy;
+      e = evaluate(n.state.net, weighted_mixing(n.state, supernet_), data_.valid, 256, kSelectionImages);
     }
-    n.record["valid_acc"] = acc;
+    n.record["valid_acc"] = e.accuracy;
+    n.record["valid_loss"] = e.loss;
     phases_["selection"] += seconds(t);
-    return acc;
+    return e.accuracy;
+  }
+
+  // What the plan's `select` maximises for a scored node.
+  double merit(int id) const {
+    const json& r = nodes_[id].record;
+    return plan_.split.select == "valid_loss" ? -r["valid_loss"].get<double>() : r["valid_acc"].get<double>();
+  }
+
+  // Marks the best of the scored nodes `ids` as kept and logs the choice with its margin: the
+  // runner-up, and the standard error of an accuracy measured on the validation images, so a
+  // reader can tell a clear choice from a coin flip.
+  int keep_best(const std::vector<int>& ids, const char* what) {
+    std::vector<int> order = ids;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return merit(a) > merit(b); });
+    const int best = order.front();
+    nodes_[best].record["kept"] = true;
+    const double acc = nodes_[best].record["valid_acc"].get<double>() / 100;
+    const auto n = std::min<std::int64_t>(kSelectionImages, data_.valid.size());
+    std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
+                                   nodes_[best].record["valid_loss"].get<double>(), ids.size());
+    if (order.size() > 1) {
+      const json& r = nodes_[order[1]].record;
+      line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%", order[1],
+                          r["valid_acc"].get<double>(), r["valid_loss"].get<double>(), n,
+                          100 * std::sqrt(acc * (1 - acc) / static_cast<double>(std::max<std::int64_t>(1, n))));
+    }
+    log(line);
+    return best;
   }
 
   // Scores `edge` of node `id` by the plan's criterion (gradient matching unless a plugin's) and
@@ -294,20 +328,12 @@ class Search {
       }
       level = next;
     }
-    int best = -1;
-    double best_acc = -1;
     for (int id : level) {
       train(id, nodes_[id].state.epoch + sp.child_epochs, {});
-      double acc = score(id);
+      score(id);
       nodes_[id].record["leaf"] = true;
-      if (acc > best_acc) {
-        best_acc = acc;
-        best = id;
-      }
     }
-    nodes_[best].record["kept"] = true;
-    log(fmt::format("selected leaf {} ({:.2f}% validation accuracy) of {}", best, best_acc, level.size()));
-    return best;
+    return keep_best(level, "selected leaf");
   }
 
   // HEP-NAS: at each split point, split every edge of the next hierarchy in two on the same
@@ -360,18 +386,8 @@ class Search {
           train(id, start + ep + 1, loss, kids_seed);
         }
       }
-      int best = kids[0];
-      double best_acc = -1;
-      for (int id : kids) {
-        double acc = score(id);
-        if (acc > best_acc) {
-          best_acc = acc;
-          best = id;
-        }
-      }
-      nodes_[best].record["kept"] = true;
-      log(fmt::format("kept node {} ({:.2f}% validation accuracy) of {}", best, best_acc, kids.size()));
-      current = best;
+      for (int id : kids) score(id);
+      current = keep_best(kids, "kept node");
     }
     nodes_[current].record["leaf"] = true;
     return current;

@@ -271,6 +271,30 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   fs::remove_all(base);
 }
 
+// `select valid_acc` keeps the sibling with the highest validation accuracy, `select valid_loss`
+// the one with the lowest validation loss; both are recorded for every judged node.
+TEST(Search, TheKeptSubSupernetIsTheBestByThePlansSelection) {
+  fs::path base = fs::temp_directory_path() / ("cella_search_select_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  for (const std::string select : {"valid_acc", "valid_loss"}) {
+    auto tree = search_tree("spaces/nb201.cella", "--set split.select=" + select, base / select);
+    std::map<int, std::vector<nlohmann::json>> siblings;  // parent -> judged children
+    for (const auto& n : tree["nodes"])
+      if (n["valid_loss"].is_number() && n["parent"].get<int>() >= 0) siblings[n["parent"].get<int>()].push_back(n);
+    ASSERT_EQ(siblings.size(), 3u) << select;  // one group of siblings per hierarchy
+    for (const auto& [parent, kids] : siblings) {
+      auto better = [&](const nlohmann::json& a, const nlohmann::json& b) {
+        return select == "valid_acc" ? a["valid_acc"].get<double>() > b["valid_acc"].get<double>()
+                                     : a["valid_loss"].get<double>() < b["valid_loss"].get<double>();
+      };
+      for (const auto& kept : kids)
+        if (kept.value("kept", false))
+          for (const auto& other : kids) EXPECT_FALSE(better(other, kept)) << select << ": node " << other["id"] << " beats kept " << kept["id"];
+    }
+  }
+  fs::remove_all(base);
+}
+
 // A search block's `smoke { C 2 }` sets network parameters under --smoke; `--set` still wins,
 // and commands that reopen the run (eval) rebuild the same smaller network.
 TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {

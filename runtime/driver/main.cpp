@@ -333,6 +333,9 @@ int cmd_eval(Options& o) {
   if (search) {
     tree = json::parse(run.read("tree.json"), nullptr, false);
     if (tree.is_discarded() || !tree.contains("nodes")) throw Failure(kInvalid, run.file("tree.json") + ": not a cella split tree");
+  } else if (o.node >= 0) {
+    throw Failure(kUsage, fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)", o.node,
+                                      o.weights));
   }
   std::map<int, runtime::SupernetState> supernets;
   json rows = json::array();

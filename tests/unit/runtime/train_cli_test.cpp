@@ -72,6 +72,13 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   // One metrics line per epoch, none repeated by the resume.
   std::string metrics = slurp(b / "metrics.jsonl");
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4) << metrics;
+  // The trained supernet judges an architecture; a training run has no sub-supernets to pick.
+  const std::string arch = " --arch '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'";
+  Result eval = run_cella("eval spaces/nb201.cella --threads 1 --weights " + b.string() + arch);
+  EXPECT_EQ(eval.code, 0) << eval.text;
+  Result node = run_cella("eval spaces/nb201.cella --node 1 --weights " + b.string() + arch);
+  EXPECT_EQ(node.code, 2) << node.text;
+  EXPECT_NE(node.text.find("has no split tree"), std::string::npos) << node.text;
   fs::remove_all(base);
 }
 

@@ -16,6 +16,9 @@ using diag::SourceRange;
 
 namespace {
 
+/// The most edges one `edges all` statement makes (446 nodes after one input make 99,681).
+constexpr std::int64_t kMaxEdgesAll = 100'000;
+
 struct EdgeDraft {
   int src, dst;
   Value ops;
@@ -224,6 +227,14 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       case K::EdgesAll: {
         if (!once(*s, "edges all")) break;
         edges_all = s;
+        // Every node from every earlier one: quadratic in the nodes, so bounded (the biggest
+        // published cells have tens of edges; a typo in `nodes` must not exhaust the memory).
+        if (const std::int64_t n = (std::int64_t{N} * (N - 1) - std::int64_t{I} * (I - 1)) / 2; n > kMaxEdgesAll) {
+          diags.report(Kind::ValueOutOfRange, s->range,
+                       fmt::format("`edges all` would give cell '{}' {} edges; it makes at most {}", decl.name, n, kMaxEdgesAll));
+          diags.note("use fewer nodes, or explicit `edge A -> B : ops` statements for a sparse cell");
+          break;
+        }
         auto ops = ev.eval_ops(*s->c, {});
         if (!ops || !check_choice(*ops, s->c->range, diags, !s->optional)) break;
         for (int dst = I; dst < N; ++dst)
@@ -310,13 +321,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     }
     boost::add_vertex(np, cell.graph);
   }
-  struct Expanded {
-    int stride;
-    SourceRange range;
-    bool from_all;
-    std::vector<ir::Op> ops;
-  };
-  std::vector<Expanded> expanded;  // `edges all` shares one opset: expand it once per stride
+  std::map<int, ir::Candidates> all_by_stride;  // `edges all` shares one opset: expand it once per stride
   std::stable_sort(edges.begin(), edges.end(), [](const EdgeDraft& a, const EdgeDraft& b) {
     return a.dst != b.dst ? a.dst < b.dst : a.src < b.src;
   });
@@ -329,7 +334,12 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     ep.range = d.range;
     Bindings bind;
     bind.stride = ep.stride;
-    ep.candidates = ev.expand_all(d.ops, bind);
+    if (auto it = all_by_stride.find(ep.stride); d.from_all && it != all_by_stride.end()) {
+      ep.candidates = it->second;
+    } else {
+      ep.candidates = ev.expand_all(d.ops, bind);
+      if (d.from_all) all_by_stride.emplace(ep.stride, ep.candidates);
+    }
     auto [e, _] = boost::add_edge(static_cast<ir::Vertex>(d.src), static_cast<ir::Vertex>(d.dst), ep, cell.graph);
     cell.edges.push_back(e);
   }

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "compiler/sema/internal.h"
@@ -291,35 +292,47 @@ class NetworkBuilder {
       bool reduce;
     };
     std::vector<Failure> failures;
-    auto check = [&](const ir::Op& op, ir::Shape want, std::string place) {
-      auto r = op.shape(in);
-      std::string problem;
+    struct Verdict {
+      std::string problem;  // empty: the shape is right
       bool channels = false;
+    };
+    // Edges of one `edges all` share their candidate Ops: infer each Op's shape once per stride.
+    std::map<std::pair<const ir::Op*, std::int64_t>, Verdict> verdicts;
+    auto verdict_of = [&](const ir::Op& op, ir::Shape want) -> const Verdict& {
+      auto [it, fresh] = verdicts.try_emplace({&op, want.reduction});
+      if (!fresh) return it->second;
+      Verdict& v = it->second;
+      auto r = op.shape(in);
       if (auto* err = std::get_if<std::string>(&r)) {
-        problem = *err;
+        v.problem = *err;
       } else {
         ir::Shape got = std::get<ir::Shape>(r);
         if (got.channels != want.channels) {
-          problem = fmt::format("makes {} channels where the cell has width {}", got.channels, width);
-          channels = true;
+          v.problem = fmt::format("makes {} channels where the cell has width {}", got.channels, width);
+          v.channels = true;
         } else if (got.reduction != want.reduction) {
-          problem = want.reduction > 1 ? fmt::format("does not reduce the resolution on a stride-{} edge of a reduction cell", want.reduction)
-                                       : fmt::format("reduces the resolution by {} where it must not change", got.reduction);
+          v.problem = want.reduction > 1
+                          ? fmt::format("does not reduce the resolution on a stride-{} edge of a reduction cell", want.reduction)
+                          : fmt::format("reduces the resolution by {} where it must not change", got.reduction);
         }
       }
-      if (problem.empty()) return;
+      return v;
+    };
+    auto check = [&](const ir::Op& op, ir::Shape want, const auto& place) {
+      const Verdict& v = verdict_of(op, want);
+      if (v.problem.empty()) return;
       for (Failure& f : failures)
-        if (f.op->origin.line == op.origin.line && f.op->origin.column == op.origin.column && f.problem == problem) {
-          f.places.push_back(place);
+        if (f.op->origin.line == op.origin.line && f.op->origin.column == op.origin.column && f.problem == v.problem) {
+          f.places.push_back(place());
           return;
         }
-      failures.push_back(Failure{&op, problem, {place}, channels, want.reduction > 1});
+      failures.push_back(Failure{&op, v.problem, {place()}, v.channels, want.reduction > 1});
     };
     for (int e = 0; e < cell.num_edges(); ++e)
       for (const ir::Op& op : cell.edge(e).candidates)
-        check(op, ir::Shape{width, cell.edge(e).stride, false}, "edge " + cell.edge_name(e));
+        check(op, ir::Shape{width, cell.edge(e).stride, false}, [&] { return "edge " + cell.edge_name(e); });
     for (int v = cell.props().inputs; v < cell.num_nodes(); ++v)
-      for (const ir::Op& op : cell.node(v).ops) check(op, in, fmt::format("node {}", v));
+      for (const ir::Op& op : cell.node(v).ops) check(op, in, [&] { return fmt::format("node {}", v); });
     for (const Failure& f : failures) {
       std::string where = f.places.size() == 1 ? f.places[0] : fmt::format("{} and {} more", f.places[0], f.places.size() - 1);
       Kind kind = f.channels ? Kind::ChannelMismatch : f.problem.find("resolution") != std::string::npos ? Kind::StrideMismatch : Kind::ShapeError;

@@ -108,7 +108,9 @@ TEST(Ops, PointwiseConvComputesWhatConv2dComputes) {
       torch::manual_seed(11);
       PointwiseConv pw(5, 7, stride, bias);
       ASSERT_TRUE(torch::equal(ref->weight, pw->weight));
-      if (bias) ASSERT_TRUE(torch::equal(ref->bias, pw->bias));
+      if (bias) {
+        ASSERT_TRUE(torch::equal(ref->bias, pw->bias));
+      }
       torch::Tensor x = torch::randn({3, 5, 9, 9}), x1 = x.clone().requires_grad_(), x2 = x.clone().requires_grad_();
       torch::Tensor y1 = ref->forward(x1), y2 = pw->forward(x2);
       ASSERT_EQ(y1.sizes(), y2.sizes());
@@ -118,7 +120,9 @@ TEST(Ops, PointwiseConvComputesWhatConv2dComputes) {
       y2.backward(g);
       EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
       EXPECT_TRUE(torch::allclose(ref->weight.grad(), pw->weight.grad(), 1e-4, 1e-5));
-      if (bias) EXPECT_TRUE(torch::allclose(ref->bias.grad(), pw->bias.grad(), 1e-4, 1e-5));
+      if (bias) {
+        EXPECT_TRUE(torch::allclose(ref->bias.grad(), pw->bias.grad(), 1e-4, 1e-5));
+      }
     }
 }
 

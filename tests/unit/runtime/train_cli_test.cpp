@@ -294,9 +294,12 @@ TEST(Search, TheKeptSubSupernetIsTheBestByThePlansSelection) {
         return select == "valid_acc" ? a["valid_acc"].get<double>() > b["valid_acc"].get<double>()
                                      : a["valid_loss"].get<double>() < b["valid_loss"].get<double>();
       };
-      for (const auto& kept : kids)
-        if (kept.value("kept", false))
-          for (const auto& other : kids) EXPECT_FALSE(better(other, kept)) << select << ": node " << other["id"] << " beats kept " << kept["id"];
+      for (const auto& kept : kids) {
+        if (!kept.value("kept", false)) continue;
+        for (const auto& other : kids) {
+          EXPECT_FALSE(better(other, kept)) << select << ": node " << other["id"] << " beats kept " << kept["id"];
+        }
+      }
     }
   }
   fs::remove_all(base);

@@ -22,11 +22,11 @@ nn::AnyModule conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64
   return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).dilation(dilation).groups(groups).bias(bias)));
 }
 
+}  // namespace
+
 nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, bool affine) {
   return nn::Sequential(nn::ReLU(), conv(in, out, k, stride, pad), bn(out, affine));
 }
-
-}  // namespace
 
 void PointwiseConvImpl::reset() {
   // As nn::Conv2d initialises (the same draws, so the same weights for the same seed).

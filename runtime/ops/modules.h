@@ -37,6 +37,11 @@ class PointwiseConvImpl : public torch::nn::Cloneable<PointwiseConvImpl> {
 };
 TORCH_MODULE(PointwiseConv);
 
+/// ReLU, a k x k convolution (PointwiseConv when 1x1), batch norm: NAS-Bench-201's and DARTS'
+/// ReLUConvBN.
+torch::nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                                   bool affine);
+
 /// DARTS' FactorizedReduce: ReLU, two offset 1x1 convolutions of stride 2, concatenated, BN.
 class FactorizedReduceImpl : public torch::nn::Cloneable<FactorizedReduceImpl> {
  public:

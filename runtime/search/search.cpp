@@ -39,20 +39,23 @@ std::vector<std::pair<std::int64_t, std::filesystem::path>> checkpoint_files(con
   return out;
 }
 
-// The epoch of node `id`'s newest complete checkpoint (its `.pt` file), or -1.
-std::int64_t newest_checkpoint(const std::string& dir, int id) {
+// The epoch of the newest complete checkpoint (a `.pt` file) among `files`, or -1.
+std::int64_t newest_of(const std::vector<std::pair<std::int64_t, std::filesystem::path>>& files) {
   std::int64_t newest = -1;
-  for (const auto& [epoch, path] : checkpoint_files(dir, id))
+  for (const auto& [epoch, path] : files)
     if (path.extension() == ".pt") newest = std::max(newest, epoch);
   return newest;
 }
+
+std::int64_t newest_checkpoint(const std::string& dir, int id) { return newest_of(checkpoint_files(dir, id)); }
 
 // Removes node `id`'s checkpoint files older than its newest checkpoint; returns that epoch.
 // A save prunes after writing, so a search killed in between leaves older files behind, which
 // the resumed search prunes when it first looks at the node.
 std::int64_t prune_checkpoints(const std::string& dir, int id) {
-  std::int64_t newest = newest_checkpoint(dir, id);
-  for (const auto& [epoch, path] : checkpoint_files(dir, id))
+  const auto files = checkpoint_files(dir, id);
+  const std::int64_t newest = newest_of(files);
+  for (const auto& [epoch, path] : files)
     if (epoch < newest) std::filesystem::remove(path);
   return newest;
 }

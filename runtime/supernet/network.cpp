@@ -121,8 +121,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     node_ops_.assign(c.num_nodes(), {});
     if (c.props().inputs >= 2) {
       pre0_ = register_module("preprocess0", prev_reduction_ ? nn::Sequential(FactorizedReduce(c_pp_, width_, affine))
-                                                             : relu_conv_bn(c_pp_, affine));
-      pre1_ = register_module("preprocess1", relu_conv_bn(c_p_, affine));
+                                                             : relu_conv_bn(c_pp_, width_, 1, 1, 0, affine));
+      pre1_ = register_module("preprocess1", relu_conv_bn(c_p_, width_, 1, 1, 0, affine));
     }
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
@@ -211,11 +211,6 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   }
 
  private:
-  nn::Sequential relu_conv_bn(std::int64_t in, bool affine) {
-    return nn::Sequential(nn::ReLU(), PointwiseConv(in, width_),
-                          nn::BatchNorm2d(nn::BatchNorm2dOptions(width_).affine(affine)));
-  }
-
   std::shared_ptr<const ir::Program> program_;
   int cell_;
   std::vector<std::vector<bool>> edges_mask_, nodes_mask_;

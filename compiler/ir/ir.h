@@ -62,7 +62,6 @@ class Candidates {
   Candidates() : ops_(no_ops()) {}
   Candidates(std::vector<Op> ops) : ops_(std::make_shared<const std::vector<Op>>(std::move(ops))) {}  // NOLINT: implicit
   operator const std::vector<Op>&() const { return *ops_; }  // NOLINT: implicit
-  const std::vector<Op>& ops() const { return *ops_; }
   std::vector<Op>::const_iterator begin() const { return ops_->begin(); }
   std::vector<Op>::const_iterator end() const { return ops_->end(); }
   std::size_t size() const { return ops_->size(); }

@@ -256,11 +256,6 @@ class SearchBuilder {
       else diags_.note(fmt::format("'smoke' sets network parameters; those of '{}' are: {}", network_.name, fmt::join(params, ", ")));
       return;
     }
-    for (const auto& [name, _] : plan_.smoke)
-      if (name == s.name) {
-        diags_.report(Kind::DuplicateStatement, s.name_range, fmt::format("setting 'smoke.{}' is given twice", s.name));
-        return;
-      }
     std::optional<Value> v = s.value && !s.block ? ev_.eval(*s.value, {}) : std::nullopt;
     if (!v || (v->kind != Value::Kind::Int && v->kind != Value::Kind::Float && v->kind != Value::Kind::Bool)) {
       if (v || !s.value)
@@ -306,22 +301,25 @@ class SearchBuilder {
 
   void read_block(const ast::Block& block, const std::string& prefix) {
     std::map<std::string, SourceRange> seen;
+    auto given_twice = [&](const ast::Setting& s, const std::string& path) {
+      auto [prev, fresh] = seen.emplace(s.name, s.name_range);
+      if (fresh) return false;
+      diags_.report(Kind::DuplicateStatement, s.name_range, fmt::format("setting '{}' is given twice", path));
+      diags_.note("first given here", prev->second);
+      return true;
+    };
     for (const ast::Setting& s : block.settings) {
+      std::string path = prefix + s.name;
       if (prefix == "smoke.") {
-        smoke_setting(s);
+        if (!given_twice(s, path)) smoke_setting(s);
         continue;
       }
-      std::string path = prefix + s.name;
       auto it = readers_.find(path);
       if (it == readers_.end()) {
         unknown_setting(s.name, s.name_range, prefix);
         continue;
       }
-      if (auto [prev, fresh] = seen.emplace(s.name, s.name_range); !fresh) {
-        diags_.report(Kind::DuplicateStatement, s.name_range, fmt::format("setting '{}' is given twice", path));
-        diags_.note("first given here", prev->second);
-        continue;
-      }
+      if (given_twice(s, path)) continue;
       Input in = input_of(s, path);
       if (in.word == "\x01") continue;
       if (!s.value && !s.block && it->first.find('.') != std::string::npos) {

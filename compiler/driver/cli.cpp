@@ -19,6 +19,7 @@
 #include "compiler/frontend/printer.h"
 #include "compiler/ir/arch.h"
 #include "compiler/ir/dump.h"
+#include "compiler/ir/subspace.h"
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 
@@ -285,7 +286,7 @@ int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, cons
   std::mt19937_64 rng(seed);
   nlohmann::json arr = nlohmann::json::array();
   for (std::int64_t i = 0; i < n; ++i) {
-    ir::Arch a = passes::sample(p, rng);
+    ir::Arch a = ir::sample(p, rng);
     if (common.json) arr.push_back({{"arch", format_arch(p, a, format)}, {"canonical", passes::canonical(p, a)}});
     else std::cout << format_arch(p, a, format) << "\n";
   }

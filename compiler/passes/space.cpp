@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "compiler/ir/analysis.h"
+#include "compiler/ir/subspace.h"
 
 namespace cella::passes {
 
@@ -36,21 +37,6 @@ BigInt elementary(const std::vector<BigInt>& xs, int k) {
   for (const BigInt& x : xs)
     for (int j = k; j >= 1; --j) e[j] += e[j - 1] * x;
   return e[k];
-}
-
-// All k-subsets of {0..n-1}, in lexicographic order.
-void subsets(int n, int k, const std::function<void(const std::vector<int>&)>& fn) {
-  std::vector<int> idx(k);
-  for (int i = 0; i < k; ++i) idx[i] = i;
-  if (k > n) return;
-  while (true) {
-    fn(idx);
-    int i = k - 1;
-    while (i >= 0 && idx[i] == n - k + i) --i;
-    if (i < 0) return;
-    ++idx[i];
-    for (int j = i + 1; j < k; ++j) idx[j] = idx[j - 1] + 1;
-  }
 }
 
 bool allowed(const Cell& c, int present) {
@@ -154,7 +140,7 @@ void enumerate_cell(const Cell& c, const std::function<bool(const CellChoice&)>&
       ch.node_op[v] = -1;
     };
     if (np.select > 0) {
-      subsets(static_cast<int>(in.size()), np.select, [&](const std::vector<int>& pick) {
+      for (const std::vector<int>& pick : ir::k_subsets(static_cast<int>(in.size()), np.select)) {
         std::function<void(std::size_t)> assign = [&](std::size_t i) {
           if (stop) return;
           if (i == pick.size()) return with_node_op();
@@ -167,7 +153,7 @@ void enumerate_cell(const Cell& c, const std::function<bool(const CellChoice&)>&
           ch.edge_op[e] = -1;
         };
         assign(0);
-      });
+      }
       return;
     }
     std::function<void(std::size_t)> assign = [&](std::size_t i) {
@@ -400,82 +386,6 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
     }
     if (g == ci.size()) return true;
   }
-}
-
-CellChoice sample_cell(const Cell& c, std::mt19937_64& rng) {
-  CellChoice ch;
-  bool has_constraint = std::find(c.props().allowed_edge_counts.begin(), c.props().allowed_edge_counts.end(), false) !=
-                        c.props().allowed_edge_counts.end();
-  for (int attempt = 0; attempt < 100000; ++attempt) {
-    ch.edge_op.assign(c.num_edges(), -1);
-    ch.node_op.assign(c.num_nodes(), -1);
-    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
-      const ir::NodeProps& np = c.node(v);
-      std::vector<int> in = c.in_edges(v);
-      if (np.select > 0) {
-        // Subsets weighted by how many architectures they carry, so the result is uniform.
-        std::vector<std::vector<int>> picks;
-        std::vector<double> weights;
-        subsets(static_cast<int>(in.size()), np.select, [&](const std::vector<int>& pick) {
-          double w = 1;
-          for (int i : pick) w *= nonzero_candidates(c, in[i]);
-          picks.push_back(pick);
-          weights.push_back(w);
-        });
-        std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
-        for (int i : picks[which(rng)]) {
-          int e = in[i];
-          std::vector<int> nz;
-          for (int op = 0; op < static_cast<int>(c.edge(e).candidates.size()); ++op)
-            if (!c.edge(e).candidates[op].is_zero(1)) nz.push_back(op);
-          ch.edge_op[e] = nz[std::uniform_int_distribution<std::size_t>(0, nz.size() - 1)(rng)];
-        }
-      } else {
-        for (int e : in) {
-          int k = static_cast<int>(c.edge(e).candidates.size());
-          int pick = std::uniform_int_distribution<int>(c.edge(e).optional ? -1 : 0, k - 1)(rng);
-          ch.edge_op[e] = pick;
-        }
-      }
-      if (!np.ops.empty()) ch.node_op[v] = std::uniform_int_distribution<int>(0, static_cast<int>(np.ops.size()) - 1)(rng);
-    }
-    if (!has_constraint) return ch;
-    int present = 0;
-    for (int op : ch.edge_op) present += op >= 0;
-    if (allowed(c, present)) return ch;
-  }
-  return ch;  // unreachable for satisfiable constraints (check_space rejects the others)
-}
-
-ir::Arch sample(const ir::Program& p, std::mt19937_64& rng) {
-  const ir::Network& n = *p.network;
-  ir::Arch a;
-  for (const ir::CellGroup& g : n.cell_groups) a.cells.push_back(sample_cell(p.cells[g.cell], rng));
-  a.layers.resize(n.layer_groups.size());
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
-    a.layers[l] = std::uniform_int_distribution<int>(0, static_cast<int>(n.units[n.layer_groups[l]].choices.size()) - 1)(rng);
-  a.depths.resize(n.depth_groups.size());
-  for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
-    const ir::Stage& st = n.stages[n.depth_groups[d]];
-    // Uniform over architectures: a depth weighs as many architectures as its layers allow.
-    std::vector<double> weights;
-    for (std::int64_t depth : st.depths) {
-      double w = 1;
-      for (std::int64_t i = 0; i < depth; ++i) {
-        const ir::Unit& u = n.units[st.units[i]];
-        if (u.kind == ir::UnitKind::Choice) w *= static_cast<double>(u.choices.size());
-      }
-      weights.push_back(w);
-    }
-    a.depths[d] = static_cast<int>(std::discrete_distribution<std::size_t>(weights.begin(), weights.end())(rng));
-  }
-  // Inactive layers keep candidate 0, as in enumeration, so equal architectures compare equal.
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
-    const ir::Unit& u = n.units[n.layer_groups[l]];
-    const ir::Stage& st = n.stages[u.stage];
-    if (st.depth_group >= 0 && u.depth_index >= st.depths[a.depths[st.depth_group]]) a.layers[l] = 0;
-  }
-  return a;
 }
 
 }  // namespace cella::passes

@@ -1,5 +1,5 @@
 // The space of architectures a program describes: its size (raw and without isomorphic
-// duplicates), enumeration, uniform sampling and canonical forms.
+// duplicates), enumeration and canonical forms. Uniform sampling is ir::sample (subspace.h).
 #pragma once
 
 #include <boost/multiprecision/cpp_int.hpp>
@@ -48,10 +48,6 @@ void enumerate_cell(const ir::Cell& cell, const std::function<bool(const ir::Cel
 /// Every architecture of the network (only for spaces of at most `limit` architectures; returns
 /// false without calling `fn` otherwise).
 bool enumerate(const ir::Program& program, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn);
-
-/// A uniformly random architecture of the network's space.
-ir::Arch sample(const ir::Program& program, std::mt19937_64& rng);
-ir::CellChoice sample_cell(const ir::Cell& cell, std::mt19937_64& rng);
 
 /// The canonical form of a cell choice: equal for choices that compute the same function up to
 /// weight renaming. It follows NAS-Bench-201's convention: identity edges pass their input on,

@@ -127,6 +127,11 @@ class Search {
     }
   }
 
+  // How the log names the plan's split criterion.
+  std::string criterion_words() const {
+    return plan_.split.criterion == "gradient_match" ? "gradient matching" : fmt::format("criterion '{}'", plan_.split.criterion);
+  }
+
   const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
 
   std::vector<int> enabled(const Node& n, int e) const { return enabled_candidates(n.state.net->mask().cells[group_][e]); }
@@ -276,6 +281,21 @@ class Search {
     return {p, json{{"edge", cell().edge_name(edge)}, {"scores", matrix}, {"groups", groups}, {"cost", p.cost}}};
   }
 
+  // The children masks that hold some architecture of the space. On a `select` node a child
+  // that keeps only `none` on an edge may hold none (a node with two inputs must keep both):
+  // such a child would train a region with nothing to find in it, so it is left out, and said.
+  std::vector<Mask> holding_masks(int parent, const std::vector<Mask>& masks) {
+    std::vector<Mask> out;
+    for (const Mask& m : masks) {
+      if (auto why = ir::why_empty(*program_, m)) {
+        log(fmt::format("node {}: a child is left out because it holds no architecture of the space: {}", parent, *why));
+        continue;
+      }
+      out.push_back(m);
+    }
+    return out;
+  }
+
   int add_child(int parent, const Mask& mask, bool restart, const std::string& how, const json& split) {
     auto t = Clock::now();
     int id = static_cast<int>(nodes_.size());
@@ -301,7 +321,7 @@ class Search {
         json split;
         if (sp.strategy == ir::SplitStrategy::Exhaustive) {
           int e = sp.edges[k];
-          children = exhaustive_children(nodes_[id].state.net->mask(), group_, e);
+          children = holding_masks(id, exhaustive_children(nodes_[id].state.net->mask(), group_, e));
           split = {{"edge", cell().edge_name(e)}};
           log(fmt::format("node {}: exhaustive split of edge {} into {} sub-supernets", id, cell().edge_name(e), children.size()));
         } else {
@@ -323,9 +343,9 @@ class Search {
             next.push_back(id);
             continue;
           }
-          children = partition_children(nodes_[id].state.net->mask(), group_, best_edge, best->first);
+          children = holding_masks(id, partition_children(nodes_[id].state.net->mask(), group_, best_edge, best->first));
           split = best->second;
-          log(fmt::format("node {}: edge {} split by gradient matching into {}", id, cell().edge_name(best_edge), split["groups"].dump()));
+          log(fmt::format("node {}: edge {} split by {} into {}", id, cell().edge_name(best_edge), criterion_words(), split["groups"].dump()));
         }
         for (const Mask& m : children) next.push_back(add_child(id, m, restart, strategy_name(), split));
       }
@@ -363,7 +383,7 @@ class Search {
         parts.push_back(m.first);
         split.push_back(m.second);
       }
-      std::vector<Mask> masks = hierarchy_children(nodes_[current].state.net->mask(), group_, edges, parts);
+      std::vector<Mask> masks = holding_masks(current, hierarchy_children(nodes_[current].state.net->mask(), group_, edges, parts));
       std::vector<int> kids;
       for (const Mask& m : masks) kids.push_back(add_child(current, m, false, "hierarchical", split));
       log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
@@ -492,22 +512,38 @@ Mask node_mask(const ir::Program& program, const nlohmann::json& tree, int id) {
 }  // namespace
 
 bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch) {
-  int g = split_group(program, tree.at("cell").get<std::string>());
-  const auto& index = tree.at("nodes").at(id).at("mask_index");
-  for (std::size_t e = 0; e < index.size(); ++e) {
-    auto ks = index[e].get<std::vector<int>>();
-    if (std::find(ks.begin(), ks.end(), arch.cells[g].edge_op[e]) == ks.end()) return false;
-  }
-  return true;
+  return ir::holds(program, node_mask(program, tree, id), arch);
 }
 
 int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch) {
-  int best = 0, best_level = -1;
-  for (const auto& n : tree.at("nodes"))
-    if (n.at("level").get<int>() > best_level && node_holds(program, tree, n.at("id").get<int>(), arch)) {
-      best = n.at("id").get<int>();
-      best_level = n.at("level").get<int>();
+  const int g = split_group(program, tree.at("cell").get<std::string>());
+  const ir::Cell& cell = program.cells[program.network->cell_groups[g].cell];
+  // Among equally deep holders, an edge the architecture leaves out is best judged by the
+  // sub-supernet that keeps `none` there: leaving an edge out computes what `none` does.
+  auto zero_matches = [&](const ir::Mask& m) {
+    int n = 0;
+    for (int e = 0; e < cell.num_edges(); ++e) {
+      if (arch.cells[g].edge_op[e] >= 0) continue;
+      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k)
+        if (m.cells[g][e][k] && cell.edge(e).candidates[k].is_zero(1)) {
+          ++n;
+          break;
+        }
     }
+    return n;
+  };
+  int best = 0, best_level = -1, best_zeros = -1;
+  for (const auto& n : tree.at("nodes")) {
+    const int id = n.at("id").get<int>(), level = n.at("level").get<int>();
+    ir::Mask m = node_mask(program, tree, id);
+    if (level < best_level || !ir::holds(program, m, arch)) continue;
+    const int zeros = zero_matches(m);
+    if (level > best_level || zeros > best_zeros) {
+      best = id;
+      best_level = level;
+      best_zeros = zeros;
+    }
+  }
   return best;
 }
 

@@ -33,10 +33,12 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
                         const SearchOptions& options);
 
 /// The sub-supernet of a finished search that judges `arch`: the deepest node of the split tree
-/// whose mask contains it ("an architecture is evaluated by the sub-supernet whose region
-/// contains it", Few-Shot NAS). Every node of a tree was trained, so one always exists.
+/// whose mask holds it ("an architecture is evaluated by the sub-supernet whose region
+/// contains it", Few-Shot NAS). An edge the architecture leaves out (an unselected input) is
+/// held by every mask; among equally deep holders the one that keeps `none` on such edges wins,
+/// then the lowest id. The root holds every architecture, so one always exists.
 int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch);
-/// Whether node `id` of the split tree holds `arch` (its mask contains every choice of it).
+/// Whether node `id` of the split tree holds `arch` (ir::holds on its mask).
 bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch);
 
 /// Node `id` of a search's split tree with its final weights: the newest of its checkpoints in

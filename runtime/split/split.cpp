@@ -116,7 +116,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
     torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
     {
       torch::NoGradGuard no_grad;
-      base = plan.method == "uniform" ? mixing_of(p, sample_masked(p, parent.net->mask(), rng)) : weighted_mixing(parent, plan);
+      base = plan.method == "uniform" ? mixing_of(p, ir::sample(p, parent.net->mask(), rng)) : weighted_mixing(parent, plan);
     }
     std::vector<torch::Tensor> grads;
     for (int c : cands) {

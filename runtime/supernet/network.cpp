@@ -50,34 +50,6 @@ nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine,
   return seq;
 }
 
-Mask Mask::full(const ir::Program& p) {
-  Mask m;
-  const ir::Network& n = *p.network;
-  for (const ir::CellGroup& g : n.cell_groups) {
-    const ir::Cell& c = p.cells[g.cell];
-    std::vector<std::vector<bool>> edges, nodes;
-    for (int e = 0; e < c.num_edges(); ++e) edges.emplace_back(c.edge(e).candidates.size(), true);
-    for (int v = 0; v < c.num_nodes(); ++v) nodes.emplace_back(c.node(v).ops.size(), true);
-    m.cells.push_back(edges);
-    m.nodes.push_back(nodes);
-  }
-  for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
-  return m;
-}
-
-Mask Mask::of_arch(const ir::Program& p, const ir::Arch& a) {
-  Mask m = full(p);
-  for (std::size_t g = 0; g < m.cells.size(); ++g) {
-    for (std::size_t e = 0; e < m.cells[g].size(); ++e)
-      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k) m.cells[g][e][k] = static_cast<int>(k) == a.cells[g].edge_op[e];
-    for (std::size_t v = 0; v < m.nodes[g].size(); ++v)
-      for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k) m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
-  }
-  for (std::size_t l = 0; l < m.layers.size(); ++l)
-    for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
-  return m;
-}
-
 Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
   Mixing mix;
   const ir::Network& n = *p.network;
@@ -147,6 +119,12 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     order_ = ir::topological_order(c);
     in_edges_.assign(c.num_nodes(), {});
     for (int v = 0; v < c.num_nodes(); ++v) in_edges_[v] = c.in_edges(v);
+    // The checker makes every path from an input to a node downsample alike, so any one
+    // incoming edge gives the node's factor.
+    downsampling_.assign(c.num_nodes(), 1);
+    for (int v : order_)
+      if (v >= c.props().inputs && !in_edges_[v].empty())
+        downsampling_[v] = downsampling_[c.source(in_edges_[v].front())] * c.edge(in_edges_[v].front()).stride;
   }
 
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix) {
@@ -165,10 +143,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     for (int v : order_) {
       if (v < I) continue;
       torch::Tensor acc;
-      int stride = 1;
       for (int e : in_edges_[v]) {
         const Mix& m = mix.edges[e];
-        stride = c.edge(e).stride;
         for (std::size_t j = 0; j < m.ops.size(); ++j) {
           int k = m.ops[j];
           if (zero_[e][k]) continue;  // contributes nothing: not computed at all
@@ -188,8 +164,11 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         }
       }
       if (!acc.defined()) {
+        // Every input of this node is `none` or absent: zeros of the node's own shape, which in
+        // a reduction cell is the inputs' resolution divided by the strides on the way here.
         const torch::Tensor& ref = states[0];
-        acc = torch::zeros({ref.size(0), width_, (ref.size(2) + stride - 1) / stride, (ref.size(3) + stride - 1) / stride}, ref.options());
+        const int f = downsampling_[v];
+        acc = torch::zeros({ref.size(0), width_, (ref.size(2) + f - 1) / f, (ref.size(3) + f - 1) / f}, ref.options());
       }
       if (!node_ops_[v].empty() && v < static_cast<int>(mix.nodes.size()) && !mix.nodes[v].ops.empty()) {
         const Mix& m = mix.nodes[v];
@@ -221,6 +200,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   std::vector<std::vector<bool>> zero_, leading_relu_;
   std::vector<int> order_;
   std::vector<std::vector<int>> in_edges_;
+  std::vector<int> downsampling_;  ///< per node: its resolution is the inputs' divided by this
 };
 
 // --- the network -------------------------------------------------------------------------------

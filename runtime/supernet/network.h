@@ -18,21 +18,12 @@
 
 #include "compiler/ir/arch.h"
 #include "compiler/ir/ir.h"
+#include "compiler/ir/subspace.h"
 
 namespace cella::runtime {
 
-/// Which candidates exist, per decision group.
-struct Mask {
-  std::vector<std::vector<std::vector<bool>>> cells;  ///< [cell group][edge][candidate]
-  std::vector<std::vector<std::vector<bool>>> nodes;  ///< [cell group][node][operation]
-  std::vector<std::vector<bool>> layers;              ///< [layer group][candidate]
-
-  /// Every candidate enabled: the whole supernet.
-  static Mask full(const ir::Program& program);
-  /// Only the architecture's choices: a plain network.
-  static Mask of_arch(const ir::Program& program, const ir::Arch& arch);
-  bool operator==(const Mask&) const = default;
-};
+/// Which candidates exist (compiler/ir/subspace.h): a sub-supernet allocates only these.
+using Mask = ir::Mask;
 
 /// The candidates an edge (or node, or layer) runs in one pass. Undefined weights mean 1 each.
 struct Mix {

@@ -46,12 +46,12 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
   Mixing mix;
   std::mt19937_64 rng(seed);
   if (plan.method == "uniform") {
-    ir::Arch a = sample_masked(p, mask, rng);
+    ir::Arch a = ir::sample(p, mask, rng);
     mix = mixing_of(p, a);
     if (plan.path == "cell") {
       for (std::size_t u = 0; u < n.units.size(); ++u) {
         if (n.units[u].kind != ir::UnitKind::Cell) continue;
-        ir::Arch b = sample_masked(p, mask, rng);
+        ir::Arch b = ir::sample(p, mask, rng);
         mix.per_unit[static_cast<int>(u)] = mixing_of(p, b).cells[n.units[u].group];
       }
     }
@@ -62,14 +62,7 @@ Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::ui
     std::vector<int> ops = enabled_candidates(row);
     torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64);
     torch::Tensor logits = alpha.index_select(0, idx);
-    if (plan.method == "darts" || !noise) {
-      torch::Tensor w = logits.softmax(-1);
-      if (plan.method == "gdas" && !noise) {
-        std::int64_t best = w.argmax().item<std::int64_t>();
-        return Mix{{ops[best]}, {}};
-      }
-      return Mix{ops, w};
-    }
+    if (plan.method == "darts" || !noise) return Mix{ops, logits.softmax(-1)};
     torch::Tensor u = torch::rand(logits.sizes(), gen).clamp_(1e-10, 1.0 - 1e-7);
     torch::Tensor g = -torch::log(-torch::log(u));
     torch::Tensor probs = ((logits.log_softmax(-1) + g) / tau).softmax(-1);
@@ -152,33 +145,6 @@ double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::i
   return sched.min_lr + (opt.lr - sched.min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
 }
 
-ir::Arch sample_masked(const ir::Program& p, const Mask& mask, std::mt19937_64& rng) {
-  const ir::Network& n = *p.network;
-  ir::Arch a;
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
-    ir::CellChoice ch;
-    ch.edge_op.assign(c.num_edges(), -1);
-    ch.node_op.assign(c.num_nodes(), -1);
-    for (int e = 0; e < c.num_edges(); ++e) {
-      std::vector<int> ops = enabled_candidates(mask.cells[g][e]);
-      if (!ops.empty()) ch.edge_op[e] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
-    }
-    for (int v = 0; v < c.num_nodes(); ++v) {
-      std::vector<int> ops = enabled_candidates(mask.nodes[g][v]);
-      if (!ops.empty()) ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
-    }
-    a.cells.push_back(ch);
-  }
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
-    std::vector<int> ops = enabled_candidates(mask.layers[l]);
-    a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
-  }
-  for (int s : n.depth_groups)
-    a.depths.push_back(static_cast<int>(std::uniform_int_distribution<std::size_t>(0, n.stages[s].depths.size() - 1)(rng)));
-  return a;
-}
-
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
                             std::uint64_t seed) {
   torch::manual_seed(seed);
@@ -204,6 +170,9 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
 }
 
 Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan) {
+  // GDAS runs one operation per edge; without noise that is the strongest architecture, which
+  // on a `select` node keeps only the strongest inputs (the per-edge argmax would keep them all).
+  if (plan.method == "gdas") return mixing_of(state.net->program(), strongest_arch(state));
   return step_mixing(state, plan, 0, plan.tau_min, /*noise=*/false);
 }
 
@@ -251,7 +220,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
     s.epoch = epoch + 1;
     Mixing eval_mix = plan.method == "uniform" ? [&] {
       std::mt19937_64 rng(step_seed(seed, epoch, -2));
-      return mixing_of(s.net->program(), sample_masked(s.net->program(), s.net->mask(), rng));
+      return mixing_of(s.net->program(), ir::sample(s.net->program(), s.net->mask(), rng));
     }() : weighted_mixing(s, plan);
     last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
     if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, steps, steps, lr, true, last_valid));
@@ -320,27 +289,10 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
   return e;
 }
 
-ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                std::int64_t samples, const ProgressFn& progress) {
+ir::Arch strongest_arch(const SupernetState& s) {
   const ir::Program& p = s.net->program();
   const Mask& mask = s.net->mask();
   const ir::Network& n = *p.network;
-  if (plan.method == "uniform") {
-    // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
-    std::mt19937_64 rng(step_seed(seed, -3, 0));
-    ir::Arch best;
-    double best_acc = -1;
-    for (std::int64_t i = 0; i < samples; ++i) {
-      ir::Arch a = sample_masked(p, mask, rng);
-      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
-      if (acc > best_acc) {
-        best_acc = acc;
-        best = a;
-      }
-      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
-    }
-    return best;
-  }
   torch::NoGradGuard no_grad;
   ir::Arch a;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
@@ -391,6 +343,29 @@ ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits
   }
   for (int st : n.depth_groups) a.depths.push_back(static_cast<int>(n.stages[st].depths.size()) - 1);
   return a;
+}
+
+ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                std::int64_t samples, const ProgressFn& progress) {
+  const ir::Program& p = s.net->program();
+  const Mask& mask = s.net->mask();
+  if (plan.method == "uniform") {
+    // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
+    std::mt19937_64 rng(step_seed(seed, -3, 0));
+    ir::Arch best;
+    double best_acc = -1;
+    for (std::int64_t i = 0; i < samples; ++i) {
+      ir::Arch a = ir::sample(p, mask, rng);
+      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
+      if (acc > best_acc) {
+        best_acc = acc;
+        best = a;
+      }
+      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
+    }
+    return best;
+  }
+  return strongest_arch(s);
 }
 
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,

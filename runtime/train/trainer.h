@@ -60,8 +60,9 @@ double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const 
                       std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
                       const LossFn& loss = {});
 
-/// The mixing of a supernet's forward pass under its training method, for evaluation:
-/// argmax-free weights (DARTS: masked softmax) or, for path sampling, the given architecture.
+/// The mixing of a supernet's forward pass under its weighted training method, for evaluation:
+/// the masked softmax of the architecture weights (DARTS, SNAS without noise), or for GDAS the
+/// strongest architecture.
 Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan);
 
 struct Evaluation {
@@ -94,14 +95,16 @@ class KeepBuffers {
 Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit = 0,
                     const Dataset* recalibrate_on = nullptr, std::int64_t recalibrate_batches = 0);
 
+/// The architecture the architecture weights point at: per edge the strongest enabled candidate
+/// of the masked softmax, and on a node that selects k inputs the DARTS rule (the k inputs whose
+/// strongest real operation is strongest, ties to the lower source).
+ir::Arch strongest_arch(const SupernetState& state);
+
 /// The final architecture of a trained supernet: argmax of the masked architecture weights per
 /// edge (the DARTS top-k rule on nodes that select k inputs), or for path sampling the best of
 /// `samples` sampled architectures on the validation data.
 ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
                 std::int64_t samples, const ProgressFn& progress);
-
-/// A uniformly random architecture among the candidates `mask` enables.
-ir::Arch sample_masked(const ir::Program& program, const Mask& mask, std::mt19937_64& rng);
 
 struct RetrainResult {
   double test_accuracy = 0;

@@ -7,6 +7,7 @@
 #include "compiler/driver/compile.h"
 #include "compiler/ir/arch.h"
 #include "compiler/ir/dump.h"
+#include "compiler/ir/subspace.h"
 #include "compiler/passes/space.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -21,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (c->program->network) {
       cella::passes::count(*c->program, /*unique=*/false);
       std::mt19937_64 rng(0);
-      cella::ir::Arch a = cella::passes::sample(*c->program, rng);
+      cella::ir::Arch a = cella::ir::sample(*c->program, rng);
       out += cella::ir::to_text(*c->program, a);
     }
   }

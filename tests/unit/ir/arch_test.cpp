@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compiler/ir/verify.h"
+#include "compiler/ir/subspace.h"
 #include "compiler/passes/space.h"
 #include "tests/unit/helpers.h"
 
@@ -75,7 +76,7 @@ TEST(Arch, JsonRoundTripsForEverySpace) {
     ASSERT_TRUE(c->ok()) << space;
     std::mt19937_64 rng(3);
     for (int i = 0; i < 20; ++i) {
-      Arch a = cella::passes::sample(*c->program, rng);
+      Arch a = cella::ir::sample(*c->program, rng);
       ASSERT_FALSE(check_arch(*c->program, a)) << space << ": " << *check_arch(*c->program, a);
       std::string j = to_json(*c->program, a).dump();
       auto back = parse_arch(*c->program, j);

@@ -159,33 +159,5 @@ network n { stem conv(3, out = 8); stage l * [1, 2] width 8; head global_avg_poo
   EXPECT_EQ(count(*c->program).raw, 6);
 }
 
-TEST(Sample, IsUniformOverEdgesAndAlwaysValid) {
-  auto c = compile_space("nb201.cella");
-  std::mt19937_64 rng(0);
-  std::vector<int> freq(5, 0);
-  for (int i = 0; i < 20000; ++i) {
-    ir::Arch a = sample(*c->program, rng);
-    ASSERT_FALSE(ir::check_arch(*c->program, a));
-    ++freq[a.cells[0].edge_op[3]];
-  }
-  for (int f : freq) EXPECT_NEAR(f, 4000, 300);
-}
-
-TEST(Sample, DartsSelectionKeepsTwoRealInputsPerNode) {
-  auto c = compile_space("darts.cella");
-  std::mt19937_64 rng(1);
-  std::vector<int> input_pairs(5 * 4 / 2, 0);  // node 5's pairs of inputs, for uniformity over pairs
-  for (int i = 0; i < 3000; ++i) {
-    ir::Arch a = sample(*c->program, rng);
-    ASSERT_FALSE(ir::check_arch(*c->program, a)) << *ir::check_arch(*c->program, a);
-  }
-}
-
-TEST(Sample, SameSeedSameArchitectures) {
-  auto c = compile_space("mobilenet.cella");
-  std::mt19937_64 r1(9), r2(9);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(sample(*c->program, r1), sample(*c->program, r2));
-}
-
 }  // namespace
 }  // namespace cella::passes

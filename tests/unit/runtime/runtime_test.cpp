@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/ir/subspace.h"
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 #include "runtime/data/dataset.h"
@@ -87,7 +88,7 @@ TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
   for (const auto& [space, sets] : spaces) {
     auto p = program(space, sets);
     std::mt19937_64 rng(5);
-    ir::Arch a = passes::sample(*p, rng);
+    ir::Arch a = ir::sample(*p, rng);
     Network net(p, Mask::full(*p), true);
     std::int64_t ch = p->network->input.channels;
     torch::Tensor out = net->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a));
@@ -96,6 +97,58 @@ TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
     Network fixed(p, Mask::of_arch(*p, a), false);
     EXPECT_EQ(fixed->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a)).size(1), 10) << space;
   }
+}
+
+// A node whose inputs are all `none` (or absent) contributes zeros of its own shape: in a
+// reduction cell that is half the inputs' resolution, also for a node fed only by other nodes.
+TEST(Network, AllNoneNodesOfAReductionCellHaveTheReducedShape) {
+  auto p = program("darts.cella", {{"C", "4"}, {"layers", "5"}});
+  Network net(p, Mask::full(*p), true);
+  // Every edge runs `none` but 2<-0 (skip_connect: a factorized reduction in the reduction
+  // cell): nodes 3-5, fed by `none` alone, must match node 2's 14x14 to be concatenated.
+  Mixing mix;
+  for (std::size_t g = 0; g < p->network->cell_groups.size(); ++g) {
+    const ir::Cell& c = p->cells[p->network->cell_groups[g].cell];
+    CellMix cm;
+    for (int e = 0; e < c.num_edges(); ++e) cm.edges.push_back(Mix{{0}, {}});  // none
+    cm.edges[c.find_edge(0, 2)] = Mix{{3}, {}};  // skip_connect
+    cm.nodes.assign(c.num_nodes(), Mix{});
+    mix.cells.push_back(cm);
+  }
+  torch::Tensor out;
+  ASSERT_NO_THROW(out = net->forward(torch::randn({2, p->network->input.channels, 28, 28}), mix));
+  EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10}));
+}
+
+// Path sampling trains and derives inside the declared space: on the DARTS space every node
+// keeps exactly two inputs with real operations, in every step, and the derived architecture
+// passes the same check `cella eval` and `retrain` apply.
+TEST(Train, PathSamplingStaysInsideTheDeclaredSpace) {
+  auto p = program("darts.cella", {{"C", "2"}, {"layers", "5"}});
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 0);
+  ir::SupernetPlan plan = tiny_plan("uniform", 1);
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
+  int steps = 0;
+  train_supernet(s, plan, data, 1, 1, {}, {}, [&](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&,
+                                                  const torch::Tensor&, const Mixing& mix) {
+    for (const CellMix& cm : mix.cells) {
+      const ir::Cell& c = p->cells[p->network->cell_groups[0].cell];
+      for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+        int kept = 0;
+        for (int e : c.in_edges(v)) {
+          if (cm.edges[e].ops.empty()) continue;
+          ++kept;
+          EXPECT_FALSE(c.edge(e).candidates[cm.edges[e].ops[0]].is_zero(1));
+        }
+        EXPECT_EQ(kept, 2) << "node " << v;
+      }
+    }
+    ++steps;
+    return torch::cross_entropy_loss(logits, y);
+  });
+  EXPECT_GT(steps, 0);
+  ir::Arch a = derive(s, plan, data, 1, 3, {});
+  EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
 }
 
 // PointwiseConv is nn::Conv2d with k=1 on a faster kernel: the same initial weights for the same

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "runtime/search/search.h"
 #include "tests/unit/helpers.h"
 
 namespace cella::runtime {
@@ -150,6 +151,51 @@ TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
   for (std::size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i]));
   Partition part = best_partition(s, {0, 1, 2, 3, 4}, 2, {}, "nb201");
   EXPECT_EQ(part.groups.size(), 2u);
+}
+
+}  // namespace
+}  // namespace cella::runtime
+
+namespace cella::runtime {
+namespace {
+
+// The ranking of a Few-Shot split of DARTS' edge 3<-0 (node 3 keeps two of three inputs): an
+// architecture that keeps the edge is judged by the child of its operation; one that leaves it
+// out is held by every child and judged by the one that keeps `none` there.
+TEST(Search, OwningNodeUnderstandsEdgesAnArchitectureLeavesOut) {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"C", "2"}, {"layers", "5"}};
+  auto c = testing_helpers::compile_space("darts.cella", o);
+  ASSERT_TRUE(c->ok());
+  const ir::Program& p = *c->program;
+  const ir::Cell& cell = p.cells[p.network->cell_groups[0].cell];
+  const int e = cell.find_edge(0, 3);
+  nlohmann::json nodes = nlohmann::json::array();
+  auto add = [&](int parent, std::vector<int> on_edge) {
+    nlohmann::json index = nlohmann::json::array();
+    for (int k = 0; k < cell.num_edges(); ++k) index.push_back(k == e ? on_edge : std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+    nodes.push_back({{"id", nodes.size()}, {"parent", parent}, {"level", parent < 0 ? 0 : 1}, {"mask_index", index}});
+  };
+  add(-1, {0, 1, 2, 3, 4, 5, 6, 7});
+  for (int k = 0; k < 8; ++k) add(0, {k});  // node 1 + k keeps candidate k
+  nlohmann::json tree = {{"cell", "darts_normal"}, {"nodes", nodes}};
+  auto arch = [&](const std::string& normal) {
+    auto a = ir::parse_arch(p, "Genotype(normal=[" + normal + "], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
+                                "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), "
+                                "('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2, 3, 4, 5])");
+    EXPECT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    return std::get<ir::Arch>(a);
+  };
+  // Keeps 3<-0 with sep_conv_3x3 (candidate 4).
+  ir::Arch keeps = arch("('skip_connect', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), ('skip_connect', 1), ('skip_connect', 0), "
+                        "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
+  EXPECT_EQ(owning_node(p, tree, keeps), 1 + 4);
+  EXPECT_FALSE(node_holds(p, tree, 1 + 3, keeps));
+  // Leaves 3<-0 out (node 3 keeps 3<-1 and 3<-2).
+  ir::Arch leaves = arch("('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 1), ('skip_connect', 2), ('skip_connect', 0), "
+                         "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
+  for (int k = 0; k < 8; ++k) EXPECT_TRUE(node_holds(p, tree, 1 + k, leaves)) << k;
+  EXPECT_EQ(owning_node(p, tree, leaves), 1 + 0);  // the child that keeps `none`
 }
 
 }  // namespace

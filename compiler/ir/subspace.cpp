@@ -1,0 +1,233 @@
+// Masks, the holding test and the uniform sampler.
+#include "compiler/ir/subspace.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace cella::ir {
+
+namespace {
+
+// Enabled candidates of edge `e`: all of them, or only the real (non-zero) ones.
+std::vector<int> enabled_ops(const Cell& c, const std::vector<bool>& row, int e, bool real_only) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k] && !(real_only && c.edge(e).candidates[k].is_zero(1))) out.push_back(static_cast<int>(k));
+  return out;
+}
+
+std::vector<int> enabled(const std::vector<bool>& row) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k]) out.push_back(static_cast<int>(k));
+  return out;
+}
+
+bool count_allowed(const Cell& c, int present) {
+  const auto& a = c.props().allowed_edge_counts;
+  return present >= static_cast<int>(a.size()) || a[present];
+}
+
+bool has_constraint(const Cell& c) {
+  const auto& a = c.props().allowed_edge_counts;
+  return std::find(a.begin(), a.end(), false) != a.end();
+}
+
+// Why the cell's masked choices are empty, or nullopt. Also checks that some reachable number
+// of present edges satisfies the cell's constraint.
+std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vector<bool>>& edges,
+                                      const std::vector<std::vector<bool>>& nodes) {
+  const std::string& name = c.props().name;
+  std::vector<bool> reachable{true};  // reachable[k]: some choice so far has k present edges
+  auto add = [&](const std::vector<bool>& node_counts) {
+    std::vector<bool> next(reachable.size() + node_counts.size() - 1, false);
+    for (std::size_t i = 0; i < reachable.size(); ++i)
+      for (std::size_t j = 0; j < node_counts.size(); ++j) next[i + j] = next[i + j] || (reachable[i] && node_counts[j]);
+    reachable.swap(next);
+  };
+  for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+    const NodeProps& np = c.node(v);
+    std::vector<int> in = c.in_edges(v);
+    if (np.select > 0) {
+      int real = 0;
+      for (int e : in) real += !enabled_ops(c, edges[e], e, true).empty();
+      if (real < np.select)
+        return fmt::format("node {} of cell '{}' must keep {} inputs, but only {} of its edges keep a real operation", v, name,
+                           np.select, real);
+      std::vector<bool> counts(np.select + 1, false);
+      counts[np.select] = true;
+      add(counts);
+    } else {
+      for (int e : in) {
+        bool any = !enabled_ops(c, edges[e], e, false).empty();
+        if (!any && !c.edge(e).optional) return fmt::format("edge {} of cell '{}' keeps no candidate", c.edge_name(e), name);
+        add({c.edge(e).optional, any});
+      }
+    }
+    if (!np.ops.empty() && enabled(nodes[v]).empty()) return fmt::format("node {} of cell '{}' keeps no operation", v, name);
+  }
+  if (has_constraint(c)) {
+    bool any = false;
+    for (std::size_t k = 0; k < reachable.size(); ++k) any = any || (reachable[k] && count_allowed(c, static_cast<int>(k)));
+    if (!any) return fmt::format("no choice of cell '{}' that the mask keeps satisfies its constraint '{}'", name, c.props().constraint_text);
+  }
+  return std::nullopt;
+}
+
+// One uniformly random choice of the cell among those the mask rows keep (the cell is not empty).
+CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edges, const std::vector<std::vector<bool>>& nodes,
+                       std::mt19937_64& rng) {
+  CellChoice ch;
+  const bool constrained = has_constraint(c);
+  // Rejection keeps the draw uniform under a constraint; cell_empty has checked that some
+  // choice satisfies it.
+  for (int attempt = 0; attempt < 1000000; ++attempt) {
+    ch.edge_op.assign(c.num_edges(), -1);
+    ch.node_op.assign(c.num_nodes(), -1);
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      const NodeProps& np = c.node(v);
+      std::vector<int> in = c.in_edges(v);
+      if (np.select > 0) {
+        // Subsets of inputs weighted by how many choices they carry, so the result is uniform.
+        std::vector<std::vector<int>> real(in.size());
+        for (std::size_t i = 0; i < in.size(); ++i) real[i] = enabled_ops(c, edges[in[i]], in[i], true);
+        std::vector<std::vector<int>> picks = k_subsets(static_cast<int>(in.size()), np.select);
+        std::vector<double> weights;
+        for (const auto& pick : picks) {
+          double w = 1;
+          for (int i : pick) w *= static_cast<double>(real[i].size());
+          weights.push_back(w);
+        }
+        std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
+        for (int i : picks[which(rng)]) ch.edge_op[in[i]] = real[i][std::uniform_int_distribution<std::size_t>(0, real[i].size() - 1)(rng)];
+      } else {
+        for (int e : in) {
+          std::vector<int> options = enabled_ops(c, edges[e], e, false);
+          if (c.edge(e).optional) options.insert(options.begin(), -1);
+          ch.edge_op[e] = options[std::uniform_int_distribution<std::size_t>(0, options.size() - 1)(rng)];
+        }
+      }
+      if (!np.ops.empty()) {
+        std::vector<int> ops = enabled(nodes[v]);
+        ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
+      }
+    }
+    if (!constrained) return ch;
+    int present = 0;
+    for (int op : ch.edge_op) present += op >= 0;
+    if (count_allowed(c, present)) return ch;
+  }
+  throw std::invalid_argument(fmt::format("cell '{}': no choice satisfying its constraint was drawn in a million tries",
+                                          c.props().name));
+}
+
+// Whether layer group `l`'s unit runs under the architecture's depths.
+bool layer_active(const Network& n, const Arch& a, std::size_t l) {
+  const Unit& u = n.units[n.layer_groups[l]];
+  if (u.stage < 0) return true;
+  const Stage& st = n.stages[u.stage];
+  return st.depth_group < 0 || u.depth_index < st.depths[a.depths[st.depth_group]];
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> k_subsets(int n, int k) {
+  std::vector<std::vector<int>> out;
+  if (k > n) return out;
+  std::vector<int> idx(k);
+  for (int i = 0; i < k; ++i) idx[i] = i;
+  while (true) {
+    out.push_back(idx);
+    int i = k - 1;
+    while (i >= 0 && idx[i] == n - k + i) --i;
+    if (i < 0) return out;
+    ++idx[i];
+    for (int j = i + 1; j < k; ++j) idx[j] = idx[j - 1] + 1;
+  }
+}
+
+Mask Mask::full(const Program& p) {
+  Mask m;
+  const Network& n = *p.network;
+  for (const CellGroup& g : n.cell_groups) {
+    const Cell& c = p.cells[g.cell];
+    std::vector<std::vector<bool>> edges, nodes;
+    for (int e = 0; e < c.num_edges(); ++e) edges.emplace_back(c.edge(e).candidates.size(), true);
+    for (int v = 0; v < c.num_nodes(); ++v) nodes.emplace_back(c.node(v).ops.size(), true);
+    m.cells.push_back(edges);
+    m.nodes.push_back(nodes);
+  }
+  for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
+  return m;
+}
+
+Mask Mask::of_arch(const Program& p, const Arch& a) {
+  Mask m = full(p);
+  for (std::size_t g = 0; g < m.cells.size(); ++g) {
+    for (std::size_t e = 0; e < m.cells[g].size(); ++e)
+      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k) m.cells[g][e][k] = static_cast<int>(k) == a.cells[g].edge_op[e];
+    for (std::size_t v = 0; v < m.nodes[g].size(); ++v)
+      for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k) m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
+  }
+  for (std::size_t l = 0; l < m.layers.size(); ++l)
+    for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
+  return m;
+}
+
+bool holds(const Program& p, const Mask& m, const Arch& a) {
+  const Network& n = *p.network;
+  if (a.cells.size() != m.cells.size() || a.layers.size() != m.layers.size() || a.depths.size() != n.depth_groups.size()) return false;
+  for (std::size_t g = 0; g < a.cells.size(); ++g) {
+    const CellChoice& ch = a.cells[g];
+    for (std::size_t e = 0; e < m.cells[g].size() && e < ch.edge_op.size(); ++e)
+      if (ch.edge_op[e] >= 0 && !m.cells[g][e].at(static_cast<std::size_t>(ch.edge_op[e]))) return false;
+    for (std::size_t v = 0; v < m.nodes[g].size() && v < ch.node_op.size(); ++v)
+      if (ch.node_op[v] >= 0 && !m.nodes[g][v].at(static_cast<std::size_t>(ch.node_op[v]))) return false;
+  }
+  for (std::size_t l = 0; l < a.layers.size(); ++l)
+    if (layer_active(n, a, l) && !m.layers[l].at(static_cast<std::size_t>(a.layers[l]))) return false;
+  return true;
+}
+
+std::optional<std::string> why_empty(const Program& p, const Mask& m) {
+  const Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+    if (auto why = cell_empty(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g])) return why;
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    if (enabled(m.layers[l]).empty()) return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
+  return std::nullopt;
+}
+
+Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
+  if (auto why = why_empty(p, m)) throw std::invalid_argument(*why);
+  const Network& n = *p.network;
+  Arch a;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], rng));
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    std::vector<int> ops = enabled(m.layers[l]);
+    a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
+  }
+  for (int s : n.depth_groups) {
+    const Stage& st = n.stages[s];
+    // Uniform over architectures: a depth weighs as many architectures as its layers allow.
+    std::vector<double> weights;
+    for (std::int64_t depth : st.depths) {
+      double w = 1;
+      for (std::int64_t i = 0; i < depth; ++i) {
+        const Unit& u = n.units[st.units[i]];
+        if (u.kind == UnitKind::Choice) w *= static_cast<double>(enabled(m.layers[u.group]).size());
+      }
+      weights.push_back(w);
+    }
+    a.depths.push_back(static_cast<int>(std::discrete_distribution<std::size_t>(weights.begin(), weights.end())(rng)));
+  }
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    if (!layer_active(n, a, l)) a.layers[l] = enabled(m.layers[l]).front();
+  return a;
+}
+
+Arch sample(const Program& p, std::mt19937_64& rng) { return sample(p, Mask::full(p), rng); }
+
+}  // namespace cella::ir

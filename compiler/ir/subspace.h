@@ -1,0 +1,55 @@
+// Sub-spaces of a network's architectures: a Mask keeps some candidates of each decision (a
+// sub-supernet of a split holds the architectures its mask keeps), and the one uniform sampler
+// that `cella sample`, path-sampling training, derivation and evaluation all draw from, so that
+// nothing samples outside the declared space.
+//
+// What "holds" means: an architecture is held by a mask when every candidate it uses is
+// enabled. An edge the architecture leaves out (an unselected input of a `select` node, an
+// absent optional edge) uses no candidate, so any mask holds it there; a layer beyond its
+// stage's chosen depth uses none either. A mask may hold no architecture at all: a `select 2`
+// node with two inputs whose one edge keeps only `none` (a Few-Shot child for `none`) cannot
+// keep two inputs.
+#pragma once
+
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/arch.h"
+#include "compiler/ir/ir.h"
+
+namespace cella::ir {
+
+/// Which candidates exist, per decision group.
+struct Mask {
+  std::vector<std::vector<std::vector<bool>>> cells;  ///< [cell group][edge][candidate]
+  std::vector<std::vector<std::vector<bool>>> nodes;  ///< [cell group][node][operation]
+  std::vector<std::vector<bool>> layers;              ///< [layer group][candidate]
+
+  /// Every candidate enabled: the whole supernet.
+  static Mask full(const Program& program);
+  /// Only the architecture's choices: a plain network.
+  static Mask of_arch(const Program& program, const Arch& arch);
+  bool operator==(const Mask&) const = default;
+};
+
+/// Whether `mask` holds `arch` (see the file comment for absent edges and inactive layers).
+bool holds(const Program& program, const Mask& mask, const Arch& arch);
+
+/// Why `mask` holds no architecture of the network ("node 2 of cell 'normal' must keep 2
+/// inputs but only 1 of its edges keeps a real operation"), or nullopt when it holds some.
+std::optional<std::string> why_empty(const Program& program, const Mask& mask);
+
+/// A uniformly random architecture among those `mask` holds: every architecture of that
+/// sub-space is equally likely (as Few-Shot NAS samples a sub-supernet's pool). Inactive layers
+/// keep their first enabled candidate, so equal architectures compare equal. Throws
+/// std::invalid_argument with why_empty's reason when the mask holds none.
+Arch sample(const Program& program, const Mask& mask, std::mt19937_64& rng);
+/// A uniformly random architecture of the whole space.
+Arch sample(const Program& program, std::mt19937_64& rng);
+
+/// All k-subsets of {0..n-1}, in lexicographic order (the input sets a `select k` node can keep).
+std::vector<std::vector<int>> k_subsets(int n, int k);
+
+}  // namespace cella::ir

@@ -103,7 +103,7 @@ int report(const Compilation& c, bool json_mode) {
   if (!json_mode) std::cerr << diag::render_all(c.diags, c.sources, use_color());
   if (!c.diags.has_errors()) return kOk;
   for (const diag::Diagnostic& d : c.diags.diagnostics())
-    if (d.kind == diag::Kind::BadOverride) return kUsage;
+    if (d.kind == diag::Kind::BadOverride || d.kind == diag::Kind::BadOption) return kUsage;
   return kInvalidInput;
 }
 
@@ -294,6 +294,9 @@ int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, cons
   return kOk;
 }
 
+// Spaces up to this size are enumerated by `cella enumerate` (a larger --limit raises it).
+constexpr std::uint64_t kEnumerableSpace = 1'000'000;
+
 int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only, const std::string& format, const Common& common) {
   int code = kOk;
   auto c = compile_network(file, common, false, code);
@@ -303,14 +306,18 @@ int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only
     std::cerr << "cella: error: " << *err << "\n";
     return kUsage;
   }
+  // `--limit N` prints the first N; spaces too large to list in full are refused whatever N is,
+  // as enumeration lists each cell's choices before combining them.
   std::unordered_set<std::string> seen;
-  bool ok = passes::enumerate(p, limit, [&](const ir::Arch& a) {
+  std::uint64_t printed = 0;
+  bool ok = passes::enumerate(p, std::max(limit, kEnumerableSpace), [&](const ir::Arch& a) {
     if (unique_only && !seen.insert(passes::canonical(p, a)).second) return true;
     std::cout << format_arch(p, a, format) << "\n";
-    return true;
+    return ++printed < limit;
   });
   if (!ok) {
-    std::cerr << fmt::format("cella: error: the space has more than {} architectures; raise --limit or use `cella sample`\n", limit);
+    std::cerr << fmt::format("cella: error: the space is too large to enumerate (more than {} architectures); `cella sample -n N` "
+                             "draws from it\n", std::max(limit, kEnumerableSpace));
     return kUsage;
   }
   return kOk;
@@ -429,7 +436,7 @@ int run_cli(int argc, char** argv) {
   bool unique_only = false;
   auto* enumerate = app.add_subcommand("enumerate", "Print every architecture of a small space");
   enumerate->add_option("file", file, "The .cella file")->required();
-  enumerate->add_option("--limit", limit, "Refuse spaces larger than this");
+  enumerate->add_option("--limit", limit, "Print at most this many architectures");
   enumerate->add_flag("--unique", unique_only, "Print one architecture per isomorphism class");
   enumerate->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
   add_common(enumerate, common, false);

@@ -290,7 +290,8 @@ struct SearchPlan {
 struct Program {
   std::vector<Cell> cells;
   std::optional<Network> network;
-  std::optional<SearchPlan> search;
+  std::optional<SearchPlan> search;  ///< the chosen search block (`--search`, else the first)
+  std::vector<std::string> searches;  ///< the name of every search block, in file order
   std::vector<std::string> files;  ///< the source files read, main file first
 
   int find_cell(std::string_view name) const;

@@ -112,18 +112,23 @@ std::vector<std::string> Globals::expression_names() const {
   return out;
 }
 
-void Evaluator::unknown_name(const std::string& name, SourceRange range, bool want_op) {
+void Evaluator::unknown_name(const std::string& name, SourceRange range, bool want_op, const Env& env) {
   std::vector<std::string> candidates = globals_.expression_names();
+  std::vector<std::string> in_scope;
+  for (const auto& [n, _] : env) in_scope.push_back(n);
   if (want_op) {
     diags_.report(Kind::UnknownOp, range, fmt::format("unknown operation '{}'", name));
   } else {
     diags_.report(Kind::UnknownName, range, fmt::format("unknown name '{}'", name));
+    candidates.insert(candidates.end(), in_scope.begin(), in_scope.end());
   }
   if (std::string m = diag::closest_match(name, candidates); !m.empty())
     diags_.note(fmt::format("did you mean '{}'?", m));
   else if (want_op)
-    diags_.note("operations come from `op` declarations, imports such as `import std.ops`, or the built-in "
-                "primitives (`cella primitives`)");
+    diags_.note("operations come from `op` declarations, imports such as `import std.ops`, the built-in primitives "
+                "(`cella primitives`), or a C++ plugin, which `--plugin LIB` loads");
+  else if (!in_scope.empty())
+    diags_.note(fmt::format("the names usable here: {}", fmt::join(in_scope, ", ")));
 }
 
 std::optional<Value> Evaluator::eval(const ast::Expr& e, const Env& env) {
@@ -224,7 +229,7 @@ std::optional<Value> Evaluator::eval_name(const ast::Expr& e, const Env& env) {
                   fmt::format("'{}' is a {}, not a value", e.text, globals_.cells.count(e.text) ? "cell" : "network"));
     return std::nullopt;
   }
-  unknown_name(e.text, e.range, want_op_ > 0);
+  unknown_name(e.text, e.range, want_op_ > 0, env);
   return std::nullopt;
 }
 

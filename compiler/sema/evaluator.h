@@ -63,7 +63,7 @@ class Evaluator {
   std::optional<Value> eval_list(const ast::Expr& e, const Env& env);
   std::optional<Value> eval_comprehension(const ast::Expr& e, const Env& env);
   bool expand_step(const OpStep& step, const Bindings& bind, bool top, std::vector<ir::PrimCall>& out);
-  void unknown_name(const std::string& name, diag::SourceRange range, bool want_op);
+  void unknown_name(const std::string& name, diag::SourceRange range, bool want_op, const Env& env = {});
 
   const Globals& globals_;
   diag::DiagnosticEngine& diags_;

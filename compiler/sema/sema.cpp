@@ -29,6 +29,13 @@ bool declare(std::map<std::string, const Decl*, std::less<>>& table, const Decl*
   return true;
 }
 
+template <class Decl>
+std::string names_of(const std::vector<const Decl*>& decls) {
+  std::string out;
+  for (const Decl* d : decls) out += (out.empty() ? "" : ", ") + d->name;
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& data_set_names() {
@@ -95,11 +102,13 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
     if (auto cell = build_cell(*c, g, ev)) program.cells.push_back(std::move(*cell));
 
   // Which search and network.
+  for (const ast::SearchDecl* d : search_order) program.searches.push_back(d->name);
   const ast::SearchDecl* search = nullptr;
   if (!options.search.empty()) {
     auto it = g.searches.find(options.search);
     if (it == g.searches.end()) {
-      diags.report(Kind::BadOverride, {}, fmt::format("--search {}: the file has no search block of that name", options.search));
+      diags.report(Kind::BadOption, {}, fmt::format("--search {}: the file has no search block of that name", options.search));
+      diags.note(fmt::format("its search blocks: {}", names_of(search_order)));
       return std::nullopt;
     }
     search = it->second;
@@ -117,7 +126,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
         diags.report(Kind::UnknownName, search->network_range, fmt::format("unknown network '{}'", want));
         if (std::string m = diag::closest_match(want, names); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
       } else {
-        diags.report(Kind::BadOverride, {}, fmt::format("--network {}: the file has no network of that name", want));
+        diags.report(Kind::BadOption, {}, fmt::format("--network {}: the file has no network of that name", want));
+        diags.note(fmt::format("its networks: {}", names_of(network_order)));
       }
       return std::nullopt;
     }
@@ -133,7 +143,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
   }
   auto shape = data_shape(data.empty() ? "fashion_mnist" : data);
   if (!shape && !options.data.empty()) {
-    diags.report(Kind::BadOverride, {}, fmt::format("--data {}: unknown data set", options.data));
+    diags.report(Kind::BadOption, {}, fmt::format("--data {}: unknown data set; cella reads {}", options.data,
+                                                  fmt::join(data_set_names(), ", ")));
     if (std::string m = diag::closest_match(options.data, data_set_names()); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
     return std::nullopt;
   }

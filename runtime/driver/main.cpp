@@ -10,6 +10,7 @@
 #include <sstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "compiler/driver/compile.h"
@@ -108,7 +109,13 @@ std::unique_ptr<driver::Compilation> compile(const std::string& file, const std:
     c = driver::compile_file(file, o);
   }
   std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
-  if (c->diags.has_errors()) throw Failure(kInvalid, "");
+  if (c->diags.has_errors()) {
+    // A --set, --data, --network or --search value that names nothing is a usage error, as in
+    // the compiler's commands; an error in the file is invalid input.
+    for (const diag::Diagnostic& d : c->diags.diagnostics())
+      if (d.kind == diag::Kind::BadOverride || d.kind == diag::Kind::BadOption) throw Failure(kUsage, "");
+    throw Failure(kInvalid, "");
+  }
   if (!c->program || !c->program->network) throw Failure(kInvalid, fmt::format("{} declares no network", file));
   return c;
 }
@@ -147,6 +154,16 @@ void warn_if_disconnected(const ir::Program& p, const ir::Arch& a) {
                                "`sampler uniform`, an `arch_warmup`, or splitting.\n", n.cell_groups[g].name);
 }
 
+// One line of metrics.jsonl for an epoch that ended (`p`, an epoch-end record): the phase (or
+// split-tree node), the epoch, the training loss and accuracy, and the validation accuracy
+// measured after it.
+json epoch_record(const runtime::Progress& p, std::int64_t epoch) {
+  json j = {{"phase", p.phase}, {"epoch", epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}};
+  if (p.node >= 0) j["node"] = p.node;
+  if (p.valid_accuracy >= 0) j["valid_acc"] = p.valid_accuracy;
+  return j;
+}
+
 void write_arch(const runtime::RunDir& run, const ir::Program& p, const ir::Arch& a) {
   warn_if_disconnected(p, a);
   run.write("arch.txt", ir::to_text(p, a) + "\n");
@@ -154,9 +171,10 @@ void write_arch(const runtime::RunDir& run, const ir::Program& p, const ir::Arch
 }
 
 // `--smoke`: the same plan — strategy, split points in order, children, distillation, selection —
-// on 256 synthetic images with one epoch between split points and one gradient-matching batch.
-void smoke_plan(ir::SearchPlan& plan) {
-  plan.data.name = "synthetic";
+// on 256 images (synthetic ones unless `--data` names a data set) with one epoch between split
+// points and one gradient-matching batch.
+void smoke_plan(ir::SearchPlan& plan, const std::string& data) {
+  plan.data.name = data.empty() ? "synthetic" : data;
   plan.data.subset = 256;
   plan.supernet.batch = 32;
   plan.supernet.arch_warmup = 0;
@@ -173,7 +191,30 @@ json source_config(const Options& o) {
   json dirs = json::array();
   for (const std::string& d : o.includes) dirs.push_back(fs::absolute(d).string());
   dirs.push_back(fs::absolute(o.file).parent_path().string());
-  return {{"file", fs::absolute(o.file).string()}, {"include_dirs", dirs}, {"network", o.network}, {"search", o.search}};
+  json plugins = json::array();
+  for (const std::string& p : o.plugins) plugins.push_back(fs::absolute(p).string());
+  return {{"file", fs::absolute(o.file).string()}, {"include_dirs", dirs}, {"network", o.network}, {"search", o.search},
+          {"plugins", plugins}};
+}
+
+// Loads the plugins a run was made with, unless the command line names its own (a rebuilt or
+// moved library).
+void load_recorded_plugins(const runtime::RunDir& run, const json& cfg, const Options& o) {
+  if (!o.plugins.empty()) return;
+  for (const std::string& p : cfg.value("plugins", std::vector<std::string>{})) {
+    if (!fs::exists(p))
+      throw Failure(kInvalid, fmt::format("{}: the run was made with the plugin {}, which is no longer there; rebuild it, or "
+                                          "pass the library's new path with --plugin", run.file("config.json"), p));
+    if (std::string err = runtime::load_plugin(p); !err.empty()) throw Failure(kInvalid, err);
+  }
+}
+
+// A file with several search blocks runs the one `--search` names: running the first without a
+// word would train a plan the user may not have meant.
+void require_search_choice(const ir::Program& p, const Options& o) {
+  if (p.searches.size() > 1 && o.search.empty())
+    throw Failure(kUsage, fmt::format("{} has {} search blocks ({}): pick one with --search NAME", o.file, p.searches.size(),
+                                      fmt::join(p.searches, ", ")));
 }
 
 // Rebuilds a run's program from its config.json.
@@ -183,9 +224,10 @@ struct Rebuilt {
   json config;
 };
 
-Rebuilt rebuild(const runtime::RunDir& run) {
+Rebuilt rebuild(const runtime::RunDir& run, const Options& o) {
   json cfg = json::parse(run.read("config.json"), nullptr, false);
   if (cfg.is_discarded() || !cfg.contains("overrides")) throw Failure(kInvalid, run.file("config.json") + ": not a cella run configuration");
+  load_recorded_plugins(run, cfg, o);
   std::vector<std::pair<std::string, std::string>> overrides = cfg["overrides"].get<std::vector<std::pair<std::string, std::string>>>();
   Rebuilt r;
   r.c = compile(run.file("space.cella"), overrides, cfg.value("data", ""), cfg.value("include_dirs", std::vector<std::string>{}),
@@ -195,75 +237,105 @@ Rebuilt rebuild(const runtime::RunDir& run) {
   return r;
 }
 
+// What to do about a damaged checkpoint, after the one-line error that names it.
+std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command) {
+  return fmt::format("{}; delete that file (and its .json, if it has one) and run `{}`: the training it held is done again "
+                     "from the same seed, to the same result", error, resume_command);
+}
+
+// The source file's text, to keep with a run (space.cella).
+std::string source_text(const std::string& file) {
+  std::ifstream in(fs::absolute(file), std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A finished run has its result.json: a resume has nothing left to do.
+bool say_if_finished(const runtime::RunDir& run) {
+  if (!run.exists("result.json")) return false;
+  json result = json::parse(run.read("result.json"), nullptr, false);
+  std::string arch = result.is_object() ? result.value("arch", std::string()) : std::string();
+  std::cerr << fmt::format("cella: {} finished already; nothing to resume{}\n", run.path(),
+                           arch.empty() ? "" : fmt::format(". Its architecture ({}):", run.file("arch.txt")));
+  if (!arch.empty()) std::cout << arch << "\n";
+  return true;
+}
+
 int cmd_train(Options& o) {
-  bool resuming = !o.resume.empty();
-  std::string run_path = resuming ? o.resume : (o.out.empty() ? runtime::new_run_path(o.file, "train") : o.out);
-  runtime::RunDir run(run_path, resuming);
+  const bool resuming = !o.resume.empty();
+  std::optional<runtime::RunDir> run;
   Rebuilt r;
+  ir::SearchPlan plan;
+  runtime::DataSplits data;
   if (resuming) {
-    r = rebuild(run);
+    run.emplace(o.resume, true);
+    if (say_if_finished(*run)) return kOk;
+    r = rebuild(*run, o);
     o.seed = r.config.value("seed", 0ull);
     o.data_dir = r.config.value("data_dir", "");
     int threads = r.config.value("threads", 0);
     if (threads != o.threads)
       std::cerr << fmt::format("cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads, o.threads);
+    plan = plan_of(*r.program);
+    data = data_of(plan, o.data_dir, o.seed);
   } else {
+    // The run directory is made once the file compiles and the data loads: a bad file or data
+    // set leaves nothing behind.
     auto overrides = parse_sets(o.sets);
-    fs::path src = fs::absolute(o.file);
     r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
     r.program = std::make_shared<const ir::Program>(*r.c->program);
-    ir::SearchPlan plan = plan_of(*r.program);
+    require_search_choice(*r.program, o);
+    plan = plan_of(*r.program);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
-    std::ifstream in(src, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    run.write("space.cella", text.str());
+    data = data_of(plan, o.data_dir, o.seed);
+    run.emplace(o.out.empty() ? runtime::new_run_path(o.file, "train") : o.out, false);
+    run->write("space.cella", source_text(o.file));
     r.config = source_config(o);
     r.config.update({{"command", "train"}, {"overrides", overrides}, {"data", o.data}, {"data_dir", o.data_dir}, {"seed", o.seed},
-                {"threads", o.threads}, {"plan", ir::dump_json(*r.program).value("search", json::object())}});
-    run.write("config.json", r.config.dump(2) + "\n");
+                     {"threads", o.threads}, {"plan", ir::dump_json(*r.program).value("search", json::object())}});
+    run->write("config.json", r.config.dump(2) + "\n");
   }
-  ir::SearchPlan plan = plan_of(*r.program);
-  runtime::DataSplits data = data_of(plan, o.data_dir, o.seed);
   std::cerr << fmt::format("cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
                            plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
-                           plan.supernet.epochs, o.threads, run.path());
+                           plan.supernet.epochs, o.threads, run->path());
   runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, o.seed);
-  if (resuming && run.exists("checkpoint.pt")) {
-    runtime::load_state(state, run.file("checkpoint.pt"));
-    std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
-    // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
-    if (run.exists("metrics.jsonl")) {
-      std::stringstream in(run.read("metrics.jsonl")), kept;
-      std::string line;
-      while (std::getline(in, line)) {
-        json j = json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.value("epoch", 0) <= state.epoch) kept << line << "\n";
-      }
-      run.write("metrics.jsonl", kept.str());
+  if (resuming && run->exists("checkpoint.pt")) {
+    try {
+      runtime::load_state(state, run->file("checkpoint.pt"));
+    } catch (const std::runtime_error& e) {
+      throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run->path()));
     }
+    std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
+  }
+  if (resuming && run->exists("metrics.jsonl")) {
+    // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
+    std::stringstream in(run->read("metrics.jsonl")), kept;
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("epoch", 0) <= state.epoch) kept << line << "\n";
+    }
+    run->write("metrics.jsonl", kept.str());
   }
   Printer printer;
-  double last_train_acc = 0, last_loss = 0;
+  runtime::Progress last;
   auto progress = [&](const runtime::Progress& p) {
-    if (p.epoch_end) {
-      last_train_acc = p.accuracy;
-      last_loss = p.loss;
-    }
+    if (p.epoch_end) last = p;
     printer(p);
   };
   runtime::train_supernet(state, plan.supernet, data, o.seed, plan.supernet.epochs, progress, [&](const runtime::SupernetState& s) {
-    run.metric({{"phase", "supernet"}, {"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_train_acc}});
-    runtime::save_state(s, run.file("checkpoint.pt"));
+    run->metric(epoch_record(last, s.epoch));
+    runtime::save_state(s, run->file("checkpoint.pt"));
   });
   ir::Arch arch = runtime::derive(state, plan.supernet, data, o.seed, o.samples, printer);
   runtime::Evaluation e = runtime::evaluate(state.net, runtime::mixing_of(*r.program, arch), data.valid, 256);
-  write_arch(run, *r.program, arch);
+  write_arch(*run, *r.program, arch);
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
-  run.write("result.json", result.dump(2) + "\n");
+  run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*r.program, arch) << "\n";
   std::cerr << fmt::format("cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n",
-                           e.accuracy, run.path());
+                           e.accuracy, run->path());
   return kOk;
 }
 
@@ -276,11 +348,11 @@ struct Opened {
   runtime::DataSplits data;
 };
 
-Opened open_run(const runtime::RunDir& run) {
+Opened open_run(const runtime::RunDir& run, const Options& options) {
   Opened o;
-  o.r = rebuild(run);
+  o.r = rebuild(run, options);
   o.plan = plan_of(*o.r.program);
-  if (o.r.config.value("smoke", false)) smoke_plan(o.plan);
+  if (o.r.config.value("smoke", false)) smoke_plan(o.plan, o.r.config.value("data", ""));
   o.seed = o.r.config.value("seed", 0ull);
   o.data = data_of(o.plan, o.r.config.value("data_dir", ""), o.seed);
   return o;
@@ -288,15 +360,57 @@ Opened open_run(const runtime::RunDir& run) {
 
 // A `cella train` run's supernet, from its checkpoint.
 runtime::SupernetState trained_supernet(const Opened& o, const runtime::RunDir& run) {
+  if (o.r.config.value("command", "") != "train")
+    throw Failure(kUsage, fmt::format("{} is a `cella {}` run, which has no supernet checkpoint", run.path(),
+                                      o.r.config.value("command", std::string("?"))));
   runtime::SupernetState s = runtime::make_supernet(o.r.program, runtime::Mask::full(*o.r.program), o.plan.supernet, o.seed);
-  runtime::load_state(s, run.file("checkpoint.pt"));
+  try {
+    runtime::load_state(s, run.file("checkpoint.pt"));
+  } catch (const runtime::CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run.path()));
+  }
   return s;
 }
 
+// A `cella search` run's split tree (tree.json), checked enough that a damaged file is the
+// user's one-line error rather than an internal one.
+json read_tree(const runtime::RunDir& run) {
+  json tree = json::parse(run.read("tree.json"), nullptr, false);
+  bool ok = !tree.is_discarded() && tree.contains("nodes") && tree["nodes"].is_array() && tree.contains("selected") &&
+            tree["selected"].is_number_integer() && tree.contains("cell");
+  if (!ok) throw Failure(kInvalid, run.file("tree.json") + ": not a cella split tree (damaged?); `cella search --resume " + run.path() +
+                                       "` after deleting it writes it again");
+  return tree;
+}
+
+// Sub-supernet `id` of a search run, from its checkpoint.
+runtime::SupernetState search_node(const Opened& o, const runtime::RunDir& run, const json& tree, int id) {
+  try {
+    return runtime::load_node(o.r.program, o.plan.supernet, tree, id, run.path());
+  } catch (const runtime::CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
+  }
+}
+
+// Derives again: a training run from its supernet, a search run from its selected leaf.
 int cmd_derive(Options& o) {
   runtime::RunDir run(o.resume, true);
-  Opened t = open_run(run);
-  runtime::SupernetState state = trained_supernet(t, run);
+  Opened t = open_run(run, o);
+  const std::string command = t.r.config.value("command", "");
+  runtime::SupernetState state;
+  if (command == "search") {
+    if (!run.exists("tree.json"))
+      throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it and derives",
+                                          run.path(), run.path()));
+    json tree = read_tree(run);
+    state = search_node(t, run, tree, tree["selected"].get<int>());
+    std::cerr << fmt::format("cella: deriving from sub-supernet {}, the search's selected leaf\n", tree["selected"].get<int>());
+  } else if (command == "train") {
+    state = trained_supernet(t, run);
+  } else {
+    throw Failure(kUsage, fmt::format("{} is a `cella {}` run: there is nothing to derive from; its architecture is in {}", run.path(),
+                                      command, run.file("result.json")));
+  }
   ir::Arch arch = runtime::derive(state, t.plan.supernet, t.data, t.seed, o.samples, {});
   write_arch(run, *t.r.program, arch);
   std::cout << ir::to_text(*t.r.program, arch) << "\n";
@@ -322,17 +436,61 @@ std::vector<std::string> arch_texts(const Options& o) {
 
 // Evaluates architectures with inherited weights: a training run's supernet, or for a search
 // run the sub-supernet of the split tree that holds each architecture (the deepest one).
+// `cella eval FILE --weights RUN` uses the run's own copy of the space (space.cella), which its
+// weights were made for; a FILE that has changed since is worth a word.
+void warn_if_file_differs(const Options& o, const runtime::RunDir& run) {
+  if (o.file.empty() || !fs::exists(o.file) || !run.exists("space.cella")) return;
+  if (source_text(o.file) != run.read("space.cella"))
+    std::cerr << fmt::format("cella: warning: {} differs from the space the run was made with; {} is used\n", o.file,
+                             run.file("space.cella"));
+}
+
+// Evaluates a `cella retrain` run's network: its one architecture, with its own weights, on the
+// test images (the retraining used the training and validation images).
+int eval_retrained(const Options& o, const Opened& opened, const runtime::RunDir& run, const std::vector<std::string>& texts) {
+  const ir::Program& p = *opened.r.program;
+  ir::Arch trained = parse_arch_or_fail(p, opened.r.config.value("arch", std::string()));
+  runtime::Network net(opened.r.program, runtime::Mask::of_arch(p, trained), /*supernet=*/false);
+  try {
+    runtime::load_weights(net, run.file("weights.pt"));
+  } catch (const runtime::CheckpointError& e) {
+    throw Failure(kInvalid, fmt::format("{}; `cella retrain` writes it again", e.what()));
+  }
+  json rows = json::array();
+  for (const std::string& text : texts) {
+    ir::Arch arch = parse_arch_or_fail(p, text);
+    if (!(arch == trained))
+      throw Failure(kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(), ir::to_text(p, trained)));
+    runtime::Evaluation v = runtime::evaluate(net, runtime::mixing_of(p, arch), opened.data.test, 256);
+    json row = {{"arch", ir::to_text(p, arch)}, {"test_acc", v.accuracy}, {"test_loss", v.loss}};
+    if (o.json) rows.push_back(row);
+    else std::cout << fmt::format("{}\n  test accuracy of the retrained network: {:.2f}% (loss {:.4f})\n", row["arch"].get<std::string>(),
+                                  v.accuracy, v.loss);
+  }
+  if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
+  return kOk;
+}
+
+// Evaluates architectures with inherited weights: a training run's supernet, or for a search
+// run the sub-supernet of the split tree that holds each architecture (the deepest one).
 int cmd_eval(Options& o) {
   runtime::RunDir run(o.weights, true);
   std::vector<std::string> texts = arch_texts(o);
-  Opened opened = open_run(run);
+  Opened opened = open_run(run, o);
+  warn_if_file_differs(o, run);
   const Rebuilt& r = opened.r;
   const runtime::DataSplits& data = opened.data;
-  bool search = run.exists("tree.json");
+  const std::string command = r.config.value("command", "");
+  if (command == "retrain") {
+    if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network, not a search", o.node, o.weights));
+    return eval_retrained(o, opened, run, texts);
+  }
+  if (command == "search" && !run.exists("tree.json"))
+    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it", run.path(), run.path()));
+  const bool search = command == "search";
   json tree;
   if (search) {
-    tree = json::parse(run.read("tree.json"), nullptr, false);
-    if (tree.is_discarded() || !tree.contains("nodes")) throw Failure(kInvalid, run.file("tree.json") + ": not a cella split tree");
+    tree = read_tree(run);
   } else if (o.node >= 0) {
     throw Failure(kUsage, fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)", o.node,
                                       o.weights));
@@ -349,9 +507,7 @@ int cmd_eval(Options& o) {
         throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
       node = o.node;
     }
-    if (!supernets.contains(node))
-      supernets[node] = search ? runtime::load_node(r.program, opened.plan.supernet, tree, node, run.path())
-                               : trained_supernet(opened, run);
+    if (!supernets.contains(node)) supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
     runtime::Evaluation v = runtime::evaluate(supernets[node].net, runtime::mixing_of(*r.program, arch), data.valid, 256, 0,
                                               o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
@@ -373,6 +529,8 @@ int cmd_search(Options& o) {
     runtime::RunDir old(o.resume, true);
     json cfg = json::parse(old.read("config.json"), nullptr, false);
     if (cfg.is_discarded() || cfg.value("command", "") != "search") throw Failure(kInvalid, o.resume + ": not a cella search run");
+    if (say_if_finished(old)) return kOk;
+    load_recorded_plugins(old, cfg, o);
     o.file = old.file("space.cella");
     o.sets.clear();
     for (const auto& kv : cfg["overrides"]) o.sets.push_back(kv[0].get<std::string>() + "=" + kv[1].get<std::string>());
@@ -384,29 +542,26 @@ int cmd_search(Options& o) {
     o.network = cfg.value("network", "");
     o.search = cfg.value("search", "");
     o.data_dir = cfg.value("data_dir", "");
-    if (!o.smoke) o.data = cfg.value("data", "");
+    o.data = cfg.value("data", "");
   }
   bool resuming = !o.resume.empty();
   auto overrides = parse_sets(o.sets);
-  auto c = compile(o.file, overrides, o.smoke ? "synthetic" : o.data, o.includes, o.network, o.search, o.smoke);
+  // `--smoke` runs on synthetic images unless `--data` names a data set.
+  auto c = compile(o.file, overrides, o.smoke && o.data.empty() ? "synthetic" : o.data, o.includes, o.network, o.search, o.smoke);
   auto program = std::make_shared<const ir::Program>(*c->program);
   if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
+  if (!resuming) require_search_choice(*program, o);
   ir::SearchPlan plan = *program->search;
-  if (o.smoke) smoke_plan(plan);
+  if (o.smoke) smoke_plan(plan, o.data);
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
+  // The run directory is made once the file compiles and the data loads.
+  runtime::DataSplits data = data_of(plan, o.data_dir, seed);
   runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "search") : o.out, resuming);
-  fs::path src = fs::absolute(o.file);
-  if (!resuming) {
-    std::ifstream in(src, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    run.write("space.cella", text.str());
-  }
+  if (!resuming) run.write("space.cella", source_text(o.file));
   json config = source_config(o);
   config.update({{"command", "search"}, {"overrides", overrides}, {"data", plan.data.name}, {"data_dir", o.data_dir}, {"smoke", o.smoke}, {"seed", seed},
                  {"threads", o.threads}, {"plan", ir::dump_json(*program).value("search", json::object())}});
   if (!resuming) run.write("config.json", config.dump(2) + "\n");
-  runtime::DataSplits data = data_of(plan, o.data_dir, seed);
   std::vector<std::string> params;
   for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
   std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads) in {}\n",
@@ -421,12 +576,20 @@ int cmd_search(Options& o) {
     std::cerr << "cella: resuming: finished training is loaded from the run's checkpoints\n";
     if (run.exists("metrics.jsonl")) run.write("metrics.jsonl", "");  // the replay logs every event again
   }
-  so.progress = [&](const runtime::Progress& p) { printer(p); };
+  so.progress = [&](const runtime::Progress& p) {
+    printer(p);
+    if (p.epoch_end) run.metric(epoch_record(p, p.epoch));
+  };
   so.log = [&](const std::string& line) {
     std::cerr << "cella: " << line << "\n";
     run.metric({{"event", line}});
   };
-  runtime::SearchResult r = runtime::run_search(program, plan, data, so);
+  runtime::SearchResult r;
+  try {
+    r = runtime::run_search(program, plan, data, so);
+  } catch (const runtime::CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
+  }
   run.write("tree.json", r.tree.dump(2) + "\n");
   std::string dot = runtime::tree_dot(r.tree);
   run.write("tree.dot", dot);
@@ -457,25 +620,31 @@ int cmd_retrain(Options& o) {
   auto overrides = parse_sets(o.sets);
   auto c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
   auto program = std::make_shared<const ir::Program>(*c->program);
+  require_search_choice(*program, o);
   ir::SearchPlan plan = plan_of(*program);
   if (o.epochs > 0) plan.retrain.epochs = o.epochs;
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
   ir::Arch arch = parse_arch_or_fail(*program, o.arch);
-  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "retrain") : o.out, false);
-  run.write("config.json", json{{"command", "retrain"}, {"file", fs::absolute(o.file).string()}, {"overrides", overrides},
-                                {"arch", ir::to_text(*program, arch)}, {"seed", seed}, {"threads", o.threads}}.dump(2) + "\n");
   runtime::DataSplits data = data_of(plan, o.data_dir, seed);
+  runtime::RunDir run(o.out.empty() ? runtime::new_run_path(o.file, "retrain") : o.out, false);
+  run.write("space.cella", source_text(o.file));
+  json config = source_config(o);
+  config.update({{"command", "retrain"}, {"overrides", overrides}, {"data", o.data}, {"data_dir", o.data_dir},
+                 {"arch", ir::to_text(*program, arch)}, {"seed", seed}, {"threads", o.threads}, {"epochs", plan.retrain.epochs}});
+  run.write("config.json", config.dump(2) + "\n");
   Printer printer;
   runtime::RetrainResult res = runtime::retrain(program, arch, plan.retrain, data, seed, [&](const runtime::Progress& p) {
     printer(p);
     if (p.epoch_end) run.metric({{"phase", "retrain"}, {"epoch", p.epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}, {"test_acc", p.valid_accuracy}});
   });
+  runtime::save_weights(res.net, run.file("weights.pt"));
+  write_arch(run, *program, arch);
   json result = {{"arch", ir::to_text(*program, arch)}, {"test_acc", res.test_accuracy}, {"train_acc", res.train_accuracy},
-                 {"params", res.params}, {"epochs", plan.retrain.epochs}};
+                 {"params", res.params}, {"epochs", plan.retrain.epochs}, {"weights", "weights.pt"}};
   run.write("result.json", result.dump(2) + "\n");
   if (o.json) std::cout << result.dump(2) << "\n";
-  else std::cout << fmt::format("test accuracy {:.2f}% after {} epochs ({} parameters); run in {}\n", res.test_accuracy,
-                                plan.retrain.epochs, res.params, run.path());
+  else std::cout << fmt::format("test accuracy {:.2f}% after {} epochs ({} parameters); weights in {}\n", res.test_accuracy,
+                                plan.retrain.epochs, res.params, run.file("weights.pt"));
   return kOk;
 }
 
@@ -510,9 +679,12 @@ int main(int argc, char** argv) {
   search->add_option("--out", o.out, "Run directory (default: runs/<file>-search-<time>)");
   search->add_flag("--smoke", o.smoke, "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
   search->add_option("--resume", o.resume, "Continue a killed search from its checkpoints");
-  auto* derive = app.add_subcommand("derive", "Derive the final architecture of a trained run");
+  auto* derive = app.add_subcommand("derive", "Derive the final architecture again: a train run's supernet, a search run's selected leaf");
   derive->add_option("run", o.resume, "The run directory")->required();
+  derive->add_option("--plugin", o.plugins, "Shared library the run needs, when it has moved since (default: the recorded ones)")
+      ->allow_extra_args(false);
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
+  derive->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   auto* eval = app.add_subcommand("eval", "Accuracy of architectures with a trained supernet's (or search's) weights");
   common(eval, true);
   eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);

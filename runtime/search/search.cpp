@@ -195,6 +195,7 @@ class Search {
       if (o_.progress) {
         Progress q = p;
         q.phase = id == 0 ? "supernet" : fmt::format("node {}", id);
+        q.node = id;
         o_.progress(q);
       }
     };

@@ -382,6 +382,7 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
   std::vector<torch::Tensor> params = net->unique_parameters();
   const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch;
   RetrainResult r;
+  r.net = net;
   r.params = net->parameter_count();
   for (std::int64_t epoch = 0; epoch < plan.epochs; ++epoch) {
     double lr = learning_rate(o, plan.schedule, epoch, plan.epochs);
@@ -402,10 +403,53 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
   return r;
 }
 
+namespace {
+
+void write_weights(torch::serialize::OutputArchive& archive, const Network& net) {
+  for (const auto& p : net->named_parameters()) archive.write("param/" + p.key(), p.value());
+  for (const auto& b : net->named_buffers()) archive.write("buffer/" + b.key(), b.value(), /*is_buffer=*/true);
+}
+
+// Saves atomically: a temporary file, fsync, rename, fsync of the directory.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  fsync_file(tmp);
+  std::filesystem::rename(tmp, path);
+  fsync_file(std::filesystem::path(path).parent_path().string());
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw CheckpointError(fmt::format("{}: no such checkpoint", path));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error&) {
+    throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", path));
+  }
+  return archive;
+}
+
+void read_tensor(torch::serialize::InputArchive& archive, const std::string& path, const std::string& key, torch::Tensor& t, bool buffer) {
+  torch::Tensor v;
+  if (!archive.try_read(key, v, buffer))
+    throw CheckpointError(fmt::format("{}: checkpoint has no '{}'; it was made for another network", path, key));
+  if (!v.sizes().equals(t.sizes()))
+    throw CheckpointError(fmt::format("{}: '{}' has shape {} in the checkpoint but {} here; it was made for another network",
+                                         path, key, fmt::join(v.sizes(), "x"), fmt::join(t.sizes(), "x")));
+  t.copy_(v);
+}
+
+void read_weights(torch::serialize::InputArchive& archive, const std::string& path, Network& net) {
+  for (auto& p : net->named_parameters()) read_tensor(archive, path, "param/" + p.key(), p.value(), false);
+  for (auto& b : net->named_buffers()) read_tensor(archive, path, "buffer/" + b.key(), b.value(), true);
+}
+
+}  // namespace
+
 void save_state(const SupernetState& s, const std::string& path) {
   torch::serialize::OutputArchive archive;
-  for (const auto& p : s.net->named_parameters()) archive.write("param/" + p.key(), p.value());
-  for (const auto& b : s.net->named_buffers()) archive.write("buffer/" + b.key(), b.value(), /*is_buffer=*/true);
+  write_weights(archive, s.net);
   for (std::size_t i = 0; i < s.alphas.size(); ++i) archive.write(fmt::format("alpha/{}", i), s.alphas[i].detach());
   archive.write("epoch", torch::tensor(s.epoch));
   torch::serialize::OutputArchive opt;
@@ -416,44 +460,44 @@ void save_state(const SupernetState& s, const std::string& path) {
     s.arch_optimizer->save(aopt);
     archive.write("arch_optimizer", aopt);
   }
-  std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  fsync_file(tmp);
-  std::filesystem::rename(tmp, path);
-  fsync_file(std::filesystem::path(path).parent_path().string());
+  save_archive(archive, path);
 }
 
 void load_state(SupernetState& s, const std::string& path) {
-  if (!std::filesystem::exists(path)) throw std::runtime_error(fmt::format("{}: no such checkpoint", path));
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error&) {
-    throw std::runtime_error(fmt::format("{}: not a cella checkpoint, or corrupt", path));
-  }
+  torch::serialize::InputArchive archive = open_archive(path);
   torch::NoGradGuard no_grad;
-  auto read_into = [&](const std::string& key, torch::Tensor& t, bool buffer) {
-    torch::Tensor v;
-    if (!archive.try_read(key, v, buffer))
-      throw std::runtime_error(fmt::format("{}: checkpoint has no '{}'; it was made for another network", path, key));
-    if (!v.sizes().equals(t.sizes()))
-      throw std::runtime_error(fmt::format("{}: '{}' has shape {} in the checkpoint but {} here; it was made for another network",
-                                           path, key, fmt::join(v.sizes(), "x"), fmt::join(t.sizes(), "x")));
-    t.copy_(v);
-  };
-  for (auto& p : s.net->named_parameters()) read_into("param/" + p.key(), p.value(), false);
-  for (auto& b : s.net->named_buffers()) read_into("buffer/" + b.key(), b.value(), true);
-  for (std::size_t i = 0; i < s.alphas.size(); ++i) read_into(fmt::format("alpha/{}", i), s.alphas[i], false);
-  torch::Tensor epoch;
-  archive.read("epoch", epoch);
-  s.epoch = epoch.item<std::int64_t>();
-  torch::serialize::InputArchive opt;
-  archive.read("optimizer", opt);
-  s.optimizer->load(opt);
-  if (s.arch_optimizer) {
-    torch::serialize::InputArchive aopt;
-    archive.read("arch_optimizer", aopt);
-    s.arch_optimizer->load(aopt);
+  try {
+    read_weights(archive, path, s.net);
+    for (std::size_t i = 0; i < s.alphas.size(); ++i) read_tensor(archive, path, fmt::format("alpha/{}", i), s.alphas[i], false);
+    torch::Tensor epoch;
+    archive.read("epoch", epoch);
+    s.epoch = epoch.item<std::int64_t>();
+    torch::serialize::InputArchive opt;
+    archive.read("optimizer", opt);
+    s.optimizer->load(opt);
+    if (s.arch_optimizer) {
+      torch::serialize::InputArchive aopt;
+      archive.read("arch_optimizer", aopt);
+      s.arch_optimizer->load(aopt);
+    }
+  } catch (const c10::Error&) {
+    throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", path));
+  }
+}
+
+void save_weights(const Network& net, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  write_weights(archive, net);
+  save_archive(archive, path);
+}
+
+void load_weights(Network& net, const std::string& path) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  torch::NoGradGuard no_grad;
+  try {
+    read_weights(archive, path, net);
+  } catch (const c10::Error&) {
+    throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", path));
   }
 }
 

@@ -28,6 +28,7 @@ struct Progress {
   double loss = 0, accuracy = 0, lr = 0, images_per_second = 0;
   bool epoch_end = false;
   double valid_accuracy = -1;  ///< at epoch ends
+  int node = -1;               ///< the split-tree node training, in a search
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
@@ -107,6 +108,7 @@ ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSp
                 std::int64_t samples, const ProgressFn& progress);
 
 struct RetrainResult {
+  Network net{nullptr};  ///< the trained stand-alone network
   double test_accuracy = 0;
   double train_accuracy = 0;
   std::int64_t params = 0;
@@ -116,10 +118,19 @@ struct RetrainResult {
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
                       const DataSplits& data, std::uint64_t seed, const ProgressFn& progress);
 
+/// A checkpoint that is missing, damaged or made for another network; the message names the file.
+struct CheckpointError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Saves and loads a supernet state. Files are written atomically (temporary file, fsync,
-/// rename). Loading checks that the checkpoint fits the network; throws std::runtime_error with
-/// a one-line message otherwise.
+/// rename). Loading checks that the checkpoint fits the network; throws CheckpointError with a
+/// one-line message otherwise.
 void save_state(const SupernetState& state, const std::string& path);
 void load_state(SupernetState& state, const std::string& path);
+/// Saves and loads the weights and batch-norm statistics of a network alone (a retrained
+/// architecture's `weights.pt`), with the same atomic writes and one-line errors.
+void save_weights(const Network& net, const std::string& path);
+void load_weights(Network& net, const std::string& path);
 
 }  // namespace cella::runtime

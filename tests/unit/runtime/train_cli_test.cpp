@@ -126,10 +126,34 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   EXPECT_EQ(run_cella("check examples/custom_op_plugin/space.cella").code, 1);  // gelu_conv unknown without the plugin
   Result check = run_cella("check --plugin " + plugin + " examples/custom_op_plugin/space.cella");
   EXPECT_EQ(check.code, 0) << check.text;
-  fs::path out = fs::temp_directory_path() / ("cella_plugin_" + std::to_string(getpid()));
-  Result train = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
-  EXPECT_EQ(train.code, 0) << train.text;
-  fs::remove_all(out);
+  fs::path base = fs::temp_directory_path() / ("cella_plugin_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  fs::path out = base / "run";
+  // The file has two search blocks: which one to run is the user's choice.
+  Result ambiguous = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
+  EXPECT_EQ(ambiguous.code, 2) << ambiguous.text;
+  EXPECT_NE(ambiguous.text.find("has 2 search blocks (tiny, random_gm): pick one with --search NAME"), std::string::npos) << ambiguous.text;
+  EXPECT_FALSE(fs::exists(out));
+  // A copy of the library, so that it can be moved away afterwards.
+  fs::create_directories(base);
+  fs::copy_file(plugin, base / "libmine.so");
+  Result train = run_cella("train --plugin " + (base / "libmine.so").string() +
+                           " examples/custom_op_plugin/space.cella --search tiny --threads 1 --out " + out.string());
+  ASSERT_EQ(train.code, 0) << train.text;
+  // The run records its plugins: commands that reopen it need no --plugin.
+  Result derive = run_cella("derive " + out.string() + " --threads 1");
+  EXPECT_EQ(derive.code, 0) << derive.text;
+  Result eval = run_cella("eval examples/custom_op_plugin/space.cella --threads 1 --weights " + out.string() + " --arch \"$(cat " +
+                          (out / "arch.txt").string() + ")\"");
+  EXPECT_EQ(eval.code, 0) << eval.text;
+  fs::rename(base / "libmine.so", base / "libmoved.so");
+  Result moved = run_cella("derive " + out.string() + " --threads 1");
+  EXPECT_EQ(moved.code, 1) << moved.text;
+  EXPECT_NE(moved.text.find("which is no longer there; rebuild it, or pass the library's new path with --plugin"), std::string::npos)
+      << moved.text;
+  Result given = run_cella("derive " + out.string() + " --threads 1 --plugin " + (base / "libmoved.so").string());
+  EXPECT_EQ(given.code, 0) << given.text;
+  fs::remove_all(base);
 }
 
 // A split criterion from a plugin: `cella check` knows its name only with the plugin, and a
@@ -425,6 +449,98 @@ TEST(SelectSpaces, TheShippedDartsSpaceUnderPathSampling) {
                          "--set supernet.sampler=uniform --out " + (base / "few").string());
   ASSERT_EQ(few.code, 0) << few.text;
   expect_derived_arch_is_usable("spaces/darts.cella", base / "few", "");
+  fs::remove_all(base);
+}
+
+}  // namespace
+
+namespace {
+
+// Documented paths that ended in errors with no way forward.
+TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
+  fs::path base = fs::temp_directory_path() / ("cella_dead_ends_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  const fs::path search = base / "search";
+  Result few = run_cella("search tests/search/exhaustive.cella --smoke --threads 1 --out " + search.string());
+  ASSERT_EQ(few.code, 0) << few.text;
+  // derive on a search run derives from its selected leaf (it said "no such checkpoint").
+  Result derive = run_cella("derive " + search.string() + " --threads 1");
+  EXPECT_EQ(derive.code, 0) << derive.text;
+  EXPECT_NE(derive.text.find("the search's selected leaf"), std::string::npos) << derive.text;
+  // A finished run has nothing to resume, and says so at once.
+  Result again = run_cella("search --resume " + search.string() + " --threads 1");
+  EXPECT_EQ(again.code, 0) << again.text;
+  EXPECT_NE(again.text.find("finished already; nothing to resume"), std::string::npos) << again.text;
+  EXPECT_EQ(again.text.find("selected leaf"), std::string::npos) << "the search was replayed: " << again.text;
+  // One line of metrics per epoch of each node, besides the events.
+  std::string metrics = slurp(search / "metrics.jsonl");
+  EXPECT_NE(metrics.find("\"node\":1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\"valid_acc\""), std::string::npos) << metrics;
+  // A damaged checkpoint: a one-line error that says what to do.
+  const std::string arch = " --arch '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'";
+  int owner = -1;  // the child that keeps nor_conv_3x3 on 1<-0
+  const auto finished_tree = nlohmann::json::parse(slurp(search / "tree.json"));
+  for (const auto& n : finished_tree["nodes"])
+    if (n["parent"] == 0 && n["mask"]["1<-0"][0] == "nor_conv_3x3") owner = n["id"].get<int>();
+  std::string checkpoint;
+  for (const auto& f : fs::directory_iterator(search))
+    if (f.path().filename().string().starts_with("node-" + std::to_string(owner) + "-e") && f.path().extension() == ".pt")
+      checkpoint = f.path().string();
+  ASSERT_FALSE(checkpoint.empty());
+  std::ofstream(checkpoint, std::ios::trunc) << "not a checkpoint";
+  Result damaged = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + search.string() + arch);
+  EXPECT_EQ(damaged.code, 1) << damaged.text;
+  EXPECT_NE(damaged.text.find("not a cella checkpoint, or damaged; delete that file (and its .json, if it has one) and run `cella "
+                              "search --resume"), std::string::npos) << damaged.text;
+  EXPECT_EQ(std::count(damaged.text.begin(), damaged.text.end(), '\n'), 1) << damaged.text;
+  // A malformed split tree is the user's error (exit 1), not an internal one.
+  std::ofstream(search / "tree.json", std::ios::trunc) << "{\"nodes\": 3";
+  Result tree = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + search.string() + arch);
+  EXPECT_EQ(tree.code, 1) << tree.text;
+  EXPECT_NE(tree.text.find("tree.json: not a cella split tree"), std::string::npos) << tree.text;
+  // A retrained network keeps its weights, and eval judges it on the test images.
+  const fs::path retrain = base / "retrain";
+  Result r = run_cella("retrain tests/search/exhaustive.cella --threads 1 --epochs 1 --set data.subset=128 --out " + retrain.string() + arch);
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_TRUE(fs::exists(retrain / "weights.pt"));
+  Result eval = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + retrain.string() + arch);
+  ASSERT_EQ(eval.code, 0) << eval.text;
+  auto row = nlohmann::json::parse(eval.text.substr(eval.text.find('{')));
+  EXPECT_DOUBLE_EQ(row["test_acc"].get<double>(), nlohmann::json::parse(slurp(retrain / "result.json"))["test_acc"].get<double>());
+  Result other = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + retrain.string() +
+                           " --arch '|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'");
+  EXPECT_EQ(other.code, 2) << other.text;
+  // eval FILE --weights RUN uses the run's copy of the space; a FILE that differs is said.
+  std::ofstream(base / "changed.cella") << slurp(fs::path(CELLA_SOURCE_DIR) / "tests/search/exhaustive.cella") << "// edited\n";
+  Result differs = run_cella("eval " + (base / "changed.cella").string() + " --threads 1 --weights " + retrain.string() + arch);
+  EXPECT_EQ(differs.code, 0) << differs.text;
+  EXPECT_NE(differs.text.find("differs from the space the run was made with"), std::string::npos) << differs.text;
+  fs::remove_all(base);
+}
+
+// One rule for exit codes: a command-line value that names nothing is a usage error (2) in
+// every command; a bad file or data set is invalid input (1) and leaves no run directory.
+TEST(DeadEnds, ExitCodesAndLeftovers) {
+  fs::path base = fs::temp_directory_path() / ("cella_exit_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  const std::string out = " --out " + (base / "run").string();
+  for (const std::string cmd : {"count", "train", "search"}) {
+    Result r = run_cella(cmd + " tests/search/exhaustive.cella --set bogus=1 --threads 1" + (cmd == "count" ? "" : out));
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.text;
+    Result d = run_cella(cmd + " tests/search/exhaustive.cella --data imagenet" + (cmd == "count" ? "" : out));
+    EXPECT_EQ(d.code, 2) << cmd << ": " << d.text;
+    EXPECT_NE(d.text.find("--data imagenet: unknown data set; cella reads fashion_mnist, mnist, cifar10, synthetic [BadOption]"),
+              std::string::npos) << d.text;
+  }
+  Result bad_file = run_cella("train tests/golden/fail_cycle.cella" + out);
+  EXPECT_EQ(bad_file.code, 1) << bad_file.text;
+  Result bad_data = run_cella("train tests/search/exhaustive.cella --data cifar10 --data-dir /nonexistent" + out);
+  EXPECT_EQ(bad_data.code, 1) << bad_data.text;
+  // --smoke honours --data (it ran on synthetic images whatever --data said).
+  Result smoke = run_cella("search tests/search/exhaustive.cella --smoke --data cifar10 --data-dir /nonexistent" + out);
+  EXPECT_EQ(smoke.code, 1) << smoke.text;
+  EXPECT_NE(smoke.text.find("/nonexistent/"), std::string::npos) << smoke.text;
+  EXPECT_FALSE(fs::exists(base / "run")) << "a failed command left a run directory";
   fs::remove_all(base);
 }
 

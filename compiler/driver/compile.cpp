@@ -154,7 +154,9 @@ void finish(Compilation& c, const CompileOptions& o) {
 
 std::string stdlib_dir() {
   if (const char* env = std::getenv("CELLA_STDLIB")) return env;
-  return CELLA_STDLIB_DIR;
+  // The source tree's spaces/ while it exists (a build), else the installed copy.
+  if (std::filesystem::is_directory(CELLA_STDLIB_DIR)) return CELLA_STDLIB_DIR;
+  return CELLA_INSTALLED_STDLIB_DIR;
 }
 
 std::unique_ptr<Compilation> compile_file(const std::string& path, const CompileOptions& options) {

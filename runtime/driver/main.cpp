@@ -247,7 +247,7 @@ Rebuilt rebuild(const runtime::RunDir& run, const Options& o) {
 // What to do about a damaged checkpoint, after the one-line error that names it.
 std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command) {
   return fmt::format("{}; delete that file (and its .json, if it has one) and run `{}`: the training it held is done again "
-                     "from the same seed, to the same result", error, resume_command);
+                     "from the same seed", error, resume_command);
 }
 
 // The source file's text, to keep with a run (space.cella).
@@ -258,9 +258,18 @@ std::string source_text(const std::string& file) {
   return text.str();
 }
 
-// A finished run has its result.json: a resume has nothing left to do.
+// A finished run has its result.json and every checkpoint: a resume has nothing left to do. One
+// whose checkpoint was deleted (it was damaged) is resumed, which trains that part again.
 bool say_if_finished(const runtime::RunDir& run) {
   if (!run.exists("result.json")) return false;
+  if (run.exists("tree.json")) {
+    json tree = json::parse(run.read("tree.json"), nullptr, false);
+    if (!tree.is_object() || !tree.contains("nodes") || !tree["nodes"].is_array()) return false;
+    for (std::size_t id = 0; id < tree["nodes"].size(); ++id)
+      if (!runtime::has_node_checkpoint(run.path(), static_cast<int>(id))) return false;
+  } else if (!run.exists("checkpoint.pt") && !run.exists("weights.pt")) {
+    return false;
+  }
   json result = json::parse(run.read("result.json"), nullptr, false);
   std::string arch = result.is_object() ? result.value("arch", std::string()) : std::string();
   std::cerr << fmt::format("cella: {} finished already; nothing to resume{}\n", run.path(),

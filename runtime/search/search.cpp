@@ -557,6 +557,8 @@ SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::Su
   return s;
 }
 
+bool has_node_checkpoint(const std::string& dir, int id) { return newest_checkpoint(dir, id) >= 0; }
+
 std::string tree_dot(const nlohmann::json& tree) {
   std::string out = "digraph split_tree {\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n";
   for (const auto& n : tree["nodes"]) {

@@ -46,6 +46,9 @@ bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, 
 SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const nlohmann::json& tree,
                         int id, const std::string& dir);
 
+/// Whether node `id` of the search in `dir` has a checkpoint.
+bool has_node_checkpoint(const std::string& dir, int id);
+
 /// The split tree as Graphviz: one box per sub-supernet with its split, accuracy and whether
 /// it was kept.
 std::string tree_dot(const nlohmann::json& tree);

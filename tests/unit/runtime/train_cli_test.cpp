@@ -166,6 +166,7 @@ TEST(Extending, APluginAddsASplitCriterion) {
   fs::path out = fs::temp_directory_path() / ("cella_criterion_" + std::to_string(getpid()));
   Result search = run_cella("search --plugin " + plugin + file + " --smoke --threads 1 --out " + out.string());
   ASSERT_EQ(search.code, 0) << search.text;
+  EXPECT_NE(search.text.find("split by criterion 'random_partition' into"), std::string::npos) << search.text;
   auto tree = nlohmann::json::parse(slurp(out / "tree.json"));
   ASSERT_EQ(tree["nodes"].size(), 3u);  // the root and its two groups
   const auto& scores = tree["nodes"][1]["split"]["scores"];
@@ -495,6 +496,17 @@ TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
   EXPECT_NE(damaged.text.find("not a cella checkpoint, or damaged; delete that file (and its .json, if it has one) and run `cella "
                               "search --resume"), std::string::npos) << damaged.text;
   EXPECT_EQ(std::count(damaged.text.begin(), damaged.text.end(), '\n'), 1) << damaged.text;
+  // Doing what it says recovers: that sub-supernet trains again, to the same tree.
+  fs::remove(checkpoint);
+  fs::remove(fs::path(checkpoint).replace_extension(".json"));
+  Result recovered = run_cella("search --resume " + search.string() + " --threads 1");
+  ASSERT_EQ(recovered.code, 0) << recovered.text;
+  EXPECT_EQ(recovered.text.find("nothing to resume"), std::string::npos) << recovered.text;
+  EXPECT_EQ(tree_without_times(search), [&] {
+    auto t = finished_tree;
+    t.erase("phases");
+    return t;
+  }());
   // A malformed split tree is the user's error (exit 1), not an internal one.
   std::ofstream(search / "tree.json", std::ios::trunc) << "{\"nodes\": 3";
   Result tree = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + search.string() + arch);

@@ -151,6 +151,25 @@ TEST(Train, PathSamplingStaysInsideTheDeclaredSpace) {
   EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
 }
 
+// A weighted method's evaluation and derivation stay inside the space too: GDAS evaluates its
+// strongest architecture, which on DARTS keeps two inputs per node (the per-edge argmax kept all).
+TEST(Train, GdasEvaluatesAnArchitectureOfTheSpace) {
+  auto p = program("darts.cella", {{"C", "2"}, {"layers", "5"}});
+  for (const char* method : {"gdas", "darts"}) {
+    SupernetState s = make_supernet(p, Mask::full(*p), tiny_plan(method, 1), 3);
+    ir::Arch a = strongest_arch(s);
+    EXPECT_FALSE(ir::check_arch(*p, a)) << method << ": " << *ir::check_arch(*p, a);
+  }
+  SupernetState s = make_supernet(p, Mask::full(*p), tiny_plan("gdas", 1), 3);
+  Mixing mix = weighted_mixing(s, tiny_plan("gdas", 1));
+  const ir::Cell& c = p->cells[p->network->cell_groups[0].cell];
+  for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+    int kept = 0;
+    for (int e : c.in_edges(v)) kept += !mix.cells[0].edges[e].ops.empty();
+    EXPECT_EQ(kept, 2) << "node " << v;
+  }
+}
+
 // PointwiseConv is nn::Conv2d with k=1 on a faster kernel: the same initial weights for the same
 // seed, the same outputs and gradients.
 TEST(Ops, PointwiseConvComputesWhatConv2dComputes) {

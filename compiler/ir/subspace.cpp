@@ -18,13 +18,6 @@ std::vector<int> enabled_ops(const Cell& c, const std::vector<bool>& row, int e,
   return out;
 }
 
-std::vector<int> enabled(const std::vector<bool>& row) {
-  std::vector<int> out;
-  for (std::size_t k = 0; k < row.size(); ++k)
-    if (row[k]) out.push_back(static_cast<int>(k));
-  return out;
-}
-
 bool count_allowed(const Cell& c, int present) {
   const auto& a = c.props().allowed_edge_counts;
   return present >= static_cast<int>(a.size()) || a[present];
@@ -66,7 +59,7 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
         add({c.edge(e).optional, any});
       }
     }
-    if (!np.ops.empty() && enabled(nodes[v]).empty()) return fmt::format("node {} of cell '{}' keeps no operation", v, name);
+    if (!np.ops.empty() && enabled_candidates(nodes[v]).empty()) return fmt::format("node {} of cell '{}' keeps no operation", v, name);
   }
   if (has_constraint(c)) {
     bool any = false;
@@ -110,7 +103,7 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
         }
       }
       if (!np.ops.empty()) {
-        std::vector<int> ops = enabled(nodes[v]);
+        std::vector<int> ops = enabled_candidates(nodes[v]);
         ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
       }
     }
@@ -132,6 +125,13 @@ bool layer_active(const Network& n, const Arch& a, std::size_t l) {
 }
 
 }  // namespace
+
+std::vector<int> enabled_candidates(const std::vector<bool>& row) {
+  std::vector<int> out;
+  for (std::size_t k = 0; k < row.size(); ++k)
+    if (row[k]) out.push_back(static_cast<int>(k));
+  return out;
+}
 
 std::vector<std::vector<int>> k_subsets(int n, int k) {
   std::vector<std::vector<int>> out;
@@ -196,7 +196,7 @@ std::optional<std::string> why_empty(const Program& p, const Mask& m) {
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
     if (auto why = cell_empty(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g])) return why;
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
-    if (enabled(m.layers[l]).empty()) return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
+    if (enabled_candidates(m.layers[l]).empty()) return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
   return std::nullopt;
 }
 
@@ -206,7 +206,7 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
   Arch a;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], rng));
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
-    std::vector<int> ops = enabled(m.layers[l]);
+    std::vector<int> ops = enabled_candidates(m.layers[l]);
     a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
   }
   for (int s : n.depth_groups) {
@@ -217,14 +217,14 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
       double w = 1;
       for (std::int64_t i = 0; i < depth; ++i) {
         const Unit& u = n.units[st.units[i]];
-        if (u.kind == UnitKind::Choice) w *= static_cast<double>(enabled(m.layers[u.group]).size());
+        if (u.kind == UnitKind::Choice) w *= static_cast<double>(enabled_candidates(m.layers[u.group]).size());
       }
       weights.push_back(w);
     }
     a.depths.push_back(static_cast<int>(std::discrete_distribution<std::size_t>(weights.begin(), weights.end())(rng)));
   }
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
-    if (!layer_active(n, a, l)) a.layers[l] = enabled(m.layers[l]).front();
+    if (!layer_active(n, a, l)) a.layers[l] = enabled_candidates(m.layers[l]).front();
   return a;
 }
 

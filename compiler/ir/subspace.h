@@ -49,6 +49,9 @@ Arch sample(const Program& program, const Mask& mask, std::mt19937_64& rng);
 /// A uniformly random architecture of the whole space.
 Arch sample(const Program& program, std::mt19937_64& rng);
 
+/// Indices of the enabled candidates in one row of a mask.
+std::vector<int> enabled_candidates(const std::vector<bool>& row);
+
 /// All k-subsets of {0..n-1}, in lexicographic order (the input sets a `select k` node can keep).
 std::vector<std::vector<int>> k_subsets(int n, int k);
 

@@ -2,6 +2,8 @@
 // (HEP-NAS) plans over any space, recorded as a split tree.
 #include "runtime/search/search.h"
 
+#include "runtime/train/method.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -214,13 +216,8 @@ class Search {
   double score(int id) {
     auto t = Clock::now();
     Node& n = nodes_[id];
-    Evaluation e;
-    if (supernet_.method == "uniform") {
-      ir::Arch a = derive(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id), 10, {});
-      e = evaluate(n.state.net, mixing_of(*program_, a), data_.valid, 256, kSelectionImages);
-    } else {
-      e = evaluate(n.state.net, weighted_mixing(n.state, supernet_), data_.valid, 256, kSelectionImages);
-    }
+    Mixing mix = method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
+    Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, kSelectionImages);
     n.record["valid_acc"] = e.accuracy;
     n.record["valid_loss"] = e.loss;
     phases_["selection"] += seconds(t);
@@ -435,12 +432,16 @@ class Search {
       return s.net->forward(x, m);
     };
     torch::Tensor out;
-    if (supernet_.method == "uniform") {
+    const TrainingMethod& method = method_of(supernet_);
+    if (method.samples_paths()) {
       out = run(path_for(id, student, mix));
     } else {
       auto key = std::make_tuple(id, s.epoch, nodes_[student].state.epoch, idx[0].item<std::int64_t>());
       auto it = batch_logits_.find(key);
-      if (it == batch_logits_.end()) it = batch_logits_.emplace(key, run(weighted_mixing(s, supernet_))).first;
+      if (it == batch_logits_.end()) {
+        std::mt19937_64 unused(0);  // a weighted method's judging mixing draws nothing
+        it = batch_logits_.emplace(key, run(method.judging_mixing(s, supernet_, unused))).first;
+      }
       out = it->second;
     }
     teacher_seconds_ += seconds(t);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compiler/ir/primitives.h"
+#include "runtime/train/method.h"
 
 namespace cella::runtime {
 
@@ -116,13 +117,13 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
     torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
     {
       torch::NoGradGuard no_grad;
-      base = plan.method == "uniform" ? mixing_of(p, ir::sample(p, parent.net->mask(), rng)) : weighted_mixing(parent, plan);
+      base = method_of(plan).judging_mixing(parent, plan, rng);
     }
     std::vector<torch::Tensor> grads;
     for (int c : cands) {
       Mixing mix = base;
       Mix m{{c}, {}};
-      if (o.variant == "darts" && plan.method != "uniform") {
+      if (o.variant == "darts") {  // the parent's θ on this candidate (a sampled path has no weights)
         const Mix& full = base.cells[group].edges[edge];
         for (std::size_t j = 0; j < full.ops.size(); ++j)
           if (full.ops[j] == c && full.weights.defined()) m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();

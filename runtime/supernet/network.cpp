@@ -27,13 +27,6 @@ std::string module_key(std::string s) {
   return s;
 }
 
-std::vector<int> enabled_candidates(const std::vector<bool>& row) {
-  std::vector<int> out;
-  for (std::size_t k = 0; k < row.size(); ++k)
-    if (row[k]) out.push_back(static_cast<int>(k));
-  return out;
-}
-
 nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool) {
   nn::Sequential seq;
   ir::Shape shape{in_channels, 1, false};

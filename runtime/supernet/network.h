@@ -43,8 +43,7 @@ struct Mixing {
   std::vector<int> depths;            ///< per depth group: index into Stage::depths; empty: deepest
 };
 
-/// Indices of the enabled candidates in one row of a mask.
-std::vector<int> enabled_candidates(const std::vector<bool>& row);
+using ir::enabled_candidates;
 /// The module name of an IR name ("cells.3" -> "cells_3"): LibTorch forbids '.' in names.
 std::string module_key(std::string name);
 

@@ -1,6 +1,8 @@
 // Supernet training, evaluation, derivation and stand-alone training.
 #include "runtime/train/trainer.h"
 
+#include "runtime/train/method.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -13,8 +15,9 @@ namespace cella::runtime {
 
 namespace {
 
-// A seed for step `step` of epoch `epoch`: every random draw of a step comes from it.
-std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt = 0) {
+}  // namespace
+
+std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt) {
   std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(epoch) << 32) ^ static_cast<std::uint64_t>(step) ^ (salt << 56);
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
@@ -22,6 +25,8 @@ std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t ste
   x *= 0xc4ceb9fe1a85ec53ull;
   return x ^ (x >> 33);
 }
+
+namespace {
 
 torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
   std::int64_t rows = static_cast<std::int64_t>(m.size()), cols = 0;
@@ -36,60 +41,6 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
 double tau_at(const ir::SupernetPlan& plan, std::int64_t epoch) {
   if (plan.epochs <= 1) return plan.tau_min;
   return plan.tau_max - (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
-}
-
-// The mixing for one training step (or evaluation with `noise` off).
-Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::uint64_t seed, double tau, bool noise) {
-  const ir::Program& p = s.net->program();
-  const Mask& mask = s.net->mask();
-  const ir::Network& n = *p.network;
-  Mixing mix;
-  std::mt19937_64 rng(seed);
-  if (plan.method == "uniform") {
-    ir::Arch a = ir::sample(p, mask, rng);
-    mix = mixing_of(p, a);
-    if (plan.path == "cell") {
-      for (std::size_t u = 0; u < n.units.size(); ++u) {
-        if (n.units[u].kind != ir::UnitKind::Cell) continue;
-        ir::Arch b = ir::sample(p, mask, rng);
-        mix.per_unit[static_cast<int>(u)] = mixing_of(p, b).cells[n.units[u].group];
-      }
-    }
-    return mix;
-  }
-  torch::Generator gen = at::detail::createCPUGenerator(seed);
-  auto weigh = [&](const torch::Tensor& alpha, const std::vector<bool>& row) -> Mix {
-    std::vector<int> ops = enabled_candidates(row);
-    torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64);
-    torch::Tensor logits = alpha.index_select(0, idx);
-    if (plan.method == "darts" || !noise) return Mix{ops, logits.softmax(-1)};
-    torch::Tensor u = torch::rand(logits.sizes(), gen).clamp_(1e-10, 1.0 - 1e-7);
-    torch::Tensor g = -torch::log(-torch::log(u));
-    torch::Tensor probs = ((logits.log_softmax(-1) + g) / tau).softmax(-1);
-    if (plan.method == "snas") return Mix{ops, probs};
-    std::int64_t best = probs.argmax().item<std::int64_t>();
-    torch::Tensor hard = torch::zeros_like(probs);
-    hard[best] = 1.0;
-    torch::Tensor st = hard - probs.detach() + probs;  // straight-through: forward one-hot, gradient of probs
-    return Mix{{ops[best]}, st.narrow(0, best, 1)};
-  };
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
-    CellMix cm;
-    for (int e = 0; e < c.num_edges(); ++e) cm.edges.push_back(weigh(s.alphas[g][e], mask.cells[g][e]));
-    for (int v = 0; v < c.num_nodes(); ++v) {
-      std::vector<int> ops = enabled_candidates(mask.nodes[g][v]);
-      Mix m;
-      if (!ops.empty()) {
-        m.ops = ops;
-        m.weights = torch::full({static_cast<std::int64_t>(ops.size())}, 1.0 / static_cast<double>(ops.size()));
-      }
-      cm.nodes.push_back(m);
-    }
-    mix.cells.push_back(cm);
-  }
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) mix.layers.push_back(weigh(s.alphas[n.cell_groups.size() + l], mask.layers[l]));
-  return mix;
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -163,17 +114,10 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   const ir::Optimizer& o = plan.optimizer;
   s.optimizer = std::make_shared<torch::optim::SGD>(
       s.net->unique_parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
-  if (plan.method != "uniform")
+  if (method_of(plan).learns_architecture())
     s.arch_optimizer = std::make_shared<torch::optim::Adam>(
         s.alphas, torch::optim::AdamOptions(plan.arch.lr).betas({plan.arch.beta1, plan.arch.beta2}).weight_decay(plan.arch.weight_decay));
   return s;
-}
-
-Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan) {
-  // GDAS runs one operation per edge; without noise that is the strongest architecture, which
-  // on a `select` node keeps only the strongest inputs (the per-edge argmax would keep them all).
-  if (plan.method == "gdas") return mixing_of(state.net->program(), strongest_arch(state));
-  return step_mixing(state, plan, 0, plan.tau_min, /*noise=*/false);
 }
 
 double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
@@ -183,13 +127,14 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
   const std::int64_t n = data.train.size();
   const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
   std::vector<torch::Tensor> params = s.net->unique_parameters();
+  const TrainingMethod& method = method_of(plan);
   double last_valid = -1;
   while (s.epoch < until) {
     const std::int64_t epoch = s.epoch;
     double lr = learning_rate(plan.optimizer, plan.schedule, epoch, plan.epochs);
     set_lr(*s.optimizer, lr);
     double tau = tau_at(plan, epoch);
-    bool arch_steps = plan.method != "uniform" && epoch >= plan.arch_warmup;
+    bool arch_steps = method.learns_architecture() && epoch >= plan.arch_warmup;
     torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -1));
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     s.net->train();
@@ -201,7 +146,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         // First-order architecture step on a random validation batch, before the weight step.
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
         torch::Tensor vidx = torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
-        Mixing vmix = step_mixing(s, plan, step_seed(seed, epoch, step, 2), tau, true);
+        Mixing vmix = method.step_mixing(s, plan, step_seed(seed, epoch, step, 2), tau);
         clear_grads(s.alphas);
         torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
                                                         data.valid.labels.index_select(0, vidx));
@@ -211,17 +156,15 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
       Mixing mix;
       {
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
-        mix = step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau, true);
+        mix = method.step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau);
       }
       weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn, idx);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     s.epoch = epoch + 1;
-    Mixing eval_mix = plan.method == "uniform" ? [&] {
-      std::mt19937_64 rng(step_seed(seed, epoch, -2));
-      return mixing_of(s.net->program(), ir::sample(s.net->program(), s.net->mask(), rng));
-    }() : weighted_mixing(s, plan);
+    std::mt19937_64 rng(step_seed(seed, epoch, -2));
+    Mixing eval_mix = method.judging_mixing(s, plan, rng);
     last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
     if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, steps, steps, lr, true, last_valid));
     if (on_epoch) on_epoch(s);
@@ -347,25 +290,7 @@ ir::Arch strongest_arch(const SupernetState& s) {
 
 ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
                 std::int64_t samples, const ProgressFn& progress) {
-  const ir::Program& p = s.net->program();
-  const Mask& mask = s.net->mask();
-  if (plan.method == "uniform") {
-    // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
-    std::mt19937_64 rng(step_seed(seed, -3, 0));
-    ir::Arch best;
-    double best_acc = -1;
-    for (std::int64_t i = 0; i < samples; ++i) {
-      ir::Arch a = ir::sample(p, mask, rng);
-      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
-      if (acc > best_acc) {
-        best_acc = acc;
-        best = a;
-      }
-      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
-    }
-    return best;
-  }
-  return strongest_arch(s);
+  return method_of(plan).derive(s, plan, data, seed, samples, progress);
 }
 
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,

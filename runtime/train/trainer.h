@@ -61,10 +61,9 @@ double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const 
                       std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
                       const LossFn& loss = {});
 
-/// The mixing of a supernet's forward pass under its weighted training method, for evaluation:
-/// the masked softmax of the architecture weights (DARTS, SNAS without noise), or for GDAS the
-/// strongest architecture.
-Mixing weighted_mixing(const SupernetState& state, const ir::SupernetPlan& plan);
+/// The seed of every random draw of step `step` of epoch `epoch` (negative steps and `salt`
+/// name draws outside the steps: batch order, evaluation, derivation).
+std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt = 0);
 
 struct Evaluation {
   double accuracy = 0;  ///< percent
@@ -101,9 +100,10 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
 /// strongest real operation is strongest, ties to the lower source).
 ir::Arch strongest_arch(const SupernetState& state);
 
-/// The final architecture of a trained supernet: argmax of the masked architecture weights per
-/// edge (the DARTS top-k rule on nodes that select k inputs), or for path sampling the best of
-/// `samples` sampled architectures on the validation data.
+/// The final architecture of a trained supernet, by its training method (method.h): argmax of
+/// the masked architecture weights per edge (the DARTS top-k rule on nodes that select k
+/// inputs), or for path sampling the best of `samples` sampled architectures on the validation
+/// data.
 ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
                 std::int64_t samples, const ProgressFn& progress);
 

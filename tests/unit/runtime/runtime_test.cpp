@@ -12,6 +12,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/ops/modules.h"
 #include "runtime/supernet/network.h"
+#include "runtime/train/method.h"
 #include "runtime/train/trainer.h"
 #include "tests/unit/helpers.h"
 #include "tests/unit/process.h"
@@ -161,12 +162,27 @@ TEST(Train, GdasEvaluatesAnArchitectureOfTheSpace) {
     EXPECT_FALSE(ir::check_arch(*p, a)) << method << ": " << *ir::check_arch(*p, a);
   }
   SupernetState s = make_supernet(p, Mask::full(*p), tiny_plan("gdas", 1), 3);
-  Mixing mix = weighted_mixing(s, tiny_plan("gdas", 1));
+  std::mt19937_64 rng(0);
+  Mixing mix = method_of(tiny_plan("gdas", 1)).judging_mixing(s, tiny_plan("gdas", 1), rng);
   const ir::Cell& c = p->cells[p->network->cell_groups[0].cell];
   for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
     int kept = 0;
     for (int e : c.in_edges(v)) kept += !mix.cells[0].edges[e].ops.empty();
     EXPECT_EQ(kept, 2) << "node " << v;
+  }
+}
+
+// Every registered training method is a word the compiler's plan accepts, in the place its kind
+// of method takes (methods.def and compiler/sema/search.cpp agree).
+TEST(Train, EveryRegisteredMethodIsAPlanWord) {
+  const auto names = MethodRegistry::instance().names();
+  EXPECT_EQ(names, (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
+  for (const std::string& name : names) {
+    const TrainingMethod& m = *MethodRegistry::instance().find(name);
+    auto p = program("nb201.cella", {{m.samples_paths() ? "supernet.sampler" : "supernet.weights", name}});
+    ASSERT_TRUE(p->search);
+    EXPECT_EQ(p->search->supernet.method, name);
+    EXPECT_EQ(&method_of(p->search->supernet), &m);
   }
 }
 
@@ -246,7 +262,8 @@ TEST(Training, PathSamplingLearnsASyntheticTask) {
   ir::SupernetPlan plan = tiny_plan("uniform", 4);
   plan.optimizer.lr = 0.05;
   SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
-  double before = evaluate(s.net, weighted_mixing(s, plan), data.valid, 128).accuracy;
+  std::mt19937_64 rng(0);
+  double before = evaluate(s.net, method_of(plan).judging_mixing(s, plan, rng), data.valid, 128).accuracy;
   train_supernet(s, plan, data, 1, 4, {}, {});
   ir::Arch a = derive(s, plan, data, 1, 5, {});
   EXPECT_FALSE(ir::check_arch(*p, a));

@@ -1,0 +1,53 @@
+// The method registry and what methods share by default.
+#include "runtime/train/method.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace cella::runtime {
+
+#define CELLA_METHOD(name, factory) std::unique_ptr<TrainingMethod> factory();
+#include "runtime/train/methods/methods.def"
+#undef CELLA_METHOD
+
+Mixing TrainingMethod::selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&, std::uint64_t seed) const {
+  std::mt19937_64 rng(seed);
+  return judging_mixing(state, plan, rng);
+}
+
+MethodRegistry& MethodRegistry::instance() {
+  static MethodRegistry* registry = [] {
+    auto* r = new MethodRegistry;
+#define CELLA_METHOD(name, factory) r->add(factory());
+#include "runtime/train/methods/methods.def"
+#undef CELLA_METHOD
+    return r;
+  }();
+  return *registry;
+}
+
+void MethodRegistry::add(std::unique_ptr<TrainingMethod> method) {
+  if (find(method->name())) throw std::invalid_argument(fmt::format("training method '{}' is registered twice", method->name()));
+  methods_.push_back(std::move(method));
+}
+
+const TrainingMethod* MethodRegistry::find(std::string_view name) const {
+  for (const auto& m : methods_)
+    if (m->name() == name) return m.get();
+  return nullptr;
+}
+
+std::vector<std::string> MethodRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& m : methods_) out.emplace_back(m->name());
+  return out;
+}
+
+const TrainingMethod& method_of(const ir::SupernetPlan& plan) {
+  const TrainingMethod* m = MethodRegistry::instance().find(plan.method);
+  if (!m) throw std::invalid_argument(fmt::format("no training method '{}' is registered", plan.method));
+  return *m;
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,60 @@
+// Training methods: how a supernet's forward passes mix the candidates while it trains, whether
+// it learns architecture weights, how it is judged, and how it gives its final architecture.
+// One class per method in runtime/train/methods/, one row per method in methods.def; the
+// trainer, the splits and the search ask the method and never compare its name.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/train/trainer.h"
+
+namespace cella::runtime {
+
+class TrainingMethod {
+ public:
+  virtual ~TrainingMethod() = default;
+  /// The name the plan uses: `sampler NAME` for path sampling, `weights NAME` otherwise.
+  virtual std::string_view name() const = 0;
+  /// Whether the method learns architecture weights: an Adam on α and a first-order
+  /// architecture step on a validation batch before each weight step.
+  virtual bool learns_architecture() const = 0;
+  /// Whether a forward pass runs one sampled path (a frozen teacher then runs its student's
+  /// path) rather than candidates weighted by α.
+  virtual bool samples_paths() const = 0;
+  /// The mixing of one training step (weight or architecture step); every random draw comes
+  /// from `seed`; `tau` is the step's Gumbel-softmax temperature.
+  virtual Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::uint64_t seed, double tau) const = 0;
+  /// How the method looks at its supernet outside training (the accuracy at each epoch's end,
+  /// the base of gradient matching, a frozen teacher): a path drawn from `rng`, or the weights.
+  virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::mt19937_64& rng) const = 0;
+  /// What a sub-supernet is selected by: the judging mixing, or for path sampling the best of a
+  /// few sampled architectures on the validation data.
+  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data,
+                                  std::uint64_t seed) const;
+  /// The final architecture of a trained supernet.
+  virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
+                          std::int64_t samples, const ProgressFn& progress) const = 0;
+};
+
+/// Training methods by name, as the operation registry holds operations.
+class MethodRegistry {
+ public:
+  /// The registry, with every built-in method of methods.def in it.
+  static MethodRegistry& instance();
+  /// Throws std::invalid_argument if the name is taken.
+  void add(std::unique_ptr<TrainingMethod> method);
+  const TrainingMethod* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<std::unique_ptr<TrainingMethod>> methods_;
+};
+
+/// The method a plan trains with. Throws std::invalid_argument for a name nothing registered.
+const TrainingMethod& method_of(const ir::SupernetPlan& plan);
+
+}  // namespace cella::runtime

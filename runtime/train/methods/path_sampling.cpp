@@ -1,0 +1,67 @@
+// RSPS / SPOS path sampling (`sampler uniform`): each step trains one architecture drawn
+// uniformly from the (sub-)supernet's region of the space, for the whole network or, with
+// `path cell`, one per cell (Few-Shot NAS's NAS-Bench-201 supernet). The final architecture is
+// the best of a few sampled ones on the validation data.
+#include <fmt/format.h>
+
+#include "runtime/train/method.h"
+
+namespace cella::runtime {
+
+namespace {
+
+class PathSampling : public TrainingMethod {
+ public:
+  std::string_view name() const override { return "uniform"; }
+  bool learns_architecture() const override { return false; }
+  bool samples_paths() const override { return true; }
+
+  Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::uint64_t seed, double) const override {
+    const ir::Program& p = s.net->program();
+    const ir::Network& n = *p.network;
+    std::mt19937_64 rng(seed);
+    Mixing mix = mixing_of(p, ir::sample(p, s.net->mask(), rng));
+    if (plan.path == "cell") {
+      for (std::size_t u = 0; u < n.units.size(); ++u) {
+        if (n.units[u].kind != ir::UnitKind::Cell) continue;
+        ir::Arch b = ir::sample(p, s.net->mask(), rng);
+        mix.per_unit[static_cast<int>(u)] = mixing_of(p, b).cells[n.units[u].group];
+      }
+    }
+    return mix;
+  }
+
+  Mixing judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64& rng) const override {
+    return mixing_of(s.net->program(), ir::sample(s.net->program(), s.net->mask(), rng));
+  }
+
+  // The best of 10 sampled architectures.
+  Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed) const override {
+    return mixing_of(s.net->program(), derive(s, plan, data, seed, 10, {}));
+  }
+
+  // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
+  ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
+                  const ProgressFn& progress) const override {
+    const ir::Program& p = s.net->program();
+    std::mt19937_64 rng(step_seed(seed, -3, 0));
+    ir::Arch best;
+    double best_acc = -1;
+    for (std::int64_t i = 0; i < samples; ++i) {
+      ir::Arch a = ir::sample(p, s.net->mask(), rng);
+      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
+      if (acc > best_acc) {
+        best_acc = acc;
+        best = a;
+      }
+      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
+    }
+    return best;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingMethod> make_path_sampling() { return std::make_unique<PathSampling>(); }
+
+}  // namespace cella::runtime

@@ -146,6 +146,26 @@ bool add_split_criterion(const std::string& name) {
   return true;
 }
 
+namespace {
+// The training methods a plan may name: path sampling (`sampler NAME`) and weighted ones
+// (`weights NAME`); the runtime's methods.def has the same built-in names (a test checks it).
+std::vector<std::string>& methods_table(bool samples_paths) {
+  static std::vector<std::string> paths{"uniform"}, weights{"darts", "gdas", "snas"};
+  return samples_paths ? paths : weights;
+}
+}  // namespace
+
+const std::vector<std::string>& training_methods(bool samples_paths) { return methods_table(samples_paths); }
+
+bool add_training_method(const std::string& name, bool samples_paths) {
+  for (bool kind : {true, false}) {
+    const auto& t = methods_table(kind);
+    if (std::find(t.begin(), t.end(), name) != t.end()) return false;
+  }
+  methods_table(samples_paths).push_back(name);
+  return true;
+}
+
 std::string add_primitives_from_json(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) return "the signature list is not a JSON array";
@@ -153,6 +173,11 @@ std::string add_primitives_from_json(const std::string& text) {
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) return "a signature has no \"name\"";
     if (e.value("kind", std::string()) == "criterion") {
       if (!add_split_criterion(e["name"].get<std::string>())) return "split criterion '" + e["name"].get<std::string>() + "' is registered twice";
+      continue;
+    }
+    if (e.value("kind", std::string()) == "method") {
+      if (!add_training_method(e["name"].get<std::string>(), e.value("samples_paths", false)))
+        return "training method '" + e["name"].get<std::string>() + "' is registered twice";
       continue;
     }
     Primitive p;

@@ -74,10 +74,18 @@ const std::vector<std::string>& split_criteria();
 /// Declares a split criterion (a plugin's). Returns false if the name is taken.
 bool add_split_criterion(const std::string& name);
 
+/// The training methods a search plan may name: with `samples_paths`, those for `sampler NAME`
+/// (path sampling), otherwise those for `weights NAME`; built-ins first, then plugins'.
+const std::vector<std::string>& training_methods(bool samples_paths);
+/// Declares a training method (a plugin's). Returns false if the name is taken.
+bool add_training_method(const std::string& name, bool samples_paths);
+
 /// Adds the primitives described by a plugin's JSON signature list:
 /// `[{"name": "gelu_conv", "summary": "...", "params": [{"name": "k", "type": "int"},
 ///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}]}]`.
-/// An entry with `"kind": "criterion"` declares a split criterion instead (`{"name":
+/// An entry with `"kind": "method"` declares a training method (`"samples_paths": true` for a
+/// `sampler`, else a `weights` method). An entry with `"kind": "criterion"` declares a split
+/// criterion instead (`{"name":
 /// "random_partition", "kind": "criterion"}`).
 /// Returns an error message, or "" on success.
 std::string add_primitives_from_json(const std::string& json_text);

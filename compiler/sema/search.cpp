@@ -174,8 +174,8 @@ class SearchBuilder {
     readers_["supernet.schedule"] = set_word(s.schedule.kind, {"cosine", "constant"});
     readers_["supernet.min_lr"] = set_float(s.schedule.min_lr, 0, 10);
     readers_["supernet.clip"] = set_float(s.clip, 0, 1e9);
-    readers_["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, {"uniform"})) plan_.supernet.method = *v; };
-    readers_["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, {"darts", "gdas", "snas"})) plan_.supernet.method = *v; };
+    readers_["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
+    readers_["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
     readers_["supernet.path"] = set_word(s.path, {"network", "cell"});
     readers_["supernet.tau_max"] = set_float(s.tau_max, 0, 1e3, true);
     readers_["supernet.tau_min"] = set_float(s.tau_min, 0, 1e3, true);

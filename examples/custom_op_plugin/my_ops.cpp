@@ -38,7 +38,9 @@ extern "C" const char* cella_plugin_signatures() {
                          {"name": "out", "type": "int", "from_input": true},
                          {"name": "stride", "type": "int", "default": 1}]},
              {"name": "random_partition", "kind": "criterion",
-              "summary": "a seeded random similarity: GM-NAS's random-partition ablation"}])json";
+              "summary": "a seeded random similarity: GM-NAS's random-partition ablation"},
+             {"name": "smooth_darts", "kind": "method", "samples_paths": false,
+              "summary": "DARTS with random smoothing of the weights (my_method.cpp)"}])json";
 }
 
 // The module factories, called by the runtime with the arguments and the input's channels.

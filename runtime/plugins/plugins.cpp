@@ -6,6 +6,7 @@
 #include "compiler/ir/primitives.h"
 #include "runtime/ops/registry.h"
 #include "runtime/split/split.h"
+#include "runtime/train/method.h"
 
 namespace cella::runtime {
 
@@ -15,12 +16,15 @@ std::string load_plugin(const std::string& path) {
   if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
   auto ops = reinterpret_cast<void (*)(Registry&)>(dlsym(handle, "cella_register_ops"));
   auto criteria = reinterpret_cast<void (*)(CriterionRegistry&)>(dlsym(handle, "cella_register_criteria"));
-  if (!ops && !criteria)
-    return fmt::format("plugin {} has neither `extern \"C\" void cella_register_ops(cella::runtime::Registry&)` nor "
-                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)`", path);
+  auto methods = reinterpret_cast<void (*)(MethodRegistry&)>(dlsym(handle, "cella_register_methods"));
+  if (!ops && !criteria && !methods)
+    return fmt::format("plugin {} has none of `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`, "
+                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)` and "
+                       "`cella_register_methods(cella::runtime::MethodRegistry&)`", path);
   try {
     if (ops) ops(Registry::instance());
     if (criteria) criteria(CriterionRegistry::instance());
+    if (methods) methods(MethodRegistry::instance());
   } catch (const std::exception& e) {
     return fmt::format("plugin {}: {}", path, e.what());
   }

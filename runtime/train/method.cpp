@@ -3,18 +3,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "compiler/ir/primitives.h"
 
 namespace cella::runtime {
 
 #define CELLA_METHOD(name, factory) std::unique_ptr<TrainingMethod> factory();
 #include "runtime/train/methods/methods.def"
 #undef CELLA_METHOD
-
-Mixing TrainingMethod::selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&, std::uint64_t seed) const {
-  std::mt19937_64 rng(seed);
-  return judging_mixing(state, plan, rng);
-}
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry* registry = [] {
@@ -29,6 +27,10 @@ MethodRegistry& MethodRegistry::instance() {
 
 void MethodRegistry::add(std::unique_ptr<TrainingMethod> method) {
   if (find(method->name())) throw std::invalid_argument(fmt::format("training method '{}' is registered twice", method->name()));
+  const auto& declared = ir::training_methods(method->samples_paths());
+  if (std::find(declared.begin(), declared.end(), method->name()) == declared.end())
+    throw std::invalid_argument(fmt::format("training method '{}' is not declared in the plugin's signatures as a {} method",
+                                            method->name(), method->samples_paths() ? "path-sampling (\"samples_paths\": true)" : "weighted"));
   methods_.push_back(std::move(method));
 }
 

@@ -14,6 +14,11 @@
 
 namespace cella::runtime {
 
+/// Which step a mixing is for: the weight step, or the architecture step before it.
+enum class Step { Weights, Architecture };
+
+// Every member is pure or inline, so that a plugin's method has this class's vtable and type
+// information in its own library: `cella check` loads plugins without the runtime's symbols.
 class TrainingMethod {
  public:
   virtual ~TrainingMethod() = default;
@@ -25,27 +30,34 @@ class TrainingMethod {
   /// Whether a forward pass runs one sampled path (a frozen teacher then runs its student's
   /// path) rather than candidates weighted by α.
   virtual bool samples_paths() const = 0;
-  /// The mixing of one training step (weight or architecture step); every random draw comes
-  /// from `seed`; `tau` is the step's Gumbel-softmax temperature.
-  virtual Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::uint64_t seed, double tau) const = 0;
+  /// The mixing of one training step (`step`: weight or architecture step); every random draw
+  /// comes from `seed`; `tau` is the step's Gumbel-softmax temperature.
+  virtual Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, Step step, std::uint64_t seed,
+                             double tau) const = 0;
   /// How the method looks at its supernet outside training (the accuracy at each epoch's end,
   /// the base of gradient matching, a frozen teacher): a path drawn from `rng`, or the weights.
   virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::mt19937_64& rng) const = 0;
   /// What a sub-supernet is selected by: the judging mixing, or for path sampling the best of a
   /// few sampled architectures on the validation data.
-  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data,
-                                  std::uint64_t seed) const;
+  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&, std::uint64_t seed) const {
+    std::mt19937_64 rng(seed);
+    return judging_mixing(state, plan, rng);
+  }
   /// The final architecture of a trained supernet.
   virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
                           std::int64_t samples, const ProgressFn& progress) const = 0;
 };
 
-/// Training methods by name, as the operation registry holds operations.
+/// Training methods by name, as the operation registry holds operations. A plugin declares a
+/// method in `cella_plugin_signatures` (`{"name": ..., "kind": "method", "samples_paths": false}`,
+/// so that `cella check` accepts `weights NAME`) and adds it from `extern "C" void
+/// cella_register_methods(cella::runtime::MethodRegistry&)`; examples/custom_op_plugin/ has one.
 class MethodRegistry {
  public:
   /// The registry, with every built-in method of methods.def in it.
   static MethodRegistry& instance();
-  /// Throws std::invalid_argument if the name is taken.
+  /// Throws std::invalid_argument if the name is taken, or if it was not declared to the compiler
+  /// (ir::training_methods, as a plugin declares it in its signatures) with the same kind.
   void add(std::unique_ptr<TrainingMethod> method);
   const TrainingMethod* find(std::string_view name) const;
   std::vector<std::string> names() const;

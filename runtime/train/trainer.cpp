@@ -146,7 +146,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
         // First-order architecture step on a random validation batch, before the weight step.
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
         torch::Tensor vidx = torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
-        Mixing vmix = method.step_mixing(s, plan, step_seed(seed, epoch, step, 2), tau);
+        Mixing vmix = method.step_mixing(s, plan, Step::Architecture, step_seed(seed, epoch, step, 2), tau);
         clear_grads(s.alphas);
         torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
                                                         data.valid.labels.index_select(0, vidx));
@@ -156,7 +156,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
       Mixing mix;
       {
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
-        mix = method.step_mixing(s, plan, step_seed(seed, epoch, step, 3), tau);
+        mix = method.step_mixing(s, plan, Step::Weights, step_seed(seed, epoch, step, 3), tau);
       }
       weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn, idx);
       clear_grads(s.alphas);

@@ -11,7 +11,7 @@ class Darts : public WeightedMethod {
   std::string_view name() const override { return "darts"; }
 
  protected:
-  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, torch::Generator&, double) const override {
+  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator&, double) const override {
     return Mix{ops, logits.softmax(-1)};
   }
 };

@@ -16,7 +16,7 @@ class PathSampling : public TrainingMethod {
   bool learns_architecture() const override { return false; }
   bool samples_paths() const override { return true; }
 
-  Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, std::uint64_t seed, double) const override {
+  Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, Step, std::uint64_t seed, double) const override {
     const ir::Program& p = s.net->program();
     const ir::Network& n = *p.network;
     std::mt19937_64 rng(seed);

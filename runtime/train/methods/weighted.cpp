@@ -3,7 +3,7 @@
 
 namespace cella::runtime {
 
-Mixing WeightedMethod::mixing(const SupernetState& s, const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh) const {
+Mixing weighted_mixing(const SupernetState& s, const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh) {
   const ir::Program& p = s.net->program();
   const Mask& mask = s.net->mask();
   const ir::Network& n = *p.network;
@@ -33,13 +33,13 @@ Mixing WeightedMethod::mixing(const SupernetState& s, const std::function<Mix(co
   return mix;
 }
 
-Mixing WeightedMethod::step_mixing(const SupernetState& s, const ir::SupernetPlan&, std::uint64_t seed, double tau) const {
+Mixing WeightedMethod::step_mixing(const SupernetState& s, const ir::SupernetPlan&, Step step, std::uint64_t seed, double tau) const {
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  return mixing(s, [&](const std::vector<int>& ops, const torch::Tensor& logits) { return weigh(ops, logits, gen, tau); });
+  return weighted_mixing(s, [&](const std::vector<int>& ops, const torch::Tensor& logits) { return weigh(ops, logits, step, gen, tau); });
 }
 
 Mixing WeightedMethod::judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64&) const {
-  return mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) { return Mix{ops, logits.softmax(-1)}; });
+  return weighted_mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) { return Mix{ops, logits.softmax(-1)}; });
 }
 
 ir::Arch WeightedMethod::derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits&, std::uint64_t, std::int64_t,

@@ -177,6 +177,31 @@ TEST(Extending, APluginAddsASplitCriterion) {
   fs::remove_all(out);
 }
 
+// A training method from a plugin (examples/custom_op_plugin/my_method.cpp): the plan names it
+// only with the plugin loaded, and it trains differently from the DARTS it builds on.
+TEST(Extending, APluginAddsATrainingMethod) {
+  const std::string plugin = CELLA_PLUGIN;
+  const std::string file = " examples/custom_op_plugin/space.cella --search tiny --threads 1";
+  Result unknown = run_cella("check --plugin " + plugin + file.substr(0, file.find(" --threads")) + " --set supernet.weights=smooth_dart");
+  EXPECT_EQ(unknown.code, 1) << unknown.text;
+  EXPECT_NE(unknown.text.find("did you mean 'smooth_darts'?"), std::string::npos) << unknown.text;
+  fs::path base = fs::temp_directory_path() / ("cella_method_" + std::to_string(getpid()));
+  fs::remove_all(base);
+  Result smooth = run_cella("train --plugin " + plugin + file + " --set supernet.weights=smooth_darts --out " + (base / "smooth").string());
+  ASSERT_EQ(smooth.code, 0) << smooth.text;
+  EXPECT_NE(smooth.text.find("training the smooth_darts supernet"), std::string::npos) << smooth.text;
+  Result darts = run_cella("train --plugin " + plugin + file + " --set supernet.weights=darts --out " + (base / "darts").string());
+  ASSERT_EQ(darts.code, 0) << darts.text;
+  auto first_loss = [&](const fs::path& run) {
+    std::string metrics = slurp(run / "metrics.jsonl");
+    return nlohmann::json::parse(metrics.substr(0, metrics.find('\n')))["train_loss"].get<double>();
+  };
+  EXPECT_NE(first_loss(base / "smooth"), first_loss(base / "darts"));  // the noise changed the weight steps
+  Result derive = run_cella("derive " + (base / "smooth").string() + " --threads 1");  // the run recorded the plugin
+  EXPECT_EQ(derive.code, 0) << derive.text;
+  fs::remove_all(base);
+}
+
 TEST(Extending, PluginErrorsAreOneLine) {
   Result missing = run_cella("check --plugin /nonexistent/libnothing.so spaces/nb201.cella");
   EXPECT_EQ(missing.code, 1);

@@ -25,15 +25,6 @@ std::string output_str(const CellOutput& o) {
   return fmt::format("concat [{}]", fmt::join(o.nodes, ", "));
 }
 
-const char* strategy_name(SplitStrategy s) {
-  switch (s) {
-    case SplitStrategy::None: return "none";
-    case SplitStrategy::Exhaustive: return "exhaustive";
-    case SplitStrategy::GradientMatch: return "gradient_match";
-    case SplitStrategy::Hierarchical: return "hierarchical";
-  }
-  return "none";
-}
 
 // `conv >> bn`: the primitives of an op, without arguments, for pictures.
 std::string short_ops(const Op& op) {
@@ -83,7 +74,7 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"arch", {{"lr", sn.arch.lr}, {"beta1", sn.arch.beta1}, {"beta2", sn.arch.beta2}, {"weight_decay", sn.arch.weight_decay}}},
         {"arch_warmup", sn.arch_warmup}}},
       {"split",
-       {{"strategy", strategy_name(sp.strategy)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
+       {{"strategy", std::string(name_of(sp.strategy))}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
         {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.groups}, {"variant", sp.variant},
         {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", sp.select},
         {"distill", sp.distill}, {"restart", sp.restart}}},

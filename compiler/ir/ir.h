@@ -14,11 +14,13 @@
 //  * Ops are fully resolved sequences of primitive calls with concrete arguments.
 #pragma once
 
+#include <array>
 #include <boost/graph/adjacency_list.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/diag/source.h"
@@ -238,6 +240,15 @@ struct SupernetPlan {
 };
 
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
+/// The plan word of each split strategy (`split NAME`), in the enum's order: the one spelling the
+/// compiler, the IR dump and the runtime's tree.json use.
+inline constexpr std::array<std::string_view, 4> kSplitStrategyNames{"none", "exhaustive", "gradient_match", "hierarchical"};
+inline std::string_view name_of(SplitStrategy s) { return kSplitStrategyNames[static_cast<std::size_t>(s)]; }
+inline std::optional<SplitStrategy> split_strategy_named(std::string_view name) {
+  for (std::size_t i = 0; i < kSplitStrategyNames.size(); ++i)
+    if (kSplitStrategyNames[i] == name) return static_cast<SplitStrategy>(i);
+  return std::nullopt;
+}
 
 /// How the supernet is split into sub-supernets.
 struct SplitPlan {

@@ -26,7 +26,7 @@ struct Input {
   std::string path;
 };
 
-const std::vector<std::string> kStrategies = {"none", "exhaustive", "gradient_match", "hierarchical"};
+const std::vector<std::string> kStrategies(ir::kSplitStrategyNames.begin(), ir::kSplitStrategyNames.end());
 
 class SearchBuilder {
  public:
@@ -187,9 +187,7 @@ class SearchBuilder {
     readers_["split"] = [this](const Input& in) {
       auto v = word_of(in, kStrategies);
       if (!v) return;
-      plan_.split.strategy = *v == "exhaustive" ? ir::SplitStrategy::Exhaustive
-                           : *v == "gradient_match" ? ir::SplitStrategy::GradientMatch
-                           : *v == "hierarchical" ? ir::SplitStrategy::Hierarchical : ir::SplitStrategy::None;
+      plan_.split.strategy = *ir::split_strategy_named(*v);
       if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = "smd";
       split_range_ = in.range;
     };

@@ -1,0 +1,295 @@
+// The search context: training, checkpoints, scoring, selection, children and teachers of the
+// split tree's sub-supernets.
+#include "runtime/search/context.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/search/files.h"
+#include "runtime/train/method.h"
+
+namespace cella::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// How many validation images judge a sub-supernet (at most).
+constexpr std::int64_t kSelectionImages = 2000;
+
+}  // namespace
+
+SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
+                             const SearchOptions& o)
+    : program_(std::move(program)), plan_(plan), data_(data), o_(o) {
+  group_ = split_group(*program_, plan_.split.cell);
+  // The schedule spans the whole budget: the supernet's epochs plus the last children's.
+  supernet_ = plan_.supernet;
+  std::int64_t last = plan_.split.at.empty() ? supernet_.epochs : plan_.split.at.back();
+  supernet_.epochs = std::max(supernet_.epochs, last + plan_.split.child_epochs);
+}
+
+void SearchContext::start() {
+  nodes_.push_back(SplitNode{0, -1, 0, make_supernet(program_, Mask::full(*program_), supernet_, o_.seed), {}});
+  note(0, "root", {});
+}
+
+SearchResult SearchContext::finish(int selected) {
+  auto t = Clock::now();
+  SearchResult r;
+  r.arch = derive(nodes_[selected].state, supernet_, data_, o_.seed, 20, o_.progress);
+  r.valid_accuracy = score(selected);
+  phases_["derive"] += seconds(t);
+  json nodes = json::array();
+  for (SplitNode& n : nodes_) {
+    n.record["valid_acc"] = n.record.value("valid_acc", json(nullptr));
+    n.record["valid_loss"] = n.record.value("valid_loss", json(nullptr));
+    nodes.push_back(n.record);
+  }
+  r.tree = {{"strategy", std::string(ir::name_of(plan_.split.strategy))}, {"cell", plan_.split.cell}, {"nodes", nodes},
+            {"selected", selected}, {"arch", ir::to_text(*program_, r.arch)}, {"phases", phases_}};
+  return r;
+}
+
+std::string SearchContext::ckpt(int id, std::int64_t epoch, const char* ext) const {
+  return checkpoint_path(o_.checkpoint_dir, id, epoch, ext);
+}
+
+// Node record: its mask on the split cell, and how it was made.
+void SearchContext::note(int id, const std::string& how, json split) {
+  SplitNode& n = nodes_[id];
+  json mask = json::object(), index = json::array();
+  for (int e = 0; e < cell().num_edges(); ++e) {
+    std::vector<int> on = enabled(n, e);
+    json names = json::array();
+    for (int k : on) names.push_back(cell().edge(e).candidates[k].name);
+    mask[cell().edge_name(e)] = names;
+    index.push_back(on);
+  }
+  n.record = {{"id", id}, {"parent", n.parent}, {"level", n.level}, {"made_by", how}, {"split", split},
+              {"mask", mask}, {"mask_index", index}, {"curve", json::array()}, {"kept", false}};
+}
+
+// A replay of a killed search. Each node keeps only its newest checkpoint. If that is beyond
+// `until`, this training was done and superseded: skip it (whatever used this node's state at
+// this point, a sibling's turn in the same round, is skipped too). Otherwise jump to it.
+bool SearchContext::restore(int id, std::int64_t until) {
+  if (o_.checkpoint_dir.empty()) return false;
+  std::int64_t e = prune_checkpoints(o_.checkpoint_dir, id);
+  if (e > until) return true;
+  if (e > nodes_[id].state.epoch) {
+    load_state(nodes_[id].state, ckpt(id, e, "pt"));
+    std::ifstream in(ckpt(id, e, "json"));
+    json curve = json::parse(in, nullptr, false);
+    if (curve.is_array()) nodes_[id].record["curve"] = curve;
+  }
+  return false;
+}
+
+void SearchContext::save(int id) {
+  if (o_.checkpoint_dir.empty()) return;
+  std::int64_t e = nodes_[id].state.epoch;
+  std::string tmp = ckpt(id, e, "json.tmp");
+  { std::ofstream(tmp) << nodes_[id].record["curve"].dump(); }
+  std::filesystem::rename(tmp, ckpt(id, e, "json"));
+  save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
+  prune_checkpoints(o_.checkpoint_dir, id);
+}
+
+// Trains node `id` to epoch `until`; the batch order, paths and noise of each step come from
+// `seed` (default: one per node).
+void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed) {
+  if (restore(id, until)) return;
+  auto t = Clock::now();
+  const double teachers_before = teacher_seconds_;  // computed inside the loss, counted apart
+  SplitNode& n = nodes_[id];
+  double last_loss = 0, last_acc = 0;
+  ProgressFn progress = [&](const Progress& p) {
+    if (p.epoch_end) {
+      last_loss = p.loss;
+      last_acc = p.accuracy;
+    }
+    if (o_.progress) {
+      Progress q = p;
+      q.phase = id == 0 ? "supernet" : fmt::format("node {}", id);
+      q.node = id;
+      o_.progress(q);
+    }
+  };
+  train_supernet(n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
+                 [&](const SupernetState& s) {
+                   nodes_[id].record["curve"].push_back({{"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_acc}});
+                   save(id);
+                 },
+                 loss);
+  phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
+}
+
+// How a (leaf) sub-supernet is judged: DARTS-style methods by their weighted forward pass;
+// path sampling by the best of a few sampled architectures. Records the validation accuracy
+// and loss; returns the accuracy.
+double SearchContext::score(int id) {
+  auto t = Clock::now();
+  SplitNode& n = nodes_[id];
+  Mixing mix = method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
+  Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, kSelectionImages);
+  n.record["valid_acc"] = e.accuracy;
+  n.record["valid_loss"] = e.loss;
+  phases_["selection"] += seconds(t);
+  return e.accuracy;
+}
+
+// What the plan's `select` maximises for a scored node.
+double SearchContext::merit(int id) const {
+  const json& r = nodes_[id].record;
+  return plan_.split.select == "valid_loss" ? -r["valid_loss"].get<double>() : r["valid_acc"].get<double>();
+}
+
+// Marks the best of the scored nodes `ids` as kept and logs the choice with its margin: the
+// runner-up, and the standard error of an accuracy measured on the validation images, so a
+// reader can tell a clear choice from a coin flip.
+int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
+  std::vector<int> order = ids;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return merit(a) > merit(b); });
+  const int best = order.front();
+  nodes_[best].record["kept"] = true;
+  const double acc = nodes_[best].record["valid_acc"].get<double>() / 100;
+  const auto n = std::min<std::int64_t>(kSelectionImages, data_.valid.size());
+  std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
+                                 nodes_[best].record["valid_loss"].get<double>(), ids.size());
+  if (order.size() > 1) {
+    const json& r = nodes_[order[1]].record;
+    line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%", order[1],
+                        r["valid_acc"].get<double>(), r["valid_loss"].get<double>(), n,
+                        100 * std::sqrt(acc * (1 - acc) / static_cast<double>(std::max<std::int64_t>(1, n))));
+  }
+  log(line);
+  return best;
+}
+
+// Scores `edge` of node `id` by the plan's criterion (gradient matching unless a plugin's) and
+// partitions it.
+std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes) {
+  auto t = Clock::now();
+  GradientMatchOptions g;
+  g.batches = plan_.split.batches;
+  g.batch = supernet_.batch;
+  g.variant = plan_.split.variant;
+  g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
+  const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
+  if (!criterion)
+    throw std::runtime_error(fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
+  torch::Tensor s = (*criterion)(nodes_[id].state, supernet_, data_.train, group_, edge, g);
+  Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
+  phases_["scores"] += seconds(t);
+  json groups = json::array();
+  for (const auto& grp : p.groups) {
+    json names = json::array();
+    for (int k : grp) names.push_back(cell().edge(edge).candidates[k].name);
+    groups.push_back(names);
+  }
+  std::vector<std::vector<double>> matrix(s.size(0), std::vector<double>(s.size(1)));
+  for (std::int64_t i = 0; i < s.size(0); ++i)
+    for (std::int64_t j = 0; j < s.size(1); ++j) matrix[i][j] = s[i][j].item<double>();
+  return {p, json{{"edge", cell().edge_name(edge)}, {"scores", matrix}, {"groups", groups}, {"cost", p.cost}}};
+}
+
+// The children masks that hold some architecture of the space. On a `select` node a child
+// that keeps only `none` on an edge may hold none (a node with two inputs must keep both):
+// such a child would train a region with nothing to find in it, so it is left out, and said.
+std::vector<Mask> SearchContext::holding_masks(int parent, const std::vector<Mask>& masks) {
+  std::vector<Mask> out;
+  for (const Mask& m : masks) {
+    if (auto why = ir::why_empty(*program_, m)) {
+      log(fmt::format("node {}: a child is left out because it holds no architecture of the space: {}", parent, *why));
+      continue;
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+int SearchContext::add_child(int parent, const Mask& mask, bool restart, const std::string& how, const json& split) {
+  auto t = Clock::now();
+  int id = static_cast<int>(nodes_.size());
+  SupernetState st = make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
+  nodes_.push_back(SplitNode{id, parent, nodes_[parent].level + 1, std::move(st), {}});
+  note(id, how, split);
+  phases_["children"] += seconds(t);
+  return id;
+}
+
+// What frozen model `id` (the parent or a sibling, no gradient) predicts for the batch `x`
+// (training images `idx`) on which child `student` takes a step under `mix`. It uses batch
+// statistics, as supernets are evaluated and as the HEP-NAS code leaves its frozen NAS-Bench-201
+// models, and its running statistics stay as they were. Under path sampling it runs the
+// student's path (path_for). With architecture weights it runs its weighted supernet; the
+// children of a hierarchy see the same batches in each epoch and a frozen model does not change
+// during a turn, so its logits for a batch are computed once and shared by every child that
+// trains on that batch against the same state of it.
+torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix) {
+  auto t = Clock::now();
+  torch::NoGradGuard no_grad;
+  SupernetState& s = nodes_[id].state;
+  auto run = [&](const Mixing& m) {
+    KeepBuffers keep(s.net);
+    s.net->train();
+    return s.net->forward(x, m);
+  };
+  torch::Tensor out;
+  const TrainingMethod& method = method_of(supernet_);
+  if (method.samples_paths()) {
+    out = run(path_for(id, student, mix));
+  } else {
+    auto key = std::make_tuple(id, s.epoch, nodes_[student].state.epoch, idx[0].item<std::int64_t>());
+    auto it = batch_logits_.find(key);
+    if (it == batch_logits_.end()) {
+      std::mt19937_64 unused(0);  // a weighted method's judging mixing draws nothing
+      it = batch_logits_.emplace(key, run(method.judging_mixing(s, supernet_, unused))).first;
+    }
+    out = it->second;
+  }
+  teacher_seconds_ += seconds(t);
+  phases_["teachers"] = teacher_seconds_;
+  return out;
+}
+
+// The student's path for frozen model `id`: the parent holds the student's region and runs it
+// as it is; a sibling keeps the student's choice where its mask has it and, on an edge split
+// apart, takes the candidate at the same rank in its own group.
+Mixing SearchContext::path_for(int id, int student, const Mixing& mix) {
+  const Mask& to = nodes_[id].state.net->mask();
+  const Mask& from = nodes_[student].state.net->mask();
+  auto map = [&](CellMix& cm) {
+    for (std::size_t e = 0; e < cm.edges.size(); ++e) {
+      std::vector<int>& ops = cm.edges[e].ops;
+      if (ops.size() != 1 || to.cells[group_][e][ops[0]]) continue;
+      std::vector<int> mine = enabled_candidates(from.cells[group_][e]), theirs = enabled_candidates(to.cells[group_][e]);
+      auto rank = static_cast<std::size_t>(std::find(mine.begin(), mine.end(), ops[0]) - mine.begin());
+      ops = {theirs[rank % theirs.size()]};
+    }
+  };
+  Mixing out = mix;
+  map(out.cells[group_]);
+  for (auto& [unit, cm] : out.per_unit)
+    if (program_->network->units[unit].group == group_) map(cm);
+  return out;
+}
+
+void SearchContext::log(const std::string& line) {
+  if (o_.log) o_.log(line);
+}
+
+// How the log names the plan's split criterion.
+std::string SearchContext::criterion_words() const {
+  return plan_.split.criterion == "gradient_match" ? "gradient matching" : fmt::format("criterion '{}'", plan_.split.criterion);
+}
+
+}  // namespace cella::runtime

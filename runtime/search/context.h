@@ -1,0 +1,96 @@
+// What a search's split strategy works on: the split tree's sub-supernets and their records,
+// their training (checkpointed after every epoch, replayed on resume), their scoring and
+// selection, gradient-matching partitions, children with inherited state, the frozen teachers
+// of distillation, the phase timers and the log. A strategy (strategy.h) decides what to split
+// and when; everything it asks for is here.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "runtime/search/search.h"
+
+namespace cella::runtime {
+
+/// One node of the split tree (a sub-supernet; not a node of a cell): where it hangs, its
+/// trained state, and its record in tree.json.
+struct SplitNode {
+  int id = 0, parent = -1, level = 0;
+  SupernetState state;
+  nlohmann::json record;
+};
+
+class SearchContext {
+ public:
+  SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
+                const SearchOptions& options);
+
+  /// Makes the root (the whole supernet), node 0.
+  void start();
+  /// Derives the final architecture from node `selected` and returns it with the tree.
+  SearchResult finish(int selected);
+
+  const ir::SearchPlan& plan() const { return plan_; }
+  const ir::SplitPlan& split() const { return plan_.split; }
+  /// The supernet plan the nodes train with: the plan's, its schedule stretched over the whole
+  /// budget (the supernet's epochs plus the last children's).
+  const ir::SupernetPlan& supernet_plan() const { return supernet_; }
+  std::uint64_t seed() const { return o_.seed; }
+  /// The cell group the plan splits, and its cell type.
+  int group() const { return group_; }
+  const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
+  SplitNode& node(int id) { return nodes_[id]; }
+  /// The candidates node `n` keeps on edge `e` of the split cell.
+  std::vector<int> enabled(const SplitNode& n, int e) const { return enabled_candidates(n.state.net->mask().cells[group_][e]); }
+
+  /// Trains node `id` to epoch `until` (weight steps with `loss` if given); the batch order,
+  /// paths and noise come from `seed` (default: one per node).
+  void train(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed = std::nullopt);
+  /// Judges node `id` as its training method selects (method.h), records its validation
+  /// accuracy and loss, and returns the accuracy.
+  double score(int id);
+  /// Marks the best of the scored nodes `ids` as kept (by the plan's `select`) and logs it.
+  int keep_best(const std::vector<int>& ids, const char* what);
+  /// Scores `edge` of node `id` by the plan's criterion and partitions its candidates into
+  /// `branches` groups with sizes in `sizes`; also the split's record.
+  std::pair<Partition, nlohmann::json> match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes);
+  /// The masks among `masks` that hold an architecture of the space (the others are logged).
+  std::vector<Mask> holding_masks(int parent, const std::vector<Mask>& masks);
+  /// A child of `parent` with mask `mask`, inheriting its state (or restarting); its id.
+  int add_child(int parent, const Mask& mask, bool restart, const std::string& how, const nlohmann::json& split);
+  /// What frozen node `id` predicts for the batch `x` (images `idx`) on which `student` takes a
+  /// step under `mix` (see context.cpp).
+  torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix);
+  /// Forgets the teachers' logits shared within one hierarchy's round-robin training.
+  void clear_teacher_cache() { batch_logits_.clear(); }
+  /// How the log names the plan's split criterion.
+  std::string criterion_words() const;
+  void log(const std::string& line);
+
+ private:
+  void note(int id, const std::string& how, nlohmann::json split);
+  std::string ckpt(int id, std::int64_t epoch, const char* ext) const;
+  bool restore(int id, std::int64_t until);
+  void save(int id);
+  double merit(int id) const;
+  Mixing path_for(int id, int student, const Mixing& mix);
+
+  std::shared_ptr<const ir::Program> program_;
+  ir::SearchPlan plan_;
+  const DataSplits& data_;
+  SearchOptions o_;
+  ir::SupernetPlan supernet_;
+  int group_ = 0;
+  std::vector<SplitNode> nodes_;
+  /// (frozen node, its epoch, the student's epoch, the batch's first image) -> logits; one hierarchy
+  std::map<std::tuple<int, std::int64_t, std::int64_t, std::int64_t>, torch::Tensor> batch_logits_;
+  std::map<std::string, double> phases_;
+  double teacher_seconds_ = 0;
+};
+
+}  // namespace cella::runtime

@@ -1,0 +1,24 @@
+// The files of a search run's sub-supernets (`node-<id>-e<epoch>.pt` and `.json`) and which
+// cell group a plan splits: shared by the search (context.cpp) and the commands that reopen a
+// finished search (search.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "compiler/ir/ir.h"
+
+namespace cella::runtime {
+
+/// `<dir>/node-<id>-e<epoch>.<ext>`.
+std::string checkpoint_path(const std::string& dir, int id, std::int64_t epoch, const char* ext);
+/// The epoch of node `id`'s newest complete checkpoint (a `.pt` file) in `dir`, or -1.
+std::int64_t newest_checkpoint(const std::string& dir, int id);
+/// Removes node `id`'s checkpoint files older than its newest checkpoint; returns that epoch.
+/// A save prunes after writing, so a search killed in between leaves older files behind, which
+/// the resumed search prunes when it first looks at the node.
+std::int64_t prune_checkpoints(const std::string& dir, int id);
+/// The cell group a plan splits (the first group of that cell type).
+int split_group(const ir::Program& program, const std::string& cell);
+
+}  // namespace cella::runtime

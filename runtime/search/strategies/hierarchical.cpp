@@ -1,0 +1,77 @@
+// `split hierarchical` (HEP-NAS, Li et al., AAAI 2025): at each split point the current
+// sub-supernet bipartitions every edge of the next hierarchy (the edges into one node) by
+// gradient matching; all combinations become children, which train round-robin one epoch at a
+// time with search-space mutual distillation against the frozen parent and siblings; the best
+// is kept and split next.
+#include <fmt/format.h>
+
+#include "runtime/search/strategy.h"
+
+namespace cella::runtime {
+
+namespace {
+
+class Hierarchical : public Strategy {
+ public:
+  ir::SplitStrategy kind() const override { return ir::SplitStrategy::Hierarchical; }
+  int run(SearchContext& ctx) const override {
+    const ir::SplitPlan& sp = ctx.split();
+    std::vector<std::vector<int>> hierarchies;
+    for (const auto& h : ctx.cell().hierarchies) {
+      bool any = false;
+      for (int e : h) any = any || ctx.cell().edge(e).candidates.size() >= 2;
+      if (any) hierarchies.push_back(h);
+    }
+    int current = 0;
+    for (std::size_t k = 0; k < sp.at.size() && k < hierarchies.size(); ++k) {
+      ctx.train(current, sp.at[k], {});
+      std::vector<int> edges;
+      std::vector<Partition> parts;
+      nlohmann::json split = nlohmann::json::array();
+      for (int e : hierarchies[k]) {
+        std::vector<int> cands = ctx.enabled(ctx.node(current), e);
+        if (cands.size() < 2) continue;
+        auto m = ctx.match(current, e, 2, {});
+        edges.push_back(e);
+        parts.push_back(m.first);
+        split.push_back(m.second);
+      }
+      std::vector<Mask> masks = ctx.holding_masks(current, hierarchy_children(ctx.node(current).state.net->mask(), ctx.group(), edges, parts));
+      std::vector<int> kids;
+      for (const Mask& m : masks) kids.push_back(ctx.add_child(current, m, false, "hierarchical", split));
+      ctx.log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
+      // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
+      const std::int64_t start = ctx.node(current).state.epoch;  // targets do not depend on skipped (replayed) turns
+      // Siblings train on the same batches (so the teachers' logits of a batch are shared).
+      const std::uint64_t kids_seed = ctx.seed() + 7919 * static_cast<std::uint64_t>(current + 1);
+      ctx.clear_teacher_cache();
+      for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
+        for (int id : kids) {
+          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
+                                const torch::Tensor& idx, const Mixing& mix) {
+            if (sp.distill == "none") return torch::cross_entropy_loss(logits, y);
+            auto frozen = [&](int j) { return ctx.teacher_logits(j, id, x, idx, mix); };
+            torch::Tensor t;
+            std::vector<torch::Tensor> sibs;
+            if (sp.distill == "smd" || sp.distill == "parent") t = frozen(current);
+            if (sp.distill == "smd" || sp.distill == "mutual")
+              for (int j : kids)
+                if (j != id) sibs.push_back(frozen(j));
+            return distillation_loss(logits, y, t, sibs, sp.distill);
+          };
+          ctx.train(id, start + ep + 1, loss, kids_seed);
+        }
+      }
+      for (int id : kids) ctx.score(id);
+      current = ctx.keep_best(kids, "kept node");
+    }
+    ctx.node(current).record["leaf"] = true;
+    return current;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_hierarchical() { return std::make_unique<Hierarchical>(); }
+
+}  // namespace cella::runtime

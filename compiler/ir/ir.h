@@ -12,6 +12,23 @@
 //    layers (one operation per layer from a set, MobileNet style), grouped in stages that may
 //    have a depth choice. Decision groups say which units share one choice.
 //  * Ops are fully resolved sequences of primitive calls with concrete arguments.
+//
+// Invariants the rest of cella relies on:
+//  * An absent edge and a `none` candidate differ. An edge is absent when an architecture does
+//    not choose it (CellChoice::edge_op = -1): an `optional` edge left out, or an input a
+//    `select k` node does not keep. `none` is a candidate that computes zeros. Both contribute
+//    nothing to a sum, so a mask may hold an absent edge whatever it enables there
+//    (subspace.h); a node whose inputs are all absent or `none` is zeros of its own shape.
+//  * A node that selects k inputs keeps exactly k, each with a real (non-zero) candidate
+//    (check_choice); an edge whose only candidates are zero can never be kept.
+//  * A `combine concat` node has as many channels as its inputs together, and a cell whose
+//    output concatenates nodes has the sum of theirs: the width C times the number of nodes
+//    for DARTS' four (the runtime sums `concat` nodes inside a cell; docs/runtime.md).
+//  * verify() checks after sema and after every pass: edge indices follow the (target,
+//    source) order and match the edge list; every edge has candidates, ends at an intermediate
+//    node and belongs to a hierarchy; outputs exist; cells are acyclic; the constraint table
+//    has one entry per edge count; each cell unit's input shape follows from the unit before;
+//    choice units are not empty; decision groups agree with their units.
 #pragma once
 
 #include <array>

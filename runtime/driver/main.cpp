@@ -1,5 +1,6 @@
-// `cella-runtime`: the commands that train (train, derive, eval, retrain). `cella` hands these
-// commands to this program, so that checking and counting never load LibTorch.
+// `cella-runtime`: the commands that train or reopen trained runs (search, train, derive, eval,
+// retrain). `cella` hands these commands to this program, so that checking and counting never
+// load LibTorch.
 #include <fmt/format.h>
 #include <unistd.h>
 

@@ -10,6 +10,12 @@ namespace cella::ir {
 
 namespace {
 
+// A plan enum's word, as the plan spells it.
+template <class E>
+std::string word(E value) {
+  return std::string(name_of(value));
+}
+
 std::string shape_str(const Shape& s) {
   return s.flat ? fmt::format("[{}]", s.channels) : fmt::format("{}@1/{}", s.channels, s.reduction);
 }
@@ -69,18 +75,18 @@ nlohmann::json plan_json(const SearchPlan& s) {
       {"data", {{"name", s.data.name}, {"path", s.data.path}, {"subset", s.data.subset}, {"train_portion", s.data.train_portion}}},
       {"supernet",
        {{"epochs", sn.epochs}, {"batch", sn.batch}, {"optimizer", opt(sn.optimizer)},
-        {"schedule", {{"kind", sn.schedule.kind}, {"min_lr", sn.schedule.min_lr}}}, {"clip", sn.clip},
-        {"method", sn.method}, {"path", sn.path}, {"tau_max", sn.tau_max}, {"tau_min", sn.tau_min},
+        {"schedule", {{"kind", word(sn.schedule.kind)}, {"min_lr", sn.schedule.min_lr}}}, {"clip", sn.clip},
+        {"method", sn.method}, {"path", word(sn.path)}, {"tau_max", sn.tau_max}, {"tau_min", sn.tau_min},
         {"arch", {{"lr", sn.arch.lr}, {"beta1", sn.arch.beta1}, {"beta2", sn.arch.beta2}, {"weight_decay", sn.arch.weight_decay}}},
         {"arch_warmup", sn.arch_warmup}}},
       {"split",
-       {{"strategy", std::string(name_of(sp.strategy))}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
-        {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.groups}, {"variant", sp.variant},
-        {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", sp.select},
-        {"distill", sp.distill}, {"restart", sp.restart}}},
+       {{"strategy", word(sp.strategy)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
+        {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.groups}, {"variant", word(sp.variant)},
+        {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", word(sp.select)},
+        {"distill", word(sp.distill)}, {"restart", word(sp.restart)}}},
       {"retrain",
        {{"enabled", s.retrain.enabled}, {"epochs", s.retrain.epochs}, {"batch", s.retrain.batch},
-        {"optimizer", opt(s.retrain.optimizer)}, {"schedule", {{"kind", s.retrain.schedule.kind}, {"min_lr", s.retrain.schedule.min_lr}}}}},
+        {"optimizer", opt(s.retrain.optimizer)}, {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}}}},
       {"smoke", smoke},
   };
 }

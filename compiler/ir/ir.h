@@ -33,6 +33,7 @@
 
 #include <array>
 #include <boost/graph/adjacency_list.hpp>
+#include <span>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -219,6 +220,43 @@ struct Network {
 
 // --- search plan ------------------------------------------------------------------------------
 
+// The plan's word-valued settings are enums; plan_words<E>() gives each value's word, in the
+// enum's order, for the plan reader, the IR dump and the runtime alike.
+enum class ScheduleKind { Cosine, Constant };
+enum class PathMode { Network, Cell };          ///< path sampling: one path per network or per cell
+enum class GmVariant { Nb201, Darts };          ///< gradient matching: min cut + one-hot, or min intra + θ
+enum class Selection { ValidAcc, ValidLoss };   ///< what picks the kept sub-supernet
+enum class Distill { Smd, Parent, Mutual, None };
+enum class Restart { None, Final, All };
+enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
+
+template <class E> constexpr std::span<const std::string_view> plan_words();
+inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
+template <> constexpr std::span<const std::string_view> plan_words<ScheduleKind>() { return kScheduleKindWords; }
+inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
+template <> constexpr std::span<const std::string_view> plan_words<PathMode>() { return kPathModeWords; }
+inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
+template <> constexpr std::span<const std::string_view> plan_words<GmVariant>() { return kGmVariantWords; }
+inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
+template <> constexpr std::span<const std::string_view> plan_words<Selection>() { return kSelectionWords; }
+inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
+template <> constexpr std::span<const std::string_view> plan_words<Distill>() { return kDistillWords; }
+inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
+template <> constexpr std::span<const std::string_view> plan_words<Restart>() { return kRestartWords; }
+/// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
+/// dump and the runtime's tree.json use.
+inline constexpr std::array<std::string_view, 4> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical"};
+template <> constexpr std::span<const std::string_view> plan_words<SplitStrategy>() { return kSplitStrategyWords; }
+/// The word of a plan enum's value.
+template <class E> constexpr std::string_view name_of(E value) { return plan_words<E>()[static_cast<std::size_t>(value)]; }
+/// The value a word names, or nullopt.
+template <class E> constexpr std::optional<E> plan_value(std::string_view word) {
+  const auto words = plan_words<E>();
+  for (std::size_t i = 0; i < words.size(); ++i)
+    if (words[i] == word) return static_cast<E>(i);
+  return std::nullopt;
+}
+
 struct Optimizer {
   std::string kind = "sgd";
   double lr = 0.025;
@@ -228,7 +266,7 @@ struct Optimizer {
 };
 
 struct Schedule {
-  std::string kind = "cosine";
+  ScheduleKind kind = ScheduleKind::Cosine;
   double min_lr = 0.001;
 };
 
@@ -248,24 +286,14 @@ struct SupernetPlan {
   double clip = 5.0;
   /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
   std::string method = "uniform";
-  /// uniform only: one path for the whole network ("network") or one per cell ("cell").
-  std::string path = "network";
+  /// Path sampling only: one path for the whole network, or one per cell.
+  PathMode path = PathMode::Network;
   double tau_max = 10.0, tau_min = 0.1;
   ArchOptimizer arch;
   std::int64_t arch_warmup = 0;  ///< epochs before the architecture weights start to learn
   diag::SourceRange range;
 };
 
-enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
-/// The plan word of each split strategy (`split NAME`), in the enum's order: the one spelling the
-/// compiler, the IR dump and the runtime's tree.json use.
-inline constexpr std::array<std::string_view, 4> kSplitStrategyNames{"none", "exhaustive", "gradient_match", "hierarchical"};
-inline std::string_view name_of(SplitStrategy s) { return kSplitStrategyNames[static_cast<std::size_t>(s)]; }
-inline std::optional<SplitStrategy> split_strategy_named(std::string_view name) {
-  for (std::size_t i = 0; i < kSplitStrategyNames.size(); ++i)
-    if (kSplitStrategyNames[i] == name) return static_cast<SplitStrategy>(i);
-  return std::nullopt;
-}
 
 /// How the supernet is split into sub-supernets.
 struct SplitPlan {
@@ -276,12 +304,12 @@ struct SplitPlan {
   std::int64_t batches = 100;        ///< gradient-matching minibatches per score
   std::int64_t branches = 2;         ///< groups per split
   std::vector<std::int64_t> groups;  ///< allowed group sizes (empty: any)
-  std::string variant = "nb201";     ///< gradient_match: nb201 (max cut, one-hot) or darts (min intra, theta)
+  GmVariant variant = GmVariant::Nb201;
   std::string criterion = "gradient_match";
   std::int64_t child_epochs = 10;    ///< epochs each child trains after a split
-  std::string select = "valid_acc";
-  std::string distill = "none";      ///< smd, parent, mutual, none
-  std::string restart = "none";      ///< none, final, all
+  Selection select = Selection::ValidAcc;
+  Distill distill = Distill::None;
+  Restart restart = Restart::None;
   diag::SourceRange range;
 };
 

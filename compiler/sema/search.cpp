@@ -26,7 +26,7 @@ struct Input {
   std::string path;
 };
 
-const std::vector<std::string> kStrategies(ir::kSplitStrategyNames.begin(), ir::kSplitStrategyNames.end());
+const std::vector<std::string> kStrategies(ir::plan_words<ir::SplitStrategy>().begin(), ir::plan_words<ir::SplitStrategy>().end());
 
 class SearchBuilder {
  public:
@@ -140,8 +140,13 @@ class SearchBuilder {
   Reader set_bool(bool& field) {
     return [this, &field](const Input& in) { if (auto v = bool_of(in)) field = *v; };
   }
-  Reader set_word(std::string& field, std::vector<std::string> allowed) {
-    return [this, &field, allowed](const Input& in) { if (auto v = word_of(in, allowed)) field = *v; };
+  // A word-valued setting read into its enum (ir.h's plan_words).
+  template <class E>
+  Reader set_enum(E& field) {
+    std::vector<std::string> allowed(ir::plan_words<E>().begin(), ir::plan_words<E>().end());
+    return [this, &field, allowed](const Input& in) {
+      if (auto v = word_of(in, allowed)) field = *ir::plan_value<E>(*v);
+    };
   }
   void optimizer(const std::string& prefix, ir::Optimizer& o) {
     readers_[prefix + "optimizer"] = [this, &o](const Input& in) {
@@ -171,12 +176,12 @@ class SearchBuilder {
     readers_["supernet.epochs"] = set_int(s.epochs, 1, 100'000);
     readers_["supernet.batch"] = set_int(s.batch, 1, 1'000'000);
     optimizer("supernet.", s.optimizer);
-    readers_["supernet.schedule"] = set_word(s.schedule.kind, {"cosine", "constant"});
+    readers_["supernet.schedule"] = set_enum(s.schedule.kind);
     readers_["supernet.min_lr"] = set_float(s.schedule.min_lr, 0, 10);
     readers_["supernet.clip"] = set_float(s.clip, 0, 1e9);
     readers_["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
     readers_["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
-    readers_["supernet.path"] = set_word(s.path, {"network", "cell"});
+    readers_["supernet.path"] = set_enum(s.path);
     readers_["supernet.tau_max"] = set_float(s.tau_max, 0, 1e3, true);
     readers_["supernet.tau_min"] = set_float(s.tau_min, 0, 1e3, true);
     readers_["supernet.arch_lr"] = set_float(s.arch.lr, 0, 10, true);
@@ -187,8 +192,8 @@ class SearchBuilder {
     readers_["split"] = [this](const Input& in) {
       auto v = word_of(in, kStrategies);
       if (!v) return;
-      plan_.split.strategy = *ir::split_strategy_named(*v);
-      if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = "smd";
+      plan_.split.strategy = *ir::plan_value<ir::SplitStrategy>(*v);
+      if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = ir::Distill::Smd;
       split_range_ = in.range;
     };
     readers_["split.at"] = [this](const Input& in) {
@@ -226,17 +231,17 @@ class SearchBuilder {
         groups_range_ = in.range;
       }
     };
-    readers_["split.variant"] = set_word(p.variant, {"nb201", "darts"});
+    readers_["split.variant"] = set_enum(p.variant);
     readers_["split.child_epochs"] = set_int(p.child_epochs, 0, 100'000);
-    readers_["split.select"] = set_word(p.select, {"valid_acc", "valid_loss"});
-    readers_["split.distill"] = set_word(p.distill, {"smd", "parent", "mutual", "none"});
-    readers_["split.restart"] = set_word(p.restart, {"none", "final", "all"});
+    readers_["split.select"] = set_enum(p.select);
+    readers_["split.distill"] = set_enum(p.distill);
+    readers_["split.restart"] = set_enum(p.restart);
 
     readers_["retrain"] = [this](const Input&) { plan_.retrain.enabled = true; };
     readers_["retrain.epochs"] = set_int(plan_.retrain.epochs, 1, 100'000);
     readers_["retrain.batch"] = set_int(plan_.retrain.batch, 1, 1'000'000);
     optimizer("retrain.", plan_.retrain.optimizer);
-    readers_["retrain.schedule"] = set_word(plan_.retrain.schedule.kind, {"cosine", "constant"});
+    readers_["retrain.schedule"] = set_enum(plan_.retrain.schedule.kind);
     readers_["retrain.min_lr"] = set_float(plan_.retrain.schedule.min_lr, 0, 10);
     readers_["smoke"] = [this](const Input& in) {  // its entries are network parameters: smoke_setting()
       diags_.report(Kind::TypeMismatch, in.range, "'smoke' takes a block of network parameters");

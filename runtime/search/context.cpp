@@ -149,7 +149,7 @@ double SearchContext::score(int id) {
 // What the plan's `select` maximises for a scored node.
 double SearchContext::merit(int id) const {
   const json& r = nodes_[id].record;
-  return plan_.split.select == "valid_loss" ? -r["valid_loss"].get<double>() : r["valid_acc"].get<double>();
+  return plan_.split.select == ir::Selection::ValidLoss ? -r["valid_loss"].get<double>() : r["valid_acc"].get<double>();
 }
 
 // Marks the best of the scored nodes `ids` as kept and logs the choice with its margin: the

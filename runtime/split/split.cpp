@@ -123,7 +123,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
     for (int c : cands) {
       Mixing mix = base;
       Mix m{{c}, {}};
-      if (o.variant == "darts") {  // the parent's θ on this candidate (a sampled path has no weights)
+      if (o.variant == ir::GmVariant::Darts) {  // the parent's θ on this candidate (a sampled path has no weights)
         const Mix& full = base.cells[group].edges[edge];
         for (std::size_t j = 0; j < full.ops.size(); ++j)
           if (full.ops[j] == c && full.weights.defined()) m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
@@ -142,7 +142,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
 }
 
 Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands, std::int64_t branches,
-                         const std::vector<std::int64_t>& sizes_in, const std::string& variant) {
+                         const std::vector<std::int64_t>& sizes_in, ir::GmVariant variant) {
   const int n = static_cast<int>(cands.size());
   std::vector<std::int64_t> sizes = sizes_in;
   if (sizes.empty()) sizes = {n / branches, (n + branches - 1) / branches};
@@ -161,7 +161,7 @@ Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands
         for (int b = a + 1; b < n; ++b) {
           double s = sim[cands[a]][cands[b]].item<double>();
           bool same = label[a] == label[b];
-          if (variant == "darts") cost += same ? 1.0 - s : 0.0;  // distance within groups
+          if (variant == ir::GmVariant::Darts) cost += same ? 1.0 - s : 0.0;  // distance within groups
           else cost += same ? 0.0 : s;                          // similarity across groups (the cut)
         }
       if (cost < best.cost - 1e-12) best = Partition{groups, cost};
@@ -217,15 +217,17 @@ std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::v
 }
 
 torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher,
-                                const std::vector<torch::Tensor>& siblings, const std::string& distill) {
+                                const std::vector<torch::Tensor>& siblings, ir::Distill distill) {
   namespace F = torch::nn::functional;
   torch::Tensor loss = torch::cross_entropy_loss(logits, labels);
   torch::Tensor log_p = torch::log_softmax(logits, 1);
   auto kl = [&](const torch::Tensor& target) {
     return F::kl_div(log_p, torch::softmax(target.detach(), 1), F::KLDivFuncOptions().reduction(torch::kBatchMean));
   };
-  if ((distill == "smd" || distill == "parent") && teacher.defined()) loss = loss + kl(teacher);
-  if ((distill == "smd" || distill == "mutual") && !siblings.empty()) {
+  const bool parent = distill == ir::Distill::Smd || distill == ir::Distill::Parent;
+  const bool mutual = distill == ir::Distill::Smd || distill == ir::Distill::Mutual;
+  if (parent && teacher.defined()) loss = loss + kl(teacher);
+  if (mutual && !siblings.empty()) {
     torch::Tensor mutual = torch::zeros({});
     for (const torch::Tensor& s : siblings) mutual = mutual + kl(s);
     loss = loss + mutual / static_cast<double>(siblings.size());

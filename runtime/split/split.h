@@ -18,8 +18,8 @@ torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& gradien
 struct GradientMatchOptions {
   std::int64_t batches = 100;   ///< random training minibatches averaged over
   std::int64_t batch = 64;
-  /// nb201: the child puts weight 1 on its candidate (one-hot); darts: the parent's θ.
-  std::string variant = "nb201";
+  /// Nb201: the child puts weight 1 on its candidate (one-hot); Darts: the parent's θ.
+  ir::GmVariant variant = ir::GmVariant::Nb201;
   std::uint64_t seed = 0;
 };
 
@@ -62,7 +62,7 @@ struct Partition {
 /// min cut of the similarity graph) and, for variant darts, the distance within groups (1 -
 /// similarity), by brute force. Groups are ordered by their smallest candidate.
 Partition best_partition(const torch::Tensor& similarity, const std::vector<int>& candidates, std::int64_t branches,
-                         const std::vector<std::int64_t>& sizes, const std::string& variant);
+                         const std::vector<std::int64_t>& sizes, ir::GmVariant variant);
 
 /// A child of `parent` whose mask is `mask` (narrower): it inherits the parent's weights,
 /// batch-norm statistics, architecture weights and both optimizers' states for every tensor it
@@ -85,6 +85,6 @@ std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::v
 /// KL with batch-mean reduction and no temperature; `distill` smd (both terms), parent, mutual
 /// or none. Teacher and sibling logits must come from frozen models (no gradient).
 torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& teacher,
-                                const std::vector<torch::Tensor>& siblings, const std::string& distill);
+                                const std::vector<torch::Tensor>& siblings, ir::Distill distill);
 
 }  // namespace cella::runtime

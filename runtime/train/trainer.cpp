@@ -91,7 +91,7 @@ void fsync_file(const std::string& path) {
 }  // namespace
 
 double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs) {
-  if (sched.kind == "constant" || epochs <= 0) return opt.lr;
+  if (sched.kind == ir::ScheduleKind::Constant || epochs <= 0) return opt.lr;
   const double pi = 3.14159265358979323846;
   return sched.min_lr + (opt.lr - sched.min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
 }

@@ -49,12 +49,12 @@ class Hierarchical : public Strategy {
         for (int id : kids) {
           LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
                                 const torch::Tensor& idx, const Mixing& mix) {
-            if (sp.distill == "none") return torch::cross_entropy_loss(logits, y);
+            if (sp.distill == ir::Distill::None) return torch::cross_entropy_loss(logits, y);
             auto frozen = [&](int j) { return ctx.teacher_logits(j, id, x, idx, mix); };
             torch::Tensor t;
             std::vector<torch::Tensor> sibs;
-            if (sp.distill == "smd" || sp.distill == "parent") t = frozen(current);
-            if (sp.distill == "smd" || sp.distill == "mutual")
+            if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Parent) t = frozen(current);
+            if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Mutual)
               for (int j : kids)
                 if (j != id) sibs.push_back(frozen(j));
             return distillation_loss(logits, y, t, sibs, sp.distill);

@@ -9,7 +9,7 @@ int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const s
   for (std::size_t k = 0; k < sp.at.size(); ++k) {
     std::vector<int> next;
     bool last = k + 1 == sp.at.size();
-    bool restart = sp.restart == "all" || (sp.restart == "final" && last);
+    bool restart = sp.restart == ir::Restart::All || (sp.restart == ir::Restart::Final && last);
     for (int id : level) {
       ctx.train(id, sp.at[k], {});
       auto children = split_node(ctx, id, k);

@@ -21,7 +21,7 @@ class PathSampling : public TrainingMethod {
     const ir::Network& n = *p.network;
     std::mt19937_64 rng(seed);
     Mixing mix = mixing_of(p, ir::sample(p, s.net->mask(), rng));
-    if (plan.path == "cell") {
+    if (plan.path == ir::PathMode::Cell) {
       for (std::size_t u = 0; u < n.units.size(); ++u) {
         if (n.units[u].kind != ir::UnitKind::Cell) continue;
         ir::Arch b = ir::sample(p, s.net->mask(), rng);

@@ -38,7 +38,7 @@ TEST(Split, PartitionMatchesBruteForce) {
   for (int trial = 0; trial < 20; ++trial) {
     torch::Tensor a = torch::rand({5, 5}, gen, torch::kFloat64) * 2 - 1;
     torch::Tensor sim = (a + a.t()) / 2;
-    Partition p = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+    Partition p = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, ir::GmVariant::Nb201);
     double best = INFINITY;
     for (int i = 0; i < 5; ++i)
       for (int j = i + 1; j < 5; ++j) {
@@ -59,11 +59,11 @@ TEST(Split, PartitionKeepsAgreeingCandidatesTogether) {
   torch::Tensor sim = torch::full({5, 5}, -0.5, torch::kFloat64);
   for (auto [i, j] : std::vector<std::pair<int, int>>{{0, 1}, {2, 3}, {2, 4}, {3, 4}}) sim[i][j] = sim[j][i] = 0.9;
   for (int i = 0; i < 5; ++i) sim[i][i] = 1.0;
-  for (const char* variant : {"nb201", "darts"}) {
+  for (ir::GmVariant variant : {ir::GmVariant::Nb201, ir::GmVariant::Darts}) {
     Partition p = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, variant);
-    EXPECT_EQ(p.groups, (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}})) << variant;
+    EXPECT_EQ(p.groups, (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}})) << ir::name_of(variant);
   }
-  Partition sized = best_partition(sim, {0, 1, 2, 3, 4}, 2, {1, 4}, "nb201");
+  Partition sized = best_partition(sim, {0, 1, 2, 3, 4}, 2, {1, 4}, ir::GmVariant::Nb201);
   EXPECT_TRUE(sized.groups[0].size() == 1 || sized.groups[1].size() == 1);
 }
 
@@ -72,7 +72,7 @@ TEST(Split, ChildrenPerStrategyOnNb201) {
   Mask full = Mask::full(*p);
   EXPECT_EQ(exhaustive_children(full, 0, 0).size(), 5u);
   torch::Tensor sim = torch::eye(5, torch::kFloat64);
-  Partition two = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+  Partition two = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, ir::GmVariant::Nb201);
   const auto& h = p->cells[0].hierarchies;
   std::vector<std::size_t> counts;
   for (const auto& edges : h) counts.push_back(hierarchy_children(full, 0, edges, std::vector<Partition>(edges.size(), two)).size());
@@ -100,9 +100,9 @@ TEST(Split, DistillationLossMatchesAHandComputation) {
   };
   double ce = (-std::log(softmax(z, 0, 1)) - std::log(softmax(z, 1, 2))) / 2;
   double want = ce + kl(t) + (kl(s1) + kl(s2)) / 2;
-  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "smd").item<double>(), want, 1e-5);
-  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "parent").item<double>(), ce + kl(t), 1e-5);
-  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, "none").item<double>(), ce, 1e-5);
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, ir::Distill::Smd).item<double>(), want, 1e-5);
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, ir::Distill::Parent).item<double>(), ce + kl(t), 1e-5);
+  EXPECT_NEAR(distillation_loss(z, y, t, {s1, s2}, ir::Distill::None).item<double>(), ce, 1e-5);
 }
 
 TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
@@ -149,7 +149,7 @@ TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
   EXPECT_GE(s.min().item<double>(), -1.0 - 1e-6);
   auto after = parent.net->buffers();
   for (std::size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i]));
-  Partition part = best_partition(s, {0, 1, 2, 3, 4}, 2, {}, "nb201");
+  Partition part = best_partition(s, {0, 1, 2, 3, 4}, 2, {}, ir::GmVariant::Nb201);
   EXPECT_EQ(part.groups.size(), 2u);
 }
 

@@ -130,7 +130,7 @@ TEST(Sema, SearchPlanIsReadWithDefaultsAndOverrides) {
   EXPECT_EQ(s.split.strategy, ir::SplitStrategy::Hierarchical);
   EXPECT_EQ(s.split.at, (std::vector<std::int64_t>{5, 15, 25}));
   EXPECT_EQ(s.split.batches, 10);  // criterion gradient_match(batches = 10): call arguments are settings
-  EXPECT_EQ(s.split.distill, "smd");
+  EXPECT_EQ(s.split.distill, ir::Distill::Smd);
   EXPECT_EQ(s.split.cell, "nb201_cell");
   EXPECT_DOUBLE_EQ(s.supernet.optimizer.weight_decay, 3e-4);
 }

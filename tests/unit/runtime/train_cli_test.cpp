@@ -23,6 +23,13 @@ using cella::testing_helpers::run_cella;
 
 std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
+// An empty scratch directory for one test: `<tmp>/<prefix><pid>`.
+fs::path fresh_dir(const std::string& prefix) {
+  fs::path dir = fs::temp_directory_path() / (prefix + std::to_string(getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
 // Starts `cella ARGS` in the background, waits (at most two minutes, polling every `poll`) for
 // `file` to appear, waits `after` more, then kills it with SIGKILL. Returns whether the signal
 // ended it, i.e. it was still running.
@@ -49,8 +56,7 @@ const std::string kTrain =
     "--set data.subset=3000 --set supernet.weights=darts --seed 3 --threads 1 --samples 5";
 
 TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
-  fs::path base = fs::temp_directory_path() / ("cella_kill_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_kill_");
   fs::path a = base / "a", b = base / "b";
   Result straight = run_cella(kTrain + " --out " + a.string());
   ASSERT_EQ(straight.code, 0) << straight.text;
@@ -108,9 +114,6 @@ TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
   fs::remove_all(out);
 }
 
-}  // namespace
-
-namespace {
 
 TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
   fs::path out = fs::temp_directory_path() / ("cella_lang_" + std::to_string(getpid()));
@@ -126,8 +129,7 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   EXPECT_EQ(run_cella("check examples/custom_op_plugin/space.cella").code, 1);  // gelu_conv unknown without the plugin
   Result check = run_cella("check --plugin " + plugin + " examples/custom_op_plugin/space.cella");
   EXPECT_EQ(check.code, 0) << check.text;
-  fs::path base = fs::temp_directory_path() / ("cella_plugin_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_plugin_");
   fs::path out = base / "run";
   // The file has two search blocks: which one to run is the user's choice.
   Result ambiguous = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
@@ -185,8 +187,7 @@ TEST(Extending, APluginAddsATrainingMethod) {
   Result unknown = run_cella("check --plugin " + plugin + file.substr(0, file.find(" --threads")) + " --set supernet.weights=smooth_dart");
   EXPECT_EQ(unknown.code, 1) << unknown.text;
   EXPECT_NE(unknown.text.find("did you mean 'smooth_darts'?"), std::string::npos) << unknown.text;
-  fs::path base = fs::temp_directory_path() / ("cella_method_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_method_");
   Result smooth = run_cella("train --plugin " + plugin + file + " --set supernet.weights=smooth_darts --out " + (base / "smooth").string());
   ASSERT_EQ(smooth.code, 0) << smooth.text;
   EXPECT_NE(smooth.text.find("training the smooth_darts supernet"), std::string::npos) << smooth.text;
@@ -217,9 +218,6 @@ TEST(Extending, PluginErrorsAreOneLine) {
   EXPECT_NE(no_plugin.text.find("'random_partition' is not a valid value for 'split.criterion'"), std::string::npos) << no_plugin.text;
 }
 
-}  // namespace
-
-namespace {
 
 nlohmann::json search_tree(const std::string& file, const std::string& extra, const fs::path& out) {
   Result r = run_cella("search " + file + " --smoke --threads 1 " + extra + " --out " + out.string());
@@ -243,7 +241,7 @@ int children_of(const nlohmann::json& tree, int parent) {
 }
 
 TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_" + std::to_string(getpid()));
+  fs::path base = fresh_dir("cella_search_");
   auto few = search_tree("tests/search/exhaustive.cella", "", base / "few");
   EXPECT_EQ(few["strategy"], "exhaustive");
   EXPECT_EQ(children_of(few, 0), 5);  // one sub-supernet per operation of edge 1<-0
@@ -271,22 +269,18 @@ TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
 }
 
 TEST(Search, TheSameSeedGivesTheSameTree) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_seed_" + std::to_string(getpid()));
+  fs::path base = fresh_dir("cella_search_seed_");
   search_tree("tests/search/gradient_match.cella", "--seed 4", base / "a");
   search_tree("tests/search/gradient_match.cella", "--seed 4", base / "b");
   EXPECT_EQ(tree_without_times(base / "a"), tree_without_times(base / "b"));
   fs::remove_all(base);
 }
 
-}  // namespace
-
-namespace {
 
 // A search killed in the middle (during the children's round-robin training) and resumed
 // ends with the same split tree and architecture as an uninterrupted one.
 TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_kill_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_search_kill_");
   const std::string args = "search spaces/nb201.cella --smoke --set C=6 --set N=1 --threads 1 --seed 5";
   auto straight = search_tree("spaces/nb201.cella", "--set C=6 --set N=1 --seed 5", base / "a");
   // Kill once the second level of children has started training.
@@ -305,8 +299,7 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
 // (one child a round ahead of its siblings), the resumed search skips what its checkpoints
 // supersede and ends with the same tree. Each sub-supernet keeps only its newest checkpoint.
 TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_rr_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_search_rr_");
   const std::string args = "search tests/search/hierarchical.cella --threads 1";
   Result straight = run_cella(args + " --out " + (base / "a").string());
   ASSERT_EQ(straight.code, 0) << straight.text;
@@ -331,8 +324,7 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
 // `select valid_acc` keeps the sibling with the highest validation accuracy, `select valid_loss`
 // the one with the lowest validation loss; both are recorded for every judged node.
 TEST(Search, TheKeptSubSupernetIsTheBestByThePlansSelection) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_select_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_search_select_");
   for (const std::string select : {"valid_acc", "valid_loss"}) {
     auto tree = search_tree("spaces/nb201.cella", "--set split.select=" + select, base / select);
     std::map<int, std::vector<nlohmann::json>> siblings;  // parent -> judged children
@@ -358,8 +350,7 @@ TEST(Search, TheKeptSubSupernetIsTheBestByThePlansSelection) {
 // A search block's `smoke { C 2 }` sets network parameters under --smoke; `--set` still wins,
 // and commands that reopen the run (eval) rebuild the same smaller network.
 TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_smoke_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_search_smoke_");
   Result small = run_cella("search tests/search/exhaustive.cella --smoke --threads 1 --out " + (base / "a").string());
   ASSERT_EQ(small.code, 0) << small.text;
   EXPECT_NE(small.text.find("search of net(C=2, N=1, classes=10) (smoke test"), std::string::npos) << small.text;
@@ -379,8 +370,7 @@ TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {
 // `cella eval --weights SEARCH_RUN` judges each architecture with the deepest sub-supernet of the
 // split tree whose mask holds it.
 TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
-  fs::path base = fs::temp_directory_path() / ("cella_search_eval_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_search_eval_");
   auto tree = search_tree("tests/search/exhaustive.cella", "", base / "few");
   // Edge 1<-0 is split into one child per operation; the children are the leaves.
   std::map<std::string, int> child_of_op;
@@ -412,9 +402,6 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
   fs::remove_all(base);
 }
 
-}  // namespace
-
-namespace {
 
 // What a new user hit on DARTS-style spaces, where every node keeps exactly two inputs: path
 // sampling trained and derived outside the space, sub-supernet ranking fell back to the root,
@@ -441,8 +428,7 @@ void expect_derived_arch_is_usable(const std::string& file, const fs::path& run,
 }
 
 TEST(SelectSpaces, PathSamplingAndDartsWeightsStayInsideTheSpace) {
-  fs::path base = fs::temp_directory_path() / ("cella_select_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_select_");
   const std::string file = "tests/search/select.cella";
   // Few-Shot NAS under path sampling: edge 2<-0 split by operation; the `none` child holds no
   // architecture (node 2 has two inputs, both kept) and is left out, with a word.
@@ -464,8 +450,7 @@ TEST(SelectSpaces, PathSamplingAndDartsWeightsStayInsideTheSpace) {
 }
 
 TEST(SelectSpaces, TheShippedDartsSpaceUnderPathSampling) {
-  fs::path base = fs::temp_directory_path() / ("cella_darts_uniform_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_darts_uniform_");
   const std::string sets = "--set C=2 --set layers=5";
   Result train = run_cella("train spaces/darts.cella --data synthetic " + sets + " --set supernet.epochs=1 --set supernet.sampler=uniform "
                            "--set split=none --set data.subset=128 --samples 3 --threads 1 --out " + (base / "train").string());
@@ -480,14 +465,10 @@ TEST(SelectSpaces, TheShippedDartsSpaceUnderPathSampling) {
   fs::remove_all(base);
 }
 
-}  // namespace
-
-namespace {
 
 // Documented paths that ended in errors with no way forward.
 TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
-  fs::path base = fs::temp_directory_path() / ("cella_dead_ends_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_dead_ends_");
   const fs::path search = base / "search";
   Result few = run_cella("search tests/search/exhaustive.cella --smoke --threads 1 --out " + search.string());
   ASSERT_EQ(few.code, 0) << few.text;
@@ -560,8 +541,7 @@ TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
 // One rule for exit codes: a command-line value that names nothing is a usage error (2) in
 // every command; a bad file or data set is invalid input (1) and leaves no run directory.
 TEST(DeadEnds, ExitCodesAndLeftovers) {
-  fs::path base = fs::temp_directory_path() / ("cella_exit_" + std::to_string(getpid()));
-  fs::remove_all(base);
+  fs::path base = fresh_dir("cella_exit_");
   const std::string out = " --out " + (base / "run").string();
   for (const std::string cmd : {"count", "train", "search"}) {
     Result r = run_cella(cmd + " tests/search/exhaustive.cella --set bogus=1 --threads 1" + (cmd == "count" ? "" : out));

@@ -251,6 +251,16 @@ std::string damaged_checkpoint_advice(const std::string& error, const std::strin
                      "from the same seed", error, resume_command);
 }
 
+// Loads a `cella train` run's checkpoint.pt into `state`; a damaged one is the user's error,
+// with what to do about it.
+void load_train_checkpoint(runtime::SupernetState& state, const runtime::RunDir& run) {
+  try {
+    runtime::load_state(state, run.file("checkpoint.pt"));
+  } catch (const runtime::CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run.path()));
+  }
+}
+
 // The source file's text, to keep with a run (space.cella).
 std::string source_text(const std::string& file) {
   std::ifstream in(fs::absolute(file), std::ios::binary);
@@ -318,11 +328,7 @@ int cmd_train(Options& o) {
                            plan.supernet.epochs, o.threads, run->path());
   runtime::SupernetState state = runtime::make_supernet(r.program, runtime::Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
-    try {
-      runtime::load_state(state, run->file("checkpoint.pt"));
-    } catch (const std::runtime_error& e) {
-      throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run->path()));
-    }
+    load_train_checkpoint(state, *run);
     std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
   }
   if (resuming && run->exists("metrics.jsonl")) {
@@ -381,11 +387,7 @@ runtime::SupernetState trained_supernet(const Opened& o, const runtime::RunDir& 
     throw Failure(kUsage, fmt::format("{} is a `cella {}` run, which has no supernet checkpoint", run.path(),
                                       o.r.config.value("command", std::string("?"))));
   runtime::SupernetState s = runtime::make_supernet(o.r.program, runtime::Mask::full(*o.r.program), o.plan.supernet, o.seed);
-  try {
-    runtime::load_state(s, run.file("checkpoint.pt"));
-  } catch (const runtime::CheckpointError& e) {
-    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run.path()));
-  }
+  load_train_checkpoint(s, run);
   return s;
 }
 

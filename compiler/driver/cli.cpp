@@ -1,4 +1,5 @@
 // Subcommands check, count, show, sample and enumerate. Library code never prints; this file does.
+#include "compiler/ir/plan.h"
 #include "compiler/driver/cli.h"
 
 #include <fmt/format.h>
@@ -329,7 +330,7 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
   if (!c) return code;
   const ir::Program& p = *c->program;
   std::string data = !common.data.empty() ? common.data : p.search ? p.search->data.name : "fashion_mnist";
-  auto shape = sema::data_shape(data);
+  const ir::DataSet* shape = ir::find_data_set(data);
   std::optional<ir::Arch> arch;
   if (!arch_text.empty()) {
     auto a = ir::parse_arch(p, arch_text);
@@ -442,6 +443,7 @@ int run_cli(int argc, char** argv) {
   add_common(enumerate, common, false);
 
   auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");
+  auto* settings = app.add_subcommand("settings", "List every setting a search plan takes (a Markdown table)");
 
   std::string arch_text;
   auto* stats = app.add_subcommand("stats", "Parameters and FLOPs of the supernet or of one architecture");
@@ -462,6 +464,10 @@ int run_cli(int argc, char** argv) {
     if (*sample) return cmd_sample(file, n, seed, format, common);
     if (*enumerate) return cmd_enumerate(file, limit, unique_only, format, common);
     if (*prims) return cmd_primitives();
+    if (*settings) {
+      std::cout << ir::plan_settings_markdown();
+      return kOk;
+    }
     if (*stats) return cmd_stats(file, arch_text, common);
   } catch (const std::exception& e) {
     std::cerr << "cella: internal error: " << e.what() << "\n";

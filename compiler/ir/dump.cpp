@@ -1,4 +1,5 @@
 // Text, JSON and DOT dumps of the IR. Their output is pinned by golden tests: keep it stable.
+#include "compiler/ir/plan.h"
 #include "compiler/ir/dump.h"
 
 #include <fmt/format.h>

@@ -218,135 +218,15 @@ struct Network {
   diag::SourceRange range;
 };
 
-// --- search plan ------------------------------------------------------------------------------
-
-// The plan's word-valued settings are enums; plan_words<E>() gives each value's word, in the
-// enum's order, for the plan reader, the IR dump and the runtime alike.
-enum class ScheduleKind { Cosine, Constant };
-enum class PathMode { Network, Cell };          ///< path sampling: one path per network or per cell
-enum class GmVariant { Nb201, Darts };          ///< gradient matching: min cut + one-hot, or min intra + θ
-enum class Selection { ValidAcc, ValidLoss };   ///< what picks the kept sub-supernet
-enum class Distill { Smd, Parent, Mutual, None };
-enum class Restart { None, Final, All };
-enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
-
-template <class E> constexpr std::span<const std::string_view> plan_words();
-inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
-template <> constexpr std::span<const std::string_view> plan_words<ScheduleKind>() { return kScheduleKindWords; }
-inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
-template <> constexpr std::span<const std::string_view> plan_words<PathMode>() { return kPathModeWords; }
-inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
-template <> constexpr std::span<const std::string_view> plan_words<GmVariant>() { return kGmVariantWords; }
-inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
-template <> constexpr std::span<const std::string_view> plan_words<Selection>() { return kSelectionWords; }
-inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
-template <> constexpr std::span<const std::string_view> plan_words<Distill>() { return kDistillWords; }
-inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
-template <> constexpr std::span<const std::string_view> plan_words<Restart>() { return kRestartWords; }
-/// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
-/// dump and the runtime's tree.json use.
-inline constexpr std::array<std::string_view, 4> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical"};
-template <> constexpr std::span<const std::string_view> plan_words<SplitStrategy>() { return kSplitStrategyWords; }
-/// The word of a plan enum's value.
-template <class E> constexpr std::string_view name_of(E value) { return plan_words<E>()[static_cast<std::size_t>(value)]; }
-/// The value a word names, or nullopt.
-template <class E> constexpr std::optional<E> plan_value(std::string_view word) {
-  const auto words = plan_words<E>();
-  for (std::size_t i = 0; i < words.size(); ++i)
-    if (words[i] == word) return static_cast<E>(i);
-  return std::nullopt;
-}
-
-struct Optimizer {
-  std::string kind = "sgd";
-  double lr = 0.025;
-  double momentum = 0.9;
-  double weight_decay = 3e-4;
-  bool nesterov = false;
-};
-
-struct Schedule {
-  ScheduleKind kind = ScheduleKind::Cosine;
-  double min_lr = 0.001;
-};
-
-struct ArchOptimizer {
-  double lr = 3e-4;
-  double beta1 = 0.5;
-  double beta2 = 0.999;
-  double weight_decay = 1e-3;
-};
-
-/// How the weight-sharing supernet is trained.
-struct SupernetPlan {
-  std::int64_t epochs = 50;
-  std::int64_t batch = 64;
-  Optimizer optimizer;
-  Schedule schedule;
-  double clip = 5.0;
-  /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
-  std::string method = "uniform";
-  /// Path sampling only: one path for the whole network, or one per cell.
-  PathMode path = PathMode::Network;
-  double tau_max = 10.0, tau_min = 0.1;
-  ArchOptimizer arch;
-  std::int64_t arch_warmup = 0;  ///< epochs before the architecture weights start to learn
-  diag::SourceRange range;
-};
-
-
-/// How the supernet is split into sub-supernets.
-struct SplitPlan {
-  SplitStrategy strategy = SplitStrategy::None;
-  std::vector<std::int64_t> at;      ///< epochs at which splits happen
-  std::string cell;                  ///< the cell type whose edges are split
-  std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
-  std::int64_t batches = 100;        ///< gradient-matching minibatches per score
-  std::int64_t branches = 2;         ///< groups per split
-  std::vector<std::int64_t> groups;  ///< allowed group sizes (empty: any)
-  GmVariant variant = GmVariant::Nb201;
-  std::string criterion = "gradient_match";
-  std::int64_t child_epochs = 10;    ///< epochs each child trains after a split
-  Selection select = Selection::ValidAcc;
-  Distill distill = Distill::None;
-  Restart restart = Restart::None;
-  diag::SourceRange range;
-};
-
-struct DataPlan {
-  std::string name = "fashion_mnist";
-  std::string path;
-  std::int64_t subset = 0;        ///< use only this many training images (0: all)
-  double train_portion = 0.5;     ///< share of the training set used for weights (rest: validation)
-  diag::SourceRange range;
-};
-
-struct RetrainPlan {
-  bool enabled = false;
-  std::int64_t epochs = 10;
-  std::int64_t batch = 96;
-  Optimizer optimizer;
-  Schedule schedule;
-};
-
-struct SearchPlan {
-  std::string name;
-  DataPlan data;
-  std::int64_t seed = 0;
-  SupernetPlan supernet;
-  SplitPlan split;
-  RetrainPlan retrain;
-  /// `smoke { C 4 }`: network parameters that `--smoke` sets (before the command line's `--set`),
-  /// as `--set` texts.
-  std::vector<std::pair<std::string, std::string>> smoke;
-  diag::SourceRange range;
-};
+struct SearchPlan;  // plan.h: kept apart so that a plan change does not rebuild the network code
 
 /// Everything the compiler produces for one file.
 struct Program {
   std::vector<Cell> cells;
   std::optional<Network> network;
-  std::optional<SearchPlan> search;  ///< the chosen search block (`--search`, else the first)
+  /// The chosen search block (`--search`, else the first); shared because it never changes
+  /// after compilation, and a pointer so that ir.h need not include plan.h.
+  std::shared_ptr<const SearchPlan> search;
   std::vector<std::string> searches;  ///< the name of every search block, in file order
   std::vector<std::string> files;  ///< the source files read, main file first
 

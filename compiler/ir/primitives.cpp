@@ -200,6 +200,25 @@ std::string add_primitives_from_json(const std::string& text) {
       if (pp.name.empty()) return "a parameter of '" + p.name + "' has no name";
       p.params.push_back(pp);
     }
+    for (const auto& t : e.value("cost", nlohmann::json::array())) {
+      CostTerm term;
+      if (!t.is_object() || t.size() < 1) return "a cost term of '" + p.name + "' is not an object like {\"conv\": \"k\"}";
+      if (t.contains("conv") || t.contains("dwconv")) {
+        term.kind = t.contains("conv") ? CostTerm::Kind::Conv : CostTerm::Kind::DwConv;
+        const auto& k = t.contains("conv") ? t["conv"] : t["dwconv"];
+        term.kernel = k.is_string() ? k.get<std::string>() : "";
+        if (!term.kernel.empty() && std::none_of(p.params.begin(), p.params.end(), [&](const PrimParam& q) { return q.name == term.kernel; }))
+          return "the cost of '" + p.name + "' names a kernel parameter '" + term.kernel + "' it does not have";
+      } else if (t.contains("bn")) {
+        term.kind = CostTerm::Kind::Bn;
+      } else if (t.contains("linear")) {
+        term.kind = CostTerm::Kind::Linear;
+      } else {
+        return "a cost term of '" + p.name + "' is none of conv, dwconv, bn, linear";
+      }
+      term.bias = t.value("bias", false);
+      p.cost.push_back(term);
+    }
     if (!add_primitive(p)) return "operation '" + p.name + "' is registered twice";
   }
   return "";
@@ -274,8 +293,7 @@ std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
   if (p == "conv" || p == "dwconv" || p == "avg_pool" || p == "max_pool")
     return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
   if (p == "factorized_reduce") return (hw + 1) / 2;
-  if (p == "zero" || p == "skip" || p == "resblock" || p == "mbconv") return (hw + s - 1) / s;
-  return hw;
+  return (hw + s - 1) / s;  // zero, skip, resblock, mbconv, and plugins' `stride`
 }
 
 Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
@@ -331,6 +349,18 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
     }
     conv(mid, cout, 1, 1, ohw);
     bn(cout);
+  } else if (const Primitive* plugin = find_primitive(p)) {
+    for (const CostTerm& t : plugin->cost) {
+      std::int64_t k = t.kernel.empty() ? 1 : c.int_arg(t.kernel, 1);
+      if (t.kind == CostTerm::Kind::Conv) conv(cin, cout, k, 1, ohw);
+      if (t.kind == CostTerm::Kind::DwConv) conv(cin, cin, k, cin, ohw);
+      if (t.kind == CostTerm::Kind::Bn) bn(cout);
+      if (t.kind == CostTerm::Kind::Linear) {
+        r.params += cin * cout;
+        r.macs += cin * cout;
+      }
+      if (t.bias && (t.kind == CostTerm::Kind::Conv || t.kind == CostTerm::Kind::Linear)) r.params += cout;
+    }
   }
   return r;
 }

@@ -54,17 +54,29 @@ struct Shape {
   bool operator==(const Shape&) const = default;
 };
 
+/// One term of a plugin primitive's cost, from its signature's `"cost"` list: a `conv` of
+/// `kernel` x `kernel` from the input's channels to `out` (`dwconv`: depthwise, on the input's
+/// channels), a batch norm on `out` (`bn`), or a `linear` layer. Built-ins have their cost in
+/// cost() instead.
+struct CostTerm {
+  enum class Kind { Conv, DwConv, Bn, Linear } kind = Kind::Conv;
+  std::string kernel;  ///< the int parameter holding the kernel size (conv, dwconv); "" for 1
+  bool bias = false;   ///< conv, linear: with a bias
+};
+
 struct Primitive {
   std::string name;
   std::string summary;
   std::vector<PrimParam> params;
   PrimKind kind = PrimKind::Other;
+  std::vector<CostTerm> cost;  ///< plugins: what the module's parameters and MACs are
 };
 
 /// All primitives, in documentation order (built-ins, then any added by plugins).
 const std::vector<Primitive>& primitives();
 /// Adds a primitive (a plugin's); its shape follows the generic rule: `out` sets the channels,
-/// `stride` divides the resolution. Returns false if the name is taken.
+/// `stride` divides the resolution (rounding up, as a padded convolution does). Returns false if
+/// the name is taken.
 bool add_primitive(Primitive p);
 const Primitive* find_primitive(std::string_view name);
 
@@ -82,7 +94,9 @@ bool add_training_method(const std::string& name, bool samples_paths);
 
 /// Adds the primitives described by a plugin's JSON signature list:
 /// `[{"name": "gelu_conv", "summary": "...", "params": [{"name": "k", "type": "int"},
-///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}]}]`.
+///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}],
+///   "cost": [{"conv": "k"}, {"bn": true}]}]`. `cost` lists what the module holds (CostTerm), so
+/// that `cella stats` counts it; without it the primitive counts as free.
 /// An entry with `"kind": "method"` declares a training method (`"samples_paths": true` for a
 /// `sampler`, else a `weights` method). An entry with `"kind": "criterion"` declares a split
 /// criterion instead (`{"name":

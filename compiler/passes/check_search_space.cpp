@@ -1,6 +1,7 @@
 // Pass: a search needs a space with more than one architecture.
 #include <fmt/format.h>
 
+#include "compiler/ir/plan.h"
 #include "compiler/passes/pass_manager.h"
 #include "compiler/passes/space.h"
 

@@ -1,6 +1,7 @@
 // Declarations shared by the sema translation units (not part of the public sema API).
 #pragma once
 
+#include "compiler/ir/plan.h"
 #include "compiler/sema/evaluator.h"
 #include "compiler/sema/sema.h"
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "compiler/ir/plan.h"
 #include "compiler/ir/primitives.h"
 #include "compiler/sema/internal.h"
 
@@ -140,7 +141,10 @@ class SearchBuilder {
   Reader set_bool(bool& field) {
     return [this, &field](const Input& in) { if (auto v = bool_of(in)) field = *v; };
   }
-  // A word-valued setting read into its enum (ir.h's plan_words).
+  Reader set_ints(std::vector<std::int64_t>& field, std::int64_t min) {
+    return [this, &field, min](const Input& in) { if (auto v = ints_of(in, min)) field = *v; };
+  }
+  // A word-valued setting read into its enum (plan.h's plan_words).
   template <class E>
   Reader set_enum(E& field) {
     std::vector<std::string> allowed(ir::plan_words<E>().begin(), ir::plan_words<E>().end());
@@ -148,105 +152,68 @@ class SearchBuilder {
       if (auto v = word_of(in, allowed)) field = *ir::plan_value<E>(*v);
     };
   }
-  void optimizer(const std::string& prefix, ir::Optimizer& o) {
-    readers_[prefix + "optimizer"] = [this, &o](const Input& in) {
-      // optimizer sgd  |  optimizer sgd(lr = 0.025, momentum = 0.9, ...)
-      if (auto v = word_of(in, {"sgd"})) o.kind = *v;
-    };
-    readers_[prefix + "lr"] = set_float(o.lr, 0, 10, true);
-    readers_[prefix + "momentum"] = set_float(o.momentum, 0, 1);
-    readers_[prefix + "weight_decay"] = set_float(o.weight_decay, 0, 1);
-    readers_[prefix + "nesterov"] = set_bool(o.nesterov);
-  }
 
-  // --- the schema --------------------------------------------------------------------------
+  // --- the schema: plan.def's typed rows, then the readers of its special rows -------------
   void define() {
-    readers_["data"] = [this](const Input& in) {
-      if (auto v = word_of(in, data_set_names())) plan_.data.name = *v;
+    // Every reader also remembers where its value was written, for the cross-setting checks.
+    auto located = [this](std::string key, Reader read) -> Reader {
+      return [this, key, read = std::move(read)](const Input& in) {
+        ranges_[key] = in.range;
+        read(in);
+      };
     };
-    readers_["data.subset"] = set_int(plan_.data.subset, 0, 10'000'000);
-    readers_["data.train_portion"] = set_float(plan_.data.train_portion, 0, 1, true);
-    readers_["data.path"] = [this](const Input& in) {
+#define CELLA_PLAN_INT(key, field, min, max, strategies, doc) readers_[key] = located(key, set_int(plan_.field, min, max));
+#define CELLA_PLAN_FLOAT(key, field, min, max, strategies, doc) readers_[key] = located(key, set_float(plan_.field, min, max));
+#define CELLA_PLAN_POSITIVE(key, field, max, strategies, doc) readers_[key] = located(key, set_float(plan_.field, 0, max, true));
+#define CELLA_PLAN_BOOL(key, field, strategies, doc) readers_[key] = located(key, set_bool(plan_.field));
+#define CELLA_PLAN_ENUM(key, field, strategies, doc) readers_[key] = located(key, set_enum(plan_.field));
+#define CELLA_PLAN_INTS(key, field, min, strategies, doc) readers_[key] = located(key, set_ints(plan_.field, min));
+#include "compiler/ir/plan.def"
+
+    std::map<std::string, Reader> special;
+    special["data"] = [this](const Input& in) {
+      if (auto v = word_of(in, ir::data_set_names())) plan_.data.name = *v;
+    };
+    special["data.path"] = [this](const Input& in) {
       if (in.value && in.value->kind == Value::Kind::String) plan_.data.path = in.value->s;
       else diags_.report(Kind::TypeMismatch, in.range, "'data.path' must be a quoted path");
     };
-    readers_["seed"] = set_int(plan_.seed, 0, INT64_MAX);
-    readers_["supernet"] = [](const Input&) {};
-    ir::SupernetPlan& s = plan_.supernet;
-    readers_["supernet.epochs"] = set_int(s.epochs, 1, 100'000);
-    readers_["supernet.batch"] = set_int(s.batch, 1, 1'000'000);
-    optimizer("supernet.", s.optimizer);
-    readers_["supernet.schedule"] = set_enum(s.schedule.kind);
-    readers_["supernet.min_lr"] = set_float(s.schedule.min_lr, 0, 10);
-    readers_["supernet.clip"] = set_float(s.clip, 0, 1e9);
-    readers_["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
-    readers_["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
-    readers_["supernet.path"] = set_enum(s.path);
-    readers_["supernet.tau_max"] = set_float(s.tau_max, 0, 1e3, true);
-    readers_["supernet.tau_min"] = set_float(s.tau_min, 0, 1e3, true);
-    readers_["supernet.arch_lr"] = set_float(s.arch.lr, 0, 10, true);
-    readers_["supernet.arch_weight_decay"] = set_float(s.arch.weight_decay, 0, 1);
-    readers_["supernet.arch_warmup"] = set_int(s.arch_warmup, 0, 100'000);
-
-    ir::SplitPlan& p = plan_.split;
-    readers_["split"] = [this](const Input& in) {
+    special["supernet"] = [](const Input&) {};
+    for (std::string block : {"supernet", "retrain"}) {
+      ir::Optimizer& o = block == "supernet" ? plan_.supernet.optimizer : plan_.retrain.optimizer;
+      // optimizer sgd  |  optimizer sgd(lr = 0.025, momentum = 0.9, ...)
+      special[block + ".optimizer"] = [this, &o](const Input& in) { if (auto v = word_of(in, {"sgd"})) o.kind = *v; };
+    }
+    special["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
+    special["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
+    special["split"] = [this](const Input& in) {
       auto v = word_of(in, kStrategies);
       if (!v) return;
       plan_.split.strategy = *ir::plan_value<ir::SplitStrategy>(*v);
       if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = ir::Distill::Smd;
-      split_range_ = in.range;
     };
-    readers_["split.at"] = [this](const Input& in) {
-      if (auto v = ints_of(in, 1)) {
-        plan_.split.at = *v;
-        at_range_ = in.range;
-      }
-    };
-    readers_["split.cell"] = [this](const Input& in) {
+    special["split.cell"] = [this](const Input& in) {
       std::vector<std::string> names;
       for (const auto& c : cells_) names.push_back(c.props().name);
-      if (auto v = word_of(in, names)) {
-        plan_.split.cell = *v;
-        cell_range_ = in.range;
-      }
+      if (auto v = word_of(in, names)) plan_.split.cell = *v;
     };
-    readers_["split.edges"] = [this](const Input& in) {
+    special["split.edges"] = [this](const Input& in) {
       edges_input_ = in;
       has_edges_ = true;
     };
-    readers_["split.edge"] = readers_["split.edges"];
-    readers_["split.criterion"] = [this](const Input& in) {
+    special["split.edge"] = special["split.edges"];
+    special["split.criterion"] = [this](const Input& in) {
       if (auto v = word_of(in, ir::split_criteria())) plan_.split.criterion = *v;
     };
-    readers_["split.batches"] = set_int(p.batches, 1, 1'000'000);
-    readers_["split.branches"] = [this](const Input& in) {
-      if (auto v = int_of(in, 2, 64)) {
-        plan_.split.branches = *v;
-        branches_range_ = in.range;
-      }
-    };
-    readers_["split.groups"] = [this](const Input& in) {
-      if (auto v = ints_of(in, 1)) {
-        plan_.split.groups = *v;
-        groups_range_ = in.range;
-      }
-    };
-    readers_["split.variant"] = set_enum(p.variant);
-    readers_["split.child_epochs"] = set_int(p.child_epochs, 0, 100'000);
-    readers_["split.select"] = set_enum(p.select);
-    readers_["split.distill"] = set_enum(p.distill);
-    readers_["split.restart"] = set_enum(p.restart);
-
-    readers_["retrain"] = [this](const Input&) { plan_.retrain.enabled = true; };
-    readers_["retrain.epochs"] = set_int(plan_.retrain.epochs, 1, 100'000);
-    readers_["retrain.batch"] = set_int(plan_.retrain.batch, 1, 1'000'000);
-    optimizer("retrain.", plan_.retrain.optimizer);
-    readers_["retrain.schedule"] = set_enum(plan_.retrain.schedule.kind);
-    readers_["retrain.min_lr"] = set_float(plan_.retrain.schedule.min_lr, 0, 10);
-    readers_["smoke"] = [this](const Input& in) {  // its entries are network parameters: smoke_setting()
+    special["retrain"] = [this](const Input&) { plan_.retrain.enabled = true; };
+    special["smoke"] = [this](const Input& in) {  // its entries are network parameters: smoke_setting()
       diags_.report(Kind::TypeMismatch, in.range, "'smoke' takes a block of network parameters");
       diags_.note("for example: smoke { C 4; layers 5 }");
     };
+    for (auto& [key, read] : special) readers_[key] = located(key, std::move(read));
+    // The table and the readers agree row for row; every plan compiled checks it.
+    for (const ir::PlanSetting& row : ir::plan_settings())
+      if (!readers_.count(std::string(row.key))) throw std::logic_error("plan.def row '" + std::string(row.key) + "' has no reader");
   }
 
   // `smoke { C 4; layers 5 }`: network parameters for `--smoke` runs, kept as `--set` texts.
@@ -271,17 +238,10 @@ class SearchBuilder {
     plan_.smoke.emplace_back(s.name, text);
   }
 
-  // Settings that only make sense for some strategies.
+  // Settings that only make sense for some strategies (plan.def's strategies column).
   bool allowed_for_strategy(const std::string& key) const {
-    using S = ir::SplitStrategy;
-    static const std::map<std::string, std::set<S>> only = {
-        {"split.edges", {S::Exhaustive}}, {"split.edge", {S::Exhaustive}},
-        {"split.criterion", {S::GradientMatch, S::Hierarchical}}, {"split.batches", {S::GradientMatch, S::Hierarchical}},
-        {"split.branches", {S::GradientMatch}}, {"split.groups", {S::GradientMatch}},
-        {"split.variant", {S::GradientMatch, S::Hierarchical}}, {"split.distill", {S::Hierarchical}},
-    };
-    auto it = only.find(key);
-    return it == only.end() || it->second.count(plan_.split.strategy);
+    const ir::PlanSetting* row = ir::find_plan_setting(key);
+    return !row || ir::applies_to(*row, plan_.split.strategy);
   }
 
   Input input_of(const ast::Setting& s, const std::string& path) {
@@ -438,17 +398,17 @@ class SearchBuilder {
     const ir::SupernetPlan& s = plan_.supernet;
     if (p.strategy == ir::SplitStrategy::None) return;
     if (p.at.empty()) {
-      diags_.report(Kind::MissingSetting, split_range_, "the split plan does not say when to split");
+      diags_.report(Kind::MissingSetting, range_of("split"), "the split plan does not say when to split");
       diags_.note("add `at [10, 20]`: the supernet epochs after which to split");
       return;
     }
     for (std::size_t i = 1; i < p.at.size(); ++i)
       if (p.at[i] <= p.at[i - 1]) {
-        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
         return;
       }
     if (p.at.back() > s.epochs) {
-      diags_.report(Kind::InvalidSchedule, at_range_,
+      diags_.report(Kind::InvalidSchedule, range_of("split.at"),
                     fmt::format("the last split is after epoch {}, but the supernet trains for {} epochs", p.at.back(), s.epochs));
       diags_.note("raise `supernet.epochs` or move the split earlier");
       return;
@@ -461,7 +421,7 @@ class SearchBuilder {
         break;
       }
     if (!cell) {
-      diags_.report(Kind::UnknownName, split_range_, "the split plan needs a cell with edges to split, and there is none");
+      diags_.report(Kind::UnknownName, range_of("split"), "the split plan needs a cell with edges to split, and there is none");
       return;
     }
     p.cell = cell->props().name;
@@ -499,13 +459,13 @@ class SearchBuilder {
       }
       for (int e : p.edges)
         if (n_of(e) < 2) {
-          diags_.report(Kind::ImpossibleGroups, has_edges_ ? edges_input_.range : split_range_,
+          diags_.report(Kind::ImpossibleGroups, has_edges_ ? edges_input_.range : range_of("split"),
                         fmt::format("edge {} of cell '{}' has {} candidate; an exhaustive split needs at least 2",
                                     cell->edge_name(e), cell->props().name, n_of(e)));
           return;
         }
       if (p.edges.size() < p.at.size()) {
-        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
       }
       return;
     }
@@ -513,14 +473,14 @@ class SearchBuilder {
       int splittable = 0;
       for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.groups);
       if (splittable == 0) {
-        diags_.report(Kind::ImpossibleGroups, groups_range_.valid() ? groups_range_ : branches_range_.valid() ? branches_range_ : split_range_,
+        diags_.report(Kind::ImpossibleGroups, range_of("split.groups").valid() ? range_of("split.groups") : range_of("split.branches").valid() ? range_of("split.branches") : range_of("split"),
                       fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
                                   p.groups.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.groups, "/"))));
         diags_.note(fmt::format("its edges have {} candidates", n_of(0)));
         return;
       }
       if (static_cast<int>(p.at.size()) > splittable)
-        diags_.report(Kind::InvalidSchedule, at_range_, fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
       return;
     }
     // Hierarchical: one hierarchy (edges sharing a target) per split point, each edge cut in two.
@@ -531,7 +491,7 @@ class SearchBuilder {
       splittable += any;
     }
     if (static_cast<int>(p.at.size()) > splittable) {
-      diags_.report(Kind::InvalidSchedule, at_range_,
+      diags_.report(Kind::InvalidSchedule, range_of("split.at"),
                     fmt::format("{} split points, but cell '{}' has {} hierarch{} with edges to split", p.at.size(),
                                 cell->props().name, splittable, splittable == 1 ? "y" : "ies"));
       diags_.note("hierarchical splitting splits one hierarchy (the edges into one node) per split point");
@@ -548,7 +508,12 @@ class SearchBuilder {
   std::map<std::string, Reader> readers_;
   Input edges_input_;
   bool has_edges_ = false;
-  SourceRange split_range_, at_range_, cell_range_, branches_range_, groups_range_;
+  std::map<std::string, SourceRange> ranges_;  ///< where each setting was written
+
+  SourceRange range_of(const std::string& key) const {
+    auto it = ranges_.find(key);
+    return it == ranges_.end() ? SourceRange{} : it->second;
+  }
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "compiler/ir/plan.h"
 #include "compiler/sema/internal.h"
 
 namespace cella::sema {
@@ -37,18 +38,6 @@ std::string names_of(const std::vector<const Decl*>& decls) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& data_set_names() {
-  static const std::vector<std::string> names = {"fashion_mnist", "mnist", "cifar10", "synthetic"};
-  return names;
-}
-
-std::optional<DataShape> data_shape(std::string_view name) {
-  if (name == "fashion_mnist" || name == "mnist") return DataShape{1, 28, 10};
-  if (name == "cifar10") return DataShape{3, 32, 10};
-  if (name == "synthetic") return DataShape{3, 16, 10};
-  return std::nullopt;
-}
 
 std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Options& options,
                                    diag::DiagnosticEngine& diags) {
@@ -141,14 +130,14 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
     for (const ast::Setting& s : search->body.settings)
       if (s.name == "data" && s.value && s.value->kind == ast::ExprKind::Name) data = s.value->text;
   }
-  auto shape = data_shape(data.empty() ? "fashion_mnist" : data);
+  const ir::DataSet* shape = ir::find_data_set(data.empty() ? "fashion_mnist" : data);
   if (!shape && !options.data.empty()) {
     diags.report(Kind::BadOption, {}, fmt::format("--data {}: unknown data set; cella reads {}", options.data,
-                                                  fmt::join(data_set_names(), ", ")));
-    if (std::string m = diag::closest_match(options.data, data_set_names()); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
+                                                  fmt::join(ir::data_set_names(), ", ")));
+    if (std::string m = diag::closest_match(options.data, ir::data_set_names()); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
     return std::nullopt;
   }
-  if (!shape) shape = data_shape("fashion_mnist");  // the search block reports the unknown name
+  if (!shape) shape = ir::find_data_set("fashion_mnist");  // the search block reports the unknown name
   if (diags.error_count() > before) return std::nullopt;
 
   if (network) {
@@ -158,7 +147,9 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
       if (name.find('.') == std::string::npos)
         diags.report(Kind::BadOverride, {}, fmt::format("--set {}: the file has no network with parameters to set", name));
   }
-  if (search && program.network) program.search = build_search(*search, ev, program.cells, *program.network, options);
+  if (search && program.network)
+    if (auto plan = build_search(*search, ev, program.cells, *program.network, options))
+      program.search = std::make_shared<const ir::SearchPlan>(std::move(*plan));
   if (diags.error_count() > before) return std::nullopt;
   return program;
 }

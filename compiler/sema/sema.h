@@ -26,14 +26,5 @@ struct Options {
 std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Options& options,
                                    diag::DiagnosticEngine& diags);
 
-/// Input shape of a named data set: channels and side length; nullopt if the name is unknown.
-struct DataShape {
-  std::int64_t channels;
-  std::int64_t size;
-  std::int64_t classes;
-};
-std::optional<DataShape> data_shape(std::string_view name);
-/// The data sets cella knows.
-const std::vector<std::string>& data_set_names();
 
 }  // namespace cella::sema

@@ -9,6 +9,7 @@
 // cella_plugin_signatures ({"kind": "method"}) and added from cella_register_methods. It is a
 // TrainingMethod (runtime/train/method.h) and uses the functions the built-in weighted methods
 // share (runtime/train/methods/weighted.h).
+#include "compiler/ir/plan.h"
 #include "runtime/train/methods/weighted.h"
 
 namespace {

@@ -1,4 +1,5 @@
 // The embedding API, on top of the compile API and the runtime.
+#include "compiler/ir/plan.h"
 #include "runtime/include/cella/cella.h"
 
 #include "compiler/passes/space.h"
@@ -59,7 +60,7 @@ Network Space::supernet() const { return Network(program_ptr(), runtime::Mask::f
 Network Space::network(const ir::Arch& a) const { return Network(program_ptr(), runtime::Mask::of_arch(program(), a), /*supernet=*/false); }
 
 TrainResult train(const Space& space, const TrainOptions& o) {
-  ir::SearchPlan plan = space.program().search ? *space.program().search : ir::SearchPlan{};
+  ir::SearchPlan plan = ir::plan_of(space.program());
   if (!o.data.empty()) plan.data.name = o.data;
   if (o.epochs > 0) plan.supernet.epochs = o.epochs;
   runtime::DataSplits data = runtime::load_data(plan.data.name, o.data_dir.empty() ? plan.data.path : o.data_dir, plan.data.subset,

@@ -1,6 +1,8 @@
 // IDX and CIFAR-10 readers, the synthetic set, and splitting.
 #include "runtime/data/dataset.h"
 
+#include "compiler/ir/plan.h"
+
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -97,9 +99,8 @@ Dataset Dataset::select(const torch::Tensor& index) const {
 }
 
 std::string default_data_dir(const std::string& name) {
-  if (name == "fashion_mnist") return "/usr/share/datasets/fashion-mnist";
-  if (name == "mnist") return "/usr/share/datasets/mnist";
-  return "";
+  const ir::DataSet* set = ir::find_data_set(name);
+  return set ? std::string(set->default_dir) : "";
 }
 
 namespace {
@@ -128,32 +129,36 @@ Dataset synthetic(std::int64_t n, std::int64_t channels, std::int64_t size, std:
   return draw(templates, n, gen);
 }
 
-DataSplits load_data(const std::string& name, const std::string& dir_in, std::int64_t subset, double train_portion,
-                     std::uint64_t seed) {
-  std::string dir = dir_in.empty() ? default_data_dir(name) : dir_in;
-  Dataset train, test;
-  if (name == "fashion_mnist") {
-    train = load_idx(dir, "train", 0.2860, 0.3530);
-    test = load_idx(dir, "t10k", 0.2860, 0.3530);
-  } else if (name == "mnist") {
-    train = load_idx(dir, "train", 0.1307, 0.3081);
-    test = load_idx(dir, "t10k", 0.1307, 0.3081);
-  } else if (name == "cifar10") {
-    if (dir.empty()) throw DataError("cifar10: no data directory; pass --data-dir DIR with data_batch_1.bin ... test_batch.bin");
+namespace {
+
+// One loader per `format` of datasets.def: the training and the test set, normalised.
+std::pair<Dataset, Dataset> load_format(const ir::DataSet& set, const std::string& dir, std::int64_t subset, std::uint64_t seed) {
+  if (set.format == "idx") return {load_idx(dir, "train", set.mean, set.std), load_idx(dir, "t10k", set.mean, set.std)};
+  if (set.format == "cifar") {
+    if (dir.empty()) throw DataError(fmt::format("{}: no data directory; pass --data-dir DIR with data_batch_1.bin ... test_batch.bin", set.name));
     std::vector<std::string> files;
     for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", dir, i));
-    train = load_cifar(files);
-    test = load_cifar({dir + "/test_batch.bin"});
-  } else if (name == "synthetic") {
+    return {load_cifar(files), load_cifar({dir + "/test_batch.bin"})};
+  }
+  if (set.format == "synthetic") {
     // Train and test share the class templates; the images are drawn independently.
     std::int64_t n = subset > 0 ? subset : 2048;
     torch::Generator gen = at::detail::createCPUGenerator(seed);
-    torch::Tensor templates = templates_of(3, 16, 10, gen);
-    train = draw(templates, n, gen);
-    test = draw(templates, std::max<std::int64_t>(256, n / 4), gen);
-  } else {
-    throw DataError(fmt::format("unknown data set '{}'", name));
+    torch::Tensor templates = templates_of(set.channels, set.size, set.classes, gen);
+    Dataset train = draw(templates, n, gen);
+    return {train, draw(templates, std::max<std::int64_t>(256, n / 4), gen)};
   }
+  throw DataError(fmt::format("{}: no loader for format '{}'", set.name, set.format));
+}
+
+}  // namespace
+
+DataSplits load_data(const std::string& name, const std::string& dir_in, std::int64_t subset, double train_portion,
+                     std::uint64_t seed) {
+  std::string dir = dir_in.empty() ? default_data_dir(name) : dir_in;
+  const ir::DataSet* set = ir::find_data_set(name);
+  if (!set) throw DataError(fmt::format("unknown data set '{}'", name));
+  auto [train, test] = load_format(*set, dir, subset, seed);
   torch::Generator gen = at::detail::createCPUGenerator(seed);
   torch::Tensor order = torch::randperm(train.size(), gen, torch::kInt64);
   if (subset > 0 && subset < train.size()) order = order.narrow(0, 0, subset);

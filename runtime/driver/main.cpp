@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "compiler/ir/plan.h"
 #include "compiler/driver/compile.h"
 #include "compiler/ir/dump.h"
 #include "runtime/export/run.h"
@@ -131,7 +132,6 @@ std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<st
   return out;
 }
 
-ir::SearchPlan plan_of(const ir::Program& p) { return p.search ? *p.search : ir::SearchPlan{}; }
 
 runtime::DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed) {
   return runtime::load_data(plan.data.name, data_dir.empty() ? plan.data.path : data_dir, plan.data.subset,
@@ -274,10 +274,14 @@ std::string source_text(const std::string& file) {
 bool say_if_finished(const runtime::RunDir& run) {
   if (!run.exists("result.json")) return false;
   if (run.exists("tree.json")) {
-    json tree = json::parse(run.read("tree.json"), nullptr, false);
-    if (!tree.is_object() || !tree.contains("nodes") || !tree["nodes"].is_array()) return false;
-    for (std::size_t id = 0; id < tree["nodes"].size(); ++id)
-      if (!runtime::has_node_checkpoint(run.path(), static_cast<int>(id))) return false;
+    runtime::SplitTree tree;
+    try {
+      tree = runtime::SplitTree::read(run.file("tree.json"));
+    } catch (const runtime::TreeError&) {
+      return false;  // damaged: the resume writes it again
+    }
+    for (const runtime::TreeNode& n : tree.nodes)
+      if (!runtime::has_node_checkpoint(run.path(), n.id)) return false;
   } else if (!run.exists("checkpoint.pt") && !run.exists("weights.pt")) {
     return false;
   }
@@ -304,7 +308,7 @@ int cmd_train(Options& o) {
     int threads = r.config.value("threads", 0);
     if (threads != o.threads)
       std::cerr << fmt::format("cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads, o.threads);
-    plan = plan_of(*r.program);
+    plan = ir::plan_of(*r.program);
     data = data_of(plan, o.data_dir, o.seed);
   } else {
     // The run directory is made once the file compiles and the data loads: a bad file or data
@@ -313,7 +317,7 @@ int cmd_train(Options& o) {
     r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
     r.program = std::make_shared<const ir::Program>(*r.c->program);
     require_search_choice(*r.program, o);
-    plan = plan_of(*r.program);
+    plan = ir::plan_of(*r.program);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
     data = data_of(plan, o.data_dir, o.seed);
     run.emplace(o.out.empty() ? runtime::new_run_path(o.file, "train") : o.out, false);
@@ -374,7 +378,7 @@ struct Opened {
 Opened open_run(const runtime::RunDir& run, const Options& options) {
   Opened o;
   o.r = rebuild(run, options);
-  o.plan = plan_of(*o.r.program);
+  o.plan = ir::plan_of(*o.r.program);
   if (o.r.config.value("smoke", false)) smoke_plan(o.plan, o.r.config.value("data", ""));
   o.seed = o.r.config.value("seed", 0ull);
   o.data = data_of(o.plan, o.r.config.value("data_dir", ""), o.seed);
@@ -393,17 +397,16 @@ runtime::SupernetState trained_supernet(const Opened& o, const runtime::RunDir& 
 
 // A `cella search` run's split tree (tree.json), checked enough that a damaged file is the
 // user's one-line error rather than an internal one.
-json read_tree(const runtime::RunDir& run) {
-  json tree = json::parse(run.read("tree.json"), nullptr, false);
-  bool ok = !tree.is_discarded() && tree.contains("nodes") && tree["nodes"].is_array() && tree.contains("selected") &&
-            tree["selected"].is_number_integer() && tree.contains("cell");
-  if (!ok) throw Failure(kInvalid, run.file("tree.json") + ": not a cella split tree (damaged?); `cella search --resume " + run.path() +
-                                       "` after deleting it writes it again");
-  return tree;
+runtime::SplitTree read_tree(const runtime::RunDir& run) {
+  try {
+    return runtime::SplitTree::read(run.file("tree.json"));
+  } catch (const runtime::TreeError& e) {
+    throw Failure(kInvalid, fmt::format("{}; `cella search --resume {}` after deleting it writes it again", e.what(), run.path()));
+  }
 }
 
 // Sub-supernet `id` of a search run, from its checkpoint.
-runtime::SupernetState search_node(const Opened& o, const runtime::RunDir& run, const json& tree, int id) {
+runtime::SupernetState search_node(const Opened& o, const runtime::RunDir& run, const runtime::SplitTree& tree, int id) {
   try {
     return runtime::load_node(o.r.program, o.plan.supernet, tree, id, run.path());
   } catch (const runtime::CheckpointError& e) {
@@ -421,9 +424,9 @@ int cmd_derive(Options& o) {
     if (!run.exists("tree.json"))
       throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it and derives",
                                           run.path(), run.path()));
-    json tree = read_tree(run);
-    state = search_node(t, run, tree, tree["selected"].get<int>());
-    std::cerr << fmt::format("cella: deriving from sub-supernet {}, the search's selected leaf\n", tree["selected"].get<int>());
+    runtime::SplitTree tree = read_tree(run);
+    state = search_node(t, run, tree, tree.selected);
+    std::cerr << fmt::format("cella: deriving from sub-supernet {}, the search's selected leaf\n", tree.selected);
   } else if (command == "train") {
     state = trained_supernet(t, run);
   } else {
@@ -507,7 +510,7 @@ int cmd_eval(Options& o) {
   if (command == "search" && !run.exists("tree.json"))
     throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it", run.path(), run.path()));
   const bool search = command == "search";
-  json tree;
+  runtime::SplitTree tree;
   if (search) {
     tree = read_tree(run);
   } else if (o.node >= 0) {
@@ -520,8 +523,8 @@ int cmd_eval(Options& o) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
     int node = search ? runtime::owning_node(*r.program, tree, arch) : 0;
     if (search && o.node >= 0) {
-      if (o.node >= static_cast<int>(tree["nodes"].size()))
-        throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree["nodes"].size() - 1));
+      if (o.node >= static_cast<int>(tree.nodes.size()))
+        throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree.nodes.size() - 1));
       if (!runtime::node_holds(*r.program, tree, o.node, arch))
         throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
       node = o.node;
@@ -609,14 +612,14 @@ int cmd_search(Options& o) {
   } catch (const runtime::CheckpointError& e) {
     throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
   }
-  run.write("tree.json", r.tree.dump(2) + "\n");
+  run.write("tree.json", r.tree.to_json().dump(2) + "\n");
   std::string dot = runtime::tree_dot(r.tree);
   run.write("tree.dot", dot);
   std::string svg_cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", run.file("tree.dot"), run.file("tree.svg"));
   bool svg = std::system(svg_cmd.c_str()) == 0;
   write_arch(run, *program, r.arch, o.smoke);
   json result = {{"arch", ir::to_text(*program, r.arch)}, {"valid_acc", r.valid_accuracy}, {"tree", "tree.json"},
-                 {"phases_seconds", r.tree["phases"]}};
+                 {"phases_seconds", r.tree.phases}};
   if (plan.retrain.enabled) {
     runtime::RetrainResult rt = runtime::retrain(program, r.arch, plan.retrain, data, seed, [&](const runtime::Progress& p) { printer(p); });
     result["retrain_test_acc"] = rt.test_accuracy;
@@ -625,9 +628,9 @@ int cmd_search(Options& o) {
   run.write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*program, r.arch) << "\n";
   std::string phases;
-  for (const auto& [k, v] : r.tree["phases"].items()) phases += fmt::format("{} {:.1f}s, ", k, v.get<double>());
+  for (const auto& [k, v] : r.tree.phases) phases += fmt::format("{} {:.1f}s, ", k, v);
   if (!phases.empty()) phases.resize(phases.size() - 2);
-  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n", r.tree["selected"].get<int>(),
+  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n", r.tree.selected,
                            r.valid_accuracy, phases);
   if (o.smoke)
     std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per phase on 256 "
@@ -643,7 +646,7 @@ int cmd_retrain(Options& o) {
   auto c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
   auto program = std::make_shared<const ir::Program>(*c->program);
   require_search_choice(*program, o);
-  ir::SearchPlan plan = plan_of(*program);
+  ir::SearchPlan plan = ir::plan_of(*program);
   if (o.epochs > 0) plan.retrain.epochs = o.epochs;
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
   ir::Arch arch = parse_arch_or_fail(*program, o.arch);

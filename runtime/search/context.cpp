@@ -37,8 +37,8 @@ SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const i
 }
 
 void SearchContext::start() {
-  nodes_.push_back(SplitNode{0, -1, 0, make_supernet(program_, Mask::full(*program_), supernet_, o_.seed), {}});
-  note(0, "root", {});
+  nodes_.push_back(SplitNode{make_supernet(program_, Mask::full(*program_), supernet_, o_.seed), {}});
+  note(0, -1, "root", json());
 }
 
 SearchResult SearchContext::finish(int selected) {
@@ -47,14 +47,12 @@ SearchResult SearchContext::finish(int selected) {
   r.arch = derive(nodes_[selected].state, supernet_, data_, o_.seed, 20, o_.progress);
   r.valid_accuracy = score(selected);
   phases_["derive"] += seconds(t);
-  json nodes = json::array();
-  for (SplitNode& n : nodes_) {
-    n.record["valid_acc"] = n.record.value("valid_acc", json(nullptr));
-    n.record["valid_loss"] = n.record.value("valid_loss", json(nullptr));
-    nodes.push_back(n.record);
-  }
-  r.tree = {{"strategy", std::string(ir::name_of(plan_.split.strategy))}, {"cell", plan_.split.cell}, {"nodes", nodes},
-            {"selected", selected}, {"arch", ir::to_text(*program_, r.arch)}, {"phases", phases_}};
+  r.tree.strategy = ir::name_of(plan_.split.strategy);
+  r.tree.cell = plan_.split.cell;
+  for (const SplitNode& n : nodes_) r.tree.nodes.push_back(n.record);
+  r.tree.selected = selected;
+  r.tree.arch = ir::to_text(*program_, r.arch);
+  r.tree.phases = phases_;
   return r;
 }
 
@@ -63,18 +61,21 @@ std::string SearchContext::ckpt(int id, std::int64_t epoch, const char* ext) con
 }
 
 // Node record: its mask on the split cell, and how it was made.
-void SearchContext::note(int id, const std::string& how, json split) {
+void SearchContext::note(int id, int parent, const std::string& how, json split) {
   SplitNode& n = nodes_[id];
-  json mask = json::object(), index = json::array();
+  TreeNode& r = n.record;
+  r.id = id;
+  r.parent = parent;
+  r.level = parent < 0 ? 0 : nodes_[parent].record.level + 1;
+  r.made_by = how;
+  r.split = std::move(split);
   for (int e = 0; e < cell().num_edges(); ++e) {
     std::vector<int> on = enabled(n, e);
-    json names = json::array();
+    std::vector<std::string> names;
     for (int k : on) names.push_back(cell().edge(e).candidates[k].name);
-    mask[cell().edge_name(e)] = names;
-    index.push_back(on);
+    r.mask.emplace_back(cell().edge_name(e), std::move(names));
+    r.mask_index.push_back(std::move(on));
   }
-  n.record = {{"id", id}, {"parent", n.parent}, {"level", n.level}, {"made_by", how}, {"split", split},
-              {"mask", mask}, {"mask_index", index}, {"curve", json::array()}, {"kept", false}};
 }
 
 // A replay of a killed search. Each node keeps only its newest checkpoint. If that is beyond
@@ -88,7 +89,7 @@ bool SearchContext::restore(int id, std::int64_t until) {
     load_state(nodes_[id].state, ckpt(id, e, "pt"));
     std::ifstream in(ckpt(id, e, "json"));
     json curve = json::parse(in, nullptr, false);
-    if (curve.is_array()) nodes_[id].record["curve"] = curve;
+    if (curve.is_array()) nodes_[id].record.curve = curve_from_json(curve, ckpt(id, e, "json"));
   }
   return false;
 }
@@ -97,7 +98,11 @@ void SearchContext::save(int id) {
   if (o_.checkpoint_dir.empty()) return;
   std::int64_t e = nodes_[id].state.epoch;
   std::string tmp = ckpt(id, e, "json.tmp");
-  { std::ofstream(tmp) << nodes_[id].record["curve"].dump(); }
+  {
+    json curve = json::array();
+    for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
+    std::ofstream(tmp) << curve.dump();
+  }
   std::filesystem::rename(tmp, ckpt(id, e, "json"));
   save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
   prune_checkpoints(o_.checkpoint_dir, id);
@@ -125,7 +130,7 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
   };
   train_supernet(n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
                  [&](const SupernetState& s) {
-                   nodes_[id].record["curve"].push_back({{"epoch", s.epoch}, {"train_loss", last_loss}, {"train_acc", last_acc}});
+                   nodes_[id].record.curve.push_back({s.epoch, last_loss, last_acc});
                    save(id);
                  },
                  loss);
@@ -140,16 +145,16 @@ double SearchContext::score(int id) {
   SplitNode& n = nodes_[id];
   Mixing mix = method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
   Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, kSelectionImages);
-  n.record["valid_acc"] = e.accuracy;
-  n.record["valid_loss"] = e.loss;
+  n.record.valid_acc = e.accuracy;
+  n.record.valid_loss = e.loss;
   phases_["selection"] += seconds(t);
   return e.accuracy;
 }
 
 // What the plan's `select` maximises for a scored node.
 double SearchContext::merit(int id) const {
-  const json& r = nodes_[id].record;
-  return plan_.split.select == ir::Selection::ValidLoss ? -r["valid_loss"].get<double>() : r["valid_acc"].get<double>();
+  const TreeNode& r = nodes_[id].record;
+  return plan_.split.select == ir::Selection::ValidLoss ? -r.valid_loss.value() : r.valid_acc.value();
 }
 
 // Marks the best of the scored nodes `ids` as kept and logs the choice with its margin: the
@@ -159,15 +164,15 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
   std::vector<int> order = ids;
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return merit(a) > merit(b); });
   const int best = order.front();
-  nodes_[best].record["kept"] = true;
-  const double acc = nodes_[best].record["valid_acc"].get<double>() / 100;
+  nodes_[best].record.kept = true;
+  const double acc = nodes_[best].record.valid_acc.value() / 100;
   const auto n = std::min<std::int64_t>(kSelectionImages, data_.valid.size());
   std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
-                                 nodes_[best].record["valid_loss"].get<double>(), ids.size());
+                                 nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {
-    const json& r = nodes_[order[1]].record;
+    const TreeNode& r = nodes_[order[1]].record;
     line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%", order[1],
-                        r["valid_acc"].get<double>(), r["valid_loss"].get<double>(), n,
+                        r.valid_acc.value(), r.valid_loss.value(), n,
                         100 * std::sqrt(acc * (1 - acc) / static_cast<double>(std::max<std::int64_t>(1, n))));
   }
   log(line);
@@ -220,8 +225,8 @@ int SearchContext::add_child(int parent, const Mask& mask, bool restart, const s
   auto t = Clock::now();
   int id = static_cast<int>(nodes_.size());
   SupernetState st = make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
-  nodes_.push_back(SplitNode{id, parent, nodes_[parent].level + 1, std::move(st), {}});
-  note(id, how, split);
+  nodes_.push_back(SplitNode{std::move(st), {}});
+  note(id, parent, how, split);
   phases_["children"] += seconds(t);
   return id;
 }

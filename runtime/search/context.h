@@ -13,16 +13,17 @@
 #include <tuple>
 #include <vector>
 
+#include "compiler/ir/plan.h"
 #include "runtime/search/search.h"
+#include "runtime/search/tree.h"
 
 namespace cella::runtime {
 
-/// One node of the split tree (a sub-supernet; not a node of a cell): where it hangs, its
-/// trained state, and its record in tree.json.
+/// One node of the split tree (a sub-supernet; not a node of a cell): its trained state, and its
+/// record in tree.json (where it hangs, how it was made, its curve and scores).
 struct SplitNode {
-  int id = 0, parent = -1, level = 0;
   SupernetState state;
-  nlohmann::json record;
+  TreeNode record;
 };
 
 class SearchContext {
@@ -73,7 +74,7 @@ class SearchContext {
   void log(const std::string& line);
 
  private:
-  void note(int id, const std::string& how, nlohmann::json split);
+  void note(int id, int parent, const std::string& how, nlohmann::json split);
   std::string ckpt(int id, std::int64_t epoch, const char* ext) const;
   bool restore(int id, std::int64_t until);
   void save(int id);

@@ -22,13 +22,13 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
 namespace {
 
 // Node `id`'s mask: the whole supernet but the split cell group, restricted as the tree says.
-Mask node_mask(const ir::Program& program, const nlohmann::json& tree, int id) {
+Mask node_mask(const ir::Program& program, const SplitTree& tree, int id) {
   Mask m = Mask::full(program);
-  int g = split_group(program, tree.at("cell").get<std::string>());
-  const nlohmann::json& index = tree.at("nodes").at(id).at("mask_index");
+  int g = split_group(program, tree.cell);
+  const auto& index = tree.nodes.at(id).mask_index;
   for (std::size_t e = 0; e < m.cells[g].size() && e < index.size(); ++e) {
     std::vector<bool> row(m.cells[g][e].size(), false);
-    for (int k : index[e].get<std::vector<int>>())
+    for (int k : index[e])
       if (k >= 0 && k < static_cast<int>(row.size())) row[k] = true;
     m.cells[g][e] = row;
   }
@@ -37,12 +37,12 @@ Mask node_mask(const ir::Program& program, const nlohmann::json& tree, int id) {
 
 }  // namespace
 
-bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch) {
+bool node_holds(const ir::Program& program, const SplitTree& tree, int id, const ir::Arch& arch) {
   return ir::holds(program, node_mask(program, tree, id), arch);
 }
 
-int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch) {
-  const int g = split_group(program, tree.at("cell").get<std::string>());
+int owning_node(const ir::Program& program, const SplitTree& tree, const ir::Arch& arch) {
+  const int g = split_group(program, tree.cell);
   const ir::Cell& cell = program.cells[program.network->cell_groups[g].cell];
   // Among equally deep holders, an edge the architecture leaves out is best judged by the
   // sub-supernet that keeps `none` there: leaving an edge out computes what `none` does.
@@ -59,8 +59,8 @@ int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir
     return n;
   };
   int best = 0, best_level = -1, best_zeros = -1;
-  for (const auto& n : tree.at("nodes")) {
-    const int id = n.at("id").get<int>(), level = n.at("level").get<int>();
+  for (const TreeNode& n : tree.nodes) {
+    const int id = n.id, level = n.level;
     ir::Mask m = node_mask(program, tree, id);
     if (level < best_level || !ir::holds(program, m, arch)) continue;
     const int zeros = zero_matches(m);
@@ -73,7 +73,7 @@ int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir
   return best;
 }
 
-SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const nlohmann::json& tree,
+SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const SplitTree& tree,
                         int id, const std::string& dir) {
   std::int64_t e = newest_checkpoint(dir, id);
   if (e < 0) throw std::runtime_error(fmt::format("{}: no checkpoint of sub-supernet {} (node-{}-e<epoch>.pt)", dir, id, id));
@@ -84,23 +84,22 @@ SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::Su
 
 bool has_node_checkpoint(const std::string& dir, int id) { return newest_checkpoint(dir, id) >= 0; }
 
-std::string tree_dot(const nlohmann::json& tree) {
+std::string tree_dot(const SplitTree& tree) {
   std::string out = "digraph split_tree {\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n";
-  for (const auto& n : tree["nodes"]) {
-    std::string label = fmt::format("node {}", n["id"].get<int>());
-    if (n["valid_acc"].is_number()) label += fmt::format("\\nvalid {:.2f}%", n["valid_acc"].get<double>());
-    for (const auto& [edge, cands] : n["mask"].items())
-      if (cands.size() > 0 && n["parent"].get<int>() >= 0) {
-        const auto& parent_mask = tree["nodes"][n["parent"].get<int>()]["mask"][edge];
-        if (parent_mask.size() != cands.size()) {
-          std::string names;
-          for (const auto& c : cands) names += (names.empty() ? "" : ", ") + c.get<std::string>();
-          label += fmt::format("\\n{}: {}", edge, names);
-        }
+  for (const TreeNode& n : tree.nodes) {
+    std::string label = fmt::format("node {}", n.id);
+    if (n.valid_acc) label += fmt::format("\\nvalid {:.2f}%", *n.valid_acc);
+    if (n.parent >= 0) {
+      const TreeNode& parent = tree.nodes[n.parent];
+      for (std::size_t e = 0; e < n.mask.size() && e < parent.mask.size(); ++e) {
+        const auto& [edge, names] = n.mask[e];
+        if (!names.empty() && parent.mask[e].second.size() != names.size())
+          label += fmt::format("\\n{}: {}", edge, fmt::join(names, ", "));
       }
-    bool kept = n.value("kept", false) || tree["selected"] == n["id"];
-    out += fmt::format("  n{} [label=\"{}\"{}];\n", n["id"].get<int>(), label, kept ? ", style=bold, color=darkgreen" : "");
-    if (n["parent"].get<int>() >= 0) out += fmt::format("  n{} -> n{};\n", n["parent"].get<int>(), n["id"].get<int>());
+    }
+    bool kept = n.kept || tree.selected == n.id;
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", n.id, label, kept ? ", style=bold, color=darkgreen" : "");
+    if (n.parent >= 0) out += fmt::format("  n{} -> n{};\n", n.parent, n.id);
   }
   return out + "}\n";
 }

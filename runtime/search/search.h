@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "compiler/ir/plan.h"
+#include "runtime/search/tree.h"
 #include "runtime/split/split.h"
 
 namespace cella::runtime {
@@ -26,7 +28,7 @@ struct SearchOptions {
 struct SearchResult {
   ir::Arch arch;
   double valid_accuracy = 0;  ///< of the selected leaf, as its training method evaluates it
-  nlohmann::json tree;        ///< {"nodes": [...], "selected": id, "phases": {name: seconds}}
+  SplitTree tree;             ///< what tree.json holds
 };
 
 SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
@@ -37,13 +39,13 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
 /// contains it", Few-Shot NAS). An edge the architecture leaves out (an unselected input) is
 /// held by every mask; among equally deep holders the one that keeps `none` on such edges wins,
 /// then the lowest id. The root holds every architecture, so one always exists.
-int owning_node(const ir::Program& program, const nlohmann::json& tree, const ir::Arch& arch);
+int owning_node(const ir::Program& program, const SplitTree& tree, const ir::Arch& arch);
 /// Whether node `id` of the split tree holds `arch` (ir::holds on its mask).
-bool node_holds(const ir::Program& program, const nlohmann::json& tree, int id, const ir::Arch& arch);
+bool node_holds(const ir::Program& program, const SplitTree& tree, int id, const ir::Arch& arch);
 
 /// Node `id` of a search's split tree with its final weights: the newest of its checkpoints in
 /// `dir`. Throws a one-line error if the checkpoint is missing or made for another network.
-SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const nlohmann::json& tree,
+SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const SplitTree& tree,
                         int id, const std::string& dir);
 
 /// Whether node `id` of the search in `dir` has a checkpoint.
@@ -51,6 +53,6 @@ bool has_node_checkpoint(const std::string& dir, int id);
 
 /// The split tree as Graphviz: one box per sub-supernet with its split, accuracy and whether
 /// it was kept.
-std::string tree_dot(const nlohmann::json& tree);
+std::string tree_dot(const SplitTree& tree);
 
 }  // namespace cella::runtime

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "compiler/ir/plan.h"
 #include "runtime/search/context.h"
 
 namespace cella::runtime {

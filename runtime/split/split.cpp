@@ -18,26 +18,23 @@ namespace {
 // The shared weights GM-NAS measures gradients on: every candidate of every other edge in the
 // group's cells, and the fixed layers between stages; not the stem, the head or preprocessing.
 std::vector<torch::Tensor> shared_weights(const SupernetState& s, int group, int edge) {
-  const ir::Program& p = s.net->program();
-  const ir::Network& n = *p.network;
-  const ir::Cell& cell = p.cells[n.cell_groups[group].cell];
-  std::vector<std::string> cell_prefixes, layer_prefixes;
-  for (int u : n.cell_groups[group].units) cell_prefixes.push_back(module_key(n.units[u].name) + ".");
-  for (const ir::Unit& u : n.units)
-    if (u.kind == ir::UnitKind::Fixed && u.role == "layer") layer_prefixes.push_back(module_key(u.name) + ".");
-  const std::string excluded = cell.edge_name(edge) + "/";
-  std::vector<torch::Tensor> out;
-  for (const auto& kv : s.net->named_parameters()) {
-    const std::string& name = kv.key();
-    bool take = false;
-    for (const std::string& pre : cell_prefixes)
-      if (name.rfind(pre, 0) == 0) {
-        std::string rest = name.substr(pre.size());
-        take = rest.find("<-") != std::string::npos && rest.find('/') != std::string::npos && rest.rfind(excluded, 0) != 0;
-      }
-    for (const std::string& pre : layer_prefixes) take = take || name.rfind(pre, 0) == 0;
-    if (take) out.push_back(kv.value());
+  // The candidates on the group's other edges, and the fixed `layer` units, by their roles in
+  // the lowered network; taken in named_parameters() order so that the flattened gradients of
+  // every candidate line up.
+  const ir::Network& n = *s.net->program().network;
+  std::vector<std::string> prefixes;
+  for (const lower::Module* m : s.net->description().modules()) {
+    bool other_edge = m->role == lower::Role::EdgeCandidate && m->group == group && m->slot != edge;
+    bool layer = m->role == lower::Role::Fixed && n.units[m->unit].role == "layer";
+    if (other_edge || layer) prefixes.push_back(m->path + ".");
   }
+  std::vector<torch::Tensor> out;
+  for (const auto& kv : s.net->named_parameters())
+    for (const std::string& pre : prefixes)
+      if (kv.key().rfind(pre, 0) == 0) {
+        out.push_back(kv.value());
+        break;
+      }
   return out;
 }
 

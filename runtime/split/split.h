@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/ir/plan.h"
 #include "runtime/train/trainer.h"
 
 namespace cella::runtime {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "compiler/ir/analysis.h"
+#include "compiler/lower/lower.h"
 #include "runtime/ops/modules.h"
 #include "runtime/ops/registry.h"
 
@@ -13,33 +14,17 @@ namespace cella::runtime {
 
 namespace nn = torch::nn;
 
-namespace {
-
-bool is_pooling(const ir::Op& op) {
-  return op.seq.size() == 1 && (op.seq[0].prim == "avg_pool" || op.seq[0].prim == "max_pool");
-}
-
-}  // namespace
-
-std::string module_key(std::string s) {
-  for (char& c : s)
-    if (c == '.' || c == ' ') c = '_';
-  return s;
-}
-
-nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool) {
+nn::Sequential build_module(const lower::Module& m) {
   nn::Sequential seq;
-  ir::Shape shape{in_channels, 1, false};
-  for (std::size_t i = 0; i < op.seq.size(); ++i) {
-    const ir::PrimCall& c = op.seq[i];
+  ir::Shape shape{m.in_channels, 1, false};
+  for (const ir::PrimCall& c : m.op.seq) {
     // Default child names ("0", "1", ...): Sequential::clone() renames children that way, and
     // a checkpoint must load into a clone.
-    seq->push_back(build_primitive(c, BuildContext{shape.channels, affine}));
+    seq->push_back(build_primitive(c, BuildContext{shape.channels, m.affine}));
     auto r = ir::infer_shape(c, shape);
     if (auto* s = std::get_if<ir::Shape>(&r)) shape = *s;
   }
-  if (bn_after_pool && is_pooling(op))
-    seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
+  if (m.bn_after_pool) seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
   return seq;
 }
 
@@ -70,63 +55,44 @@ Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
 
 class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
  public:
-  CellModuleImpl(std::shared_ptr<const ir::Program> program, int cell, int group, const Mask& mask, std::int64_t width,
-                 std::int64_t c_prev_prev, std::int64_t c_prev, bool prev_reduction, bool supernet)
-      : program_(std::move(program)), cell_(cell), edges_mask_(mask.cells[group]), nodes_mask_(mask.nodes[group]),
-        width_(width), c_pp_(c_prev_prev), c_p_(c_prev), prev_reduction_(prev_reduction), supernet_(supernet) {
+  CellModuleImpl(std::shared_ptr<const ir::Program> program, lower::CellUnit desc)
+      : program_(std::move(program)), desc_(std::move(desc)) {
     reset();
   }
 
   void reset() override {
-    const ir::Cell& c = program_->cells[cell_];
-    bool affine = !supernet_;
+    const ir::Cell& c = program_->cells[desc_.cell];
+    auto built = [this](const std::optional<lower::Module>& m) {
+      return m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr);
+    };
+    pre_.clear();
+    for (const auto& m : desc_.preprocess) pre_.push_back(built(m));
     ops_.assign(c.num_edges(), {});
     zero_.assign(c.num_edges(), {});
     leading_relu_.assign(c.num_edges(), {});
-    node_ops_.assign(c.num_nodes(), {});
-    if (c.props().inputs >= 2) {
-      pre0_ = register_module("preprocess0", prev_reduction_ ? nn::Sequential(FactorizedReduce(c_pp_, width_, affine))
-                                                             : relu_conv_bn(c_pp_, width_, 1, 1, 0, affine));
-      pre1_ = register_module("preprocess1", relu_conv_bn(c_p_, width_, 1, 1, 0, affine));
-    }
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
-      ops_[e].resize(ep.candidates.size());
-      zero_[e].resize(ep.candidates.size());
-      leading_relu_[e].resize(ep.candidates.size());
       for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
-        zero_[e][k] = ep.candidates[k].is_zero(width_);
-        leading_relu_[e][k] = !ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu";
-        if (!edges_mask_[e][k]) continue;
-        ops_[e][k] = register_module(c.edge_name(e) + "/" + module_key(ep.candidates[k].name),
-                                     build_op(ep.candidates[k], width_, affine, supernet_));
+        zero_[e].push_back(ep.candidates[k].is_zero(desc_.width));
+        leading_relu_[e].push_back(!ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu");
+        ops_[e].push_back(built(desc_.edges[e][k]));
       }
     }
-    for (int v = 0; v < c.num_nodes(); ++v) {
-      const auto& ops = c.node(v).ops;
-      node_ops_[v].resize(ops.size());
-      for (std::size_t k = 0; k < ops.size(); ++k)
-        if (nodes_mask_[v][k])
-          node_ops_[v][k] = register_module(fmt::format("node{}/{}", v, module_key(ops[k].name)), build_op(ops[k], width_, affine, false));
-    }
+    node_ops_.assign(c.num_nodes(), {});
+    for (int v = 0; v < c.num_nodes(); ++v)
+      for (const auto& m : desc_.nodes[v]) node_ops_[v].push_back(built(m));
     order_ = ir::topological_order(c);
     in_edges_.assign(c.num_nodes(), {});
     for (int v = 0; v < c.num_nodes(); ++v) in_edges_[v] = c.in_edges(v);
-    // The checker makes every path from an input to a node downsample alike, so any one
-    // incoming edge gives the node's factor.
-    downsampling_.assign(c.num_nodes(), 1);
-    for (int v : order_)
-      if (v >= c.props().inputs && !in_edges_[v].empty())
-        downsampling_[v] = downsampling_[c.source(in_edges_[v].front())] * c.edge(in_edges_[v].front()).stride;
   }
 
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix) {
-    const ir::Cell& c = program_->cells[cell_];
+    const ir::Cell& c = program_->cells[desc_.cell];
     const int I = c.props().inputs;
     std::vector<torch::Tensor> states(c.num_nodes());
     if (I >= 2) {
-      states[0] = pre0_->forward(s0);
-      states[1] = pre1_->forward(s1);
+      states[0] = pre_[0]->forward(s0);
+      states[1] = pre_[1]->forward(s1);
     } else {
       states[0] = s1;
     }
@@ -160,8 +126,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         // Every input of this node is `none` or absent: zeros of the node's own shape, which in
         // a reduction cell is the inputs' resolution divided by the strides on the way here.
         const torch::Tensor& ref = states[0];
-        const int f = downsampling_[v];
-        acc = torch::zeros({ref.size(0), width_, (ref.size(2) + f - 1) / f, (ref.size(3) + f - 1) / f}, ref.options());
+        const int f = desc_.downsampling[v];
+        acc = torch::zeros({ref.size(0), desc_.width, (ref.size(2) + f - 1) / f, (ref.size(3) + f - 1) / f}, ref.options());
       }
       if (!node_ops_[v].empty() && v < static_cast<int>(mix.nodes.size()) && !mix.nodes[v].ops.empty()) {
         const Mix& m = mix.nodes[v];
@@ -184,16 +150,12 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
 
  private:
   std::shared_ptr<const ir::Program> program_;
-  int cell_;
-  std::vector<std::vector<bool>> edges_mask_, nodes_mask_;
-  std::int64_t width_, c_pp_, c_p_;
-  bool prev_reduction_, supernet_;
-  nn::Sequential pre0_{nullptr}, pre1_{nullptr};
-  std::vector<std::vector<nn::Sequential>> ops_, node_ops_;
+  lower::CellUnit desc_;
+  std::vector<nn::Sequential> pre_;
+  std::vector<std::vector<nn::Sequential>> ops_, node_ops_;  ///< null where the mask is off
   std::vector<std::vector<bool>> zero_, leading_relu_;
   std::vector<int> order_;
   std::vector<std::vector<int>> in_edges_;
-  std::vector<int> downsampling_;  ///< per node: its resolution is the inputs' divided by this
 };
 
 // --- the network -------------------------------------------------------------------------------
@@ -204,30 +166,16 @@ NetworkImpl::NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, 
 }
 
 void NetworkImpl::reset() {
-  const ir::Network& n = *program_->network;
-  fixed_.assign(n.units.size(), nullptr);
-  cells_.assign(n.units.size(), nullptr);
-  choices_.assign(n.units.size(), {});
-  std::int64_t c_pp = n.input.channels, c_p = n.input.channels;
-  bool prev_reduction = false;
-  for (std::size_t i = 0; i < n.units.size(); ++i) {
-    const ir::Unit& u = n.units[i];
-    std::string name = module_key(u.name);
-    if (u.kind == ir::UnitKind::Fixed) {
-      fixed_[i] = register_module(name, build_op(u.op, u.in.channels, true, false));
-      prev_reduction = u.out.reduction != u.in.reduction;
-    } else if (u.kind == ir::UnitKind::Cell) {
-      cells_[i] = register_module(name, CellModule(program_, u.cell, u.group, mask_, u.width, c_pp, c_p, prev_reduction, supernet_));
-      prev_reduction = program_->cells[u.cell].props().reduction;
-    } else {
-      choices_[i].resize(u.choices.size());
-      for (std::size_t k = 0; k < u.choices.size(); ++k)
-        if (mask_.layers[u.group][k])
-          choices_[i][k] = register_module(name + "/" + module_key(u.choices[k].name), build_op(u.choices[k], u.in.channels, !supernet_, false));
-      prev_reduction = u.stride > 1;
-    }
-    c_pp = c_p;
-    c_p = u.out.channels;
+  desc_ = lower::lower(*program_, mask_, supernet_);
+  const std::size_t n = desc_.units.size();
+  fixed_.assign(n, nullptr);
+  cells_.assign(n, nullptr);
+  choices_.assign(n, {});
+  for (std::size_t i = 0; i < n; ++i) {
+    const lower::Unit& u = desc_.units[i];
+    if (u.fixed) fixed_[i] = register_module(u.fixed->name, build_module(*u.fixed));
+    if (u.cell) cells_[i] = register_module(u.name, CellModule(program_, *u.cell));
+    for (const auto& m : u.choices) choices_[i].push_back(m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr));
   }
 }
 

@@ -19,6 +19,7 @@
 #include "compiler/ir/arch.h"
 #include "compiler/ir/ir.h"
 #include "compiler/ir/subspace.h"
+#include "compiler/lower/lower.h"
 
 namespace cella::runtime {
 
@@ -44,8 +45,6 @@ struct Mixing {
 };
 
 using ir::enabled_candidates;
-/// The module name of an IR name ("cells.3" -> "cells_3"): LibTorch forbids '.' in names.
-std::string module_key(std::string name);
 
 /// The mixing that runs exactly `arch`.
 Mixing mixing_of(const ir::Program& program, const ir::Arch& arch);
@@ -68,11 +67,14 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   /// Parameters with shared tensors listed once (for optimizers, counting and saving).
   std::vector<torch::Tensor> unique_parameters() const;
   std::int64_t parameter_count() const;
+  /// What this network was built from: every module with its role and parameter path.
+  const lower::Network& description() const { return desc_; }
 
  private:
   std::shared_ptr<const ir::Program> program_;
   Mask mask_;
   bool supernet_;
+  lower::Network desc_;
   // Per unit: exactly one of these is set.
   std::vector<torch::nn::Sequential> fixed_;
   std::vector<CellModule> cells_;
@@ -80,7 +82,7 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
 };
 TORCH_MODULE(Network);
 
-/// One candidate operation as a module sequence. `ctx_in` is the input's channel count.
-torch::nn::Sequential build_op(const ir::Op& op, std::int64_t in_channels, bool affine, bool bn_after_pool);
+/// One lowered module as LibTorch modules, in a Sequential.
+torch::nn::Sequential build_module(const lower::Module& module);
 
 }  // namespace cella::runtime

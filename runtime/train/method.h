@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "compiler/ir/plan.h"
 #include "runtime/train/trainer.h"
 
 namespace cella::runtime {

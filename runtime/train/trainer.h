@@ -15,6 +15,7 @@
 #include <torch/optim/sgd.h>
 #include <vector>
 
+#include "compiler/ir/plan.h"
 #include "compiler/ir/arch.h"
 #include "runtime/data/dataset.h"
 #include "runtime/supernet/network.h"

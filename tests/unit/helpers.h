@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "compiler/ir/plan.h"
 #include "compiler/driver/compile.h"
 
 namespace cella::testing_helpers {

@@ -65,7 +65,7 @@ class Hierarchical : public Strategy {
       for (int id : kids) ctx.score(id);
       current = ctx.keep_best(kids, "kept node");
     }
-    ctx.node(current).record["leaf"] = true;
+    ctx.node(current).record.leaf = true;
     return current;
   }
 };

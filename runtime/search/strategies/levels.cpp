@@ -24,7 +24,7 @@ int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const s
   for (int id : level) {
     ctx.train(id, ctx.node(id).state.epoch + sp.child_epochs, {});
     ctx.score(id);
-    ctx.node(id).record["leaf"] = true;
+    ctx.node(id).record.leaf = true;
   }
   return ctx.keep_best(level, "selected leaf");
 }

@@ -10,6 +10,7 @@
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 #include "runtime/data/dataset.h"
+#include "runtime/plugins/plugins.h"
 #include "runtime/ops/modules.h"
 #include "runtime/supernet/network.h"
 #include "runtime/train/method.h"
@@ -56,12 +57,83 @@ TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
   EXPECT_EQ(checked, 724);
 }
 
-TEST(Network, SupernetCountMatchesTheStaticCounter) {
-  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella"}) {
-    auto p = program(space, {}, "cifar10");
-    Network net(p, Mask::full(*p), /*supernet=*/true);
-    EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, nullptr, 32, false).params) << space;
+// Parameters of the modules that run in `arch` (all of them without one), found through the
+// lowered description the network was built from.
+std::int64_t running_parameters(const Network& net, const ir::Arch* arch) {
+  std::vector<std::string> running;
+  for (const lower::Module* m : net->description().modules())
+    if (!arch || lower::runs(net->program(), m->unit, *arch)) running.push_back(m->path + ".");
+  std::int64_t n = 0;
+  for (const auto& kv : net->named_parameters())
+    for (const std::string& prefix : running)
+      if (kv.key().rfind(prefix, 0) == 0) {
+        n += kv.value().numel();
+        break;
+      }
+  return n;
+}
+
+// `cella stats` and the LibTorch modules agree on the supernet and on sampled architectures.
+void expect_stats_match_modules(const std::shared_ptr<const ir::Program>& p, const std::string& what) {
+  Network supernet(p, Mask::full(*p), /*supernet=*/true);
+  EXPECT_EQ(supernet->parameter_count(), running_parameters(supernet, nullptr)) << what << ": a parameter outside every module";
+  EXPECT_EQ(supernet->parameter_count(), passes::network_stats(*p, nullptr, 28, false).params) << what << " supernet";
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 3; ++i) {
+    ir::Arch a = ir::sample(*p, rng);
+    Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);
+    EXPECT_EQ(running_parameters(net, &a), passes::network_stats(*p, &a, 28, true).params) << what << " " << ir::to_text(*p, a);
   }
+}
+
+TEST(Network, StatsCountTheParametersOfTheBuiltModules) {
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> smaller = {
+      {"nasbench101.cella", {{"C", "8"}, {"cells", "1"}}}, {"darts.cella", {{"C", "8"}, {"layers", "5"}}}};
+  int spaces = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(CELLA_SOURCE_DIR) / "spaces")) {
+    if (entry.path().extension() != ".cella") continue;
+    std::string name = entry.path().filename().string();
+    std::vector<std::pair<std::string, std::string>> sets;
+    for (const auto& [space, s] : smaller)
+      if (space == name) sets = s;
+    expect_stats_match_modules(program(name, sets), name);
+    ++spaces;
+  }
+  EXPECT_GE(spaces, 4);
+  // A two-input cell whose inputs already have its width: the DARTS preprocessing is built all
+  // the same (a ReLU-conv1x1-BN per input), and `stats` used to leave it out.
+  auto c = testing_helpers::compile(R"(
+import std.ops
+cell pair {
+  inputs 2
+  nodes 2
+  edges all : [skip_connect, nor_conv_3x3]
+  output last
+}
+network net(C = 8) {
+  stem conv(3, out = C) >> bn
+  stage pair * 2 width C
+  head global_avg_pool >> linear(10)
+}
+)");
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  expect_stats_match_modules(std::make_shared<const ir::Program>(*c->program), "two-input cell of its width");
+}
+
+// A plugin primitive counts what its signature's `cost` says, and a stride on it shrinks the
+// resolution in `stats` as in the module.
+TEST(Network, StatsCountPluginPrimitivesFromTheirSignature) {
+  ASSERT_EQ(load_plugin(CELLA_PLUGIN), "");
+  driver::CompileOptions o;
+  auto c = driver::compile_file(std::string(CELLA_SOURCE_DIR) + "/examples/custom_op_plugin/space.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  auto p = std::make_shared<const ir::Program>(*c->program);
+  expect_stats_match_modules(p, "plugin space");
+  ir::PrimCall strided;
+  strided.prim = "gelu_conv";
+  strided.args = {{"k", ir::Scalar{std::int64_t{3}}}, {"out", ir::Scalar{std::int64_t{8}}}, {"stride", ir::Scalar{std::int64_t{2}}}};
+  EXPECT_EQ(ir::out_size(strided, 28), 14);
+  EXPECT_EQ(ir::cost(strided, ir::Shape{4, 1, false}, 28).params, 8 * 4 * 3 * 3);
 }
 
 TEST(Network, DisabledCandidatesAreNotAllocated) {
@@ -175,8 +247,9 @@ TEST(Train, GdasEvaluatesAnArchitectureOfTheSpace) {
 // Every registered training method is a word the compiler's plan accepts, in the place its kind
 // of method takes (methods.def and compiler/sema/search.cpp agree).
 TEST(Train, EveryRegisteredMethodIsAPlanWord) {
-  const auto names = MethodRegistry::instance().names();
-  EXPECT_EQ(names, (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
+  const auto names = MethodRegistry::instance().names();  // built-ins first, then any plugin's
+  ASSERT_GE(names.size(), 4u);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 4), (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
   for (const std::string& name : names) {
     const TrainingMethod& m = *MethodRegistry::instance().find(name);
     auto p = program("nb201.cella", {{m.samples_paths() ? "supernet.sampler" : "supernet.weights", name}});

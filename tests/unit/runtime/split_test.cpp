@@ -159,6 +159,61 @@ TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
 namespace cella::runtime {
 namespace {
 
+// tree.json is written and read in one place: a tree survives the round trip, and a damaged
+// one is a one-line error that names the file and what is wrong.
+TEST(Search, SplitTreeRoundTripsAndRejectsDamage) {
+  SplitTree t;
+  t.strategy = "exhaustive";
+  t.cell = "nb201_cell";
+  TreeNode root;
+  root.made_by = "root";
+  root.mask = {{"1<-0", {"none", "skip_connect"}}};
+  root.mask_index = {{0, 1}};
+  root.curve = {{1, 2.25, 31.5}};
+  root.valid_acc = 40.5;
+  root.valid_loss = 1.75;
+  TreeNode child = root;
+  child.id = 1;
+  child.parent = 0;
+  child.level = 1;
+  child.made_by = "edge 1<-0: {skip_connect}";
+  child.split = {{"edge", "1<-0"}};
+  child.mask = {{"1<-0", {"skip_connect"}}};
+  child.mask_index = {{1}};
+  child.kept = child.leaf = true;
+  child.valid_loss.reset();
+  t.nodes = {root, child};
+  t.selected = 1;
+  t.arch = "|skip_connect~0|";
+  t.phases = {{"supernet", 1.5}};
+  const nlohmann::json j = t.to_json();
+  EXPECT_EQ(SplitTree::from_json(j, "tree.json").to_json(), j);
+  EXPECT_TRUE(j["nodes"][1]["valid_loss"].is_null());
+  EXPECT_TRUE(j["nodes"][0]["split"].is_null());
+
+  auto error_of = [](const nlohmann::json& damaged) {
+    try {
+      SplitTree::from_json(damaged, "run/tree.json");
+    } catch (const TreeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  nlohmann::json bad = j;
+  bad["selected"] = 7;
+  EXPECT_EQ(error_of(bad), "run/tree.json: not a cella split tree: the selected node 7 is not one of its 2 nodes");
+  bad = j;
+  bad["nodes"][1]["parent"] = 3;
+  EXPECT_NE(error_of(bad).find("node 1: parent 3 is not an earlier node"), std::string::npos) << error_of(bad);
+  bad = j;
+  bad["nodes"][0].erase("mask_index");
+  EXPECT_NE(error_of(bad).find("node 0: 'mask_index' is missing or not a list"), std::string::npos) << error_of(bad);
+  bad = j;
+  bad["nodes"][1]["curve"][0]["train_loss"] = "x";
+  EXPECT_NE(error_of(bad).find("run/tree.json: not a cella split tree"), std::string::npos) << error_of(bad);
+  EXPECT_EQ(error_of(nlohmann::json::array()), "run/tree.json: not a cella split tree: not a JSON object (damaged or truncated?)");
+}
+
 // The ranking of a Few-Shot split of DARTS' edge 3<-0 (node 3 keeps two of three inputs): an
 // architecture that keeps the edge is judged by the child of its operation; one that leaves it
 // out is held by every child and judged by the one that keeps `none` there.
@@ -170,15 +225,18 @@ TEST(Search, OwningNodeUnderstandsEdgesAnArchitectureLeavesOut) {
   const ir::Program& p = *c->program;
   const ir::Cell& cell = p.cells[p.network->cell_groups[0].cell];
   const int e = cell.find_edge(0, 3);
-  nlohmann::json nodes = nlohmann::json::array();
+  SplitTree tree;
+  tree.cell = "darts_normal";
   auto add = [&](int parent, std::vector<int> on_edge) {
-    nlohmann::json index = nlohmann::json::array();
-    for (int k = 0; k < cell.num_edges(); ++k) index.push_back(k == e ? on_edge : std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
-    nodes.push_back({{"id", nodes.size()}, {"parent", parent}, {"level", parent < 0 ? 0 : 1}, {"mask_index", index}});
+    TreeNode n;
+    n.id = static_cast<int>(tree.nodes.size());
+    n.parent = parent;
+    n.level = parent < 0 ? 0 : 1;
+    for (int k = 0; k < cell.num_edges(); ++k) n.mask_index.push_back(k == e ? on_edge : std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+    tree.nodes.push_back(n);
   };
   add(-1, {0, 1, 2, 3, 4, 5, 6, 7});
   for (int k = 0; k < 8; ++k) add(0, {k});  // node 1 + k keeps candidate k
-  nlohmann::json tree = {{"cell", "darts_normal"}, {"nodes", nodes}};
   auto arch = [&](const std::string& normal) {
     auto a = ir::parse_arch(p, "Genotype(normal=[" + normal + "], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
                                 "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), "

@@ -135,6 +135,26 @@ TEST(Sema, SearchPlanIsReadWithDefaultsAndOverrides) {
   EXPECT_DOUBLE_EQ(s.supernet.optimizer.weight_decay, 3e-4);
 }
 
+// Every row of plan.def has a reader that accepts the row's own default from the command line.
+TEST(Sema, EveryPlanSettingTakesItsDefaultFromSet) {
+  int tried = 0;
+  for (const ir::PlanSetting& row : ir::plan_settings()) {
+    if (row.block || row.default_text.empty()) continue;
+    driver::CompileOptions o;
+    o.sema.overrides = {{std::string(row.key), row.default_text}};
+    auto c = testing_helpers::compile_space("nb201.cella", o);
+    EXPECT_TRUE(c->ok()) << row.key << "=" << row.default_text << ": " << messages(*c);
+    ++tried;
+  }
+  EXPECT_GT(tried, 35);
+  const ir::PlanSetting* edges = ir::find_plan_setting("split.edges");
+  ASSERT_NE(edges, nullptr);
+  EXPECT_TRUE(ir::applies_to(*edges, ir::SplitStrategy::Exhaustive));
+  EXPECT_FALSE(ir::applies_to(*edges, ir::SplitStrategy::Hierarchical));
+  EXPECT_TRUE(ir::applies_to(*ir::find_plan_setting("split.batches"), ir::SplitStrategy::Hierarchical));
+  EXPECT_EQ(ir::find_plan_setting("no.such"), nullptr);
+}
+
 TEST(Sema, DataSetSetsTheInputChannels) {
   driver::CompileOptions o;
   o.sema.data = "cifar10";

@@ -1,0 +1,183 @@
+// The search plan: how the supernet is trained, split and retrained (`search NAME on NET { ... }`).
+//
+// Every setting a plan can take is a row of plan.def (key, type, range, the strategies it
+// applies to, its documentation); the plan reader, `--set`, the applicability check and
+// `cella settings` (which writes the table in docs/language.md) all read that table. The
+// defaults are the member initializers below. Word-valued settings are enums whose words
+// plan_words<E>() spells once, for the reader, the IR dump and the runtime alike.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "compiler/diag/source.h"
+
+namespace cella::ir {
+
+enum class ScheduleKind { Cosine, Constant };
+enum class PathMode { Network, Cell };          ///< path sampling: one path per network or per cell
+enum class GmVariant { Nb201, Darts };          ///< gradient matching: min cut + one-hot, or min intra + θ
+enum class Selection { ValidAcc, ValidLoss };   ///< what picks the kept sub-supernet
+enum class Distill { Smd, Parent, Mutual, None };
+enum class Restart { None, Final, All };
+enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
+
+template <class E> constexpr std::span<const std::string_view> plan_words();
+inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
+template <> constexpr std::span<const std::string_view> plan_words<ScheduleKind>() { return kScheduleKindWords; }
+inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
+template <> constexpr std::span<const std::string_view> plan_words<PathMode>() { return kPathModeWords; }
+inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
+template <> constexpr std::span<const std::string_view> plan_words<GmVariant>() { return kGmVariantWords; }
+inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
+template <> constexpr std::span<const std::string_view> plan_words<Selection>() { return kSelectionWords; }
+inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
+template <> constexpr std::span<const std::string_view> plan_words<Distill>() { return kDistillWords; }
+inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
+template <> constexpr std::span<const std::string_view> plan_words<Restart>() { return kRestartWords; }
+/// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
+/// dump and the runtime's tree.json use.
+inline constexpr std::array<std::string_view, 4> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical"};
+template <> constexpr std::span<const std::string_view> plan_words<SplitStrategy>() { return kSplitStrategyWords; }
+/// The word of a plan enum's value.
+template <class E> constexpr std::string_view name_of(E value) { return plan_words<E>()[static_cast<std::size_t>(value)]; }
+/// The value a word names, or nullopt.
+template <class E> constexpr std::optional<E> plan_value(std::string_view word) {
+  const auto words = plan_words<E>();
+  for (std::size_t i = 0; i < words.size(); ++i)
+    if (words[i] == word) return static_cast<E>(i);
+  return std::nullopt;
+}
+
+struct Optimizer {
+  std::string kind = "sgd";
+  double lr = 0.025;
+  double momentum = 0.9;
+  double weight_decay = 3e-4;
+  bool nesterov = false;
+};
+
+struct Schedule {
+  ScheduleKind kind = ScheduleKind::Cosine;
+  double min_lr = 0.001;
+};
+
+struct ArchOptimizer {
+  double lr = 3e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  double weight_decay = 1e-3;
+};
+
+/// How the weight-sharing supernet is trained.
+struct SupernetPlan {
+  std::int64_t epochs = 50;
+  std::int64_t batch = 64;
+  Optimizer optimizer;
+  Schedule schedule;
+  double clip = 5.0;
+  /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
+  std::string method = "uniform";
+  /// Path sampling only: one path for the whole network, or one per cell.
+  PathMode path = PathMode::Network;
+  double tau_max = 10.0, tau_min = 0.1;
+  ArchOptimizer arch;
+  std::int64_t arch_warmup = 0;  ///< epochs before the architecture weights start to learn
+  diag::SourceRange range;
+};
+
+
+/// How the supernet is split into sub-supernets.
+struct SplitPlan {
+  SplitStrategy strategy = SplitStrategy::None;
+  std::vector<std::int64_t> at;      ///< epochs at which splits happen
+  std::string cell;                  ///< the cell type whose edges are split
+  std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
+  std::int64_t batches = 100;        ///< gradient-matching minibatches per score
+  std::int64_t branches = 2;         ///< groups per split
+  std::vector<std::int64_t> groups;  ///< allowed group sizes (empty: any)
+  GmVariant variant = GmVariant::Nb201;
+  std::string criterion = "gradient_match";
+  std::int64_t child_epochs = 10;    ///< epochs each child trains after a split
+  Selection select = Selection::ValidAcc;
+  Distill distill = Distill::None;
+  Restart restart = Restart::None;
+  diag::SourceRange range;
+};
+
+struct DataPlan {
+  std::string name = "fashion_mnist";
+  std::string path;
+  std::int64_t subset = 0;        ///< use only this many training images (0: all)
+  double train_portion = 0.5;     ///< share of the training set used for weights (rest: validation)
+  diag::SourceRange range;
+};
+
+struct RetrainPlan {
+  bool enabled = false;
+  std::int64_t epochs = 10;
+  std::int64_t batch = 96;
+  Optimizer optimizer;
+  Schedule schedule;
+};
+
+struct SearchPlan {
+  std::string name;
+  DataPlan data;
+  std::int64_t seed = 0;
+  SupernetPlan supernet;
+  SplitPlan split;
+  RetrainPlan retrain;
+  /// `smoke { C 4 }`: network parameters that `--smoke` sets (before the command line's `--set`),
+  /// as `--set` texts.
+  std::vector<std::pair<std::string, std::string>> smoke;
+  diag::SourceRange range;
+};
+
+/// One row of plan.def, as `cella settings` and the applicability check read it.
+struct PlanSetting {
+  std::string_view key;         ///< dotted path: `supernet.epochs`
+  std::string values;           ///< what it takes: `integer, 1 to 100000`, the enum's words, ...
+  std::string default_text;     ///< its default, from a default-constructed SearchPlan ("" for none)
+  std::string_view strategies;  ///< the split strategies it applies to, space-separated ("" for all)
+  std::string_view doc;
+  bool block = false;           ///< a block of other settings (`supernet { ... }`)
+};
+
+struct Program;
+/// The program's plan, or the default plan when the file has no search block.
+SearchPlan plan_of(const Program& program);
+
+/// One row of datasets.def.
+struct DataSet {
+  std::string_view name;
+  std::int64_t channels = 1, size = 28, classes = 10;
+  double mean = 0, std = 1;      ///< normalisation of a single-channel set
+  std::string_view default_dir;  ///< "" when the user must give a directory
+  std::string_view format;       ///< which runtime loader reads it: idx, cifar, synthetic
+  std::string_view doc;
+};
+
+/// Every row of datasets.def, in its order.
+std::span<const DataSet> data_sets();
+/// The row of a data set, or nullptr.
+const DataSet* find_data_set(std::string_view name);
+/// The names of the data sets, for diagnostics.
+const std::vector<std::string>& data_set_names();
+
+/// Every row of plan.def, in its order.
+std::span<const PlanSetting> plan_settings();
+/// The row of a key, or nullptr.
+const PlanSetting* find_plan_setting(std::string_view key);
+/// Whether a setting may be written in a plan that splits with `strategy`.
+bool applies_to(const PlanSetting& setting, SplitStrategy strategy);
+/// The settings and data-set tables of docs/language.md (`cella settings`).
+std::string plan_settings_markdown();
+
+}  // namespace cella::ir

@@ -1,0 +1,232 @@
+// The one statement of how a network is constructed from the IR (see lower.h).
+#include "compiler/lower/lower.h"
+
+#include <fmt/format.h>
+
+#include "compiler/ir/analysis.h"
+
+namespace cella::lower {
+
+namespace {
+
+bool is_pooling(const ir::Op& op) {
+  return op.seq.size() == 1 && (op.seq[0].prim == "avg_pool" || op.seq[0].prim == "max_pool");
+}
+
+std::int64_t size_after(const ir::Op& op, std::int64_t size) {
+  for (const ir::PrimCall& c : op.seq) size = ir::out_size(c, size);
+  return size;
+}
+
+std::int64_t divided(std::int64_t size, std::int64_t by) { return (size + by - 1) / by; }
+
+ir::PrimCall call(std::string prim, std::vector<std::pair<std::string, ir::Scalar>> args) {
+  ir::PrimCall c;
+  c.prim = std::move(prim);
+  c.args = std::move(args);
+  return c;
+}
+
+// A two-input cell's adapter for one input: a factorized reduce when the cell before the
+// previous one halved the resolution, else ReLU-conv1x1-BN to the cell's width (DARTS).
+ir::Op preprocess_op(std::int64_t width, bool reduce) {
+  ir::Op op;
+  op.name = reduce ? "factorized_reduce" : "relu_conv_bn";
+  if (reduce) {
+    op.seq = {call("factorized_reduce", {{"out", width}})};
+  } else {
+    op.seq = {call("relu", {}),
+              call("conv", {{"k", std::int64_t{1}}, {"out", width}, {"stride", std::int64_t{1}}, {"pad", std::int64_t{0}},
+                            {"dilation", std::int64_t{1}}, {"groups", std::int64_t{1}}, {"bias", false}}),
+              call("bn", {})};
+  }
+  return op;
+}
+
+class Lowering {
+ public:
+  Lowering(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size)
+      : p_(program), mask_(mask), supernet_(supernet), input_size_(input_size) {}
+
+  Network run() {
+    const ir::Network& n = *p_.network;
+    Network out;
+    out.supernet = supernet_;
+    std::int64_t c_pp = n.input.channels, c_p = n.input.channels;
+    std::int64_t s_pp = input_size_, s_p = input_size_;
+    bool prev_reduction = false;
+    for (std::size_t i = 0; i < n.units.size(); ++i) {
+      const ir::Unit& u = n.units[i];
+      Unit lu;
+      lu.kind = u.kind;
+      lu.name = module_key(u.name);
+      lu.in_size = s_p;
+      if (u.kind == ir::UnitKind::Fixed) {
+        lu.fixed = module(Role::Fixed, lu.name, lu.name, static_cast<int>(i), -1, -1, -1, u.op, u.in.channels, s_p, true);
+        lu.out_size = lu.fixed->out_size;
+        prev_reduction = u.out.reduction != u.in.reduction;
+      } else if (u.kind == ir::UnitKind::Cell) {
+        lu.cell = cell_unit(static_cast<int>(i), u, c_pp, c_p, s_pp, s_p, prev_reduction, lu.out_size);
+        prev_reduction = p_.cells[u.cell].props().reduction;
+      } else {
+        lu.out_size = s_p;
+        for (std::size_t k = 0; k < u.choices.size(); ++k) {
+          std::optional<Module> m;
+          if (mask_.layers[u.group][k]) {
+            std::string name = lu.name + "/" + module_key(u.choices[k].name);
+            m = module(Role::LayerCandidate, name, name, static_cast<int>(i), u.group, -1, static_cast<int>(k), u.choices[k],
+                       u.in.channels, s_p, !supernet_);
+            lu.out_size = m->out_size;
+          }
+          lu.choices.push_back(std::move(m));
+        }
+        prev_reduction = u.stride > 1;
+      }
+      c_pp = c_p;
+      c_p = u.out.channels;
+      s_pp = s_p;
+      s_p = lu.out_size;
+      out.units.push_back(std::move(lu));
+    }
+    return out;
+  }
+
+ private:
+  Module module(Role role, std::string name, std::string path, int unit, int group, int slot, int candidate, const ir::Op& op,
+                std::int64_t in_channels, std::int64_t in_size, bool affine) const {
+    Module m;
+    m.role = role;
+    m.name = std::move(name);
+    m.path = std::move(path);
+    m.unit = unit;
+    m.group = group;
+    m.slot = slot;
+    m.candidate = candidate;
+    m.op = op;
+    m.in_channels = in_channels;
+    m.in_size = in_size;
+    m.out_size = in_size > 0 ? size_after(op, in_size) : 0;
+    m.affine = affine;
+    m.bn_after_pool = supernet_ && (role == Role::EdgeCandidate) && is_pooling(op);
+    return m;
+  }
+
+  CellUnit cell_unit(int index, const ir::Unit& u, std::int64_t c_pp, std::int64_t c_p, std::int64_t s_pp, std::int64_t s_p,
+                     bool prev_reduction, std::int64_t& out_size) const {
+    const ir::Cell& c = p_.cells[u.cell];
+    const ir::CellProps& cp = c.props();
+    const std::string unit = module_key(u.name);
+    const bool affine = !supernet_;
+    const std::int64_t W = u.width;
+    CellUnit cu;
+    cu.cell = u.cell;
+    cu.width = W;
+    std::int64_t cell_size = s_p;
+    if (cp.inputs >= 2) {
+      cu.preprocess.push_back(module(Role::Preprocess, "preprocess0", unit + ".preprocess0", index, u.group, 0, -1,
+                                     preprocess_op(W, prev_reduction), c_pp, s_pp, affine));
+      cu.preprocess.push_back(module(Role::Preprocess, "preprocess1", unit + ".preprocess1", index, u.group, 1, -1,
+                                     preprocess_op(W, false), c_p, s_p, affine));
+    }
+    // The checker makes every path from an input to a node downsample alike, so any one
+    // incoming edge gives the node's factor.
+    cu.downsampling.assign(c.num_nodes(), 1);
+    for (int v : ir::topological_order(c)) {
+      auto in = c.in_edges(v);
+      if (v >= cp.inputs && !in.empty()) cu.downsampling[v] = cu.downsampling[c.source(in.front())] * c.edge(in.front()).stride;
+    }
+    auto size_at = [&](int node) { return cell_size > 0 ? divided(cell_size, cu.downsampling[node]) : 0; };
+    const auto& edge_mask = mask_.cells[u.group];
+    for (int e = 0; e < c.num_edges(); ++e) {
+      const ir::EdgeProps& ep = c.edge(e);
+      std::vector<std::optional<Module>> row;
+      for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
+        if (!edge_mask[e][k]) {
+          row.emplace_back();
+          continue;
+        }
+        std::string name = c.edge_name(e) + "/" + module_key(ep.candidates[k].name);
+        row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k), ep.candidates[k], W,
+                             size_at(c.source(e)), affine));
+      }
+      cu.edges.push_back(std::move(row));
+    }
+    const auto& node_mask = mask_.nodes[u.group];
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      const auto& ops = c.node(v).ops;
+      std::vector<std::optional<Module>> row;
+      for (std::size_t k = 0; k < ops.size(); ++k) {
+        if (!node_mask[v][k]) {
+          row.emplace_back();
+          continue;
+        }
+        std::string name = fmt::format("node{}/{}", v, module_key(ops[k].name));
+        row.push_back(module(Role::NodeOp, name, unit + "." + name, index, u.group, v, static_cast<int>(k), ops[k], W, size_at(v), affine));
+      }
+      cu.nodes.push_back(std::move(row));
+    }
+    out_size = cell_size > 0 ? size_at(cp.output.nodes.front()) : 0;
+    return cu;
+  }
+
+  const ir::Program& p_;
+  const ir::Mask& mask_;
+  bool supernet_;
+  std::int64_t input_size_;
+};
+
+}  // namespace
+
+std::vector<const Module*> Network::modules() const {
+  std::vector<const Module*> out;
+  auto add = [&out](const std::optional<Module>& m) {
+    if (m) out.push_back(&*m);
+  };
+  for (const Unit& u : units) {
+    add(u.fixed);
+    if (u.cell) {
+      for (const auto& m : u.cell->preprocess) add(m);
+      for (const auto& row : u.cell->edges)
+        for (const auto& m : row) add(m);
+      for (const auto& row : u.cell->nodes)
+        for (const auto& m : row) add(m);
+    }
+    for (const auto& m : u.choices) add(m);
+  }
+  return out;
+}
+
+Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size) {
+  return Lowering(program, mask, supernet, input_size).run();
+}
+
+bool runs(const ir::Program& program, int unit, const ir::Arch& arch) {
+  const ir::Network& n = *program.network;
+  const ir::Unit& u = n.units[unit];
+  if (u.stage < 0) return true;
+  const ir::Stage& st = n.stages[u.stage];
+  return st.depth_group < 0 || u.depth_index < st.depths[arch.depths[st.depth_group]];
+}
+
+ir::Cost cost(const Module& m) {
+  ir::Cost total;
+  ir::Shape shape{m.in_channels, 1, false};
+  std::int64_t size = m.in_size;
+  for (const ir::PrimCall& c : m.op.seq) {
+    ir::Cost part = ir::cost(c, shape, size, m.affine);
+    total.params += part.params;
+    total.macs += part.macs;
+    auto next = ir::infer_shape(c, shape);
+    if (auto* s = std::get_if<ir::Shape>(&next)) shape = *s;
+    size = ir::out_size(c, size);
+  }
+  return total;
+}
+
+std::string module_key(std::string s) {
+  for (char& c : s)
+    if (c == '.' || c == ' ') c = '_';
+  return s;
+}
+
+}  // namespace cella::lower

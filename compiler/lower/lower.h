@@ -1,0 +1,86 @@
+// Lowering: the IR plus a mask becomes a concrete network description, the one statement of
+// how a network is constructed. Each unit becomes modules with their input channels, spatial
+// sizes, batch-norm kind and parameter path; `cella stats` adds up their costs, the runtime's
+// supernet builder turns each into LibTorch modules, and the split code picks weights by their
+// roles. None of them re-walks the IR, so they cannot disagree.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/arch.h"
+#include "compiler/ir/ir.h"
+#include "compiler/ir/subspace.h"
+
+namespace cella::lower {
+
+/// What a module is in the network.
+enum class Role {
+  Fixed,           ///< a stem, layer or head unit
+  Preprocess,      ///< a DARTS cell's input adapter (its width, or a factorized reduce)
+  EdgeCandidate,   ///< one candidate operation of one cell edge
+  NodeOp,          ///< one candidate operation of a cell node (NAS-Bench-101 style)
+  LayerCandidate,  ///< one candidate of a choice layer (MobileNet style)
+};
+
+/// One module the runtime builds: a sequence of primitive calls on one input.
+struct Module {
+  Role role = Role::Fixed;
+  std::string name;  ///< its name in the module that registers it (the cell, or the network)
+  std::string path;  ///< its full name in the network's parameter tree: "cells_3.1<-0/nor_conv_3x3"
+  int unit = -1;       ///< the network unit it belongs to
+  int group = -1;      ///< the unit's decision group (cell or layer group); -1 for fixed units
+  int slot = -1;       ///< the edge, node or preprocess input (0, 1) it serves; -1 otherwise
+  int candidate = -1;  ///< its index among the slot's candidates; -1 otherwise
+  ir::Op op;           ///< the primitive calls it runs
+  std::int64_t in_channels = 0;
+  std::int64_t in_size = 0, out_size = 0;  ///< spatial side before and after (0 when not asked for)
+  bool affine = true;          ///< its batch norms have weights
+  bool bn_after_pool = false;  ///< a non-affine batch norm follows (pooling candidates in supernets)
+};
+
+/// A cell unit: its modules indexed as the runtime runs them.
+struct CellUnit {
+  int cell = -1;
+  std::int64_t width = 0;
+  std::vector<std::optional<Module>> preprocess;          ///< two for two-input cells, else none
+  std::vector<std::vector<std::optional<Module>>> edges;  ///< [edge][candidate]; empty when masked off
+  std::vector<std::vector<std::optional<Module>>> nodes;  ///< [node][operation]
+  /// Per node: its resolution is the cell inputs' divided by this (the strides on the way).
+  std::vector<int> downsampling;
+};
+
+struct Unit {
+  ir::UnitKind kind = ir::UnitKind::Fixed;
+  std::string name;                                ///< its module name ("cells_3")
+  std::optional<Module> fixed;                     ///< Fixed units
+  std::optional<CellUnit> cell;                    ///< Cell units
+  std::vector<std::optional<Module>> choices;      ///< Choice units: [candidate]; empty when masked off
+  std::int64_t in_size = 0, out_size = 0;
+};
+
+struct Network {
+  std::vector<Unit> units;
+  bool supernet = false;
+  /// Every module, in the order the runtime builds them.
+  std::vector<const Module*> modules() const;
+};
+
+/// Lowers the program's network with the candidates `mask` enables. `supernet`: batch norms
+/// inside cells and choice layers without weights and a batch norm after pooling candidates (the
+/// reference search code); otherwise a stand-alone network. `input_size` is the input's side
+/// (28 for Fashion-MNIST); 0 leaves the spatial sizes at 0.
+Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size = 0);
+
+/// Whether `unit` runs in `arch` (a stage deeper than the architecture's depth does not).
+bool runs(const ir::Program& program, int unit, const ir::Arch& arch);
+
+/// Parameters and multiply-accumulates of one module at its sizes.
+ir::Cost cost(const Module& module);
+
+/// A module name from an IR name ("cells.3" -> "cells_3"): LibTorch forbids '.' in names.
+std::string module_key(std::string name);
+
+}  // namespace cella::lower

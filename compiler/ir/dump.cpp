@@ -81,7 +81,7 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"arch", {{"lr", sn.arch.lr}, {"beta1", sn.arch.beta1}, {"beta2", sn.arch.beta2}, {"weight_decay", sn.arch.weight_decay}}},
         {"arch_warmup", sn.arch_warmup}}},
       {"split",
-       {{"strategy", word(sp.strategy)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
+       {{"strategy", strategy_word(sp)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
         {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.groups}, {"variant", word(sp.variant)},
         {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", word(sp.select)},
         {"distill", word(sp.distill)}, {"restart", word(sp.restart)}}},

@@ -85,6 +85,10 @@ const PlanSetting* find_plan_setting(std::string_view key) {
   return nullptr;
 }
 
+std::string strategy_word(const SplitPlan& split) {
+  return split.strategy == SplitStrategy::Plugin ? split.plugin : std::string(name_of(split.strategy));
+}
+
 SearchPlan plan_of(const Program& program) {
   if (program.search) return *program.search;
   return SearchPlan{};

@@ -26,7 +26,8 @@ enum class GmVariant { Nb201, Darts };          ///< gradient matching: min cut 
 enum class Selection { ValidAcc, ValidLoss };   ///< what picks the kept sub-supernet
 enum class Distill { Smd, Parent, Mutual, None };
 enum class Restart { None, Final, All };
-enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical };
+/// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
+enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
 template <class E> constexpr std::span<const std::string_view> plan_words();
 inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
@@ -43,7 +44,7 @@ inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", 
 template <> constexpr std::span<const std::string_view> plan_words<Restart>() { return kRestartWords; }
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
-inline constexpr std::array<std::string_view, 4> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical"};
+inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical", "plugin"};
 template <> constexpr std::span<const std::string_view> plan_words<SplitStrategy>() { return kSplitStrategyWords; }
 /// The word of a plan enum's value.
 template <class E> constexpr std::string_view name_of(E value) { return plan_words<E>()[static_cast<std::size_t>(value)]; }
@@ -96,6 +97,7 @@ struct SupernetPlan {
 /// How the supernet is split into sub-supernets.
 struct SplitPlan {
   SplitStrategy strategy = SplitStrategy::None;
+  std::string plugin;                ///< the plugin strategy's name when `strategy` is Plugin
   std::vector<std::int64_t> at;      ///< epochs at which splits happen
   std::string cell;                  ///< the cell type whose edges are split
   std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
@@ -149,6 +151,9 @@ struct PlanSetting {
   std::string_view doc;
   bool block = false;           ///< a block of other settings (`supernet { ... }`)
 };
+
+/// The word that names the plan's strategy: a plugin strategy's own name, else plan_words.
+std::string strategy_word(const SplitPlan& split);
 
 struct Program;
 /// The program's plan, or the default plan when the file has no search block.

@@ -1,6 +1,8 @@
 // The primitive table and the shape, cost and kind rules of each primitive.
 #include "compiler/ir/primitives.h"
 
+#include "compiler/ir/plan.h"
+
 #include <fmt/format.h>
 
 #include <dlfcn.h>
@@ -147,6 +149,22 @@ bool add_split_criterion(const std::string& name) {
 }
 
 namespace {
+std::vector<std::string>& strategies_table() {
+  static std::vector<std::string> t;
+  return t;
+}
+}  // namespace
+
+const std::vector<std::string>& plugin_strategies() { return strategies_table(); }
+
+bool add_split_strategy(const std::string& name) {
+  auto& t = strategies_table();
+  if (plan_value<SplitStrategy>(name) || std::find(t.begin(), t.end(), name) != t.end()) return false;
+  t.push_back(name);
+  return true;
+}
+
+namespace {
 // The training methods a plan may name: path sampling (`sampler NAME`) and weighted ones
 // (`weights NAME`); the runtime's methods.def has the same built-in names (a test checks it).
 std::vector<std::string>& methods_table(bool samples_paths) {
@@ -173,6 +191,10 @@ std::string add_primitives_from_json(const std::string& text) {
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) return "a signature has no \"name\"";
     if (e.value("kind", std::string()) == "criterion") {
       if (!add_split_criterion(e["name"].get<std::string>())) return "split criterion '" + e["name"].get<std::string>() + "' is registered twice";
+      continue;
+    }
+    if (e.value("kind", std::string()) == "strategy") {
+      if (!add_split_strategy(e["name"].get<std::string>())) return "split strategy '" + e["name"].get<std::string>() + "' is registered twice";
       continue;
     }
     if (e.value("kind", std::string()) == "method") {

@@ -86,6 +86,11 @@ const std::vector<std::string>& split_criteria();
 /// Declares a split criterion (a plugin's). Returns false if the name is taken.
 bool add_split_criterion(const std::string& name);
 
+/// The split strategies plugins declared (`split NAME`), after the built-in ones of plan.h.
+const std::vector<std::string>& plugin_strategies();
+/// Declares a split strategy (a plugin's). Returns false if the name is taken.
+bool add_split_strategy(const std::string& name);
+
 /// The training methods a search plan may name: with `samples_paths`, those for `sampler NAME`
 /// (path sampling), otherwise those for `weights NAME`; built-ins first, then plugins'.
 const std::vector<std::string>& training_methods(bool samples_paths);
@@ -96,7 +101,8 @@ bool add_training_method(const std::string& name, bool samples_paths);
 /// `[{"name": "gelu_conv", "summary": "...", "params": [{"name": "k", "type": "int"},
 ///   {"name": "out", "type": "int", "from_input": true}, {"name": "stride", "type": "int", "default": 1}],
 ///   "cost": [{"conv": "k"}, {"bn": true}]}]`. `cost` lists what the module holds (CostTerm), so
-/// that `cella stats` counts it; without it the primitive counts as free.
+/// that `cella stats` counts it; without it the primitive counts as free. `"kind": "strategy"`
+/// declares a split strategy.
 /// An entry with `"kind": "method"` declares a training method (`"samples_paths": true` for a
 /// `sampler`, else a `weights` method). An entry with `"kind": "criterion"` declares a split
 /// criterion instead (`{"name":

@@ -27,7 +27,15 @@ struct Input {
   std::string path;
 };
 
-const std::vector<std::string> kStrategies(ir::plan_words<ir::SplitStrategy>().begin(), ir::plan_words<ir::SplitStrategy>().end());
+// The strategies a plan may name: the built-in words (not the `plugin` placeholder), then those
+// plugins declared.
+std::vector<std::string> strategy_words() {
+  std::vector<std::string> out;
+  for (std::string_view w : ir::plan_words<ir::SplitStrategy>())
+    if (w != ir::name_of(ir::SplitStrategy::Plugin)) out.emplace_back(w);
+  for (const std::string& name : ir::plugin_strategies()) out.push_back(name);
+  return out;
+}
 
 class SearchBuilder {
  public:
@@ -187,9 +195,11 @@ class SearchBuilder {
     special["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
     special["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
     special["split"] = [this](const Input& in) {
-      auto v = word_of(in, kStrategies);
+      auto v = word_of(in, strategy_words());
       if (!v) return;
-      plan_.split.strategy = *ir::plan_value<ir::SplitStrategy>(*v);
+      auto builtin = ir::plan_value<ir::SplitStrategy>(*v);
+      plan_.split.strategy = builtin ? *builtin : ir::SplitStrategy::Plugin;
+      plan_.split.plugin = builtin ? "" : *v;
       if (plan_.split.strategy == ir::SplitStrategy::Hierarchical) plan_.split.distill = ir::Distill::Smd;
     };
     special["split.cell"] = [this](const Input& in) {
@@ -483,6 +493,7 @@ class SearchBuilder {
         diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
       return;
     }
+    if (p.strategy == ir::SplitStrategy::Plugin) return;  // its own checks are its own
     // Hierarchical: one hierarchy (edges sharing a target) per split point, each edge cut in two.
     int splittable = 0;
     for (const auto& h : cell->hierarchies) {

@@ -41,7 +41,9 @@ extern "C" const char* cella_plugin_signatures() {
              {"name": "random_partition", "kind": "criterion",
               "summary": "a seeded random similarity: GM-NAS's random-partition ablation"},
              {"name": "smooth_darts", "kind": "method", "samples_paths": false,
-              "summary": "DARTS with random smoothing of the weights (my_method.cpp)"}])json";
+              "summary": "DARTS with random smoothing of the weights (my_method.cpp)"},
+             {"name": "random_edge", "kind": "strategy",
+              "summary": "Few-Shot NAS splitting a randomly drawn edge (my_strategy.cpp)"}])json";
 }
 
 // The module factories, called by the runtime with the arguments and the input's channels.

@@ -5,6 +5,7 @@
 
 #include "compiler/ir/primitives.h"
 #include "runtime/ops/registry.h"
+#include "runtime/search/strategy.h"
 #include "runtime/split/split.h"
 #include "runtime/train/method.h"
 
@@ -17,14 +18,17 @@ std::string load_plugin(const std::string& path) {
   auto ops = reinterpret_cast<void (*)(Registry&)>(dlsym(handle, "cella_register_ops"));
   auto criteria = reinterpret_cast<void (*)(CriterionRegistry&)>(dlsym(handle, "cella_register_criteria"));
   auto methods = reinterpret_cast<void (*)(MethodRegistry&)>(dlsym(handle, "cella_register_methods"));
-  if (!ops && !criteria && !methods)
+  auto strategies = reinterpret_cast<void (*)(StrategyRegistry&)>(dlsym(handle, "cella_register_strategies"));
+  if (!ops && !criteria && !methods && !strategies)
     return fmt::format("plugin {} has none of `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`, "
-                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)` and "
-                       "`cella_register_methods(cella::runtime::MethodRegistry&)`", path);
+                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)`, "
+                       "`cella_register_methods(cella::runtime::MethodRegistry&)` and "
+                       "`cella_register_strategies(cella::runtime::StrategyRegistry&)`", path);
   try {
     if (ops) ops(Registry::instance());
     if (criteria) criteria(CriterionRegistry::instance());
     if (methods) methods(MethodRegistry::instance());
+    if (strategies) strategies(StrategyRegistry::instance());
   } catch (const std::exception& e) {
     return fmt::format("plugin {}: {}", path, e.what());
   }

@@ -47,7 +47,7 @@ SearchResult SearchContext::finish(int selected) {
   r.arch = derive(nodes_[selected].state, supernet_, data_, o_.seed, 20, o_.progress);
   r.valid_accuracy = score(selected);
   phases_["derive"] += seconds(t);
-  r.tree.strategy = ir::name_of(plan_.split.strategy);
+  r.tree.strategy = ir::strategy_word(plan_.split);
   r.tree.cell = plan_.split.cell;
   for (const SplitNode& n : nodes_) r.tree.nodes.push_back(n.record);
   r.tree.selected = selected;

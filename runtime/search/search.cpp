@@ -16,7 +16,7 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
                         const SearchOptions& options) {
   SearchContext context(std::move(program), plan, data, options);
   context.start();
-  return context.finish(strategy_of(plan.split.strategy).run(context));
+  return context.finish(strategy_of(plan.split).run(context));
 }
 
 namespace {

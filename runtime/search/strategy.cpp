@@ -1,9 +1,12 @@
-// The strategies of strategies.def, by kind.
+// The registry of split strategies: the built-ins of strategies.def, then plugins'.
 #include "runtime/search/strategy.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "compiler/ir/primitives.h"
 
 namespace cella::runtime {
 
@@ -11,17 +14,44 @@ namespace cella::runtime {
 #include "runtime/search/strategies/strategies.def"
 #undef CELLA_STRATEGY
 
-const Strategy& strategy_of(ir::SplitStrategy kind) {
-  static const std::vector<std::unique_ptr<Strategy>> all = [] {
-    std::vector<std::unique_ptr<Strategy>> v;
-#define CELLA_STRATEGY(factory) v.push_back(factory());
+StrategyRegistry& StrategyRegistry::instance() {
+  static StrategyRegistry* registry = [] {
+    auto* r = new StrategyRegistry;
+#define CELLA_STRATEGY(factory) r->add(factory());
 #include "runtime/search/strategies/strategies.def"
 #undef CELLA_STRATEGY
-    return v;
+    return r;
   }();
-  for (const auto& s : all)
-    if (s->kind() == kind) return *s;
-  throw std::logic_error(fmt::format("no strategy implements split {}", ir::name_of(kind)));
+  return *registry;
+}
+
+void StrategyRegistry::add(std::unique_ptr<Strategy> strategy) {
+  const std::string name = strategy->name();
+  if (find(name)) throw std::invalid_argument(fmt::format("split strategy '{}' is registered twice", name));
+  const auto& declared = ir::plugin_strategies();
+  if (!ir::plan_value<ir::SplitStrategy>(name) && std::find(declared.begin(), declared.end(), name) == declared.end())
+    throw std::invalid_argument(fmt::format("split strategy '{}' is not declared in the plugin's signatures ({{\"name\": \"{}\", "
+                                            "\"kind\": \"strategy\"}})", name, name));
+  strategies_.push_back(std::move(strategy));
+}
+
+const Strategy* StrategyRegistry::find(std::string_view name) const {
+  for (const auto& s : strategies_)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+std::vector<std::string> StrategyRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& s : strategies_) out.push_back(s->name());
+  return out;
+}
+
+const Strategy& strategy_of(const ir::SplitPlan& split) {
+  const std::string name = ir::strategy_word(split);
+  const Strategy* s = StrategyRegistry::instance().find(name);
+  if (!s) throw std::invalid_argument(fmt::format("split strategy '{}' is declared but no plugin registered it", name));
+  return *s;
 }
 
 }  // namespace cella::runtime

@@ -1,9 +1,14 @@
 // Split strategies: what a search splits, when, and which sub-supernet it keeps. One class per
-// strategy in runtime/search/strategies/, one row per strategy in strategies.def, over a
+// strategy in runtime/search/strategies/, one row per built-in in strategies.def, over a
 // SearchContext (context.h) that owns the tree, the training, the checkpoints and the timers.
+// A plugin adds one with `extern "C" void cella_register_strategies(StrategyRegistry&)` after
+// declaring its name in the signatures (`{"name": "...", "kind": "strategy"}`);
+// examples/custom_op_plugin/my_strategy.cpp is one.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/ir/plan.h"
@@ -15,13 +20,27 @@ class Strategy {
  public:
   virtual ~Strategy() = default;
   /// The plan's `split NAME`.
-  virtual ir::SplitStrategy kind() const = 0;
+  virtual std::string name() const = 0;
   /// Trains and splits from the root (made already) to the end of the plan; returns the node the
   /// final architecture is derived from.
   virtual int run(SearchContext& context) const = 0;
 };
 
-/// The strategy of `kind`, from strategies.def.
-const Strategy& strategy_of(ir::SplitStrategy kind);
+class StrategyRegistry {
+ public:
+  /// The registry, with every built-in strategy of strategies.def in it.
+  static StrategyRegistry& instance();
+  /// Throws std::invalid_argument if the name is taken or, for a plugin's, was not declared to
+  /// the compiler (ir::plugin_strategies).
+  void add(std::unique_ptr<Strategy> strategy);
+  const Strategy* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<std::unique_ptr<Strategy>> strategies_;
+};
+
+/// The strategy a plan splits with. Throws std::invalid_argument for a name nothing registered.
+const Strategy& strategy_of(const ir::SplitPlan& split);
 
 }  // namespace cella::runtime

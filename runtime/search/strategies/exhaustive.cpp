@@ -11,7 +11,7 @@ namespace {
 
 class Exhaustive : public Strategy {
  public:
-  ir::SplitStrategy kind() const override { return ir::SplitStrategy::Exhaustive; }
+  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::Exhaustive)); }
   int run(SearchContext& ctx) const override {
     return split_every_level(ctx, [](SearchContext& c, int id, std::size_t k) {
       int e = c.split().edges[k];

@@ -12,7 +12,7 @@ namespace {
 
 class GradientMatch : public Strategy {
  public:
-  ir::SplitStrategy kind() const override { return ir::SplitStrategy::GradientMatch; }
+  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::GradientMatch)); }
   int run(SearchContext& ctx) const override {
     return split_every_level(ctx, [](SearchContext& c, int id, std::size_t) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
       const ir::SplitPlan& sp = c.split();

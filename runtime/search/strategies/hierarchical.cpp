@@ -13,7 +13,7 @@ namespace {
 
 class Hierarchical : public Strategy {
  public:
-  ir::SplitStrategy kind() const override { return ir::SplitStrategy::Hierarchical; }
+  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::Hierarchical)); }
   int run(SearchContext& ctx) const override {
     const ir::SplitPlan& sp = ctx.split();
     std::vector<std::vector<int>> hierarchies;

@@ -8,7 +8,7 @@ namespace {
 
 class OneShot : public Strategy {
  public:
-  ir::SplitStrategy kind() const override { return ir::SplitStrategy::None; }
+  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::None)); }
   int run(SearchContext& ctx) const override {
     ctx.train(0, ctx.plan().supernet.epochs, {});
     return 0;

@@ -134,7 +134,7 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   // The file has two search blocks: which one to run is the user's choice.
   Result ambiguous = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
   EXPECT_EQ(ambiguous.code, 2) << ambiguous.text;
-  EXPECT_NE(ambiguous.text.find("has 2 search blocks (tiny, random_gm): pick one with --search NAME"), std::string::npos) << ambiguous.text;
+  EXPECT_NE(ambiguous.text.find("has 3 search blocks (tiny, random_gm, random_edge): pick one with --search NAME"), std::string::npos) << ambiguous.text;
   EXPECT_FALSE(fs::exists(out));
   // A copy of the library, so that it can be moved away afterwards.
   fs::create_directories(base);
@@ -177,6 +177,26 @@ TEST(Extending, APluginAddsASplitCriterion) {
   EXPECT_EQ(scores[0][1], scores[1][0]);
   for (std::size_t i = 0; i < scores.size(); ++i) EXPECT_EQ(scores[i][i].get<double>(), 1.0);
   fs::remove_all(out);
+}
+
+// A split strategy from a plugin (examples/custom_op_plugin/my_strategy.cpp): the plan names it
+// only with the plugin loaded; the search splits one of the cell's edges into one child per
+// candidate and records the strategy in its tree.
+TEST(Extending, APluginAddsASplitStrategy) {
+  const std::string plugin = CELLA_PLUGIN;
+  const std::string file = " examples/custom_op_plugin/space.cella --search random_edge";
+  Result misspelt = run_cella("check --plugin " + plugin + file + " --set split=random_edg");
+  EXPECT_EQ(misspelt.code, 1) << misspelt.text;
+  EXPECT_NE(misspelt.text.find("did you mean 'random_edge'?"), std::string::npos) << misspelt.text;
+  fs::path base = fresh_dir("cella_strategy_");
+  Result r = run_cella("search --plugin " + plugin + file + " --threads 1 --out " + (base / "run").string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("random_edge split of edge"), std::string::npos) << r.text;
+  auto tree = nlohmann::json::parse(slurp(base / "run" / "tree.json"));
+  EXPECT_EQ(tree["strategy"], "random_edge");
+  EXPECT_EQ(tree["nodes"].size(), 1u + 4u);  // the root and one child per candidate of the drawn edge
+  EXPECT_EQ(tree["nodes"][1]["made_by"], "random_edge");
+  fs::remove_all(base);
 }
 
 // A training method from a plugin (examples/custom_op_plugin/my_method.cpp): the plan names it

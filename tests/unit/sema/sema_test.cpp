@@ -153,6 +153,10 @@ TEST(Sema, EveryPlanSettingTakesItsDefaultFromSet) {
   EXPECT_FALSE(ir::applies_to(*edges, ir::SplitStrategy::Hierarchical));
   EXPECT_TRUE(ir::applies_to(*ir::find_plan_setting("split.batches"), ir::SplitStrategy::Hierarchical));
   EXPECT_EQ(ir::find_plan_setting("no.such"), nullptr);
+  // `plugin` is the enum's placeholder for a plugin's strategy, not a word a plan may write.
+  driver::CompileOptions o;
+  o.sema.overrides = {{"split", "plugin"}};
+  EXPECT_FALSE(testing_helpers::compile_space("nb201.cella", o)->ok());
 }
 
 TEST(Sema, DataSetSetsTheInputChannels) {

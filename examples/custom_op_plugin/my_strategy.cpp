@@ -1,0 +1,43 @@
+// A split strategy from a plugin: `split random_edge`, Few-Shot NAS with the edge to split drawn
+// at random. At each split point every current sub-supernet splits one edge of the split cell,
+// drawn uniformly (seeded by the search's seed, the node and the split point) among the edges
+// that still keep two or more candidates, into one child per candidate; the leaves train
+// `child_epochs` more and the best is selected. It answers whether the choice of edge matters,
+// the baseline Few-Shot NAS's fixed order and GM-NAS's chosen edge are measured against.
+//
+// It is built into the same library as my_ops.cpp: declared in cella_plugin_signatures
+// ({"kind": "strategy"}) and added from cella_register_strategies. It is a Strategy
+// (runtime/search/strategy.h) and uses the level-by-level loop the built-in exhaustive and
+// gradient-matching strategies share (runtime/search/strategies/levels.h).
+#include <fmt/format.h>
+
+#include <random>
+
+#include "runtime/search/strategies/levels.h"
+#include "runtime/search/strategy.h"
+
+namespace {
+
+using namespace cella::runtime;
+
+class RandomEdge : public Strategy {
+ public:
+  std::string name() const override { return "random_edge"; }
+  int run(SearchContext& ctx) const override {
+    return split_every_level(ctx, [](SearchContext& c, int id, std::size_t k) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
+      std::vector<int> open;
+      for (int e = 0; e < c.cell().num_edges(); ++e)
+        if (c.enabled(c.node(id), e).size() >= 2) open.push_back(e);
+      if (open.empty()) return std::nullopt;
+      std::mt19937_64 rng(c.seed() * 7919 + static_cast<std::uint64_t>(id) * 131 + k);
+      const int e = open[std::uniform_int_distribution<std::size_t>(0, open.size() - 1)(rng)];
+      std::vector<Mask> children = c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
+      c.log(fmt::format("node {}: random_edge split of edge {} into {} sub-supernets", id, c.cell().edge_name(e), children.size()));
+      return std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}});
+    }, "random_edge");
+  }
+};
+
+}  // namespace
+
+extern "C" void cella_register_strategies(StrategyRegistry& registry) { registry.add(std::make_unique<RandomEdge>()); }

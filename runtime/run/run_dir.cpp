@@ -1,5 +1,5 @@
 // Run directories.
-#include "runtime/export/run.h"
+#include "runtime/run/run_dir.h"
 
 #include <fcntl.h>
 #include <fmt/chrono.h>

@@ -1,0 +1,250 @@
+// What the runtime commands share (common.h).
+#include "runtime/driver/common.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "runtime/plugins/plugins.h"
+
+namespace cella::runtime::cli {
+
+namespace fs = std::filesystem;
+
+// Compiles `file`. With `smoke`, the search block's `smoke { ... }` parameters are set too
+// (compiled a second time with them before `overrides`, so the command line wins).
+std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
+                                             const std::string& data, const std::vector<std::string>& includes,
+                                             const std::string& network, const std::string& search, bool smoke) {
+  driver::CompileOptions o;
+  o.sema.overrides = overrides;
+  o.sema.data = data;
+  o.sema.network = network;
+  o.sema.search = search;
+  o.include_dirs = includes;
+  auto c = driver::compile_file(file, o);
+  if (smoke && !c->diags.has_errors() && c->program && c->program->search && !c->program->search->smoke.empty()) {
+    o.sema.overrides = c->program->search->smoke;
+    o.sema.overrides.insert(o.sema.overrides.end(), overrides.begin(), overrides.end());
+    c = driver::compile_file(file, o);
+  }
+  std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
+  if (c->diags.has_errors()) {
+    // A --set, --data, --network or --search value that names nothing is a usage error, as in
+    // the compiler's commands; an error in the file is invalid input.
+    for (const diag::Diagnostic& d : c->diags.diagnostics())
+      if (d.kind == diag::Kind::BadOverride || d.kind == diag::Kind::BadOption) throw Failure(kUsage, "");
+    throw Failure(kInvalid, "");
+  }
+  if (!c->program || !c->program->network) throw Failure(kInvalid, fmt::format("{} declares no network", file));
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) throw Failure(kUsage, fmt::format("--set {}: expected NAME=VALUE", s));
+    out.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+  return out;
+}
+
+
+DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed) {
+  return load_data(plan.data.name, data_dir.empty() ? plan.data.path : data_dir, plan.data.subset,
+                            plan.data.train_portion, seed);
+}
+
+ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text) {
+  auto a = ir::parse_arch(p, text);
+  if (auto* err = std::get_if<std::string>(&a)) throw Failure(kUsage, "--arch: " + *err);
+  return std::get<ir::Arch>(a);
+}
+
+// A derived architecture whose cells pass nothing from input to output computes a constant:
+// DARTS' collapse onto `none` on NAS-Bench-201. Say so rather than report it silently. After a
+// smoke test the architecture weights have barely moved from their random start, so any
+// architecture, this one included, is chance, and the line says that instead.
+void warn_if_disconnected(const ir::Program& p, const ir::Arch& a, bool smoke) {
+  const ir::Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    if (ir::connects_input(p.cells[n.cell_groups[g].cell], a.cells[g])) continue;
+    if (smoke)
+      std::cerr << fmt::format("cella: note: no path through cell '{}' of this smoke test's architecture avoids `none`; after "
+                               "one epoch per phase on 256 images the choice is chance, not a collapse\n", n.cell_groups[g].name);
+    else
+      std::cerr << fmt::format("cella: warning: in the derived architecture, no path through cell '{}' avoids `none`: "
+                               "the network ignores its input. This is how DARTS-style weights collapse; consider "
+                               "`sampler uniform`, an `arch_warmup`, or splitting.\n", n.cell_groups[g].name);
+  }
+}
+
+// One line of metrics.jsonl for an epoch that ended (`p`, an epoch-end record): the phase (or
+// split-tree node), the epoch, the training loss and accuracy, and the validation accuracy
+// measured after it.
+json epoch_record(const Progress& p, std::int64_t epoch) {
+  json j = {{"phase", p.phase}, {"epoch", epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}};
+  if (p.node >= 0) j["node"] = p.node;
+  if (p.valid_accuracy >= 0) j["valid_acc"] = p.valid_accuracy;
+  return j;
+}
+
+void write_arch(const RunDir& run, const ir::Program& p, const ir::Arch& a, bool smoke) {
+  warn_if_disconnected(p, a, smoke);
+  run.write("arch.txt", ir::to_text(p, a) + "\n");
+  run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
+}
+
+// `--smoke`: the same plan — strategy, split points in order, children, distillation, selection —
+// on 256 images (synthetic ones unless `--data` names a data set) with one epoch between split
+// points and one gradient-matching batch.
+void smoke_plan(ir::SearchPlan& plan, const std::string& data) {
+  plan.data.name = data.empty() ? "synthetic" : data;
+  plan.data.subset = 256;
+  plan.supernet.batch = 32;
+  plan.supernet.arch_warmup = 0;
+  plan.split.batches = 1;
+  plan.split.child_epochs = 1;
+  for (std::size_t k = 0; k < plan.split.at.size(); ++k) plan.split.at[k] = static_cast<std::int64_t>(k) + 1;
+  plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.split.at.size()));
+  plan.retrain.epochs = 1;
+}
+
+// What a run records to compile its copy of the source again: the import directories (`-I`
+// ones and the source's own, absolute), and which network and search block were chosen.
+RunConfig source_config(const Options& o, const std::string& command) {
+  RunConfig c;
+  c.command = command;
+  c.file = fs::absolute(o.file).string();
+  for (const std::string& d : o.includes) c.include_dirs.push_back(fs::absolute(d).string());
+  c.include_dirs.push_back(fs::absolute(o.file).parent_path().string());
+  for (const std::string& p : o.plugins) c.plugins.push_back(fs::absolute(p).string());
+  c.network = o.network;
+  c.search = o.search;
+  c.overrides = parse_sets(o.sets);
+  c.data = o.data;
+  c.data_dir = o.data_dir;
+  c.threads = o.threads;
+  return c;
+}
+
+RunConfig read_config(const RunDir& run, const Options& o) {
+  RunConfig cfg = RunConfig::read(run);
+  load_recorded_plugins(run, cfg, o);
+  return cfg;
+}
+
+// Loads the plugins a run was made with, unless the command line names its own (a rebuilt or
+// moved library).
+void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Options& o) {
+  if (!o.plugins.empty()) return;
+  for (const std::string& p : cfg.plugins) {
+    if (!fs::exists(p))
+      throw Failure(kInvalid, fmt::format("{}: the run was made with the plugin {}, which is no longer there; rebuild it, or "
+                                          "pass the library's new path with --plugin", run.file("config.json"), p));
+    if (std::string err = load_plugin(p); !err.empty()) throw Failure(kInvalid, err);
+  }
+}
+
+// A file with several search blocks runs the one `--search` names: running the first without a
+// word would train a plan the user may not have meant.
+void require_search_choice(const ir::Program& p, const Options& o) {
+  if (p.searches.size() > 1 && o.search.empty())
+    throw Failure(kUsage, fmt::format("{} has {} search blocks ({}): pick one with --search NAME", o.file, p.searches.size(),
+                                      fmt::join(p.searches, ", ")));
+}
+
+Rebuilt rebuild(const RunDir& run, const Options& o) {
+  Rebuilt r;
+  r.config = read_config(run, o);
+  const RunConfig& cfg = r.config;
+  r.c = compile(run.file("space.cella"), cfg.overrides, cfg.data, cfg.include_dirs, cfg.network, cfg.search, cfg.smoke);
+  r.program = std::make_shared<const ir::Program>(*r.c->program);
+  return r;
+}
+
+// What to do about a damaged checkpoint, after the one-line error that names it.
+std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command) {
+  return fmt::format("{}; delete that file (and its .json, if it has one) and run `{}`: the training it held is done again "
+                     "from the same seed", error, resume_command);
+}
+
+// Loads a `cella train` run's checkpoint.pt into `state`; a damaged one is the user's error,
+// with what to do about it.
+void load_train_checkpoint(SupernetState& state, const RunDir& run) {
+  try {
+    load_state(state, run.file("checkpoint.pt"));
+  } catch (const CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella train --resume " + run.path()));
+  }
+}
+
+// The source file's text, to keep with a run (space.cella).
+std::string source_text(const std::string& file) {
+  std::ifstream in(fs::absolute(file), std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A finished run has its result.json and every checkpoint: a resume has nothing left to do. One
+// whose checkpoint was deleted (it was damaged) is resumed, which trains that part again.
+bool say_if_finished(const RunDir& run) {
+  if (!run.exists("result.json")) return false;
+  if (run.exists("tree.json")) {
+    SplitTree tree;
+    try {
+      tree = SplitTree::read(run.file("tree.json"));
+    } catch (const TreeError&) {
+      return false;  // damaged: the resume writes it again
+    }
+    for (const TreeNode& n : tree.nodes)
+      if (!has_node_checkpoint(run.path(), n.id)) return false;
+  } else if (!run.exists("checkpoint.pt") && !run.exists("weights.pt")) {
+    return false;
+  }
+  json result = json::parse(run.read("result.json"), nullptr, false);
+  std::string arch = result.is_object() ? result.value("arch", std::string()) : std::string();
+  std::cerr << fmt::format("cella: {} finished already; nothing to resume{}\n", run.path(),
+                           arch.empty() ? "" : fmt::format(". Its architecture ({}):", run.file("arch.txt")));
+  if (!arch.empty()) std::cout << arch << "\n";
+  return true;
+}
+
+Opened open_run(const RunDir& run, const Options& options) {
+  Opened o;
+  o.r = rebuild(run, options);
+  o.plan = ir::plan_of(*o.r.program);
+  if (o.r.config.smoke) smoke_plan(o.plan, o.r.config.data);
+  o.seed = o.r.config.seed;
+  o.data = data_of(o.plan, o.r.config.data_dir, o.seed);
+  return o;
+}
+
+SupernetState trained_supernet(const Opened& o, const RunDir& run) {
+  if (o.r.config.command != "train")
+    throw Failure(kUsage, fmt::format("{} is a `cella {}` run, which has no supernet checkpoint", run.path(), o.r.config.command));
+  SupernetState s = make_supernet(o.r.program, Mask::full(*o.r.program), o.plan.supernet, o.seed);
+  load_train_checkpoint(s, run);
+  return s;
+}
+
+SplitTree read_tree(const RunDir& run) {
+  try {
+    return SplitTree::read(run.file("tree.json"));
+  } catch (const TreeError& e) {
+    throw Failure(kInvalid, fmt::format("{}; `cella search --resume {}` after deleting it writes it again", e.what(), run.path()));
+  }
+}
+
+SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id) {
+  try {
+    return load_node(o.r.program, o.plan.supernet, tree, id, run.path());
+  } catch (const CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
+  }
+}
+
+}  // namespace cella::runtime::cli

@@ -1,0 +1,159 @@
+// What the runtime commands share: options, exit codes, the progress printer, compiling a
+// space, reopening a run (its configuration, program, plan, data, supernet or split tree), and
+// the files a finished run writes. One file per command sits beside it (train.cpp, search.cpp,
+// derive.cpp, eval.cpp, retrain.cpp); main.cpp parses the command line and dispatches.
+#pragma once
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "compiler/driver/compile.h"
+#include "compiler/ir/plan.h"
+#include "runtime/run/config.h"
+#include "runtime/run/run_dir.h"
+#include "runtime/search/search.h"
+#include "runtime/train/trainer.h"
+
+namespace cella::runtime::cli {
+
+using nlohmann::json;
+
+enum { kOk = 0, kInvalid = 1, kUsage = 2, kInternal = 3 };
+
+/// An error the user can act on: its message (one line) and the exit code.
+struct Failure : std::runtime_error {
+  int code;
+  Failure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+};
+
+/// Every option of every runtime command (main.cpp defines which command takes which).
+struct Options {
+  std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search;
+  std::vector<std::string> sets, plugins, includes, archs;
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+  int threads = 0;
+  std::int64_t samples = 20, recalibrate = 0, epochs = 0;
+  int node = -1;
+  bool json = false;
+  bool smoke = false;
+};
+
+int cmd_train(Options& o);
+int cmd_search(Options& o);
+int cmd_derive(Options& o);
+int cmd_eval(Options& o);
+int cmd_retrain(Options& o);
+
+// Renders progress: a redrawn line on a terminal, periodic plain lines otherwise.
+class Printer {
+ public:
+  void operator()(const Progress& p) {
+    bool tty = isatty(2);
+    auto now = std::chrono::steady_clock::now();
+    if (p.epoch_end) {
+      std::string line = fmt::format("[{}] epoch {}/{}  loss {:.4f}  train acc {:.2f}%", p.phase, p.epoch, p.epochs, p.loss, p.accuracy);
+      if (p.valid_accuracy >= 0) line += fmt::format("  {} acc {:.2f}%", p.phase == "retrain" ? "test" : "valid", p.valid_accuracy);
+      if (p.images_per_second > 0) line += fmt::format("  {:.0f} img/s", p.images_per_second);
+      std::cerr << (tty ? "\r\033[K" : "") << line << "\n";
+      return;
+    }
+    double since = std::chrono::duration<double>(now - last_).count();
+    if (!tty && p.step != p.steps / 4 && p.step != p.steps / 2 && p.step != 3 * p.steps / 4) return;
+    if (tty && since < 0.1) return;
+    last_ = now;
+    double left_steps = static_cast<double>((p.epochs - p.epoch) * p.steps + (p.steps - p.step));
+    double in_epoch = elapsed_in_epoch(p);
+    double eta = p.step >= 2 ? left_steps * in_epoch / static_cast<double>(p.step) : -1;
+    int pct = static_cast<int>(100 * p.step / std::max<std::int64_t>(1, p.steps));
+    std::string bar(static_cast<std::size_t>(pct / 5), '#');
+    bar.resize(20, '.');
+    std::string line = fmt::format("[{}] epoch {}/{} [{}] {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} img/s  lr {:.4g}  ETA {}",
+                                   p.phase, p.epoch, p.epochs, bar, p.step, p.steps, p.loss, p.accuracy, p.images_per_second, p.lr,
+                                   clock(eta));
+    std::cerr << (tty ? "\r\033[K" + line : line + "\n") << std::flush;
+  }
+
+ private:
+  double elapsed_in_epoch(const Progress& p) {
+    if (p.epoch != epoch_) {
+      epoch_ = p.epoch;
+      epoch_start_ = std::chrono::steady_clock::now();
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+  }
+  static std::string clock(double s) {
+    if (s < 0) return "--:--";
+    int t = static_cast<int>(s);
+    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+  }
+  std::chrono::steady_clock::time_point last_{}, epoch_start_ = std::chrono::steady_clock::now();
+  std::int64_t epoch_ = -1;
+};
+
+/// Compiles `file` and prints its diagnostics; throws Failure on errors. With `smoke`, the search
+/// block's `smoke { ... }` parameters are set too (before `overrides`, so the command line wins).
+std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
+                                             const std::string& data, const std::vector<std::string>& includes,
+                                             const std::string& network = "", const std::string& search = "", bool smoke = false);
+/// `--set NAME=VALUE` pairs.
+std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets);
+DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed);
+ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text);
+/// One line of metrics.jsonl for an epoch that ended.
+json epoch_record(const Progress& p, std::int64_t epoch);
+/// arch.txt and arch.json, with a warning for an architecture that ignores its input.
+void write_arch(const RunDir& run, const ir::Program& p, const ir::Arch& a, bool smoke = false);
+/// `--smoke`: the same plan on 256 images with one epoch per phase.
+void smoke_plan(ir::SearchPlan& plan, const std::string& data);
+/// What a new run of `command` records to compile its copy of the source again: the import
+/// directories (`-I` ones and the source's own, absolute), the plugins, the network and search
+/// chosen, the `--set` values and the data options. The command adds what it resolved.
+RunConfig source_config(const Options& o, const std::string& command);
+/// A run's configuration, with its plugins loaded (unless the command line names its own).
+RunConfig read_config(const RunDir& run, const Options& o);
+void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Options& o);
+void require_search_choice(const ir::Program& p, const Options& o);
+
+// Rebuilds a run's program from its config.json.
+struct Rebuilt {
+  std::unique_ptr<driver::Compilation> c;
+  std::shared_ptr<const ir::Program> program;
+  RunConfig config;
+};
+
+Rebuilt rebuild(const RunDir& run, const Options& o);
+
+std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command);
+void load_train_checkpoint(SupernetState& state, const RunDir& run);
+std::string source_text(const std::string& file);
+/// Says so and returns true when a run has nothing left to resume.
+bool say_if_finished(const RunDir& run);
+
+// A finished (or interrupted) run: its program, the plan as it ran (`--smoke` shrinks it), its
+// seed and data.
+struct Opened {
+  Rebuilt r;
+  ir::SearchPlan plan;
+  std::uint64_t seed = 0;
+  DataSplits data;
+};
+
+Opened open_run(const RunDir& run, const Options& options);
+/// A `cella train` run's supernet, from its checkpoint.
+SupernetState trained_supernet(const Opened& o, const RunDir& run);
+/// A search run's split tree; a damaged one is a Failure naming the file.
+SplitTree read_tree(const RunDir& run);
+/// Sub-supernet `id` of a search run, from its checkpoint.
+SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id);
+
+}  // namespace cella::runtime::cli

@@ -1,0 +1,119 @@
+// `cella eval`: architectures with inherited weights (a train run's supernet, the sub-supernet of a
+// search that holds each one) or a retrained network on the test images.
+#include "runtime/driver/common.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace cella::runtime::cli {
+
+namespace fs = std::filesystem;
+
+// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, # comments).
+std::vector<std::string> arch_texts(const Options& o) {
+  std::vector<std::string> out = o.archs;
+  if (!o.arch_file.empty()) {
+    std::ifstream in(o.arch_file);
+    if (!in) throw Failure(kInvalid, o.arch_file + ": cannot read");
+    for (std::string line; std::getline(in, line);) {
+      line = line.substr(0, line.find('#'));
+      line.erase(0, line.find_first_not_of(" \t\r"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (!line.empty()) out.push_back(line);
+    }
+  }
+  if (out.empty()) throw Failure(kUsage, "eval needs --arch A (repeatable) or --archs FILE");
+  return out;
+}
+
+// Evaluates architectures with inherited weights: a training run's supernet, or for a search
+// run the sub-supernet of the split tree that holds each architecture (the deepest one).
+// `cella eval FILE --weights RUN` uses the run's own copy of the space (space.cella), which its
+// weights were made for; a FILE that has changed since is worth a word.
+void warn_if_file_differs(const Options& o, const RunDir& run) {
+  if (o.file.empty() || !fs::exists(o.file) || !run.exists("space.cella")) return;
+  if (source_text(o.file) != run.read("space.cella"))
+    std::cerr << fmt::format("cella: warning: {} differs from the space the run was made with; {} is used\n", o.file,
+                             run.file("space.cella"));
+}
+
+// Evaluates a `cella retrain` run's network: its one architecture, with its own weights, on the
+// test images (the retraining used the training and validation images).
+int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, const std::vector<std::string>& texts) {
+  const ir::Program& p = *opened.r.program;
+  ir::Arch trained = parse_arch_or_fail(p, opened.r.config.arch);
+  Network net(opened.r.program, Mask::of_arch(p, trained), /*supernet=*/false);
+  try {
+    load_weights(net, run.file("weights.pt"));
+  } catch (const CheckpointError& e) {
+    throw Failure(kInvalid, fmt::format("{}; `cella retrain` writes it again", e.what()));
+  }
+  json rows = json::array();
+  for (const std::string& text : texts) {
+    ir::Arch arch = parse_arch_or_fail(p, text);
+    if (!(arch == trained))
+      throw Failure(kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(), ir::to_text(p, trained)));
+    Evaluation v = evaluate(net, mixing_of(p, arch), opened.data.test, 256);
+    json row = {{"arch", ir::to_text(p, arch)}, {"test_acc", v.accuracy}, {"test_loss", v.loss}};
+    if (o.json) rows.push_back(row);
+    else std::cout << fmt::format("{}\n  test accuracy of the retrained network: {:.2f}% (loss {:.4f})\n", row["arch"].get<std::string>(),
+                                  v.accuracy, v.loss);
+  }
+  if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
+  return kOk;
+}
+
+// Evaluates architectures with inherited weights: a training run's supernet, or for a search
+// run the sub-supernet of the split tree that holds each architecture (the deepest one).
+int cmd_eval(Options& o) {
+  RunDir run(o.weights, true);
+  std::vector<std::string> texts = arch_texts(o);
+  Opened opened = open_run(run, o);
+  warn_if_file_differs(o, run);
+  const Rebuilt& r = opened.r;
+  const DataSplits& data = opened.data;
+  const std::string command = r.config.command;
+  if (command == "retrain") {
+    if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network, not a search", o.node, o.weights));
+    return eval_retrained(o, opened, run, texts);
+  }
+  if (command == "search" && !run.exists("tree.json"))
+    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it", run.path(), run.path()));
+  const bool search = command == "search";
+  SplitTree tree;
+  if (search) {
+    tree = read_tree(run);
+  } else if (o.node >= 0) {
+    throw Failure(kUsage, fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)", o.node,
+                                      o.weights));
+  }
+  std::map<int, SupernetState> supernets;
+  json rows = json::array();
+  for (const std::string& text : texts) {
+    ir::Arch arch = parse_arch_or_fail(*r.program, text);
+    int node = search ? owning_node(*r.program, tree, arch) : 0;
+    if (search && o.node >= 0) {
+      if (o.node >= static_cast<int>(tree.nodes.size()))
+        throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree.nodes.size() - 1));
+      if (!node_holds(*r.program, tree, o.node, arch))
+        throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
+      node = o.node;
+    }
+    if (!supernets.contains(node)) supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
+    Evaluation v = evaluate(supernets[node].net, mixing_of(*r.program, arch), data.valid, 256, 0,
+                                              o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
+    json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
+    if (search) row["node"] = node;
+    if (o.json) {
+      rows.push_back(row);
+    } else {
+      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n", row["arch"].get<std::string>(),
+                               v.accuracy, v.loss, search ? fmt::format(", sub-supernet {}", node) : "");
+    }
+  }
+  if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
+  return kOk;
+}
+
+}  // namespace cella::runtime::cli

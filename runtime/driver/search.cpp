@@ -1,0 +1,110 @@
+// `cella search`: runs a file's whole plan (supernet, splits, selection, derivation) in a run
+// directory; `--resume` replays a killed search from its checkpoints.
+#include "runtime/driver/common.h"
+
+#include "compiler/ir/dump.h"
+
+#include <cstdlib>
+
+namespace cella::runtime::cli {
+
+int cmd_search(Options& o) {
+  if (!o.resume.empty()) {
+    // Replay the run's own configuration; completed training is loaded from its checkpoints.
+    RunDir old(o.resume, true);
+    if (RunConfig::read(old).command != "search") throw Failure(kInvalid, o.resume + ": not a cella search run");
+    if (say_if_finished(old)) return kOk;
+    const RunConfig cfg = read_config(old, o);
+    o.file = old.file("space.cella");
+    o.sets.clear();
+    for (const auto& [name, value] : cfg.overrides) o.sets.push_back(name + "=" + value);
+    o.smoke = cfg.smoke;
+    o.seed = cfg.seed;
+    o.seed_given = true;
+    o.out = o.resume;
+    o.includes = cfg.include_dirs;
+    o.network = cfg.network;
+    o.search = cfg.search;
+    o.data_dir = cfg.data_dir;
+    o.data = cfg.data;
+  }
+  bool resuming = !o.resume.empty();
+  auto overrides = parse_sets(o.sets);
+  // `--smoke` runs on synthetic images unless `--data` names a data set.
+  auto c = compile(o.file, overrides, o.smoke && o.data.empty() ? "synthetic" : o.data, o.includes, o.network, o.search, o.smoke);
+  auto program = std::make_shared<const ir::Program>(*c->program);
+  if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
+  if (!resuming) require_search_choice(*program, o);
+  ir::SearchPlan plan = *program->search;
+  if (o.smoke) smoke_plan(plan, o.data);
+  std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
+  // The run directory is made once the file compiles and the data loads.
+  DataSplits data = data_of(plan, o.data_dir, seed);
+  RunDir run(o.out.empty() ? new_run_path(o.file, "search") : o.out, resuming);
+  if (!resuming) run.write("space.cella", source_text(o.file));
+  if (!resuming) {
+    RunConfig config = source_config(o, "search");
+    config.data = plan.data.name;
+    config.smoke = o.smoke;
+    config.seed = seed;
+    config.plan = ir::dump_json(*program).value("search", json::object());
+    config.write(run);
+  }
+  std::vector<std::string> params;
+  for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
+  std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads) in {}\n",
+                           ir::strategy_word(plan.split), program->network->name,
+                           fmt::join(params, ", "), o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(),
+                           data.valid.size(), o.threads, run.path());
+  Printer printer;
+  SearchOptions so;
+  so.seed = seed;
+  so.checkpoint_dir = run.path();
+  if (resuming) {
+    std::cerr << "cella: resuming: finished training is loaded from the run's checkpoints\n";
+    if (run.exists("metrics.jsonl")) run.write("metrics.jsonl", "");  // the replay logs every event again
+  }
+  so.progress = [&](const Progress& p) {
+    printer(p);
+    if (p.epoch_end) run.metric(epoch_record(p, p.epoch));
+  };
+  so.log = [&](const std::string& line) {
+    std::cerr << "cella: " << line << "\n";
+    run.metric({{"event", line}});
+  };
+  SearchResult r;
+  try {
+    r = run_search(program, plan, data, so);
+  } catch (const CheckpointError& e) {
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
+  }
+  run.write("tree.json", r.tree.to_json().dump(2) + "\n");
+  std::string dot = tree_dot(r.tree);
+  run.write("tree.dot", dot);
+  std::string svg_cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", run.file("tree.dot"), run.file("tree.svg"));
+  bool svg = std::system(svg_cmd.c_str()) == 0;
+  write_arch(run, *program, r.arch, o.smoke);
+  json result = {{"arch", ir::to_text(*program, r.arch)}, {"valid_acc", r.valid_accuracy}, {"tree", "tree.json"},
+                 {"phases_seconds", r.tree.phases}};
+  if (plan.retrain.enabled) {
+    RetrainResult rt = retrain(program, r.arch, plan.retrain, data, seed, [&](const Progress& p) { printer(p); });
+    result["retrain_test_acc"] = rt.test_accuracy;
+    result["retrain_params"] = rt.params;
+  }
+  run.write("result.json", result.dump(2) + "\n");
+  std::cout << ir::to_text(*program, r.arch) << "\n";
+  std::string phases;
+  for (const auto& [k, v] : r.tree.phases) phases += fmt::format("{} {:.1f}s, ", k, v);
+  if (!phases.empty()) phases.resize(phases.size() - 2);
+  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n", r.tree.selected,
+                           r.valid_accuracy, phases);
+  if (o.smoke)
+    std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per phase on 256 "
+                 "images and says nothing about the space; run without --smoke for a real search\n";
+  if (result.contains("retrain_test_acc"))
+    std::cerr << fmt::format("cella: retrained stand-alone: {:.2f}% test accuracy\n", result["retrain_test_acc"].get<double>());
+  std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"), svg ? " and " + run.file("tree.svg") : "");
+  return kOk;
+}
+
+}  // namespace cella::runtime::cli

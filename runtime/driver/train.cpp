@@ -1,0 +1,85 @@
+// `cella train`: trains the one-shot supernet of a space and derives an architecture; `--resume` continues
+// a killed run from its checkpoint.
+#include "runtime/driver/common.h"
+
+#include "compiler/ir/dump.h"
+
+#include <optional>
+#include <sstream>
+
+namespace cella::runtime::cli {
+
+int cmd_train(Options& o) {
+  const bool resuming = !o.resume.empty();
+  std::optional<RunDir> run;
+  Rebuilt r;
+  ir::SearchPlan plan;
+  DataSplits data;
+  if (resuming) {
+    run.emplace(o.resume, true);
+    if (say_if_finished(*run)) return kOk;
+    r = rebuild(*run, o);
+    o.seed = r.config.seed;
+    o.data_dir = r.config.data_dir;
+    int threads = r.config.threads;
+    if (threads != o.threads)
+      std::cerr << fmt::format("cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads, o.threads);
+    plan = ir::plan_of(*r.program);
+    data = data_of(plan, o.data_dir, o.seed);
+  } else {
+    // The run directory is made once the file compiles and the data loads: a bad file or data
+    // set leaves nothing behind.
+    auto overrides = parse_sets(o.sets);
+    r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
+    r.program = std::make_shared<const ir::Program>(*r.c->program);
+    require_search_choice(*r.program, o);
+    plan = ir::plan_of(*r.program);
+    if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
+    data = data_of(plan, o.data_dir, o.seed);
+    run.emplace(o.out.empty() ? new_run_path(o.file, "train") : o.out, false);
+    run->write("space.cella", source_text(o.file));
+    r.config = source_config(o, "train");
+    r.config.seed = o.seed;
+    r.config.plan = ir::dump_json(*r.program).value("search", json::object());
+    r.config.write(*run);
+  }
+  std::cerr << fmt::format("cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
+                           plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
+                           plan.supernet.epochs, o.threads, run->path());
+  SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
+  if (resuming && run->exists("checkpoint.pt")) {
+    load_train_checkpoint(state, *run);
+    std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
+  }
+  if (resuming && run->exists("metrics.jsonl")) {
+    // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
+    std::stringstream in(run->read("metrics.jsonl")), kept;
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("epoch", 0) <= state.epoch) kept << line << "\n";
+    }
+    run->write("metrics.jsonl", kept.str());
+  }
+  Printer printer;
+  Progress last;
+  auto progress = [&](const Progress& p) {
+    if (p.epoch_end) last = p;
+    printer(p);
+  };
+  train_supernet(state, plan.supernet, data, o.seed, plan.supernet.epochs, progress, [&](const SupernetState& s) {
+    run->metric(epoch_record(last, s.epoch));
+    save_state(s, run->file("checkpoint.pt"));
+  });
+  ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, printer);
+  Evaluation e = evaluate(state.net, mixing_of(*r.program, arch), data.valid, 256);
+  write_arch(*run, *r.program, arch);
+  json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
+  run->write("result.json", result.dump(2) + "\n");
+  std::cout << ir::to_text(*r.program, arch) << "\n";
+  std::cerr << fmt::format("cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n",
+                           e.accuracy, run->path());
+  return kOk;
+}
+
+}  // namespace cella::runtime::cli

@@ -1,0 +1,38 @@
+// config.json: everything needed to reopen a run (train, search or retrain), as a struct with one
+// writer and one reader. Reopening commands (derive, eval --weights, --resume) compile the run's
+// copy of the source (space.cella) with these settings again.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cella::runtime {
+
+class RunDir;
+
+struct RunConfig {
+  std::string command;  ///< train, search or retrain
+  std::string file;     ///< the source's absolute path when the run began
+  std::vector<std::string> include_dirs;  ///< absolute; the source's own directory last
+  std::vector<std::string> plugins;       ///< absolute paths of the libraries loaded
+  std::string network, search;            ///< the choices `--network` and `--search` made ("" for the default)
+  std::vector<std::pair<std::string, std::string>> overrides;  ///< `--set` values, in order
+  std::string data, data_dir;             ///< `--data` (a search: the data set it ran on), `--data-dir`
+  bool smoke = false;                     ///< a `search --smoke` run
+  std::uint64_t seed = 0;
+  int threads = 0;
+  nlohmann::json plan;  ///< the resolved plan, for readers of the run (not read back)
+  std::string arch;     ///< retrain: the architecture
+  std::int64_t epochs = 0;  ///< retrain: the epochs
+
+  nlohmann::json to_json() const;
+  /// Writes config.json atomically.
+  void write(const RunDir& run) const;
+  /// Reads config.json; a missing or damaged one is a std::runtime_error naming the file.
+  static RunConfig read(const RunDir& run);
+};
+
+}  // namespace cella::runtime

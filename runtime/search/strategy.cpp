@@ -27,24 +27,11 @@ StrategyRegistry& StrategyRegistry::instance() {
 
 void StrategyRegistry::add(std::unique_ptr<Strategy> strategy) {
   const std::string name = strategy->name();
-  if (find(name)) throw std::invalid_argument(fmt::format("split strategy '{}' is registered twice", name));
   const auto& declared = ir::plugin_strategies();
   if (!ir::plan_value<ir::SplitStrategy>(name) && std::find(declared.begin(), declared.end(), name) == declared.end())
     throw std::invalid_argument(fmt::format("split strategy '{}' is not declared in the plugin's signatures ({{\"name\": \"{}\", "
                                             "\"kind\": \"strategy\"}})", name, name));
-  strategies_.push_back(std::move(strategy));
-}
-
-const Strategy* StrategyRegistry::find(std::string_view name) const {
-  for (const auto& s : strategies_)
-    if (s->name() == name) return s.get();
-  return nullptr;
-}
-
-std::vector<std::string> StrategyRegistry::names() const {
-  std::vector<std::string> out;
-  for (const auto& s : strategies_) out.push_back(s->name());
-  return out;
+  insert(std::move(strategy), "split strategy");
 }
 
 const Strategy& strategy_of(const ir::SplitPlan& split) {

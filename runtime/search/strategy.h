@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/ir/plan.h"
+#include "runtime/plugins/named_registry.h"
 #include "runtime/search/context.h"
 
 namespace cella::runtime {
@@ -26,18 +27,13 @@ class Strategy {
   virtual int run(SearchContext& context) const = 0;
 };
 
-class StrategyRegistry {
+class StrategyRegistry : public NamedRegistry<Strategy> {
  public:
   /// The registry, with every built-in strategy of strategies.def in it.
   static StrategyRegistry& instance();
   /// Throws std::invalid_argument if the name is taken or, for a plugin's, was not declared to
   /// the compiler (ir::plugin_strategies).
   void add(std::unique_ptr<Strategy> strategy);
-  const Strategy* find(std::string_view name) const;
-  std::vector<std::string> names() const;
-
- private:
-  std::vector<std::unique_ptr<Strategy>> strategies_;
 };
 
 /// The strategy a plan splits with. Throws std::invalid_argument for a name nothing registered.

@@ -26,24 +26,11 @@ MethodRegistry& MethodRegistry::instance() {
 }
 
 void MethodRegistry::add(std::unique_ptr<TrainingMethod> method) {
-  if (find(method->name())) throw std::invalid_argument(fmt::format("training method '{}' is registered twice", method->name()));
   const auto& declared = ir::training_methods(method->samples_paths());
   if (std::find(declared.begin(), declared.end(), method->name()) == declared.end())
     throw std::invalid_argument(fmt::format("training method '{}' is not declared in the plugin's signatures as a {} method",
                                             method->name(), method->samples_paths() ? "path-sampling (\"samples_paths\": true)" : "weighted"));
-  methods_.push_back(std::move(method));
-}
-
-const TrainingMethod* MethodRegistry::find(std::string_view name) const {
-  for (const auto& m : methods_)
-    if (m->name() == name) return m.get();
-  return nullptr;
-}
-
-std::vector<std::string> MethodRegistry::names() const {
-  std::vector<std::string> out;
-  for (const auto& m : methods_) out.emplace_back(m->name());
-  return out;
+  insert(std::move(method), "training method");
 }
 
 const TrainingMethod& method_of(const ir::SupernetPlan& plan) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compiler/ir/plan.h"
+#include "runtime/plugins/named_registry.h"
 #include "runtime/train/trainer.h"
 
 namespace cella::runtime {
@@ -53,18 +54,13 @@ class TrainingMethod {
 /// method in `cella_plugin_signatures` (`{"name": ..., "kind": "method", "samples_paths": false}`,
 /// so that `cella check` accepts `weights NAME`) and adds it from `extern "C" void
 /// cella_register_methods(cella::runtime::MethodRegistry&)`; examples/custom_op_plugin/ has one.
-class MethodRegistry {
+class MethodRegistry : public NamedRegistry<TrainingMethod> {
  public:
   /// The registry, with every built-in method of methods.def in it.
   static MethodRegistry& instance();
   /// Throws std::invalid_argument if the name is taken, or if it was not declared to the compiler
   /// (ir::training_methods, as a plugin declares it in its signatures) with the same kind.
   void add(std::unique_ptr<TrainingMethod> method);
-  const TrainingMethod* find(std::string_view name) const;
-  std::vector<std::string> names() const;
-
- private:
-  std::vector<std::unique_ptr<TrainingMethod>> methods_;
 };
 
 /// The method a plan trains with. Throws std::invalid_argument for a name nothing registered.

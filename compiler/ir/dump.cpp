@@ -82,7 +82,7 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"arch_warmup", sn.arch_warmup}}},
       {"split",
        {{"strategy", strategy_word(sp)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
-        {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.groups}, {"variant", word(sp.variant)},
+        {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.group_sizes}, {"variant", word(sp.variant)},
         {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", word(sp.select)},
         {"distill", word(sp.distill)}, {"restart", word(sp.restart)}}},
       {"retrain",

@@ -103,7 +103,7 @@ struct SplitPlan {
   std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
   std::int64_t batches = 100;        ///< gradient-matching minibatches per score
   std::int64_t branches = 2;         ///< groups per split
-  std::vector<std::int64_t> groups;  ///< allowed group sizes (empty: any)
+  std::vector<std::int64_t> group_sizes;  ///< allowed sizes of a partition group (empty: any); plan word `groups`
   GmVariant variant = GmVariant::Nb201;
   std::string criterion = "gradient_match";
   std::int64_t child_epochs = 10;    ///< epochs each child trains after a split

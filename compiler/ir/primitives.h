@@ -70,6 +70,10 @@ struct Primitive {
   std::vector<PrimParam> params;
   PrimKind kind = PrimKind::Other;
   std::vector<CostTerm> cost;  ///< plugins: what the module's parameters and MACs are
+
+  Primitive() = default;
+  Primitive(std::string name, std::string summary, std::vector<PrimParam> params, PrimKind kind, std::vector<CostTerm> cost = {})
+      : name(std::move(name)), summary(std::move(summary)), params(std::move(params)), kind(kind), cost(std::move(cost)) {}
 };
 
 /// All primitives, in documentation order (built-ins, then any added by plugins).

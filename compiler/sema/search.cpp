@@ -481,11 +481,11 @@ class SearchBuilder {
     }
     if (p.strategy == ir::SplitStrategy::GradientMatch) {
       int splittable = 0;
-      for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.groups);
+      for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.group_sizes);
       if (splittable == 0) {
         diags_.report(Kind::ImpossibleGroups, range_of("split.groups").valid() ? range_of("split.groups") : range_of("split.branches").valid() ? range_of("split.branches") : range_of("split"),
                       fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
-                                  p.groups.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.groups, "/"))));
+                                  p.group_sizes.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.group_sizes, "/"))));
         diags_.note(fmt::format("its edges have {} candidates", n_of(0)));
         return;
       }

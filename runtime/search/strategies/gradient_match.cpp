@@ -22,7 +22,7 @@ class GradientMatch : public Strategy {
       for (int e = 0; e < c.cell().num_edges(); ++e) {
         const auto on = static_cast<std::int64_t>(c.enabled(c.node(id), e).size());
         if (on != static_cast<std::int64_t>(c.cell().edge(e).candidates.size()) || on < sp.branches) continue;
-        auto m = c.match(id, e, sp.branches, sp.groups);
+        auto m = c.match(id, e, sp.branches, sp.group_sizes);
         if (m.first.groups.empty()) continue;
         if (!best || m.first.cost < best->first.cost) {
           best = m;

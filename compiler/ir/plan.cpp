@@ -38,11 +38,17 @@ std::string show(const T& v) {
   else return v.empty() ? "" : fmt::format("[{}]", fmt::join(v, ", "));
 }
 
+// "`a`, `b`": words as the docs' tables spell them.
+template <class Words>
+std::string code_list(const Words& words) {
+  std::string out;
+  for (std::string_view w : words) out += (out.empty() ? "`" : ", `") + std::string(w) + "`";
+  return out;
+}
+
 template <class E>
 std::string words_of(const E&) {
-  std::string out;
-  for (std::string_view w : plan_words<E>()) out += (out.empty() ? "`" : ", `") + std::string(w) + "`";
-  return out;
+  return code_list(plan_words<E>());
 }
 
 std::string int_range(std::int64_t min, std::int64_t max) {
@@ -126,8 +132,7 @@ bool applies_to(const PlanSetting& setting, SplitStrategy strategy) {
 std::string plan_settings_markdown() {
   std::string out = "| setting | takes | default | strategies | meaning |\n|---|---|---|---|---|\n";
   for (const PlanSetting& s : plan_settings()) {
-    std::string strategies;
-    for (std::string_view w : words_in(s.strategies)) strategies += (strategies.empty() ? "`" : ", `") + std::string(w) + "`";
+    const std::string strategies = code_list(words_in(s.strategies));
     std::string def = s.default_text.empty() ? "" : "`" + s.default_text + "`";
     out += fmt::format("| `{}` | {} | {} | {} | {} |\n", s.key, s.values, def, strategies, s.doc);
   }

@@ -14,6 +14,10 @@ namespace {
 
 json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
+[[noreturn]] void not_a_tree(const std::string& file, const std::string& what) {
+  throw TreeError(fmt::format("{}: not a cella split tree: {}", file, what));
+}
+
 // Reads one field, or throws a TreeError that names the file, the node and the field.
 class Reader {
  public:
@@ -40,9 +44,7 @@ class Reader {
     if (!it->is_boolean()) fail(fmt::format("{}'{}' is not true or false", where_, key));
     return it->get<bool>();
   }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw TreeError(fmt::format("{}: not a cella split tree: {}", file_, what));
-  }
+  [[noreturn]] void fail(const std::string& what) const { not_a_tree(file_, what); }
 
  private:
   static const char* type_name(json::value_t t) {
@@ -59,8 +61,7 @@ class Reader {
 };
 
 TreeNode node_from_json(const json& j, const std::string& file, std::size_t index) {
-  Reader top(json::object(), file, "");
-  if (!j.is_object()) top.fail(fmt::format("node {} is not an object", index));
+  if (!j.is_object()) not_a_tree(file, fmt::format("node {} is not an object", index));
   Reader r(j, file, fmt::format("node {}: ", index));
   TreeNode n;
   n.id = r.integer("id");
@@ -98,11 +99,10 @@ TreeNode node_from_json(const json& j, const std::string& file, std::size_t inde
 json to_json(const EpochRecord& r) { return {{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"train_acc", r.train_acc}}; }
 
 std::vector<EpochRecord> curve_from_json(const json& j, const std::string& file) {
-  Reader top(json::object(), file, "");
-  if (!j.is_array()) top.fail("a training curve is not a list");
+  if (!j.is_array()) not_a_tree(file, "a training curve is not a list");
   std::vector<EpochRecord> out;
   for (const json& e : j) {
-    if (!e.is_object()) top.fail("a training-curve entry is not an object");
+    if (!e.is_object()) not_a_tree(file, "a training-curve entry is not an object");
     Reader r(e, file, "training curve: ");
     out.push_back({r.at("epoch", json::value_t::number_integer).get<std::int64_t>(),
                    r.at("train_loss", json::value_t::number_float).get<double>(), r.at("train_acc", json::value_t::number_float).get<double>()});

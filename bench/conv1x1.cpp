@@ -21,7 +21,8 @@ double time_us(Module& m, const torch::Tensor& x, int repeats) {
   for (int i = 0; i < repeats + 3; ++i) {
     auto start = std::chrono::steady_clock::now();
     m->forward(x).sum().backward();
-    if (i >= 3) t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    if (i >= 3)
+      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -37,9 +38,9 @@ int main(int argc, char** argv) {
   };
   // NB201 on 28x28 at C=8 and C=16 (the main job and the throughput benchmark), DARTS on 32x32
   // at C=16 (its preprocessing sees 3C = 48 channels), the DARTS smoke network at C=4 on 16x16.
-  const Shape shapes[] = {{64, 8, 28}, {64, 16, 14}, {64, 32, 7}, {64, 16, 28}, {64, 32, 14}, {64, 64, 7},
-                          {64, 16, 32}, {64, 48, 32}, {64, 32, 16}, {64, 64, 8}, {64, 128, 8}, {64, 256, 4},
-                          {32, 4, 16}, {32, 8, 8}};
+  const Shape shapes[] = {{64, 8, 28},  {64, 16, 14}, {64, 32, 7},  {64, 16, 28}, {64, 32, 14},
+                          {64, 64, 7},  {64, 16, 32}, {64, 48, 32}, {64, 32, 16}, {64, 64, 8},
+                          {64, 128, 8}, {64, 256, 4}, {32, 4, 16},  {32, 8, 8}};
   std::printf("batch,channels,size,conv2d_us,pointwise_us,ratio\n");
   for (const Shape& s : shapes) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(s.channels, s.channels, 1).bias(false));

@@ -41,7 +41,8 @@ double run(std::shared_ptr<const ir::Program> p, bool all, int steps) {
     }
     cm.nodes.resize(4);
     mix.cells.push_back(cm);
-    for (auto& t : params) if (t.grad().defined()) t.mutable_grad().reset();
+    for (auto& t : params)
+      if (t.grad().defined()) t.mutable_grad().reset();
     torch::Tensor loss = torch::cross_entropy_loss(net->forward(x, mix), y);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 5.0);

@@ -90,7 +90,8 @@ const std::vector<Kind>& all_kinds() {
 Diagnostic& DiagnosticEngine::report(Kind kind, SourceRange range, std::string message) {
   // The same fault seen again (an op expanded on many edges) is reported once, and a flood of
   // errors is cut off: the rest would only repeat the first ones.
-  std::string key = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(kind), range.file, range.line, range.column, message);
+  std::string key =
+      fmt::format("{}:{}:{}:{}:{}", static_cast<int>(kind), range.file, range.line, range.column, message);
   Severity s = kind_severity(kind);
   if (!keys_.insert(std::move(key)).second || diags_.size() >= kMaxDiagnostics) {
     if (s == Severity::Error) ++errors_;
@@ -159,8 +160,7 @@ std::string render(const Diagnostic& d, const SourceManager& sm, bool color) {
   return out;
 }
 
-std::string render_all(const DiagnosticEngine& engine, const SourceManager& sm, bool color,
-                       std::size_t limit) {
+std::string render_all(const DiagnosticEngine& engine, const SourceManager& sm, bool color, std::size_t limit) {
   std::string out;
   std::size_t shown = 0;
   for (const Diagnostic& d : engine.diagnostics()) {

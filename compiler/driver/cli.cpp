@@ -1,6 +1,6 @@
 // Subcommands check, count, show, sample and enumerate. Library code never prints; this file does.
-#include "compiler/ir/plan.h"
 #include "compiler/driver/cli.h"
+#include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <set>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "compiler/driver/compile.h"
 #include "compiler/frontend/printer.h"
@@ -38,13 +38,15 @@ struct Common {
 };
 
 void add_common(CLI::App* cmd, Common& c, bool json = true) {
-  cmd->add_option("--set", c.sets, "Override a network parameter or search setting: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  cmd->add_option("--set", c.sets, "Override a network parameter or search setting: NAME=VALUE (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("-I,--include", c.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
   cmd->add_option("--network", c.network, "Which network, when the file has several");
   cmd->add_option("--search", c.search, "Which search block, when the file has several");
   cmd->add_option("--data", c.data, "Data set the network is built for (fashion_mnist, cifar10, ...)");
   cmd->add_option("--plugin", c.plugins, "Shared library that adds operations (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--max-file-size", c.max_file_size, "Refuse source files larger than this many bytes (default 64 MiB)");
+  cmd->add_option("--max-file-size", c.max_file_size,
+                  "Refuse source files larger than this many bytes (default 64 MiB)");
   if (json) cmd->add_flag("--json", c.json, "Print JSON instead of text");
 }
 
@@ -91,7 +93,9 @@ nlohmann::json diag_json(const Compilation& c) {
     }
     nlohmann::json j = loc(d.range);
     j["kind"] = std::string(diag::kind_name(d.kind));
-    j["severity"] = d.severity == diag::Severity::Error ? "error" : d.severity == diag::Severity::Warning ? "warning" : "note";
+    j["severity"] = d.severity == diag::Severity::Error     ? "error"
+                    : d.severity == diag::Severity::Warning ? "warning"
+                                                            : "note";
     j["message"] = d.message;
     j["notes"] = notes;
     arr.push_back(j);
@@ -108,7 +112,8 @@ int report(const Compilation& c, bool json_mode) {
   return kInvalidInput;
 }
 
-std::unique_ptr<Compilation> compile_or_usage(const std::string& file, const Common& common, CompileOptions& o, int& code) {
+std::unique_ptr<Compilation> compile_or_usage(const std::string& file, const Common& common, CompileOptions& o,
+                                              int& code) {
   if (auto err = options_of(common, o)) {
     std::cerr << "cella: error: " << *err << "\n";
     code = err->rfind("--set", 0) == 0 ? kUsage : kInvalidInput;
@@ -140,8 +145,10 @@ int cmd_check(const std::vector<std::string>& files, const Common& common) {
     auto c = compile_or_usage(f, common, o, code);
     if (!c) return code;
     code = report(*c, common.json);
-    if (common.json) out.push_back({{"file", f}, {"ok", code == kOk}, {"diagnostics", diag_json(*c)}});
-    else if (code == kOk) std::cout << f << ": ok\n";
+    if (common.json)
+      out.push_back({{"file", f}, {"ok", code == kOk}, {"diagnostics", diag_json(*c)}});
+    else if (code == kOk)
+      std::cout << f << ": ok\n";
     worst = std::max(worst, code);
   }
   if (common.json) std::cout << out.dump(2) << "\n";
@@ -180,18 +187,25 @@ int cmd_count(const std::string& file, const Common& common) {
   if (common.json) {
     nlohmann::json cells = nlohmann::json::array();
     for (const auto& cc : s.cells)
-      cells.push_back({{"cell", cc.cell}, {"architectures", big(cc.raw)}, {"unique", cc.unique ? nlohmann::json(big(*cc.unique)) : nlohmann::json(nullptr)}});
+      cells.push_back({{"cell", cc.cell},
+                       {"architectures", big(cc.raw)},
+                       {"unique", cc.unique ? nlohmann::json(big(*cc.unique)) : nlohmann::json(nullptr)}});
     std::vector<std::string> hier;
-    nlohmann::json j = {{"file", file}, {"network", p.network->name}, {"architectures", big(s.raw)},
-                        {"unique", s.unique ? nlohmann::json(big(*s.unique)) : nlohmann::json(nullptr)}, {"cells", cells}};
+    nlohmann::json j = {{"file", file},
+                        {"network", p.network->name},
+                        {"architectures", big(s.raw)},
+                        {"unique", s.unique ? nlohmann::json(big(*s.unique)) : nlohmann::json(nullptr)},
+                        {"cells", cells}};
     if (!s.unique) j["unique_note"] = s.unique_note;
     std::cout << j.dump(2) << "\n";
     return kOk;
   }
   std::cout << fmt::format("network {} ({})\n", p.network->name, file);
   std::cout << fmt::format("  architectures: {} ({})\n", big(s.raw), grouped(s.raw));
-  if (s.unique) std::cout << fmt::format("  unique:        {} ({})\n", big(*s.unique), grouped(*s.unique));
-  else std::cout << fmt::format("  unique:        not computed: {}\n", s.unique_note);
+  if (s.unique)
+    std::cout << fmt::format("  unique:        {} ({})\n", big(*s.unique), grouped(*s.unique));
+  else
+    std::cout << fmt::format("  unique:        not computed: {}\n", s.unique_note);
   for (const auto& cc : s.cells) {
     std::cout << fmt::format("  cell {}: {} architectures", cc.cell, big(cc.raw));
     if (cc.unique) std::cout << fmt::format(", {} unique", big(*cc.unique));
@@ -213,7 +227,8 @@ int cmd_show(const std::string& file, const std::string& emit, const std::string
   if (!dump_after.empty()) {
     text = c->dump;
     if (text.empty()) {
-      std::cerr << fmt::format("cella: error: no pass is called '{}'; passes: sema, check-constraints, check-search-space\n", dump_after);
+      std::cerr << fmt::format(
+          "cella: error: no pass is called '{}'; passes: sema, check-constraints, check-search-space\n", dump_after);
       return kUsage;
     }
   } else if (emit == "ast") {
@@ -241,7 +256,8 @@ int cmd_show(const std::string& file, const std::string& emit, const std::string
       int status = pipe ? pclose(pipe) : -1;
       std::remove(tmp.c_str());
       if (status != 0) {
-        std::cerr << "cella: error: graphviz `dot` failed or is not installed (apt-get install graphviz); use --emit dot\n";
+        std::cerr
+            << "cella: error: graphviz `dot` failed or is not installed (apt-get install graphviz); use --emit dot\n";
         return kInvalidInput;
       }
       text = svg;
@@ -275,7 +291,8 @@ std::optional<std::string> check_format(const ir::Program& p, const std::string&
   return std::nullopt;
 }
 
-int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, const std::string& format, const Common& common) {
+int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, const std::string& format,
+               const Common& common) {
   int code = kOk;
   auto c = compile_network(file, common, common.json, code);
   if (!c) return code;
@@ -288,8 +305,10 @@ int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, cons
   nlohmann::json arr = nlohmann::json::array();
   for (std::int64_t i = 0; i < n; ++i) {
     ir::Arch a = ir::sample(p, rng);
-    if (common.json) arr.push_back({{"arch", format_arch(p, a, format)}, {"canonical", passes::canonical(p, a)}});
-    else std::cout << format_arch(p, a, format) << "\n";
+    if (common.json)
+      arr.push_back({{"arch", format_arch(p, a, format)}, {"canonical", passes::canonical(p, a)}});
+    else
+      std::cout << format_arch(p, a, format) << "\n";
   }
   if (common.json) std::cout << arr.dump(2) << "\n";
   return kOk;
@@ -298,7 +317,8 @@ int cmd_sample(const std::string& file, std::int64_t n, std::uint64_t seed, cons
 // Spaces up to this size are enumerated by `cella enumerate` (a larger --limit raises it).
 constexpr std::uint64_t kEnumerableSpace = 1'000'000;
 
-int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only, const std::string& format, const Common& common) {
+int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only, const std::string& format,
+                  const Common& common) {
   int code = kOk;
   auto c = compile_network(file, common, false, code);
   if (!c) return code;
@@ -317,8 +337,10 @@ int cmd_enumerate(const std::string& file, std::uint64_t limit, bool unique_only
     return ++printed < limit;
   });
   if (!ok) {
-    std::cerr << fmt::format("cella: error: the space is too large to enumerate (more than {} architectures); `cella sample -n N` "
-                             "draws from it\n", std::max(limit, kEnumerableSpace));
+    std::cerr << fmt::format(
+        "cella: error: the space is too large to enumerate (more than {} architectures); `cella sample -n N` "
+        "draws from it\n",
+        std::max(limit, kEnumerableSpace));
     return kUsage;
   }
   return kOk;
@@ -342,15 +364,19 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
   }
   passes::NetworkStats s = passes::network_stats(p, arch ? &*arch : nullptr, shape->size, arch.has_value());
   if (common.json) {
-    nlohmann::json j = {{"network", p.network->name}, {"data", data},
+    nlohmann::json j = {{"network", p.network->name},
+                        {"data", data},
                         {"input", {shape->channels, shape->size, shape->size}},
-                        {"params", s.params}, {"flops", s.macs}, {"macs", s.macs},
+                        {"params", s.params},
+                        {"flops", s.macs},
+                        {"macs", s.macs},
                         {"what", arch ? "architecture" : "supernet"}};
     if (arch) j["arch"] = ir::to_text(p, *arch);
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << fmt::format("{} of network {} on {} ({}x{}x{})\n", arch ? "architecture" : "supernet (every candidate)",
-                             p.network->name, data, shape->channels, shape->size, shape->size);
+    std::cout << fmt::format("{} of network {} on {} ({}x{}x{})\n",
+                             arch ? "architecture" : "supernet (every candidate)", p.network->name, data,
+                             shape->channels, shape->size, shape->size);
     std::cout << fmt::format("  parameters: {} ({:.6f} M)\n", s.params, s.params / 1e6);
     std::cout << fmt::format("  FLOPs:      {} ({:.6f} M multiply-accumulates)\n", s.macs, s.macs / 1e6);
   }
@@ -362,9 +388,12 @@ int cmd_primitives() {
     std::vector<std::string> params;
     for (const ir::PrimParam& q : p.params) {
       std::string s = q.name;
-      if (q.default_value) s += " = " + ir::to_string(*q.default_value);
-      else if (q.from_input) s += " = <input channels>";
-      else if (q.name == "pad") s += " = <same>";
+      if (q.default_value)
+        s += " = " + ir::to_string(*q.default_value);
+      else if (q.from_input)
+        s += " = <input channels>";
+      else if (q.name == "pad")
+        s += " = <same>";
       params.push_back(s);
     }
     std::cout << fmt::format("{}({})\n    {}\n", p.name, fmt::join(params, ", "), p.summary);
@@ -381,8 +410,8 @@ int exec_runtime(int argc, char** argv) {
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   std::filesystem::path runtime = self.parent_path() / "cella-runtime";
   if (ec || !std::filesystem::exists(runtime)) {
-    std::cerr << fmt::format("cella: error: '{}' needs the runtime, and {} is missing (build with -Druntime=true)\n", argv[1],
-                             runtime.string());
+    std::cerr << fmt::format("cella: error: '{}' needs the runtime, and {} is missing (build with -Druntime=true)\n",
+                             argv[1], runtime.string());
     return kUsage;
   }
   std::vector<char*> args;
@@ -400,7 +429,8 @@ const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retr
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
-  app.footer("Training commands (run by cella-runtime): search, train, eval, derive, retrain. See `cella search --help`.");
+  app.footer(
+      "Training commands (run by cella-runtime): search, train, eval, derive, retrain. See `cella search --help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;
@@ -430,7 +460,8 @@ int run_cli(int argc, char** argv) {
   sample->add_option("file", file, "The .cella file")->required();
   sample->add_option("-n", n, "How many")->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
   sample->add_option("--seed", seed, "Random seed");
-  sample->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  sample->add_option("--format", format, "auto, nb201, darts or json")
+      ->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
   add_common(sample, common);
 
   std::uint64_t limit = 1'000'000;
@@ -439,7 +470,8 @@ int run_cli(int argc, char** argv) {
   enumerate->add_option("file", file, "The .cella file")->required();
   enumerate->add_option("--limit", limit, "Print at most this many architectures");
   enumerate->add_flag("--unique", unique_only, "Print one architecture per isomorphism class");
-  enumerate->add_option("--format", format, "auto, nb201, darts or json")->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  enumerate->add_option("--format", format, "auto, nb201, darts or json")
+      ->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
   add_common(enumerate, common, false);
 
   auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");

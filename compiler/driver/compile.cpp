@@ -3,10 +3,10 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -70,8 +70,8 @@ class Loader {
     std::string error;
     auto text = read_file(path, o_.max_file_bytes, error);
     if (!text) {
-      c_.diags.report(error.find("bytes") != std::string::npos ? diag::Kind::FileTooLarge : diag::Kind::FileUnreadable, {},
-                      fmt::format("cannot read {}: {}", path, error));
+      c_.diags.report(error.find("bytes") != std::string::npos ? diag::Kind::FileTooLarge : diag::Kind::FileUnreadable,
+                      {}, fmt::format("cannot read {}: {}", path, error));
       return;
     }
     std::error_code ec;
@@ -166,7 +166,8 @@ std::unique_ptr<Compilation> compile_file(const std::string& path, const Compile
   return c;
 }
 
-std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text, const CompileOptions& options) {
+std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text,
+                                            const CompileOptions& options) {
   auto c = std::make_unique<Compilation>();
   Loader(*c, options).load_text(name, text, fs::current_path());
   finish(*c, options);

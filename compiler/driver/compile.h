@@ -32,7 +32,7 @@ struct Compilation {
   diag::DiagnosticEngine diags;
   std::vector<ast::File> files;  ///< the main file first, then its imports
   std::optional<ir::Program> program;
-  std::string dump;              ///< the IR text requested with `dump_after`
+  std::string dump;  ///< the IR text requested with `dump_after`
 
   bool ok() const { return !diags.has_errors() && (program.has_value()); }
 };
@@ -40,7 +40,8 @@ struct Compilation {
 /// Compiles the file at `path`.
 std::unique_ptr<Compilation> compile_file(const std::string& path, const CompileOptions& options = {});
 /// Compiles source text; `name` is used in diagnostics and imports resolve from the current directory.
-std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text, const CompileOptions& options = {});
+std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text,
+                                            const CompileOptions& options = {});
 
 /// The directory holding the standard library (`import std.ops`): $CELLA_STDLIB if set, else the
 /// one the build recorded.

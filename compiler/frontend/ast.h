@@ -47,15 +47,15 @@ struct Generator {
 struct Expr {
   ExprKind kind;
   SourceRange range;
-  std::int64_t int_value = 0;      // Int
-  double float_value = 0;          // Float
-  bool bool_value = false;         // Bool
-  std::string text;                // Name, Call (callee), String (unquoted), Int/Float (spelling)
-  SourceRange name_range;          // Call: the callee's name
-  BinaryOp op = BinaryOp::Add;     // Binary
-  std::vector<ExprPtr> operands;   // Neg/Not: 1; Binary/Range: 2
-  std::vector<Arg> args;           // Call
-  std::vector<ListItem> items;     // List; Comprehension: exactly 1
+  std::int64_t int_value = 0;         // Int
+  double float_value = 0;             // Float
+  bool bool_value = false;            // Bool
+  std::string text;                   // Name, Call (callee), String (unquoted), Int/Float (spelling)
+  SourceRange name_range;             // Call: the callee's name
+  BinaryOp op = BinaryOp::Add;        // Binary
+  std::vector<ExprPtr> operands;      // Neg/Not: 1; Binary/Range: 2
+  std::vector<Arg> args;              // Call
+  std::vector<ListItem> items;        // List; Comprehension: exactly 1
   std::vector<Generator> generators;  // Comprehension
 };
 
@@ -89,10 +89,10 @@ enum class CellStmtKind { Inputs, Nodes, Node, Edge, EdgesAll, Combine, Select, 
 
 struct CellStmt {
   CellStmtKind kind;
-  SourceRange range;     // the keyword
-  ExprPtr a, b, c;       // Inputs/Nodes/Select/Output/Constraint: a; Nodes: b = node ops;
-                         // Node: a = nodes, b = ops; Edge: a -> b : c; EdgesAll: c
-  std::string word;      // Combine: the combine mode
+  SourceRange range;  // the keyword
+  ExprPtr a, b, c;    // Inputs/Nodes/Select/Output/Constraint: a; Nodes: b = node ops;
+                      // Node: a = nodes, b = ops; Edge: a -> b : c; EdgesAll: c
+  std::string word;   // Combine: the combine mode
   SourceRange word_range;
   bool optional = false;  // Edge, EdgesAll
   // Node options
@@ -114,12 +114,12 @@ enum class NetStmtKind { Stem, Stage, Layer, Head, Share };
 struct NetStmt {
   NetStmtKind kind;
   SourceRange range;
-  ExprPtr value;        // Stem/Layer/Head: the op expression
-  std::string name;     // Stage: the cell/opset/op; Share: the mode
+  ExprPtr value;     // Stem/Layer/Head: the op expression
+  std::string name;  // Stage: the cell/opset/op; Share: the mode
   SourceRange name_range;
-  ExprPtr depth;        // Stage: `* depth` (may be null)
-  ExprPtr width;        // Stage (may be null)
-  ExprPtr stride;       // Stage (may be null)
+  ExprPtr depth;   // Stage: `* depth` (may be null)
+  ExprPtr width;   // Stage (may be null)
+  ExprPtr stride;  // Stage (may be null)
 };
 
 struct NetworkDecl {

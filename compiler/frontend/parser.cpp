@@ -46,11 +46,16 @@ std::size_t invalid_utf8(std::string_view s) {
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
     std::size_t n = 0;
-    if (c < 0x80) n = 0;
-    else if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) n = 2;
-    else if (c >= 0xf0 && c <= 0xf4) n = 3;
-    else return i;
+    if (c < 0x80)
+      n = 0;
+    else if (c >= 0xc2 && c <= 0xdf)
+      n = 1;
+    else if (c >= 0xe0 && c <= 0xef)
+      n = 2;
+    else if (c >= 0xf0 && c <= 0xf4)
+      n = 3;
+    else
+      return i;
     if (n > s.size() - 1 - i) return i;
     for (std::size_t k = 1; k <= n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
@@ -97,8 +102,8 @@ class ErrorListener : public antlr4::BaseErrorListener {
  public:
   ErrorListener(DiagnosticEngine& diags, diag::FileId id) : diags_(diags), id_(id) {}
 
-  void syntaxError(antlr4::Recognizer*, antlr4::Token* token, size_t line, size_t column,
-                   const std::string& msg, std::exception_ptr) override {
+  void syntaxError(antlr4::Recognizer*, antlr4::Token* token, size_t line, size_t column, const std::string& msg,
+                   std::exception_ptr) override {
     // Stray characters were reported already, as UnexpectedCharacter.
     if (token && token->getType() == CellaLexer::ERROR_CHAR) return;
     // One error per place: ANTLR's recovery can report the same spot twice.
@@ -119,8 +124,7 @@ class ErrorListener : public antlr4::BaseErrorListener {
     diags_.report(Kind::SyntaxError,
                   SourceRange{id_, static_cast<std::uint32_t>(line), static_cast<std::uint32_t>(column + 1), len},
                   friendly(text));
-    if (count_ == kMaxSyntaxErrors)
-      diags_.note("further syntax errors in this file are not shown");
+    if (count_ == kMaxSyntaxErrors) diags_.note("further syntax errors in this file are not shown");
   }
 
  private:
@@ -146,7 +150,8 @@ class Transformer {
   SourceRange range(antlr4::ParserRuleContext* ctx) const {
     SourceRange r = range(ctx->getStart());
     antlr4::Token* stop = ctx->getStop();
-    if (stop && stop->getLine() == ctx->getStart()->getLine() && stop->getStopIndex() >= ctx->getStart()->getStartIndex())
+    if (stop && stop->getLine() == ctx->getStart()->getLine() &&
+        stop->getStopIndex() >= ctx->getStart()->getStartIndex())
       r.length = static_cast<std::uint32_t>(stop->getStopIndex() - ctx->getStart()->getStartIndex() + 1);
     return r;
   }
@@ -392,10 +397,14 @@ class Transformer {
     if (auto* c = dynamic_cast<P::NotExprContext*>(ctx)) return unary(ast::ExprKind::Not, ctx, c->expr(), depth);
     if (auto* c = dynamic_cast<P::MulExprContext*>(ctx)) {
       std::string op = c->op->getText();
-      return binary(op == "*" ? ast::BinaryOp::Mul : op == "/" ? ast::BinaryOp::Div : ast::BinaryOp::Mod, c, c->expr(0), c->expr(1), depth);
+      return binary(op == "*"   ? ast::BinaryOp::Mul
+                    : op == "/" ? ast::BinaryOp::Div
+                                : ast::BinaryOp::Mod,
+                    c, c->expr(0), c->expr(1), depth);
     }
     if (auto* c = dynamic_cast<P::AddExprContext*>(ctx))
-      return binary(c->op->getText() == "+" ? ast::BinaryOp::Add : ast::BinaryOp::Sub, c, c->expr(0), c->expr(1), depth);
+      return binary(c->op->getText() == "+" ? ast::BinaryOp::Add : ast::BinaryOp::Sub, c, c->expr(0), c->expr(1),
+                    depth);
     if (auto* c = dynamic_cast<P::RangeExprContext*>(ctx)) {
       auto e = make(ast::ExprKind::Range, range(c));
       e->operands.push_back(transform_expr(c->expr(0), depth + 1));
@@ -404,12 +413,18 @@ class Transformer {
     }
     if (auto* c = dynamic_cast<P::CmpExprContext*>(ctx)) {
       std::string op = c->op->getText();
-      ast::BinaryOp b = op == "<" ? ast::BinaryOp::Lt : op == "<=" ? ast::BinaryOp::Le : op == ">" ? ast::BinaryOp::Gt
-                      : op == ">=" ? ast::BinaryOp::Ge : op == "==" ? ast::BinaryOp::Eq : ast::BinaryOp::Ne;
+      ast::BinaryOp b = op == "<"    ? ast::BinaryOp::Lt
+                        : op == "<=" ? ast::BinaryOp::Le
+                        : op == ">"  ? ast::BinaryOp::Gt
+                        : op == ">=" ? ast::BinaryOp::Ge
+                        : op == "==" ? ast::BinaryOp::Eq
+                                     : ast::BinaryOp::Ne;
       return binary(b, c, c->expr(0), c->expr(1), depth);
     }
-    if (auto* c = dynamic_cast<P::AndExprContext*>(ctx)) return binary(ast::BinaryOp::And, c, c->expr(0), c->expr(1), depth);
-    if (auto* c = dynamic_cast<P::OrExprContext*>(ctx)) return binary(ast::BinaryOp::Or, c, c->expr(0), c->expr(1), depth);
+    if (auto* c = dynamic_cast<P::AndExprContext*>(ctx))
+      return binary(ast::BinaryOp::And, c, c->expr(0), c->expr(1), depth);
+    if (auto* c = dynamic_cast<P::OrExprContext*>(ctx))
+      return binary(ast::BinaryOp::Or, c, c->expr(0), c->expr(1), depth);
     auto* c = dynamic_cast<P::SeqExprContext*>(ctx);
     return binary(ast::BinaryOp::Seq, c, c->expr(0), c->expr(1), depth);
   }
@@ -542,8 +557,10 @@ bool check_nesting(antlr4::CommonTokenStream& tokens, diag::FileId id, Diagnosti
   int depth = 0, prefix_run = 0;
   for (antlr4::Token* t : tokens.getTokens()) {
     std::string text = t->getText();
-    if (text == "(" || text == "[" || text == "{") ++depth;
-    else if (text == ")" || text == "]" || text == "}") depth = std::max(0, depth - 1);
+    if (text == "(" || text == "[" || text == "{")
+      ++depth;
+    else if (text == ")" || text == "]" || text == "}")
+      depth = std::max(0, depth - 1);
     prefix_run = (text == "-" || text == "not") ? prefix_run + 1 : 0;
     if (depth > kMaxNesting || prefix_run > kMaxNesting) {
       diags.report(Kind::NestingTooDeep,

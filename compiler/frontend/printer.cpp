@@ -18,10 +18,17 @@ int precedence(const ast::Expr& e) {
     case ExprKind::Range: return 6;
     case ExprKind::Binary:
       switch (e.op) {
-        case BinaryOp::Mul: case BinaryOp::Div: case BinaryOp::Mod: return 8;
-        case BinaryOp::Add: case BinaryOp::Sub: return 7;
-        case BinaryOp::Lt: case BinaryOp::Le: case BinaryOp::Gt: case BinaryOp::Ge:
-        case BinaryOp::Eq: case BinaryOp::Ne: return 5;
+        case BinaryOp::Mul:
+        case BinaryOp::Div:
+        case BinaryOp::Mod: return 8;
+        case BinaryOp::Add:
+        case BinaryOp::Sub: return 7;
+        case BinaryOp::Lt:
+        case BinaryOp::Le:
+        case BinaryOp::Gt:
+        case BinaryOp::Ge:
+        case BinaryOp::Eq:
+        case BinaryOp::Ne: return 5;
         case BinaryOp::And: return 3;
         case BinaryOp::Or: return 2;
         case BinaryOp::Seq: return 1;
@@ -55,8 +62,14 @@ std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') { out += "\\n"; continue; }
-    if (c == '\t') { out += "\\t"; continue; }
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (c == '\t') {
+      out += "\\t";
+      continue;
+    }
     out.push_back(c);
   }
   return out + "\"";
@@ -197,16 +210,15 @@ std::string print(const ast::File& file) {
         out += "op " + d.op->name + (d.op->has_param_list ? print_params(d.op->params) : "") + " = " +
                print(*d.op->body) + "\n";
         break;
-      case ast::Decl::Kind::Opset:
-        out += "opset " + d.opset->name + " = " + print(*d.opset->value) + "\n";
-        break;
+      case ast::Decl::Kind::Opset: out += "opset " + d.opset->name + " = " + print(*d.opset->value) + "\n"; break;
       case ast::Decl::Kind::Cell:
         out += "cell " + d.cell->name + (d.cell->base.empty() ? "" : " : " + d.cell->base) + " {\n";
         for (const auto& s : d.cell->stmts) out += "  " + print_cell_stmt(s) + "\n";
         out += "}\n";
         break;
       case ast::Decl::Kind::Network:
-        out += "network " + d.network->name + (d.network->has_param_list ? print_params(d.network->params) : "") + " {\n";
+        out +=
+            "network " + d.network->name + (d.network->has_param_list ? print_params(d.network->params) : "") + " {\n";
         for (const auto& s : d.network->stmts) out += "  " + print_net_stmt(s) + "\n";
         out += "}\n";
         break;

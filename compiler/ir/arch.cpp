@@ -87,11 +87,12 @@ std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) 
         if (ch.edge_op[e] < 0) continue;
         ++chosen;
         if (cell.edge(e).candidates[ch.edge_op[e]].is_zero(1))
-          return fmt::format("node {} of cell '{}' selects edge {} with '{}'; a selected edge needs a real operation", v, name,
-                             cell.edge_name(e), cell.edge(e).candidates[ch.edge_op[e]].name);
+          return fmt::format("node {} of cell '{}' selects edge {} with '{}'; a selected edge needs a real operation",
+                             v, name, cell.edge_name(e), cell.edge(e).candidates[ch.edge_op[e]].name);
       }
       if (chosen != np.select)
-        return fmt::format("node {} of cell '{}' must keep exactly {} inputs, the architecture keeps {}", v, name, np.select, chosen);
+        return fmt::format("node {} of cell '{}' must keep exactly {} inputs, the architecture keeps {}", v, name,
+                           np.select, chosen);
     } else {
       for (int e : in)
         if (ch.edge_op[e] < 0 && !cell.edge(e).optional)
@@ -105,14 +106,16 @@ std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) 
   }
   const auto& allowed = cell.props().allowed_edge_counts;
   if (present < static_cast<int>(allowed.size()) && !allowed[present])
-    return fmt::format("cell '{}' with {} edges breaks its constraint '{}'", name, present, cell.props().constraint_text);
+    return fmt::format("cell '{}' with {} edges breaks its constraint '{}'", name, present,
+                       cell.props().constraint_text);
   return std::nullopt;
 }
 
 std::optional<std::string> check_arch(const Program& p, const Arch& a) {
   if (!p.network) return std::string("the file has no network");
   const Network& n = *p.network;
-  if (a.cells.size() != n.cell_groups.size() || a.layers.size() != n.layer_groups.size() || a.depths.size() != n.depth_groups.size())
+  if (a.cells.size() != n.cell_groups.size() || a.layers.size() != n.layer_groups.size() ||
+      a.depths.size() != n.depth_groups.size())
     return std::string("the architecture does not match the network's decisions");
   for (std::size_t g = 0; g < a.cells.size(); ++g)
     if (auto err = check_choice(p.cells[n.cell_groups[g].cell], a.cells[g])) return err;
@@ -180,7 +183,8 @@ std::string to_genotype(const Program& p, const Arch& a) {
         if (op < 0) continue;
         pairs += fmt::format("{}('{}', {})", pairs.empty() ? "" : ", ", c.edge(e).candidates[op].name, c.source(e));
       }
-    for (std::size_t i = 0; i < c.props().output.nodes.size(); ++i) concat += (i ? ", " : "") + std::to_string(c.props().output.nodes[i]);
+    for (std::size_t i = 0; i < c.props().output.nodes.size(); ++i)
+      concat += (i ? ", " : "") + std::to_string(c.props().output.nodes[i]);
     return std::make_pair(pairs, concat);
   };
   auto [n, nc] = part(groups.first);
@@ -200,7 +204,8 @@ nlohmann::json to_json(const Program& p, const Arch& a) {
       edges[c.edge_name(e)] = op < 0 ? nlohmann::json(nullptr) : nlohmann::json(c.edge(e).candidates[op].name);
     }
     for (int v = 0; v < c.num_nodes(); ++v)
-      if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0) nodes[std::to_string(v)] = c.node(v).ops[a.cells[g].node_op[v]].name;
+      if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0)
+        nodes[std::to_string(v)] = c.node(v).ops[a.cells[g].node_op[v]].name;
     nlohmann::json cell = {{"edges", edges}};
     if (!nodes.empty()) cell["nodes"] = nodes;
     cells[n.cell_groups[g].name] = cell;
@@ -235,7 +240,8 @@ std::string to_text(const Program& p, const Arch& a) {
 namespace {
 
 std::variant<Arch, std::string> parse_nb201(const Program& p, std::string_view text) {
-  if (!nb201_like(p)) return std::string("this space has no NAS-Bench-201 form (it needs one shared 1-input cell); use JSON");
+  if (!nb201_like(p))
+    return std::string("this space has no NAS-Bench-201 form (it needs one shared 1-input cell); use JSON");
   const Cell& c = p.cells[net_of(p).cell_groups[0].cell];
   Arch a = empty_arch(p);
   std::vector<std::string> groups;
@@ -266,11 +272,14 @@ std::variant<Arch, std::string> parse_nb201(const Program& p, std::string_view t
       std::string_view op = tok.substr(0, tilde), src_text = tok.substr(tilde + 1);
       int src = -1;
       auto [ptr, ec] = std::from_chars(src_text.data(), src_text.data() + src_text.size(), src);
-      if (ec != std::errc() || ptr != src_text.data() + src_text.size()) return fmt::format("'{}' is not a node number", src_text);
+      if (ec != std::errc() || ptr != src_text.data() + src_text.size())
+        return fmt::format("'{}' is not a node number", src_text);
       int e = c.find_edge(src, v);
       if (e < 0) return fmt::format("cell '{}' has no edge {}<-{}", c.props().name, v, src);
       int idx = op_index(c.edge(e).candidates, op);
-      if (idx < 0) return fmt::format("edge {} has no candidate '{}' (it has {})", c.edge_name(e), op, names_of(c.edge(e).candidates));
+      if (idx < 0)
+        return fmt::format("edge {} has no candidate '{}' (it has {})", c.edge_name(e), op,
+                           names_of(c.edge(e).candidates));
       if (a.cells[0].edge_op[e] >= 0) return fmt::format("edge {} is given twice", c.edge_name(e));
       a.cells[0].edge_op[e] = idx;
     }
@@ -280,7 +289,8 @@ std::variant<Arch, std::string> parse_nb201(const Program& p, std::string_view t
 
 std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_view text) {
   auto groups = darts_groups(p);
-  if (!groups) return std::string("this space has no DARTS genotype form (it needs a normal and a reduction cell); use JSON");
+  if (!groups)
+    return std::string("this space has no DARTS genotype form (it needs a normal and a reduction cell); use JSON");
   Arch a = empty_arch(p);
   auto parse_part = [&](std::string_view key, int g) -> std::optional<std::string> {
     std::string k = std::string(key) + "=[";
@@ -314,7 +324,8 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
     for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
       int k = c.node(v).select > 0 ? c.node(v).select : static_cast<int>(c.in_edges(v).size());
       for (int j = 0; j < k; ++j, ++i) {
-        if (i >= pairs.size()) return fmt::format("the '{}' list has {} pairs, too few for cell '{}'", key, pairs.size(), c.props().name);
+        if (i >= pairs.size())
+          return fmt::format("the '{}' list has {} pairs, too few for cell '{}'", key, pairs.size(), c.props().name);
         auto& [op, src] = pairs[i];
         int e = c.find_edge(src, v);
         if (e < 0) return fmt::format("cell '{}' has no edge {}<-{}", c.props().name, v, src);
@@ -324,7 +335,8 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
         a.cells[g].edge_op[e] = idx;
       }
     }
-    if (i != pairs.size()) return fmt::format("the '{}' list has {} pairs, too many for cell '{}'", key, pairs.size(), c.props().name);
+    if (i != pairs.size())
+      return fmt::format("the '{}' list has {} pairs, too many for cell '{}'", key, pairs.size(), c.props().name);
     return std::nullopt;
   };
   if (auto err = parse_part("normal", groups->first)) return *err;
@@ -341,9 +353,11 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
     const Cell& c = p.cells[n.cell_groups[g].cell];
     const std::string& gname = n.cell_groups[g].name;
-    if (!cells.is_object() || !cells.contains(gname)) return fmt::format("the architecture has no entry for cell '{}'", gname);
+    if (!cells.is_object() || !cells.contains(gname))
+      return fmt::format("the architecture has no entry for cell '{}'", gname);
     const nlohmann::json& cj = cells[gname];
-    if (!cj.is_object() || !cj.contains("edges") || !cj["edges"].is_object()) return fmt::format("cell '{}' has no \"edges\" object", gname);
+    if (!cj.is_object() || !cj.contains("edges") || !cj["edges"].is_object())
+      return fmt::format("cell '{}' has no \"edges\" object", gname);
     for (auto& [key, val] : cj["edges"].items()) {
       int e = -1;
       for (int i = 0; i < c.num_edges(); ++i)
@@ -369,7 +383,8 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
   }
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
     const Unit& u = n.units[n.layer_groups[l]];
-    if (!j.contains("layers") || !j["layers"].is_object() || !j["layers"].contains(u.name) || !j["layers"][u.name].is_string())
+    if (!j.contains("layers") || !j["layers"].is_object() || !j["layers"].contains(u.name) ||
+        !j["layers"][u.name].is_string())
       return fmt::format("the architecture has no operation for layer {}", u.name);
     int idx = op_index(u.choices, j["layers"][u.name].get<std::string>());
     if (idx < 0) return fmt::format("layer {} has no candidate '{}'", u.name, j["layers"][u.name].get<std::string>());
@@ -394,10 +409,14 @@ std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view te
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
   std::variant<Arch, std::string> r;
-  if (text.starts_with("|")) r = parse_nb201(p, text);
-  else if (text.starts_with("Genotype(")) r = parse_genotype(p, text);
-  else if (text.starts_with("{")) r = parse_json(p, text);
-  else return std::string("an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...) or a JSON object");
+  if (text.starts_with("|"))
+    r = parse_nb201(p, text);
+  else if (text.starts_with("Genotype("))
+    r = parse_genotype(p, text);
+  else if (text.starts_with("{"))
+    r = parse_json(p, text);
+  else
+    return std::string("an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...) or a JSON object");
   if (auto* a = std::get_if<Arch>(&r))
     if (auto err = check_arch(p, *a)) return *err;
   return r;

@@ -1,6 +1,6 @@
 // Text, JSON and DOT dumps of the IR. Their output is pinned by golden tests: keep it stable.
-#include "compiler/ir/plan.h"
 #include "compiler/ir/dump.h"
+#include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
 
@@ -32,7 +32,6 @@ std::string output_str(const CellOutput& o) {
   return fmt::format("concat [{}]", fmt::join(o.nodes, ", "));
 }
 
-
 // `conv >> bn`: the primitives of an op, without arguments, for pictures.
 std::string short_ops(const Op& op) {
   std::string s;
@@ -40,22 +39,21 @@ std::string short_ops(const Op& op) {
   return s.empty() ? "identity" : s;
 }
 
-const char* share_name(ShareMode m) {
-  return m == ShareMode::All ? "all" : m == ShareMode::Stage ? "stage" : "none";
-}
+const char* share_name(ShareMode m) { return m == ShareMode::All ? "all" : m == ShareMode::Stage ? "stage" : "none"; }
 
-const char* kind_name(UnitKind k) {
-  return k == UnitKind::Fixed ? "fixed" : k == UnitKind::Cell ? "cell" : "choice";
-}
+const char* kind_name(UnitKind k) { return k == UnitKind::Fixed ? "fixed" : k == UnitKind::Cell ? "cell" : "choice"; }
 
 nlohmann::json op_json(const Op& op) {
   nlohmann::json seq = nlohmann::json::array();
   for (const PrimCall& c : op.seq) {
     nlohmann::json args = nlohmann::json::object();
     for (const auto& [n, v] : c.args) {
-      if (auto* i = std::get_if<std::int64_t>(&v)) args[n] = *i;
-      else if (auto* b = std::get_if<bool>(&v)) args[n] = *b;
-      else args[n] = std::get<double>(v);
+      if (auto* i = std::get_if<std::int64_t>(&v))
+        args[n] = *i;
+      else if (auto* b = std::get_if<bool>(&v))
+        args[n] = *b;
+      else
+        args[n] = std::get<double>(v);
     }
     seq.push_back({{"prim", c.prim}, {"args", args}});
   }
@@ -66,28 +64,58 @@ nlohmann::json plan_json(const SearchPlan& s) {
   nlohmann::json smoke = nlohmann::json::object();
   for (const auto& [name, text] : s.smoke) smoke[name] = text;
   auto opt = [](const Optimizer& o) {
-    return nlohmann::json{{"kind", o.kind}, {"lr", o.lr}, {"momentum", o.momentum}, {"weight_decay", o.weight_decay}, {"nesterov", o.nesterov}};
+    return nlohmann::json{{"kind", o.kind},
+                          {"lr", o.lr},
+                          {"momentum", o.momentum},
+                          {"weight_decay", o.weight_decay},
+                          {"nesterov", o.nesterov}};
   };
   const SupernetPlan& sn = s.supernet;
   const SplitPlan& sp = s.split;
   return {
       {"name", s.name},
       {"seed", s.seed},
-      {"data", {{"name", s.data.name}, {"path", s.data.path}, {"subset", s.data.subset}, {"train_portion", s.data.train_portion}}},
+      {"data",
+       {{"name", s.data.name},
+        {"path", s.data.path},
+        {"subset", s.data.subset},
+        {"train_portion", s.data.train_portion}}},
       {"supernet",
-       {{"epochs", sn.epochs}, {"batch", sn.batch}, {"optimizer", opt(sn.optimizer)},
-        {"schedule", {{"kind", word(sn.schedule.kind)}, {"min_lr", sn.schedule.min_lr}}}, {"clip", sn.clip},
-        {"method", sn.method}, {"path", word(sn.path)}, {"tau_max", sn.tau_max}, {"tau_min", sn.tau_min},
-        {"arch", {{"lr", sn.arch.lr}, {"beta1", sn.arch.beta1}, {"beta2", sn.arch.beta2}, {"weight_decay", sn.arch.weight_decay}}},
+       {{"epochs", sn.epochs},
+        {"batch", sn.batch},
+        {"optimizer", opt(sn.optimizer)},
+        {"schedule", {{"kind", word(sn.schedule.kind)}, {"min_lr", sn.schedule.min_lr}}},
+        {"clip", sn.clip},
+        {"method", sn.method},
+        {"path", word(sn.path)},
+        {"tau_max", sn.tau_max},
+        {"tau_min", sn.tau_min},
+        {"arch",
+         {{"lr", sn.arch.lr},
+          {"beta1", sn.arch.beta1},
+          {"beta2", sn.arch.beta2},
+          {"weight_decay", sn.arch.weight_decay}}},
         {"arch_warmup", sn.arch_warmup}}},
       {"split",
-       {{"strategy", strategy_word(sp)}, {"at", sp.at}, {"cell", sp.cell}, {"edges", sp.edges},
-        {"batches", sp.batches}, {"branches", sp.branches}, {"groups", sp.group_sizes}, {"variant", word(sp.variant)},
-        {"criterion", sp.criterion}, {"child_epochs", sp.child_epochs}, {"select", word(sp.select)},
-        {"distill", word(sp.distill)}, {"restart", word(sp.restart)}}},
+       {{"strategy", strategy_word(sp)},
+        {"at", sp.at},
+        {"cell", sp.cell},
+        {"edges", sp.edges},
+        {"batches", sp.batches},
+        {"branches", sp.branches},
+        {"groups", sp.group_sizes},
+        {"variant", word(sp.variant)},
+        {"criterion", sp.criterion},
+        {"child_epochs", sp.child_epochs},
+        {"select", word(sp.select)},
+        {"distill", word(sp.distill)},
+        {"restart", word(sp.restart)}}},
       {"retrain",
-       {{"enabled", s.retrain.enabled}, {"epochs", s.retrain.epochs}, {"batch", s.retrain.batch},
-        {"optimizer", opt(s.retrain.optimizer)}, {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}}}},
+       {{"enabled", s.retrain.enabled},
+        {"epochs", s.retrain.epochs},
+        {"batch", s.retrain.batch},
+        {"optimizer", opt(s.retrain.optimizer)},
+        {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}}}},
       {"smoke", smoke},
   };
 }
@@ -116,7 +144,8 @@ std::string dump_text(const Program& p) {
       const EdgeProps& ep = c.edge(e);
       out += fmt::format("  edge {} {}: hierarchy {}, stride {}{}, {}\n", e, c.edge_name(e), ep.hierarchy, ep.stride,
                          ep.optional ? ", optional" : "", names(ep.candidates));
-      for (const Op& op : ep.candidates) expansions.emplace(fmt::format("{} (stride {})", op.name, ep.stride), op.expansion());
+      for (const Op& op : ep.candidates)
+        expansions.emplace(fmt::format("{} (stride {})", op.name, ep.stride), op.expansion());
     }
     for (int v = 0; v < c.num_nodes(); ++v)
       for (const Op& op : c.node(v).ops) expansions.emplace(op.name, op.expansion());
@@ -127,13 +156,16 @@ std::string dump_text(const Program& p) {
     const Network& n = *p.network;
     std::vector<std::string> params;
     for (const auto& [k, v] : n.params) params.push_back(k + "=" + to_string(v));
-    out += fmt::format("network {}({}): input {}, share {}\n", n.name, fmt::join(params, ", "), shape_str(n.input), share_name(n.share));
+    out += fmt::format("network {}({}): input {}, share {}\n", n.name, fmt::join(params, ", "), shape_str(n.input),
+                       share_name(n.share));
     for (std::size_t i = 0; i < n.units.size(); ++i) {
       const Unit& u = n.units[i];
       out += fmt::format("  {} {} {}: {} -> {}", i, u.name, kind_name(u.kind), shape_str(u.in), shape_str(u.out));
       if (u.kind == UnitKind::Fixed) out += " = " + u.op.expansion();
-      if (u.kind == UnitKind::Cell) out += fmt::format(", cell {} width {}, group {}", p.cells[u.cell].props().name, u.width, u.group);
-      if (u.kind == UnitKind::Choice) out += fmt::format(", stride {}, group {}, {}", u.stride, u.group, names(u.choices));
+      if (u.kind == UnitKind::Cell)
+        out += fmt::format(", cell {} width {}, group {}", p.cells[u.cell].props().name, u.width, u.group);
+      if (u.kind == UnitKind::Choice)
+        out += fmt::format(", stride {}, group {}, {}", u.stride, u.group, names(u.choices));
       if (u.stage >= 0) out += fmt::format(", stage {}", u.stage);
       out += "\n";
     }
@@ -152,8 +184,10 @@ nlohmann::json dump_json(const Program& p) {
     nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
     for (int v = 0; v < c.num_nodes(); ++v) {
       const NodeProps& n = c.node(v);
-      nlohmann::json nj = {{"id", v}, {"kind", n.kind == NodeKind::Input ? "input" : "intermediate"},
-                           {"combine", n.combine == Combine::Sum ? "sum" : "concat"}, {"select", n.select}};
+      nlohmann::json nj = {{"id", v},
+                           {"kind", n.kind == NodeKind::Input ? "input" : "intermediate"},
+                           {"combine", n.combine == Combine::Sum ? "sum" : "concat"},
+                           {"select", n.select}};
       nlohmann::json ops = nlohmann::json::array();
       for (const Op& op : n.ops) ops.push_back(op_json(op));
       nj["ops"] = ops;
@@ -163,28 +197,47 @@ nlohmann::json dump_json(const Program& p) {
       const EdgeProps& ep = c.edge(e);
       nlohmann::json cands = nlohmann::json::array();
       for (const Op& op : ep.candidates) cands.push_back(op_json(op));
-      edges.push_back({{"index", e}, {"name", c.edge_name(e)}, {"source", c.source(e)}, {"target", c.target(e)},
-                       {"hierarchy", ep.hierarchy}, {"stride", ep.stride}, {"optional", ep.optional}, {"candidates", cands}});
+      edges.push_back({{"index", e},
+                       {"name", c.edge_name(e)},
+                       {"source", c.source(e)},
+                       {"target", c.target(e)},
+                       {"hierarchy", ep.hierarchy},
+                       {"stride", ep.stride},
+                       {"optional", ep.optional},
+                       {"candidates", cands}});
     }
-    j["cells"].push_back({{"name", cp.name}, {"inputs", cp.inputs}, {"reduction", cp.reduction},
-                          {"output", {{"kind", cp.output.kind == CellOutput::Kind::Node ? "node" : "concat"}, {"nodes", cp.output.nodes}}},
-                          {"nodes", nodes}, {"edges", edges}, {"hierarchies", c.hierarchies},
-                          {"constraint", cp.constraint_text}});
+    j["cells"].push_back(
+        {{"name", cp.name},
+         {"inputs", cp.inputs},
+         {"reduction", cp.reduction},
+         {"output",
+          {{"kind", cp.output.kind == CellOutput::Kind::Node ? "node" : "concat"}, {"nodes", cp.output.nodes}}},
+         {"nodes", nodes},
+         {"edges", edges},
+         {"hierarchies", c.hierarchies},
+         {"constraint", cp.constraint_text}});
   }
   if (p.network) {
     const Network& n = *p.network;
     nlohmann::json params = nlohmann::json::object();
     for (const auto& [k, v] : n.params) {
-      if (auto* i = std::get_if<std::int64_t>(&v)) params[k] = *i;
-      else if (auto* b = std::get_if<bool>(&v)) params[k] = *b;
-      else params[k] = std::get<double>(v);
+      if (auto* i = std::get_if<std::int64_t>(&v))
+        params[k] = *i;
+      else if (auto* b = std::get_if<bool>(&v))
+        params[k] = *b;
+      else
+        params[k] = std::get<double>(v);
     }
     nlohmann::json units = nlohmann::json::array();
     for (const Unit& u : n.units) {
-      nlohmann::json uj = {{"name", u.name}, {"kind", kind_name(u.kind)}, {"role", u.role},
-                           {"in", {{"channels", u.in.channels}, {"reduction", u.in.reduction}, {"flat", u.in.flat}}},
-                           {"out", {{"channels", u.out.channels}, {"reduction", u.out.reduction}, {"flat", u.out.flat}}},
-                           {"stage", u.stage}, {"group", u.group}};
+      nlohmann::json uj = {
+          {"name", u.name},
+          {"kind", kind_name(u.kind)},
+          {"role", u.role},
+          {"in", {{"channels", u.in.channels}, {"reduction", u.in.reduction}, {"flat", u.in.flat}}},
+          {"out", {{"channels", u.out.channels}, {"reduction", u.out.reduction}, {"flat", u.out.flat}}},
+          {"stage", u.stage},
+          {"group", u.group}};
       if (u.kind == UnitKind::Fixed) uj["op"] = op_json(u.op);
       if (u.kind == UnitKind::Cell) {
         uj["cell"] = p.cells[u.cell].props().name;
@@ -201,24 +254,35 @@ nlohmann::json dump_json(const Program& p) {
     nlohmann::json stages = nlohmann::json::array();
     for (const Stage& s : n.stages) stages.push_back({{"body", s.body}, {"units", s.units}, {"depths", s.depths}});
     nlohmann::json groups = nlohmann::json::array();
-    for (const CellGroup& g : n.cell_groups) groups.push_back({{"name", g.name}, {"cell", p.cells[g.cell].props().name}, {"units", g.units}});
-    j["network"] = {{"name", n.name}, {"params", params}, {"share", share_name(n.share)}, {"units", units},
-                    {"stages", stages}, {"cell_groups", groups}, {"layer_groups", n.layer_groups}, {"depth_groups", n.depth_groups}};
+    for (const CellGroup& g : n.cell_groups)
+      groups.push_back({{"name", g.name}, {"cell", p.cells[g.cell].props().name}, {"units", g.units}});
+    j["network"] = {{"name", n.name},
+                    {"params", params},
+                    {"share", share_name(n.share)},
+                    {"units", units},
+                    {"stages", stages},
+                    {"cell_groups", groups},
+                    {"layer_groups", n.layer_groups},
+                    {"depth_groups", n.depth_groups}};
   }
   if (p.search) j["search"] = plan_json(*p.search);
   return j;
 }
 
 std::string dump_dot(const Program& p) {
-  std::string out = "digraph cella {\n  rankdir=LR;\n  node [shape=circle, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n";
+  std::string out =
+      "digraph cella {\n  rankdir=LR;\n  node [shape=circle, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", "
+      "fontsize=10];\n";
   for (std::size_t ci = 0; ci < p.cells.size(); ++ci) {
     const Cell& c = p.cells[ci];
-    out += fmt::format("  subgraph cluster_{} {{\n    labelloc=b;\n    label=\"cell {}{}\";\n", ci, c.props().name, c.props().reduction ? " (reduction)" : "");
+    out += fmt::format("  subgraph cluster_{} {{\n    labelloc=b;\n    label=\"cell {}{}\";\n", ci, c.props().name,
+                       c.props().reduction ? " (reduction)" : "");
     for (int v = 0; v < c.num_nodes(); ++v) {
       const NodeProps& n = c.node(v);
       std::string label = std::to_string(v);
       if (!n.ops.empty()) label += "\\n" + names(n.ops);
-      out += fmt::format("    c{}_n{} [label=\"{}\"{}];\n", ci, v, label, n.kind == NodeKind::Input ? ", shape=box" : "");
+      out +=
+          fmt::format("    c{}_n{} [label=\"{}\"{}];\n", ci, v, label, n.kind == NodeKind::Input ? ", shape=box" : "");
     }
     const CellOutput& o = c.props().output;
     if (o.kind == CellOutput::Kind::Concat) {
@@ -239,9 +303,10 @@ std::string dump_dot(const Program& p) {
     out += fmt::format("  subgraph cluster_network {{\n    label=\"network {}\";\n    node [shape=box];\n", n.name);
     for (std::size_t i = 0; i < n.units.size(); ++i) {
       const Unit& u = n.units[i];
-      std::string label = u.kind == UnitKind::Cell ? fmt::format("{}\\n{} (C={})", u.name, p.cells[u.cell].props().name, u.width)
-                        : u.kind == UnitKind::Choice ? fmt::format("{}\\nchoice of {}", u.name, u.choices.size())
-                        : fmt::format("{}\\n{}", u.name, short_ops(u.op));
+      std::string label = u.kind == UnitKind::Cell
+                              ? fmt::format("{}\\n{} (C={})", u.name, p.cells[u.cell].props().name, u.width)
+                          : u.kind == UnitKind::Choice ? fmt::format("{}\\nchoice of {}", u.name, u.choices.size())
+                                                       : fmt::format("{}\\n{}", u.name, short_ops(u.op));
       out += fmt::format("    u{} [label=\"{}\"];\n", i, label);
       if (i) out += fmt::format("    u{} -> u{};\n", i - 1, i);
     }

@@ -49,7 +49,8 @@ int Cell::find_edge(int src, int dst) const {
 
 std::vector<int> Cell::in_edges(int v) const {
   std::vector<int> out;
-  for (auto [it, end] = boost::in_edges(static_cast<Vertex>(v), graph); it != end; ++it) out.push_back(graph[*it].index);
+  for (auto [it, end] = boost::in_edges(static_cast<Vertex>(v), graph); it != end; ++it)
+    out.push_back(graph[*it].index);
   std::sort(out.begin(), out.end());  // index order is source order for a fixed target
   return out;
 }

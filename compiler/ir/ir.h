@@ -33,10 +33,10 @@
 
 #include <array>
 #include <boost/graph/adjacency_list.hpp>
-#include <span>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,8 +80,9 @@ struct NodeProps {
 class Candidates {
  public:
   Candidates() : ops_(no_ops()) {}
-  Candidates(std::vector<Op> ops) : ops_(std::make_shared<const std::vector<Op>>(std::move(ops))) {}  // NOLINT: implicit
-  operator const std::vector<Op>&() const { return *ops_; }  // NOLINT: implicit
+  Candidates(std::vector<Op> ops)
+      : ops_(std::make_shared<const std::vector<Op>>(std::move(ops))) {}  // NOLINT: implicit
+  operator const std::vector<Op>&() const { return *ops_; }               // NOLINT: implicit
   std::vector<Op>::const_iterator begin() const { return ops_->begin(); }
   std::vector<Op>::const_iterator end() const { return ops_->end(); }
   std::size_t size() const { return ops_->size(); }
@@ -125,7 +126,8 @@ struct CellProps {
   diag::SourceRange range;
 };
 
-using CellGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, NodeProps, EdgeProps, CellProps>;
+using CellGraph =
+    boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, NodeProps, EdgeProps, CellProps>;
 using Vertex = boost::graph_traits<CellGraph>::vertex_descriptor;
 using EdgeDesc = boost::graph_traits<CellGraph>::edge_descriptor;
 
@@ -150,7 +152,7 @@ struct Cell {
   void reindex();
 
   CellGraph graph;
-  std::vector<EdgeDesc> edges;               ///< edges[i] has index i
+  std::vector<EdgeDesc> edges;                ///< edges[i] has index i
   std::vector<std::vector<int>> hierarchies;  ///< edge indices grouped by target node, in node order
 
   const CellProps& props() const { return graph[boost::graph_bundle]; }
@@ -174,12 +176,12 @@ enum class UnitKind { Fixed, Cell, Choice };
 /// One layer of the network.
 struct Unit {
   UnitKind kind = UnitKind::Fixed;
-  std::string role;   ///< stem, layer, head, cell, choice
-  std::string name;   ///< module name: "stem", "cells.3", "layers.2", "head"
-  Op op;              ///< Fixed
-  int cell = -1;      ///< Cell: index into Program::cells
+  std::string role;         ///< stem, layer, head, cell, choice
+  std::string name;         ///< module name: "stem", "cells.3", "layers.2", "head"
+  Op op;                    ///< Fixed
+  int cell = -1;            ///< Cell: index into Program::cells
   std::vector<Op> choices;  ///< Choice: candidates bound to this layer's width and stride
-  int group = -1;     ///< Cell: cell decision group; Choice: layer decision group
+  int group = -1;           ///< Cell: cell decision group; Choice: layer decision group
   int stage = -1;
   int depth_index = 0;  ///< position inside its stage (0-based)
   Shape in, out;
@@ -190,9 +192,9 @@ struct Unit {
 
 struct Stage {
   std::string body;
-  std::vector<int> units;       ///< all units of the stage at its largest depth
-  std::vector<int> depths;      ///< allowed depths; one entry: fixed
-  int depth_group = -1;         ///< index into Network::depth_groups, or -1
+  std::vector<int> units;   ///< all units of the stage at its largest depth
+  std::vector<int> depths;  ///< allowed depths; one entry: fixed
+  int depth_group = -1;     ///< index into Network::depth_groups, or -1
   diag::SourceRange range;
 };
 
@@ -228,7 +230,7 @@ struct Program {
   /// after compilation, and a pointer so that ir.h need not include plan.h.
   std::shared_ptr<const SearchPlan> search;
   std::vector<std::string> searches;  ///< the name of every search block, in file order
-  std::vector<std::string> files;  ///< the source files read, main file first
+  std::vector<std::string> files;     ///< the source files read, main file first
 
   int find_cell(std::string_view name) const;
 };

@@ -30,12 +30,18 @@ std::string number_text(double v) { return fmt::format("{}", v); }
 // A default value, as the plan would spell it.
 template <class T>
 std::string show(const T& v) {
-  if constexpr (std::is_enum_v<T>) return std::string(name_of(v));
-  else if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-  else if constexpr (std::is_same_v<T, std::string>) return v;
-  else if constexpr (std::is_floating_point_v<T>) return number_text(v);
-  else if constexpr (std::is_integral_v<T>) return std::to_string(v);
-  else return v.empty() ? "" : fmt::format("[{}]", fmt::join(v, ", "));
+  if constexpr (std::is_enum_v<T>)
+    return std::string(name_of(v));
+  else if constexpr (std::is_same_v<T, bool>)
+    return v ? "true" : "false";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return v;
+  else if constexpr (std::is_floating_point_v<T>)
+    return number_text(v);
+  else if constexpr (std::is_integral_v<T>)
+    return std::to_string(v);
+  else
+    return v.empty() ? "" : fmt::format("[{}]", fmt::join(v, ", "));
 }
 
 // "`a`, `b`": words as the docs' tables spell them.
@@ -63,16 +69,23 @@ std::vector<PlanSetting> build_table() {
   // default of its own.
   std::set<const void*> shown;
   auto show_once = [&shown](const auto& field) { return shown.insert(&field).second ? show(field) : std::string(); };
-#define CELLA_PLAN_INT(key, field, min, max, strategies, doc) rows.push_back({key, int_range(min, max), show_once(d.field), strategies, doc});
-#define CELLA_PLAN_FLOAT(key, field, min, max, strategies, doc) \
-  rows.push_back({key, fmt::format("number, {} to {}", number_text(min), number_text(max)), show_once(d.field), strategies, doc});
+#define CELLA_PLAN_INT(key, field, min, max, strategies, doc) \
+  rows.push_back({key, int_range(min, max), show_once(d.field), strategies, doc});
+#define CELLA_PLAN_FLOAT(key, field, min, max, strategies, doc)                                                 \
+  rows.push_back({key, fmt::format("number, {} to {}", number_text(min), number_text(max)), show_once(d.field), \
+                  strategies, doc});
 #define CELLA_PLAN_POSITIVE(key, field, max, strategies, doc) \
-  rows.push_back({key, fmt::format("number above 0, at most {}", number_text(max)), show_once(d.field), strategies, doc});
-#define CELLA_PLAN_BOOL(key, field, strategies, doc) rows.push_back({key, "`true`, `false`", show_once(d.field), strategies, doc});
-#define CELLA_PLAN_ENUM(key, field, strategies, doc) rows.push_back({key, words_of(d.field), show_once(d.field), strategies, doc});
+  rows.push_back(                                             \
+      {key, fmt::format("number above 0, at most {}", number_text(max)), show_once(d.field), strategies, doc});
+#define CELLA_PLAN_BOOL(key, field, strategies, doc) \
+  rows.push_back({key, "`true`, `false`", show_once(d.field), strategies, doc});
+#define CELLA_PLAN_ENUM(key, field, strategies, doc) \
+  rows.push_back({key, words_of(d.field), show_once(d.field), strategies, doc});
 #define CELLA_PLAN_INTS(key, field, min, strategies, doc) \
-  rows.push_back({key, fmt::format("integer or list of integers, each at least {}", min), show_once(d.field), strategies, doc});
-#define CELLA_PLAN_SPECIAL(key, field, values, strategies, doc) rows.push_back({key, values, show_once(d.field), strategies, doc});
+  rows.push_back(                                         \
+      {key, fmt::format("integer or list of integers, each at least {}", min), show_once(d.field), strategies, doc});
+#define CELLA_PLAN_SPECIAL(key, field, values, strategies, doc) \
+  rows.push_back({key, values, show_once(d.field), strategies, doc});
 #define CELLA_PLAN_BLOCK(key, doc) rows.push_back({key, "a block", "", "", doc, true});
 #include "compiler/ir/plan.def"
   return rows;
@@ -136,7 +149,9 @@ std::string plan_settings_markdown() {
     std::string def = s.default_text.empty() ? "" : "`" + s.default_text + "`";
     out += fmt::format("| `{}` | {} | {} | {} | {} |\n", s.key, s.values, def, strategies, s.doc);
   }
-  out += "\nData sets (`data NAME`, `--data NAME`):\n\n| name | images | classes | default directory | what |\n|---|---|---|---|---|\n";
+  out +=
+      "\nData sets (`data NAME`, `--data NAME`):\n\n| name | images | classes | default directory | what "
+      "|\n|---|---|---|---|---|\n";
   for (const DataSet& d : data_sets())
     out += fmt::format("| `{}` | {}x{}x{} | {} | {} | {} |\n", d.name, d.channels, d.size, d.size, d.classes,
                        d.default_dir.empty() ? "none: give `path`" : fmt::format("`{}`", d.default_dir), d.doc);

@@ -21,35 +21,62 @@
 namespace cella::ir {
 
 enum class ScheduleKind { Cosine, Constant };
-enum class PathMode { Network, Cell };          ///< path sampling: one path per network or per cell
-enum class GmVariant { Nb201, Darts };          ///< gradient matching: min cut + one-hot, or min intra + θ
-enum class Selection { ValidAcc, ValidLoss };   ///< what picks the kept sub-supernet
+enum class PathMode { Network, Cell };         ///< path sampling: one path per network or per cell
+enum class GmVariant { Nb201, Darts };         ///< gradient matching: min cut + one-hot, or min intra + θ
+enum class Selection { ValidAcc, ValidLoss };  ///< what picks the kept sub-supernet
 enum class Distill { Smd, Parent, Mutual, None };
 enum class Restart { None, Final, All };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
-template <class E> constexpr std::span<const std::string_view> plan_words();
+template <class E>
+constexpr std::span<const std::string_view> plan_words();
 inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
-template <> constexpr std::span<const std::string_view> plan_words<ScheduleKind>() { return kScheduleKindWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<ScheduleKind>() {
+  return kScheduleKindWords;
+}
 inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
-template <> constexpr std::span<const std::string_view> plan_words<PathMode>() { return kPathModeWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<PathMode>() {
+  return kPathModeWords;
+}
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
-template <> constexpr std::span<const std::string_view> plan_words<GmVariant>() { return kGmVariantWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<GmVariant>() {
+  return kGmVariantWords;
+}
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
-template <> constexpr std::span<const std::string_view> plan_words<Selection>() { return kSelectionWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<Selection>() {
+  return kSelectionWords;
+}
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
-template <> constexpr std::span<const std::string_view> plan_words<Distill>() { return kDistillWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<Distill>() {
+  return kDistillWords;
+}
 inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
-template <> constexpr std::span<const std::string_view> plan_words<Restart>() { return kRestartWords; }
+template <>
+constexpr std::span<const std::string_view> plan_words<Restart>() {
+  return kRestartWords;
+}
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
-inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match", "hierarchical", "plugin"};
-template <> constexpr std::span<const std::string_view> plan_words<SplitStrategy>() { return kSplitStrategyWords; }
+inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",
+                                                                     "hierarchical", "plugin"};
+template <>
+constexpr std::span<const std::string_view> plan_words<SplitStrategy>() {
+  return kSplitStrategyWords;
+}
 /// The word of a plan enum's value.
-template <class E> constexpr std::string_view name_of(E value) { return plan_words<E>()[static_cast<std::size_t>(value)]; }
+template <class E>
+constexpr std::string_view name_of(E value) {
+  return plan_words<E>()[static_cast<std::size_t>(value)];
+}
 /// The value a word names, or nullopt.
-template <class E> constexpr std::optional<E> plan_value(std::string_view word) {
+template <class E>
+constexpr std::optional<E> plan_value(std::string_view word) {
   const auto words = plan_words<E>();
   for (std::size_t i = 0; i < words.size(); ++i)
     if (words[i] == word) return static_cast<E>(i);
@@ -93,20 +120,19 @@ struct SupernetPlan {
   diag::SourceRange range;
 };
 
-
 /// How the supernet is split into sub-supernets.
 struct SplitPlan {
   SplitStrategy strategy = SplitStrategy::None;
-  std::string plugin;                ///< the plugin strategy's name when `strategy` is Plugin
-  std::vector<std::int64_t> at;      ///< epochs at which splits happen
-  std::string cell;                  ///< the cell type whose edges are split
-  std::vector<int> edges;            ///< exhaustive: the edges to split, in order (empty: first edge)
-  std::int64_t batches = 100;        ///< gradient-matching minibatches per score
-  std::int64_t branches = 2;         ///< groups per split
+  std::string plugin;                     ///< the plugin strategy's name when `strategy` is Plugin
+  std::vector<std::int64_t> at;           ///< epochs at which splits happen
+  std::string cell;                       ///< the cell type whose edges are split
+  std::vector<int> edges;                 ///< exhaustive: the edges to split, in order (empty: first edge)
+  std::int64_t batches = 100;             ///< gradient-matching minibatches per score
+  std::int64_t branches = 2;              ///< groups per split
   std::vector<std::int64_t> group_sizes;  ///< allowed sizes of a partition group (empty: any); plan word `groups`
   GmVariant variant = GmVariant::Nb201;
   std::string criterion = "gradient_match";
-  std::int64_t child_epochs = 10;    ///< epochs each child trains after a split
+  std::int64_t child_epochs = 10;  ///< epochs each child trains after a split
   Selection select = Selection::ValidAcc;
   Distill distill = Distill::None;
   Restart restart = Restart::None;
@@ -116,8 +142,8 @@ struct SplitPlan {
 struct DataPlan {
   std::string name = "fashion_mnist";
   std::string path;
-  std::int64_t subset = 0;        ///< use only this many training images (0: all)
-  double train_portion = 0.5;     ///< share of the training set used for weights (rest: validation)
+  std::int64_t subset = 0;     ///< use only this many training images (0: all)
+  double train_portion = 0.5;  ///< share of the training set used for weights (rest: validation)
   diag::SourceRange range;
 };
 
@@ -149,7 +175,7 @@ struct PlanSetting {
   std::string default_text;     ///< its default, from a default-constructed SearchPlan ("" for none)
   std::string_view strategies;  ///< the split strategies it applies to, space-separated ("" for all)
   std::string_view doc;
-  bool block = false;           ///< a block of other settings (`supernet { ... }`)
+  bool block = false;  ///< a block of other settings (`supernet { ... }`)
 };
 
 /// The word that names the plan's strategy: a plugin strategy's own name, else plan_words.

@@ -33,34 +33,50 @@ PrimParam float_param(std::string name, double def, double max) {
 std::vector<Primitive> make_table() {
   auto pad = [] { return int_param("pad", std::nullopt, 0); };  // derived from k and dilation
   return {
-      {"zero", "outputs zeros (the `none` candidate); with stride s, of 1/s the resolution",
-       {int_param("stride", 1)}, PrimKind::Zero},
+      {"zero",
+       "outputs zeros (the `none` candidate); with stride s, of 1/s the resolution",
+       {int_param("stride", 1)},
+       PrimKind::Zero},
       {"identity", "passes the input through", {}, PrimKind::Identity},
-      {"skip", "identity at stride 1 and equal channels, otherwise a factorized reduce",
-       {int_param("stride", 1), out_param()}, PrimKind::Other},
+      {"skip",
+       "identity at stride 1 and equal channels, otherwise a factorized reduce",
+       {int_param("stride", 1), out_param()},
+       PrimKind::Other},
       {"relu", "rectified linear unit", {}, PrimKind::Other},
       {"relu6", "ReLU clipped at 6", {}, PrimKind::Other},
       {"hswish", "hard swish", {}, PrimKind::Other},
       {"sigmoid", "logistic sigmoid", {}, PrimKind::Other},
       {"bn", "batch normalisation (affine in stand-alone networks, not in supernets)", {}, PrimKind::Other},
-      {"conv", "2-d convolution",
+      {"conv",
+       "2-d convolution",
        {int_param("k", std::nullopt), out_param(), int_param("stride", 1), pad(), int_param("dilation", 1),
         int_param("groups", 1), bool_param("bias", false)},
        PrimKind::Other},
-      {"dwconv", "depthwise 2-d convolution",
-       {int_param("k", std::nullopt), int_param("stride", 1), pad(), int_param("dilation", 1)}, PrimKind::Other},
-      {"avg_pool", "average pooling (padding excluded from the average)",
+      {"dwconv",
+       "depthwise 2-d convolution",
+       {int_param("k", std::nullopt), int_param("stride", 1), pad(), int_param("dilation", 1)},
+       PrimKind::Other},
+      {"avg_pool",
+       "average pooling (padding excluded from the average)",
        {int_param("k", std::nullopt), int_param("stride", 1), pad(), bool_param("count_include_pad", false)},
        PrimKind::Other},
       {"max_pool", "max pooling", {int_param("k", std::nullopt), int_param("stride", 1), pad()}, PrimKind::Other},
       {"global_avg_pool", "averages over the spatial dimensions and flattens", {}, PrimKind::Other},
-      {"linear", "fully connected layer on a flattened input", {out_param(), bool_param("bias", true)}, PrimKind::Other},
-      {"dropout", "dropout with probability p", {float_param("p", 0.0, 1.0)}, PrimKind::Other},
-      {"factorized_reduce", "halves the resolution with two offset 1x1 convolutions (DARTS)",
-       {out_param()}, PrimKind::Other},
-      {"resblock", "ResNet basic block (NAS-Bench-201's reduction block)", {out_param(), int_param("stride", 1)},
+      {"linear",
+       "fully connected layer on a flattened input",
+       {out_param(), bool_param("bias", true)},
        PrimKind::Other},
-      {"mbconv", "MobileNetV2 inverted residual: expand 1x1, depthwise kxk, project 1x1",
+      {"dropout", "dropout with probability p", {float_param("p", 0.0, 1.0)}, PrimKind::Other},
+      {"factorized_reduce",
+       "halves the resolution with two offset 1x1 convolutions (DARTS)",
+       {out_param()},
+       PrimKind::Other},
+      {"resblock",
+       "ResNet basic block (NAS-Bench-201's reduction block)",
+       {out_param(), int_param("stride", 1)},
+       PrimKind::Other},
+      {"mbconv",
+       "MobileNetV2 inverted residual: expand 1x1, depthwise kxk, project 1x1",
        {int_param("k", std::nullopt), int_param("e", std::nullopt), out_param(), int_param("stride", 1),
         bool_param("se", false)},
        PrimKind::Other},
@@ -190,11 +206,13 @@ std::string add_primitives_from_json(const std::string& text) {
   for (const auto& e : j) {
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) return "a signature has no \"name\"";
     if (e.value("kind", std::string()) == "criterion") {
-      if (!add_split_criterion(e["name"].get<std::string>())) return "split criterion '" + e["name"].get<std::string>() + "' is registered twice";
+      if (!add_split_criterion(e["name"].get<std::string>()))
+        return "split criterion '" + e["name"].get<std::string>() + "' is registered twice";
       continue;
     }
     if (e.value("kind", std::string()) == "strategy") {
-      if (!add_split_strategy(e["name"].get<std::string>())) return "split strategy '" + e["name"].get<std::string>() + "' is registered twice";
+      if (!add_split_strategy(e["name"].get<std::string>()))
+        return "split strategy '" + e["name"].get<std::string>() + "' is registered twice";
       continue;
     }
     if (e.value("kind", std::string()) == "method") {
@@ -215,21 +233,26 @@ std::string add_primitives_from_json(const std::string& text) {
       pp.max = q.value("max", 1e18);
       if (q.contains("default")) {
         const auto& d = q["default"];
-        if (d.is_boolean()) pp.default_value = Scalar{d.get<bool>()};
-        else if (d.is_number_integer()) pp.default_value = Scalar{d.get<std::int64_t>()};
-        else if (d.is_number()) pp.default_value = Scalar{d.get<double>()};
+        if (d.is_boolean())
+          pp.default_value = Scalar{d.get<bool>()};
+        else if (d.is_number_integer())
+          pp.default_value = Scalar{d.get<std::int64_t>()};
+        else if (d.is_number())
+          pp.default_value = Scalar{d.get<double>()};
       }
       if (pp.name.empty()) return "a parameter of '" + p.name + "' has no name";
       p.params.push_back(pp);
     }
     for (const auto& t : e.value("cost", nlohmann::json::array())) {
       CostTerm term;
-      if (!t.is_object() || t.size() < 1) return "a cost term of '" + p.name + "' is not an object like {\"conv\": \"k\"}";
+      if (!t.is_object() || t.size() < 1)
+        return "a cost term of '" + p.name + "' is not an object like {\"conv\": \"k\"}";
       if (t.contains("conv") || t.contains("dwconv")) {
         term.kind = t.contains("conv") ? CostTerm::Kind::Conv : CostTerm::Kind::DwConv;
         const auto& k = t.contains("conv") ? t["conv"] : t["dwconv"];
         term.kernel = k.is_string() ? k.get<std::string>() : "";
-        if (!term.kernel.empty() && std::none_of(p.params.begin(), p.params.end(), [&](const PrimParam& q) { return q.name == term.kernel; }))
+        if (!term.kernel.empty() &&
+            std::none_of(p.params.begin(), p.params.end(), [&](const PrimParam& q) { return q.name == term.kernel; }))
           return "the cost of '" + p.name + "' names a kernel parameter '" + term.kernel + "' it does not have";
       } else if (t.contains("bn")) {
         term.kind = CostTerm::Kind::Bn;
@@ -278,8 +301,8 @@ std::variant<Shape, std::string> infer_shape(const PrimCall& c, const Shape& in)
     out.flat = true;
     return out;
   }
-  bool spatial = p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "dropout" &&
-                 p != "identity";
+  bool spatial =
+      p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "dropout" && p != "identity";
   if (spatial && in.flat)
     return fmt::format("{} needs a spatial input, but the tensor was already pooled to a vector", p);
   std::int64_t stride = c.int_arg("stride", 1);

@@ -28,9 +28,9 @@ struct PrimParam {
   std::string name;
   ParamType type;
   std::optional<Scalar> default_value;  ///< absent: required, unless `from_input`
-  bool from_input = false;  ///< defaults to the input's channel count (`out`)
-  std::int64_t min = 0;     ///< smallest allowed value for Int parameters
-  double max = 1e18;        ///< largest allowed value
+  bool from_input = false;              ///< defaults to the input's channel count (`out`)
+  std::int64_t min = 0;                 ///< smallest allowed value for Int parameters
+  double max = 1e18;                    ///< largest allowed value
 };
 
 /// A primitive applied with all its arguments resolved (channel defaults may stay unset).
@@ -72,8 +72,13 @@ struct Primitive {
   std::vector<CostTerm> cost;  ///< plugins: what the module's parameters and MACs are
 
   Primitive() = default;
-  Primitive(std::string name, std::string summary, std::vector<PrimParam> params, PrimKind kind, std::vector<CostTerm> cost = {})
-      : name(std::move(name)), summary(std::move(summary)), params(std::move(params)), kind(kind), cost(std::move(cost)) {}
+  Primitive(std::string name, std::string summary, std::vector<PrimParam> params, PrimKind kind,
+            std::vector<CostTerm> cost = {})
+      : name(std::move(name)),
+        summary(std::move(summary)),
+        params(std::move(params)),
+        kind(kind),
+        cost(std::move(cost)) {}
 };
 
 /// All primitives, in documentation order (built-ins, then any added by plugins).

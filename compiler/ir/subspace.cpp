@@ -37,7 +37,8 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
   auto add = [&](const std::vector<bool>& node_counts) {
     std::vector<bool> next(reachable.size() + node_counts.size() - 1, false);
     for (std::size_t i = 0; i < reachable.size(); ++i)
-      for (std::size_t j = 0; j < node_counts.size(); ++j) next[i + j] = next[i + j] || (reachable[i] && node_counts[j]);
+      for (std::size_t j = 0; j < node_counts.size(); ++j)
+        next[i + j] = next[i + j] || (reachable[i] && node_counts[j]);
     reachable.swap(next);
   };
   for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
@@ -47,31 +48,36 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
       int real = 0;
       for (int e : in) real += !enabled_ops(c, edges[e], e, true).empty();
       if (real < np.select)
-        return fmt::format("node {} of cell '{}' must keep {} inputs, but only {} of its edges keep a real operation", v, name,
-                           np.select, real);
+        return fmt::format("node {} of cell '{}' must keep {} inputs, but only {} of its edges keep a real operation",
+                           v, name, np.select, real);
       std::vector<bool> counts(np.select + 1, false);
       counts[np.select] = true;
       add(counts);
     } else {
       for (int e : in) {
         bool any = !enabled_ops(c, edges[e], e, false).empty();
-        if (!any && !c.edge(e).optional) return fmt::format("edge {} of cell '{}' keeps no candidate", c.edge_name(e), name);
+        if (!any && !c.edge(e).optional)
+          return fmt::format("edge {} of cell '{}' keeps no candidate", c.edge_name(e), name);
         add({c.edge(e).optional, any});
       }
     }
-    if (!np.ops.empty() && enabled_candidates(nodes[v]).empty()) return fmt::format("node {} of cell '{}' keeps no operation", v, name);
+    if (!np.ops.empty() && enabled_candidates(nodes[v]).empty())
+      return fmt::format("node {} of cell '{}' keeps no operation", v, name);
   }
   if (has_constraint(c)) {
     bool any = false;
-    for (std::size_t k = 0; k < reachable.size(); ++k) any = any || (reachable[k] && count_allowed(c, static_cast<int>(k)));
-    if (!any) return fmt::format("no choice of cell '{}' that the mask keeps satisfies its constraint '{}'", name, c.props().constraint_text);
+    for (std::size_t k = 0; k < reachable.size(); ++k)
+      any = any || (reachable[k] && count_allowed(c, static_cast<int>(k)));
+    if (!any)
+      return fmt::format("no choice of cell '{}' that the mask keeps satisfies its constraint '{}'", name,
+                         c.props().constraint_text);
   }
   return std::nullopt;
 }
 
 // One uniformly random choice of the cell among those the mask rows keep (the cell is not empty).
-CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edges, const std::vector<std::vector<bool>>& nodes,
-                       std::mt19937_64& rng) {
+CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edges,
+                       const std::vector<std::vector<bool>>& nodes, std::mt19937_64& rng) {
   CellChoice ch;
   const bool constrained = has_constraint(c);
   // Rejection keeps the draw uniform under a constraint; cell_empty has checked that some
@@ -94,7 +100,8 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
           weights.push_back(w);
         }
         std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
-        for (int i : picks[which(rng)]) ch.edge_op[in[i]] = real[i][std::uniform_int_distribution<std::size_t>(0, real[i].size() - 1)(rng)];
+        for (int i : picks[which(rng)])
+          ch.edge_op[in[i]] = real[i][std::uniform_int_distribution<std::size_t>(0, real[i].size() - 1)(rng)];
       } else {
         for (int e : in) {
           std::vector<int> options = enabled_ops(c, edges[e], e, false);
@@ -112,8 +119,8 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
     for (int op : ch.edge_op) present += op >= 0;
     if (count_allowed(c, present)) return ch;
   }
-  throw std::invalid_argument(fmt::format("cell '{}': no choice satisfying its constraint was drawn in a million tries",
-                                          c.props().name));
+  throw std::invalid_argument(
+      fmt::format("cell '{}': no choice satisfying its constraint was drawn in a million tries", c.props().name));
 }
 
 // Whether layer group `l`'s unit runs under the architecture's depths.
@@ -167,9 +174,11 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
   Mask m = full(p);
   for (std::size_t g = 0; g < m.cells.size(); ++g) {
     for (std::size_t e = 0; e < m.cells[g].size(); ++e)
-      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k) m.cells[g][e][k] = static_cast<int>(k) == a.cells[g].edge_op[e];
+      for (std::size_t k = 0; k < m.cells[g][e].size(); ++k)
+        m.cells[g][e][k] = static_cast<int>(k) == a.cells[g].edge_op[e];
     for (std::size_t v = 0; v < m.nodes[g].size(); ++v)
-      for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k) m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
+      for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k)
+        m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
   }
   for (std::size_t l = 0; l < m.layers.size(); ++l)
     for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
@@ -178,7 +187,9 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
 
 bool holds(const Program& p, const Mask& m, const Arch& a) {
   const Network& n = *p.network;
-  if (a.cells.size() != m.cells.size() || a.layers.size() != m.layers.size() || a.depths.size() != n.depth_groups.size()) return false;
+  if (a.cells.size() != m.cells.size() || a.layers.size() != m.layers.size() ||
+      a.depths.size() != n.depth_groups.size())
+    return false;
   for (std::size_t g = 0; g < a.cells.size(); ++g) {
     const CellChoice& ch = a.cells[g];
     for (std::size_t e = 0; e < m.cells[g].size() && e < ch.edge_op.size(); ++e)
@@ -196,7 +207,8 @@ std::optional<std::string> why_empty(const Program& p, const Mask& m) {
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
     if (auto why = cell_empty(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g])) return why;
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
-    if (enabled_candidates(m.layers[l]).empty()) return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
+    if (enabled_candidates(m.layers[l]).empty())
+      return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
   return std::nullopt;
 }
 
@@ -204,7 +216,8 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
   if (auto why = why_empty(p, m)) throw std::invalid_argument(*why);
   const Network& n = *p.network;
   Arch a;
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], rng));
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+    a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], rng));
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
     std::vector<int> ops = enabled_candidates(m.layers[l]);
     a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);

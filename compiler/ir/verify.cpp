@@ -11,14 +11,16 @@ std::vector<std::string> verify(const Program& p) {
   std::vector<std::string> errs;
   for (const Cell& c : p.cells) {
     const std::string& n = c.props().name;
-    if (static_cast<int>(boost::num_edges(c.graph)) != c.num_edges()) errs.push_back(fmt::format("{}: edge list and graph disagree", n));
+    if (static_cast<int>(boost::num_edges(c.graph)) != c.num_edges())
+      errs.push_back(fmt::format("{}: edge list and graph disagree", n));
     for (int v = 0; v < c.num_nodes(); ++v)
       if (c.node(v).id != v) errs.push_back(fmt::format("{}: node {} has id {}", n, v, c.node(v).id));
     for (int e = 0; e < c.num_edges(); ++e) {
       const EdgeProps& ep = c.edge(e);
       if (ep.index != e) errs.push_back(fmt::format("{}: edge {} has index {}", n, e, ep.index));
       if (ep.candidates.empty()) errs.push_back(fmt::format("{}: edge {} has no candidates", n, c.edge_name(e)));
-      if (c.target(e) < c.props().inputs) errs.push_back(fmt::format("{}: edge {} ends at an input", n, c.edge_name(e)));
+      if (c.target(e) < c.props().inputs)
+        errs.push_back(fmt::format("{}: edge {} ends at an input", n, c.edge_name(e)));
       if (e > 0 && std::make_pair(c.target(e - 1), c.source(e - 1)) >= std::make_pair(c.target(e), c.source(e)))
         errs.push_back(fmt::format("{}: edges {} and {} are out of order", n, e - 1, e));
       if (ep.hierarchy < 0 || ep.hierarchy >= static_cast<int>(c.hierarchies.size()))
@@ -47,7 +49,8 @@ std::vector<std::string> verify(const Program& p) {
         if (net.units[u].group != static_cast<int>(g) || net.units[u].cell != net.cell_groups[g].cell)
           errs.push_back(fmt::format("cell group {}: unit {} disagrees", g, u));
     for (std::size_t l = 0; l < net.layer_groups.size(); ++l)
-      if (net.units[net.layer_groups[l]].kind != UnitKind::Choice) errs.push_back(fmt::format("layer group {} is not a choice", l));
+      if (net.units[net.layer_groups[l]].kind != UnitKind::Choice)
+        errs.push_back(fmt::format("layer group {} is not a choice", l));
   }
   return errs;
 }

@@ -36,8 +36,13 @@ ir::Op preprocess_op(std::int64_t width, bool reduce) {
     op.seq = {call("factorized_reduce", {{"out", width}})};
   } else {
     op.seq = {call("relu", {}),
-              call("conv", {{"k", std::int64_t{1}}, {"out", width}, {"stride", std::int64_t{1}}, {"pad", std::int64_t{0}},
-                            {"dilation", std::int64_t{1}}, {"groups", std::int64_t{1}}, {"bias", false}}),
+              call("conv", {{"k", std::int64_t{1}},
+                            {"out", width},
+                            {"stride", std::int64_t{1}},
+                            {"pad", std::int64_t{0}},
+                            {"dilation", std::int64_t{1}},
+                            {"groups", std::int64_t{1}},
+                            {"bias", false}}),
               call("bn", {})};
   }
   return op;
@@ -62,7 +67,8 @@ class Lowering {
       lu.name = module_key(u.name);
       lu.in_size = s_p;
       if (u.kind == ir::UnitKind::Fixed) {
-        lu.fixed = module(Role::Fixed, lu.name, lu.name, static_cast<int>(i), -1, -1, -1, u.op, u.in.channels, s_p, true);
+        lu.fixed =
+            module(Role::Fixed, lu.name, lu.name, static_cast<int>(i), -1, -1, -1, u.op, u.in.channels, s_p, true);
         lu.out_size = lu.fixed->out_size;
         prev_reduction = u.out.reduction != u.in.reduction;
       } else if (u.kind == ir::UnitKind::Cell) {
@@ -74,8 +80,8 @@ class Lowering {
           std::optional<Module> m;
           if (mask_.layers[u.group][k]) {
             std::string name = lu.name + "/" + module_key(u.choices[k].name);
-            m = module(Role::LayerCandidate, name, name, static_cast<int>(i), u.group, -1, static_cast<int>(k), u.choices[k],
-                       u.in.channels, s_p, !supernet_);
+            m = module(Role::LayerCandidate, name, name, static_cast<int>(i), u.group, -1, static_cast<int>(k),
+                       u.choices[k], u.in.channels, s_p, !supernet_);
             lu.out_size = m->out_size;
           }
           lu.choices.push_back(std::move(m));
@@ -92,8 +98,8 @@ class Lowering {
   }
 
  private:
-  Module module(Role role, std::string name, std::string path, int unit, int group, int slot, int candidate, const ir::Op& op,
-                std::int64_t in_channels, std::int64_t in_size, bool affine) const {
+  Module module(Role role, std::string name, std::string path, int unit, int group, int slot, int candidate,
+                const ir::Op& op, std::int64_t in_channels, std::int64_t in_size, bool affine) const {
     Module m;
     m.role = role;
     m.name = std::move(name);
@@ -111,8 +117,8 @@ class Lowering {
     return m;
   }
 
-  CellUnit cell_unit(int index, const ir::Unit& u, std::int64_t c_pp, std::int64_t c_p, std::int64_t s_pp, std::int64_t s_p,
-                     bool prev_reduction, std::int64_t& out_size) const {
+  CellUnit cell_unit(int index, const ir::Unit& u, std::int64_t c_pp, std::int64_t c_p, std::int64_t s_pp,
+                     std::int64_t s_p, bool prev_reduction, std::int64_t& out_size) const {
     const ir::Cell& c = p_.cells[u.cell];
     const ir::CellProps& cp = c.props();
     const std::string unit = module_key(u.name);
@@ -133,7 +139,8 @@ class Lowering {
     cu.downsampling.assign(c.num_nodes(), 1);
     for (int v : ir::topological_order(c)) {
       auto in = c.in_edges(v);
-      if (v >= cp.inputs && !in.empty()) cu.downsampling[v] = cu.downsampling[c.source(in.front())] * c.edge(in.front()).stride;
+      if (v >= cp.inputs && !in.empty())
+        cu.downsampling[v] = cu.downsampling[c.source(in.front())] * c.edge(in.front()).stride;
     }
     auto size_at = [&](int node) { return cell_size > 0 ? divided(cell_size, cu.downsampling[node]) : 0; };
     const auto& edge_mask = mask_.cells[u.group];
@@ -146,8 +153,8 @@ class Lowering {
           continue;
         }
         std::string name = c.edge_name(e) + "/" + module_key(ep.candidates[k].name);
-        row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k), ep.candidates[k], W,
-                             size_at(c.source(e)), affine));
+        row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k),
+                             ep.candidates[k], W, size_at(c.source(e)), affine));
       }
       cu.edges.push_back(std::move(row));
     }
@@ -161,7 +168,8 @@ class Lowering {
           continue;
         }
         std::string name = fmt::format("node{}/{}", v, module_key(ops[k].name));
-        row.push_back(module(Role::NodeOp, name, unit + "." + name, index, u.group, v, static_cast<int>(k), ops[k], W, size_at(v), affine));
+        row.push_back(module(Role::NodeOp, name, unit + "." + name, index, u.group, v, static_cast<int>(k), ops[k], W,
+                             size_at(v), affine));
       }
       cu.nodes.push_back(std::move(row));
     }

@@ -28,8 +28,8 @@ enum class Role {
 /// One module the runtime builds: a sequence of primitive calls on one input.
 struct Module {
   Role role = Role::Fixed;
-  std::string name;  ///< its name in the module that registers it (the cell, or the network)
-  std::string path;  ///< its full name in the network's parameter tree: "cells_3.1<-0/nor_conv_3x3"
+  std::string name;    ///< its name in the module that registers it (the cell, or the network)
+  std::string path;    ///< its full name in the network's parameter tree: "cells_3.1<-0/nor_conv_3x3"
   int unit = -1;       ///< the network unit it belongs to
   int group = -1;      ///< the unit's decision group (cell or layer group); -1 for fixed units
   int slot = -1;       ///< the edge, node or preprocess input (0, 1) it serves; -1 otherwise
@@ -37,8 +37,8 @@ struct Module {
   ir::Op op;           ///< the primitive calls it runs
   std::int64_t in_channels = 0;
   std::int64_t in_size = 0, out_size = 0;  ///< spatial side before and after (0 when not asked for)
-  bool affine = true;          ///< its batch norms have weights
-  bool bn_after_pool = false;  ///< a non-affine batch norm follows (pooling candidates in supernets)
+  bool affine = true;                      ///< its batch norms have weights
+  bool bn_after_pool = false;              ///< a non-affine batch norm follows (pooling candidates in supernets)
 };
 
 /// A cell unit: its modules indexed as the runtime runs them.
@@ -54,10 +54,10 @@ struct CellUnit {
 
 struct Unit {
   ir::UnitKind kind = ir::UnitKind::Fixed;
-  std::string name;                                ///< its module name ("cells_3")
-  std::optional<Module> fixed;                     ///< Fixed units
-  std::optional<CellUnit> cell;                    ///< Cell units
-  std::vector<std::optional<Module>> choices;      ///< Choice units: [candidate]; empty when masked off
+  std::string name;                            ///< its module name ("cells_3")
+  std::optional<Module> fixed;                 ///< Fixed units
+  std::optional<CellUnit> cell;                ///< Cell units
+  std::vector<std::optional<Module>> choices;  ///< Choice units: [candidate]; empty when masked off
   std::int64_t in_size = 0, out_size = 0;
 };
 

@@ -26,8 +26,9 @@ void check_constraints(ir::Program& program, diag::DiagnosticEngine& diags) {
                    fmt::format("no architecture of cell '{}' satisfies this constraint", cp.name));
       diags.note(fmt::format("its architectures have between {} and {} edges", possible_min, possible_max));
     } else if (all) {
-      diags.report(diag::Kind::ConstraintAlwaysHolds, cp.constraint_range,
-                   fmt::format("every architecture of cell '{}' satisfies this constraint, so it excludes nothing", cp.name));
+      diags.report(
+          diag::Kind::ConstraintAlwaysHolds, cp.constraint_range,
+          fmt::format("every architecture of cell '{}' satisfies this constraint, so it excludes nothing", cp.name));
       diags.note(fmt::format("its architectures have between {} and {} edges", possible_min, possible_max));
     }
   }

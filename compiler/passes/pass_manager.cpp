@@ -19,7 +19,8 @@ bool run(const std::vector<Pass>& passes, ir::Program& program, diag::Diagnostic
   auto verify_or_throw = [&](const std::string& after) {
     std::vector<std::string> errs = ir::verify(program);
     if (!errs.empty())
-      throw std::logic_error(fmt::format("internal error: the IR is malformed after {}: {}", after, fmt::join(errs, "; ")));
+      throw std::logic_error(
+          fmt::format("internal error: the IR is malformed after {}: {}", after, fmt::join(errs, "; ")));
   };
   verify_or_throw("sema");
   if (dump_after == "sema" && dump) dump(ir::dump_text(program));

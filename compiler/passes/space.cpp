@@ -186,19 +186,27 @@ std::string canonical(const Cell& c, const CellChoice& ch) {
       if (op < 0) continue;
       const ir::Op& o = c.edge(e).candidates[op];
       const std::string& src = str[c.source(e)];
-      if (o.is_zero(1) || src == "#") terms.push_back("#");
-      else if (o.is_identity(1)) terms.push_back(src);
-      else terms.push_back("(" + src + ")@" + o.name);
+      if (o.is_zero(1) || src == "#")
+        terms.push_back("#");
+      else if (o.is_identity(1))
+        terms.push_back(src);
+      else
+        terms.push_back("(" + src + ")@" + o.name);
     }
     std::sort(terms.begin(), terms.end());
     std::string s;
-    if (terms.empty()) s = "#";
-    else if (c.node(v).combine == ir::Combine::Concat) s = fmt::format("cat({})", fmt::join(terms, ","));
-    else s = fmt::format("{}", fmt::join(terms, "+"));
+    if (terms.empty())
+      s = "#";
+    else if (c.node(v).combine == ir::Combine::Concat)
+      s = fmt::format("cat({})", fmt::join(terms, ","));
+    else
+      s = fmt::format("{}", fmt::join(terms, "+"));
     if (!c.node(v).ops.empty() && ch.node_op[v] >= 0 && s != "#") {
       const ir::Op& nop = c.node(v).ops[ch.node_op[v]];
-      if (nop.is_zero(1)) s = "#";
-      else if (!nop.is_identity(1)) s = "(" + s + ")@" + nop.name;
+      if (nop.is_zero(1))
+        s = "#";
+      else if (!nop.is_identity(1))
+        s = "(" + s + ")@" + nop.name;
     }
     str[v] = s;
   }
@@ -213,7 +221,8 @@ std::string canonical(const Cell& c, const CellChoice& ch) {
 std::string canonical(const ir::Program& p, const ir::Arch& a) {
   const ir::Network& n = *p.network;
   std::string s;
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) s += (g ? ";" : "") + canonical(p.cells[n.cell_groups[g].cell], a.cells[g]);
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
+    s += (g ? ";" : "") + canonical(p.cells[n.cell_groups[g].cell], a.cells[g]);
   // The chain: each active layer's operation, identities left out.
   std::vector<std::string> chain;
   for (std::size_t si = 0; si < n.stages.size(); ++si) {
@@ -274,8 +283,10 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
     const ir::Unit& first = n.units[n.cell_groups[g].units[0]];
     if (owning_stage(n, first) >= 0) continue;
     raw *= per_cell[n.cell_groups[g].cell];
-    if (unique && unique_cell[n.cell_groups[g].cell]) *unique *= *unique_cell[n.cell_groups[g].cell];
-    else unique.reset();
+    if (unique && unique_cell[n.cell_groups[g].cell])
+      *unique *= *unique_cell[n.cell_groups[g].cell];
+    else
+      unique.reset();
   }
   bool chain_has_identity = false;
   for (const ir::Stage& st : n.stages) {
@@ -361,7 +372,8 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
   while (true) {
     for (std::size_t g = 0; g < cells.size(); ++g) a.cells[g] = cells[g][ci[g]];
     bool canonical_layers = true;  // inactive layers stay at candidate 0, so each architecture appears once
-    for (std::size_t l = 0; l < a.layers.size(); ++l) canonical_layers = canonical_layers && (active(static_cast<int>(l)) || a.layers[l] == 0);
+    for (std::size_t l = 0; l < a.layers.size(); ++l)
+      canonical_layers = canonical_layers && (active(static_cast<int>(l)) || a.layers[l] == 0);
     if (canonical_layers) {
       if (++emitted > limit) return false;
       if (!fn(a)) return true;

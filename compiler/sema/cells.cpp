@@ -48,7 +48,8 @@ bool collect(const ast::CellDecl& decl, const Globals& globals, diag::Diagnostic
       std::vector<std::string> names;
       for (const auto& [n, _] : globals.cells) names.push_back(n);
       diags.report(Kind::UnknownName, decl.base_range, fmt::format("unknown cell '{}'", decl.base));
-      if (std::string m = diag::closest_match(decl.base, names); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
+      if (std::string m = diag::closest_match(decl.base, names); !m.empty())
+        diags.note(fmt::format("did you mean '{}'?", m));
       return false;
     }
     chain.push_back(decl.name);
@@ -74,7 +75,8 @@ std::optional<std::vector<std::int64_t>> node_list(const ast::Expr& e, Evaluator
     }
     return out;
   }
-  ev.diags().report(Kind::TypeMismatch, e.range, fmt::format("expected a node number, a range or a list, got {}", kind_word(v->kind)));
+  ev.diags().report(Kind::TypeMismatch, e.range,
+                    fmt::format("expected a node number, a range or a list, got {}", kind_word(v->kind)));
   return std::nullopt;
 }
 
@@ -140,11 +142,13 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     }
   }
   if (!seen_once.count(K::Inputs)) {
-    diags.report(Kind::MissingStatement, decl.name_range, fmt::format("cell '{}' does not say how many inputs it has", decl.name));
+    diags.report(Kind::MissingStatement, decl.name_range,
+                 fmt::format("cell '{}' does not say how many inputs it has", decl.name));
     diags.note("add `inputs 1` (NAS-Bench-201) or `inputs 2` (DARTS: the two previous cells)");
   }
   if (!seen_once.count(K::Nodes)) {
-    diags.report(Kind::MissingStatement, decl.name_range, fmt::format("cell '{}' does not say how many nodes it has", decl.name));
+    diags.report(Kind::MissingStatement, decl.name_range,
+                 fmt::format("cell '{}' does not say how many nodes it has", decl.name));
     diags.note("add `nodes N`: the intermediate nodes, numbered after the inputs");
   }
   if (!inputs || !nodes) return std::nullopt;
@@ -153,11 +157,13 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   auto check_node = [&](std::int64_t v, SourceRange r, bool allow_input) {
     if (v < 0 || v >= N) {
       diags.report(Kind::UnknownNode, r, fmt::format("cell '{}' has no node {}", decl.name, v));
-      diags.note(fmt::format("its nodes are 0..{}: inputs 0..{}, then intermediate nodes {}..{}", N - 1, I - 1, I, N - 1));
+      diags.note(
+          fmt::format("its nodes are 0..{}: inputs 0..{}, then intermediate nodes {}..{}", N - 1, I - 1, I, N - 1));
       return false;
     }
     if (!allow_input && v < I) {
-      diags.report(Kind::EdgeIntoInput, r, fmt::format("node {} is an input of cell '{}'; nothing can flow into it", v, decl.name));
+      diags.report(Kind::EdgeIntoInput, r,
+                   fmt::format("node {} is an input of cell '{}'; nothing can flow into it", v, decl.name));
       return false;
     }
     return true;
@@ -179,7 +185,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         std::optional<std::int64_t> sel;
         if (s->node_select) sel = ev.eval_int(*s->node_select, {}, "select", 1, 1'000'000);
         if (!s->node_combine.empty() && s->node_combine != "sum" && s->node_combine != "concat") {
-          diags.report(Kind::InvalidValue, s->node_combine_range, fmt::format("unknown combine mode '{}'", s->node_combine));
+          diags.report(Kind::InvalidValue, s->node_combine_range,
+                       fmt::format("unknown combine mode '{}'", s->node_combine));
           diags.note("a node combines its inputs with `sum` or `concat`");
         }
         for (std::int64_t v : *list) {
@@ -205,7 +212,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         if (!okn) break;
         if (!check_choice(*ops, s->c->range, diags, false)) break;
         if (*a == *b) {
-          diags.report(Kind::Cycle, s->range.to(s->b->range), fmt::format("edge {} -> {} joins a node to itself", *a, *b));
+          diags.report(Kind::Cycle, s->range.to(s->b->range),
+                       fmt::format("edge {} -> {} joins a node to itself", *a, *b));
           break;
         }
         auto key = std::make_pair(static_cast<int>(*a), static_cast<int>(*b));
@@ -231,7 +239,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         // published cells have tens of edges; a typo in `nodes` must not exhaust the memory).
         if (const std::int64_t n = (std::int64_t{N} * (N - 1) - std::int64_t{I} * (I - 1)) / 2; n > kMaxEdgesAll) {
           diags.report(Kind::ValueOutOfRange, s->range,
-                       fmt::format("`edges all` would give cell '{}' {} edges; it makes at most {}", decl.name, n, kMaxEdgesAll));
+                       fmt::format("`edges all` would give cell '{}' {} edges; it makes at most {}", decl.name, n,
+                                   kMaxEdgesAll));
           diags.note("use fewer nodes, or explicit `edge A -> B : ops` statements for a sparse cell");
           break;
         }
@@ -249,8 +258,10 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         if (!once(*s, "combine")) break;
         if (s->word != "sum" && s->word != "concat") {
           diags.report(Kind::InvalidValue, s->word_range, fmt::format("unknown combine mode '{}'", s->word));
-          if (std::string m = diag::closest_match(s->word, {"sum", "concat"}); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
-          else diags.note("a node combines its inputs with `sum` or `concat`");
+          if (std::string m = diag::closest_match(s->word, {"sum", "concat"}); !m.empty())
+            diags.note(fmt::format("did you mean '{}'?", m));
+          else
+            diags.note("a node combines its inputs with `sum` or `concat`");
           break;
         }
         combine = s->word;
@@ -267,9 +278,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       case K::Reduction:
         if (once(*s, "reduction")) reduction = true;
         break;
-      case K::Constraint:
-        constraints.push_back(s->a.get());
-        break;
+      case K::Constraint: constraints.push_back(s->a.get()); break;
     }
   }
 
@@ -286,13 +295,16 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       }
     } else if (output->kind == ast::ExprKind::Name && !globals.opsets.count(output->text)) {
       diags.report(Kind::InvalidValue, output->range, fmt::format("unknown cell output '{}'", output->text));
-      if (std::string m = diag::closest_match(output->text, {"last", "concat"}); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
-      else diags.note("write `output last`, `output concat`, a node number or a list of nodes to concatenate");
+      if (std::string m = diag::closest_match(output->text, {"last", "concat"}); !m.empty())
+        diags.note(fmt::format("did you mean '{}'?", m));
+      else
+        diags.note("write `output last`, `output concat`, a node number or a list of nodes to concatenate");
     } else if (auto list = node_list(*output, ev)) {
       out.nodes.clear();
       for (std::int64_t v : *list)
         if (check_node(v, output->range, true)) out.nodes.push_back(static_cast<int>(v));
-      if (output->kind == ast::ExprKind::List || output->kind == ast::ExprKind::Range) out.kind = ir::CellOutput::Kind::Concat;
+      if (output->kind == ast::ExprKind::List || output->kind == ast::ExprKind::Range)
+        out.kind = ir::CellOutput::Kind::Concat;
     }
   }
 
@@ -316,7 +328,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     if (auto it = node_drafts.find(v); it != node_drafts.end()) {
       np.range = it->second.range;
       if (it->second.ops) np.ops = ev.expand_all(*it->second.ops, {});
-      if (!it->second.combine.empty()) np.combine = it->second.combine == "concat" ? ir::Combine::Concat : ir::Combine::Sum;
+      if (!it->second.combine.empty())
+        np.combine = it->second.combine == "concat" ? ir::Combine::Concat : ir::Combine::Sum;
       if (it->second.select) np.select = static_cast<int>(*it->second.select);
     }
     boost::add_vertex(np, cell.graph);
@@ -355,8 +368,9 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   // Structure: cycles, reachability, selection.
   if (auto cyc = ir::find_cycle(cell)) {
     const ir::EdgeProps& ep = cell.edge(*cyc);
-    diags.report(Kind::Cycle, ep.range, fmt::format("the edges of cell '{}' form a cycle through edge {} -> {}", decl.name,
-                                                    cell.source(*cyc), cell.target(*cyc)));
+    diags.report(Kind::Cycle, ep.range,
+                 fmt::format("the edges of cell '{}' form a cycle through edge {} -> {}", decl.name, cell.source(*cyc),
+                             cell.target(*cyc)));
     diags.note("cells are directed acyclic graphs; remove or reverse one edge of the cycle");
     return std::nullopt;
   }
@@ -366,7 +380,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   for (int v = 0; v < N; ++v) {
     SourceRange r = node_drafts.count(v) ? node_drafts[v].range : where;
     if (v >= I && !from_input[v]) {
-      diags.report(Kind::UnreachableNode, r, fmt::format("node {} of cell '{}' has no path from an input", v, decl.name));
+      diags.report(Kind::UnreachableNode, r,
+                   fmt::format("node {} of cell '{}' has no path from an input", v, decl.name));
       diags.note(fmt::format("add an edge into node {}, e.g. `edge 0 -> {} : ...`", v, v));
     } else if (!to_output[v]) {
       diags.report(Kind::DeadNode, r, fmt::format("node {} of cell '{}' does not reach the cell output", v, decl.name));
@@ -378,8 +393,9 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     int indeg = static_cast<int>(cell.in_edges(v).size());
     if (np.select > indeg) {
       SourceRange r = node_drafts.count(v) && node_drafts[v].select ? node_drafts[v].range : select_range;
-      diags.report(Kind::ImpossibleSelect, r, fmt::format("node {} of cell '{}' must select {} inputs but has only {} incoming edge{}",
-                                                          v, decl.name, np.select, indeg, indeg == 1 ? "" : "s"));
+      diags.report(Kind::ImpossibleSelect, r,
+                   fmt::format("node {} of cell '{}' must select {} inputs but has only {} incoming edge{}", v,
+                               decl.name, np.select, indeg, indeg == 1 ? "" : "s"));
     }
   }
 
@@ -395,7 +411,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       auto v = ev.eval(*c, env);
       if (!v) return std::nullopt;
       if (v->kind != Value::Kind::Bool) {
-        diags.report(Kind::TypeMismatch, c->range, fmt::format("a constraint must be true or false, got {}", kind_word(v->kind)));
+        diags.report(Kind::TypeMismatch, c->range,
+                     fmt::format("a constraint must be true or false, got {}", kind_word(v->kind)));
         return std::nullopt;
       }
       props.allowed_edge_counts[k] = props.allowed_edge_counts[k] && v->b;

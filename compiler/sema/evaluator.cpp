@@ -20,9 +20,15 @@ constexpr std::int64_t kMaxListSize = 1'000'000;
 std::optional<std::int64_t> checked(std::int64_t a, std::int64_t b, ast::BinaryOp op) {
   std::int64_t r = 0;
   switch (op) {
-    case ast::BinaryOp::Add: if (__builtin_add_overflow(a, b, &r)) return std::nullopt; return r;
-    case ast::BinaryOp::Sub: if (__builtin_sub_overflow(a, b, &r)) return std::nullopt; return r;
-    case ast::BinaryOp::Mul: if (__builtin_mul_overflow(a, b, &r)) return std::nullopt; return r;
+    case ast::BinaryOp::Add:
+      if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case ast::BinaryOp::Sub:
+      if (__builtin_sub_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case ast::BinaryOp::Mul:
+      if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+      return r;
     case ast::BinaryOp::Div: {
       if (a == INT64_MIN && b == -1) return std::nullopt;
       std::int64_t q = a / b;
@@ -94,7 +100,8 @@ std::string to_text(const Value& v) {
         if (!st.args.empty()) {
           s += "(";
           for (std::size_t j = 0; j < st.args.size(); ++j)
-            s += (j ? ", " : "") + (st.args[j].first.empty() ? "" : st.args[j].first + " = ") + to_text(st.args[j].second);
+            s += (j ? ", " : "") + (st.args[j].first.empty() ? "" : st.args[j].first + " = ") +
+                 to_text(st.args[j].second);
           s += ")";
         }
       }
@@ -125,8 +132,9 @@ void Evaluator::unknown_name(const std::string& name, SourceRange range, bool wa
   if (std::string m = diag::closest_match(name, candidates); !m.empty())
     diags_.note(fmt::format("did you mean '{}'?", m));
   else if (want_op)
-    diags_.note("operations come from `op` declarations, imports such as `import std.ops`, the built-in primitives "
-                "(`cella primitives`), or a C++ plugin, which `--plugin LIB` loads");
+    diags_.note(
+        "operations come from `op` declarations, imports such as `import std.ops`, the built-in primitives "
+        "(`cella primitives`), or a C++ plugin, which `--plugin LIB` loads");
   else if (!in_scope.empty())
     diags_.note(fmt::format("the names usable here: {}", fmt::join(in_scope, ", ")));
 }
@@ -158,7 +166,8 @@ std::optional<Value> Evaluator::eval(const ast::Expr& e, const Env& env) {
       auto v = eval(*e.operands[0], env);
       if (!v) return std::nullopt;
       if (v->kind == Value::Kind::Bool) return Value::make_bool(!v->b, e.range);
-      diags_.report(Kind::TypeMismatch, e.operands[0]->range, fmt::format("'not' needs a boolean, got {}", kind_word(v->kind)));
+      diags_.report(Kind::TypeMismatch, e.operands[0]->range,
+                    fmt::format("'not' needs a boolean, got {}", kind_word(v->kind)));
       return std::nullopt;
     }
     case K::Binary: return eval_binary(e, env);
@@ -199,7 +208,8 @@ std::optional<Value> Evaluator::eval_name(const ast::Expr& e, const Env& env) {
   if (auto it = globals_.opsets.find(e.text); it != globals_.opsets.end()) {
     std::string key = "opset " + e.text;
     if (std::find(expanding_.begin(), expanding_.end(), key) != expanding_.end()) {
-      diags_.report(Kind::RecursiveDefinition, it->second->name_range, fmt::format("opset '{}' refers to itself", e.text));
+      diags_.report(Kind::RecursiveDefinition, it->second->name_range,
+                    fmt::format("opset '{}' refers to itself", e.text));
       return std::nullopt;
     }
     expanding_.push_back(key);
@@ -247,7 +257,8 @@ std::optional<Value> Evaluator::eval_call(const ast::Expr& e, const Env& env) {
   } else if (!ir::find_primitive(e.text)) {
     for (const auto& [n, _] : env)
       if (n == e.text) {
-        diags_.report(Kind::TypeMismatch, e.name_range, fmt::format("'{}' is a parameter, not an operation; it cannot be called", e.text));
+        diags_.report(Kind::TypeMismatch, e.name_range,
+                      fmt::format("'{}' is a parameter, not an operation; it cannot be called", e.text));
         return std::nullopt;
       }
     if (globals_.opsets.count(e.text) || globals_.cells.count(e.text)) {
@@ -301,13 +312,23 @@ std::optional<Value> Evaluator::eval_binary(const ast::Expr& e, const Env& env) 
     }
     case B::And:
     case B::Or:
-      if (a->kind != Value::Kind::Bool || b->kind != Value::Kind::Bool) return mismatch("'and'/'or' need booleans, got");
+      if (a->kind != Value::Kind::Bool || b->kind != Value::Kind::Bool)
+        return mismatch("'and'/'or' need booleans, got");
       return Value::make_bool(e.op == B::And ? (a->b && b->b) : (a->b || b->b), e.range);
-    case B::Lt: case B::Le: case B::Gt: case B::Ge: case B::Eq: case B::Ne: {
+    case B::Lt:
+    case B::Le:
+    case B::Gt:
+    case B::Ge:
+    case B::Eq:
+    case B::Ne: {
       if (a->is_number() && b->is_number()) {
         double x = a->number(), y = b->number();
-        bool r = e.op == B::Lt ? x < y : e.op == B::Le ? x <= y : e.op == B::Gt ? x > y
-               : e.op == B::Ge ? x >= y : e.op == B::Eq ? x == y : x != y;
+        bool r = e.op == B::Lt   ? x < y
+                 : e.op == B::Le ? x <= y
+                 : e.op == B::Gt ? x > y
+                 : e.op == B::Ge ? x >= y
+                 : e.op == B::Eq ? x == y
+                                 : x != y;
         return Value::make_bool(r, e.range);
       }
       if ((e.op == B::Eq || e.op == B::Ne) && a->kind == b->kind &&
@@ -407,7 +428,8 @@ std::optional<Value> Evaluator::eval_comprehension(const ast::Expr& e, const Env
     auto d = eval(*g.domain, env);
     if (!d) return std::nullopt;
     if (d->kind != Value::Kind::List) {
-      diags_.report(Kind::TypeMismatch, g.domain->range, fmt::format("'for {} in ...' needs a list, got {}", g.var, kind_word(d->kind)));
+      diags_.report(Kind::TypeMismatch, g.domain->range,
+                    fmt::format("'for {} in ...' needs a list, got {}", g.var, kind_word(d->kind)));
       return std::nullopt;
     }
     total *= std::max<std::int64_t>(1, static_cast<std::int64_t>(d->list.size()));
@@ -446,7 +468,7 @@ std::optional<Value> Evaluator::eval_comprehension(const ast::Expr& e, const Env
 }
 
 std::optional<std::int64_t> Evaluator::eval_int(const ast::Expr& e, const Env& env, std::string_view what,
-                                               std::int64_t min, std::int64_t max) {
+                                                std::int64_t min, std::int64_t max) {
   auto v = eval(e, env);
   if (!v) return std::nullopt;
   if (v->kind != Value::Kind::Int) {
@@ -477,7 +499,8 @@ std::optional<Value> Evaluator::eval_ops(const ast::Expr& e, const Env& env) {
     return list;
   }
   if (v->kind != Value::Kind::List) {
-    diags_.report(Kind::TypeMismatch, e.range, fmt::format("expected a list of operations, got {}", kind_word(v->kind)));
+    diags_.report(Kind::TypeMismatch, e.range,
+                  fmt::format("expected a list of operations, got {}", kind_word(v->kind)));
     return std::nullopt;
   }
   std::vector<std::string> seen;
@@ -592,7 +615,8 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
     for (std::size_t i = 0; i < params.size(); ++i) {
       const ir::PrimParam& p = prim->params[i];
       if (!given[i]) {
-        if (p.default_value) call.args.emplace_back(p.name, *p.default_value);
+        if (p.default_value)
+          call.args.emplace_back(p.name, *p.default_value);
         else if (!p.from_input && p.name != "pad") {
           diags_.report(Kind::MissingArgument, step.range, fmt::format("'{}' needs argument '{}'", prim->name, p.name));
           ok = false;
@@ -602,31 +626,38 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
       const Value& v = *given[i];
       if (p.type == ir::ParamType::Bool) {
         if (v.kind != Value::Kind::Bool) {
-          diags_.report(Kind::TypeMismatch, v.range, fmt::format("'{}' of '{}' must be true or false, got {}", p.name, prim->name, kind_word(v.kind)));
+          diags_.report(
+              Kind::TypeMismatch, v.range,
+              fmt::format("'{}' of '{}' must be true or false, got {}", p.name, prim->name, kind_word(v.kind)));
           ok = false;
           continue;
         }
         call.args.emplace_back(p.name, ir::Scalar{v.b});
       } else if (p.type == ir::ParamType::Int) {
         if (v.kind != Value::Kind::Int) {
-          diags_.report(Kind::TypeMismatch, v.range, fmt::format("'{}' of '{}' must be an integer, got {}", p.name, prim->name, kind_word(v.kind)));
+          diags_.report(Kind::TypeMismatch, v.range,
+                        fmt::format("'{}' of '{}' must be an integer, got {}", p.name, prim->name, kind_word(v.kind)));
           ok = false;
           continue;
         }
         if (v.i < p.min || static_cast<double>(v.i) > p.max) {
-          diags_.report(Kind::ValueOutOfRange, v.range, fmt::format("'{}' of '{}' must be at least {}, got {}", p.name, prim->name, p.min, v.i));
+          diags_.report(Kind::ValueOutOfRange, v.range,
+                        fmt::format("'{}' of '{}' must be at least {}, got {}", p.name, prim->name, p.min, v.i));
           ok = false;
           continue;
         }
         call.args.emplace_back(p.name, ir::Scalar{v.i});
       } else {
         if (!v.is_number()) {
-          diags_.report(Kind::TypeMismatch, v.range, fmt::format("'{}' of '{}' must be a number, got {}", p.name, prim->name, kind_word(v.kind)));
+          diags_.report(Kind::TypeMismatch, v.range,
+                        fmt::format("'{}' of '{}' must be a number, got {}", p.name, prim->name, kind_word(v.kind)));
           ok = false;
           continue;
         }
         if (v.number() < 0 || v.number() > p.max) {
-          diags_.report(Kind::ValueOutOfRange, v.range, fmt::format("'{}' of '{}' must be between 0 and {}, got {}", p.name, prim->name, p.max, v.number()));
+          diags_.report(
+              Kind::ValueOutOfRange, v.range,
+              fmt::format("'{}' of '{}' must be between 0 and {}, got {}", p.name, prim->name, p.max, v.number()));
           ok = false;
           continue;
         }
@@ -643,7 +674,8 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
   const ast::OpDecl* decl = step.callee.composite;
   std::string key = "op " + decl->name;
   if (std::find(expanding_.begin(), expanding_.end(), key) != expanding_.end()) {
-    diags_.report(Kind::RecursiveDefinition, decl->name_range, fmt::format("operation '{}' is defined in terms of itself", decl->name));
+    diags_.report(Kind::RecursiveDefinition, decl->name_range,
+                  fmt::format("operation '{}' is defined in terms of itself", decl->name));
     diags_.note("operations cannot be recursive: the expansion would never end", step.range);
     return false;
   }
@@ -665,8 +697,9 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
   auto body = eval(*decl->body, env);
   bool result = false;
   if (body && body->kind != Value::Kind::Op) {
-    diags_.report(Kind::TypeMismatch, decl->body->range,
-                  fmt::format("the body of operation '{}' must be an operation, got {}", decl->name, kind_word(body->kind)));
+    diags_.report(
+        Kind::TypeMismatch, decl->body->range,
+        fmt::format("the body of operation '{}' must be an operation, got {}", decl->name, kind_word(body->kind)));
   } else if (body) {
     result = true;
     for (const OpStep& s : body->op->steps) result = result && expand_step(s, {}, false, out);

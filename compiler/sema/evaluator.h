@@ -40,8 +40,8 @@ class Evaluator {
   /// Evaluates `e`; nullopt after reporting an error.
   std::optional<Value> eval(const ast::Expr& e, const Env& env);
   /// Evaluates and requires an integer in [min, max]; `what` names the place for messages.
-  std::optional<std::int64_t> eval_int(const ast::Expr& e, const Env& env, std::string_view what,
-                                       std::int64_t min, std::int64_t max);
+  std::optional<std::int64_t> eval_int(const ast::Expr& e, const Env& env, std::string_view what, std::int64_t min,
+                                       std::int64_t max);
   /// Evaluates an opset-like expression: a list of operations, or a single operation.
   std::optional<Value> eval_ops(const ast::Expr& e, const Env& env);
 

@@ -12,12 +12,12 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
 
 /// Builds the network, checking shapes through every unit. `cells` maps cell names to built cells.
 std::optional<ir::Network> build_network(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev,
-                                         std::vector<ir::Cell>& cells, const Options& options,
-                                         ir::Shape input);
+                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input);
 
 /// Builds the search plan for `network`; `overrides` holds the dotted `--set` entries.
-std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
-                                           const ir::Network& network, const Options& options);
+std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev,
+                                           const std::vector<ir::Cell>& cells, const ir::Network& network,
+                                           const Options& options);
 
 /// Parses a `--set` value as an integer, float or boolean.
 std::optional<Value> parse_override(const std::string& text);

@@ -74,9 +74,12 @@ class NetworkBuilder {
       if (name.find('.') != std::string::npos || names.count(name)) continue;
       if (name == "seed" || name == "data" || name == "split") continue;  // search settings, handled there
       std::vector<std::string> all(names.begin(), names.end());
-      diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: network '{}' has no parameter '{}'", name, decl_.name, name));
-      if (std::string m = diag::closest_match(name, all); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
-      else if (!all.empty()) diags_.note(fmt::format("its parameters are: {}", fmt::join(all, ", ")));
+      diags_.report(Kind::BadOverride, {},
+                    fmt::format("--set {}: network '{}' has no parameter '{}'", name, decl_.name, name));
+      if (std::string m = diag::closest_match(name, all); !m.empty())
+        diags_.note(fmt::format("did you mean '{}'?", m));
+      else if (!all.empty())
+        diags_.note(fmt::format("its parameters are: {}", fmt::join(all, ", ")));
     }
     for (const ast::Param& p : decl_.params) {
       std::optional<Value> v;
@@ -85,7 +88,8 @@ class NetworkBuilder {
       if (over != options_.overrides.rend()) {
         v = parse_override(over->second);
         if (!v) {
-          diags_.report(Kind::BadOverride, {}, fmt::format("--set {}={}: the value is not a number or true/false", p.name, over->second));
+          diags_.report(Kind::BadOverride, {},
+                        fmt::format("--set {}={}: the value is not a number or true/false", p.name, over->second));
           return false;
         }
         v->range = p.range;
@@ -98,10 +102,13 @@ class NetworkBuilder {
       }
       if (!v) return false;
       if (v->kind != Value::Kind::Int && v->kind != Value::Kind::Float && v->kind != Value::Kind::Bool) {
-        diags_.report(Kind::TypeMismatch, p.range, fmt::format("network parameter '{}' must be a number or boolean", p.name));
+        diags_.report(Kind::TypeMismatch, p.range,
+                      fmt::format("network parameter '{}' must be a number or boolean", p.name));
         return false;
       }
-      ir::Scalar s = v->kind == Value::Kind::Int ? ir::Scalar{v->i} : v->kind == Value::Kind::Float ? ir::Scalar{v->f} : ir::Scalar{v->b};
+      ir::Scalar s = v->kind == Value::Kind::Int     ? ir::Scalar{v->i}
+                     : v->kind == Value::Kind::Float ? ir::Scalar{v->f}
+                                                     : ir::Scalar{v->b};
       net_.params.emplace_back(p.name, s);
       env_.emplace_back(p.name, *v);
     }
@@ -154,7 +161,8 @@ class NetworkBuilder {
     auto v = ev_.eval(*s.depth, env_);
     if (!v) return std::nullopt;
     std::vector<std::int64_t> out;
-    if (v->kind == Value::Kind::Int) out.push_back(v->i);
+    if (v->kind == Value::Kind::Int)
+      out.push_back(v->i);
     else if (v->kind == Value::Kind::List) {
       for (const Value& x : v->list) {
         if (x.kind != Value::Kind::Int) {
@@ -164,7 +172,8 @@ class NetworkBuilder {
         out.push_back(x.i);
       }
     } else {
-      diags_.report(Kind::TypeMismatch, s.depth->range, fmt::format("a stage depth is an integer or a list of integers, got {}", kind_word(v->kind)));
+      diags_.report(Kind::TypeMismatch, s.depth->range,
+                    fmt::format("a stage depth is an integer or a list of integers, got {}", kind_word(v->kind)));
       return std::nullopt;
     }
     if (out.empty()) {
@@ -173,7 +182,8 @@ class NetworkBuilder {
     }
     for (std::int64_t d : out)
       if (d < 0 || d > 1000) {
-        diags_.report(Kind::ValueOutOfRange, s.depth->range, fmt::format("a stage depth must be between 0 and 1000, got {}", d));
+        diags_.report(Kind::ValueOutOfRange, s.depth->range,
+                      fmt::format("a stage depth must be between 0 and 1000, got {}", d));
         return std::nullopt;
       }
     std::sort(out.begin(), out.end());
@@ -232,8 +242,10 @@ class NetworkBuilder {
       for (const auto& [n, _] : globals_.opsets) names.push_back(n);
       for (const auto& [n, _] : globals_.ops) names.push_back(n);
       diags_.report(Kind::UnknownName, s.name_range, fmt::format("unknown cell or opset '{}'", s.name));
-      if (std::string m = diag::closest_match(s.name, names); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
-      else diags_.note("a stage repeats a cell, an opset (one choice per layer) or an operation");
+      if (std::string m = diag::closest_match(s.name, names); !m.empty())
+        diags_.note(fmt::format("did you mean '{}'?", m));
+      else
+        diags_.note("a stage repeats a cell, an opset (one choice per layer) or an operation");
       return;
     }
     if (st.depths.size() > 1) {
@@ -248,10 +260,13 @@ class NetworkBuilder {
     const ir::CellProps& props = cell.props();
     SourceRange where = s.width ? s.width->range : s.name_range;
     if (props.inputs == 1 && cur_.channels != width) {
-      diags_.report(Kind::ChannelMismatch, where,
-                    fmt::format("cell '{}' has width {} but its input has {} channels", props.name, width, cur_.channels));
-      diags_.note(fmt::format("a 1-input cell keeps its width; put a layer before it that makes {} channels, "
-                              "e.g. `layer resblock({}, stride = 2)`", width, width));
+      diags_.report(
+          Kind::ChannelMismatch, where,
+          fmt::format("cell '{}' has width {} but its input has {} channels", props.name, width, cur_.channels));
+      diags_.note(
+          fmt::format("a 1-input cell keeps its width; put a layer before it that makes {} channels, "
+                      "e.g. `layer resblock({}, stride = 2)`",
+                      width, width));
       return false;
     }
     if (cur_.flat) {
@@ -269,8 +284,8 @@ class NetworkBuilder {
     u.in = cur_;
     u.range = s.name_range;
     u.name = fmt::format("cells.{}", net_.units.size());
-    std::int64_t nodes_out = props.output.kind == ir::CellOutput::Kind::Concat
-                                 ? static_cast<std::int64_t>(props.output.nodes.size()) : 1;
+    std::int64_t nodes_out =
+        props.output.kind == ir::CellOutput::Kind::Concat ? static_cast<std::int64_t>(props.output.nodes.size()) : 1;
     u.out = ir::Shape{width * nodes_out, cur_.reduction * (props.reduction ? 2 : 1), false};
     u.stride = props.reduction ? 2 : 1;
     push(std::move(u));
@@ -312,7 +327,8 @@ class NetworkBuilder {
           v.channels = true;
         } else if (got.reduction != want.reduction) {
           v.problem = want.reduction > 1
-                          ? fmt::format("does not reduce the resolution on a stride-{} edge of a reduction cell", want.reduction)
+                          ? fmt::format("does not reduce the resolution on a stride-{} edge of a reduction cell",
+                                        want.reduction)
                           : fmt::format("reduces the resolution by {} where it must not change", got.reduction);
         }
       }
@@ -334,18 +350,26 @@ class NetworkBuilder {
     for (int v = cell.props().inputs; v < cell.num_nodes(); ++v)
       for (const ir::Op& op : cell.node(v).ops) check(op, in, [&] { return fmt::format("node {}", v); });
     for (const Failure& f : failures) {
-      std::string where = f.places.size() == 1 ? f.places[0] : fmt::format("{} and {} more", f.places[0], f.places.size() - 1);
-      Kind kind = f.channels ? Kind::ChannelMismatch : f.problem.find("resolution") != std::string::npos ? Kind::StrideMismatch : Kind::ShapeError;
-      diags_.report(kind, f.op->origin, fmt::format("'{}' {} ({} of cell '{}')", f.op->name, f.problem, where, cell.props().name));
+      std::string where =
+          f.places.size() == 1 ? f.places[0] : fmt::format("{} and {} more", f.places[0], f.places.size() - 1);
+      Kind kind = f.channels                                          ? Kind::ChannelMismatch
+                  : f.problem.find("resolution") != std::string::npos ? Kind::StrideMismatch
+                                                                      : Kind::ShapeError;
+      diags_.report(kind, f.op->origin,
+                    fmt::format("'{}' {} ({} of cell '{}')", f.op->name, f.problem, where, cell.props().name));
       diags_.note(fmt::format("cell '{}' is used with width {} here", cell.props().name, width), s.name_range);
-      if (f.channels) diags_.note("every candidate on an edge must keep the cell's width; leave `out` unset to inherit it");
-      else if (f.reduce) diags_.note("an operation on a reduction edge needs a `stride` parameter that reaches a strided layer, "
-                                     "e.g. `op my_op(stride = 1) = relu >> conv(3, stride = stride) >> bn`");
+      if (f.channels)
+        diags_.note("every candidate on an edge must keep the cell's width; leave `out` unset to inherit it");
+      else if (f.reduce)
+        diags_.note(
+            "an operation on a reduction edge needs a `stride` parameter that reaches a strided layer, "
+            "e.g. `op my_op(stride = 1) = relu >> conv(3, stride = stride) >> bn`");
     }
     return failures.empty();
   }
 
-  bool choice_unit(const Value& ops, std::int64_t width, std::int64_t stride, const ast::NetStmt& s, int stage_index, int d) {
+  bool choice_unit(const Value& ops, std::int64_t width, std::int64_t stride, const ast::NetStmt& s, int stage_index,
+                   int d) {
     Bindings bind;
     bind.stride = stride;
     bind.out = width;
@@ -361,8 +385,9 @@ class NetworkBuilder {
       }
       ir::Shape got = std::get<ir::Shape>(r);
       if (got.channels != want.channels) {
-        diags_.report(Kind::ChannelMismatch, op.origin,
-                      fmt::format("'{}' makes {} channels where stage '{}' needs {}", op.name, got.channels, s.name, width));
+        diags_.report(
+            Kind::ChannelMismatch, op.origin,
+            fmt::format("'{}' makes {} channels where stage '{}' needs {}", op.name, got.channels, s.name, width));
         diags_.note("give the operation an `out` parameter; the stage binds it to its width", s.name_range);
         return false;
       }
@@ -391,9 +416,12 @@ class NetworkBuilder {
   }
 
   void share(const ast::NetStmt& s) {
-    if (s.name == "all") net_.share = ir::ShareMode::All;
-    else if (s.name == "stage") net_.share = ir::ShareMode::Stage;
-    else if (s.name == "none") net_.share = ir::ShareMode::None;
+    if (s.name == "all")
+      net_.share = ir::ShareMode::All;
+    else if (s.name == "stage")
+      net_.share = ir::ShareMode::Stage;
+    else if (s.name == "none")
+      net_.share = ir::ShareMode::None;
     else {
       diags_.report(Kind::InvalidValue, s.name_range, fmt::format("unknown sharing mode '{}'", s.name));
       diags_.note("`share all` (one architecture per cell type), `share stage` or `share none` (every cell its own)");
@@ -413,14 +441,16 @@ class NetworkBuilder {
       for (std::size_t g = 0; g < net_.cell_groups.size() && net_.share != ir::ShareMode::None; ++g) {
         const ir::CellGroup& cg = net_.cell_groups[g];
         const ir::Unit& first = net_.units[cg.units[0]];
-        if (cg.cell == u.cell && (net_.share == ir::ShareMode::All || first.stage == u.stage)) found = static_cast<int>(g);
+        if (cg.cell == u.cell && (net_.share == ir::ShareMode::All || first.stage == u.stage))
+          found = static_cast<int>(g);
       }
       if (found < 0) {
         ir::CellGroup cg;
         cg.cell = u.cell;
         const std::string& cname = cells_[u.cell].props().name;
-        cg.name = net_.share == ir::ShareMode::All ? cname
-                : net_.share == ir::ShareMode::Stage ? fmt::format("{}@stage{}", cname, u.stage) : u.name;
+        cg.name = net_.share == ir::ShareMode::All     ? cname
+                  : net_.share == ir::ShareMode::Stage ? fmt::format("{}@stage{}", cname, u.stage)
+                                                       : u.name;
         found = static_cast<int>(net_.cell_groups.size());
         net_.cell_groups.push_back(cg);
       }

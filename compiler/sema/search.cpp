@@ -20,8 +20,8 @@ namespace {
 
 /// What a reader sees: the written value (evaluated, or a bare word), and the range to blame.
 struct Input {
-  std::optional<Value> value;  // numbers, booleans, lists, strings
-  std::string word;            // a bare name: `sampler uniform`
+  std::optional<Value> value;       // numbers, booleans, lists, strings
+  std::string word;                 // a bare name: `sampler uniform`
   const ast::Expr* call = nullptr;  // `criterion gradient_match(batches = 50)`
   SourceRange range;
   std::string path;
@@ -39,8 +39,8 @@ std::vector<std::string> strategy_words() {
 
 class SearchBuilder {
  public:
-  SearchBuilder(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells, const ir::Network& network,
-                const Options& options)
+  SearchBuilder(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
+                const ir::Network& network, const Options& options)
       : decl_(decl), ev_(ev), diags_(ev.diags()), cells_(cells), network_(network), options_(options) {
     define();
   }
@@ -76,7 +76,8 @@ class SearchBuilder {
       return std::nullopt;
     }
     if (in.value->i < min || in.value->i > max) {
-      diags_.report(Kind::ValueOutOfRange, in.range, fmt::format("'{}' must be between {} and {}, got {}", in.path, min, max, in.value->i));
+      diags_.report(Kind::ValueOutOfRange, in.range,
+                    fmt::format("'{}' must be between {} and {}, got {}", in.path, min, max, in.value->i));
       return std::nullopt;
     }
     return in.value->i;
@@ -89,7 +90,8 @@ class SearchBuilder {
     double v = in.value->number();
     if (v < min || v > max || (open_min && v == min)) {
       diags_.report(Kind::ValueOutOfRange, in.range,
-                    fmt::format("'{}' must be {} {} and at most {}, got {}", in.path, open_min ? "above" : "at least", min, max, v));
+                    fmt::format("'{}' must be {} {} and at most {}, got {}", in.path, open_min ? "above" : "at least",
+                                min, max, v));
       return std::nullopt;
     }
     return v;
@@ -105,20 +107,24 @@ class SearchBuilder {
     std::string w = in.word;
     if (w.empty() && in.value && in.value->kind == Value::Kind::String) w = in.value->s;
     if (w.empty()) {
-      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' takes one of: {}", in.path, fmt::join(allowed, ", ")));
+      diags_.report(Kind::TypeMismatch, in.range,
+                    fmt::format("'{}' takes one of: {}", in.path, fmt::join(allowed, ", ")));
       return std::nullopt;
     }
     if (std::find(allowed.begin(), allowed.end(), w) == allowed.end()) {
       diags_.report(Kind::InvalidValue, in.range, fmt::format("'{}' is not a valid value for '{}'", w, in.path));
-      if (std::string m = diag::closest_match(w, allowed); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
-      else diags_.note(fmt::format("choose one of: {}", fmt::join(allowed, ", ")));
+      if (std::string m = diag::closest_match(w, allowed); !m.empty())
+        diags_.note(fmt::format("did you mean '{}'?", m));
+      else
+        diags_.note(fmt::format("choose one of: {}", fmt::join(allowed, ", ")));
       return std::nullopt;
     }
     return w;
   }
   std::optional<std::vector<std::int64_t>> ints_of(const Input& in, std::int64_t min) {
     std::vector<std::int64_t> out;
-    if (in.value && in.value->kind == Value::Kind::Int) out.push_back(in.value->i);
+    if (in.value && in.value->kind == Value::Kind::Int)
+      out.push_back(in.value->i);
     else if (in.value && in.value->kind == Value::Kind::List) {
       for (const Value& v : in.value->list) {
         if (v.kind != Value::Kind::Int) {
@@ -128,12 +134,14 @@ class SearchBuilder {
         out.push_back(v.i);
       }
     } else {
-      diags_.report(Kind::TypeMismatch, in.range, fmt::format("'{}' must be an integer or a list of integers", in.path));
+      diags_.report(Kind::TypeMismatch, in.range,
+                    fmt::format("'{}' must be an integer or a list of integers", in.path));
       return std::nullopt;
     }
     for (std::int64_t v : out)
       if (v < min) {
-        diags_.report(Kind::ValueOutOfRange, in.range, fmt::format("'{}' values must be at least {}, got {}", in.path, min, v));
+        diags_.report(Kind::ValueOutOfRange, in.range,
+                      fmt::format("'{}' values must be at least {}, got {}", in.path, min, v));
         return std::nullopt;
       }
     return out;
@@ -141,16 +149,24 @@ class SearchBuilder {
 
   template <class T>
   Reader set_int(T& field, std::int64_t min, std::int64_t max) {
-    return [this, &field, min, max](const Input& in) { if (auto v = int_of(in, min, max)) field = *v; };
+    return [this, &field, min, max](const Input& in) {
+      if (auto v = int_of(in, min, max)) field = *v;
+    };
   }
   Reader set_float(double& field, double min, double max, bool open_min = false) {
-    return [this, &field, min, max, open_min](const Input& in) { if (auto v = float_of(in, min, max, open_min)) field = *v; };
+    return [this, &field, min, max, open_min](const Input& in) {
+      if (auto v = float_of(in, min, max, open_min)) field = *v;
+    };
   }
   Reader set_bool(bool& field) {
-    return [this, &field](const Input& in) { if (auto v = bool_of(in)) field = *v; };
+    return [this, &field](const Input& in) {
+      if (auto v = bool_of(in)) field = *v;
+    };
   }
   Reader set_ints(std::vector<std::int64_t>& field, std::int64_t min) {
-    return [this, &field, min](const Input& in) { if (auto v = ints_of(in, min)) field = *v; };
+    return [this, &field, min](const Input& in) {
+      if (auto v = ints_of(in, min)) field = *v;
+    };
   }
   // A word-valued setting read into its enum (plan.h's plan_words).
   template <class E>
@@ -170,9 +186,12 @@ class SearchBuilder {
         read(in);
       };
     };
-#define CELLA_PLAN_INT(key, field, min, max, strategies, doc) readers_[key] = located(key, set_int(plan_.field, min, max));
-#define CELLA_PLAN_FLOAT(key, field, min, max, strategies, doc) readers_[key] = located(key, set_float(plan_.field, min, max));
-#define CELLA_PLAN_POSITIVE(key, field, max, strategies, doc) readers_[key] = located(key, set_float(plan_.field, 0, max, true));
+#define CELLA_PLAN_INT(key, field, min, max, strategies, doc) \
+  readers_[key] = located(key, set_int(plan_.field, min, max));
+#define CELLA_PLAN_FLOAT(key, field, min, max, strategies, doc) \
+  readers_[key] = located(key, set_float(plan_.field, min, max));
+#define CELLA_PLAN_POSITIVE(key, field, max, strategies, doc) \
+  readers_[key] = located(key, set_float(plan_.field, 0, max, true));
 #define CELLA_PLAN_BOOL(key, field, strategies, doc) readers_[key] = located(key, set_bool(plan_.field));
 #define CELLA_PLAN_ENUM(key, field, strategies, doc) readers_[key] = located(key, set_enum(plan_.field));
 #define CELLA_PLAN_INTS(key, field, min, strategies, doc) readers_[key] = located(key, set_ints(plan_.field, min));
@@ -183,17 +202,25 @@ class SearchBuilder {
       if (auto v = word_of(in, ir::data_set_names())) plan_.data.name = *v;
     };
     special["data.path"] = [this](const Input& in) {
-      if (in.value && in.value->kind == Value::Kind::String) plan_.data.path = in.value->s;
-      else diags_.report(Kind::TypeMismatch, in.range, "'data.path' must be a quoted path");
+      if (in.value && in.value->kind == Value::Kind::String)
+        plan_.data.path = in.value->s;
+      else
+        diags_.report(Kind::TypeMismatch, in.range, "'data.path' must be a quoted path");
     };
     special["supernet"] = [](const Input&) {};
     for (std::string block : {"supernet", "retrain"}) {
       ir::Optimizer& o = block == "supernet" ? plan_.supernet.optimizer : plan_.retrain.optimizer;
       // optimizer sgd  |  optimizer sgd(lr = 0.025, momentum = 0.9, ...)
-      special[block + ".optimizer"] = [this, &o](const Input& in) { if (auto v = word_of(in, {"sgd"})) o.kind = *v; };
+      special[block + ".optimizer"] = [this, &o](const Input& in) {
+        if (auto v = word_of(in, {"sgd"})) o.kind = *v;
+      };
     }
-    special["supernet.sampler"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v; };
-    special["supernet.weights"] = [this](const Input& in) { if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v; };
+    special["supernet.sampler"] = [this](const Input& in) {
+      if (auto v = word_of(in, ir::training_methods(true))) plan_.supernet.method = *v;
+    };
+    special["supernet.weights"] = [this](const Input& in) {
+      if (auto v = word_of(in, ir::training_methods(false))) plan_.supernet.method = *v;
+    };
     special["split"] = [this](const Input& in) {
       auto v = word_of(in, strategy_words());
       if (!v) return;
@@ -223,7 +250,8 @@ class SearchBuilder {
     for (auto& [key, read] : special) readers_[key] = located(key, std::move(read));
     // The table and the readers agree row for row; every plan compiled checks it.
     for (const ir::PlanSetting& row : ir::plan_settings())
-      if (!readers_.count(std::string(row.key))) throw std::logic_error("plan.def row '" + std::string(row.key) + "' has no reader");
+      if (!readers_.count(std::string(row.key)))
+        throw std::logic_error("plan.def row '" + std::string(row.key) + "' has no reader");
   }
 
   // `smoke { C 4; layers 5 }`: network parameters for `--smoke` runs, kept as `--set` texts.
@@ -231,9 +259,13 @@ class SearchBuilder {
     std::vector<std::string> params;
     for (const auto& [name, _] : network_.params) params.push_back(name);
     if (std::find(params.begin(), params.end(), s.name) == params.end()) {
-      diags_.report(Kind::UnknownSetting, s.name_range, fmt::format("network '{}' has no parameter '{}'", network_.name, s.name));
-      if (std::string m = diag::closest_match(s.name, params); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
-      else diags_.note(fmt::format("'smoke' sets network parameters; those of '{}' are: {}", network_.name, fmt::join(params, ", ")));
+      diags_.report(Kind::UnknownSetting, s.name_range,
+                    fmt::format("network '{}' has no parameter '{}'", network_.name, s.name));
+      if (std::string m = diag::closest_match(s.name, params); !m.empty())
+        diags_.note(fmt::format("did you mean '{}'?", m));
+      else
+        diags_.note(fmt::format("'smoke' sets network parameters; those of '{}' are: {}", network_.name,
+                                fmt::join(params, ", ")));
       return;
     }
     std::optional<Value> v = s.value && !s.block ? ev_.eval(*s.value, {}) : std::nullopt;
@@ -299,10 +331,12 @@ class SearchBuilder {
         diags_.report(Kind::MissingSetting, s.name_range, fmt::format("setting '{}' needs a value", path));
         continue;
       }
-      if (s.value || path == "supernet" || path == "retrain") it->second(in);
+      if (s.value || path == "supernet" || path == "retrain")
+        it->second(in);
       else if (path == "split" || path == "data") {
         if (path == "split") {
-          diags_.report(Kind::MissingSetting, s.name_range, "'split' needs a strategy: exhaustive, gradient_match or hierarchical");
+          diags_.report(Kind::MissingSetting, s.name_range,
+                        "'split' needs a strategy: exhaustive, gradient_match or hierarchical");
           continue;
         }
       }
@@ -320,8 +354,10 @@ class SearchBuilder {
           Input ai;
           ai.path = sub;
           ai.range = a.value->range;
-          if (a.value->kind == ast::ExprKind::Name) ai.word = a.value->text;
-          else ai.value = ev_.eval(*a.value, {});
+          if (a.value->kind == ast::ExprKind::Name)
+            ai.word = a.value->text;
+          else
+            ai.value = ev_.eval(*a.value, {});
           if (ai.value || !ai.word.empty()) r->second(ai);
         }
       }
@@ -340,11 +376,14 @@ class SearchBuilder {
   void unknown_setting(const std::string& name, SourceRange range, const std::string& prefix) {
     std::vector<std::string> keys;
     for (const auto& [k, _] : readers_)
-      if (k.rfind(prefix, 0) == 0 && k.find('.', prefix.size()) == std::string::npos) keys.push_back(k.substr(prefix.size()));
+      if (k.rfind(prefix, 0) == 0 && k.find('.', prefix.size()) == std::string::npos)
+        keys.push_back(k.substr(prefix.size()));
     std::string block = prefix.empty() ? "search" : prefix.substr(0, prefix.size() - 1);
     diags_.report(Kind::UnknownSetting, range, fmt::format("'{}' is not a setting of '{}'", name, block));
-    if (std::string m = diag::closest_match(name, keys); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
-    else diags_.note(fmt::format("the settings of '{}' are: {}", block, fmt::join(keys, ", ")));
+    if (std::string m = diag::closest_match(name, keys); !m.empty())
+      diags_.note(fmt::format("did you mean '{}'?", m));
+    else
+      diags_.note(fmt::format("the settings of '{}' are: {}", block, fmt::join(keys, ", ")));
   }
 
   void override_setting(const std::string& path, const std::string& text) {
@@ -353,7 +392,8 @@ class SearchBuilder {
       std::vector<std::string> keys;
       for (const auto& [k, _] : readers_) keys.push_back(k);
       diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: the search has no setting '{}'", path, path));
-      if (std::string m = diag::closest_match(path, keys); !m.empty()) diags_.note(fmt::format("did you mean '{}'?", m));
+      if (std::string m = diag::closest_match(path, keys); !m.empty())
+        diags_.note(fmt::format("did you mean '{}'?", m));
       return;
     }
     Input in;
@@ -414,12 +454,14 @@ class SearchBuilder {
     }
     for (std::size_t i = 1; i < p.at.size(); ++i)
       if (p.at[i] <= p.at[i - 1]) {
-        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"),
+                      fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
         return;
       }
     if (p.at.back() > s.epochs) {
       diags_.report(Kind::InvalidSchedule, range_of("split.at"),
-                    fmt::format("the last split is after epoch {}, but the supernet trains for {} epochs", p.at.back(), s.epochs));
+                    fmt::format("the last split is after epoch {}, but the supernet trains for {} epochs", p.at.back(),
+                                s.epochs));
       diags_.note("raise `supernet.epochs` or move the split earlier");
       return;
     }
@@ -431,7 +473,8 @@ class SearchBuilder {
         break;
       }
     if (!cell) {
-      diags_.report(Kind::UnknownName, range_of("split"), "the split plan needs a cell with edges to split, and there is none");
+      diags_.report(Kind::UnknownName, range_of("split"),
+                    "the split plan needs a cell with edges to split, and there is none");
       return;
     }
     p.cell = cell->props().name;
@@ -440,8 +483,10 @@ class SearchBuilder {
     if (p.strategy == ir::SplitStrategy::Exhaustive) {
       if (has_edges_) {
         std::vector<Value> refs;
-        if (edges_input_.value && edges_input_.value->kind == Value::Kind::List) refs = edges_input_.value->list;
-        else if (edges_input_.value) refs.push_back(*edges_input_.value);
+        if (edges_input_.value && edges_input_.value->kind == Value::Kind::List)
+          refs = edges_input_.value->list;
+        else if (edges_input_.value)
+          refs.push_back(*edges_input_.value);
         for (const Value& r : refs) {
           int idx = -1;
           if (r.kind == Value::Kind::Int && r.i >= 0 && r.i < cell->num_edges()) idx = static_cast<int>(r.i);
@@ -451,7 +496,8 @@ class SearchBuilder {
           if (idx < 0) {
             std::vector<std::string> names;
             for (int e = 0; e < cell->num_edges(); ++e) names.push_back(fmt::format("\"{}\"", cell->edge_name(e)));
-            diags_.report(Kind::UnknownEdge, edges_input_.range, fmt::format("cell '{}' has no edge {}", cell->props().name, to_text(r)));
+            diags_.report(Kind::UnknownEdge, edges_input_.range,
+                          fmt::format("cell '{}' has no edge {}", cell->props().name, to_text(r)));
             diags_.note(fmt::format("its edges are 0..{}: {}", cell->num_edges() - 1, fmt::join(names, ", ")));
             return;
           }
@@ -459,8 +505,8 @@ class SearchBuilder {
         }
         if (p.edges.size() != p.at.size()) {
           diags_.report(Kind::InvalidSchedule, edges_input_.range,
-                        fmt::format("{} edge{} to split but {} split point{}", p.edges.size(), p.edges.size() == 1 ? "" : "s",
-                                    p.at.size(), p.at.size() == 1 ? "" : "s"));
+                        fmt::format("{} edge{} to split but {} split point{}", p.edges.size(),
+                                    p.edges.size() == 1 ? "" : "s", p.at.size(), p.at.size() == 1 ? "" : "s"));
           return;
         }
       } else {
@@ -475,7 +521,8 @@ class SearchBuilder {
           return;
         }
       if (p.edges.size() < p.at.size()) {
-        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"),
+                      fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
       }
       return;
     }
@@ -483,14 +530,19 @@ class SearchBuilder {
       int splittable = 0;
       for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.group_sizes);
       if (splittable == 0) {
-        diags_.report(Kind::ImpossibleGroups, range_of("split.groups").valid() ? range_of("split.groups") : range_of("split.branches").valid() ? range_of("split.branches") : range_of("split"),
-                      fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
-                                  p.group_sizes.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.group_sizes, "/"))));
+        diags_.report(
+            Kind::ImpossibleGroups,
+            range_of("split.groups").valid()     ? range_of("split.groups")
+            : range_of("split.branches").valid() ? range_of("split.branches")
+                                                 : range_of("split"),
+            fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
+                        p.group_sizes.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.group_sizes, "/"))));
         diags_.note(fmt::format("its edges have {} candidates", n_of(0)));
         return;
       }
       if (static_cast<int>(p.at.size()) > splittable)
-        diags_.report(Kind::InvalidSchedule, range_of("split.at"), fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
+        diags_.report(Kind::InvalidSchedule, range_of("split.at"),
+                      fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
       return;
     }
     if (p.strategy == ir::SplitStrategy::Plugin) return;  // its own checks are its own
@@ -529,8 +581,9 @@ class SearchBuilder {
 
 }  // namespace
 
-std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev, const std::vector<ir::Cell>& cells,
-                                           const ir::Network& network, const Options& options) {
+std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev,
+                                           const std::vector<ir::Cell>& cells, const ir::Network& network,
+                                           const Options& options) {
   return SearchBuilder(decl, ev, cells, network, options).build();
 }
 

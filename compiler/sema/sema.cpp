@@ -23,7 +23,8 @@ bool declare(std::map<std::string, const Decl*, std::less<>>& table, const Decl*
     return false;
   }
   if (ir::find_primitive(d->name)) {
-    diags.report(Kind::DuplicateDefinition, d->name_range, fmt::format("'{}' is a built-in primitive and cannot be redefined", d->name));
+    diags.report(Kind::DuplicateDefinition, d->name_range,
+                 fmt::format("'{}' is a built-in primitive and cannot be redefined", d->name));
     return false;
   }
   table.emplace(d->name, d);
@@ -54,7 +55,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
         case ast::Decl::Kind::Op: {
           std::map<std::string, int> seen;
           for (const ast::Param& p : d.op->params)
-            if (seen[p.name]++) diags.report(Kind::DuplicateParameter, p.range, fmt::format("parameter '{}' is listed twice", p.name));
+            if (seen[p.name]++)
+              diags.report(Kind::DuplicateParameter, p.range, fmt::format("parameter '{}' is listed twice", p.name));
           declare(g.ops, d.op.get(), all, diags);
           break;
         }
@@ -96,7 +98,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
   if (!options.search.empty()) {
     auto it = g.searches.find(options.search);
     if (it == g.searches.end()) {
-      diags.report(Kind::BadOption, {}, fmt::format("--search {}: the file has no search block of that name", options.search));
+      diags.report(Kind::BadOption, {},
+                   fmt::format("--search {}: the file has no search block of that name", options.search));
       diags.note(fmt::format("its search blocks: {}", names_of(search_order)));
       return std::nullopt;
     }
@@ -113,7 +116,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
       for (const auto& [n, _] : g.networks) names.push_back(n);
       if (search && options.network.empty()) {
         diags.report(Kind::UnknownName, search->network_range, fmt::format("unknown network '{}'", want));
-        if (std::string m = diag::closest_match(want, names); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
+        if (std::string m = diag::closest_match(want, names); !m.empty())
+          diags.note(fmt::format("did you mean '{}'?", m));
       } else {
         diags.report(Kind::BadOption, {}, fmt::format("--network {}: the file has no network of that name", want));
         diags.note(fmt::format("its networks: {}", names_of(network_order)));
@@ -132,9 +136,11 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
   }
   const ir::DataSet* shape = ir::find_data_set(data.empty() ? "fashion_mnist" : data);
   if (!shape && !options.data.empty()) {
-    diags.report(Kind::BadOption, {}, fmt::format("--data {}: unknown data set; cella reads {}", options.data,
-                                                  fmt::join(ir::data_set_names(), ", ")));
-    if (std::string m = diag::closest_match(options.data, ir::data_set_names()); !m.empty()) diags.note(fmt::format("did you mean '{}'?", m));
+    diags.report(Kind::BadOption, {},
+                 fmt::format("--data {}: unknown data set; cella reads {}", options.data,
+                             fmt::join(ir::data_set_names(), ", ")));
+    if (std::string m = diag::closest_match(options.data, ir::data_set_names()); !m.empty())
+      diags.note(fmt::format("did you mean '{}'?", m));
     return std::nullopt;
   }
   if (!shape) shape = ir::find_data_set("fashion_mnist");  // the search block reports the unknown name
@@ -145,7 +151,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
   } else {
     for (const auto& [name, _] : options.overrides)
       if (name.find('.') == std::string::npos)
-        diags.report(Kind::BadOverride, {}, fmt::format("--set {}: the file has no network with parameters to set", name));
+        diags.report(Kind::BadOverride, {},
+                     fmt::format("--set {}: the file has no network with parameters to set", name));
   }
   if (search && program.network)
     if (auto plan = build_search(*search, ev, program.cells, *program.network, options))

@@ -26,5 +26,4 @@ struct Options {
 std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Options& options,
                                    diag::DiagnosticEngine& diags);
 
-
 }  // namespace cella::sema

@@ -38,11 +38,11 @@ struct Value {
   std::int64_t i = 0;
   double f = 0;
   bool b = false;
-  std::string s;                   ///< String
-  std::vector<Value> list;         ///< List
-  std::vector<std::string> names;  ///< List: display name of each element (ops in an opset)
+  std::string s;                               ///< String
+  std::vector<Value> list;                     ///< List
+  std::vector<std::string> names;              ///< List: display name of each element (ops in an opset)
   std::vector<diag::SourceRange> item_ranges;  ///< List: where each element was written
-  std::shared_ptr<OpValue> op;     ///< Op
+  std::shared_ptr<OpValue> op;                 ///< Op
   diag::SourceRange range;
 
   static Value make_int(std::int64_t v, diag::SourceRange r = {}) {

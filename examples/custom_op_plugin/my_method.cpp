@@ -22,7 +22,8 @@ class SmoothDarts : public TrainingMethod {
   bool learns_architecture() const override { return true; }
   bool samples_paths() const override { return false; }
 
-  Mixing step_mixing(const SupernetState& s, const cella::ir::SupernetPlan&, Step step, std::uint64_t seed, double) const override {
+  Mixing step_mixing(const SupernetState& s, const cella::ir::SupernetPlan&, Step step, std::uint64_t seed,
+                     double) const override {
     torch::Generator gen = at::detail::createCPUGenerator(seed);
     return weighted_mixing(s, [&](const std::vector<int>& ops, const torch::Tensor& logits) {
       torch::Tensor w = logits.softmax(-1);
@@ -32,11 +33,13 @@ class SmoothDarts : public TrainingMethod {
   }
 
   Mixing judging_mixing(const SupernetState& s, const cella::ir::SupernetPlan&, std::mt19937_64&) const override {
-    return weighted_mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) { return Mix{ops, logits.softmax(-1)}; });
+    return weighted_mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) {
+      return Mix{ops, logits.softmax(-1)};
+    });
   }
 
-  cella::ir::Arch derive(SupernetState& s, const cella::ir::SupernetPlan&, const DataSplits&, std::uint64_t, std::int64_t,
-                         const ProgressFn&) const override {
+  cella::ir::Arch derive(SupernetState& s, const cella::ir::SupernetPlan&, const DataSplits&, std::uint64_t,
+                         std::int64_t, const ProgressFn&) const override {
     return strongest_arch(s);
   }
 

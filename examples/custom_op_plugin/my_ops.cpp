@@ -14,11 +14,13 @@ namespace {
 // Cloneable so that sub-supernets can copy it.
 class GeluConvImpl : public torch::nn::Cloneable<GeluConvImpl> {
  public:
-  GeluConvImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride) : in_(in), out_(out), k_(k), stride_(stride) {
+  GeluConvImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride)
+      : in_(in), out_(out), k_(k), stride_(stride) {
     reset();
   }
   void reset() override {
-    conv_ = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_, out_, k_).stride(stride_).padding(k_ / 2).bias(false)));
+    conv_ = register_module(
+        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_, out_, k_).stride(stride_).padding(k_ / 2).bias(false)));
   }
   torch::Tensor forward(const torch::Tensor& x) { return torch::gelu(conv_(x)); }
 
@@ -49,7 +51,8 @@ extern "C" const char* cella_plugin_signatures() {
 // The module factories, called by the runtime with the arguments and the input's channels.
 extern "C" void cella_register_ops(cella::runtime::Registry& registry) {
   registry.add_factory("gelu_conv", [](const cella::ir::PrimCall& call, const cella::runtime::BuildContext& ctx) {
-    std::int64_t k = call.int_arg("k", 3), out = call.int_arg("out", ctx.in_channels), stride = call.int_arg("stride", 1);
+    std::int64_t k = call.int_arg("k", 3), out = call.int_arg("out", ctx.in_channels),
+                 stride = call.int_arg("stride", 1);
     return torch::nn::AnyModule(GeluConv(ctx.in_channels, out, k, stride));
   });
 }
@@ -59,20 +62,20 @@ extern "C" void cella_register_ops(cella::runtime::Registry& registry) {
 // which GM-NAS measures gradient matching; a real one would look at `parent`'s weights or run it
 // on `train`.
 extern "C" void cella_register_criteria(cella::runtime::CriterionRegistry& registry) {
-  registry.add("random_partition", [](cella::runtime::SupernetState& parent, const cella::ir::SupernetPlan&,
-                                      const cella::runtime::Dataset&, int group, int edge,
-                                      const cella::runtime::GradientMatchOptions& options) {
-    const std::vector<bool>& enabled = parent.net->mask().cells[group][edge];
-    const auto k = static_cast<std::int64_t>(enabled.size());
-    torch::Generator gen = at::detail::createCPUGenerator(options.seed);
-    torch::Tensor r = torch::rand({k, k}, gen, torch::kFloat64);
-    torch::Tensor s = (r + r.t()) / 2;
-    s.fill_diagonal_(1.0);
-    for (std::int64_t i = 0; i < k; ++i)
-      if (!enabled[i]) {
-        s[i].zero_();
-        s.select(1, i).zero_();
-      }
-    return s;
-  });
+  registry.add("random_partition",
+               [](cella::runtime::SupernetState& parent, const cella::ir::SupernetPlan&, const cella::runtime::Dataset&,
+                  int group, int edge, const cella::runtime::GradientMatchOptions& options) {
+                 const std::vector<bool>& enabled = parent.net->mask().cells[group][edge];
+                 const auto k = static_cast<std::int64_t>(enabled.size());
+                 torch::Generator gen = at::detail::createCPUGenerator(options.seed);
+                 torch::Tensor r = torch::rand({k, k}, gen, torch::kFloat64);
+                 torch::Tensor s = (r + r.t()) / 2;
+                 s.fill_diagonal_(1.0);
+                 for (std::int64_t i = 0; i < k; ++i)
+                   if (!enabled[i]) {
+                     s[i].zero_();
+                     s.select(1, i).zero_();
+                   }
+                 return s;
+               });
 }

@@ -24,17 +24,22 @@ class RandomEdge : public Strategy {
  public:
   std::string name() const override { return "random_edge"; }
   int run(SearchContext& ctx) const override {
-    return split_every_level(ctx, [](SearchContext& c, int id, std::size_t k) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
-      std::vector<int> open;
-      for (int e = 0; e < c.cell().num_edges(); ++e)
-        if (c.enabled(c.node(id), e).size() >= 2) open.push_back(e);
-      if (open.empty()) return std::nullopt;
-      std::mt19937_64 rng(c.seed() * 7919 + static_cast<std::uint64_t>(id) * 131 + k);
-      const int e = open[std::uniform_int_distribution<std::size_t>(0, open.size() - 1)(rng)];
-      std::vector<Mask> children = c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
-      c.log(fmt::format("node {}: random_edge split of edge {} into {} sub-supernets", id, c.cell().edge_name(e), children.size()));
-      return std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}});
-    }, "random_edge");
+    return split_every_level(
+        ctx,
+        [](SearchContext& c, int id, std::size_t k) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
+          std::vector<int> open;
+          for (int e = 0; e < c.cell().num_edges(); ++e)
+            if (c.enabled(c.node(id), e).size() >= 2) open.push_back(e);
+          if (open.empty()) return std::nullopt;
+          std::mt19937_64 rng(c.seed() * 7919 + static_cast<std::uint64_t>(id) * 131 + k);
+          const int e = open[std::uniform_int_distribution<std::size_t>(0, open.size() - 1)(rng)];
+          std::vector<Mask> children =
+              c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
+          c.log(fmt::format("node {}: random_edge split of edge {} into {} sub-supernets", id, c.cell().edge_name(e),
+                            children.size()));
+          return std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}});
+        },
+        "random_edge");
   }
 };
 

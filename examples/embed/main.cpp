@@ -31,7 +31,8 @@ search s on net {
     std::cerr << space.diagnostics();
     return 1;
   }
-  std::cout << "space: " << space.size() << " architectures, " << space.program().cells[0].num_edges() << " edges per cell\n";
+  std::cout << "space: " << space.size() << " architectures, " << space.program().cells[0].num_edges()
+            << " edges per cell\n";
 
   torch::set_num_threads(1);
   cella::TrainOptions options;
@@ -44,7 +45,8 @@ search s on net {
   std::cout << "derived " << space.text(result.arch) << " with " << result.valid_accuracy << "% validation accuracy\n";
 
   cella::Network net = space.network(result.arch);
-  torch::Tensor logits = net->forward(torch::randn({4, 3, 16, 16}), cella::runtime::mixing_of(space.program(), result.arch));
+  torch::Tensor logits =
+      net->forward(torch::randn({4, 3, 16, 16}), cella::runtime::mixing_of(space.program(), result.arch));
   std::cout << "stand-alone network: " << net->parameter_count() << " parameters, output " << logits.sizes() << "\n";
   return 0;
 }

@@ -1,6 +1,6 @@
 // The embedding API, on top of the compile API and the runtime.
-#include "compiler/ir/plan.h"
 #include "runtime/include/cella/cella.h"
+#include "compiler/ir/plan.h"
 
 #include "compiler/passes/space.h"
 
@@ -57,19 +57,22 @@ std::string Space::text(const ir::Arch& a) const { return ir::to_text(program(),
 
 Network Space::supernet() const { return Network(program_ptr(), runtime::Mask::full(program()), /*supernet=*/true); }
 
-Network Space::network(const ir::Arch& a) const { return Network(program_ptr(), runtime::Mask::of_arch(program(), a), /*supernet=*/false); }
+Network Space::network(const ir::Arch& a) const {
+  return Network(program_ptr(), runtime::Mask::of_arch(program(), a), /*supernet=*/false);
+}
 
 TrainResult train(const Space& space, const TrainOptions& o) {
   ir::SearchPlan plan = ir::plan_of(space.program());
   if (!o.data.empty()) plan.data.name = o.data;
   if (o.epochs > 0) plan.supernet.epochs = o.epochs;
-  runtime::DataSplits data = runtime::load_data(plan.data.name, o.data_dir.empty() ? plan.data.path : o.data_dir, plan.data.subset,
-                                                plan.data.train_portion, o.seed);
+  runtime::DataSplits data = runtime::load_data(plan.data.name, o.data_dir.empty() ? plan.data.path : o.data_dir,
+                                                plan.data.subset, plan.data.train_portion, o.seed);
   TrainResult r;
   r.state = runtime::make_supernet(space.program_ptr(), runtime::Mask::full(space.program()), plan.supernet, o.seed);
   runtime::train_supernet(r.state, plan.supernet, data, o.seed, plan.supernet.epochs, o.on_progress, o.on_epoch);
   r.arch = runtime::derive(r.state, plan.supernet, data, o.seed, 20, o.on_progress);
-  r.valid_accuracy = runtime::evaluate(r.state.net, runtime::mixing_of(space.program(), r.arch), data.valid, 256).accuracy;
+  r.valid_accuracy =
+      runtime::evaluate(r.state.net, runtime::mixing_of(space.program(), r.arch), data.valid, 256).accuracy;
   return r;
 }
 

@@ -28,7 +28,8 @@ std::vector<std::uint8_t> read_gz(const std::string& path) {
   int err = 0;
   const char* msg = gzerror(f, &err);
   gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) throw DataError(fmt::format("{}: corrupt gzip data: {}", path, msg));
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
+    throw DataError(fmt::format("{}: corrupt gzip data: {}", path, msg));
   return out;
 }
 
@@ -38,16 +39,19 @@ std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) {
 
 torch::Tensor idx_images(const std::string& path) {
   auto b = read_gz(path);
-  if (b.size() < 16 || be32(b, 0) != 0x803) throw DataError(fmt::format("{}: not an IDX image file (bad magic number)", path));
+  if (b.size() < 16 || be32(b, 0) != 0x803)
+    throw DataError(fmt::format("{}: not an IDX image file (bad magic number)", path));
   std::int64_t n = be32(b, 4), h = be32(b, 8), w = be32(b, 12);
   if (h == 0 || w == 0 || h > 4096 || w > 4096 || static_cast<std::int64_t>(b.size()) != 16 + n * h * w)
-    throw DataError(fmt::format("{}: truncated or malformed: header says {}x{}x{}, file has {} bytes", path, n, h, w, b.size()));
+    throw DataError(
+        fmt::format("{}: truncated or malformed: header says {}x{}x{}, file has {} bytes", path, n, h, w, b.size()));
   return torch::from_blob(b.data() + 16, {n, 1, h, w}, torch::kUInt8).to(torch::kFloat32).div_(255.0);
 }
 
 torch::Tensor idx_labels(const std::string& path, std::int64_t expected) {
   auto b = read_gz(path);
-  if (b.size() < 8 || be32(b, 0) != 0x801) throw DataError(fmt::format("{}: not an IDX label file (bad magic number)", path));
+  if (b.size() < 8 || be32(b, 0) != 0x801)
+    throw DataError(fmt::format("{}: not an IDX label file (bad magic number)", path));
   std::int64_t n = be32(b, 4);
   if (static_cast<std::int64_t>(b.size()) != 8 + n || n != expected)
     throw DataError(fmt::format("{}: {} labels for {} images", path, n, expected));
@@ -71,11 +75,13 @@ Dataset load_cifar(const std::vector<std::string>& files) {
     std::vector<std::uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     constexpr std::int64_t kRecord = 1 + 3072;
     if (b.empty() || b.size() % kRecord != 0)
-      throw DataError(fmt::format("{}: {} bytes is not a whole number of CIFAR-10 records (3073 bytes each)", path, b.size()));
+      throw DataError(
+          fmt::format("{}: {} bytes is not a whole number of CIFAR-10 records (3073 bytes each)", path, b.size()));
     std::int64_t n = static_cast<std::int64_t>(b.size()) / kRecord;
     torch::Tensor raw = torch::from_blob(b.data(), {n, kRecord}, torch::kUInt8).clone();
     torch::Tensor lab = raw.select(1, 0).to(torch::kInt64);
-    if (lab.max().item<std::int64_t>() > 9) throw DataError(fmt::format("{}: a label is above 9; not a CIFAR-10 file", path));
+    if (lab.max().item<std::int64_t>() > 9)
+      throw DataError(fmt::format("{}: a label is above 9; not a CIFAR-10 file", path));
     labels.push_back(lab);
     images.push_back(raw.narrow(1, 1, 3072).reshape({n, 3, 32, 32}).to(torch::kFloat32).div_(255.0));
   }
@@ -117,7 +123,8 @@ Dataset draw(const torch::Tensor& templates, std::int64_t n, torch::Generator& g
   Dataset d;
   d.classes = templates.size(0);
   d.labels = torch::randint(d.classes, {n}, gen, torch::kInt64);
-  d.images = templates.index_select(0, d.labels) + torch::randn({n, templates.size(1), templates.size(2), templates.size(3)}, gen);
+  d.images = templates.index_select(0, d.labels) +
+             torch::randn({n, templates.size(1), templates.size(2), templates.size(3)}, gen);
   return d;
 }
 
@@ -132,10 +139,13 @@ Dataset synthetic(std::int64_t n, std::int64_t channels, std::int64_t size, std:
 namespace {
 
 // One loader per `format` of datasets.def: the training and the test set, normalised.
-std::pair<Dataset, Dataset> load_format(const ir::DataSet& set, const std::string& dir, std::int64_t subset, std::uint64_t seed) {
+std::pair<Dataset, Dataset> load_format(const ir::DataSet& set, const std::string& dir, std::int64_t subset,
+                                        std::uint64_t seed) {
   if (set.format == "idx") return {load_idx(dir, "train", set.mean, set.std), load_idx(dir, "t10k", set.mean, set.std)};
   if (set.format == "cifar") {
-    if (dir.empty()) throw DataError(fmt::format("{}: no data directory; pass --data-dir DIR with data_batch_1.bin ... test_batch.bin", set.name));
+    if (dir.empty())
+      throw DataError(
+          fmt::format("{}: no data directory; pass --data-dir DIR with data_batch_1.bin ... test_batch.bin", set.name));
     std::vector<std::string> files;
     for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", dir, i));
     return {load_cifar(files), load_cifar({dir + "/test_batch.bin"})};

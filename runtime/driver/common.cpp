@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 // Compiles `file`. With `smoke`, the search block's `smoke { ... }` parameters are set too
 // (compiled a second time with them before `overrides`, so the command line wins).
-std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
+std::unique_ptr<driver::Compilation> compile(const std::string& file,
+                                             const std::vector<std::pair<std::string, std::string>>& overrides,
                                              const std::string& data, const std::vector<std::string>& includes,
                                              const std::string& network, const std::string& search, bool smoke) {
   driver::CompileOptions o;
@@ -51,10 +52,9 @@ std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<st
   return out;
 }
 
-
 DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed) {
   return load_data(plan.data.name, data_dir.empty() ? plan.data.path : data_dir, plan.data.subset,
-                            plan.data.train_portion, seed);
+                   plan.data.train_portion, seed);
 }
 
 ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text) {
@@ -72,12 +72,16 @@ void warn_if_disconnected(const ir::Program& p, const ir::Arch& a, bool smoke) {
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
     if (ir::connects_input(p.cells[n.cell_groups[g].cell], a.cells[g])) continue;
     if (smoke)
-      std::cerr << fmt::format("cella: note: no path through cell '{}' of this smoke test's architecture avoids `none`; after "
-                               "one epoch per phase on 256 images the choice is chance, not a collapse\n", n.cell_groups[g].name);
+      std::cerr << fmt::format(
+          "cella: note: no path through cell '{}' of this smoke test's architecture avoids `none`; after "
+          "one epoch per phase on 256 images the choice is chance, not a collapse\n",
+          n.cell_groups[g].name);
     else
-      std::cerr << fmt::format("cella: warning: in the derived architecture, no path through cell '{}' avoids `none`: "
-                               "the network ignores its input. This is how DARTS-style weights collapse; consider "
-                               "`sampler uniform`, an `arch_warmup`, or splitting.\n", n.cell_groups[g].name);
+      std::cerr << fmt::format(
+          "cella: warning: in the derived architecture, no path through cell '{}' avoids `none`: "
+          "the network ignores its input. This is how DARTS-style weights collapse; consider "
+          "`sampler uniform`, an `arch_warmup`, or splitting.\n",
+          n.cell_groups[g].name);
   }
 }
 
@@ -142,8 +146,10 @@ void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Option
   if (!o.plugins.empty()) return;
   for (const std::string& p : cfg.plugins) {
     if (!fs::exists(p))
-      throw Failure(kInvalid, fmt::format("{}: the run was made with the plugin {}, which is no longer there; rebuild it, or "
-                                          "pass the library's new path with --plugin", run.file("config.json"), p));
+      throw Failure(kInvalid,
+                    fmt::format("{}: the run was made with the plugin {}, which is no longer there; rebuild it, or "
+                                "pass the library's new path with --plugin",
+                                run.file("config.json"), p));
     if (std::string err = load_plugin(p); !err.empty()) throw Failure(kInvalid, err);
   }
 }
@@ -152,8 +158,8 @@ void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Option
 // word would train a plan the user may not have meant.
 void require_search_choice(const ir::Program& p, const Options& o) {
   if (p.searches.size() > 1 && o.search.empty())
-    throw Failure(kUsage, fmt::format("{} has {} search blocks ({}): pick one with --search NAME", o.file, p.searches.size(),
-                                      fmt::join(p.searches, ", ")));
+    throw Failure(kUsage, fmt::format("{} has {} search blocks ({}): pick one with --search NAME", o.file,
+                                      p.searches.size(), fmt::join(p.searches, ", ")));
 }
 
 Rebuilt rebuild(const RunDir& run, const Options& o) {
@@ -167,8 +173,10 @@ Rebuilt rebuild(const RunDir& run, const Options& o) {
 
 // What to do about a damaged checkpoint, after the one-line error that names it.
 std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command) {
-  return fmt::format("{}; delete that file (and its .json, if it has one) and run `{}`: the training it held is done again "
-                     "from the same seed", error, resume_command);
+  return fmt::format(
+      "{}; delete that file (and its .json, if it has one) and run `{}`: the training it held is done again "
+      "from the same seed",
+      error, resume_command);
 }
 
 // Loads a `cella train` run's checkpoint.pt into `state`; a damaged one is the user's error,
@@ -225,7 +233,8 @@ Opened open_run(const RunDir& run, const Options& options) {
 
 SupernetState trained_supernet(const Opened& o, const RunDir& run) {
   if (o.r.config.command != "train")
-    throw Failure(kUsage, fmt::format("{} is a `cella {}` run, which has no supernet checkpoint", run.path(), o.r.config.command));
+    throw Failure(kUsage, fmt::format("{} is a `cella {}` run, which has no supernet checkpoint", run.path(),
+                                      o.r.config.command));
   SupernetState s = make_supernet(o.r.program, Mask::full(*o.r.program), o.plan.supernet, o.seed);
   load_train_checkpoint(s, run);
   return s;
@@ -235,7 +244,8 @@ SplitTree read_tree(const RunDir& run) {
   try {
     return SplitTree::read(run.file("tree.json"));
   } catch (const TreeError& e) {
-    throw Failure(kInvalid, fmt::format("{}; `cella search --resume {}` after deleting it writes it again", e.what(), run.path()));
+    throw Failure(kInvalid, fmt::format("{}; `cella search --resume {}` after deleting it writes it again", e.what(),
+                                        run.path()));
   }
 }
 

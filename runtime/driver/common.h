@@ -61,8 +61,10 @@ class Printer {
     bool tty = isatty(2);
     auto now = std::chrono::steady_clock::now();
     if (p.epoch_end) {
-      std::string line = fmt::format("[{}] epoch {}/{}  loss {:.4f}  train acc {:.2f}%", p.phase, p.epoch, p.epochs, p.loss, p.accuracy);
-      if (p.valid_accuracy >= 0) line += fmt::format("  {} acc {:.2f}%", p.phase == "retrain" ? "test" : "valid", p.valid_accuracy);
+      std::string line = fmt::format("[{}] epoch {}/{}  loss {:.4f}  train acc {:.2f}%", p.phase, p.epoch, p.epochs,
+                                     p.loss, p.accuracy);
+      if (p.valid_accuracy >= 0)
+        line += fmt::format("  {} acc {:.2f}%", p.phase == "retrain" ? "test" : "valid", p.valid_accuracy);
       if (p.images_per_second > 0) line += fmt::format("  {:.0f} img/s", p.images_per_second);
       std::cerr << (tty ? "\r\033[K" : "") << line << "\n";
       return;
@@ -77,9 +79,9 @@ class Printer {
     int pct = static_cast<int>(100 * p.step / std::max<std::int64_t>(1, p.steps));
     std::string bar(static_cast<std::size_t>(pct / 5), '#');
     bar.resize(20, '.');
-    std::string line = fmt::format("[{}] epoch {}/{} [{}] {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} img/s  lr {:.4g}  ETA {}",
-                                   p.phase, p.epoch, p.epochs, bar, p.step, p.steps, p.loss, p.accuracy, p.images_per_second, p.lr,
-                                   clock(eta));
+    std::string line =
+        fmt::format("[{}] epoch {}/{} [{}] {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} img/s  lr {:.4g}  ETA {}", p.phase,
+                    p.epoch, p.epochs, bar, p.step, p.steps, p.loss, p.accuracy, p.images_per_second, p.lr, clock(eta));
     std::cerr << (tty ? "\r\033[K" + line : line + "\n") << std::flush;
   }
 
@@ -94,7 +96,8 @@ class Printer {
   static std::string clock(double s) {
     if (s < 0) return "--:--";
     int t = static_cast<int>(s);
-    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                     : fmt::format("{}:{:02}", t / 60, t % 60);
   }
   std::chrono::steady_clock::time_point last_{}, epoch_start_ = std::chrono::steady_clock::now();
   std::int64_t epoch_ = -1;
@@ -102,9 +105,11 @@ class Printer {
 
 /// Compiles `file` and prints its diagnostics; throws Failure on errors. With `smoke`, the search
 /// block's `smoke { ... }` parameters are set too (before `overrides`, so the command line wins).
-std::unique_ptr<driver::Compilation> compile(const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides,
+std::unique_ptr<driver::Compilation> compile(const std::string& file,
+                                             const std::vector<std::pair<std::string, std::string>>& overrides,
                                              const std::string& data, const std::vector<std::string>& includes,
-                                             const std::string& network = "", const std::string& search = "", bool smoke = false);
+                                             const std::string& network = "", const std::string& search = "",
+                                             bool smoke = false);
 /// `--set NAME=VALUE` pairs.
 std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets);
 DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed);

@@ -11,16 +11,19 @@ int cmd_derive(Options& o) {
   SupernetState state;
   if (command == "search") {
     if (!run.exists("tree.json"))
-      throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it and derives",
-                                          run.path(), run.path()));
+      throw Failure(
+          kInvalid,
+          fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it and derives",
+                      run.path(), run.path()));
     SplitTree tree = read_tree(run);
     state = search_node(t, run, tree, tree.selected);
     std::cerr << fmt::format("cella: deriving from sub-supernet {}, the search's selected leaf\n", tree.selected);
   } else if (command == "train") {
     state = trained_supernet(t, run);
   } else {
-    throw Failure(kUsage, fmt::format("{} is a `cella {}` run: there is nothing to derive from; its architecture is in {}", run.path(),
-                                      command, run.file("result.json")));
+    throw Failure(kUsage,
+                  fmt::format("{} is a `cella {}` run: there is nothing to derive from; its architecture is in {}",
+                              run.path(), command, run.file("result.json")));
   }
   ir::Arch arch = derive(state, t.plan.supernet, t.data, t.seed, o.samples, {});
   write_arch(run, *t.r.program, arch);

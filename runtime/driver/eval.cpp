@@ -53,12 +53,15 @@ int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, co
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(p, text);
     if (!(arch == trained))
-      throw Failure(kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(), ir::to_text(p, trained)));
+      throw Failure(
+          kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(), ir::to_text(p, trained)));
     Evaluation v = evaluate(net, mixing_of(p, arch), opened.data.test, 256);
     json row = {{"arch", ir::to_text(p, arch)}, {"test_acc", v.accuracy}, {"test_loss", v.loss}};
-    if (o.json) rows.push_back(row);
-    else std::cout << fmt::format("{}\n  test accuracy of the retrained network: {:.2f}% (loss {:.4f})\n", row["arch"].get<std::string>(),
-                                  v.accuracy, v.loss);
+    if (o.json)
+      rows.push_back(row);
+    else
+      std::cout << fmt::format("{}\n  test accuracy of the retrained network: {:.2f}% (loss {:.4f})\n",
+                               row["arch"].get<std::string>(), v.accuracy, v.loss);
   }
   if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
   return kOk;
@@ -75,18 +78,21 @@ int cmd_eval(Options& o) {
   const DataSplits& data = opened.data;
   const std::string command = r.config.command;
   if (command == "retrain") {
-    if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network, not a search", o.node, o.weights));
+    if (o.node >= 0)
+      throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network, not a search", o.node, o.weights));
     return eval_retrained(o, opened, run, texts);
   }
   if (command == "search" && !run.exists("tree.json"))
-    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it", run.path(), run.path()));
+    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
+                                        run.path(), run.path()));
   const bool search = command == "search";
   SplitTree tree;
   if (search) {
     tree = read_tree(run);
   } else if (o.node >= 0) {
-    throw Failure(kUsage, fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)", o.node,
-                                      o.weights));
+    throw Failure(kUsage,
+                  fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)",
+                              o.node, o.weights));
   }
   std::map<int, SupernetState> supernets;
   json rows = json::array();
@@ -95,21 +101,24 @@ int cmd_eval(Options& o) {
     int node = search ? owning_node(*r.program, tree, arch) : 0;
     if (search && o.node >= 0) {
       if (o.node >= static_cast<int>(tree.nodes.size()))
-        throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree.nodes.size() - 1));
+        throw Failure(kUsage,
+                      fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree.nodes.size() - 1));
       if (!node_holds(*r.program, tree, o.node, arch))
         throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
       node = o.node;
     }
-    if (!supernets.contains(node)) supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
+    if (!supernets.contains(node))
+      supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
     Evaluation v = evaluate(supernets[node].net, mixing_of(*r.program, arch), data.valid, 256, 0,
-                                              o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
+                            o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
     if (search) row["node"] = node;
     if (o.json) {
       rows.push_back(row);
     } else {
-      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n", row["arch"].get<std::string>(),
-                               v.accuracy, v.loss, search ? fmt::format(", sub-supernet {}", node) : "");
+      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n",
+                               row["arch"].get<std::string>(), v.accuracy, v.loss,
+                               search ? fmt::format(", sub-supernet {}", node) : "");
     }
   }
   if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";

@@ -17,15 +17,19 @@ int main(int argc, char** argv) {
   Options o;
   auto common = [&](CLI::App* c, bool file) {
     if (file) c->add_option("file", o.file, "The .cella file")->required();
-    c->add_option("--set", o.sets, "Override a network parameter or search setting: NAME=VALUE")->allow_extra_args(false);
-    c->add_option("--seed", o.seed, "Random seed (default: the search block's)")->each([&](const std::string&) { o.seed_given = true; });
+    c->add_option("--set", o.sets, "Override a network parameter or search setting: NAME=VALUE")
+        ->allow_extra_args(false);
+    c->add_option("--seed", o.seed, "Random seed (default: the search block's)")->each([&](const std::string&) {
+      o.seed_given = true;
+    });
     c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
     c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
     c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
     c->add_option("-I,--include", o.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
     c->add_option("--network", o.network, "Which network, when the file has several");
     c->add_option("--search", o.search, "Which search block, when the file has several");
-    c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)")->allow_extra_args(false);
+    c->add_option("--plugin", o.plugins, "Shared library that registers operations (repeatable)")
+        ->allow_extra_args(false);
     c->add_flag("--json", o.json, "Print results as JSON");
   };
   auto* train = app.add_subcommand("train", "Train the one-shot supernet of a space and derive an architecture");
@@ -38,11 +42,15 @@ int main(int argc, char** argv) {
   common(search, false);
   search->add_option("file", o.file, "The .cella file");
   search->add_option("--out", o.out, "Run directory (default: runs/<file>-search-<time>)");
-  search->add_flag("--smoke", o.smoke, "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
+  search->add_flag("--smoke", o.smoke,
+                   "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
   search->add_option("--resume", o.resume, "Continue a killed search from its checkpoints");
-  auto* derive = app.add_subcommand("derive", "Derive the final architecture again: a train run's supernet, a search run's selected leaf");
+  auto* derive = app.add_subcommand(
+      "derive", "Derive the final architecture again: a train run's supernet, a search run's selected leaf");
   derive->add_option("run", o.resume, "The run directory")->required();
-  derive->add_option("--plugin", o.plugins, "Shared library the run needs, when it has moved since (default: the recorded ones)")
+  derive
+      ->add_option("--plugin", o.plugins,
+                   "Shared library the run needs, when it has moved since (default: the recorded ones)")
       ->allow_extra_args(false);
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
   derive->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
@@ -51,7 +59,9 @@ int main(int argc, char** argv) {
   eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);
   eval->add_option("--archs", o.arch_file, "A file of architectures, one per line");
   eval->add_option("--weights", o.weights, "The run directory of `cella train` or `cella search`")->required();
-  eval->add_option("--node", o.node, "With a search run: evaluate with this sub-supernet (default: the deepest that holds each architecture)");
+  eval->add_option(
+      "--node", o.node,
+      "With a search run: evaluate with this sub-supernet (default: the deepest that holds each architecture)");
   eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
   auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
   common(retrain, true);

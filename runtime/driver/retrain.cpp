@@ -23,16 +23,24 @@ int cmd_retrain(Options& o) {
   Printer printer;
   RetrainResult res = retrain(program, arch, plan.retrain, data, seed, [&](const Progress& p) {
     printer(p);
-    if (p.epoch_end) run.metric({{"phase", "retrain"}, {"epoch", p.epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}, {"test_acc", p.valid_accuracy}});
+    if (p.epoch_end)
+      run.metric({{"phase", "retrain"},
+                  {"epoch", p.epoch},
+                  {"train_loss", p.loss},
+                  {"train_acc", p.accuracy},
+                  {"test_acc", p.valid_accuracy}});
   });
   save_weights(res.net, run.file("weights.pt"));
   write_arch(run, *program, arch);
-  json result = {{"arch", ir::to_text(*program, arch)}, {"test_acc", res.test_accuracy}, {"train_acc", res.train_accuracy},
-                 {"params", res.params}, {"epochs", plan.retrain.epochs}, {"weights", "weights.pt"}};
+  json result = {{"arch", ir::to_text(*program, arch)}, {"test_acc", res.test_accuracy},
+                 {"train_acc", res.train_accuracy},     {"params", res.params},
+                 {"epochs", plan.retrain.epochs},       {"weights", "weights.pt"}};
   run.write("result.json", result.dump(2) + "\n");
-  if (o.json) std::cout << result.dump(2) << "\n";
-  else std::cout << fmt::format("test accuracy {:.2f}% after {} epochs ({} parameters); weights in {}\n", res.test_accuracy,
-                                plan.retrain.epochs, res.params, run.file("weights.pt"));
+  if (o.json)
+    std::cout << result.dump(2) << "\n";
+  else
+    std::cout << fmt::format("test accuracy {:.2f}% after {} epochs ({} parameters); weights in {}\n",
+                             res.test_accuracy, plan.retrain.epochs, res.params, run.file("weights.pt"));
   return kOk;
 }
 

@@ -31,9 +31,11 @@ int cmd_search(Options& o) {
   bool resuming = !o.resume.empty();
   auto overrides = parse_sets(o.sets);
   // `--smoke` runs on synthetic images unless `--data` names a data set.
-  auto c = compile(o.file, overrides, o.smoke && o.data.empty() ? "synthetic" : o.data, o.includes, o.network, o.search, o.smoke);
+  auto c = compile(o.file, overrides, o.smoke && o.data.empty() ? "synthetic" : o.data, o.includes, o.network, o.search,
+                   o.smoke);
   auto program = std::make_shared<const ir::Program>(*c->program);
-  if (!program->search) throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
+  if (!program->search)
+    throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
   if (!resuming) require_search_choice(*program, o);
   ir::SearchPlan plan = *program->search;
   if (o.smoke) smoke_plan(plan, o.data);
@@ -53,9 +55,9 @@ int cmd_search(Options& o) {
   std::vector<std::string> params;
   for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
   std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads) in {}\n",
-                           ir::strategy_word(plan.split), program->network->name,
-                           fmt::join(params, ", "), o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(),
-                           data.valid.size(), o.threads, run.path());
+                           ir::strategy_word(plan.split), program->network->name, fmt::join(params, ", "),
+                           o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(), data.valid.size(),
+                           o.threads, run.path());
   Printer printer;
   SearchOptions so;
   so.seed = seed;
@@ -84,7 +86,9 @@ int cmd_search(Options& o) {
   std::string svg_cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", run.file("tree.dot"), run.file("tree.svg"));
   bool svg = std::system(svg_cmd.c_str()) == 0;
   write_arch(run, *program, r.arch, o.smoke);
-  json result = {{"arch", ir::to_text(*program, r.arch)}, {"valid_acc", r.valid_accuracy}, {"tree", "tree.json"},
+  json result = {{"arch", ir::to_text(*program, r.arch)},
+                 {"valid_acc", r.valid_accuracy},
+                 {"tree", "tree.json"},
                  {"phases_seconds", r.tree.phases}};
   if (plan.retrain.enabled) {
     RetrainResult rt = retrain(program, r.arch, plan.retrain, data, seed, [&](const Progress& p) { printer(p); });
@@ -96,14 +100,17 @@ int cmd_search(Options& o) {
   std::string phases;
   for (const auto& [k, v] : r.tree.phases) phases += fmt::format("{} {:.1f}s, ", k, v);
   if (!phases.empty()) phases.resize(phases.size() - 2);
-  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n", r.tree.selected,
-                           r.valid_accuracy, phases);
+  std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n",
+                           r.tree.selected, r.valid_accuracy, phases);
   if (o.smoke)
-    std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per phase on 256 "
+    std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per "
+                 "phase on 256 "
                  "images and says nothing about the space; run without --smoke for a real search\n";
   if (result.contains("retrain_test_acc"))
-    std::cerr << fmt::format("cella: retrained stand-alone: {:.2f}% test accuracy\n", result["retrain_test_acc"].get<double>());
-  std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"), svg ? " and " + run.file("tree.svg") : "");
+    std::cerr << fmt::format("cella: retrained stand-alone: {:.2f}% test accuracy\n",
+                             result["retrain_test_acc"].get<double>());
+  std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"),
+                           svg ? " and " + run.file("tree.svg") : "");
   return kOk;
 }
 

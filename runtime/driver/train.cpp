@@ -23,7 +23,9 @@ int cmd_train(Options& o) {
     o.data_dir = r.config.data_dir;
     int threads = r.config.threads;
     if (threads != o.threads)
-      std::cerr << fmt::format("cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads, o.threads);
+      std::cerr << fmt::format(
+          "cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads,
+          o.threads);
     plan = ir::plan_of(*r.program);
     data = data_of(plan, o.data_dir, o.seed);
   } else {
@@ -43,9 +45,10 @@ int cmd_train(Options& o) {
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
     r.config.write(*run);
   }
-  std::cerr << fmt::format("cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
-                           plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
-                           plan.supernet.epochs, o.threads, run->path());
+  std::cerr << fmt::format(
+      "cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
+      plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
+      plan.supernet.epochs, o.threads, run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);
@@ -77,8 +80,9 @@ int cmd_train(Options& o) {
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
   run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*r.program, arch) << "\n";
-  std::cerr << fmt::format("cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n",
-                           e.accuracy, run->path());
+  std::cerr << fmt::format(
+      "cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n", e.accuracy,
+      run->path());
   return kOk;
 }
 

@@ -19,12 +19,14 @@ nn::BatchNorm2d bn(std::int64_t c, bool affine) {
 nn::AnyModule conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
                    std::int64_t dilation = 1, std::int64_t groups = 1, bool bias = false) {
   if (k == 1 && pad == 0 && groups == 1) return nn::AnyModule(PointwiseConv(in, out, stride, bias));
-  return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).dilation(dilation).groups(groups).bias(bias)));
+  return nn::AnyModule(nn::Conv2d(
+      nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).dilation(dilation).groups(groups).bias(bias)));
 }
 
 }  // namespace
 
-nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad, bool affine) {
+nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
+                            bool affine) {
   return nn::Sequential(nn::ReLU(), conv(in, out, k, stride, pad), bn(out, affine));
 }
 
@@ -51,8 +53,10 @@ torch::Tensor PointwiseConvImpl::forward(const torch::Tensor& x) {
 torch::Tensor ZeroImpl::forward(const torch::Tensor& x) {
   if (stride_ == 1) return x.mul(0.);
   using torch::indexing::Slice;
-  return x.index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, stride_),
-                  Slice(torch::indexing::None, torch::indexing::None, stride_)}).mul(0.);
+  return x
+      .index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, stride_),
+              Slice(torch::indexing::None, torch::indexing::None, stride_)})
+      .mul(0.);
 }
 
 void FactorizedReduceImpl::reset() {
@@ -76,7 +80,8 @@ void ResBlockImpl::reset() {
   conv_a_ = register_module("conv_a", relu_conv_bn(in_, out_, 3, stride_, 1, true));
   conv_b_ = register_module("conv_b", relu_conv_bn(out_, out_, 3, 1, 1, true));
   if (stride_ == 2) {
-    shortcut_ = register_module("shortcut", nn::Sequential(nn::AvgPool2d(nn::AvgPool2dOptions(2).stride(2)), conv(in_, out_, 1, 1, 0)));
+    shortcut_ = register_module(
+        "shortcut", nn::Sequential(nn::AvgPool2d(nn::AvgPool2dOptions(2).stride(2)), conv(in_, out_, 1, 1, 0)));
   } else if (in_ != out_) {
     shortcut_ = register_module("shortcut", relu_conv_bn(in_, out_, 1, 1, 0, true));
   }
@@ -101,7 +106,8 @@ void MBConvImpl::reset() {
   register_module("body", body_);
   if (se_) {
     std::int64_t red = std::max<std::int64_t>(8, mid / 4);
-    squeeze_ = register_module("se", nn::Sequential(GlobalAvgPool(), nn::Linear(mid, red), nn::ReLU(), nn::Linear(red, mid), nn::Sigmoid()));
+    squeeze_ = register_module(
+        "se", nn::Sequential(GlobalAvgPool(), nn::Linear(mid, red), nn::ReLU(), nn::Linear(red, mid), nn::Sigmoid()));
   }
   project_ = register_module("project", PointwiseConv(mid, out_));
   project_bn_ = register_module("project_bn", bn(out_, affine_));
@@ -145,15 +151,19 @@ void register_builtins(std::map<std::string, Factory>& f) {
                 ctx.in_channels);
   };
   f["avg_pool"] = [=](const ir::PrimCall& c, const Ctx&) {
-    return nn::AnyModule(nn::AvgPool2d(nn::AvgPool2dOptions(i(c, "k", 1)).stride(i(c, "stride", 1)).padding(i(c, "pad", 0))
+    return nn::AnyModule(nn::AvgPool2d(nn::AvgPool2dOptions(i(c, "k", 1))
+                                           .stride(i(c, "stride", 1))
+                                           .padding(i(c, "pad", 0))
                                            .count_include_pad(c.bool_arg("count_include_pad", false))));
   };
   f["max_pool"] = [=](const ir::PrimCall& c, const Ctx&) {
-    return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(i(c, "k", 1)).stride(i(c, "stride", 1)).padding(i(c, "pad", 0))));
+    return nn::AnyModule(
+        nn::MaxPool2d(nn::MaxPool2dOptions(i(c, "k", 1)).stride(i(c, "stride", 1)).padding(i(c, "pad", 0))));
   };
   f["global_avg_pool"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(GlobalAvgPool()); };
   f["linear"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
-    return nn::AnyModule(nn::Linear(nn::LinearOptions(ctx.in_channels, i(c, "out", ctx.in_channels)).bias(c.bool_arg("bias", true))));
+    return nn::AnyModule(
+        nn::Linear(nn::LinearOptions(ctx.in_channels, i(c, "out", ctx.in_channels)).bias(c.bool_arg("bias", true))));
   };
   f["dropout"] = [](const ir::PrimCall& c, const Ctx&) { return nn::AnyModule(nn::Dropout(c.float_arg("p", 0.0))); };
   f["factorized_reduce"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
@@ -163,8 +173,8 @@ void register_builtins(std::map<std::string, Factory>& f) {
     return nn::AnyModule(ResBlock(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "stride", 1)));
   };
   f["mbconv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
-    return nn::AnyModule(MBConv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 3), i(c, "e", 1), i(c, "stride", 1),
-                                c.bool_arg("se", false), ctx.affine));
+    return nn::AnyModule(MBConv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 3), i(c, "e", 1),
+                                i(c, "stride", 1), c.bool_arg("se", false), ctx.affine));
   };
 }
 
@@ -187,7 +197,8 @@ void Registry::add(const ir::Primitive& signature, Factory factory) {
 
 void Registry::add_factory(const std::string& name, Factory factory) {
   if (!ir::find_primitive(name))
-    throw std::invalid_argument(fmt::format("operation '{}' has a factory but no signature in cella_plugin_signatures", name));
+    throw std::invalid_argument(
+        fmt::format("operation '{}' has a factory but no signature in cella_plugin_signatures", name));
   if (factories_.count(name)) throw std::invalid_argument(fmt::format("operation '{}' is registered twice", name));
   factories_[name] = std::move(factory);
 }

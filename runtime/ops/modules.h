@@ -28,7 +28,9 @@ TORCH_MODULE(Zero);
 class PointwiseConvImpl : public torch::nn::Cloneable<PointwiseConvImpl> {
  public:
   PointwiseConvImpl(std::int64_t in, std::int64_t out, std::int64_t stride = 1, bool bias = false)
-      : in_(in), out_(out), stride_(stride), bias_(bias) { reset(); }
+      : in_(in), out_(out), stride_(stride), bias_(bias) {
+    reset();
+  }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   std::int64_t in_, out_, stride_;
@@ -39,13 +41,15 @@ TORCH_MODULE(PointwiseConv);
 
 /// ReLU, a k x k convolution (PointwiseConv when 1x1), batch norm: NAS-Bench-201's and DARTS'
 /// ReLUConvBN.
-torch::nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
-                                   bool affine);
+torch::nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride,
+                                   std::int64_t pad, bool affine);
 
 /// DARTS' FactorizedReduce: ReLU, two offset 1x1 convolutions of stride 2, concatenated, BN.
 class FactorizedReduceImpl : public torch::nn::Cloneable<FactorizedReduceImpl> {
  public:
-  FactorizedReduceImpl(std::int64_t in, std::int64_t out, bool affine) : in_(in), out_(out), affine_(affine) { reset(); }
+  FactorizedReduceImpl(std::int64_t in, std::int64_t out, bool affine) : in_(in), out_(out), affine_(affine) {
+    reset();
+  }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   std::int64_t in_, out_;
@@ -66,7 +70,9 @@ TORCH_MODULE(GlobalAvgPool);
 /// when strided, ReLU-conv1x1-BN when only the width changes). Its BNs are always affine.
 class ResBlockImpl : public torch::nn::Cloneable<ResBlockImpl> {
  public:
-  ResBlockImpl(std::int64_t in, std::int64_t out, std::int64_t stride) : in_(in), out_(out), stride_(stride) { reset(); }
+  ResBlockImpl(std::int64_t in, std::int64_t out, std::int64_t stride) : in_(in), out_(out), stride_(stride) {
+    reset();
+  }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   std::int64_t in_, out_, stride_;
@@ -78,8 +84,11 @@ TORCH_MODULE(ResBlock);
 /// squeeze-and-excitation, 1x1 project; a residual connection when shape is kept.
 class MBConvImpl : public torch::nn::Cloneable<MBConvImpl> {
  public:
-  MBConvImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t e, std::int64_t stride, bool se, bool affine)
-      : in_(in), out_(out), k_(k), e_(e), stride_(stride), se_(se), affine_(affine) { reset(); }
+  MBConvImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t e, std::int64_t stride, bool se,
+             bool affine)
+      : in_(in), out_(out), k_(k), e_(e), stride_(stride), se_(se), affine_(affine) {
+    reset();
+  }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   std::int64_t in_, out_, k_, e_, stride_;

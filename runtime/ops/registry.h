@@ -2,10 +2,10 @@
 // plugins (--plugin libmyops.so, runtime/plugins/) add their own through `cella_register_ops`.
 #pragma once
 
+#include <torch/nn/modules/container/any.h>
 #include <functional>
 #include <map>
 #include <string>
-#include <torch/nn/modules/container/any.h>
 #include <vector>
 
 #include "compiler/ir/primitives.h"

@@ -20,10 +20,12 @@ std::string load_plugin(const std::string& path) {
   auto methods = reinterpret_cast<void (*)(MethodRegistry&)>(dlsym(handle, "cella_register_methods"));
   auto strategies = reinterpret_cast<void (*)(StrategyRegistry&)>(dlsym(handle, "cella_register_strategies"));
   if (!ops && !criteria && !methods && !strategies)
-    return fmt::format("plugin {} has none of `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`, "
-                       "`cella_register_criteria(cella::runtime::CriterionRegistry&)`, "
-                       "`cella_register_methods(cella::runtime::MethodRegistry&)` and "
-                       "`cella_register_strategies(cella::runtime::StrategyRegistry&)`", path);
+    return fmt::format(
+        "plugin {} has none of `extern \"C\" void cella_register_ops(cella::runtime::Registry&)`, "
+        "`cella_register_criteria(cella::runtime::CriterionRegistry&)`, "
+        "`cella_register_methods(cella::runtime::MethodRegistry&)` and "
+        "`cella_register_strategies(cella::runtime::StrategyRegistry&)`",
+        path);
   try {
     if (ops) ops(Registry::instance());
     if (criteria) criteria(CriterionRegistry::instance());

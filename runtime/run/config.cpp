@@ -12,9 +12,10 @@ namespace cella::runtime {
 using nlohmann::json;
 
 json RunConfig::to_json() const {
-  json j = {{"command", command},   {"file", file},           {"include_dirs", include_dirs}, {"plugins", plugins},
-            {"network", network},   {"search", search},       {"overrides", overrides},       {"data", data},
-            {"data_dir", data_dir}, {"seed", seed},           {"threads", threads}};
+  json j = {{"command", command},     {"file", file},       {"include_dirs", include_dirs},
+            {"plugins", plugins},     {"network", network}, {"search", search},
+            {"overrides", overrides}, {"data", data},       {"data_dir", data_dir},
+            {"seed", seed},           {"threads", threads}};
   if (command == "search") j["smoke"] = smoke;
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;

@@ -14,18 +14,18 @@ namespace cella::runtime {
 class RunDir;
 
 struct RunConfig {
-  std::string command;  ///< train, search or retrain
-  std::string file;     ///< the source's absolute path when the run began
+  std::string command;                    ///< train, search or retrain
+  std::string file;                       ///< the source's absolute path when the run began
   std::vector<std::string> include_dirs;  ///< absolute; the source's own directory last
   std::vector<std::string> plugins;       ///< absolute paths of the libraries loaded
   std::string network, search;            ///< the choices `--network` and `--search` made ("" for the default)
   std::vector<std::pair<std::string, std::string>> overrides;  ///< `--set` values, in order
-  std::string data, data_dir;             ///< `--data` (a search: the data set it ran on), `--data-dir`
-  bool smoke = false;                     ///< a `search --smoke` run
+  std::string data, data_dir;  ///< `--data` (a search: the data set it ran on), `--data-dir`
+  bool smoke = false;          ///< a `search --smoke` run
   std::uint64_t seed = 0;
   int threads = 0;
-  nlohmann::json plan;  ///< the resolved plan, for readers of the run (not read back)
-  std::string arch;     ///< retrain: the architecture
+  nlohmann::json plan;      ///< the resolved plan, for readers of the run (not read back)
+  std::string arch;         ///< retrain: the architecture
   std::int64_t epochs = 0;  ///< retrain: the epochs
 
   nlohmann::json to_json() const;

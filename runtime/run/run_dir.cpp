@@ -19,7 +19,8 @@ RunDir::RunDir(std::string path, bool resume) : path_(std::move(path)) {
   std::error_code ec;
   if (resume) {
     if (!fs::is_directory(path_, ec)) throw std::runtime_error(fmt::format("{}: no such run directory", path_));
-    if (!fs::exists(path_ + "/config.json")) throw std::runtime_error(fmt::format("{}: not a cella run (no config.json)", path_));
+    if (!fs::exists(path_ + "/config.json"))
+      throw std::runtime_error(fmt::format("{}: not a cella run (no config.json)", path_));
     return;
   }
   fs::create_directories(path_, ec);

@@ -26,8 +26,8 @@ constexpr std::int64_t kSelectionImages = 2000;
 
 }  // namespace
 
-SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan, const DataSplits& data,
-                             const SearchOptions& o)
+SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan,
+                             const DataSplits& data, const SearchOptions& o)
     : program_(std::move(program)), plan_(plan), data_(data), o_(o) {
   group_ = split_group(*program_, plan_.split.cell);
   // The schedule spans the whole budget: the supernet's epochs plus the last children's.
@@ -128,12 +128,13 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
       o_.progress(q);
     }
   };
-  train_supernet(n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
-                 [&](const SupernetState& s) {
-                   nodes_[id].record.curve.push_back({s.epoch, last_loss, last_acc});
-                   save(id);
-                 },
-                 loss);
+  train_supernet(
+      n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
+      [&](const SupernetState& s) {
+        nodes_[id].record.curve.push_back({s.epoch, last_loss, last_acc});
+        save(id);
+      },
+      loss);
   phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
 }
 
@@ -143,7 +144,8 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
 double SearchContext::score(int id) {
   auto t = Clock::now();
   SplitNode& n = nodes_[id];
-  Mixing mix = method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
+  Mixing mix =
+      method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
   Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, kSelectionImages);
   n.record.valid_acc = e.accuracy;
   n.record.valid_loss = e.loss;
@@ -171,8 +173,8 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
                                  nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {
     const TreeNode& r = nodes_[order[1]].record;
-    line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%", order[1],
-                        r.valid_acc.value(), r.valid_loss.value(), n,
+    line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%",
+                        order[1], r.valid_acc.value(), r.valid_loss.value(), n,
                         100 * std::sqrt(acc * (1 - acc) / static_cast<double>(std::max<std::int64_t>(1, n))));
   }
   log(line);
@@ -181,7 +183,8 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
 
 // Scores `edge` of node `id` by the plan's criterion (gradient matching unless a plugin's) and
 // partitions it.
-std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes) {
+std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t branches,
+                                                const std::vector<std::int64_t>& sizes) {
   auto t = Clock::now();
   GradientMatchOptions g;
   g.batches = plan_.split.batches;
@@ -190,7 +193,8 @@ std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t b
   g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
   const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
   if (!criterion)
-    throw std::runtime_error(fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
+    throw std::runtime_error(
+        fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
   torch::Tensor s = (*criterion)(nodes_[id].state, supernet_, data_.train, group_, edge, g);
   Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
   phases_["scores"] += seconds(t);
@@ -224,7 +228,8 @@ std::vector<Mask> SearchContext::holding_masks(int parent, const std::vector<Mas
 int SearchContext::add_child(int parent, const Mask& mask, bool restart, const std::string& how, const json& split) {
   auto t = Clock::now();
   int id = static_cast<int>(nodes_.size());
-  SupernetState st = make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
+  SupernetState st =
+      make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
   nodes_.push_back(SplitNode{std::move(st), {}});
   note(id, parent, how, split);
   phases_["children"] += seconds(t);
@@ -239,7 +244,8 @@ int SearchContext::add_child(int parent, const Mask& mask, bool restart, const s
 // children of a hierarchy see the same batches in each epoch and a frozen model does not change
 // during a turn, so its logits for a batch are computed once and shared by every child that
 // trains on that batch against the same state of it.
-torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix) {
+torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx,
+                                            const Mixing& mix) {
   auto t = Clock::now();
   torch::NoGradGuard no_grad;
   SupernetState& s = nodes_[id].state;
@@ -276,7 +282,8 @@ Mixing SearchContext::path_for(int id, int student, const Mixing& mix) {
     for (std::size_t e = 0; e < cm.edges.size(); ++e) {
       std::vector<int>& ops = cm.edges[e].ops;
       if (ops.size() != 1 || to.cells[group_][e][ops[0]]) continue;
-      std::vector<int> mine = enabled_candidates(from.cells[group_][e]), theirs = enabled_candidates(to.cells[group_][e]);
+      std::vector<int> mine = enabled_candidates(from.cells[group_][e]),
+                       theirs = enabled_candidates(to.cells[group_][e]);
       auto rank = static_cast<std::size_t>(std::find(mine.begin(), mine.end(), ops[0]) - mine.begin());
       ops = {theirs[rank % theirs.size()]};
     }
@@ -294,7 +301,8 @@ void SearchContext::log(const std::string& line) {
 
 // How the log names the plan's split criterion.
 std::string SearchContext::criterion_words() const {
-  return plan_.split.criterion == "gradient_match" ? "gradient matching" : fmt::format("criterion '{}'", plan_.split.criterion);
+  return plan_.split.criterion == "gradient_match" ? "gradient matching"
+                                                   : fmt::format("criterion '{}'", plan_.split.criterion);
 }
 
 }  // namespace cella::runtime

@@ -47,7 +47,9 @@ class SearchContext {
   const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
   SplitNode& node(int id) { return nodes_[id]; }
   /// The candidates node `n` keeps on edge `e` of the split cell.
-  std::vector<int> enabled(const SplitNode& n, int e) const { return enabled_candidates(n.state.net->mask().cells[group_][e]); }
+  std::vector<int> enabled(const SplitNode& n, int e) const {
+    return enabled_candidates(n.state.net->mask().cells[group_][e]);
+  }
 
   /// Trains node `id` to epoch `until` (weight steps with `loss` if given); the batch order,
   /// paths and noise come from `seed` (default: one per node).
@@ -59,14 +61,16 @@ class SearchContext {
   int keep_best(const std::vector<int>& ids, const char* what);
   /// Scores `edge` of node `id` by the plan's criterion and partitions its candidates into
   /// `branches` groups with sizes in `sizes`; also the split's record.
-  std::pair<Partition, nlohmann::json> match(int id, int edge, std::int64_t branches, const std::vector<std::int64_t>& sizes);
+  std::pair<Partition, nlohmann::json> match(int id, int edge, std::int64_t branches,
+                                             const std::vector<std::int64_t>& sizes);
   /// The masks among `masks` that hold an architecture of the space (the others are logged).
   std::vector<Mask> holding_masks(int parent, const std::vector<Mask>& masks);
   /// A child of `parent` with mask `mask`, inheriting its state (or restarting); its id.
   int add_child(int parent, const Mask& mask, bool restart, const std::string& how, const nlohmann::json& split);
   /// What frozen node `id` predicts for the batch `x` (images `idx`) on which `student` takes a
   /// step under `mix` (see context.cpp).
-  torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx, const Mixing& mix);
+  torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx,
+                               const Mixing& mix);
   /// Forgets the teachers' logits shared within one hierarchy's round-robin training.
   void clear_teacher_cache() { batch_logits_.clear(); }
   /// How the log names the plan's split criterion.

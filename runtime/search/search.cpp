@@ -76,7 +76,8 @@ int owning_node(const ir::Program& program, const SplitTree& tree, const ir::Arc
 SupernetState load_node(std::shared_ptr<const ir::Program> program, const ir::SupernetPlan& plan, const SplitTree& tree,
                         int id, const std::string& dir) {
   std::int64_t e = newest_checkpoint(dir, id);
-  if (e < 0) throw std::runtime_error(fmt::format("{}: no checkpoint of sub-supernet {} (node-{}-e<epoch>.pt)", dir, id, id));
+  if (e < 0)
+    throw std::runtime_error(fmt::format("{}: no checkpoint of sub-supernet {} (node-{}-e<epoch>.pt)", dir, id, id));
   SupernetState s = make_supernet(program, node_mask(*program, tree, id), plan, 0);
   load_state(s, checkpoint_path(dir, id, e, "pt"));
   return s;

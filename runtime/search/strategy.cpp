@@ -29,8 +29,10 @@ void StrategyRegistry::add(std::unique_ptr<Strategy> strategy) {
   const std::string name = strategy->name();
   const auto& declared = ir::plugin_strategies();
   if (!ir::plan_value<ir::SplitStrategy>(name) && std::find(declared.begin(), declared.end(), name) == declared.end())
-    throw std::invalid_argument(fmt::format("split strategy '{}' is not declared in the plugin's signatures ({{\"name\": \"{}\", "
-                                            "\"kind\": \"strategy\"}})", name, name));
+    throw std::invalid_argument(
+        fmt::format("split strategy '{}' is not declared in the plugin's signatures ({{\"name\": \"{}\", "
+                    "\"kind\": \"strategy\"}})",
+                    name, name));
   insert(std::move(strategy), "split strategy");
 }
 

@@ -21,7 +21,8 @@ json optional_number(const std::optional<double>& v) { return v ? json(*v) : jso
 // Reads one field, or throws a TreeError that names the file, the node and the field.
 class Reader {
  public:
-  Reader(const json& j, std::string file, std::string where) : j_(j), file_(std::move(file)), where_(std::move(where)) {}
+  Reader(const json& j, std::string file, std::string where)
+      : j_(j), file_(std::move(file)), where_(std::move(where)) {}
 
   const json& at(const char* key, json::value_t type) const {
     auto it = j_.find(key);
@@ -67,7 +68,8 @@ TreeNode node_from_json(const json& j, const std::string& file, std::size_t inde
   n.id = r.integer("id");
   if (n.id != static_cast<int>(index)) r.fail(fmt::format("node {} has id {}", index, n.id));
   n.parent = r.integer("parent");
-  if (n.parent < -1 || n.parent >= n.id || (n.id > 0 && n.parent < 0)) r.fail(fmt::format("node {}: parent {} is not an earlier node", index, n.parent));
+  if (n.parent < -1 || n.parent >= n.id || (n.id > 0 && n.parent < 0))
+    r.fail(fmt::format("node {}: parent {} is not an earlier node", index, n.parent));
   n.level = r.integer("level");
   n.made_by = r.text("made_by");
   if (auto it = j.find("split"); it != j.end()) n.split = *it;
@@ -96,7 +98,9 @@ TreeNode node_from_json(const json& j, const std::string& file, std::size_t inde
 
 }  // namespace
 
-json to_json(const EpochRecord& r) { return {{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"train_acc", r.train_acc}}; }
+json to_json(const EpochRecord& r) {
+  return {{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"train_acc", r.train_acc}};
+}
 
 std::vector<EpochRecord> curve_from_json(const json& j, const std::string& file) {
   if (!j.is_array()) not_a_tree(file, "a training curve is not a list");
@@ -105,7 +109,8 @@ std::vector<EpochRecord> curve_from_json(const json& j, const std::string& file)
     if (!e.is_object()) not_a_tree(file, "a training-curve entry is not an object");
     Reader r(e, file, "training curve: ");
     out.push_back({r.at("epoch", json::value_t::number_integer).get<std::int64_t>(),
-                   r.at("train_loss", json::value_t::number_float).get<double>(), r.at("train_acc", json::value_t::number_float).get<double>()});
+                   r.at("train_loss", json::value_t::number_float).get<double>(),
+                   r.at("train_acc", json::value_t::number_float).get<double>()});
   }
   return out;
 }
@@ -117,14 +122,22 @@ json SplitTree::to_json() const {
     for (const auto& [edge, names] : n.mask) mask_names[edge] = names;
     json curve_j = json::array();
     for (const EpochRecord& e : n.curve) curve_j.push_back(runtime::to_json(e));
-    json j = {{"id", n.id},         {"parent", n.parent},         {"level", n.level},
-              {"made_by", n.made_by}, {"split", n.split},         {"mask", mask_names},
-              {"mask_index", n.mask_index}, {"curve", curve_j},   {"kept", n.kept},
-              {"valid_acc", optional_number(n.valid_acc)}, {"valid_loss", optional_number(n.valid_loss)}};
+    json j = {{"id", n.id},
+              {"parent", n.parent},
+              {"level", n.level},
+              {"made_by", n.made_by},
+              {"split", n.split},
+              {"mask", mask_names},
+              {"mask_index", n.mask_index},
+              {"curve", curve_j},
+              {"kept", n.kept},
+              {"valid_acc", optional_number(n.valid_acc)},
+              {"valid_loss", optional_number(n.valid_loss)}};
     if (n.leaf) j["leaf"] = true;
     out_nodes.push_back(std::move(j));
   }
-  return {{"strategy", strategy}, {"cell", cell}, {"nodes", out_nodes}, {"selected", selected}, {"arch", arch}, {"phases", phases}};
+  return {{"strategy", strategy}, {"cell", cell}, {"nodes", out_nodes},
+          {"selected", selected}, {"arch", arch}, {"phases", phases}};
 }
 
 SplitTree SplitTree::from_json(const json& j, const std::string& file) {
@@ -152,7 +165,8 @@ SplitTree SplitTree::read(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   json j = json::parse(text.str(), nullptr, false);
-  if (j.is_discarded()) throw TreeError(fmt::format("{}: not a cella split tree: not valid JSON (damaged or truncated?)", path));
+  if (j.is_discarded())
+    throw TreeError(fmt::format("{}: not a cella split tree: not valid JSON (damaged or truncated?)", path));
   return from_json(j, path);
 }
 

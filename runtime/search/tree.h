@@ -36,8 +36,8 @@ struct TreeNode {
   std::vector<std::pair<std::string, std::vector<std::string>>> mask;
   std::vector<std::vector<int>> mask_index;  ///< the same, as candidate indices
   std::vector<EpochRecord> curve;
-  bool kept = false;  ///< chosen by a selection among siblings
-  bool leaf = false;  ///< trained to the end of the schedule
+  bool kept = false;                            ///< chosen by a selection among siblings
+  bool leaf = false;                            ///< trained to the end of the schedule
   std::optional<double> valid_acc, valid_loss;  ///< when it was scored
 };
 
@@ -45,8 +45,8 @@ struct SplitTree {
   std::string strategy;  ///< the plan word of the split strategy
   std::string cell;      ///< the cell type whose edges were split
   std::vector<TreeNode> nodes;
-  int selected = 0;      ///< the node the architecture was derived from
-  std::string arch;      ///< the derived architecture, as text
+  int selected = 0;                      ///< the node the architecture was derived from
+  std::string arch;                      ///< the derived architecture, as text
   std::map<std::string, double> phases;  ///< seconds per phase (train, split, score, ...)
 
   nlohmann::json to_json() const;

@@ -96,8 +96,8 @@ torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& g) {
   return s;
 }
 
-torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
-                                    int edge, const GradientMatchOptions& o) {
+torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                    int group, int edge, const GradientMatchOptions& o) {
   const ir::Program& p = parent.net->program();
   std::vector<int> cands = enabled_candidates(parent.net->mask().cells[group][edge]);
   const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
@@ -123,7 +123,8 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
       if (o.variant == ir::GmVariant::Darts) {  // the parent's θ on this candidate (a sampled path has no weights)
         const Mix& full = base.cells[group].edges[edge];
         for (std::size_t j = 0; j < full.ops.size(); ++j)
-          if (full.ops[j] == c && full.weights.defined()) m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
+          if (full.ops[j] == c && full.weights.defined())
+            m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
       }
       mix.cells[group].edges[edge] = m;
       clear_grads(parent.net->parameters());
@@ -132,7 +133,8 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
     }
     torch::Tensor s = cosine_similarity_matrix(grads);
     for (std::size_t i = 0; i < cands.size(); ++i)
-      for (std::size_t j = 0; j < cands.size(); ++j) sum[cands[i]][cands[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
+      for (std::size_t j = 0; j < cands.size(); ++j)
+        sum[cands[i]][cands[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
   }
   clear_grads(parent.net->parameters());
   return sum / static_cast<double>(std::max<std::int64_t>(1, o.batches));
@@ -158,8 +160,10 @@ Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands
         for (int b = a + 1; b < n; ++b) {
           double s = sim[cands[a]][cands[b]].item<double>();
           bool same = label[a] == label[b];
-          if (variant == ir::GmVariant::Darts) cost += same ? 1.0 - s : 0.0;  // distance within groups
-          else cost += same ? 0.0 : s;                          // similarity across groups (the cut)
+          if (variant == ir::GmVariant::Darts)
+            cost += same ? 1.0 - s : 0.0;  // distance within groups
+          else
+            cost += same ? 0.0 : s;  // similarity across groups (the cut)
         }
       if (cost < best.cost - 1e-12) best = Partition{groups, cost};
       return;

@@ -17,7 +17,7 @@ namespace cella::runtime {
 torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& gradients);
 
 struct GradientMatchOptions {
-  std::int64_t batches = 100;   ///< random training minibatches averaged over
+  std::int64_t batches = 100;  ///< random training minibatches averaged over
   std::int64_t batch = 64;
   /// Nb201: the child puts weight 1 on its candidate (one-hot); Darts: the parent's θ.
   ir::GmVariant variant = ir::GmVariant::Nb201;
@@ -29,14 +29,15 @@ struct GradientMatchOptions {
 /// other edge of that group's cells and of the fixed layers between stages (stem and head
 /// excluded), averaged over minibatches. Returns [K, K] over the edge's candidates (rows and
 /// columns of disabled candidates are 0).
-torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
-                                    int edge, const GradientMatchOptions& options);
+torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                    int group, int edge, const GradientMatchOptions& options);
 
 /// A split criterion: the [K, K] similarity of the candidates of edge `edge` of cell group `group`
 /// in `parent` (rows and columns of disabled candidates 0). The partition keeps similar
 /// candidates together. `gradient_match` (above) is the built-in one.
-using SplitCriterion = std::function<torch::Tensor(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
-                                                   int group, int edge, const GradientMatchOptions& options)>;
+using SplitCriterion =
+    std::function<torch::Tensor(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train, int group,
+                                int edge, const GradientMatchOptions& options)>;
 
 /// Split criteria by name, as the operation registry holds operations. A plugin declares a
 /// criterion in `cella_plugin_signatures` (`{"name": ..., "kind": "criterion"}`, so that `cella

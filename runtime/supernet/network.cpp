@@ -107,7 +107,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         for (std::size_t j = 0; j < m.ops.size(); ++j) {
           int k = m.ops[j];
           if (zero_[e][k]) continue;  // contributes nothing: not computed at all
-          if (!ops_[e][k]) throw std::logic_error(fmt::format("candidate {} of edge {} is not allocated in this sub-supernet", k, c.edge_name(e)));
+          if (!ops_[e][k])
+            throw std::logic_error(
+                fmt::format("candidate {} of edge {} is not allocated in this sub-supernet", k, c.edge_name(e)));
           torch::Tensor y;
           int src = c.source(e);
           if (leading_relu_[e][k]) {
@@ -127,7 +129,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         // a reduction cell is the inputs' resolution divided by the strides on the way here.
         const torch::Tensor& ref = states[0];
         const int f = desc_.downsampling[v];
-        acc = torch::zeros({ref.size(0), desc_.width, (ref.size(2) + f - 1) / f, (ref.size(3) + f - 1) / f}, ref.options());
+        acc = torch::zeros({ref.size(0), desc_.width, (ref.size(2) + f - 1) / f, (ref.size(3) + f - 1) / f},
+                           ref.options());
       }
       if (!node_ops_[v].empty() && v < static_cast<int>(mix.nodes.size()) && !mix.nodes[v].ops.empty()) {
         const Mix& m = mix.nodes[v];
@@ -175,7 +178,8 @@ void NetworkImpl::reset() {
     const lower::Unit& u = desc_.units[i];
     if (u.fixed) fixed_[i] = register_module(u.fixed->name, build_module(*u.fixed));
     if (u.cell) cells_[i] = register_module(u.name, CellModule(program_, *u.cell));
-    for (const auto& m : u.choices) choices_[i].push_back(m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr));
+    for (const auto& m : u.choices)
+      choices_[i].push_back(m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr));
   }
 }
 

@@ -7,13 +7,13 @@
 // for DARTS.
 #pragma once
 
-#include <map>
-#include <memory>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "compiler/ir/arch.h"
@@ -38,10 +38,10 @@ struct CellMix {
 };
 
 struct Mixing {
-  std::vector<CellMix> cells;         ///< per cell group
-  std::map<int, CellMix> per_unit;    ///< overrides for single cell units (one path per cell)
-  std::vector<Mix> layers;            ///< per layer group
-  std::vector<int> depths;            ///< per depth group: index into Stage::depths; empty: deepest
+  std::vector<CellMix> cells;       ///< per cell group
+  std::map<int, CellMix> per_unit;  ///< overrides for single cell units (one path per cell)
+  std::vector<Mix> layers;          ///< per layer group
+  std::vector<int> depths;          ///< per depth group: index into Stage::depths; empty: deepest
 };
 
 using ir::enabled_candidates;

@@ -28,8 +28,9 @@ MethodRegistry& MethodRegistry::instance() {
 void MethodRegistry::add(std::unique_ptr<TrainingMethod> method) {
   const auto& declared = ir::training_methods(method->samples_paths());
   if (std::find(declared.begin(), declared.end(), method->name()) == declared.end())
-    throw std::invalid_argument(fmt::format("training method '{}' is not declared in the plugin's signatures as a {} method",
-                                            method->name(), method->samples_paths() ? "path-sampling (\"samples_paths\": true)" : "weighted"));
+    throw std::invalid_argument(
+        fmt::format("training method '{}' is not declared in the plugin's signatures as a {} method", method->name(),
+                    method->samples_paths() ? "path-sampling (\"samples_paths\": true)" : "weighted"));
   insert(std::move(method), "training method");
 }
 

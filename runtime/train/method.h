@@ -38,16 +38,18 @@ class TrainingMethod {
                              double tau) const = 0;
   /// How the method looks at its supernet outside training (the accuracy at each epoch's end,
   /// the base of gradient matching, a frozen teacher): a path drawn from `rng`, or the weights.
-  virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::mt19937_64& rng) const = 0;
+  virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan,
+                                std::mt19937_64& rng) const = 0;
   /// What a sub-supernet is selected by: the judging mixing, or for path sampling the best of a
   /// few sampled architectures on the validation data.
-  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&, std::uint64_t seed) const {
+  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&,
+                                  std::uint64_t seed) const {
     std::mt19937_64 rng(seed);
     return judging_mixing(state, plan, rng);
   }
   /// The final architecture of a trained supernet.
-  virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                          std::int64_t samples, const ProgressFn& progress) const = 0;
+  virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data,
+                          std::uint64_t seed, std::int64_t samples, const ProgressFn& progress) const = 0;
 };
 
 /// Training methods by name, as the operation registry holds operations. A plugin declares a

@@ -13,12 +13,11 @@
 
 namespace cella::runtime {
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt) {
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(epoch) << 32) ^ static_cast<std::uint64_t>(step) ^ (salt << 56);
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(epoch) << 32) ^
+                    static_cast<std::uint64_t>(step) ^ (salt << 56);
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
   x ^= x >> 33;
@@ -40,7 +39,8 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
 
 double tau_at(const ir::SupernetPlan& plan, std::int64_t epoch) {
   if (plan.epochs <= 1) return plan.tau_min;
-  return plan.tau_max - (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
+  return plan.tau_max -
+         (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -60,8 +60,8 @@ struct Meter {
   }
   double loss() const { return seen > 0 ? loss_sum / seen : 0; }
   double accuracy() const { return seen > 0 ? 100.0 * correct / seen : 0; }
-  Progress at(const char* phase, std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps, double lr,
-              bool end, double valid) const {
+  Progress at(const char* phase, std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps,
+              double lr, bool end, double valid) const {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return Progress{phase, epoch, epochs, step, steps, loss(), accuracy(), lr, secs > 0 ? seen / secs : 0, end, valid};
   }
@@ -93,7 +93,8 @@ void fsync_file(const std::string& path) {
 double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs) {
   if (sched.kind == ir::ScheduleKind::Constant || epochs <= 0) return opt.lr;
   const double pi = 3.14159265358979323846;
-  return sched.min_lr + (opt.lr - sched.min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
+  return sched.min_lr + (opt.lr - sched.min_lr) *
+                            (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
 }
 
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
@@ -106,23 +107,27 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
     const ir::Cell& c = program->cells[n.cell_groups[g].cell];
     std::int64_t k = 0;
-    for (int e = 0; e < c.num_edges(); ++e) k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
+    for (int e = 0; e < c.num_edges(); ++e)
+      k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
     s.alphas.push_back((1e-3 * torch::randn({c.num_edges(), k}, gen)).requires_grad_(true));
   }
   for (int u : n.layer_groups)
-    s.alphas.push_back((1e-3 * torch::randn({static_cast<std::int64_t>(n.units[u].choices.size())}, gen)).requires_grad_(true));
+    s.alphas.push_back(
+        (1e-3 * torch::randn({static_cast<std::int64_t>(n.units[u].choices.size())}, gen)).requires_grad_(true));
   const ir::Optimizer& o = plan.optimizer;
   s.optimizer = std::make_shared<torch::optim::SGD>(
-      s.net->unique_parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+      s.net->unique_parameters(),
+      torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
   if (method_of(plan).learns_architecture())
-    s.arch_optimizer = std::make_shared<torch::optim::Adam>(
-        s.alphas, torch::optim::AdamOptions(plan.arch.lr).betas({plan.arch.beta1, plan.arch.beta2}).weight_decay(plan.arch.weight_decay));
+    s.arch_optimizer = std::make_shared<torch::optim::Adam>(s.alphas, torch::optim::AdamOptions(plan.arch.lr)
+                                                                          .betas({plan.arch.beta1, plan.arch.beta2})
+                                                                          .weight_decay(plan.arch.weight_decay));
   return s;
 }
 
 double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
-                      const LossFn& loss_fn) {
+                      std::int64_t until, const ProgressFn& progress,
+                      const std::function<void(const SupernetState&)>& on_epoch, const LossFn& loss_fn) {
   until = std::min(until, plan.epochs);
   const std::int64_t n = data.train.size();
   const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
@@ -145,7 +150,8 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
       if (arch_steps) {
         // First-order architecture step on a random validation batch, before the weight step.
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
-        torch::Tensor vidx = torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
+        torch::Tensor vidx =
+            torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
         Mixing vmix = method.step_mixing(s, plan, Step::Architecture, step_seed(seed, epoch, step, 2), tau);
         clear_grads(s.alphas);
         torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
@@ -265,7 +271,8 @@ ir::Arch strongest_arch(const SupernetState& s) {
         std::vector<std::pair<float, int>> strength;
         for (int e : in) strength.push_back({-best_op(e, true).second, e});
         std::stable_sort(strength.begin(), strength.end(), [](auto& x, auto& y) { return x.first < y.first; });
-        for (int j = 0; j < k && j < static_cast<int>(strength.size()); ++j) ch.edge_op[strength[j].second] = best_op(strength[j].second, true).first;
+        for (int j = 0; j < k && j < static_cast<int>(strength.size()); ++j)
+          ch.edge_op[strength[j].second] = best_op(strength[j].second, true).first;
       } else {
         for (int e : in) ch.edge_op[e] = best_op(e, false).first;
       }
@@ -302,8 +309,9 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
   train.images = torch::cat({data.train.images, data.valid.images});
   train.labels = torch::cat({data.train.labels, data.valid.labels});
   const ir::Optimizer& o = plan.optimizer;
-  torch::optim::SGD opt(net->unique_parameters(),
-                        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+  torch::optim::SGD opt(
+      net->unique_parameters(),
+      torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
   std::vector<torch::Tensor> params = net->unique_parameters();
   const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch;
   RetrainResult r;
@@ -318,7 +326,8 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
     Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
-      weight_step(net, mix, train.images.index_select(0, idx), train.labels.index_select(0, idx), params, opt, 5.0, meter);
+      weight_step(net, mix, train.images.index_select(0, idx), train.labels.index_select(0, idx), params, opt, 5.0,
+                  meter);
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();
@@ -355,13 +364,15 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
   return archive;
 }
 
-void read_tensor(torch::serialize::InputArchive& archive, const std::string& path, const std::string& key, torch::Tensor& t, bool buffer) {
+void read_tensor(torch::serialize::InputArchive& archive, const std::string& path, const std::string& key,
+                 torch::Tensor& t, bool buffer) {
   torch::Tensor v;
   if (!archive.try_read(key, v, buffer))
     throw CheckpointError(fmt::format("{}: checkpoint has no '{}'; it was made for another network", path, key));
   if (!v.sizes().equals(t.sizes()))
-    throw CheckpointError(fmt::format("{}: '{}' has shape {} in the checkpoint but {} here; it was made for another network",
-                                         path, key, fmt::join(v.sizes(), "x"), fmt::join(t.sizes(), "x")));
+    throw CheckpointError(
+        fmt::format("{}: '{}' has shape {} in the checkpoint but {} here; it was made for another network", path, key,
+                    fmt::join(v.sizes(), "x"), fmt::join(t.sizes(), "x")));
   t.copy_(v);
 }
 
@@ -393,7 +404,8 @@ void load_state(SupernetState& s, const std::string& path) {
   torch::NoGradGuard no_grad;
   try {
     read_weights(archive, path, s.net);
-    for (std::size_t i = 0; i < s.alphas.size(); ++i) read_tensor(archive, path, fmt::format("alpha/{}", i), s.alphas[i], false);
+    for (std::size_t i = 0; i < s.alphas.size(); ++i)
+      read_tensor(archive, path, fmt::format("alpha/{}", i), s.alphas[i], false);
     torch::Tensor epoch;
     archive.read("epoch", epoch);
     s.epoch = epoch.item<std::int64_t>();

@@ -7,16 +7,16 @@
 // from its last checkpoint ends exactly as an uninterrupted one with the same seed and threads.
 #pragma once
 
-#include <functional>
-#include <random>
-#include <optional>
-#include <string>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
 #include <vector>
 
-#include "compiler/ir/plan.h"
 #include "compiler/ir/arch.h"
+#include "compiler/ir/plan.h"
 #include "runtime/data/dataset.h"
 #include "runtime/supernet/network.h"
 
@@ -52,15 +52,16 @@ double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::i
 
 /// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs, the
 /// inputs' indices in the training set, and the mixing the step ran.
-using LossFn = std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs,
-                                           const torch::Tensor& indices, const Mixing& mix)>;
+using LossFn =
+    std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs,
+                                const torch::Tensor& indices, const Mixing& mix)>;
 
 /// Trains until `state.epoch == until` (at most the plan's epochs); after each epoch calls
 /// `on_epoch` (the driver checkpoints there). Weight steps use `loss` if given. Returns the
 /// last epoch's valid accuracy.
 double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress, const std::function<void(const SupernetState&)>& on_epoch,
-                      const LossFn& loss = {});
+                      std::int64_t until, const ProgressFn& progress,
+                      const std::function<void(const SupernetState&)>& on_epoch, const LossFn& loss = {});
 
 /// The seed of every random draw of step `step` of epoch `epoch` (negative steps and `salt`
 /// name draws outside the steps: batch order, evaluation, derivation).

@@ -24,7 +24,8 @@ struct Result {
 // Runs cella from the source root; `stream` 2 keeps stderr, 1 keeps stdout.
 Result run(const std::string& args, int stream) {
   std::string redirect = stream == 2 ? " 2>&1 1>/dev/null" : " 2>/dev/null";
-  auto r = cella::testing_helpers::run_shell("cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + redirect);
+  auto r = cella::testing_helpers::run_shell("cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args +
+                                             redirect);
   return {r.text, r.code};
 }
 
@@ -38,8 +39,8 @@ void compare(const fs::path& expected_file, const std::string& actual) {
     return;
   }
   ASSERT_TRUE(fs::exists(expected_file)) << expected_file << " is missing; run scripts/update-golden.sh";
-  EXPECT_EQ(slurp(expected_file), actual) << "golden mismatch for " << expected_file
-                                          << "; if the change is intended, run scripts/update-golden.sh";
+  EXPECT_EQ(slurp(expected_file), actual)
+      << "golden mismatch for " << expected_file << "; if the change is intended, run scripts/update-golden.sh";
 }
 
 std::vector<std::string> files(const std::string& dir, bool fail) {
@@ -55,7 +56,8 @@ std::vector<std::string> files(const std::string& dir, bool fail) {
 
 std::string test_name(const testing::TestParamInfo<std::string>& info) {
   std::string s = fs::path(info.param).stem().string();
-  std::replace_if(s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
   return s;
 }
 
@@ -130,7 +132,8 @@ TEST(Golden, LanguageDocsListEverySetting) {
     std::ofstream(doc, std::ios::binary) << text.substr(0, b) + table.output + text.substr(e);
     return;
   }
-  EXPECT_EQ(text.substr(b, e - b), table.output) << "docs/language.md's settings table is stale; run scripts/update-golden.sh";
+  EXPECT_EQ(text.substr(b, e - b), table.output)
+      << "docs/language.md's settings table is stale; run scripts/update-golden.sh";
 }
 
 TEST(Golden, AtLeastFortyFailFiles) { EXPECT_GE(files("tests/golden", true).size(), 40u); }

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "compiler/ir/plan.h"
 #include "compiler/driver/compile.h"
+#include "compiler/ir/plan.h"
 
 namespace cella::testing_helpers {
 

@@ -67,8 +67,8 @@ struct TrainOptions {
 
 struct TrainResult {
   runtime::SupernetState state;
-  ir::Arch arch;               ///< derived by the training method's rule
-  double valid_accuracy = 0;   ///< of `arch` with the supernet's weights, percent
+  ir::Arch arch;              ///< derived by the training method's rule
+  double valid_accuracy = 0;  ///< of `arch` with the supernet's weights, percent
 };
 
 /// Trains the space's supernet as its search block says (one-shot, no splitting) and derives

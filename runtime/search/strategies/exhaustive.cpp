@@ -13,12 +13,17 @@ class Exhaustive : public Strategy {
  public:
   std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::Exhaustive)); }
   int run(SearchContext& ctx) const override {
-    return split_every_level(ctx, [](SearchContext& c, int id, std::size_t k) {
-      int e = c.split().edges[k];
-      std::vector<Mask> children = c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
-      c.log(fmt::format("node {}: exhaustive split of edge {} into {} sub-supernets", id, c.cell().edge_name(e), children.size()));
-      return std::make_optional(std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}}));
-    }, "exhaustive");
+    return split_every_level(
+        ctx,
+        [](SearchContext& c, int id, std::size_t k) {
+          int e = c.split().edges[k];
+          std::vector<Mask> children =
+              c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
+          c.log(fmt::format("node {}: exhaustive split of edge {} into {} sub-supernets", id, c.cell().edge_name(e),
+                            children.size()));
+          return std::make_optional(std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}}));
+        },
+        "exhaustive");
   }
 };
 

@@ -36,10 +36,12 @@ class Hierarchical : public Strategy {
         parts.push_back(m.first);
         split.push_back(m.second);
       }
-      std::vector<Mask> masks = ctx.holding_masks(current, hierarchy_children(ctx.node(current).state.net->mask(), ctx.group(), edges, parts));
+      std::vector<Mask> masks = ctx.holding_masks(
+          current, hierarchy_children(ctx.node(current).state.net->mask(), ctx.group(), edges, parts));
       std::vector<int> kids;
       for (const Mask& m : masks) kids.push_back(ctx.add_child(current, m, false, "hierarchical", split));
-      ctx.log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(), kids.size()));
+      ctx.log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(),
+                          kids.size()));
       // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
       const std::int64_t start = ctx.node(current).state.epoch;  // targets do not depend on skipped (replayed) turns
       // Siblings train on the same batches (so the teachers' logits of a batch are shared).

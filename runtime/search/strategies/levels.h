@@ -12,7 +12,8 @@ namespace cella::runtime {
 
 /// How node `id` splits at split point `k`: its children's masks and the split's record, or
 /// nullopt when nothing is left to split (the node goes on to the next level as it is).
-using SplitNodeFn = std::function<std::optional<std::pair<std::vector<Mask>, nlohmann::json>>(SearchContext&, int id, std::size_t k)>;
+using SplitNodeFn =
+    std::function<std::optional<std::pair<std::vector<Mask>, nlohmann::json>>(SearchContext&, int id, std::size_t k)>;
 
 /// Runs the split points of the plan level by level with `split_node`, trains the leaves
 /// `child_epochs` more, scores them and returns the best; `made_by` names the strategy in the

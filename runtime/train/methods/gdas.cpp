@@ -17,7 +17,8 @@ class Gdas : public WeightedMethod {
   }
 
  protected:
-  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator& gen, double tau) const override {
+  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator& gen,
+            double tau) const override {
     torch::Tensor probs = gumbel_softmax(logits, gen, tau);
     std::int64_t best = probs.argmax().item<std::int64_t>();
     torch::Tensor hard = torch::zeros_like(probs);

@@ -16,7 +16,8 @@ class PathSampling : public TrainingMethod {
   bool learns_architecture() const override { return false; }
   bool samples_paths() const override { return true; }
 
-  Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, Step, std::uint64_t seed, double) const override {
+  Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, Step, std::uint64_t seed,
+                     double) const override {
     const ir::Program& p = s.net->program();
     const ir::Network& n = *p.network;
     std::mt19937_64 rng(seed);
@@ -36,13 +37,14 @@ class PathSampling : public TrainingMethod {
   }
 
   // The best of 10 sampled architectures.
-  Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed) const override {
+  Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data,
+                          std::uint64_t seed) const override {
     return mixing_of(s.net->program(), derive(s, plan, data, seed, 10, {}));
   }
 
   // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
-  ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
-                  const ProgressFn& progress) const override {
+  ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,
+                  std::int64_t samples, const ProgressFn& progress) const override {
     const ir::Program& p = s.net->program();
     std::mt19937_64 rng(step_seed(seed, -3, 0));
     ir::Arch best;

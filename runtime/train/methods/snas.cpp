@@ -11,7 +11,8 @@ class Snas : public WeightedMethod {
   std::string_view name() const override { return "snas"; }
 
  protected:
-  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator& gen, double tau) const override {
+  Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator& gen,
+            double tau) const override {
     return Mix{ops, gumbel_softmax(logits, gen, tau)};
   }
 };

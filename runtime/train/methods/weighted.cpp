@@ -3,7 +3,8 @@
 
 namespace cella::runtime {
 
-Mixing weighted_mixing(const SupernetState& s, const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh) {
+Mixing weighted_mixing(const SupernetState& s,
+                       const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh) {
   const ir::Program& p = s.net->program();
   const Mask& mask = s.net->mask();
   const ir::Network& n = *p.network;
@@ -29,21 +30,26 @@ Mixing weighted_mixing(const SupernetState& s, const std::function<Mix(const std
     }
     mix.cells.push_back(cm);
   }
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) mix.layers.push_back(edge(s.alphas[n.cell_groups.size() + l], mask.layers[l]));
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    mix.layers.push_back(edge(s.alphas[n.cell_groups.size() + l], mask.layers[l]));
   return mix;
 }
 
-Mixing WeightedMethod::step_mixing(const SupernetState& s, const ir::SupernetPlan&, Step step, std::uint64_t seed, double tau) const {
+Mixing WeightedMethod::step_mixing(const SupernetState& s, const ir::SupernetPlan&, Step step, std::uint64_t seed,
+                                   double tau) const {
   torch::Generator gen = at::detail::createCPUGenerator(seed);
-  return weighted_mixing(s, [&](const std::vector<int>& ops, const torch::Tensor& logits) { return weigh(ops, logits, step, gen, tau); });
+  return weighted_mixing(
+      s, [&](const std::vector<int>& ops, const torch::Tensor& logits) { return weigh(ops, logits, step, gen, tau); });
 }
 
 Mixing WeightedMethod::judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64&) const {
-  return weighted_mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) { return Mix{ops, logits.softmax(-1)}; });
+  return weighted_mixing(s, [](const std::vector<int>& ops, const torch::Tensor& logits) {
+    return Mix{ops, logits.softmax(-1)};
+  });
 }
 
-ir::Arch WeightedMethod::derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits&, std::uint64_t, std::int64_t,
-                                const ProgressFn&) const {
+ir::Arch WeightedMethod::derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits&, std::uint64_t,
+                                std::int64_t, const ProgressFn&) const {
   return strongest_arch(s);
 }
 

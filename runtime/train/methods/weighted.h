@@ -13,7 +13,8 @@ class WeightedMethod : public TrainingMethod {
  public:
   bool learns_architecture() const override { return true; }
   bool samples_paths() const override { return false; }
-  Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, Step step, std::uint64_t seed, double tau) const override;
+  Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, Step step, std::uint64_t seed,
+                     double tau) const override;
   /// The masked softmax of α: the weighted supernet.
   Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan, std::mt19937_64& rng) const override;
   /// strongest_arch: the DARTS rule on the masked softmax.
@@ -23,12 +24,14 @@ class WeightedMethod : public TrainingMethod {
  protected:
   /// One edge (or layer) of a training step: the enabled candidates `ops` and their α `logits`;
   /// noise comes from `gen`.
-  virtual Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step step, torch::Generator& gen, double tau) const = 0;
+  virtual Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step step, torch::Generator& gen,
+                    double tau) const = 0;
 };
 
 /// The mixing of a weighted method: `weigh(ops, logits)` for every edge and layer (its enabled
 /// candidates and their α), equal weights on node operations (which have no α).
-Mixing weighted_mixing(const SupernetState& state, const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh);
+Mixing weighted_mixing(const SupernetState& state,
+                       const std::function<Mix(const std::vector<int>&, const torch::Tensor&)>& weigh);
 
 /// Gumbel-softmax of `logits` at temperature `tau` (noise from `gen`): SNAS's and GDAS's
 /// relaxed sample.

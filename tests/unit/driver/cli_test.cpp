@@ -11,7 +11,9 @@ using Result = cella::testing_helpers::Output;
 using cella::testing_helpers::run_cella;
 
 TEST(Cli, CheckAcceptsEveryShippedSpace) {
-  Result r = run_cella("check spaces/nb201.cella spaces/darts.cella spaces/mobilenet.cella spaces/nasbench101.cella spaces/std/ops.cella");
+  Result r = run_cella(
+      "check spaces/nb201.cella spaces/darts.cella spaces/mobilenet.cella spaces/nasbench101.cella "
+      "spaces/std/ops.cella");
   EXPECT_EQ(r.code, 0) << r.text;
 }
 
@@ -81,8 +83,10 @@ TEST(Cli, ShowDumpsAfterAPass) {
 
 TEST(Cli, SvgNeedsGraphviz) {
   Result r = run_cella("show --emit svg spaces/nb201.cella");
-  if (r.code == 0) EXPECT_NE(r.text.find("<svg"), std::string::npos);
-  else EXPECT_NE(r.text.find("graphviz"), std::string::npos);
+  if (r.code == 0)
+    EXPECT_NE(r.text.find("<svg"), std::string::npos);
+  else
+    EXPECT_NE(r.text.find("graphviz"), std::string::npos);
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ ast::File parse_text(diag::SourceManager& sm, diag::DiagnosticEngine& d, const s
 TEST(Parser, BuildsDeclarationsWithRanges) {
   diag::SourceManager sm;
   diag::DiagnosticEngine d;
-  ast::File f = parse_text(sm, d, "import std.ops\nop c(k, s = 1) = relu >> conv(k, stride = s)\ncell x { inputs 1; nodes 2 }\n");
+  ast::File f =
+      parse_text(sm, d, "import std.ops\nop c(k, s = 1) = relu >> conv(k, stride = s)\ncell x { inputs 1; nodes 2 }\n");
   ASSERT_FALSE(d.has_errors()) << diag::render_all(d, sm);
   ASSERT_EQ(f.decls.size(), 3u);
   EXPECT_EQ(f.decls[0].import->path, "std.ops");
@@ -39,7 +40,9 @@ TEST(Parser, BuildsDeclarationsWithRanges) {
 TEST(Parser, KeywordsStayUsableAsNames) {
   diag::SourceManager sm;
   diag::DiagnosticEngine d;
-  parse_text(sm, d, "op c(stride = 1, width = 2) = conv(3, stride = stride)\ncell x { inputs 1; nodes 2; constraint edges <= 3; output last }\n");
+  parse_text(sm, d,
+             "op c(stride = 1, width = 2) = conv(3, stride = stride)\ncell x { inputs 1; nodes 2; constraint edges <= "
+             "3; output last }\n");
   EXPECT_FALSE(d.has_errors()) << diag::render_all(d, sm);
 }
 
@@ -120,14 +123,17 @@ TEST(Parser, LongOperatorChainsAreRefusedNotACrash) {
 // diagnostics, never a crash.
 TEST(Parser, RandomBytesAndTokensGiveDiagnostics) {
   std::mt19937 rng(42);
-  const std::vector<std::string> tokens = {"op", "cell", "{", "}", "(", ")", "[", "]", "=", ">>", "edge", "->", ":",
-                                           "nodes", "3", "x", ",", "import", "\"", "..", "network", "stage", "*", "1.5"};
+  const std::vector<std::string> tokens = {"op", "cell",   "{",    "}",  "(",       ")",     "[", "]",
+                                           "=",  ">>",     "edge", "->", ":",       "nodes", "3", "x",
+                                           ",",  "import", "\"",   "..", "network", "stage", "*", "1.5"};
   for (int trial = 0; trial < 200; ++trial) {
     std::string text;
     int n = std::uniform_int_distribution<int>(1, 60)(rng);
     for (int i = 0; i < n; ++i) {
-      if (trial % 2) text += static_cast<char>(std::uniform_int_distribution<int>(1, 255)(rng));
-      else text += tokens[std::uniform_int_distribution<std::size_t>(0, tokens.size() - 1)(rng)] + " ";
+      if (trial % 2)
+        text += static_cast<char>(std::uniform_int_distribution<int>(1, 255)(rng));
+      else
+        text += tokens[std::uniform_int_distribution<std::size_t>(0, tokens.size() - 1)(rng)] + " ";
     }
     auto c = testing_helpers::compile(text);
     for (const auto& diag : c->diags.diagnostics()) EXPECT_FALSE(diag.message.empty());

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compiler/ir/verify.h"
 #include "compiler/ir/subspace.h"
+#include "compiler/ir/verify.h"
 #include "compiler/passes/space.h"
 #include "tests/unit/helpers.h"
 
@@ -18,7 +18,8 @@ using testing_helpers::compile_space;
 TEST(Arch, Nb201StringsRoundTrip) {
   auto c = compile_space("nb201.cella");
   ASSERT_TRUE(c->ok());
-  const std::string s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+  const std::string s =
+      "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
   auto a = parse_arch(*c->program, s);
   ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
   EXPECT_EQ(to_nb201(*c->program, std::get<Arch>(a)), s);
@@ -45,8 +46,10 @@ TEST(Arch, DartsGenotypesRoundTrip) {
   // DARTS_V2 from quark0/darts cnn/genotypes.py, pairs listed per node in input order.
   const std::string g =
       "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-      "('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
-      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+      "('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, "
+      "5], "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', "
+      "0), "
       "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
   auto a = parse_arch(*c->program, g);
   ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
@@ -59,11 +62,16 @@ TEST(Arch, DartsGenotypesRoundTrip) {
 
 TEST(Arch, DartsGenotypesMustKeepTwoInputsPerNode) {
   auto c = compile_space("darts.cella");
-  auto a = parse_arch(*c->program, "Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[2, 3, 4, 5])");
+  auto a = parse_arch(
+      *c->program,
+      "Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[2, 3, 4, 5])");
   ASSERT_TRUE(std::holds_alternative<std::string>(a));
-  auto none = parse_arch(*c->program,
-      "Genotype(normal=[('none', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), "
-      "('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+  auto none = parse_arch(
+      *c->program,
+      "Genotype(normal=[('none', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', "
+      "0), "
+      "('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+      "reduce=[('max_pool_3x3', 0), "
       "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
       "('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])");
   ASSERT_TRUE(std::holds_alternative<std::string>(none));
@@ -114,7 +122,8 @@ TEST(Arch, DisconnectedCellsAreRecognised) {
   auto arch = [&](const char* s) { return std::get<Arch>(parse_arch(*c->program, s)).cells[0]; };
   const Cell& cell = c->program->cells[0];
   EXPECT_FALSE(connects_input(cell, arch("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|")));
-  EXPECT_TRUE(connects_input(cell, arch("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")));
+  EXPECT_TRUE(
+      connects_input(cell, arch("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")));
   EXPECT_TRUE(connects_input(cell, arch("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|")));
 }
 

@@ -130,7 +130,8 @@ TEST(Holds, AnEdgeLeftOutIsHeldByAnyMask) {
   ASSERT_TRUE(c->ok()) << messages(*c);
   const Program& p = *c->program;
   const Cell& cell = p.cells[0];
-  auto parsed = parse_arch(p, R"({"cells": {"c": {"edges": {"2<-0": "skip_connect", "2<-1": "nor_conv_3x3", "3<-0": null,
+  auto parsed =
+      parse_arch(p, R"({"cells": {"c": {"edges": {"2<-0": "skip_connect", "2<-1": "nor_conv_3x3", "3<-0": null,
                                     "3<-1": "avg_pool_3x3", "3<-2": "skip_connect"}}}})");
   ASSERT_TRUE(std::holds_alternative<Arch>(parsed)) << std::get<std::string>(parsed);
   const Arch a = std::get<Arch>(parsed);

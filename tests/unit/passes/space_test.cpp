@@ -89,8 +89,10 @@ network n(C = 4) { stem conv(3, out = C); stage c width C; head global_avg_pool 
   EXPECT_LT(forms.size(), 27u);
   // x through skip on 2<-0 (node 1 zero) and x through two skips via node 1 are the same cell.
   const ir::Cell& cell = c->program->cells[0];
-  EXPECT_EQ(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}), canonical(cell, ir::CellChoice{{1, 0, 1}, {-1, -1, -1}}));
-  EXPECT_NE(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}), canonical(cell, ir::CellChoice{{0, 2, 0}, {-1, -1, -1}}));
+  EXPECT_EQ(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}),
+            canonical(cell, ir::CellChoice{{1, 0, 1}, {-1, -1, -1}}));
+  EXPECT_NE(canonical(cell, ir::CellChoice{{0, 1, 0}, {-1, -1, -1}}),
+            canonical(cell, ir::CellChoice{{0, 2, 0}, {-1, -1, -1}}));
 }
 
 // The unique count must come from a real canonicalisation: it has to split the 15,625 cells into
@@ -131,8 +133,7 @@ TEST(EdgeOrder, DartsHierarchies) {
   auto c = compile_space("darts.cella");
   const ir::Cell& cell = c->program->cells[0];
   EXPECT_EQ(cell.num_edges(), 14);
-  EXPECT_EQ(cell.hierarchies,
-            (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12, 13}}));
+  EXPECT_EQ(cell.hierarchies, (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12, 13}}));
 }
 
 TEST(Enumerate, VisitsEveryArchitectureOnce) {

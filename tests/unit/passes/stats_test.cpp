@@ -39,11 +39,13 @@ TEST(Stats, AllConv3x3FlopsAreTheConvolutionAndLinearMacs) {
   driver::CompileOptions o;
   o.sema.data = "cifar10";
   auto c = testing_helpers::compile_space("nb201.cella", o);
-  auto a = ir::parse_arch(*c->program, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
+  auto a = ir::parse_arch(
+      *c->program, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
   NetworkStats s = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
   EXPECT_EQ(s.params, 1531546);
   // Stem 432*32^2, 30 cell convs per stage, two residual blocks, the classifier: by hand.
-  std::int64_t macs = 432 * 1024 + 30 * (2304 * 1024 + 9216 * 256 + 36864 * 64) + 2 * (1179648 + 2359296 + 131072) + 640;
+  std::int64_t macs =
+      432 * 1024 + 30 * (2304 * 1024 + 9216 * 256 + 36864 * 64) + 2 * (1179648 + 2359296 + 131072) + 640;
   EXPECT_EQ(s.macs, macs);
 }
 

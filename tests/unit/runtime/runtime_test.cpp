@@ -10,8 +10,8 @@
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 #include "runtime/data/dataset.h"
-#include "runtime/plugins/plugins.h"
 #include "runtime/ops/modules.h"
+#include "runtime/plugins/plugins.h"
 #include "runtime/supernet/network.h"
 #include "runtime/train/method.h"
 #include "runtime/train/trainer.h"
@@ -25,7 +25,8 @@ using testing_helpers::tiny_plan;
 
 namespace fs = std::filesystem;
 
-std::shared_ptr<const ir::Program> program(const std::string& space, std::vector<std::pair<std::string, std::string>> sets = {},
+std::shared_ptr<const ir::Program> program(const std::string& space,
+                                           std::vector<std::pair<std::string, std::string>> sets = {},
                                            const std::string& data = "") {
   driver::CompileOptions o;
   o.sema.overrides = std::move(sets);
@@ -76,13 +77,15 @@ std::int64_t running_parameters(const Network& net, const ir::Arch* arch) {
 // `cella stats` and the LibTorch modules agree on the supernet and on sampled architectures.
 void expect_stats_match_modules(const std::shared_ptr<const ir::Program>& p, const std::string& what) {
   Network supernet(p, Mask::full(*p), /*supernet=*/true);
-  EXPECT_EQ(supernet->parameter_count(), running_parameters(supernet, nullptr)) << what << ": a parameter outside every module";
+  EXPECT_EQ(supernet->parameter_count(), running_parameters(supernet, nullptr))
+      << what << ": a parameter outside every module";
   EXPECT_EQ(supernet->parameter_count(), passes::network_stats(*p, nullptr, 28, false).params) << what << " supernet";
   std::mt19937_64 rng(11);
   for (int i = 0; i < 3; ++i) {
     ir::Arch a = ir::sample(*p, rng);
     Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);
-    EXPECT_EQ(running_parameters(net, &a), passes::network_stats(*p, &a, 28, true).params) << what << " " << ir::to_text(*p, a);
+    EXPECT_EQ(running_parameters(net, &a), passes::network_stats(*p, &a, 28, true).params)
+        << what << " " << ir::to_text(*p, a);
   }
 }
 
@@ -131,7 +134,9 @@ TEST(Network, StatsCountPluginPrimitivesFromTheirSignature) {
   expect_stats_match_modules(p, "plugin space");
   ir::PrimCall strided;
   strided.prim = "gelu_conv";
-  strided.args = {{"k", ir::Scalar{std::int64_t{3}}}, {"out", ir::Scalar{std::int64_t{8}}}, {"stride", ir::Scalar{std::int64_t{2}}}};
+  strided.args = {{"k", ir::Scalar{std::int64_t{3}}},
+                  {"out", ir::Scalar{std::int64_t{8}}},
+                  {"stride", ir::Scalar{std::int64_t{2}}}};
   EXPECT_EQ(ir::out_size(strided, 28), 14);
   EXPECT_EQ(ir::cost(strided, ir::Shape{4, 1, false}, 28).params, 8 * 4 * 3 * 3);
 }
@@ -144,7 +149,8 @@ TEST(Network, DisabledCandidatesAreNotAllocated) {
   Network a(p, full, true), b(p, narrow, true);
   EXPECT_LT(b->parameter_count(), a->parameter_count());
   bool has_1x1_on_edge0 = false;
-  for (const auto& kv : b->named_parameters()) has_1x1_on_edge0 |= kv.key().find("1<-0/nor_conv_1x1") != std::string::npos;
+  for (const auto& kv : b->named_parameters())
+    has_1x1_on_edge0 |= kv.key().find("1<-0/nor_conv_1x1") != std::string::npos;
   EXPECT_FALSE(has_1x1_on_edge0);
   for (const auto& kv : a->named_parameters())
     if (kv.key().find("1<-0/nor_conv_3x3") != std::string::npos) return SUCCEED();
@@ -184,7 +190,7 @@ TEST(Network, AllNoneNodesOfAReductionCellHaveTheReducedShape) {
     const ir::Cell& c = p->cells[p->network->cell_groups[g].cell];
     CellMix cm;
     for (int e = 0; e < c.num_edges(); ++e) cm.edges.push_back(Mix{{0}, {}});  // none
-    cm.edges[c.find_edge(0, 2)] = Mix{{3}, {}};  // skip_connect
+    cm.edges[c.find_edge(0, 2)] = Mix{{3}, {}};                                // skip_connect
     cm.nodes.assign(c.num_nodes(), Mix{});
     mix.cells.push_back(cm);
   }
@@ -202,23 +208,24 @@ TEST(Train, PathSamplingStaysInsideTheDeclaredSpace) {
   ir::SupernetPlan plan = tiny_plan("uniform", 1);
   SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
   int steps = 0;
-  train_supernet(s, plan, data, 1, 1, {}, {}, [&](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&,
-                                                  const torch::Tensor&, const Mixing& mix) {
-    for (const CellMix& cm : mix.cells) {
-      const ir::Cell& c = p->cells[p->network->cell_groups[0].cell];
-      for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
-        int kept = 0;
-        for (int e : c.in_edges(v)) {
-          if (cm.edges[e].ops.empty()) continue;
-          ++kept;
-          EXPECT_FALSE(c.edge(e).candidates[cm.edges[e].ops[0]].is_zero(1));
-        }
-        EXPECT_EQ(kept, 2) << "node " << v;
-      }
-    }
-    ++steps;
-    return torch::cross_entropy_loss(logits, y);
-  });
+  train_supernet(s, plan, data, 1, 1, {}, {},
+                 [&](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&, const torch::Tensor&,
+                     const Mixing& mix) {
+                   for (const CellMix& cm : mix.cells) {
+                     const ir::Cell& c = p->cells[p->network->cell_groups[0].cell];
+                     for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+                       int kept = 0;
+                       for (int e : c.in_edges(v)) {
+                         if (cm.edges[e].ops.empty()) continue;
+                         ++kept;
+                         EXPECT_FALSE(c.edge(e).candidates[cm.edges[e].ops[0]].is_zero(1));
+                       }
+                       EXPECT_EQ(kept, 2) << "node " << v;
+                     }
+                   }
+                   ++steps;
+                   return torch::cross_entropy_loss(logits, y);
+                 });
   EXPECT_GT(steps, 0);
   ir::Arch a = derive(s, plan, data, 1, 3, {});
   EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
@@ -249,7 +256,8 @@ TEST(Train, GdasEvaluatesAnArchitectureOfTheSpace) {
 TEST(Train, EveryRegisteredMethodIsAPlanWord) {
   const auto names = MethodRegistry::instance().names();  // built-ins first, then any plugin's
   ASSERT_GE(names.size(), 4u);
-  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 4), (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 4),
+            (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
   for (const std::string& name : names) {
     const TrainingMethod& m = *MethodRegistry::instance().find(name);
     auto p = program("nb201.cella", {{m.samples_paths() ? "supernet.sampler" : "supernet.weights", name}});
@@ -315,15 +323,18 @@ TEST(Training, ResumingFromACheckpointReplaysExactly) {
     EXPECT_EQ(resumed.epoch, 2);
     {
       auto f = first.net->named_parameters(), r = resumed.net->named_parameters();
-      for (const auto& kv : f) ASSERT_TRUE(torch::equal(kv.value(), r[kv.key()])) << "loaded weights differ: " << kv.key();
+      for (const auto& kv : f)
+        ASSERT_TRUE(torch::equal(kv.value(), r[kv.key()])) << "loaded weights differ: " << kv.key();
       auto fb = first.net->named_buffers(), rb = resumed.net->named_buffers();
-      for (const auto& kv : fb) ASSERT_TRUE(torch::equal(kv.value(), rb[kv.key()])) << "loaded buffers differ: " << kv.key();
+      for (const auto& kv : fb)
+        ASSERT_TRUE(torch::equal(kv.value(), rb[kv.key()])) << "loaded buffers differ: " << kv.key();
       ASSERT_EQ(first.optimizer->state().size(), resumed.optimizer->state().size()) << "optimizer state not restored";
     }
     train_supernet(resumed, plan, data, 7, 3, {}, {});
     auto a = straight.net->named_parameters(), b = resumed.net->named_parameters();
     for (const auto& kv : a) EXPECT_TRUE(torch::equal(kv.value(), b[kv.key()])) << method << " " << kv.key();
-    for (std::size_t i = 0; i < straight.alphas.size(); ++i) EXPECT_TRUE(torch::equal(straight.alphas[i], resumed.alphas[i])) << method;
+    for (std::size_t i = 0; i < straight.alphas.size(); ++i)
+      EXPECT_TRUE(torch::equal(straight.alphas[i], resumed.alphas[i])) << method;
     EXPECT_EQ(derive(straight, plan, data, 7, 5, {}), derive(resumed, plan, data, 7, 5, {})) << method;
     fs::remove(ckpt);
   }

@@ -75,7 +75,8 @@ TEST(Split, ChildrenPerStrategyOnNb201) {
   Partition two = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, ir::GmVariant::Nb201);
   const auto& h = p->cells[0].hierarchies;
   std::vector<std::size_t> counts;
-  for (const auto& edges : h) counts.push_back(hierarchy_children(full, 0, edges, std::vector<Partition>(edges.size(), two)).size());
+  for (const auto& edges : h)
+    counts.push_back(hierarchy_children(full, 0, edges, std::vector<Partition>(edges.size(), two)).size());
   EXPECT_EQ(counts, (std::vector<std::size_t>{2, 4, 8}));
   // Each child enables a different combination; together they cover the parent's space.
   auto children = hierarchy_children(full, 0, h[2], std::vector<Partition>(3, two));
@@ -86,7 +87,8 @@ TEST(Split, ChildrenPerStrategyOnNb201) {
 TEST(Split, DistillationLossMatchesAHandComputation) {
   torch::Tensor z = torch::tensor({{1.0, 2.0, 0.5}, {0.0, -1.0, 1.0}}), y = torch::tensor({1, 2}, torch::kInt64);
   torch::Tensor t = torch::tensor({{2.0, 1.0, 0.0}, {0.5, 0.5, 0.5}});
-  torch::Tensor s1 = torch::tensor({{0.0, 3.0, 0.0}, {1.0, 0.0, 2.0}}), s2 = torch::tensor({{1.0, 1.0, 1.0}, {0.0, 0.0, 3.0}});
+  torch::Tensor s1 = torch::tensor({{0.0, 3.0, 0.0}, {1.0, 0.0, 2.0}}),
+                s2 = torch::tensor({{1.0, 1.0, 1.0}, {0.0, 0.0, 3.0}});
   auto softmax = [](const torch::Tensor& a, int b, int c) {
     double den = 0;
     for (int k = 0; k < 3; ++k) den += std::exp(a[b][k].item<double>());
@@ -211,7 +213,8 @@ TEST(Search, SplitTreeRoundTripsAndRejectsDamage) {
   bad = j;
   bad["nodes"][1]["curve"][0]["train_loss"] = "x";
   EXPECT_NE(error_of(bad).find("run/tree.json: not a cella split tree"), std::string::npos) << error_of(bad);
-  EXPECT_EQ(error_of(nlohmann::json::array()), "run/tree.json: not a cella split tree: not a JSON object (damaged or truncated?)");
+  EXPECT_EQ(error_of(nlohmann::json::array()),
+            "run/tree.json: not a cella split tree: not a JSON object (damaged or truncated?)");
 }
 
 // The ranking of a Few-Shot split of DARTS' edge 3<-0 (node 3 keeps two of three inputs): an
@@ -232,26 +235,32 @@ TEST(Search, OwningNodeUnderstandsEdgesAnArchitectureLeavesOut) {
     n.id = static_cast<int>(tree.nodes.size());
     n.parent = parent;
     n.level = parent < 0 ? 0 : 1;
-    for (int k = 0; k < cell.num_edges(); ++k) n.mask_index.push_back(k == e ? on_edge : std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+    for (int k = 0; k < cell.num_edges(); ++k)
+      n.mask_index.push_back(k == e ? on_edge : std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
     tree.nodes.push_back(n);
   };
   add(-1, {0, 1, 2, 3, 4, 5, 6, 7});
   for (int k = 0; k < 8; ++k) add(0, {k});  // node 1 + k keeps candidate k
   auto arch = [&](const std::string& normal) {
-    auto a = ir::parse_arch(p, "Genotype(normal=[" + normal + "], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
-                                "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), "
-                                "('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2, 3, 4, 5])");
+    auto a = ir::parse_arch(
+        p,
+        "Genotype(normal=[" + normal +
+            "], normal_concat=[2, 3, 4, 5], reduce=[('skip_connect', 0), "
+            "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), "
+            "('skip_connect', 0), ('skip_connect', 1)], reduce_concat=[2, 3, 4, 5])");
     EXPECT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
     return std::get<ir::Arch>(a);
   };
   // Keeps 3<-0 with sep_conv_3x3 (candidate 4).
-  ir::Arch keeps = arch("('skip_connect', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), ('skip_connect', 1), ('skip_connect', 0), "
-                        "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
+  ir::Arch keeps = arch(
+      "('skip_connect', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), ('skip_connect', 1), ('skip_connect', 0), "
+      "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
   EXPECT_EQ(owning_node(p, tree, keeps), 1 + 4);
   EXPECT_FALSE(node_holds(p, tree, 1 + 3, keeps));
   // Leaves 3<-0 out (node 3 keeps 3<-1 and 3<-2).
-  ir::Arch leaves = arch("('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 1), ('skip_connect', 2), ('skip_connect', 0), "
-                         "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
+  ir::Arch leaves = arch(
+      "('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 1), ('skip_connect', 2), ('skip_connect', 0), "
+      "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)");
   for (int k = 0; k < 8; ++k) EXPECT_TRUE(node_holds(p, tree, 1 + k, leaves)) << k;
   EXPECT_EQ(owning_node(p, tree, leaves), 1 + 0);  // the child that keeps `none`
 }

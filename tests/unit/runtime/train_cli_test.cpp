@@ -89,9 +89,11 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
 }
 
 TEST(TrainCli, BadInputsGetOneLineErrors) {
-  Result no_data = run_cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");
+  Result no_data =
+      run_cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");
   EXPECT_EQ(no_data.code, 1);
-  EXPECT_NE(no_data.text.find("cella: error: /nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos) << no_data.text;
+  EXPECT_NE(no_data.text.find("cella: error: /nonexistent/train-images-idx3-ubyte.gz: no such file"), std::string::npos)
+      << no_data.text;
   Result no_run = run_cella("derive /nonexistent/run");
   EXPECT_EQ(no_run.code, 1);
   EXPECT_NE(no_run.text.find("no such run directory"), std::string::npos) << no_run.text;
@@ -105,15 +107,17 @@ TEST(TrainCli, BadInputsGetOneLineErrors) {
 
 TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
   fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
-  Result r = run_cella("retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 --json "
-                   "--arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' --out " + out.string());
+  Result r = run_cella(
+      "retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 "
+      "--json "
+      "--arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' --out " +
+      out.string());
   ASSERT_EQ(r.code, 0) << r.text;
   auto j = nlohmann::json::parse(r.text.substr(r.text.find('{')));
   EXPECT_GT(j["test_acc"].get<double>(), 15.0);  // synthetic classes are learnable: well above 10% chance
   EXPECT_TRUE(fs::exists(out / "metrics.jsonl"));
   fs::remove_all(out);
 }
-
 
 TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
   fs::path out = fs::temp_directory_path() / ("cella_lang_" + std::to_string(getpid()));
@@ -132,9 +136,12 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   fs::path base = fresh_dir("cella_plugin_");
   fs::path out = base / "run";
   // The file has two search blocks: which one to run is the user's choice.
-  Result ambiguous = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
+  Result ambiguous = run_cella("train --plugin " + plugin +
+                               " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
   EXPECT_EQ(ambiguous.code, 2) << ambiguous.text;
-  EXPECT_NE(ambiguous.text.find("has 3 search blocks (tiny, random_gm, random_edge): pick one with --search NAME"), std::string::npos) << ambiguous.text;
+  EXPECT_NE(ambiguous.text.find("has 3 search blocks (tiny, random_gm, random_edge): pick one with --search NAME"),
+            std::string::npos)
+      << ambiguous.text;
   EXPECT_FALSE(fs::exists(out));
   // A copy of the library, so that it can be moved away afterwards.
   fs::create_directories(base);
@@ -145,13 +152,14 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   // The run records its plugins: commands that reopen it need no --plugin.
   Result derive = run_cella("derive " + out.string() + " --threads 1");
   EXPECT_EQ(derive.code, 0) << derive.text;
-  Result eval = run_cella("eval examples/custom_op_plugin/space.cella --threads 1 --weights " + out.string() + " --arch \"$(cat " +
-                          (out / "arch.txt").string() + ")\"");
+  Result eval = run_cella("eval examples/custom_op_plugin/space.cella --threads 1 --weights " + out.string() +
+                          " --arch \"$(cat " + (out / "arch.txt").string() + ")\"");
   EXPECT_EQ(eval.code, 0) << eval.text;
   fs::rename(base / "libmine.so", base / "libmoved.so");
   Result moved = run_cella("derive " + out.string() + " --threads 1");
   EXPECT_EQ(moved.code, 1) << moved.text;
-  EXPECT_NE(moved.text.find("which is no longer there; rebuild it, or pass the library's new path with --plugin"), std::string::npos)
+  EXPECT_NE(moved.text.find("which is no longer there; rebuild it, or pass the library's new path with --plugin"),
+            std::string::npos)
       << moved.text;
   Result given = run_cella("derive " + out.string() + " --threads 1 --plugin " + (base / "libmoved.so").string());
   EXPECT_EQ(given.code, 0) << given.text;
@@ -204,14 +212,17 @@ TEST(Extending, APluginAddsASplitStrategy) {
 TEST(Extending, APluginAddsATrainingMethod) {
   const std::string plugin = CELLA_PLUGIN;
   const std::string file = " examples/custom_op_plugin/space.cella --search tiny --threads 1";
-  Result unknown = run_cella("check --plugin " + plugin + file.substr(0, file.find(" --threads")) + " --set supernet.weights=smooth_dart");
+  Result unknown = run_cella("check --plugin " + plugin + file.substr(0, file.find(" --threads")) +
+                             " --set supernet.weights=smooth_dart");
   EXPECT_EQ(unknown.code, 1) << unknown.text;
   EXPECT_NE(unknown.text.find("did you mean 'smooth_darts'?"), std::string::npos) << unknown.text;
   fs::path base = fresh_dir("cella_method_");
-  Result smooth = run_cella("train --plugin " + plugin + file + " --set supernet.weights=smooth_darts --out " + (base / "smooth").string());
+  Result smooth = run_cella("train --plugin " + plugin + file + " --set supernet.weights=smooth_darts --out " +
+                            (base / "smooth").string());
   ASSERT_EQ(smooth.code, 0) << smooth.text;
   EXPECT_NE(smooth.text.find("training the smooth_darts supernet"), std::string::npos) << smooth.text;
-  Result darts = run_cella("train --plugin " + plugin + file + " --set supernet.weights=darts --out " + (base / "darts").string());
+  Result darts =
+      run_cella("train --plugin " + plugin + file + " --set supernet.weights=darts --out " + (base / "darts").string());
   ASSERT_EQ(darts.code, 0) << darts.text;
   auto first_loss = [&](const fs::path& run) {
     std::string metrics = slurp(run / "metrics.jsonl");
@@ -235,9 +246,9 @@ TEST(Extending, PluginErrorsAreOneLine) {
   EXPECT_EQ(std::count(twice.text.begin(), twice.text.end(), '\n'), 1) << twice.text;
   Result no_plugin = run_cella("check tests/search/gradient_match.cella --set split.criterion=random_partition");
   EXPECT_EQ(no_plugin.code, 1);
-  EXPECT_NE(no_plugin.text.find("'random_partition' is not a valid value for 'split.criterion'"), std::string::npos) << no_plugin.text;
+  EXPECT_NE(no_plugin.text.find("'random_partition' is not a valid value for 'split.criterion'"), std::string::npos)
+      << no_plugin.text;
 }
-
 
 nlohmann::json search_tree(const std::string& file, const std::string& extra, const fs::path& out) {
   Result r = run_cella("search " + file + " --smoke --threads 1 " + extra + " --out " + out.string());
@@ -296,7 +307,6 @@ TEST(Search, TheSameSeedGivesTheSameTree) {
   fs::remove_all(base);
 }
 
-
 // A search killed in the middle (during the children's round-robin training) and resumed
 // ends with the same split tree and architecture as an uninterrupted one.
 TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
@@ -304,7 +314,8 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   const std::string args = "search spaces/nb201.cella --smoke --set C=6 --set N=1 --threads 1 --seed 5";
   auto straight = search_tree("spaces/nb201.cella", "--set C=6 --set N=1 --seed 5", base / "a");
   // Kill once the second level of children has started training.
-  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-4-e3.pt", std::chrono::milliseconds(10)))
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-4-e3.pt",
+                              std::chrono::milliseconds(10)))
       << "the search finished before it could be killed";
   ASSERT_FALSE(fs::exists(base / "b" / "tree.json"));
   Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
@@ -324,7 +335,8 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   Result straight = run_cella(args + " --out " + (base / "a").string());
   ASSERT_EQ(straight.code, 0) << straight.text;
   // Nodes 3-6 are the second level's children (epochs 3 to 5); node 3 ends round 2 first.
-  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e5.pt", std::chrono::milliseconds(2)))
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e5.pt",
+                              std::chrono::milliseconds(2)))
       << "the search finished before it could be killed";
   // A kill between writing a checkpoint and removing the older one leaves both: the resumed
   // search removes the stale one (made here, since the kill rarely lands in that window).
@@ -376,7 +388,8 @@ TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {
   EXPECT_NE(small.text.find("search of net(C=2, N=1, classes=10) (smoke test"), std::string::npos) << small.text;
   // A smoke result says what it is: a check that the plan runs, not an answer about the space.
   EXPECT_NE(small.text.find("smoke test passed: the whole plan ran end to end"), std::string::npos) << small.text;
-  Result set = run_cella("search tests/search/exhaustive.cella --smoke --set C=3 --threads 1 --out " + (base / "b").string());
+  Result set =
+      run_cella("search tests/search/exhaustive.cella --smoke --set C=3 --threads 1 --out " + (base / "b").string());
   ASSERT_EQ(set.code, 0) << set.text;
   EXPECT_NE(set.text.find("search of net(C=3, N=1, classes=10)"), std::string::npos) << set.text;
   Result full = run_cella("show tests/search/exhaustive.cella");  // without --smoke: the declared network
@@ -398,10 +411,10 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
     if (n["parent"] == 0) child_of_op[n["mask"]["1<-0"][0].get<std::string>()] = n["id"].get<int>();
   ASSERT_EQ(child_of_op.size(), 5u);
   std::ofstream(base / "archs.txt") << "# two architectures\n"
-                                     << "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n"
-                                     << "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n";
-  Result r = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + (base / "few").string() + " --archs " +
-                       (base / "archs.txt").string());
+                                    << "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n"
+                                    << "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|\n";
+  Result r = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + (base / "few").string() +
+                       " --archs " + (base / "archs.txt").string());
   ASSERT_EQ(r.code, 0) << r.text;
   auto rows = nlohmann::json::parse(r.text.substr(r.text.find('[')));
   ASSERT_EQ(rows.size(), 2u);
@@ -409,19 +422,19 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
   EXPECT_EQ(rows[1]["node"], child_of_op["avg_pool_3x3"]);
   for (const auto& row : rows) EXPECT_GE(row["valid_acc"].get<double>(), 0.0);
   // --node 0: the supernet as it was when first split holds every architecture.
-  Result root = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --node 0 --weights " + (base / "few").string() +
-                          " --archs " + (base / "archs.txt").string());
+  Result root = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --node 0 --weights " +
+                          (base / "few").string() + " --archs " + (base / "archs.txt").string());
   ASSERT_EQ(root.code, 0) << root.text;
   for (const auto& row : nlohmann::json::parse(root.text.substr(root.text.find('[')))) EXPECT_EQ(row["node"], 0);
-  Result elsewhere = run_cella("eval tests/search/exhaustive.cella --node " + std::to_string(child_of_op["none"]) + " --weights " +
-                               (base / "few").string() + " --archs " + (base / "archs.txt").string());
+  Result elsewhere = run_cella("eval tests/search/exhaustive.cella --node " + std::to_string(child_of_op["none"]) +
+                               " --weights " + (base / "few").string() + " --archs " + (base / "archs.txt").string());
   EXPECT_EQ(elsewhere.code, 2) << elsewhere.text;
   EXPECT_NE(elsewhere.text.find("does not hold"), std::string::npos) << elsewhere.text;
-  Result bad = run_cella("eval tests/search/exhaustive.cella --weights " + (base / "few").string() + " --arch '|bogus~0|'");
+  Result bad =
+      run_cella("eval tests/search/exhaustive.cella --weights " + (base / "few").string() + " --arch '|bogus~0|'");
   EXPECT_EQ(bad.code, 2) << bad.text;
   fs::remove_all(base);
 }
-
 
 // What a new user hit on DARTS-style spaces, where every node keeps exactly two inputs: path
 // sampling trained and derived outside the space, sub-supernet ranking fell back to the root,
@@ -434,15 +447,16 @@ void expect_derived_arch_is_usable(const std::string& file, const fs::path& run,
   std::ofstream(run / "archs.txt") << arch;
   Result stats = run_cella("stats " + file + " " + sets + " --arch \"" + arch.substr(0, arch.size() - 1) + "\"");
   EXPECT_EQ(stats.code, 0) << stats.text;
-  Result eval = run_cella("eval " + file + " --threads 1 --json --weights " + run.string() + " --archs " + (run / "archs.txt").string());
+  Result eval = run_cella("eval " + file + " --threads 1 --json --weights " + run.string() + " --archs " +
+                          (run / "archs.txt").string());
   ASSERT_EQ(eval.code, 0) << eval.text;
   auto rows = nlohmann::json::parse(eval.text.substr(eval.text.find('[')));
   ASSERT_EQ(rows.size(), 1u);
   if (fs::exists(run / "tree.json")) {
     auto tree = nlohmann::json::parse(slurp(run / "tree.json"));
     EXPECT_EQ(rows[0]["node"], tree["selected"]) << "the leaf that derived the architecture must judge it";
-    Result node = run_cella("eval " + file + " --threads 1 --node " + std::to_string(tree["selected"].get<int>()) + " --weights " +
-                            run.string() + " --archs " + (run / "archs.txt").string());
+    Result node = run_cella("eval " + file + " --threads 1 --node " + std::to_string(tree["selected"].get<int>()) +
+                            " --weights " + run.string() + " --archs " + (run / "archs.txt").string());
     EXPECT_EQ(node.code, 0) << node.text;
   }
 }
@@ -454,12 +468,14 @@ TEST(SelectSpaces, PathSamplingAndDartsWeightsStayInsideTheSpace) {
   // architecture (node 2 has two inputs, both kept) and is left out, with a word.
   Result few = run_cella("search " + file + " --smoke --threads 1 --out " + (base / "few").string());
   ASSERT_EQ(few.code, 0) << few.text;
-  EXPECT_NE(few.text.find("a child is left out because it holds no architecture of the space"), std::string::npos) << few.text;
+  EXPECT_NE(few.text.find("a child is left out because it holds no architecture of the space"), std::string::npos)
+      << few.text;
   auto tree = nlohmann::json::parse(slurp(base / "few" / "tree.json"));
   EXPECT_EQ(tree["nodes"].size(), 4u);
   expect_derived_arch_is_usable(file, base / "few", "");
   // GM-NAS with DARTS weights on the same space.
-  Result gm = run_cella("search " + file + " --smoke --threads 1 --set supernet.weights=darts --set split=gradient_match --out " +
+  Result gm = run_cella("search " + file +
+                        " --smoke --threads 1 --set supernet.weights=darts --set split=gradient_match --out " +
                         (base / "gm").string());
   ASSERT_EQ(gm.code, 0) << gm.text;
   expect_derived_arch_is_usable(file, base / "gm", "");
@@ -472,19 +488,22 @@ TEST(SelectSpaces, PathSamplingAndDartsWeightsStayInsideTheSpace) {
 TEST(SelectSpaces, TheShippedDartsSpaceUnderPathSampling) {
   fs::path base = fresh_dir("cella_darts_uniform_");
   const std::string sets = "--set C=2 --set layers=5";
-  Result train = run_cella("train spaces/darts.cella --data synthetic " + sets + " --set supernet.epochs=1 --set supernet.sampler=uniform "
-                           "--set split=none --set data.subset=128 --samples 3 --threads 1 --out " + (base / "train").string());
+  Result train = run_cella("train spaces/darts.cella --data synthetic " + sets +
+                           " --set supernet.epochs=1 --set supernet.sampler=uniform "
+                           "--set split=none --set data.subset=128 --samples 3 --threads 1 --out " +
+                           (base / "train").string());
   ASSERT_EQ(train.code, 0) << train.text;
   expect_derived_arch_is_usable("spaces/darts.cella", base / "train", sets);
   // Few-Shot NAS on the first normal edge under path sampling (an internal error before: a
   // node of a reduction cell fed only by `none` got the inputs' resolution).
-  Result few = run_cella("search spaces/darts.cella --smoke --threads 1 --set C=2 --set split=exhaustive --set split.at=[1] "
-                         "--set supernet.sampler=uniform --out " + (base / "few").string());
+  Result few = run_cella(
+      "search spaces/darts.cella --smoke --threads 1 --set C=2 --set split=exhaustive --set split.at=[1] "
+      "--set supernet.sampler=uniform --out " +
+      (base / "few").string());
   ASSERT_EQ(few.code, 0) << few.text;
   expect_derived_arch_is_usable("spaces/darts.cella", base / "few", "");
   fs::remove_all(base);
 }
-
 
 // Documented paths that ended in errors with no way forward.
 TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
@@ -513,14 +532,18 @@ TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
     if (n["parent"] == 0 && n["mask"]["1<-0"][0] == "nor_conv_3x3") owner = n["id"].get<int>();
   std::string checkpoint;
   for (const auto& f : fs::directory_iterator(search))
-    if (f.path().filename().string().starts_with("node-" + std::to_string(owner) + "-e") && f.path().extension() == ".pt")
+    if (f.path().filename().string().starts_with("node-" + std::to_string(owner) + "-e") &&
+        f.path().extension() == ".pt")
       checkpoint = f.path().string();
   ASSERT_FALSE(checkpoint.empty());
   std::ofstream(checkpoint, std::ios::trunc) << "not a checkpoint";
   Result damaged = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + search.string() + arch);
   EXPECT_EQ(damaged.code, 1) << damaged.text;
-  EXPECT_NE(damaged.text.find("not a cella checkpoint, or damaged; delete that file (and its .json, if it has one) and run `cella "
-                              "search --resume"), std::string::npos) << damaged.text;
+  EXPECT_NE(damaged.text.find(
+                "not a cella checkpoint, or damaged; delete that file (and its .json, if it has one) and run `cella "
+                "search --resume"),
+            std::string::npos)
+      << damaged.text;
   EXPECT_EQ(std::count(damaged.text.begin(), damaged.text.end(), '\n'), 1) << damaged.text;
   // Doing what it says recovers: that sub-supernet trains again, to the same tree.
   fs::remove(checkpoint);
@@ -540,19 +563,23 @@ TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
   EXPECT_NE(tree.text.find("tree.json: not a cella split tree"), std::string::npos) << tree.text;
   // A retrained network keeps its weights, and eval judges it on the test images.
   const fs::path retrain = base / "retrain";
-  Result r = run_cella("retrain tests/search/exhaustive.cella --threads 1 --epochs 1 --set data.subset=128 --out " + retrain.string() + arch);
+  Result r = run_cella("retrain tests/search/exhaustive.cella --threads 1 --epochs 1 --set data.subset=128 --out " +
+                       retrain.string() + arch);
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_TRUE(fs::exists(retrain / "weights.pt"));
   Result eval = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + retrain.string() + arch);
   ASSERT_EQ(eval.code, 0) << eval.text;
   auto row = nlohmann::json::parse(eval.text.substr(eval.text.find('{')));
-  EXPECT_DOUBLE_EQ(row["test_acc"].get<double>(), nlohmann::json::parse(slurp(retrain / "result.json"))["test_acc"].get<double>());
+  EXPECT_DOUBLE_EQ(row["test_acc"].get<double>(),
+                   nlohmann::json::parse(slurp(retrain / "result.json"))["test_acc"].get<double>());
   Result other = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + retrain.string() +
                            " --arch '|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'");
   EXPECT_EQ(other.code, 2) << other.text;
   // eval FILE --weights RUN uses the run's copy of the space; a FILE that differs is said.
-  std::ofstream(base / "changed.cella") << slurp(fs::path(CELLA_SOURCE_DIR) / "tests/search/exhaustive.cella") << "// edited\n";
-  Result differs = run_cella("eval " + (base / "changed.cella").string() + " --threads 1 --weights " + retrain.string() + arch);
+  std::ofstream(base / "changed.cella") << slurp(fs::path(CELLA_SOURCE_DIR) / "tests/search/exhaustive.cella")
+                                        << "// edited\n";
+  Result differs =
+      run_cella("eval " + (base / "changed.cella").string() + " --threads 1 --weights " + retrain.string() + arch);
   EXPECT_EQ(differs.code, 0) << differs.text;
   EXPECT_NE(differs.text.find("differs from the space the run was made with"), std::string::npos) << differs.text;
   fs::remove_all(base);
@@ -564,12 +591,16 @@ TEST(DeadEnds, ExitCodesAndLeftovers) {
   fs::path base = fresh_dir("cella_exit_");
   const std::string out = " --out " + (base / "run").string();
   for (const std::string cmd : {"count", "train", "search"}) {
-    Result r = run_cella(cmd + " tests/search/exhaustive.cella --set bogus=1 --threads 1" + (cmd == "count" ? "" : out));
+    Result r =
+        run_cella(cmd + " tests/search/exhaustive.cella --set bogus=1 --threads 1" + (cmd == "count" ? "" : out));
     EXPECT_EQ(r.code, 2) << cmd << ": " << r.text;
     Result d = run_cella(cmd + " tests/search/exhaustive.cella --data imagenet" + (cmd == "count" ? "" : out));
     EXPECT_EQ(d.code, 2) << cmd << ": " << d.text;
-    EXPECT_NE(d.text.find("--data imagenet: unknown data set; cella reads fashion_mnist, mnist, cifar10, synthetic [BadOption]"),
-              std::string::npos) << d.text;
+    EXPECT_NE(
+        d.text.find(
+            "--data imagenet: unknown data set; cella reads fashion_mnist, mnist, cifar10, synthetic [BadOption]"),
+        std::string::npos)
+        << d.text;
   }
   Result bad_file = run_cella("train tests/golden/fail_cycle.cella" + out);
   EXPECT_EQ(bad_file.code, 1) << bad_file.text;

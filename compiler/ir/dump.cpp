@@ -43,18 +43,15 @@ const char* share_name(ShareMode m) { return m == ShareMode::All ? "all" : m == 
 
 const char* kind_name(UnitKind k) { return k == UnitKind::Fixed ? "fixed" : k == UnitKind::Cell ? "cell" : "choice"; }
 
+nlohmann::json scalar_json(const Scalar& v) {
+  return std::visit([](auto x) { return nlohmann::json(x); }, v);
+}
+
 nlohmann::json op_json(const Op& op) {
   nlohmann::json seq = nlohmann::json::array();
   for (const PrimCall& c : op.seq) {
     nlohmann::json args = nlohmann::json::object();
-    for (const auto& [n, v] : c.args) {
-      if (auto* i = std::get_if<std::int64_t>(&v))
-        args[n] = *i;
-      else if (auto* b = std::get_if<bool>(&v))
-        args[n] = *b;
-      else
-        args[n] = std::get<double>(v);
-    }
+    for (const auto& [n, v] : c.args) args[n] = scalar_json(v);
     seq.push_back({{"prim", c.prim}, {"args", args}});
   }
   return {{"name", op.name}, {"seq", seq}};
@@ -220,14 +217,7 @@ nlohmann::json dump_json(const Program& p) {
   if (p.network) {
     const Network& n = *p.network;
     nlohmann::json params = nlohmann::json::object();
-    for (const auto& [k, v] : n.params) {
-      if (auto* i = std::get_if<std::int64_t>(&v))
-        params[k] = *i;
-      else if (auto* b = std::get_if<bool>(&v))
-        params[k] = *b;
-      else
-        params[k] = std::get<double>(v);
-    }
+    for (const auto& [k, v] : n.params) params[k] = scalar_json(v);
     nlohmann::json units = nlohmann::json::array();
     for (const Unit& u : n.units) {
       nlohmann::json uj = {

@@ -53,7 +53,7 @@ std::string code_list(const Words& words) {
 }
 
 template <class E>
-std::string words_of(const E&) {
+std::string allowed_words(const E&) {
   return code_list(plan_words<E>());
 }
 
@@ -80,7 +80,7 @@ std::vector<PlanSetting> build_table() {
 #define CELLA_PLAN_BOOL(key, field, strategies, doc) \
   rows.push_back({key, "`true`, `false`", show_once(d.field), strategies, doc});
 #define CELLA_PLAN_ENUM(key, field, strategies, doc) \
-  rows.push_back({key, words_of(d.field), show_once(d.field), strategies, doc});
+  rows.push_back({key, allowed_words(d.field), show_once(d.field), strategies, doc});
 #define CELLA_PLAN_INTS(key, field, min, strategies, doc) \
   rows.push_back(                                         \
       {key, fmt::format("integer or list of integers, each at least {}", min), show_once(d.field), strategies, doc});

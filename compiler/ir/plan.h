@@ -29,45 +29,31 @@ enum class Restart { None, Final, All };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
-template <class E>
-constexpr std::span<const std::string_view> plan_words();
 inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
-template <>
-constexpr std::span<const std::string_view> plan_words<ScheduleKind>() {
-  return kScheduleKindWords;
-}
 inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
-template <>
-constexpr std::span<const std::string_view> plan_words<PathMode>() {
-  return kPathModeWords;
-}
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
-template <>
-constexpr std::span<const std::string_view> plan_words<GmVariant>() {
-  return kGmVariantWords;
-}
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
-template <>
-constexpr std::span<const std::string_view> plan_words<Selection>() {
-  return kSelectionWords;
-}
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
-template <>
-constexpr std::span<const std::string_view> plan_words<Distill>() {
-  return kDistillWords;
-}
 inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
-template <>
-constexpr std::span<const std::string_view> plan_words<Restart>() {
-  return kRestartWords;
-}
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
 inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",
                                                                      "hierarchical", "plugin"};
-template <>
-constexpr std::span<const std::string_view> plan_words<SplitStrategy>() {
-  return kSplitStrategyWords;
+
+// One overload per enum (its argument only picks the overload), so that each enum's words are
+// found by plan_words<E>() below.
+constexpr std::span<const std::string_view> words_of(ScheduleKind) { return kScheduleKindWords; }
+constexpr std::span<const std::string_view> words_of(PathMode) { return kPathModeWords; }
+constexpr std::span<const std::string_view> words_of(GmVariant) { return kGmVariantWords; }
+constexpr std::span<const std::string_view> words_of(Selection) { return kSelectionWords; }
+constexpr std::span<const std::string_view> words_of(Distill) { return kDistillWords; }
+constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
+constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
+
+/// The plan words of enum E, in enumerator order.
+template <class E>
+constexpr std::span<const std::string_view> plan_words() {
+  return words_of(E{});
 }
 /// The word of a plan enum's value.
 template <class E>

@@ -45,29 +45,18 @@ struct Value {
   std::shared_ptr<OpValue> op;                 ///< Op
   diag::SourceRange range;
 
-  static Value make_int(std::int64_t v, diag::SourceRange r = {}) {
-    Value x;
-    x.kind = Kind::Int;
-    x.i = v;
-    x.range = r;
-    return x;
-  }
-  static Value make_float(double v, diag::SourceRange r = {}) {
-    Value x;
-    x.kind = Kind::Float;
-    x.f = v;
-    x.range = r;
-    return x;
-  }
-  static Value make_bool(bool v, diag::SourceRange r = {}) {
-    Value x;
-    x.kind = Kind::Bool;
-    x.b = v;
-    x.range = r;
-    return x;
-  }
+  Value() = default;
+  static Value make_int(std::int64_t v, diag::SourceRange r = {}) { return Value(v, r); }
+  static Value make_float(double v, diag::SourceRange r = {}) { return Value(v, r); }
+  static Value make_bool(bool v, diag::SourceRange r = {}) { return Value(v, r); }
   bool is_number() const { return kind == Kind::Int || kind == Kind::Float; }
   double number() const { return kind == Kind::Int ? static_cast<double>(i) : f; }
+
+ private:
+  // Behind make_*, whose names say the kind: a literal argument here would be ambiguous.
+  Value(std::int64_t v, diag::SourceRange r) : kind(Kind::Int), i(v), range(r) {}
+  Value(double v, diag::SourceRange r) : kind(Kind::Float), f(v), range(r) {}
+  Value(bool v, diag::SourceRange r) : kind(Kind::Bool), b(v), range(r) {}
 };
 
 std::string kind_word(Value::Kind k);

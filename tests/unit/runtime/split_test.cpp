@@ -23,6 +23,21 @@ std::shared_ptr<const ir::Program> nb201_tiny() {
   return std::make_shared<const ir::Program>(*c->program);
 }
 
+// A supernet of `program` trained with `method` on synthetic data up to epoch `until` of a plan of
+// `epochs` epochs, with the data and the plan it trained on.
+struct Trained {
+  DataSplits data;
+  ir::SupernetPlan plan;
+  SupernetState state;
+};
+Trained trained_supernet(const std::shared_ptr<const ir::Program>& program, const std::string& method,
+                         std::int64_t epochs, std::int64_t until) {
+  Trained t{load_data("synthetic", "", 256, 0.5, 4), tiny_plan(method, epochs), {}};
+  t.state = make_supernet(program, Mask::full(*program), t.plan, 1);
+  train_supernet(t.state, t.plan, t.data, 1, until, {}, {});
+  return t;
+}
+
 TEST(Split, CosineSimilarityOfConstructedGradients) {
   torch::Tensor s = cosine_similarity_matrix(
       {torch::tensor({1.0, 0.0}), torch::tensor({2.0, 0.0}), torch::tensor({0.0, 3.0}), torch::tensor({-1.0, 0.0})});
@@ -109,10 +124,7 @@ TEST(Split, DistillationLossMatchesAHandComputation) {
 
 TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
   auto p = nb201_tiny();
-  DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
-  ir::SupernetPlan plan = tiny_plan("darts", 4);
-  SupernetState parent = make_supernet(p, Mask::full(*p), plan, 1);
-  train_supernet(parent, plan, data, 1, 2, {}, {});
+  auto [data, plan, parent] = trained_supernet(p, "darts", 4, 2);
   Mask narrow = restrict_edge(Mask::full(*p), 0, 0, {1, 3});  // drops nor_conv_1x1 and its weights
   SupernetState child = make_child(parent, narrow, plan, /*restart=*/false, 9);
   EXPECT_EQ(child.epoch, 2);
@@ -134,10 +146,7 @@ TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
 
 TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {
   auto p = nb201_tiny();
-  DataSplits data = load_data("synthetic", "", 256, 0.5, 5);
-  ir::SupernetPlan plan = tiny_plan("uniform", 2);
-  SupernetState parent = make_supernet(p, Mask::full(*p), plan, 2);
-  train_supernet(parent, plan, data, 2, 1, {}, {});
+  auto [data, plan, parent] = trained_supernet(p, "uniform", 2, 1);
   std::vector<torch::Tensor> before;
   for (const auto& b : parent.net->buffers()) before.push_back(b.clone());
   GradientMatchOptions o;

@@ -20,6 +20,7 @@
 #include "compiler/frontend/printer.h"
 #include "compiler/ir/arch.h"
 #include "compiler/ir/dump.h"
+#include "compiler/ir/schedule.h"
 #include "compiler/ir/subspace.h"
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
@@ -240,6 +241,8 @@ int cmd_show(const std::string& file, const std::string& emit, const std::string
     text = ir::dump_text(*c->program);
   } else if (emit == "json") {
     text = ir::dump_json(*c->program).dump(2) + "\n";
+  } else if (emit == "schedule") {
+    text = ir::schedule_text(*c->program);
   } else {
     text = ir::dump_dot(*c->program);
     if (emit == "svg") {
@@ -446,9 +449,11 @@ int run_cli(int argc, char** argv) {
   add_common(count, common);
 
   std::string emit = "ir", output, dump_after;
-  auto* show = app.add_subcommand("show", "Print the AST, the IR (text or JSON) or the graph (DOT or SVG)");
+  auto* show = app.add_subcommand(
+      "show", "Print the AST, the IR (text or JSON), the graph (DOT or SVG) or the search plan's schedule");
   show->add_option("file", file, "The .cella file")->required();
-  show->add_option("--emit", emit, "What to print")->check(CLI::IsMember({"ast", "ir", "json", "dot", "svg"}));
+  show->add_option("--emit", emit, "What to print: ast, ir, json, dot, svg, or schedule (the plan epoch by epoch)")
+      ->check(CLI::IsMember({"ast", "ir", "json", "dot", "svg", "schedule"}));
   show->add_option("-o,--output", output, "Write to this file instead of standard output");
   show->add_option("--dump-after", dump_after, "Print the IR as text after this pass (sema, check-constraints, ...)");
   add_common(show, common, false);

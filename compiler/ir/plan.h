@@ -77,7 +77,7 @@ struct Optimizer {
   bool nesterov = false;
 };
 
-struct Schedule {
+struct LrSchedule {
   ScheduleKind kind = ScheduleKind::Cosine;
   double min_lr = 0.001;
 };
@@ -94,7 +94,7 @@ struct SupernetPlan {
   std::int64_t epochs = 50;
   std::int64_t batch = 64;
   Optimizer optimizer;
-  Schedule schedule;
+  LrSchedule schedule;
   double clip = 5.0;
   /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
   std::string method = "uniform";
@@ -102,7 +102,10 @@ struct SupernetPlan {
   PathMode path = PathMode::Network;
   double tau_max = 10.0, tau_min = 0.1;
   ArchOptimizer arch;
-  std::int64_t arch_warmup = 0;  ///< epochs before the architecture weights start to learn
+  std::int64_t arch_warmup = 0;  ///< lineage epochs before the architecture weights start to learn
+  /// Epochs the first cosine spans (0: up to the first fresh start or the lineage's end);
+  /// schedule.h says how phases use it.
+  std::int64_t cosine_epochs = 0;
   diag::SourceRange range;
 };
 
@@ -110,7 +113,7 @@ struct SupernetPlan {
 struct SplitPlan {
   SplitStrategy strategy = SplitStrategy::None;
   std::string plugin;                     ///< the plugin strategy's name when `strategy` is Plugin
-  std::vector<std::int64_t> at;           ///< epochs at which splits happen
+  std::vector<std::int64_t> at;           ///< split points on the plain timeline of supernet.epochs
   std::string cell;                       ///< the cell type whose edges are split
   std::vector<int> edges;                 ///< exhaustive: the edges to split, in order (empty: first edge)
   std::int64_t batches = 100;             ///< gradient-matching minibatches per score
@@ -118,10 +121,12 @@ struct SplitPlan {
   std::vector<std::int64_t> group_sizes;  ///< allowed sizes of a partition group (empty: any); plan word `groups`
   GmVariant variant = GmVariant::Nb201;
   std::string criterion = "gradient_match";
-  std::int64_t child_epochs = 10;  ///< epochs each child trains after a split
+  std::int64_t child_epochs = 10;  ///< hierarchical: epochs each child of a split trains before one is kept
   Selection select = Selection::ValidAcc;
+  std::int64_t select_images = 0;  ///< validation images a sub-supernet is judged on (0: all)
   Distill distill = Distill::None;
-  Restart restart = Restart::None;
+  Restart restart = Restart::None;         ///< children start from fresh weights (and a fresh schedule)
+  Restart fresh_schedule = Restart::None;  ///< children keep their weights but restart the schedule
   diag::SourceRange range;
 };
 
@@ -138,7 +143,7 @@ struct RetrainPlan {
   std::int64_t epochs = 10;
   std::int64_t batch = 96;
   Optimizer optimizer;
-  Schedule schedule;
+  LrSchedule schedule;
 };
 
 struct SearchPlan {

@@ -9,6 +9,7 @@
 
 #include "compiler/ir/plan.h"
 #include "compiler/ir/primitives.h"
+#include "compiler/ir/schedule.h"
 #include "compiler/sema/internal.h"
 
 namespace cella::sema {
@@ -368,7 +369,12 @@ class SearchBuilder {
         if (readers_.count(prefix + s.name) && !allowed_for_strategy(prefix + s.name)) {
           diags_.report(Kind::UnknownSetting, s.name_range,
                         fmt::format("'{}' is not a setting of this split strategy", s.name));
-          diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
+          if (s.name == "child_epochs")
+            diags_.note(
+                "only a hierarchical split trains children in a phase of their own; here the leaves train "
+                "from the last split to `supernet.epochs`");
+          else
+            diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
         }
     }
   }
@@ -443,11 +449,35 @@ class SearchBuilder {
     return n >= branches && go(n, branches);
   }
 
+  // A continuing cosine shorter than the epochs that follow it restarts its period: the learning
+  // rate climbs back up (HEP-NAS's code does this on purpose or not; a user should know).
+  void overrun_warning() {
+    if (plan_.supernet.cosine_epochs == 0 || plan_.supernet.schedule.kind != ir::ScheduleKind::Cosine) return;
+    const ir::Schedule schedule(plan_);
+    std::int64_t continuing = schedule.total();
+    for (const ir::Phase& ph : schedule.phases())
+      if (ph.fresh) {
+        continuing = ph.begin;
+        break;
+      }
+    if (plan_.supernet.cosine_epochs >= continuing) return;
+    diags_.report(Kind::CosineOverrun, range_of("supernet.cosine_epochs"),
+                  fmt::format("the cosine spans {} epochs but the lineage trains {} epochs on it: the learning rate "
+                              "rises again after epoch {}",
+                              plan_.supernet.cosine_epochs, continuing, plan_.supernet.cosine_epochs));
+    diags_.note("as PyTorch's CosineAnnealingLR past its end; `cella show --emit schedule` prints every epoch's rate");
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (p.strategy == ir::SplitStrategy::None) return;
-    if (p.at.empty()) {
+    // Without a split, points matter only where the schedule restarts at them.
+    const bool restarts = p.fresh_schedule != ir::Restart::None || p.restart != ir::Restart::None;
+    if (p.strategy == ir::SplitStrategy::None && !restarts) {
+      overrun_warning();
+      return;
+    }
+    if (p.strategy != ir::SplitStrategy::None && p.at.empty()) {
       diags_.report(Kind::MissingSetting, range_of("split"), "the split plan does not say when to split");
       diags_.note("add `at [10, 20]`: the supernet epochs after which to split");
       return;
@@ -458,13 +488,31 @@ class SearchBuilder {
                       fmt::format("split points must increase, but {} follows {}", p.at[i], p.at[i - 1]));
         return;
       }
-    if (p.at.back() > s.epochs) {
+    if (!p.at.empty() && p.at.back() > s.epochs) {
       diags_.report(Kind::InvalidSchedule, range_of("split.at"),
                     fmt::format("the last split is after epoch {}, but the supernet trains for {} epochs", p.at.back(),
                                 s.epochs));
       diags_.note("raise `supernet.epochs` or move the split earlier");
       return;
     }
+    // Without children phases of their own, the leaves train from the last split to the end of
+    // the timeline: none would be selected (or restarted) untrained.
+    const bool leaves_train_after = p.strategy == ir::SplitStrategy::Exhaustive ||
+                                    p.strategy == ir::SplitStrategy::GradientMatch ||
+                                    p.strategy == ir::SplitStrategy::None;
+    if (leaves_train_after && !p.at.empty() && p.at.back() == s.epochs) {
+      diags_.report(
+          Kind::InvalidSchedule, range_of("split.at"),
+          fmt::format("the last split is at epoch {}, the end of `supernet.epochs`, so nothing trains after it",
+                      p.at.back()));
+      diags_.note(p.strategy == ir::SplitStrategy::None
+                      ? "the supernet trains from the last point to `supernet.epochs`: raise it"
+                      : "the leaves train from the last split to `supernet.epochs`: raise it by the epochs they "
+                        "should train");
+      return;
+    }
+    overrun_warning();
+    if (p.strategy == ir::SplitStrategy::None) return;
     // The cell whose edges are split: named, or the first cell with a choice.
     const ir::Cell* cell = nullptr;
     for (const ir::Cell& c : cells_)

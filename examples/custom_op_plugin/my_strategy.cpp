@@ -1,8 +1,8 @@
 // A split strategy from a plugin: `split random_edge`, Few-Shot NAS with the edge to split drawn
 // at random. At each split point every current sub-supernet splits one edge of the split cell,
 // drawn uniformly (seeded by the search's seed, the node and the split point) among the edges
-// that still keep two or more candidates, into one child per candidate; the leaves train
-// `child_epochs` more and the best is selected. It answers whether the choice of edge matters,
+// that still keep two or more candidates, into one child per candidate; the leaves train to
+// the end of `supernet.epochs` and the best is selected. It answers whether the choice of edge matters,
 // the baseline Few-Shot NAS's fixed order and GM-NAS's chosen edge are measured against.
 //
 // It is built into the same library as my_ops.cpp: declared in cella_plugin_signatures
@@ -22,7 +22,7 @@ using namespace cella::runtime;
 
 class RandomEdge : public Strategy {
  public:
-  std::string name() const override { return "random_edge"; }
+  RandomEdge() : Strategy("random_edge") {}
   int run(SearchContext& ctx) const override {
     return split_every_level(
         ctx,

@@ -69,7 +69,8 @@ TrainResult train(const Space& space, const TrainOptions& o) {
                                                 plan.data.subset, plan.data.train_portion, o.seed);
   TrainResult r;
   r.state = runtime::make_supernet(space.program_ptr(), runtime::Mask::full(space.program()), plan.supernet, o.seed);
-  runtime::train_supernet(r.state, plan.supernet, data, o.seed, plan.supernet.epochs, o.on_progress, o.on_epoch);
+  runtime::train_supernet(r.state, plan.supernet, ir::Schedule::supernet_only(plan, plan.supernet.epochs), data, o.seed,
+                          plan.supernet.epochs, o.on_progress, o.on_epoch);
   r.arch = runtime::derive(r.state, plan.supernet, data, o.seed, 20, o.on_progress);
   r.valid_accuracy =
       runtime::evaluate(r.state.net, runtime::mixing_of(space.program(), r.arch), data.valid, 256).accuracy;

@@ -101,18 +101,22 @@ void write_arch(const RunDir& run, const ir::Program& p, const ir::Arch& a, bool
   run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
 }
 
-// `--smoke`: the same plan — strategy, split points in order, children, distillation, selection —
-// on 256 images (synthetic ones unless `--data` names a data set) with one epoch between split
-// points and one gradient-matching batch.
+// `--smoke`: the same plan — strategy, split points in order, children, restarts, distillation,
+// selection — on 256 images (synthetic ones unless `--data` names a data set) with one epoch
+// between split points, one epoch per phase after them and one gradient-matching batch.
 void smoke_plan(ir::SearchPlan& plan, const std::string& data) {
   plan.data.name = data.empty() ? "synthetic" : data;
   plan.data.subset = 256;
   plan.supernet.batch = 32;
   plan.supernet.arch_warmup = 0;
+  plan.supernet.cosine_epochs = 0;
   plan.split.batches = 1;
-  plan.split.child_epochs = 1;
-  for (std::size_t k = 0; k < plan.split.at.size(); ++k) plan.split.at[k] = static_cast<std::int64_t>(k) + 1;
-  plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(plan.split.at.size()));
+  plan.split.child_epochs = std::min<std::int64_t>(plan.split.child_epochs, 1);
+  std::vector<std::int64_t>& at = plan.split.at;
+  const bool trains_after_last = at.empty() || plan.supernet.epochs > at.back();
+  for (std::size_t k = 0; k < at.size(); ++k) at[k] = static_cast<std::int64_t>(k) + 1;
+  plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(at.size()) + (trains_after_last ? 1 : 0));
+  if (at.empty()) plan.supernet.epochs = 1;
   plan.retrain.epochs = 1;
 }
 
@@ -154,12 +158,15 @@ void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Option
   }
 }
 
-// A file with several search blocks runs the one `--search` names: running the first without a
-// word would train a plan the user may not have meant.
-void require_search_choice(const ir::Program& p, const Options& o) {
+// A file with several search blocks runs the one `--search` names, or its first (as `cella check`
+// and `cella show` read it), said once the run starts (after every check of the command line,
+// whose errors stay one line) and before anything trains: a plan the user did not mean should
+// not run for hours unannounced.
+void announce_search_choice(const ir::Program& p, const Options& o) {
   if (p.searches.size() > 1 && o.search.empty())
-    throw Failure(kUsage, fmt::format("{} has {} search blocks ({}): pick one with --search NAME", o.file,
-                                      p.searches.size(), fmt::join(p.searches, ", ")));
+    std::cerr << fmt::format(
+        "cella: running search block '{}', the first of {} in {} ({}); pick another with --search NAME\n",
+        p.searches.front(), p.searches.size(), o.file, fmt::join(p.searches, ", "));
 }
 
 Rebuilt rebuild(const RunDir& run, const Options& o) {

@@ -127,7 +127,7 @@ RunConfig source_config(const Options& o, const std::string& command);
 /// A run's configuration, with its plugins loaded (unless the command line names its own).
 RunConfig read_config(const RunDir& run, const Options& o);
 void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Options& o);
-void require_search_choice(const ir::Program& p, const Options& o);
+void announce_search_choice(const ir::Program& p, const Options& o);
 
 // Rebuilds a run's program from its config.json.
 struct Rebuilt {

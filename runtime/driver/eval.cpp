@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 
+#include "runtime/train/method.h"
+
 namespace cella::runtime::cli {
 
 namespace fs = std::filesystem;
@@ -36,6 +38,22 @@ void warn_if_file_differs(const Options& o, const RunDir& run) {
   if (source_text(o.file) != run.read("space.cella"))
     std::cerr << fmt::format("cella: warning: {} differs from the space the run was made with; {} is used\n", o.file,
                              run.file("space.cella"));
+}
+
+// Single paths of a supernet trained as a softmax-weighted mixture (DARTS, GDAS, SNAS) were never
+// trained alone: every candidate learned inside the mixture, and the weights of one path do not
+// compute what that path would compute trained by itself. On a run of the main job, 60
+// architectures evaluated so came out anti-correlated with their stand-alone accuracies. Said
+// once per command, on stderr, so that the numbers are not taken for a ranking.
+void warn_if_mixture_trained(const Opened& opened) {
+  const ir::SupernetPlan& plan = opened.plan.supernet;
+  if (method_of(plan).samples_paths()) return;
+  std::cerr << fmt::format(
+      "cella: warning: this supernet was trained with architecture weights ({}): each candidate learned inside a "
+      "weighted mixture, so the accuracies of single architectures with these weights do not rank them. To rank "
+      "architectures with inherited weights, train by path sampling (`--set supernet.sampler=uniform`); to compare "
+      "a few, retrain them (`cella retrain`)\n",
+      plan.method);
 }
 
 // Evaluates a `cella retrain` run's network: its one architecture, with its own weights, on the
@@ -94,6 +112,7 @@ int cmd_eval(Options& o) {
                   fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)",
                               o.node, o.weights));
   }
+  warn_if_mixture_trained(opened);
   std::map<int, SupernetState> supernets;
   json rows = json::array();
   for (const std::string& text : texts) {

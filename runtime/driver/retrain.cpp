@@ -7,7 +7,6 @@ int cmd_retrain(Options& o) {
   auto overrides = parse_sets(o.sets);
   auto c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
   auto program = std::make_shared<const ir::Program>(*c->program);
-  require_search_choice(*program, o);
   ir::SearchPlan plan = ir::plan_of(*program);
   if (o.epochs > 0) plan.retrain.epochs = o.epochs;
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
@@ -20,6 +19,7 @@ int cmd_retrain(Options& o) {
   config.seed = seed;
   config.epochs = plan.retrain.epochs;
   config.write(run);
+  announce_search_choice(*program, o);
   Printer printer;
   RetrainResult res = retrain(program, arch, plan.retrain, data, seed, [&](const Progress& p) {
     printer(p);

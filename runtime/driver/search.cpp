@@ -36,7 +36,6 @@ int cmd_search(Options& o) {
   auto program = std::make_shared<const ir::Program>(*c->program);
   if (!program->search)
     throw Failure(kInvalid, fmt::format("{} has no search block; `cella train` trains a supernet without one", o.file));
-  if (!resuming) require_search_choice(*program, o);
   ir::SearchPlan plan = *program->search;
   if (o.smoke) smoke_plan(plan, o.data);
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
@@ -51,6 +50,7 @@ int cmd_search(Options& o) {
     config.seed = seed;
     config.plan = ir::dump_json(*program).value("search", json::object());
     config.write(run);
+    announce_search_choice(*program, o);
   }
   std::vector<std::string> params;
   for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));

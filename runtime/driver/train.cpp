@@ -34,7 +34,6 @@ int cmd_train(Options& o) {
     auto overrides = parse_sets(o.sets);
     r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
     r.program = std::make_shared<const ir::Program>(*r.c->program);
-    require_search_choice(*r.program, o);
     plan = ir::plan_of(*r.program);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
     data = data_of(plan, o.data_dir, o.seed);
@@ -44,6 +43,7 @@ int cmd_train(Options& o) {
     r.config.seed = o.seed;
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
     r.config.write(*run);
+    announce_search_choice(*r.program, o);
   }
   std::cerr << fmt::format(
       "cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
@@ -70,10 +70,12 @@ int cmd_train(Options& o) {
     if (p.epoch_end) last = p;
     printer(p);
   };
-  train_supernet(state, plan.supernet, data, o.seed, plan.supernet.epochs, progress, [&](const SupernetState& s) {
-    run->metric(epoch_record(last, s.epoch));
-    save_state(s, run->file("checkpoint.pt"));
-  });
+  const ir::Schedule schedule = ir::Schedule::supernet_only(plan, plan.supernet.epochs);
+  train_supernet(state, plan.supernet, schedule, data, o.seed, plan.supernet.epochs, progress,
+                 [&](const SupernetState& s) {
+                   run->metric(epoch_record(last, s.epoch));
+                   save_state(s, run->file("checkpoint.pt"));
+                 });
   ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, printer);
   Evaluation e = evaluate(state.net, mixing_of(*r.program, arch), data.valid, 256);
   write_arch(*run, *r.program, arch);

@@ -21,31 +21,24 @@ using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// How many validation images judge a sub-supernet (at most).
-constexpr std::int64_t kSelectionImages = 2000;
-
 }  // namespace
 
 SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan,
                              const DataSplits& data, const SearchOptions& o)
-    : program_(std::move(program)), plan_(plan), data_(data), o_(o) {
+    : program_(std::move(program)), plan_(plan), data_(data), o_(o), schedule_(plan_) {
   group_ = split_group(*program_, plan_.split.cell);
-  // The schedule spans the whole budget: the supernet's epochs plus the last children's.
-  supernet_ = plan_.supernet;
-  std::int64_t last = plan_.split.at.empty() ? supernet_.epochs : plan_.split.at.back();
-  supernet_.epochs = std::max(supernet_.epochs, last + plan_.split.child_epochs);
 }
 
 void SearchContext::start() {
-  nodes_.push_back(SplitNode{make_supernet(program_, Mask::full(*program_), supernet_, o_.seed), {}});
+  nodes_.push_back(SplitNode{make_supernet(program_, Mask::full(*program_), plan_.supernet, o_.seed), {}});
   note(0, -1, "root", json());
 }
 
 SearchResult SearchContext::finish(int selected) {
   auto t = Clock::now();
   SearchResult r;
-  r.arch = derive(nodes_[selected].state, supernet_, data_, o_.seed, 20, o_.progress);
-  r.valid_accuracy = score(selected);
+  r.arch = derive(nodes_[selected].state, plan_.supernet, data_, o_.seed, 20, o_.progress);
+  r.valid_accuracy = score(selected, schedule_.total());
   phases_["derive"] += seconds(t);
   r.tree.strategy = ir::strategy_word(plan_.split);
   r.tree.cell = plan_.split.cell;
@@ -129,7 +122,8 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
     }
   };
   train_supernet(
-      n.state, supernet_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until, progress,
+      n.state, plan_.supernet, schedule_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until,
+      progress,
       [&](const SupernetState& s) {
         nodes_[id].record.curve.push_back({s.epoch, last_loss, last_acc});
         save(id);
@@ -138,17 +132,33 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
   phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
 }
 
-// How a (leaf) sub-supernet is judged: DARTS-style methods by their weighted forward pass;
-// path sampling by the best of a few sampled architectures. Records the validation accuracy
-// and loss; returns the accuracy.
-double SearchContext::score(int id) {
-  auto t = Clock::now();
+// How a sub-supernet is judged: DARTS-style methods by their weighted forward pass; path
+// sampling by the best of a few sampled architectures. Records the validation accuracy and
+// loss; returns the accuracy.
+double SearchContext::score(int id, std::int64_t epoch) {
   SplitNode& n = nodes_[id];
-  Mixing mix =
-      method_of(supernet_).selection_mixing(n.state, supernet_, data_, o_.seed + static_cast<std::uint64_t>(id));
-  Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, kSelectionImages);
+  const std::string file = o_.checkpoint_dir.empty()
+                               ? std::string()
+                               : fmt::format("{}/judged-node-{}-e{}.json", o_.checkpoint_dir, id, epoch);
+  if (!file.empty() && std::filesystem::exists(file)) {
+    std::ifstream in(file);
+    json j = json::parse(in, nullptr, false);
+    if (j.is_object() && j["valid_acc"].is_number() && j["valid_loss"].is_number()) {
+      n.record.valid_acc = j["valid_acc"].get<double>();
+      n.record.valid_loss = j["valid_loss"].get<double>();
+      return *n.record.valid_acc;
+    }
+  }
+  auto t = Clock::now();
+  Mixing mix = method_of(plan_.supernet)
+                   .selection_mixing(n.state, plan_.supernet, data_, o_.seed + static_cast<std::uint64_t>(id));
+  Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, plan_.split.select_images);
   n.record.valid_acc = e.accuracy;
   n.record.valid_loss = e.loss;
+  if (!file.empty()) {
+    std::ofstream(file + ".tmp") << json{{"valid_acc", e.accuracy}, {"valid_loss", e.loss}}.dump();
+    std::filesystem::rename(file + ".tmp", file);
+  }
   phases_["selection"] += seconds(t);
   return e.accuracy;
 }
@@ -168,7 +178,8 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
   const int best = order.front();
   nodes_[best].record.kept = true;
   const double acc = nodes_[best].record.valid_acc.value() / 100;
-  const auto n = std::min<std::int64_t>(kSelectionImages, data_.valid.size());
+  const std::int64_t all = data_.valid.size(), limit = plan_.split.select_images;
+  const std::int64_t n = limit > 0 ? std::min(limit, all) : all;
   std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
                                  nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {
@@ -188,14 +199,14 @@ std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t b
   auto t = Clock::now();
   GradientMatchOptions g;
   g.batches = plan_.split.batches;
-  g.batch = supernet_.batch;
+  g.batch = plan_.supernet.batch;
   g.variant = plan_.split.variant;
   g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
   const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
   if (!criterion)
     throw std::runtime_error(
         fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
-  torch::Tensor s = (*criterion)(nodes_[id].state, supernet_, data_.train, group_, edge, g);
+  torch::Tensor s = (*criterion)(nodes_[id].state, plan_.supernet, data_.train, group_, edge, g);
   Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
   phases_["scores"] += seconds(t);
   json groups = json::array();
@@ -229,7 +240,7 @@ int SearchContext::add_child(int parent, const Mask& mask, bool restart, const s
   auto t = Clock::now();
   int id = static_cast<int>(nodes_.size());
   SupernetState st =
-      make_child(nodes_[parent].state, mask, supernet_, restart, o_.seed + static_cast<std::uint64_t>(id));
+      make_child(nodes_[parent].state, mask, plan_.supernet, restart, o_.seed + static_cast<std::uint64_t>(id));
   nodes_.push_back(SplitNode{std::move(st), {}});
   note(id, parent, how, split);
   phases_["children"] += seconds(t);
@@ -239,11 +250,11 @@ int SearchContext::add_child(int parent, const Mask& mask, bool restart, const s
 // What frozen model `id` (the parent or a sibling, no gradient) predicts for the batch `x`
 // (training images `idx`) on which child `student` takes a step under `mix`. It uses batch
 // statistics, as supernets are evaluated and as the HEP-NAS code leaves its frozen NAS-Bench-201
-// models, and its running statistics stay as they were. Under path sampling it runs the
-// student's path (path_for). With architecture weights it runs its weighted supernet; the
-// children of a hierarchy see the same batches in each epoch and a frozen model does not change
-// during a turn, so its logits for a batch are computed once and shared by every child that
-// trains on that batch against the same state of it.
+// models, and its running statistics stay as they were. Under path sampling it runs the path
+// teacher_path gives. With architecture weights it runs its weighted supernet; the children of
+// a hierarchy see the same batches in each epoch and a frozen model does not change during a
+// turn, so its logits for a batch are computed once and shared by every child that trains on
+// that batch against the same state of it.
 torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx,
                                             const Mixing& mix) {
   auto t = Clock::now();
@@ -255,15 +266,15 @@ torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Te
     return s.net->forward(x, m);
   };
   torch::Tensor out;
-  const TrainingMethod& method = method_of(supernet_);
+  const TrainingMethod& method = method_of(plan_.supernet);
   if (method.samples_paths()) {
-    out = run(path_for(id, student, mix));
+    out = run(teacher_path(id, student, mix, idx[0].item<std::int64_t>()));
   } else {
     auto key = std::make_tuple(id, s.epoch, nodes_[student].state.epoch, idx[0].item<std::int64_t>());
     auto it = batch_logits_.find(key);
     if (it == batch_logits_.end()) {
       std::mt19937_64 unused(0);  // a weighted method's judging mixing draws nothing
-      it = batch_logits_.emplace(key, run(method.judging_mixing(s, supernet_, unused))).first;
+      it = batch_logits_.emplace(key, run(method.judging_mixing(s, plan_.supernet, unused))).first;
     }
     out = it->second;
   }
@@ -272,27 +283,19 @@ torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Te
   return out;
 }
 
-// The student's path for frozen model `id`: the parent holds the student's region and runs it
-// as it is; a sibling keeps the student's choice where its mask has it and, on an edge split
-// apart, takes the candidate at the same rank in its own group.
-Mixing SearchContext::path_for(int id, int student, const Mixing& mix) {
-  const Mask& to = nodes_[id].state.net->mask();
-  const Mask& from = nodes_[student].state.net->mask();
-  auto map = [&](CellMix& cm) {
-    for (std::size_t e = 0; e < cm.edges.size(); ++e) {
-      std::vector<int>& ops = cm.edges[e].ops;
-      if (ops.size() != 1 || to.cells[group_][e][ops[0]]) continue;
-      std::vector<int> mine = enabled_candidates(from.cells[group_][e]),
-                       theirs = enabled_candidates(to.cells[group_][e]);
-      auto rank = static_cast<std::size_t>(std::find(mine.begin(), mine.end(), ops[0]) - mine.begin());
-      ops = {theirs[rank % theirs.size()]};
-    }
-  };
-  Mixing out = mix;
-  map(out.cells[group_]);
-  for (auto& [unit, cm] : out.per_unit)
-    if (program_->network->units[unit].group == group_) map(cm);
-  return out;
+// The parent holds the student's region and runs the student's path, distilling the same
+// architecture. A sibling holds another region, where the student's path may not be: it runs a
+// path of its own, drawn uniformly inside its own mask as its own training draws them, seeded by
+// the student's epoch and batch and the sibling, so that a resumed search draws the same. (The
+// HEP-NAS code has no path-sampling variant; this is cella's. A sibling used to run the
+// student's path with a split edge's candidate swapped for the one of the same rank in its own
+// group, a mapping that pulled each architecture towards another one's output.)
+Mixing SearchContext::teacher_path(int id, int student, const Mixing& mix, std::int64_t first_image) {
+  if (nodes_[student].record.parent == id) return mix;
+  const std::int64_t epoch = nodes_[student].state.epoch;
+  const std::uint64_t seed = step_seed(o_.seed + static_cast<std::uint64_t>(id), epoch, first_image, 7);
+  return method_of(plan_.supernet)
+      .step_mixing(nodes_[id].state, plan_.supernet, Step::Weights, seed, schedule_.tau(epoch));
 }
 
 void SearchContext::log(const std::string& line) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compiler/ir/plan.h"
+#include "compiler/ir/schedule.h"
 #include "runtime/search/search.h"
 #include "runtime/search/tree.h"
 
@@ -38,9 +39,10 @@ class SearchContext {
 
   const ir::SearchPlan& plan() const { return plan_; }
   const ir::SplitPlan& split() const { return plan_.split; }
-  /// The supernet plan the nodes train with: the plan's, its schedule stretched over the whole
-  /// budget (the supernet's epochs plus the last children's).
-  const ir::SupernetPlan& supernet_plan() const { return supernet_; }
+  /// The supernet plan the nodes train with.
+  const ir::SupernetPlan& supernet_plan() const { return plan_.supernet; }
+  /// The plan's phases and per-epoch settings, along a lineage (compiler/ir/schedule.h).
+  const ir::Schedule& schedule() const { return schedule_; }
   std::uint64_t seed() const { return o_.seed; }
   /// The cell group the plan splits, and its cell type.
   int group() const { return group_; }
@@ -51,12 +53,14 @@ class SearchContext {
     return enabled_candidates(n.state.net->mask().cells[group_][e]);
   }
 
-  /// Trains node `id` to epoch `until` (weight steps with `loss` if given); the batch order,
+  /// Trains node `id` to lineage epoch `until` (weight steps with `loss` if given); the batch order,
   /// paths and noise come from `seed` (default: one per node).
   void train(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed = std::nullopt);
-  /// Judges node `id` as its training method selects (method.h), records its validation
-  /// accuracy and loss, and returns the accuracy.
-  double score(int id);
+  /// Judges node `id`, trained to lineage epoch `epoch`, as its training method selects
+  /// (method.h), records its validation accuracy and loss, and returns the accuracy. A
+  /// checkpointed search also keeps the judgement in a file: a resumed search reads it back,
+  /// since a node kept and trained on has no checkpoint of the state it was judged in.
+  double score(int id, std::int64_t epoch);
   /// Marks the best of the scored nodes `ids` as kept (by the plan's `select`) and logs it.
   int keep_best(const std::vector<int>& ids, const char* what);
   /// Scores `edge` of node `id` by the plan's criterion and partitions its candidates into
@@ -71,6 +75,10 @@ class SearchContext {
   /// step under `mix` (see context.cpp).
   torch::Tensor teacher_logits(int id, int student, const torch::Tensor& x, const torch::Tensor& idx,
                                const Mixing& mix);
+  /// Under path sampling, the path frozen node `id` runs to teach child `student` on a batch
+  /// whose first training image is `first_image`: the student's path `mix` for its parent, a
+  /// path drawn inside its own mask for a sibling (context.cpp says why).
+  Mixing teacher_path(int id, int student, const Mixing& mix, std::int64_t first_image);
   /// Forgets the teachers' logits shared within one hierarchy's round-robin training.
   void clear_teacher_cache() { batch_logits_.clear(); }
   /// How the log names the plan's split criterion.
@@ -83,13 +91,12 @@ class SearchContext {
   bool restore(int id, std::int64_t until);
   void save(int id);
   double merit(int id) const;
-  Mixing path_for(int id, int student, const Mixing& mix);
 
   std::shared_ptr<const ir::Program> program_;
   ir::SearchPlan plan_;
   const DataSplits& data_;
   SearchOptions o_;
-  ir::SupernetPlan supernet_;
+  ir::Schedule schedule_;
   int group_ = 0;
   std::vector<SplitNode> nodes_;
   /// (frozen node, its epoch, the student's epoch, the batch's first image) -> logits; one hierarchy

@@ -19,12 +19,19 @@ namespace cella::runtime {
 
 class Strategy {
  public:
+  /// A strategy called `split NAME` in plans (a plugin's).
+  explicit Strategy(std::string name) : name_(std::move(name)) {}
+  /// A built-in strategy, named by its plan word.
+  explicit Strategy(ir::SplitStrategy builtin) : Strategy(std::string(ir::name_of(builtin))) {}
   virtual ~Strategy() = default;
   /// The plan's `split NAME`.
-  virtual std::string name() const = 0;
+  const std::string& name() const { return name_; }
   /// Trains and splits from the root (made already) to the end of the plan; returns the node the
   /// final architecture is derived from.
   virtual int run(SearchContext& context) const = 0;
+
+ private:
+  std::string name_;
 };
 
 class StrategyRegistry : public NamedRegistry<Strategy> {

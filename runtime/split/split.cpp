@@ -144,6 +144,10 @@ Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands
                          const std::vector<std::int64_t>& sizes_in, ir::GmVariant variant) {
   const int n = static_cast<int>(cands.size());
   std::vector<std::int64_t> sizes = sizes_in;
+  // Default sizes as the references: NAS-Bench-201's code cuts as evenly as it can (2 and 3 of
+  // 5), the DARTS-space code allows any groups of at least 2 (2 and 5, or 3 and 4, of 7).
+  if (sizes.empty() && variant == ir::GmVariant::Darts && n >= 2 * 2)
+    for (std::int64_t k = 2; k <= n - 2; ++k) sizes.push_back(k);
   if (sizes.empty()) sizes = {n / branches, (n + branches - 1) / branches};
   Partition best;
   best.cost = INFINITY;
@@ -182,6 +186,7 @@ SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir
                          std::uint64_t seed) {
   SupernetState child = make_supernet(parent.net->program_ptr(), mask, plan, seed);
   if (!restart) copy_state(parent, child);
+  child.epoch = parent.epoch;  // epochs count along the lineage, also from fresh weights
   return child;
 }
 

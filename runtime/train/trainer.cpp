@@ -13,8 +13,6 @@
 
 namespace cella::runtime {
 
-namespace {}  // namespace
-
 std::uint64_t step_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t step, std::uint64_t salt) {
   std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(epoch) << 32) ^
                     static_cast<std::uint64_t>(step) ^ (salt << 56);
@@ -35,12 +33,6 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < m[i].size(); ++j) a[i][static_cast<std::int64_t>(j)] = m[i][j];
   return t;
-}
-
-double tau_at(const ir::SupernetPlan& plan, std::int64_t epoch) {
-  if (plan.epochs <= 1) return plan.tau_min;
-  return plan.tau_max -
-         (plan.tau_max - plan.tau_min) * static_cast<double>(epoch) / static_cast<double>(plan.epochs - 1);
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -90,11 +82,14 @@ void fsync_file(const std::string& path) {
 
 }  // namespace
 
-double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs) {
-  if (sched.kind == ir::ScheduleKind::Constant || epochs <= 0) return opt.lr;
-  const double pi = 3.14159265358979323846;
-  return sched.min_lr + (opt.lr - sched.min_lr) *
-                            (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
+double learning_rate(const ir::Optimizer& opt, const ir::LrSchedule& sched, std::int64_t epoch, std::int64_t epochs) {
+  if (sched.kind == ir::ScheduleKind::Constant) return opt.lr;
+  return ir::cosine_lr(opt.lr, sched.min_lr, epoch, epochs);
+}
+
+void fresh_optimizer_state(SupernetState& s) {
+  s.optimizer->state().clear();
+  if (s.arch_optimizer) s.arch_optimizer->state().clear();
 }
 
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
@@ -125,10 +120,10 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   return s;
 }
 
-double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress,
+double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::Schedule& schedule,
+                      const DataSplits& data, std::uint64_t seed, std::int64_t until, const ProgressFn& progress,
                       const std::function<void(const SupernetState&)>& on_epoch, const LossFn& loss_fn) {
-  until = std::min(until, plan.epochs);
+  until = std::min(until, schedule.total());
   const std::int64_t n = data.train.size();
   const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
   std::vector<torch::Tensor> params = s.net->unique_parameters();
@@ -136,10 +131,13 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
   double last_valid = -1;
   while (s.epoch < until) {
     const std::int64_t epoch = s.epoch;
-    double lr = learning_rate(plan.optimizer, plan.schedule, epoch, plan.epochs);
+    // A phase that starts fresh starts here, also when a resumed run reaches it from a checkpoint
+    // saved just before it (clearing twice is clearing once).
+    if (schedule.fresh_at(epoch)) fresh_optimizer_state(s);
+    double lr = schedule.lr(epoch);
     set_lr(*s.optimizer, lr);
-    double tau = tau_at(plan, epoch);
-    bool arch_steps = method.learns_architecture() && epoch >= plan.arch_warmup;
+    double tau = schedule.tau(epoch);
+    bool arch_steps = method.learns_architecture() && schedule.arch_steps(epoch);
     torch::Generator gen = at::detail::createCPUGenerator(step_seed(seed, epoch, -1));
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     s.net->train();
@@ -166,13 +164,13 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const Data
       }
       weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn, idx);
       clear_grads(s.alphas);
-      if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
+      if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), step + 1, steps, lr, false, -1));
     }
     s.epoch = epoch + 1;
     std::mt19937_64 rng(step_seed(seed, epoch, -2));
     Mixing eval_mix = method.judging_mixing(s, plan, rng);
     last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
-    if (progress) progress(meter.at("supernet", epoch + 1, plan.epochs, steps, steps, lr, true, last_valid));
+    if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), steps, steps, lr, true, last_valid));
     if (on_epoch) on_epoch(s);
   }
   return last_valid;

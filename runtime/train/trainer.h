@@ -17,6 +17,7 @@
 
 #include "compiler/ir/arch.h"
 #include "compiler/ir/plan.h"
+#include "compiler/ir/schedule.h"
 #include "runtime/data/dataset.h"
 #include "runtime/supernet/network.h"
 
@@ -46,9 +47,12 @@ struct SupernetState {
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
                             std::uint64_t seed);
 
-/// The learning rate of epoch `epoch` under the plan's schedule (closed-form cosine, periodic
-/// past the end as PyTorch's CosineAnnealingLR).
-double learning_rate(const ir::Optimizer& opt, const ir::Schedule& sched, std::int64_t epoch, std::int64_t epochs);
+/// The learning rate of epoch `epoch` of `epochs` (stand-alone training; a supernet's comes from
+/// its ir::Schedule): closed-form cosine, periodic past the end as PyTorch's CosineAnnealingLR.
+double learning_rate(const ir::Optimizer& opt, const ir::LrSchedule& sched, std::int64_t epoch, std::int64_t epochs);
+
+/// Clears the optimizers' state (SGD momentum, Adam moments): where a phase starts fresh.
+void fresh_optimizer_state(SupernetState& state);
 
 /// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs, the
 /// inputs' indices in the training set, and the mixing the step ran.
@@ -56,11 +60,12 @@ using LossFn =
     std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs,
                                 const torch::Tensor& indices, const Mixing& mix)>;
 
-/// Trains until `state.epoch == until` (at most the plan's epochs); after each epoch calls
-/// `on_epoch` (the driver checkpoints there). Weight steps use `loss` if given. Returns the
-/// last epoch's valid accuracy.
-double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,
-                      std::int64_t until, const ProgressFn& progress,
+/// Trains until `state.epoch == until` (at most the schedule's total); each epoch takes its
+/// learning rate, temperature and architecture steps from `schedule`, and clears the optimizers'
+/// state where a phase starts fresh. After each epoch calls `on_epoch` (the driver checkpoints
+/// there). Weight steps use `loss` if given. Returns the last epoch's valid accuracy.
+double train_supernet(SupernetState& state, const ir::SupernetPlan& plan, const ir::Schedule& schedule,
+                      const DataSplits& data, std::uint64_t seed, std::int64_t until, const ProgressFn& progress,
                       const std::function<void(const SupernetState&)>& on_epoch, const LossFn& loss = {});
 
 /// The seed of every random draw of step `step` of epoch `epoch` (negative steps and `salt`

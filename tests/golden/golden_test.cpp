@@ -94,6 +94,15 @@ TEST_P(SpaceFile, IrCountAndDotMatch) {
   Result dot = run("show --emit dot " + file, 1);
   ASSERT_EQ(dot.exit_code, 0);
   compare(base.string() + ".dot", dot.output);
+  // Every search block's resolved schedule, epoch by epoch: a plan change shows as a diff here.
+  const std::string text = slurp(fs::path(CELLA_SOURCE_DIR) / file);
+  const std::regex block("(^|\n)search (\\w+) on ");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), block); it != std::sregex_iterator(); ++it) {
+    const std::string name = (*it)[2];
+    Result schedule = run("show --emit schedule " + file + " --search " + name, 1);
+    ASSERT_EQ(schedule.exit_code, 0) << name;
+    compare(base.string() + "." + name + ".schedule", schedule.output);
+  }
 }
 
 std::vector<std::string> space_files() {

@@ -25,5 +25,7 @@ for want in "space: 15625 architectures" "derived |" "output [4, 10]"; do
   grep -qF "$want" out.txt || { cat out.txt; echo "FAIL: missing '$want'"; exit 1; }
 done
 # The program runs against the installed library, not the build tree's.
-LD_LIBRARY_PATH=$libdir ldd ./embed | grep -qF "$libdir/libcella.so" || { LD_LIBRARY_PATH=$libdir ldd ./embed | grep cella; echo "FAIL: not linked against the installed libcella"; exit 1; }
+# (ldd's output is kept first: `ldd | grep -q` fails under pipefail when grep stops reading early.)
+linked=$(LD_LIBRARY_PATH=$libdir ldd ./embed)
+grep -qF "$libdir/libcella.so" <<<"$linked" || { grep cella <<<"$linked"; echo "FAIL: not linked against the installed libcella"; exit 1; }
 echo "ok: built with pkg-config against the installed cella and ran"

@@ -5,6 +5,7 @@
 
 #include "compiler/driver/compile.h"
 #include "compiler/ir/plan.h"
+#include "compiler/ir/schedule.h"
 
 namespace cella::testing_helpers {
 
@@ -24,6 +25,13 @@ inline ir::SupernetPlan tiny_plan(const std::string& method, std::int64_t epochs
   plan.epochs = epochs;
   plan.batch = 32;
   return plan;
+}
+
+/// The schedule of a plan that trains only the supernet `plan`, without splitting.
+inline ir::Schedule schedule_of(const ir::SupernetPlan& plan) {
+  ir::SearchPlan p;
+  p.supernet = plan;
+  return ir::Schedule(p);
 }
 
 /// Rendered diagnostics, for assertion messages.

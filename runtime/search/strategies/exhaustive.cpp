@@ -7,11 +7,9 @@
 
 namespace cella::runtime {
 
-namespace {
-
-class Exhaustive : public Strategy {
+class Exhaustive final : public Strategy {
  public:
-  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::Exhaustive)); }
+  Exhaustive() : Strategy(ir::SplitStrategy::Exhaustive) {}
   int run(SearchContext& ctx) const override {
     return split_every_level(
         ctx,
@@ -26,8 +24,6 @@ class Exhaustive : public Strategy {
         "exhaustive");
   }
 };
-
-}  // namespace
 
 std::unique_ptr<Strategy> make_exhaustive() { return std::make_unique<Exhaustive>(); }
 

@@ -8,11 +8,9 @@
 
 namespace cella::runtime {
 
-namespace {
-
-class GradientMatch : public Strategy {
+class GradientMatch final : public Strategy {
  public:
-  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::GradientMatch)); }
+  GradientMatch() : Strategy(ir::SplitStrategy::GradientMatch) {}
   int run(SearchContext& ctx) const override {
     return split_every_level(
         ctx,
@@ -44,8 +42,6 @@ class GradientMatch : public Strategy {
         "gradient_match");
   }
 };
-
-}  // namespace
 
 std::unique_ptr<Strategy> make_gradient_match() { return std::make_unique<GradientMatch>(); }
 

@@ -9,13 +9,12 @@
 
 namespace cella::runtime {
 
-namespace {
-
-class Hierarchical : public Strategy {
+class Hierarchical final : public Strategy {
  public:
-  std::string name() const override { return std::string(ir::name_of(ir::SplitStrategy::Hierarchical)); }
+  Hierarchical() : Strategy(ir::SplitStrategy::Hierarchical) {}
   int run(SearchContext& ctx) const override {
     const ir::SplitPlan& sp = ctx.split();
+    const ir::Schedule& schedule = ctx.schedule();
     std::vector<std::vector<int>> hierarchies;
     for (const auto& h : ctx.cell().hierarchies) {
       bool any = false;
@@ -24,7 +23,8 @@ class Hierarchical : public Strategy {
     }
     int current = 0;
     for (std::size_t k = 0; k < sp.at.size() && k < hierarchies.size(); ++k) {
-      ctx.train(current, sp.at[k], {});
+      ctx.train(current, schedule.split_epoch(k), {});  // plain cross-entropy, as the reference
+
       std::vector<int> edges;
       std::vector<Partition> parts;
       nlohmann::json split = nlohmann::json::array();
@@ -39,15 +39,15 @@ class Hierarchical : public Strategy {
       std::vector<Mask> masks = ctx.holding_masks(
           current, hierarchy_children(ctx.node(current).state.net->mask(), ctx.group(), edges, parts));
       std::vector<int> kids;
-      for (const Mask& m : masks) kids.push_back(ctx.add_child(current, m, false, "hierarchical", split));
+      for (const Mask& m : masks) kids.push_back(ctx.add_child(current, m, schedule.reinit(k), "hierarchical", split));
       ctx.log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(),
                           kids.size()));
       // Round-robin, one epoch at a time; the parent and the siblings are frozen teachers.
-      const std::int64_t start = ctx.node(current).state.epoch;  // targets do not depend on skipped (replayed) turns
+      const std::int64_t start = schedule.split_epoch(k);
       // Siblings train on the same batches (so the teachers' logits of a batch are shared).
       const std::uint64_t kids_seed = ctx.seed() + 7919 * static_cast<std::uint64_t>(current + 1);
       ctx.clear_teacher_cache();
-      for (std::int64_t ep = 0; ep < sp.child_epochs; ++ep) {
+      for (std::int64_t ep = start; ep < schedule.children_end(k); ++ep) {
         for (int id : kids) {
           LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
                                 const torch::Tensor& idx, const Mixing& mix) {
@@ -61,18 +61,17 @@ class Hierarchical : public Strategy {
                 if (j != id) sibs.push_back(frozen(j));
             return distillation_loss(logits, y, t, sibs, sp.distill);
           };
-          ctx.train(id, start + ep + 1, loss, kids_seed);
+          ctx.train(id, ep + 1, loss, kids_seed);
         }
       }
-      for (int id : kids) ctx.score(id);
+      for (int id : kids) ctx.score(id, schedule.children_end(k));
       current = ctx.keep_best(kids, "kept node");
     }
+    ctx.train(current, schedule.total(), {});  // what the timeline has after the last split
     ctx.node(current).record.leaf = true;
     return current;
   }
 };
-
-}  // namespace
 
 std::unique_ptr<Strategy> make_hierarchical() { return std::make_unique<Hierarchical>(); }
 

@@ -4,26 +4,25 @@
 namespace cella::runtime {
 
 int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const std::string& made_by) {
-  const ir::SplitPlan& sp = ctx.split();
+  const ir::Schedule& schedule = ctx.schedule();
   std::vector<int> level{0};
-  for (std::size_t k = 0; k < sp.at.size(); ++k) {
+  for (std::size_t k = 0; k < ctx.split().at.size(); ++k) {
     std::vector<int> next;
-    bool last = k + 1 == sp.at.size();
-    bool restart = sp.restart == ir::Restart::All || (sp.restart == ir::Restart::Final && last);
     for (int id : level) {
-      ctx.train(id, sp.at[k], {});
+      ctx.train(id, schedule.split_epoch(k), {});
       auto children = split_node(ctx, id, k);
       if (!children) {
         next.push_back(id);
         continue;
       }
-      for (const Mask& m : children->first) next.push_back(ctx.add_child(id, m, restart, made_by, children->second));
+      for (const Mask& m : children->first)
+        next.push_back(ctx.add_child(id, m, schedule.reinit(k), made_by, children->second));
     }
     level = next;
   }
   for (int id : level) {
-    ctx.train(id, ctx.node(id).state.epoch + sp.child_epochs, {});
-    ctx.score(id);
+    ctx.train(id, schedule.total(), {});
+    ctx.score(id, schedule.total());
     ctx.node(id).record.leaf = true;
   }
   return ctx.keep_best(level, "selected leaf");

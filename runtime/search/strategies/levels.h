@@ -15,9 +15,10 @@ namespace cella::runtime {
 using SplitNodeFn =
     std::function<std::optional<std::pair<std::vector<Mask>, nlohmann::json>>(SearchContext&, int id, std::size_t k)>;
 
-/// Runs the split points of the plan level by level with `split_node`, trains the leaves
-/// `child_epochs` more, scores them and returns the best; `made_by` names the strategy in the
-/// children's records.
+/// Runs the split points of the plan level by level with `split_node` (every node of a level
+/// trains to the split's epoch of the schedule, then splits), trains the leaves to the end of the
+/// schedule, scores them and returns the best; `made_by` names the strategy in the children's
+/// records.
 int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const std::string& made_by);
 
 }  // namespace cella::runtime

@@ -208,7 +208,7 @@ TEST(Train, PathSamplingStaysInsideTheDeclaredSpace) {
   ir::SupernetPlan plan = tiny_plan("uniform", 1);
   SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
   int steps = 0;
-  train_supernet(s, plan, data, 1, 1, {}, {},
+  train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 1, 1, {}, {},
                  [&](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor&, const torch::Tensor&,
                      const Mixing& mix) {
                    for (const CellMix& cm : mix.cells) {
@@ -314,10 +314,11 @@ TEST(Training, ResumingFromACheckpointReplaysExactly) {
     DataSplits data = load_data("synthetic", "", 256, 0.5, 3);
     ir::SupernetPlan plan = tiny_plan(method, 3);
     SupernetState straight = make_supernet(p, Mask::full(*p), plan, 7);
-    train_supernet(straight, plan, data, 7, 3, {}, {});
+    train_supernet(straight, plan, testing_helpers::schedule_of(plan), data, 7, 3, {}, {});
     std::string ckpt = (fs::temp_directory_path() / ("cella_resume_" + method + ".pt")).string();
     SupernetState first = make_supernet(p, Mask::full(*p), plan, 7);
-    train_supernet(first, plan, data, 7, 2, {}, [&](const SupernetState& s) { save_state(s, ckpt); });
+    train_supernet(first, plan, testing_helpers::schedule_of(plan), data, 7, 2, {},
+                   [&](const SupernetState& s) { save_state(s, ckpt); });
     SupernetState resumed = make_supernet(p, Mask::full(*p), plan, 7);
     load_state(resumed, ckpt);
     EXPECT_EQ(resumed.epoch, 2);
@@ -330,7 +331,7 @@ TEST(Training, ResumingFromACheckpointReplaysExactly) {
         ASSERT_TRUE(torch::equal(kv.value(), rb[kv.key()])) << "loaded buffers differ: " << kv.key();
       ASSERT_EQ(first.optimizer->state().size(), resumed.optimizer->state().size()) << "optimizer state not restored";
     }
-    train_supernet(resumed, plan, data, 7, 3, {}, {});
+    train_supernet(resumed, plan, testing_helpers::schedule_of(plan), data, 7, 3, {}, {});
     auto a = straight.net->named_parameters(), b = resumed.net->named_parameters();
     for (const auto& kv : a) EXPECT_TRUE(torch::equal(kv.value(), b[kv.key()])) << method << " " << kv.key();
     for (std::size_t i = 0; i < straight.alphas.size(); ++i)
@@ -348,7 +349,7 @@ TEST(Training, PathSamplingLearnsASyntheticTask) {
   SupernetState s = make_supernet(p, Mask::full(*p), plan, 1);
   std::mt19937_64 rng(0);
   double before = evaluate(s.net, method_of(plan).judging_mixing(s, plan, rng), data.valid, 128).accuracy;
-  train_supernet(s, plan, data, 1, 4, {}, {});
+  train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 1, 4, {}, {});
   ir::Arch a = derive(s, plan, data, 1, 5, {});
   EXPECT_FALSE(ir::check_arch(*p, a));
   double after = evaluate(s.net, mixing_of(*p, a), data.valid, 128).accuracy;
@@ -360,14 +361,14 @@ TEST(Training, DartsDerivationKeepsTwoRealInputsPerNode) {
   DataSplits data = load_data("synthetic", "", 128, 0.5, 2);
   ir::SupernetPlan plan = tiny_plan("darts", 1);
   SupernetState s = make_supernet(p, Mask::full(*p), plan, 2);
-  train_supernet(s, plan, data, 2, 1, {}, {});
+  train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 2, 1, {}, {});
   ir::Arch a = derive(s, plan, data, 2, 0, {});
   EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
 }
 
 TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {
   ir::Optimizer o;
-  ir::Schedule c;
+  ir::LrSchedule c;
   EXPECT_DOUBLE_EQ(learning_rate(o, c, 0, 30), 0.025);
   EXPECT_NEAR(learning_rate(o, c, 30, 30), 0.001, 1e-12);
   EXPECT_NEAR(learning_rate(o, c, 60, 30), 0.025, 1e-12);  // as PyTorch's CosineAnnealingLR

@@ -6,7 +6,9 @@
 
 #include <cmath>
 
+#include "runtime/search/context.h"
 #include "runtime/search/search.h"
+#include "runtime/train/method.h"
 #include "tests/unit/helpers.h"
 
 namespace cella::runtime {
@@ -34,7 +36,7 @@ Trained trained_supernet(const std::shared_ptr<const ir::Program>& program, cons
                          std::int64_t epochs, std::int64_t until) {
   Trained t{load_data("synthetic", "", 256, 0.5, 4), tiny_plan(method, epochs), {}};
   t.state = make_supernet(program, Mask::full(*program), t.plan, 1);
-  train_supernet(t.state, t.plan, t.data, 1, until, {}, {});
+  train_supernet(t.state, t.plan, testing_helpers::schedule_of(t.plan), t.data, 1, until, {}, {});
   return t;
 }
 
@@ -137,11 +139,106 @@ TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
   EXPECT_GT(child.optimizer->state().size(), 0u);
   EXPECT_LE(child.optimizer->state().size(), parent.optimizer->state().size());
   SupernetState fresh = make_child(parent, narrow, plan, /*restart=*/true, 9);
-  EXPECT_EQ(fresh.epoch, 0);
+  EXPECT_EQ(fresh.epoch, 2);  // epochs count along the lineage, also from fresh weights
+  EXPECT_EQ(fresh.optimizer->state().size(), 0u);
   EXPECT_FALSE(torch::equal(fresh.net->named_parameters()["stem.0.weight"], pp["stem.0.weight"]));
   // The child trains on from where the parent stopped.
-  train_supernet(child, plan, data, 1, 3, {}, {});
+  train_supernet(child, plan, testing_helpers::schedule_of(plan), data, 1, 3, {}, {});
   EXPECT_EQ(child.epoch, 3);
+}
+
+// GM-NAS's `restart final` with the architecture frozen until the last split: the re-initialised
+// leaves learn architecture weights from their first epoch (the warm-up counts lineage epochs;
+// it used to count from the restart, and kept the leaves frozen for as many epochs again).
+TEST(Split, RestartedLeavesLearnArchitectureWeightsAfterTheWarmUp) {
+  auto p = nb201_tiny();
+  ir::SearchPlan plan;
+  plan.supernet = tiny_plan("darts", 3);
+  plan.supernet.arch_warmup = 2;
+  plan.split.strategy = ir::SplitStrategy::GradientMatch;
+  plan.split.at = {2};
+  plan.split.restart = ir::Restart::Final;
+  const ir::Schedule schedule(plan);
+  DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
+  SupernetState parent = make_supernet(p, Mask::full(*p), plan.supernet, 1);
+  const torch::Tensor initial = parent.alphas[0].clone();
+  train_supernet(parent, plan.supernet, schedule, data, 1, 2, {}, {});
+  EXPECT_TRUE(torch::equal(parent.alphas[0], initial)) << "architecture weights learned during the warm-up";
+  SupernetState leaf =
+      make_child(parent, restrict_edge(Mask::full(*p), 0, 0, {1, 3}), plan.supernet, schedule.reinit(0), 9);
+  const torch::Tensor fresh = leaf.alphas[0].clone();
+  double first_lr = 0;
+  train_supernet(leaf, plan.supernet, schedule, data, 1, 3,
+                 [&](const Progress& pr) {
+                   if (first_lr == 0) first_lr = pr.lr;
+                 },
+                 {});
+  EXPECT_FALSE(torch::equal(leaf.alphas[0], fresh)) << "the leaf's architecture weights did not learn";
+  EXPECT_DOUBLE_EQ(first_lr, plan.supernet.optimizer.lr);  // a fresh cosine starts at the initial rate
+}
+
+// A phase that starts fresh (Few-Shot NAS's sub-supernets) keeps the weights but clears the
+// optimizer state where it starts: with a constant learning rate (so that only the momentum can
+// differ), training through the fresh point equals clearing by hand there, and differs from
+// training on with the momentum.
+TEST(Split, AFreshPhaseKeepsTheWeightsAndClearsTheMomentum) {
+  auto p = nb201_tiny();
+  ir::SearchPlan plan;
+  plan.supernet = tiny_plan("uniform", 2);
+  plan.supernet.schedule.kind = ir::ScheduleKind::Constant;
+  plan.split.at = {1};
+  const ir::Schedule continuing(plan);
+  plan.split.fresh_schedule = ir::Restart::Final;
+  const ir::Schedule fresh(plan);
+  DataSplits data = load_data("synthetic", "", 256, 0.5, 4);
+  auto trained = [&](const ir::Schedule& schedule, bool clear_by_hand) {
+    SupernetState s = make_supernet(p, Mask::full(*p), plan.supernet, 1);
+    train_supernet(s, plan.supernet, schedule, data, 1, 1, {}, {});
+    EXPECT_GT(s.optimizer->state().size(), 0u);
+    if (clear_by_hand) fresh_optimizer_state(s);
+    train_supernet(s, plan.supernet, schedule, data, 1, 2, {}, {});
+    return s.net->named_parameters()["stem.0.weight"].clone();
+  };
+  const torch::Tensor through_fresh = trained(fresh, false), by_hand = trained(continuing, true),
+                      with_momentum = trained(continuing, false);
+  EXPECT_TRUE(torch::equal(through_fresh, by_hand));
+  EXPECT_FALSE(torch::equal(through_fresh, with_momentum));
+}
+
+// HEP-NAS's sibling teachers under path sampling (cella's extension): the parent runs the
+// student's path; a sibling runs a path of its own, inside its own mask on every edge of every
+// cell, the same for the same batch.
+TEST(Split, SiblingTeachersRunPathsOfTheirOwnInsideTheirMasks) {
+  auto p = nb201_tiny();
+  ir::SearchPlan plan;
+  plan.supernet = tiny_plan("uniform", 2);
+  plan.supernet.path = ir::PathMode::Cell;
+  plan.split.strategy = ir::SplitStrategy::Hierarchical;
+  plan.split.at = {1};
+  plan.split.child_epochs = 1;
+  plan.split.cell = "nb201_cell";
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 4);
+  SearchContext ctx(p, plan, data, SearchOptions{});
+  ctx.start();
+  const Mask full = Mask::full(*p);
+  const int a = ctx.add_child(0, restrict_edge(full, 0, 0, {0, 1}), false, "test", {});
+  const int b = ctx.add_child(0, restrict_edge(full, 0, 0, {2, 3, 4}), false, "test", {});
+  const TrainingMethod& method = method_of(plan.supernet);
+  const Mixing student = method.step_mixing(ctx.node(a).state, plan.supernet, Step::Weights, 11, 1.0);
+  const Mixing from_parent = ctx.teacher_path(0, a, student, 5);
+  EXPECT_EQ(from_parent.cells[0].edges[0].ops, student.cells[0].edges[0].ops);
+  const Mask& theirs = ctx.node(b).state.net->mask();
+  for (std::int64_t first_image : {5, 6, 7, 8}) {
+    const Mixing from_sibling = ctx.teacher_path(b, a, student, first_image);
+    std::vector<const CellMix*> cells{&from_sibling.cells[0]};
+    for (const auto& [unit, cm] : from_sibling.per_unit) cells.push_back(&cm);
+    EXPECT_EQ(cells.size(), 1 + student.per_unit.size());  // one path per cell, as the plan says
+    for (const CellMix* cm : cells)
+      for (std::size_t e = 0; e < cm->edges.size(); ++e)
+        for (int k : cm->edges[e].ops) EXPECT_TRUE(theirs.cells[0][e][k]) << "edge " << e << " candidate " << k;
+    const Mixing again = ctx.teacher_path(b, a, student, first_image);
+    EXPECT_EQ(again.cells[0].edges[0].ops, from_sibling.cells[0].edges[0].ops);
+  }
 }
 
 TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {

@@ -82,6 +82,8 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   const std::string arch = " --arch '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'";
   Result eval = run_cella("eval spaces/nb201.cella --threads 1 --weights " + b.string() + arch);
   EXPECT_EQ(eval.code, 0) << eval.text;
+  // Trained with architecture weights (the file's DARTS): single paths do not rank, and eval says so.
+  EXPECT_NE(eval.text.find("do not rank them"), std::string::npos) << eval.text;
   Result node = run_cella("eval spaces/nb201.cella --node 1 --weights " + b.string() + arch);
   EXPECT_EQ(node.code, 2) << node.text;
   EXPECT_NE(node.text.find("has no split tree"), std::string::npos) << node.text;
@@ -135,14 +137,15 @@ TEST(Extending, APluginAddsAnOperationToCheckAndTrain) {
   EXPECT_EQ(check.code, 0) << check.text;
   fs::path base = fresh_dir("cella_plugin_");
   fs::path out = base / "run";
-  // The file has two search blocks: which one to run is the user's choice.
-  Result ambiguous = run_cella("train --plugin " + plugin +
-                               " examples/custom_op_plugin/space.cella --threads 1 --out " + out.string());
-  EXPECT_EQ(ambiguous.code, 2) << ambiguous.text;
-  EXPECT_NE(ambiguous.text.find("has 3 search blocks (tiny, random_gm, random_edge): pick one with --search NAME"),
+  // The file has three search blocks: without --search the first runs, and the run says so.
+  Result first = run_cella("train --plugin " + plugin + " examples/custom_op_plugin/space.cella --threads 1 --out " +
+                           out.string());
+  EXPECT_EQ(first.code, 0) << first.text;
+  EXPECT_NE(first.text.find("running search block 'tiny', the first of 3 in examples/custom_op_plugin/space.cella "
+                            "(tiny, random_gm, random_edge); pick another with --search NAME"),
             std::string::npos)
-      << ambiguous.text;
-  EXPECT_FALSE(fs::exists(out));
+      << first.text;
+  fs::remove_all(out);
   // A copy of the library, so that it can be moved away afterwards.
   fs::create_directories(base);
   fs::copy_file(plugin, base / "libmine.so");
@@ -314,7 +317,7 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   const std::string args = "search spaces/nb201.cella --smoke --set C=6 --set N=1 --threads 1 --seed 5";
   auto straight = search_tree("spaces/nb201.cella", "--set C=6 --set N=1 --seed 5", base / "a");
   // Kill once the second level of children has started training.
-  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-4-e3.pt",
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-4-e4.pt",
                               std::chrono::milliseconds(10)))
       << "the search finished before it could be killed";
   ASSERT_FALSE(fs::exists(base / "b" / "tree.json"));
@@ -334,22 +337,54 @@ TEST(Search, KilledInARoundRobinRoundAndResumedEndsTheSame) {
   const std::string args = "search tests/search/hierarchical.cella --threads 1";
   Result straight = run_cella(args + " --out " + (base / "a").string());
   ASSERT_EQ(straight.code, 0) << straight.text;
-  // Nodes 3-6 are the second level's children (epochs 3 to 5); node 3 ends round 2 first.
-  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e5.pt",
+  // Nodes 3-6 are the second level's children (lineage epochs 5 and 6, after the root's epoch,
+  // the first children's two and the kept child's plain one); node 3 ends round 2 first.
+  ASSERT_TRUE(kill_cella_when(args + " --out " + (base / "b").string(), base / "b" / "node-3-e6.pt",
                               std::chrono::milliseconds(2)))
       << "the search finished before it could be killed";
   // A kill between writing a checkpoint and removing the older one leaves both: the resumed
   // search removes the stale one (made here, since the kill rarely lands in that window).
-  fs::copy_file(base / "b" / "node-3-e5.pt", base / "b" / "node-3-e1.pt");
-  fs::copy_file(base / "b" / "node-3-e5.json", base / "b" / "node-3-e1.json");
+  fs::copy_file(base / "b" / "node-3-e6.pt", base / "b" / "node-3-e1.pt");
+  fs::copy_file(base / "b" / "node-3-e6.json", base / "b" / "node-3-e1.json");
   Result resumed = run_cella("search --resume " + (base / "b").string() + " --threads 1");
   ASSERT_EQ(resumed.code, 0) << resumed.text;
   EXPECT_FALSE(fs::exists(base / "b" / "node-3-e1.json"));
   auto a = tree_without_times(base / "a"), b = tree_without_times(base / "b");
   EXPECT_EQ(a, b);
+  // The kept child of a level trains its two children's epochs (with distillation), then the
+  // plain epoch between the split points, on top of them; the next children go on from there.
+  auto epochs_of = [](const nlohmann::json& node) {
+    std::vector<int> out;
+    for (const auto& e : node["curve"]) out.push_back(e["epoch"].get<int>());
+    return out;
+  };
+  for (const auto& n : a["nodes"]) {
+    if (n["level"] == 1 && n.value("kept", false)) {
+      EXPECT_EQ(epochs_of(n), (std::vector<int>{2, 3, 4}));
+    }
+    if (n["level"] == 2) {
+      EXPECT_EQ(epochs_of(n).front(), 5);
+    }
+  }
   int checkpoints = 0;
   for (const auto& f : fs::directory_iterator(base / "b")) checkpoints += f.path().extension() == ".pt";
   EXPECT_EQ(checkpoints, static_cast<int>(b["nodes"].size()));
+  fs::remove_all(base);
+}
+
+// Sub-supernets are judged on the whole validation split by default (the references' rule; it
+// used to be the first 2,000 images), or on the first `select_images`.
+TEST(Search, SelectionJudgesOnTheWholeValidationSplit) {
+  fs::path base = fresh_dir("cella_search_images_");
+  const std::string args =
+      "search tests/search/exhaustive.cella --threads 1 --set data.subset=4400 "
+      "--set supernet.epochs=2 --set split.at=[1] --out ";
+  Result all = run_cella(args + (base / "all").string());
+  ASSERT_EQ(all.code, 0) << all.text;
+  EXPECT_NE(all.text.find("standard error of an accuracy on 2200 images"), std::string::npos) << all.text;
+  Result some = run_cella(args + (base / "some").string() + " --set split.select_images=500");
+  ASSERT_EQ(some.code, 0) << some.text;
+  EXPECT_NE(some.text.find("standard error of an accuracy on 500 images"), std::string::npos) << some.text;
   fs::remove_all(base);
 }
 
@@ -397,6 +432,7 @@ TEST(Search, TheSmokeBlockShrinksTheNetworkAndTheCommandLineWins) {
   Result eval = run_cella("eval tests/search/exhaustive.cella --threads 1 --weights " + (base / "a").string() +
                           " --arch '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|'");
   EXPECT_EQ(eval.code, 0) << eval.text;
+  EXPECT_EQ(eval.text.find("do not rank them"), std::string::npos) << eval.text;  // trained by path sampling
   fs::remove_all(base);
 }
 

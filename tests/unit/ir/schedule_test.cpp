@@ -1,0 +1,153 @@
+// The schedule a plan resolves to: phases along a lineage, the learning rate of each epoch,
+// fresh starts, architecture warm-up, and the released schedules' quirks.
+#include "compiler/ir/schedule.h"
+
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "tests/unit/helpers.h"
+
+namespace cella::ir {
+namespace {
+
+SearchPlan plan_with(std::int64_t epochs, SplitStrategy strategy, std::vector<std::int64_t> at) {
+  SearchPlan p;
+  p.supernet.epochs = epochs;
+  p.split.strategy = strategy;
+  p.split.at = std::move(at);
+  return p;
+}
+
+// A plan that does not split trains its epochs and no more, on one cosine that ends at min_lr
+// (it used to add the default child_epochs to the cosine's length and end at 0.0067).
+TEST(Schedule, AOneShotPlanAnnealsToMinLr) {
+  SearchPlan p = plan_with(24, SplitStrategy::None, {});
+  Schedule s(p);
+  EXPECT_EQ(s.total(), 24);
+  ASSERT_EQ(s.phases().size(), 1u);
+  EXPECT_EQ(s.phases()[0].kind, PhaseKind::Supernet);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.025);
+  EXPECT_NEAR(s.lr(23), cosine_lr(0.025, 0.001, 23, 24), 1e-15);
+  EXPECT_NEAR(cosine_lr(0.025, 0.001, 24, 24), 0.001, 1e-15);  // where the next epoch would start
+  EXPECT_LT(s.lr(23), 0.0012);
+}
+
+// HEP-NAS: split points lie on the plain timeline; each split's children train `child_epochs` on
+// top, and the kept child trains the plain epochs between split points.
+TEST(Schedule, HierarchicalChildEpochsComeOnTopOfThePlainOnes) {
+  SearchPlan p = plan_with(30, SplitStrategy::Hierarchical, {10, 20, 30});
+  p.split.child_epochs = 10;
+  p.split.distill = Distill::Smd;
+  Schedule s(p);
+  EXPECT_EQ(s.total(), 60);
+  std::vector<std::tuple<PhaseKind, std::int64_t, std::int64_t, bool>> want = {
+      {PhaseKind::Supernet, 0, 10, false}, {PhaseKind::Children, 10, 20, true}, {PhaseKind::Between, 20, 30, false},
+      {PhaseKind::Children, 30, 40, true}, {PhaseKind::Between, 40, 50, false}, {PhaseKind::Children, 50, 60, true}};
+  ASSERT_EQ(s.phases().size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const Phase& ph = s.phases()[i];
+    EXPECT_EQ(ph.kind, std::get<0>(want[i])) << i;
+    EXPECT_EQ(ph.begin, std::get<1>(want[i])) << i;
+    EXPECT_EQ(ph.end, std::get<2>(want[i])) << i;
+    EXPECT_EQ(ph.distill, std::get<3>(want[i])) << i;
+    EXPECT_FALSE(ph.fresh) << i;
+  }
+  EXPECT_EQ(s.split_epoch(0), 10);
+  EXPECT_EQ(s.split_epoch(1), 30);
+  EXPECT_EQ(s.split_epoch(2), 50);
+  EXPECT_EQ(s.children_end(2), 60);
+  // Without cosine_epochs the one cosine spans the whole lineage and ends at min_lr.
+  EXPECT_EQ(s.segment_at(59).length, 60);
+}
+
+// The released HEP-NAS schedule: a 30-epoch cosine stepped 60 times climbs back to the initial
+// rate, as PyTorch's CosineAnnealingLR does past its end.
+TEST(Schedule, ACosineShorterThanTheLineageRisesAgain) {
+  SearchPlan p = plan_with(30, SplitStrategy::Hierarchical, {10, 20, 30});
+  p.split.child_epochs = 10;
+  p.supernet.cosine_epochs = 30;
+  Schedule s(p);
+  EXPECT_NEAR(s.lr(30), 0.001, 1e-12);
+  EXPECT_NEAR(s.lr(59), cosine_lr(0.025, 0.001, 59, 30), 1e-15);
+  EXPECT_GT(s.lr(59), 0.024);
+}
+
+// GM-NAS's `restart final`: the leaves start from fresh weights at the last split, with a fresh
+// cosine over their own epochs; epochs are still counted along the lineage, so an architecture
+// warm-up of 6 lets the leaves' architecture weights learn from their first epoch.
+TEST(Schedule, ARestartCountsFromThePhaseAndTheWarmUpAlongTheLineage) {
+  SearchPlan p = plan_with(21, SplitStrategy::GradientMatch, {2, 4, 6});
+  p.split.restart = Restart::Final;
+  p.supernet.arch_warmup = 6;
+  Schedule s(p);
+  EXPECT_EQ(s.total(), 21);
+  EXPECT_FALSE(s.reinit(0));
+  EXPECT_FALSE(s.reinit(1));
+  EXPECT_TRUE(s.reinit(2));
+  EXPECT_TRUE(s.fresh_at(6));
+  EXPECT_FALSE(s.fresh_at(2));
+  const Phase& last = s.phase_at(6);
+  EXPECT_EQ(last.kind, PhaseKind::Final);
+  EXPECT_TRUE(last.reinit);
+  EXPECT_EQ(last.begin, 6);
+  EXPECT_EQ(last.end, 21);
+  // Before the restart the cosine spans up to it; after it, a fresh one over the 15 leaf epochs.
+  EXPECT_EQ(s.segment_at(5).length, 6);
+  EXPECT_DOUBLE_EQ(s.lr(6), 0.025);
+  EXPECT_NEAR(s.lr(20), cosine_lr(0.025, 0.001, 14, 15), 1e-15);
+  EXPECT_FALSE(s.arch_steps(5));
+  EXPECT_TRUE(s.arch_steps(6));
+}
+
+// Few-Shot NAS: the sub-supernets keep the supernet's weights but restart the schedule; `split
+// none` with a point does the same to one supernet (the one-shot control of a restart).
+TEST(Schedule, AFreshScheduleRestartsTheCosineAndKeepsTheWeights) {
+  for (auto [epochs, strategy, point] :
+       {std::tuple{900, SplitStrategy::Exhaustive, 600}, std::tuple{12, SplitStrategy::None, 8}}) {
+    SearchPlan p = plan_with(epochs, strategy, {point});
+    p.split.fresh_schedule = Restart::Final;
+    Schedule s(p);
+    EXPECT_EQ(s.total(), epochs);
+    EXPECT_TRUE(s.fresh_at(point));
+    EXPECT_FALSE(s.reinit(0));
+    EXPECT_EQ(s.segment_at(0).length, point);
+    EXPECT_NEAR(s.lr(point - 1), cosine_lr(0.025, 0.001, point - 1, point), 1e-15);
+    EXPECT_DOUBLE_EQ(s.lr(point), 0.025);
+    EXPECT_EQ(s.segment_at(epochs - 1).length, epochs - point);
+  }
+}
+
+// Gumbel temperatures anneal over each cosine piece.
+TEST(Schedule, TemperatureAnnealsOverEachPiece) {
+  SearchPlan p = plan_with(10, SplitStrategy::GradientMatch, {5});
+  p.split.restart = Restart::Final;
+  p.supernet.tau_max = 1;
+  p.supernet.tau_min = 0.1;
+  Schedule s(p);
+  EXPECT_DOUBLE_EQ(s.tau(0), 1.0);
+  EXPECT_DOUBLE_EQ(s.tau(4), 0.1);
+  EXPECT_DOUBLE_EQ(s.tau(5), 1.0);
+  EXPECT_DOUBLE_EQ(s.tau(9), 0.1);
+}
+
+// The shipped plans compile and their schedules say what the reference codes do.
+TEST(Schedule, ShippedPaperProfiles) {
+  auto schedule_of = [](const char* space, const char* search) {
+    driver::CompileOptions o;
+    o.sema.search = search;
+    auto c = testing_helpers::compile_space(space, o);
+    EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+    return Schedule(plan_of(*c->program));
+  };
+  EXPECT_EQ(schedule_of("nb201.cella", "hep_paper").total(), 60);  // 30 + 3 x 10
+  EXPECT_EQ(schedule_of("nb201.cella", "gm_paper").total(), 60);
+  EXPECT_EQ(schedule_of("nb201.cella", "few_shot_paper").total(), 900);  // 600 + 300
+  EXPECT_EQ(schedule_of("darts_s5.cella", "hep_paper").total(), 80);   // 45 + 4 x 5 + 15
+  EXPECT_EQ(schedule_of("darts_s5.cella", "gm_paper").total(), 21);    // 6 + 15
+  // HEP-NAS's DARTS code ends near 0.022 after 80 steps of a 45-epoch cosine.
+  EXPECT_NEAR(schedule_of("darts_s5.cella", "hep_paper").lr(79), 0.0216, 1e-4);
+}
+
+}  // namespace
+}  // namespace cella::ir

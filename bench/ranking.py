@@ -16,6 +16,7 @@ import csv
 import itertools
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -23,8 +24,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HERE = os.path.join(ROOT, "bench", "ranking")
-SPACE = os.path.join(ROOT, "spaces", "nb201.cella")
+# Where the results are cached (RANKING_CACHE overrides it, to run a new protocol beside the old).
+HERE = os.environ.get("RANKING_CACHE", os.path.join(ROOT, "bench", "ranking"))
+# RANKING_SPACE: a copy of the space to train with, so edits to spaces/ during a long run change nothing.
+SPACE = os.environ.get("RANKING_SPACE", os.path.join(ROOT, "spaces", "nb201.cella"))
 PLAN = os.path.join(ROOT, "bench", "ranking.cella")
 NET = ["--set", "C=8", "--set", "N=1"]
 STANDALONE = os.path.join(HERE, "standalone.csv")
@@ -38,12 +41,14 @@ def cella(build):
 
 
 def sample_archs(build, n, seed):
-    """The fixed sample: the first n distinct architectures `cella sample` draws with the seed."""
+    """The fixed sample: n architectures drawn uniformly without replacement from the space's
+    isomorphism classes (`cella enumerate --unique`: one representative per class), so no two
+    of them are the same network."""
     if os.path.exists(ARCHS):
         return [l.strip() for l in open(ARCHS) if l.strip()]
-    out = subprocess.run([cella(build), "sample", SPACE, "-n", str(4 * n), "--seed", str(seed)],
-                         check=True, capture_output=True, text=True).stdout.split()
-    archs = list(dict.fromkeys(out))[:n]
+    classes = subprocess.run([cella(build), "enumerate", SPACE, "--unique"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    archs = random.Random(seed).sample(classes, n)
     os.makedirs(HERE, exist_ok=True)
     with open(ARCHS, "w") as f:
         f.write("\n".join(archs) + "\n")
@@ -245,7 +250,7 @@ if __name__ == "__main__":
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("standalone", "derived"):
         s = sub.add_parser(name)
-        s.add_argument("--n", type=int, default=32)
+        s.add_argument("--n", type=int, default=60)
         s.add_argument("--sample-seed", type=int, default=2026)
         s.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
         s.add_argument("--epochs", type=int, default=6)

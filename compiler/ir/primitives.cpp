@@ -47,6 +47,11 @@ std::vector<Primitive> make_table() {
       {"hswish", "hard swish", {}, PrimKind::Other},
       {"sigmoid", "logistic sigmoid", {}, PrimKind::Other},
       {"bn", "batch normalisation (affine in stand-alone networks, not in supernets)", {}, PrimKind::Other},
+      {"search_bn",
+       "a non-affine batch normalisation in supernets only; stand-alone networks leave it out (DARTS' search cell "
+       "follows pooling with one, its evaluation network does not)",
+       {},
+       PrimKind::Other},
       {"conv",
        "2-d convolution",
        {int_param("k", std::nullopt), out_param(), int_param("stride", 1), pad(), int_param("dilation", 1),
@@ -301,8 +306,8 @@ std::variant<Shape, std::string> infer_shape(const PrimCall& c, const Shape& in)
     out.flat = true;
     return out;
   }
-  bool spatial =
-      p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "dropout" && p != "identity";
+  bool spatial = p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "search_bn" &&
+                 p != "dropout" && p != "identity";
   if (spatial && in.flat)
     return fmt::format("{} needs a spatial input, but the tensor was already pooled to a vector", p);
   std::int64_t stride = c.int_arg("stride", 1);
@@ -357,7 +362,7 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
     if (c.bool_arg("bias", false)) r.params += cout;
   } else if (p == "dwconv") {
     conv(cin, cin, c.int_arg("k", 1), cin, ohw);
-  } else if (p == "bn") {
+  } else if (p == "bn" || p == "search_bn") {
     bn(cin);
   } else if (p == "linear") {
     r.params += cin * cout + (c.bool_arg("bias", true) ? cout : 0);

@@ -15,8 +15,7 @@ namespace cella::ir {
 double cosine_lr(double lr, double min_lr, std::int64_t epoch, std::int64_t length) {
   if (length <= 0) return lr;
   const double pi = std::acos(-1.0);
-  return min_lr +
-         (lr - min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(length))) / 2.0;
+  return min_lr + (lr - min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(length))) / 2.0;
 }
 
 namespace {
@@ -44,7 +43,8 @@ Schedule::Schedule(const SearchPlan& plan) {
   const std::int64_t plain = sn.epochs;
   // Without a split, points matter only where the schedule restarts at them.
   const bool restarts = sp.restart != Restart::None || sp.fresh_schedule != Restart::None;
-  const std::vector<std::int64_t> at = sp.strategy == SplitStrategy::None && !restarts ? std::vector<std::int64_t>{} : sp.at;
+  const std::vector<std::int64_t> at =
+      sp.strategy == SplitStrategy::None && !restarts ? std::vector<std::int64_t>{} : sp.at;
   const std::size_t levels = at.size();
   // Only a hierarchical split trains its children in a phase of their own before keeping one.
   const std::int64_t c = sp.strategy == SplitStrategy::Hierarchical ? sp.child_epochs : 0;
@@ -191,7 +191,9 @@ class Trainees {
 
  private:
   std::string node_name(const std::vector<int>& edges) const {
-    return edges.empty() || !cell_ ? "?" : cell_->edge_name(edges.front()).substr(0, cell_->edge_name(edges.front()).find("<-"));
+    return edges.empty() || !cell_
+               ? "?"
+               : cell_->edge_name(edges.front()).substr(0, cell_->edge_name(edges.front()).find("<-"));
   }
 
   const SearchPlan& plan_;
@@ -232,8 +234,9 @@ std::string schedule_text(const Program& program) {
         break;
       }
     if (first.length < first_end)
-      out += fmt::format(", and the learning rate rises again after epoch {} (as PyTorch's CosineAnnealingLR past its end)",
-                         first.length);
+      out += fmt::format(
+          ", and the learning rate rises again after epoch {} (as PyTorch's CosineAnnealingLR past its end)",
+          first.length);
   }
   out += "\n\n";
   const Trainees trainees(program, plan);

@@ -36,11 +36,11 @@ enum class PhaseKind {
 
 struct Phase {
   PhaseKind kind = PhaseKind::Supernet;
-  int level = -1;                       ///< the split point it follows (0-based); -1 for the supernet
-  std::int64_t begin = 0, end = 0;      ///< lineage epochs [begin, end)
-  bool fresh = false;                   ///< fresh optimizer state and a new cosine at `begin`
-  bool reinit = false;                  ///< the nodes start from fresh weights (split.restart)
-  bool distill = false;                 ///< weight steps distil from frozen teachers
+  int level = -1;                   ///< the split point it follows (0-based); -1 for the supernet
+  std::int64_t begin = 0, end = 0;  ///< lineage epochs [begin, end)
+  bool fresh = false;               ///< fresh optimizer state and a new cosine at `begin`
+  bool reinit = false;              ///< the nodes start from fresh weights (split.restart)
+  bool distill = false;             ///< weight steps distil from frozen teachers
   std::int64_t epochs() const { return end - begin; }
 };
 

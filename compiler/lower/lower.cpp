@@ -9,8 +9,12 @@ namespace cella::lower {
 
 namespace {
 
-bool is_pooling(const ir::Op& op) {
-  return op.seq.size() == 1 && (op.seq[0].prim == "avg_pool" || op.seq[0].prim == "max_pool");
+// A stand-alone network leaves out what the space marks as the supernet's alone (`search_bn`).
+ir::Op as_built(const ir::Op& op, bool supernet) {
+  if (supernet) return op;
+  ir::Op out = op;
+  std::erase_if(out.seq, [](const ir::PrimCall& c) { return c.prim == "search_bn"; });
+  return out;
 }
 
 std::int64_t size_after(const ir::Op& op, std::int64_t size) {
@@ -108,12 +112,11 @@ class Lowering {
     m.group = group;
     m.slot = slot;
     m.candidate = candidate;
-    m.op = op;
+    m.op = as_built(op, supernet_);
     m.in_channels = in_channels;
     m.in_size = in_size;
-    m.out_size = in_size > 0 ? size_after(op, in_size) : 0;
+    m.out_size = in_size > 0 ? size_after(m.op, in_size) : 0;
     m.affine = affine;
-    m.bn_after_pool = supernet_ && (role == Role::EdgeCandidate) && is_pooling(op);
     return m;
   }
 

@@ -38,7 +38,6 @@ struct Module {
   std::int64_t in_channels = 0;
   std::int64_t in_size = 0, out_size = 0;  ///< spatial side before and after (0 when not asked for)
   bool affine = true;                      ///< its batch norms have weights
-  bool bn_after_pool = false;              ///< a non-affine batch norm follows (pooling candidates in supernets)
 };
 
 /// A cell unit: its modules indexed as the runtime runs them.
@@ -69,8 +68,8 @@ struct Network {
 };
 
 /// Lowers the program's network with the candidates `mask` enables. `supernet`: batch norms
-/// inside cells and choice layers without weights and a batch norm after pooling candidates (the
-/// reference search code); otherwise a stand-alone network. `input_size` is the input's side
+/// inside cells and choice layers without weights, and the space's `search_bn`s (the reference
+/// search code); otherwise a stand-alone network, without them. `input_size` is the input's side
 /// (28 for Fashion-MNIST); 0 leaves the spatial sizes at 0.
 Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size = 0);
 

@@ -142,6 +142,7 @@ void register_builtins(std::map<std::string, Factory>& f) {
   f["hswish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::hardswish)); };
   f["sigmoid"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Sigmoid()); };
   f["bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, ctx.affine)); };
+  f["search_bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, false)); };
   f["conv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
     return conv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 1), i(c, "stride", 1), i(c, "pad", 0),
                 i(c, "dilation", 1), i(c, "groups", 1), c.bool_arg("bias", false));

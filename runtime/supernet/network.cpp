@@ -24,7 +24,6 @@ nn::Sequential build_module(const lower::Module& m) {
     auto r = ir::infer_shape(c, shape);
     if (auto* s = std::get_if<ir::Shape>(&r)) shape = *s;
   }
-  if (m.bn_after_pool) seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(shape.channels).affine(false)));
   return seq;
 }
 

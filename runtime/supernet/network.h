@@ -54,8 +54,8 @@ TORCH_MODULE(CellModule);
 
 class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
  public:
-  /// `supernet`: batch norms inside cells and choice layers without weights and a batch norm
-  /// after pooling candidates (the reference search code); otherwise a stand-alone network.
+  /// `supernet`: batch norms inside cells and choice layers without weights, and the space's
+  /// `search_bn`s (the reference search code); otherwise a stand-alone network.
   NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const Mixing& mix);

@@ -143,8 +143,8 @@ TEST(Schedule, ShippedPaperProfiles) {
   EXPECT_EQ(schedule_of("nb201.cella", "hep_paper").total(), 60);  // 30 + 3 x 10
   EXPECT_EQ(schedule_of("nb201.cella", "gm_paper").total(), 60);
   EXPECT_EQ(schedule_of("nb201.cella", "few_shot_paper").total(), 900);  // 600 + 300
-  EXPECT_EQ(schedule_of("darts_s5.cella", "hep_paper").total(), 80);   // 45 + 4 x 5 + 15
-  EXPECT_EQ(schedule_of("darts_s5.cella", "gm_paper").total(), 21);    // 6 + 15
+  EXPECT_EQ(schedule_of("darts_s5.cella", "hep_paper").total(), 80);     // 45 + 4 x 5 + 15
+  EXPECT_EQ(schedule_of("darts_s5.cella", "gm_paper").total(), 21);      // 6 + 15
   // HEP-NAS's DARTS code ends near 0.022 after 80 steps of a 45-epoch cosine.
   EXPECT_NEAR(schedule_of("darts_s5.cella", "hep_paper").lr(79), 0.0216, 1e-4);
 }

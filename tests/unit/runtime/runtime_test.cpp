@@ -141,6 +141,29 @@ TEST(Network, StatsCountPluginPrimitivesFromTheirSignature) {
   EXPECT_EQ(ir::cost(strided, ir::Shape{4, 1, false}, 28).params, 8 * 4 * 3 * 3);
 }
 
+// Whether a pooling candidate carries a batch norm is the space's word: NAS-Bench-201's search
+// cells have none (it used to be added to every supernet pooling candidate), DARTS' supernet has
+// a non-affine one (`search_bn` in std.ops), which its stand-alone network leaves out.
+TEST(Network, BatchNormsAfterPoolingAreThoseTheSpaceWrites) {
+  auto pool_tensors = [](const Network& net) {
+    std::size_t params = 0, buffers = 0;
+    for (const auto& kv : net->named_parameters()) params += kv.key().find("pool") != std::string::npos;
+    for (const auto& kv : net->named_buffers()) buffers += kv.key().find("pool") != std::string::npos;
+    return std::pair{params, buffers};
+  };
+  auto nb201 = program("nb201.cella", {{"C", "4"}, {"N", "1"}});
+  EXPECT_EQ(pool_tensors(Network(nb201, Mask::full(*nb201), true)), (std::pair<std::size_t, std::size_t>{0, 0}));
+  auto darts = program("darts.cella", {{"C", "4"}, {"layers", "5"}});
+  auto [params, buffers] = pool_tensors(Network(darts, Mask::full(*darts), true));
+  EXPECT_EQ(params, 0u);  // non-affine
+  // running mean, variance and count of 2 pooling candidates on 14 edges of each of the 5 cells
+  EXPECT_EQ(buffers, 3u * 2u * 14u * 5u);
+  std::mt19937_64 rng(3);
+  ir::Arch a = ir::sample(*darts, Mask::full(*darts), rng);
+  Network alone(darts, Mask::of_arch(*darts, a), false);
+  EXPECT_EQ(pool_tensors(alone), (std::pair<std::size_t, std::size_t>{0, 0}));
+}
+
 TEST(Network, DisabledCandidatesAreNotAllocated) {
   auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}});
   Mask full = Mask::full(*p), narrow = full;

@@ -27,6 +27,13 @@ bool applies_at(Restart r, std::size_t level, std::size_t levels) {
 
 }  // namespace
 
+std::vector<std::vector<int>> split_hierarchies(const Cell& cell) {
+  std::vector<std::vector<int>> out;
+  for (const auto& h : cell.hierarchies)
+    if (std::any_of(h.begin(), h.end(), [&](int e) { return cell.edge(e).candidates.size() >= 2; })) out.push_back(h);
+  return out;
+}
+
 void Schedule::add(Phase p) {
   if (p.end > p.begin) phases_.push_back(p);
 }
@@ -66,13 +73,7 @@ Schedule::Schedule(const SearchPlan& plan) {
     add({last ? PhaseKind::Final : PhaseKind::Between, static_cast<int>(k), s + c, next, fresh, reinit, false});
   }
   total_ = plain + static_cast<std::int64_t>(levels) * c;
-  first_length_ = total_;
-  for (const Phase& p : phases_)
-    if (p.fresh) {
-      first_length_ = p.begin;
-      break;
-    }
-  if (sn.cosine_epochs > 0) first_length_ = sn.cosine_epochs;
+  first_length_ = sn.cosine_epochs > 0 ? sn.cosine_epochs : first_fresh();
 }
 
 Schedule Schedule::supernet_only(const SearchPlan& plan, std::int64_t epochs) {
@@ -95,6 +96,12 @@ std::int64_t Schedule::children_end(std::size_t level) const {
 bool Schedule::reinit(std::size_t level) const {
   if (level >= reinit_.size()) throw std::out_of_range("Schedule::reinit: no such split");
   return reinit_[level];
+}
+
+std::int64_t Schedule::first_fresh() const {
+  for (const Phase& p : phases_)
+    if (p.fresh) return p.begin;
+  return total_;
 }
 
 const Phase& Schedule::phase_at(std::int64_t epoch) const {
@@ -152,10 +159,10 @@ class Trainees {
       if (c.props().name == sp.cell) cell_ = &c;
     if (!cell_) return;
     if (sp.strategy == SplitStrategy::Hierarchical)
-      for (const auto& h : cell_->hierarchies) {
+      for (const auto& h : split_hierarchies(*cell_)) {
         int edges = 0;
         for (int e : h) edges += cell_->edge(e).candidates.size() >= 2;
-        if (edges > 0) hierarchies_.push_back({h, edges});
+        hierarchies_.push_back({h, edges});
       }
   }
 
@@ -227,13 +234,7 @@ std::string schedule_text(const Program& program) {
   if (sn.schedule.kind == ScheduleKind::Cosine) {
     Segment first = s.segment_at(0);
     out += fmt::format("; the first cosine spans {}", plural(first.length, "epoch", "epochs"));
-    std::int64_t first_end = s.total();
-    for (const Phase& p : s.phases())
-      if (p.fresh) {
-        first_end = p.begin;
-        break;
-      }
-    if (first.length < first_end)
+    if (first.length < s.first_fresh())
       out += fmt::format(
           ", and the learning rate rises again after epoch {} (as PyTorch's CosineAnnealingLR past its end)",
           first.length);

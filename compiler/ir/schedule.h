@@ -26,6 +26,11 @@
 namespace cella::ir {
 
 struct Program;
+struct Cell;
+
+/// The hierarchies of `cell` (the edges into one node, in node order) that have an edge with a
+/// choice: what a hierarchical split splits, one per split point.
+std::vector<std::vector<int>> split_hierarchies(const Cell& cell);
 
 enum class PhaseKind {
   Supernet,  ///< the root, before the first split
@@ -60,6 +65,8 @@ class Schedule {
   const std::vector<Phase>& phases() const { return phases_; }
   /// The epochs of a whole lineage, root to leaf.
   std::int64_t total() const { return total_; }
+  /// Where the first fresh start is (the end of the first cosine piece), or total() if none.
+  std::int64_t first_fresh() const;
   /// The lineage epoch at which split `level` happens, and the end of its children's phase
   /// (the same epoch when the split has none).
   std::int64_t split_epoch(std::size_t level) const;

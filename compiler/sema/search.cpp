@@ -453,13 +453,7 @@ class SearchBuilder {
   // rate climbs back up (HEP-NAS's code does this on purpose or not; a user should know).
   void overrun_warning() {
     if (plan_.supernet.cosine_epochs == 0 || plan_.supernet.schedule.kind != ir::ScheduleKind::Cosine) return;
-    const ir::Schedule schedule(plan_);
-    std::int64_t continuing = schedule.total();
-    for (const ir::Phase& ph : schedule.phases())
-      if (ph.fresh) {
-        continuing = ph.begin;
-        break;
-      }
+    const std::int64_t continuing = ir::Schedule(plan_).first_fresh();
     if (plan_.supernet.cosine_epochs >= continuing) return;
     diags_.report(Kind::CosineOverrun, range_of("supernet.cosine_epochs"),
                   fmt::format("the cosine spans {} epochs but the lineage trains {} epochs on it: the learning rate "
@@ -595,12 +589,7 @@ class SearchBuilder {
     }
     if (p.strategy == ir::SplitStrategy::Plugin) return;  // its own checks are its own
     // Hierarchical: one hierarchy (edges sharing a target) per split point, each edge cut in two.
-    int splittable = 0;
-    for (const auto& h : cell->hierarchies) {
-      bool any = false;
-      for (int e : h) any = any || n_of(e) >= 2;
-      splittable += any;
-    }
+    const auto splittable = static_cast<int>(ir::split_hierarchies(*cell).size());
     if (static_cast<int>(p.at.size()) > splittable) {
       diags_.report(Kind::InvalidSchedule, range_of("split.at"),
                     fmt::format("{} split points, but cell '{}' has {} hierarch{} with edges to split", p.at.size(),

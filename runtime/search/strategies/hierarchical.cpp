@@ -15,12 +15,7 @@ class Hierarchical final : public Strategy {
   int run(SearchContext& ctx) const override {
     const ir::SplitPlan& sp = ctx.split();
     const ir::Schedule& schedule = ctx.schedule();
-    std::vector<std::vector<int>> hierarchies;
-    for (const auto& h : ctx.cell().hierarchies) {
-      bool any = false;
-      for (int e : h) any = any || ctx.cell().edge(e).candidates.size() >= 2;
-      if (any) hierarchies.push_back(h);
-    }
+    const std::vector<std::vector<int>> hierarchies = ir::split_hierarchies(ctx.cell());
     int current = 0;
     for (std::size_t k = 0; k < sp.at.size() && k < hierarchies.size(); ++k) {
       ctx.train(current, schedule.split_epoch(k), {});  // plain cross-entropy, as the reference

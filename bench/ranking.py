@@ -2,12 +2,15 @@
 """Ranking benchmark of the splitting methods on a small NAS-Bench-201 over Fashion-MNIST.
 
   ranking.py standalone   train the fixed sample of architectures stand-alone (cached in
-                          bench/ranking/standalone.csv; rows already there are skipped)
+                          bench/ranking-v2/standalone.csv; rows already there are skipped)
   ranking.py methods      run each search of bench/ranking.cella and evaluate every sampled
-                          architecture with inherited weights (bench/ranking/methods.csv, and
-                          methods.csv.summary: derived architecture, wall time, epochs)
+                          architecture with inherited weights (methods.csv), and with the root
+                          supernet as it was when first split (method NAME@root); methods.csv.summary
+                          has the derived architecture, wall time per phase, epochs and the root's
+                          training curve (the pairing check)
   ranking.py derived      train each search's derived architecture stand-alone (cached too)
-  ranking.py report       the table of bench/README.md (Kendall tau-b, noise ceiling)
+  ranking.py report       the tables of bench/README.md (Kendall tau-b and Spearman rho with
+                          bootstrap intervals, paired differences to one-shot, noise ceiling)
 
 bench/README.md gives the protocol and the commands. Only the Python standard library is used.
 """
@@ -25,15 +28,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where the results are cached (RANKING_CACHE overrides it, to run a new protocol beside the old).
-HERE = os.environ.get("RANKING_CACHE", os.path.join(ROOT, "bench", "ranking"))
-# RANKING_SPACE: a copy of the space to train with, so edits to spaces/ during a long run change nothing.
+HERE = os.environ.get("RANKING_CACHE", os.path.join(ROOT, "bench", "ranking-v2"))
+# RANKING_SPACE, RANKING_PLAN: copies of the space and of the plans to train with, so edits during a
+# long run change nothing (the plans import the space from RANKING_SPACE's folder).
 SPACE = os.environ.get("RANKING_SPACE", os.path.join(ROOT, "spaces", "nb201.cella"))
-PLAN = os.path.join(ROOT, "bench", "ranking.cella")
+PLAN = os.environ.get("RANKING_PLAN", os.path.join(ROOT, "bench", "ranking.cella"))
 NET = ["--set", "C=8", "--set", "N=1"]
 STANDALONE = os.path.join(HERE, "standalone.csv")
 METHODS = os.path.join(HERE, "methods.csv")  # and methods.csv.summary
 ARCHS = os.path.join(HERE, "archs.txt")
-SEARCHES = ["one_shot", "few_shot", "gm_nas", "hep_nas"]
+# The two protocols of bench/ranking.cella; the first search of each is its one-shot control.
+PROTOCOLS = {
+    "continue": ["one_shot", "few_shot", "gm_nas", "hep_nas"],
+    "restart": ["one_shot_restart", "few_shot_restart", "gm_nas_restart", "hep_nas_restart"],
+}
+SEARCHES = [name for names in PROTOCOLS.values() for name in names]
+LABELS = {"one_shot": "one-shot", "few_shot": "Few-Shot NAS", "gm_nas": "GM-NAS", "hep_nas": "HEP-NAS"}
 
 
 def cella(build):
@@ -126,18 +136,12 @@ def inherited(args, name, seed, out, node=None):
                     "valid_acc": f"{row['valid_acc']:.2f}"})
 
 
-def roots(args):
-    """`inherited(node=0)` for finished searches whose run directories are still there."""
-    have = {(r["method"], r["seed"]) for r in read_csv(METHODS)}
-    for r in read_csv(METHODS + ".summary"):
-        if r["method"] != "one_shot" and (r["method"] + "@root", r["seed"]) not in have:
-            inherited(args, r["method"], int(r["seed"]), f"/tmp/cella-ranking/{r['method']}-s{r['seed']}", node=0)
-
-
 def methods(args):
     """Each search of bench/ranking.cella per seed, then every sampled architecture evaluated
-    with the weights of the sub-supernet that holds it (`cella eval --weights RUN --archs`)."""
-    summary_header = ["method", "seed", "derived", "selected_valid_acc", "seconds", "phases", "epochs_of_training"]
+    with the weights of the sub-supernet that holds it (`cella eval --weights RUN --archs`),
+    and, for the searches that split, with the root as it was when first split (`--node 0`)."""
+    summary_header = ["method", "seed", "derived", "selected_valid_acc", "seconds", "phases", "epochs_of_training",
+                      "root_losses"]
     done = {(r["method"], r["seed"]) for r in read_csv(METHODS + ".summary")}
     for seed in args.seeds:
         for name in args.searches:
@@ -146,7 +150,7 @@ def methods(args):
             out = f"/tmp/cella-ranking/{name}-s{seed}"
             subprocess.run(["rm", "-rf", out], check=True)
             t = time.time()
-            r = subprocess.run([cella(args.build), "search", PLAN, "-I", os.path.join(ROOT, "spaces"), *NET, "--search", name,
+            r = subprocess.run([cella(args.build), "search", PLAN, "-I", os.path.dirname(SPACE), *NET, "--search", name,
                                 "--seed", str(seed), "--threads", str(args.threads), "--out", out],
                                capture_output=True, text=True)
             seconds = time.time() - t
@@ -156,46 +160,103 @@ def methods(args):
             tree = json.load(open(os.path.join(out, "tree.json")))
             epochs = sum(len(n["curve"]) for n in tree["nodes"])
             inherited(args, name, seed, out)
-            if name != "one_shot":
+            if len(tree["nodes"]) > 1:
                 inherited(args, name, seed, out, node=0)
             phases = ";".join(f"{k}={v:.0f}" for k, v in sorted(result["phases_seconds"].items()))
+            # The root's training losses, exactly as written: equal prefixes across the searches
+            # of one protocol and seed show that they split the same supernet.
+            root_losses = ";".join(repr(c["train_loss"]) for c in tree["nodes"][0]["curve"])
             append_row(METHODS + ".summary", summary_header,
-                       {"method": name, "seed": seed, "derived": result["arch"], "selected_valid_acc": f"{result['valid_acc']:.2f}",
-                        "seconds": f"{seconds:.0f}", "phases": phases, "epochs_of_training": epochs})
-            print(f"{name} seed {seed}: {seconds:.0f} s, {epochs} epochs of training, derived {result['arch']}", flush=True)
+                       {"method": name, "seed": seed, "derived": result["arch"],
+                        "selected_valid_acc": f"{result['valid_acc']:.2f}", "seconds": f"{seconds:.0f}",
+                        "phases": phases, "epochs_of_training": epochs, "root_losses": root_losses})
+            print(f"{name} seed {seed}: {seconds:.0f} s, {epochs} epochs of training, derived {result['arch']}",
+                  flush=True)
+
+
+# ---- statistics (standard library only) ----------------------------------------------------------
+
+def sign(v):
+    return (v > 0) - (v < 0)
+
+
+def signs(x):
+    """sign(x[i] - x[j]) for all i, j: the pairwise comparisons Kendall's tau counts."""
+    return [[sign(a - b) for b in x] for a in x]
+
+
+def kendall_tau_b(sx, sy, idx):
+    """Kendall's tau-b of the items idx (repeats allowed, as in a bootstrap resample) from the
+    comparison matrices of two series; ties in either series are handled as scipy.stats.kendalltau
+    does, and a pair of copies of one item counts as tied in both (left out)."""
+    conc = disc = tx = ty = 0
+    for a in range(len(idx)):
+        i = idx[a]
+        rx, ry = sx[i], sy[i]
+        for b in range(a + 1, len(idx)):
+            j = idx[b]
+            dx, dy = rx[j], ry[j]
+            if dx == 0:
+                if dy != 0:
+                    tx += 1
+            elif dy == 0:
+                ty += 1
+            elif dx == dy:
+                conc += 1
+            else:
+                disc += 1
+    denom = ((conc + disc + tx) * (conc + disc + ty)) ** 0.5
+    return (conc - disc) / denom if denom else float("nan")
+
+
+def ranks(x):
+    """Ranks from 1, ties given their average rank."""
+    order = sorted(range(len(x)), key=lambda i: x[i])
+    r = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return r
+
+
+def spearman_rho(x, y, idx):
+    """Spearman's rho of the items idx: Pearson's correlation of the average ranks."""
+    rx, ry = ranks([x[i] for i in idx]), ranks([y[i] for i in idx])
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return sxy / (sxx * syy) ** 0.5 if sxx and syy else float("nan")
 
 
 def same_group_tau(x, y, groups):
     """Kendall's tau-a over the pairs that share a group (a sub-supernet): how well each
     sub-supernet ranks its own architectures, leaving out the offsets between sub-supernets."""
-    conc = disc = 0
+    conc = disc = total = 0
     for i, j in itertools.combinations(range(len(x)), 2):
         if groups[i] != groups[j]:
             continue
+        total += 1
         d = (x[i] - x[j]) * (y[i] - y[j])
         conc += d > 0
         disc += d < 0
-    total = sum(1 for i, j in itertools.combinations(range(len(x)), 2) if groups[i] == groups[j])
     return (conc - disc) / total if total else float("nan")
 
 
-def kendall_tau_b(x, y):
-    """Kendall's tau-b (ties in either variable handled as scipy.stats.kendalltau does)."""
-    conc = disc = tx = ty = 0
-    for i, j in itertools.combinations(range(len(x)), 2):
-        dx, dy = x[i] - x[j], y[i] - y[j]
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            tx += 1
-        elif dy == 0:
-            ty += 1
-        elif (dx > 0) == (dy > 0):
-            conc += 1
-        else:
-            disc += 1
-    denom = ((conc + disc + tx) * (conc + disc + ty)) ** 0.5
-    return (conc - disc) / denom if denom else float("nan")
+def interval(values):
+    """The central 95 % of bootstrap values (percentile interval)."""
+    v = sorted(x for x in values if x == x)
+    return v[int(0.025 * (len(v) - 1))], v[int(round(0.975 * (len(v) - 1)))]
+
+
+def fmt_ci(point, values):
+    lo, hi = interval(values)
+    return f"{point:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def report(args):
@@ -205,43 +266,101 @@ def report(args):
         sa.setdefault(r["arch"], {})[int(r["seed"])] = float(r["test_acc"])
     seeds = sorted({s for v in sa.values() for s in v})
     sample = [a for a in archs if all(s in sa.get(a, {}) for s in seeds[:2])]
-    per_seed = {s: [sa[a][s] for a in sample] for s in seeds}
-    mean = [statistics.mean(sa[a].values()) for a in sample]
-    ceiling = kendall_tau_b(per_seed[seeds[0]], per_seed[seeds[1]])
-    print(f"{len(sample)} architectures, stand-alone seeds {seeds}: accuracy {min(mean):.2f}-{max(mean):.2f} %, "
-          f"median {statistics.median(mean):.2f} %")
-    print(f"noise ceiling: tau-b between stand-alone seeds {seeds[0]} and {seeds[1]} = {ceiling:.3f}\n")
+    n = len(sample)
+    mean = [statistics.fmean(sa[a].values()) for a in sample]
+    per_seed = {s: [sa[a][s] for a in sample] for s in seeds[:2]}
+    smean = signs(mean)
+    # One set of resamples of the architectures for every statistic, so differences are paired.
+    rng = random.Random(args.bootstrap_seed)
+    full = list(range(n))
+    resamples = [[rng.randrange(n) for _ in range(n)] for _ in range(args.bootstrap)]
+
+    def boot(stat):
+        return stat(full), [stat(idx) for idx in resamples]
+
+    s0, s1 = (signs(per_seed[s]) for s in seeds[:2])
+    ceiling, ceiling_boot = boot(lambda idx: kendall_tau_b(s0, s1, idx))
+    print(f"{n} of {len(archs)} sampled architectures have stand-alone seeds {seeds[:2]}: accuracy "
+          f"{min(mean):.2f}-{max(mean):.2f} %, median {statistics.median(mean):.2f} %")
+    print(f"noise ceiling: tau-b between stand-alone seeds {seeds[0]} and {seeds[1]} = {fmt_ci(ceiling, ceiling_boot)}")
+    print(f"bootstrap: {args.bootstrap} resamples of the architectures (seed {args.bootstrap_seed}), "
+          "95 % percentile intervals in brackets\n")
+
     rows = read_csv(METHODS)
     summary = read_csv(METHODS + ".summary")
-    print("| method | tau-b vs mean stand-alone (per search seed) | tau-b vs one stand-alone seed (mean) | "
-          "tau within a sub-supernet | sub-supernets used | epochs of training | wall time (s) | "
-          "derived architecture: stand-alone test acc (%) |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
-    for name in SEARCHES + [n + "@root" for n in SEARCHES[1:]]:
-        taus, single, within, nodes, walls, epochs, derived_acc = [], [], [], set(), [], [], []
-        for s in sorted({int(r["seed"]) for r in rows if r["method"] == name}):
-            inherited = {r["arch"]: float(r["valid_acc"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
-            nodes |= {(s, r["node"]) for r in rows if r["method"] == name and int(r["seed"]) == s}
-            x = [inherited[a] for a in sample]
-            taus.append(kendall_tau_b(x, mean))
-            owner = {r["arch"]: r["node"] for r in rows if r["method"] == name and int(r["seed"]) == s}
-            within.append(same_group_tau(x, mean, [owner[a] for a in sample]))
-            single += [kendall_tau_b(x, per_seed[k]) for k in seeds[:2]]
-            for m in summary:
-                if m["method"] == name.split("@")[0] and int(m["seed"]) == s and "@" not in name:
-                    walls.append(float(m["seconds"]))
-                    epochs.append(int(m["epochs_of_training"]))
-                    acc = sa.get(m["derived"], {}).get(s)
-                    rank = sum(v > acc for v in mean) if acc is not None else None
-                    derived_acc.append("pending" if acc is None else f"{acc:.2f} (above {len(mean) - rank} of {len(mean)} sampled)")
-        if not taus:
+    acc, owner = {}, {}  # (method, seed) -> {arch: inherited accuracy}, {arch: node that evaluated it}
+    for r in rows:
+        acc.setdefault((r["method"], int(r["seed"])), {})[r["arch"]] = float(r["valid_acc"])
+        owner.setdefault((r["method"], int(r["seed"])), {})[r["arch"]] = r["node"]
+
+    def run_seeds(method):
+        return sorted(s for (k, s) in acc if k == method and all(a in acc[(k, s)] for a in sample))
+
+    def series_stats(method):
+        """Seeds, tau and rho (point and bootstrap values, each the mean over the seeds), the
+        per-seed taus and the inherited accuracies."""
+        ss = run_seeds(method)
+        xs = [[acc[(method, s)][a] for a in sample] for s in ss]
+        sx = [signs(x) for x in xs]
+        tau = lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx) for m in sx)
+        rho = lambda idx: statistics.fmean(spearman_rho(x, mean, idx) for x in xs)
+        return ss, boot(tau), boot(rho), [kendall_tau_b(m, smean, full) for m in sx], xs
+
+    for protocol, names in PROTOCOLS.items():
+        present = [m for m in names + [names[1] + "@root"] if run_seeds(m)]
+        if not present:
             continue
-        n_nodes = len(nodes) / max(1, len(taus))
-        label = name.replace("@root", ": its supernet when first split")
-        print(f"| {label} | {statistics.mean(taus):.3f} ({', '.join(f'{t:.3f}' for t in taus)}) | {statistics.mean(single):.3f} | "
-              f"{statistics.mean(within):.3f} | "
-              f"{n_nodes:.1f} | {statistics.mean(epochs) if epochs else '-'} | {statistics.mean(walls) if walls else '-'} | "
-              f"{'; '.join(derived_acc) or '-'} |")
+        print(f"### protocol `{protocol}`\n")
+        print("| method | seeds | Kendall tau-b | (per seed) | Spearman rho | tau-b minus one-shot's (same seeds) | "
+              "tau within a sub-supernet | sub-supernets | epochs of training | wall time per phase (s) | "
+              "derived architecture: stand-alone accuracy (%) |")
+        print("|---|---:|---|---|---|---|---:|---:|---:|---|---|")
+        control = series_stats(names[0]) if names[0] in present else None
+        for m in present:
+            ss, (tau, tau_b), (rho, rho_b), taus, xs = series_stats(m)
+            diff = "-"
+            if control and m != names[0] and ss == control[0]:
+                ctau, ctau_b = control[1]
+                diff = fmt_ci(tau - ctau, [a - b for a, b in zip(tau_b, ctau_b)])
+            within, nodes, walls, epochs, derived_acc = [], [], {}, [], []
+            for s, x in zip(ss, xs):
+                o = owner[(m, s)]
+                within.append(same_group_tau(x, mean, [o[a] for a in sample]))
+                nodes.append(len({o[a] for a in sample}))
+            for r in summary:
+                if r["method"] != m or int(r["seed"]) not in ss:
+                    continue
+                epochs.append(int(r["epochs_of_training"]))
+                for kv in r["phases"].split(";"):
+                    k, v = kv.split("=")
+                    walls.setdefault(k, []).append(float(v))
+                got = sa.get(r["derived"], {}).get(int(r["seed"]))
+                derived_acc.append("pending" if got is None else f"{got:.2f} (above {sum(v < got for v in mean)} of {n})")
+            base = m.split("@")[0].removesuffix("_restart")
+            label = "the root when first split" if m.endswith("@root") else LABELS[base]
+            wall = ", ".join(f"{k} {statistics.fmean(v):.0f}" for k, v in sorted(walls.items())) or "-"
+            print(f"| {label} | {len(ss)} | {fmt_ci(tau, tau_b)} | {', '.join(f'{t:.3f}' for t in taus)} | "
+                  f"{fmt_ci(rho, rho_b)} | {diff} | {statistics.fmean(within):.3f} | {statistics.fmean(nodes):.1f} | "
+                  f"{statistics.fmean(epochs) if epochs else '-'} | {wall} | {'; '.join(derived_acc) or '-'} |")
+        print()
+        pairing(protocol, names, summary, acc)
+
+
+def pairing(protocol, names, summary, acc):
+    """Checks the paired design: within a protocol and seed, every search that splits evaluated
+    its root (node 0 when first split) to the same accuracies on every architecture, and every
+    search's root trained with the same losses up to the first split."""
+    for seed in sorted({int(r["seed"]) for r in summary if r["method"] in names}):
+        losses = {r["method"]: r["root_losses"].split(";") for r in summary
+                  if r["method"] in names and int(r["seed"]) == seed and r.get("root_losses")}
+        roots = {m: acc[(m + "@root", seed)] for m in names if (m + "@root", seed) in acc}
+        shortest = min((len(v) for v in losses.values()), default=0)
+        same_losses = len({tuple(v[:shortest]) for v in losses.values()}) <= 1
+        same_roots = len({tuple(sorted(v.items())) for v in roots.values()}) <= 1
+        print(f"pairing, protocol `{protocol}`, seed {seed}: the root training losses of {len(losses)} searches are "
+              f"{'identical' if same_losses else 'DIFFERENT'} over their first {shortest} epochs; the root "
+              f"evaluations of {len(roots)} searches are {'identical' if same_roots else 'DIFFERENT'}")
+    print()
 
 
 if __name__ == "__main__":
@@ -258,11 +377,11 @@ if __name__ == "__main__":
         s.add_argument("--workers", type=int, default=2)
         s.add_argument("--threads", type=int, default=1)
     m = sub.add_parser("methods")
-    m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1])
+    m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2])
     m.add_argument("--searches", type=lambda v: v.split(","), default=SEARCHES)
     m.add_argument("--threads", type=int, default=1)
-    r = sub.add_parser("roots")
-    r.add_argument("--threads", type=int, default=1)
-    sub.add_parser("report")
+    r = sub.add_parser("report")
+    r.add_argument("--bootstrap", type=int, default=1000, help="resamples of the architectures")
+    r.add_argument("--bootstrap-seed", type=int, default=2026)
     args = p.parse_args()
-    {"standalone": standalone, "derived": derived, "methods": methods, "roots": roots, "report": report}[args.cmd](args)
+    {"standalone": standalone, "derived": derived, "methods": methods, "report": report}[args.cmd](args)

@@ -25,7 +25,7 @@ enum class PathMode { Network, Cell };         ///< path sampling: one path per 
 enum class GmVariant { Nb201, Darts };         ///< gradient matching: min cut + one-hot, or min intra + θ
 enum class Selection { ValidAcc, ValidLoss };  ///< what picks the kept sub-supernet
 enum class Distill { Smd, Parent, Mutual, None };
-enum class Restart { None, Final, All };
+enum class Restart { None, Final, All, First };  ///< at which split points a restart applies
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -34,7 +34,7 @@ inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
-inline constexpr std::array<std::string_view, 3> kRestartWords{"none", "final", "all"};
+inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
 inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",

@@ -20,9 +20,9 @@ double cosine_lr(double lr, double min_lr, std::int64_t epoch, std::int64_t leng
 
 namespace {
 
-// Whether a `none | final | all` choice applies to split `level` of `levels`.
+// Whether a `none | final | all | first` choice applies to split `level` of `levels`.
 bool applies_at(Restart r, std::size_t level, std::size_t levels) {
-  return r == Restart::All || (r == Restart::Final && level + 1 == levels);
+  return r == Restart::All || (r == Restart::Final && level + 1 == levels) || (r == Restart::First && level == 0);
 }
 
 }  // namespace

@@ -118,6 +118,25 @@ TEST(Schedule, AFreshScheduleRestartsTheCosineAndKeepsTheWeights) {
   }
 }
 
+// `fresh_schedule first` restarts once, at the first split, and the rest of the lineage (the
+// hierarchical children, the kept child's plain epochs and the later levels) continues that one
+// cosine: the paper-shaped protocol of bench/README.md, where the root converges first.
+TEST(Schedule, AFreshScheduleAtTheFirstSplitSpansTheRestOfTheLineage) {
+  SearchPlan p = plan_with(21, SplitStrategy::Hierarchical, {16, 18, 20});
+  p.split.child_epochs = 1;
+  p.split.fresh_schedule = Restart::First;
+  Schedule s(p);
+  EXPECT_EQ(s.total(), 24);
+  EXPECT_TRUE(s.fresh_at(16));
+  EXPECT_EQ(s.first_fresh(), 16);
+  EXPECT_EQ(s.segment_at(15).length, 16);
+  EXPECT_NEAR(s.lr(15), cosine_lr(0.025, 0.001, 15, 16), 1e-15);
+  EXPECT_DOUBLE_EQ(s.lr(16), 0.025);
+  for (std::int64_t e = 17; e < 24; ++e) EXPECT_FALSE(s.fresh_at(e)) << e;
+  EXPECT_EQ(s.segment_at(23).length, 8);
+  EXPECT_NEAR(s.lr(23), cosine_lr(0.025, 0.001, 7, 8), 1e-15);
+}
+
 // Gumbel temperatures anneal over each cosine piece.
 TEST(Schedule, TemperatureAnnealsOverEachPiece) {
   SearchPlan p = plan_with(10, SplitStrategy::GradientMatch, {5});

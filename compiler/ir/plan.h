@@ -127,6 +127,9 @@ struct SplitPlan {
   Distill distill = Distill::None;
   Restart restart = Restart::None;         ///< children start from fresh weights (and a fresh schedule)
   Restart fresh_schedule = Restart::None;  ///< children keep their weights but restart the schedule
+  /// Weight of the confidence term on the architecture weights in the final phase (after the
+  /// last split point): HEP-NAS's DARTS code adds it, with weight 1, in its last 15 epochs.
+  double final_confidence = 0;
   diag::SourceRange range;
 };
 

@@ -47,6 +47,7 @@ Schedule::Schedule(const SearchPlan& plan) {
   tau_max_ = sn.tau_max;
   tau_min_ = sn.tau_min;
   arch_warmup_ = sn.arch_warmup;
+  final_confidence_ = sp.final_confidence;
   const std::int64_t plain = sn.epochs;
   // Without a split, points matter only where the schedule restarts at them.
   const bool restarts = sp.restart != Restart::None || sp.fresh_schedule != Restart::None;
@@ -122,6 +123,12 @@ Segment Schedule::segment_at(std::int64_t epoch) const {
       break;
     }
   return {begin, end - begin};
+}
+
+double Schedule::arch_confidence(std::int64_t epoch) const {
+  if (final_confidence_ == 0 || epoch < 0 || epoch >= total_) return 0;
+  const Phase& p = phase_at(epoch);
+  return p.kind == PhaseKind::Final && p.level >= 0 ? final_confidence_ : 0;
 }
 
 bool Schedule::fresh_at(std::int64_t epoch) const {
@@ -239,6 +246,9 @@ std::string schedule_text(const Program& program) {
           ", and the learning rate rises again after epoch {} (as PyTorch's CosineAnnealingLR past its end)",
           first.length);
   }
+  if (weights && plan.split.final_confidence > 0)
+    out += fmt::format("; arch on+c: the architecture loss adds the confidence term (weight {})",
+                       plan.split.final_confidence);
   out += "\n\n";
   const Trainees trainees(program, plan);
   out += fmt::format("{:>5}  {:<24} {:>9}  {:<4} {:<7} {}\n", "epoch", "phase", "lr", "arch", "distill", "trains");
@@ -248,7 +258,7 @@ std::string schedule_text(const Program& program) {
                          p.reinit ? "-- fresh weights, optimizer state and cosine"
                                   : "-- fresh optimizer state and cosine, inherited weights");
     for (std::int64_t e = p.begin; e < p.end; ++e) {
-      const char* arch = !weights ? "-" : s.arch_steps(e) ? "on" : "off";
+      const char* arch = !weights ? "-" : !s.arch_steps(e) ? "off" : s.arch_confidence(e) > 0 ? "on+c" : "on";
       std::string distill = p.distill ? std::string(name_of(plan.split.distill)) : "-";
       out += fmt::format("{:>5}  {:<24} {:>9.6f}  {:<4} {:<7} {}\n", e + 1, phase_name(p), s.lr(e), arch, distill,
                          e == p.begin ? trainees(p) : "\"");

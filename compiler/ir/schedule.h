@@ -86,6 +86,9 @@ class Schedule {
   /// Whether the architecture weights learn in epoch `epoch` (from `supernet.arch_warmup` on,
   /// counted along the lineage).
   bool arch_steps(std::int64_t epoch) const { return epoch >= arch_warmup_; }
+  /// The weight of the confidence term in epoch `epoch`'s architecture loss: split.final_confidence
+  /// in the final phase (after the last split point), else 0.
+  double arch_confidence(std::int64_t epoch) const;
 
  private:
   Schedule() = default;
@@ -97,6 +100,7 @@ class Schedule {
   std::int64_t total_ = 0;
   std::int64_t first_length_ = 0;  ///< the first piece's cosine length (supernet.cosine_epochs or derived)
   std::int64_t arch_warmup_ = 0;
+  double final_confidence_ = 0;
   double lr0_ = 0, min_lr_ = 0, tau_max_ = 1, tau_min_ = 1;
   bool constant_ = false;
 };

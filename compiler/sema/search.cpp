@@ -54,7 +54,11 @@ class SearchBuilder {
     for (const auto& [name, text] : options_.overrides) {
       if (name.find('.') == std::string::npos && name != "seed" && name != "data" && name != "split") continue;
       override_setting(name, text);
+      if (name == "split") strategy_from_cli_ = true;
+      if (name.rfind("split.", 0) == 0 && readers_.count(name))
+        split_settings_.push_back({name.substr(6), {}, text.empty() ? std::string(" ") : text});
     }
+    check_split_settings();
     if (!options_.data.empty()) {
       Input in;
       in.word = options_.data;
@@ -364,18 +368,45 @@ class SearchBuilder {
       }
       if (s.block) read_block(*s.block, path + ".");
     }
-    if (prefix == "split.") {
+    if (prefix == "split.")
       for (const ast::Setting& s : block.settings)
-        if (readers_.count(prefix + s.name) && !allowed_for_strategy(prefix + s.name)) {
-          diags_.report(Kind::UnknownSetting, s.name_range,
-                        fmt::format("'{}' is not a setting of this split strategy", s.name));
-          if (s.name == "child_epochs")
-            diags_.note(
-                "only a hierarchical split trains children in a phase of their own; here the leaves train "
-                "from the last split to `supernet.epochs`");
-          else
-            diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
-        }
+        if (readers_.count(prefix + s.name)) split_settings_.push_back({s.name, s.name_range, ""});
+  }
+
+  // Whether each split setting belongs to the strategy the plan ends up with; one the strategy
+  // does not read would be dropped without a word. The file's settings are errors against the
+  // file's strategy; when `--set split=NAME` changes it, the file's settings it does not read
+  // are one warning (the user chose the strategy); a `--set split.KEY` it does not read is an
+  // error.
+  void check_split_settings() {
+    const std::string strategy = ir::strategy_word(plan_.split);
+    std::vector<std::string> ignored;
+    for (const SplitSetting& s : split_settings_) {
+      if (allowed_for_strategy("split." + s.name)) continue;
+      if (!s.cli_text.empty()) {
+        diags_.report(Kind::BadOverride, {},
+                      fmt::format("--set split.{}={}: '{}' is not a setting of split strategy '{}'", s.name, s.cli_text,
+                                  s.name, strategy));
+      } else if (strategy_from_cli_) {
+        ignored.push_back(s.name);
+        continue;
+      } else {
+        diags_.report(Kind::UnknownSetting, s.range,
+                      fmt::format("'{}' is not a setting of this split strategy", s.name));
+      }
+      if (s.name == "child_epochs")
+        diags_.note(
+            "only a hierarchical split trains children in a phase of their own; here the leaves train "
+            "from the last split to `supernet.epochs`");
+      else
+        diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
+    }
+    if (!ignored.empty()) {
+      diags_.report(Kind::IgnoredSetting, range_of("split"),
+                    fmt::format("--set split={}: it does not read the file's split {} {}; {} ignored", strategy,
+                                ignored.size() == 1 ? "setting" : "settings", fmt::join(ignored, ", "),
+                                ignored.size() == 1 ? "it is" : "they are"));
+      diags_.note("see docs/language.md, section 'Search plans', for the settings of each strategy");
     }
   }
 
@@ -462,9 +493,33 @@ class SearchBuilder {
     diags_.note("as PyTorch's CosineAnnealingLR past its end; `cella show --emit schedule` prints every epoch's rate");
   }
 
+  // The confidence term acts on architecture weights after the last split point: a plan
+  // without either would silently train without it.
+  bool confidence_applies() {
+    const ir::SplitPlan& p = plan_.split;
+    if (p.final_confidence == 0) return true;
+    const auto& samplers = ir::training_methods(true);
+    if (std::find(samplers.begin(), samplers.end(), plan_.supernet.method) != samplers.end()) {
+      diags_.report(Kind::InvalidValue, range_of("split.final_confidence"),
+                    fmt::format("`final_confidence` acts on architecture weights, and `sampler {}` has none",
+                                plan_.supernet.method));
+      diags_.note("train with `weights darts` (or `gdas`, `snas`), or leave `final_confidence` out");
+      return false;
+    }
+    if (p.at.empty() || (p.strategy == ir::SplitStrategy::None && p.fresh_schedule == ir::Restart::None &&
+                         p.restart == ir::Restart::None)) {
+      diags_.report(Kind::InvalidSchedule, range_of("split.final_confidence"),
+                    "`final_confidence` applies after the last split point, and this plan has none");
+      diags_.note("add split points (`at [15, 25]`): the term applies from the last one to the end");
+      return false;
+    }
+    return true;
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
+    if (!confidence_applies()) return;
     // Without a split, points matter only where the schedule restarts at them.
     const bool restarts = p.fresh_schedule != ir::Restart::None || p.restart != ir::Restart::None;
     if (p.strategy == ir::SplitStrategy::None && !restarts) {
@@ -609,6 +664,14 @@ class SearchBuilder {
   Input edges_input_;
   bool has_edges_ = false;
   std::map<std::string, SourceRange> ranges_;  ///< where each setting was written
+  /// A split setting given in the file (cli_text empty) or by `--set split.NAME=TEXT`.
+  struct SplitSetting {
+    std::string name;
+    SourceRange range;
+    std::string cli_text;
+  };
+  std::vector<SplitSetting> split_settings_;
+  bool strategy_from_cli_ = false;
 
   SourceRange range_of(const std::string& key) const {
     auto it = ranges_.find(key);

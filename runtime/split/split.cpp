@@ -15,29 +15,6 @@ namespace cella::runtime {
 
 namespace {
 
-// The shared weights GM-NAS measures gradients on: every candidate of every other edge in the
-// group's cells, and the fixed layers between stages; not the stem, the head or preprocessing.
-std::vector<torch::Tensor> shared_weights(const SupernetState& s, int group, int edge) {
-  // The candidates on the group's other edges, and the fixed `layer` units, by their roles in
-  // the lowered network; taken in named_parameters() order so that the flattened gradients of
-  // every candidate line up.
-  const ir::Network& n = *s.net->program().network;
-  std::vector<std::string> prefixes;
-  for (const lower::Module* m : s.net->description().modules()) {
-    bool other_edge = m->role == lower::Role::EdgeCandidate && m->group == group && m->slot != edge;
-    bool layer = m->role == lower::Role::Fixed && n.units[m->unit].role == "layer";
-    if (other_edge || layer) prefixes.push_back(m->path + ".");
-  }
-  std::vector<torch::Tensor> out;
-  for (const auto& kv : s.net->named_parameters())
-    for (const std::string& pre : prefixes)
-      if (kv.key().rfind(pre, 0) == 0) {
-        out.push_back(kv.value());
-        break;
-      }
-  return out;
-}
-
 torch::Tensor flat_grad(const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> parts;
   for (const torch::Tensor& p : params)
@@ -84,6 +61,29 @@ void copy_state(const SupernetState& from, SupernetState& to) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, torch::Tensor>> gradient_match_weights(const SupernetState& s, int group, int edge) {
+  // The candidates by their roles in the lowered network, taken in named_parameters() order so
+  // that the flattened gradients of every candidate line up.
+  const ir::Network& n = *s.net->program().network;
+  std::vector<std::string> prefixes;
+  for (const lower::Module* m : s.net->description().modules()) {
+    // Every candidate of the split group's other edges and of every other group's edges (the
+    // DARTS code takes the other cell type's mixed operations whole), and the fixed `layer`
+    // units between stages (NAS-Bench-201's residual blocks).
+    bool candidate = m->role == lower::Role::EdgeCandidate && (m->group != group || m->slot != edge);
+    bool layer = m->role == lower::Role::Fixed && n.units[m->unit].role == "layer";
+    if (candidate || layer) prefixes.push_back(m->path + ".");
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : s.net->named_parameters())
+    for (const std::string& pre : prefixes)
+      if (kv.key().rfind(pre, 0) == 0) {
+        out.emplace_back(kv.key(), kv.value());
+        break;
+      }
+  return out;
+}
+
 torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& g) {
   const auto k = static_cast<std::int64_t>(g.size());
   torch::Tensor s = torch::zeros({k, k}, torch::kFloat64);
@@ -101,7 +101,8 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
   const ir::Program& p = parent.net->program();
   std::vector<int> cands = enabled_candidates(parent.net->mask().cells[group][edge]);
   const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
-  std::vector<torch::Tensor> params = shared_weights(parent, group, edge);
+  std::vector<torch::Tensor> params;
+  for (auto& [name, tensor] : gradient_match_weights(parent, group, edge)) params.push_back(tensor);
   KeepBuffers keep(parent.net);  // batch-norm statistics as they were: scoring must not change the parent
   torch::Tensor sum = torch::zeros({K, K}, torch::kFloat64);
   parent.net->train();

@@ -24,10 +24,16 @@ struct GradientMatchOptions {
   std::uint64_t seed = 0;
 };
 
+/// The shared weights GM-NAS compares gradients on when it scores edge `edge` of cell group
+/// `group`, by parameter name in the network's order: every candidate of the group's other edges
+/// and of every other group's edges (the other cell type's mixed operations, as the DARTS-space
+/// code), and the fixed layers between stages; not the stem, the head or the cells'
+/// preprocessing.
+std::vector<std::pair<std::string, torch::Tensor>> gradient_match_weights(const SupernetState& s, int group, int edge);
+
 /// GM-NAS's score for edge `edge` of cell group `group`: the similarity of the training-loss
-/// gradients that each enabled candidate of the edge induces on the shared weights of every
-/// other edge of that group's cells and of the fixed layers between stages (stem and head
-/// excluded), averaged over minibatches. Returns [K, K] over the edge's candidates (rows and
+/// gradients that each enabled candidate of the edge induces on the shared weights
+/// (gradient_match_weights), averaged over minibatches. Returns [K, K] over the edge's candidates (rows and
 /// columns of disabled candidates are 0).
 torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
                                     int group, int edge, const GradientMatchOptions& options);

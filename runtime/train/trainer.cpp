@@ -154,6 +154,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
         clear_grads(s.alphas);
         torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
                                                         data.valid.labels.index_select(0, vidx));
+        if (double w = schedule.arch_confidence(epoch); w > 0) vloss = vloss + w * confidence_loss(s);
         vloss.backward();
         s.arch_optimizer->step();
       }
@@ -291,6 +292,20 @@ ir::Arch strongest_arch(const SupernetState& s) {
   }
   for (int st : n.depth_groups) a.depths.push_back(static_cast<int>(n.stages[st].depths.size()) - 1);
   return a;
+}
+
+torch::Tensor confidence_loss(const SupernetState& s) {
+  const ir::Program& p = s.net->program();
+  const Mask& mask = s.net->mask();
+  torch::Tensor total = torch::zeros({});
+  for (std::size_t g = 0; g < p.network->cell_groups.size(); ++g) {
+    // The reference computes kl_div(log(sorted θ), one-hot on the largest, reduction='mean'),
+    // which is this, with zeros raised to 1e-4 before the log.
+    torch::Tensor theta = s.alphas[g].masked_fill(~mask_tensor(mask.cells[g]), -INFINITY).softmax(-1);
+    torch::Tensor largest = std::get<0>(theta.max(-1)).clamp_min(1e-4);
+    total = total - largest.log().sum() / static_cast<double>(s.alphas[g].numel());
+  }
+  return total;
 }
 
 ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data, std::uint64_t seed,

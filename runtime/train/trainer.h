@@ -107,6 +107,11 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
 /// strongest real operation is strongest, ties to the lower source).
 ir::Arch strongest_arch(const SupernetState& state);
 
+/// HEP-NAS's confidence term on the architecture weights (its DARTS code, in the final epochs):
+/// for each cell type, the mean over the entries of α of −log of each edge's largest
+/// masked-softmax weight; summed over the cell types. Differentiable in α.
+torch::Tensor confidence_loss(const SupernetState& state);
+
 /// The final architecture of a trained supernet, by its training method (method.h): argmax of
 /// the masked architecture weights per edge (the DARTS top-k rule on nodes that select k
 /// inputs), or for path sampling the best of `samples` sampled architectures on the validation

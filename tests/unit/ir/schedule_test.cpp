@@ -137,6 +137,21 @@ TEST(Schedule, AFreshScheduleAtTheFirstSplitSpansTheRestOfTheLineage) {
   EXPECT_NEAR(s.lr(23), cosine_lr(0.025, 0.001, 7, 8), 1e-15);
 }
 
+// HEP-NAS's DARTS code adds its confidence term to the architecture loss in the final epochs
+// only: after the last split point, not in the children's or the kept child's earlier epochs.
+TEST(Schedule, TheConfidenceTermAppliesAfterTheLastSplitOnly) {
+  SearchPlan p = plan_with(60, SplitStrategy::Hierarchical, {15, 25, 35, 45});
+  p.split.child_epochs = 5;
+  p.split.final_confidence = 1;
+  Schedule s(p);
+  ASSERT_EQ(s.total(), 80);
+  const std::int64_t last_children_end = s.children_end(3);
+  EXPECT_EQ(last_children_end, 65);
+  for (std::int64_t e = 0; e < s.total(); ++e) EXPECT_EQ(s.arch_confidence(e), e >= last_children_end ? 1.0 : 0.0) << e;
+  p.split.final_confidence = 0;
+  EXPECT_EQ(Schedule(p).arch_confidence(79), 0.0);
+}
+
 // Gumbel temperatures anneal over each cosine piece.
 TEST(Schedule, TemperatureAnnealsOverEachPiece) {
   SearchPlan p = plan_with(10, SplitStrategy::GradientMatch, {5});

@@ -389,6 +389,62 @@ TEST(Training, DartsDerivationKeepsTwoRealInputsPerNode) {
   EXPECT_FALSE(ir::check_arch(*p, a)) << *ir::check_arch(*p, a);
 }
 
+// HEP-NAS's confidence term, against a hand computation on a supernet with a restricted edge:
+// per cell type, the mean over α's entries of −log of each edge's largest masked-softmax weight.
+TEST(Training, ConfidenceLossIsTheMeanNegativeLogOfTheLargestWeight) {
+  auto p = program("darts.cella", {{"C", "2"}, {"layers", "3"}}, "synthetic");
+  Mask mask = Mask::full(*p);
+  for (std::size_t k = 0; k < mask.cells[0][0].size(); ++k) mask.cells[0][0][k] = k == 1 || k == 2;
+  SupernetState s = make_supernet(p, mask, tiny_plan("darts", 1), 3);
+  torch::Generator gen = at::detail::createCPUGenerator(7);
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& a : s.alphas) a.copy_(torch::randn(a.sizes(), gen));
+  }
+  double expected = 0;
+  for (std::size_t g = 0; g < s.alphas.size(); ++g) {
+    auto a = s.alphas[g].accessor<float, 2>();
+    double sum = 0;
+    for (std::int64_t e = 0; e < a.size(0); ++e) {
+      double z = 0, top = -1e30;
+      for (std::int64_t k = 0; k < a.size(1); ++k)
+        if (mask.cells[g][e][k]) {
+          z += std::exp(a[e][k]);
+          top = std::max<double>(top, a[e][k]);
+        }
+      sum += -std::log(std::exp(top) / z);
+    }
+    expected += sum / static_cast<double>(s.alphas[g].numel());
+  }
+  torch::Tensor loss = confidence_loss(s);
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-5);
+  loss.backward();
+  EXPECT_GT(s.alphas[0].grad().abs().sum().item<double>(), 0);
+}
+
+// The trainer adds the term to the architecture loss in the final phase only: two supernets
+// trained alike, one with the term, have the same α before the last split point and differ after
+// it, where the one with the term has sharper (more confident) weights.
+TEST(Training, TheConfidenceTermSharpensArchitectureWeightsInTheFinalPhase) {
+  auto p = program("darts.cella", {{"C", "2"}, {"layers", "3"}}, "synthetic");
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 2);
+  ir::SearchPlan plan;
+  plan.supernet = tiny_plan("darts", 2);
+  plan.split.at = {1};
+  plan.split.fresh_schedule = ir::Restart::Final;
+  auto run = [&](double weight, std::int64_t until) {
+    plan.split.final_confidence = weight;
+    SupernetState s = make_supernet(p, Mask::full(*p), plan.supernet, 4);
+    train_supernet(s, plan.supernet, ir::Schedule(plan), data, 4, until, {}, {});
+    return s;
+  };
+  SupernetState plain1 = run(0, 1), sharp1 = run(50, 1);
+  for (std::size_t g = 0; g < plain1.alphas.size(); ++g) EXPECT_TRUE(torch::equal(plain1.alphas[g], sharp1.alphas[g]));
+  SupernetState plain2 = run(0, 2), sharp2 = run(50, 2);
+  EXPECT_FALSE(torch::equal(plain2.alphas[0], sharp2.alphas[0]));
+  EXPECT_LT(confidence_loss(sharp2).item<double>(), confidence_loss(plain2).item<double>());
+}
+
 TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {
   ir::Optimizer o;
   ir::LrSchedule c;

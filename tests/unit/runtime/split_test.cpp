@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "runtime/search/context.h"
 #include "runtime/search/search.h"
@@ -239,6 +241,39 @@ TEST(Split, SiblingTeachersRunPathsOfTheirOwnInsideTheirMasks) {
     const Mixing again = ctx.teacher_path(b, a, student, first_image);
     EXPECT_EQ(again.cells[0].edges[0].ops, from_sibling.cells[0].edges[0].ops);
   }
+}
+
+// GM-NAS's DARTS-space code compares gradients on the mixed operations of the split cell type's
+// other edges and on every mixed operation of the other cell type; never on the split edge, the
+// cells' preprocessing, the stem or the head.
+TEST(Split, GradientMatchWeightsSpanTheOtherCellTypeAndLeaveOutTheSplitEdge) {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"C", "2"}, {"layers", "5"}};
+  o.sema.data = "synthetic";
+  auto c = testing_helpers::compile_space("darts.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  auto p = std::make_shared<const ir::Program>(*c->program);
+  SupernetState s = make_supernet(p, Mask::full(*p), tiny_plan("darts", 1), 1);
+  const int group = 0, edge = 3;
+  std::set<std::string> taken;
+  for (const auto& [name, tensor] : gradient_match_weights(s, group, edge)) taken.insert(name);
+  std::map<std::string, bool> expected;  // parameter name -> whether it must be taken
+  for (const lower::Module* m : s.net->description().modules()) {
+    bool want = m->role == lower::Role::EdgeCandidate && (m->group != group || m->slot != edge);
+    for (const auto& kv : s.net->named_parameters())
+      if (kv.key().rfind(m->path + ".", 0) == 0) expected[kv.key()] = want;
+  }
+  int other_group = 0, split_edge = 0, preprocess = 0;
+  for (const lower::Module* m : s.net->description().modules()) {
+    other_group += m->role == lower::Role::EdgeCandidate && m->group != group;
+    split_edge += m->role == lower::Role::EdgeCandidate && m->group == group && m->slot == edge;
+    preprocess += m->role == lower::Role::Preprocess;
+  }
+  ASSERT_GT(other_group, 0);
+  ASSERT_GT(split_edge, 0);
+  ASSERT_GT(preprocess, 0);
+  for (const auto& [name, want] : expected) EXPECT_EQ(taken.count(name) == 1, want) << name;
+  for (const std::string& name : taken) EXPECT_TRUE(expected.count(name)) << name << " is not a module's parameter";
 }
 
 TEST(Split, GradientMatchScoresAreCosinesAndLeaveTheParentUnchanged) {

@@ -452,7 +452,7 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
   Result r = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --weights " + (base / "few").string() +
                        " --archs " + (base / "archs.txt").string());
   ASSERT_EQ(r.code, 0) << r.text;
-  auto rows = nlohmann::json::parse(r.text.substr(r.text.find('[')));
+  auto rows = nlohmann::json::parse(r.text.substr(r.text.find("[\n")));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["node"], child_of_op["nor_conv_3x3"]);
   EXPECT_EQ(rows[1]["node"], child_of_op["avg_pool_3x3"]);
@@ -461,7 +461,7 @@ TEST(Search, EvalUsesTheSubSupernetThatHoldsTheArchitecture) {
   Result root = run_cella("eval tests/search/exhaustive.cella --threads 1 --json --node 0 --weights " +
                           (base / "few").string() + " --archs " + (base / "archs.txt").string());
   ASSERT_EQ(root.code, 0) << root.text;
-  for (const auto& row : nlohmann::json::parse(root.text.substr(root.text.find('[')))) EXPECT_EQ(row["node"], 0);
+  for (const auto& row : nlohmann::json::parse(root.text.substr(root.text.find("[\n")))) EXPECT_EQ(row["node"], 0);
   Result elsewhere = run_cella("eval tests/search/exhaustive.cella --node " + std::to_string(child_of_op["none"]) +
                                " --weights " + (base / "few").string() + " --archs " + (base / "archs.txt").string());
   EXPECT_EQ(elsewhere.code, 2) << elsewhere.text;
@@ -486,7 +486,7 @@ void expect_derived_arch_is_usable(const std::string& file, const fs::path& run,
   Result eval = run_cella("eval " + file + " --threads 1 --json --weights " + run.string() + " --archs " +
                           (run / "archs.txt").string());
   ASSERT_EQ(eval.code, 0) << eval.text;
-  auto rows = nlohmann::json::parse(eval.text.substr(eval.text.find('[')));
+  auto rows = nlohmann::json::parse(eval.text.substr(eval.text.find("[\n")));
   ASSERT_EQ(rows.size(), 1u);
   if (fs::exists(run / "tree.json")) {
     auto tree = nlohmann::json::parse(slurp(run / "tree.json"));

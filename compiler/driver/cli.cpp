@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,8 +14,10 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "compiler/driver/compile.h"
 #include "compiler/frontend/printer.h"
@@ -215,8 +218,48 @@ int cmd_count(const std::string& file, const Common& common) {
   return kOk;
 }
 
+// An --arch value: the architecture itself, a file holding one, or a run directory (its
+// arch.txt: the architecture the run derived). Returns the text, or prints a one-line error.
+std::optional<std::string> arch_text_of(const std::string& value) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path path = value;
+  if (fs::is_directory(path, ec))
+    path /= "arch.txt";
+  else if (!fs::is_regular_file(path, ec))
+    return value;
+  std::ifstream in(path);
+  std::stringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    std::cerr << fmt::format(
+        "cella: error: --arch {}: cannot read {} (a run directory holds its architecture in "
+        "arch.txt)\n",
+        value, path.string());
+    return std::nullopt;
+  }
+  std::string s = text.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+// The architecture of --arch in the compiled program, or a one-line error and nullopt.
+std::optional<ir::Arch> arch_of(const ir::Program& p, const std::string& value) {
+  std::optional<std::string> text = arch_text_of(value);
+  if (!text) return std::nullopt;
+  auto a = ir::parse_arch(p, *text);
+  if (auto* err = std::get_if<std::string>(&a)) {
+    std::cerr << "cella: error: --arch: " << *err << "\n";
+    return std::nullopt;
+  }
+  return std::get<ir::Arch>(a);
+}
+
 int cmd_show(const std::string& file, const std::string& emit, const std::string& output, const std::string& dump_after,
-             const Common& common) {
+             const std::string& arch_value, const Common& common) {
+  if (!arch_value.empty() && emit != "dot" && emit != "svg") {
+    std::cerr << "cella: error: --arch draws an architecture: use it with --emit dot or --emit svg\n";
+    return kUsage;
+  }
   CompileOptions o;
   o.parse_only = emit == "ast";
   o.dump_after = dump_after;
@@ -244,7 +287,13 @@ int cmd_show(const std::string& file, const std::string& emit, const std::string
   } else if (emit == "schedule") {
     text = ir::schedule_text(*c->program);
   } else {
-    text = ir::dump_dot(*c->program);
+    if (arch_value.empty()) {
+      text = ir::dump_dot(*c->program);
+    } else {
+      std::optional<ir::Arch> arch = arch_of(*c->program, arch_value);
+      if (!arch) return kUsage;
+      text = ir::arch_dot(*c->program, *arch);
+    }
     if (emit == "svg") {
       std::string tmp = fmt::format("/tmp/cella-{}.dot", getpid());
       { std::ofstream(tmp) << text; }
@@ -357,14 +406,7 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
   std::string data = !common.data.empty() ? common.data : p.search ? p.search->data.name : "fashion_mnist";
   const ir::DataSet* shape = ir::find_data_set(data);
   std::optional<ir::Arch> arch;
-  if (!arch_text.empty()) {
-    auto a = ir::parse_arch(p, arch_text);
-    if (auto* err = std::get_if<std::string>(&a)) {
-      std::cerr << "cella: error: --arch: " << *err << "\n";
-      return kUsage;
-    }
-    arch = std::get<ir::Arch>(a);
-  }
+  if (!arch_text.empty() && !(arch = arch_of(p, arch_text))) return kUsage;
   passes::NetworkStats s = passes::network_stats(p, arch ? &*arch : nullptr, shape->size, arch.has_value());
   if (common.json) {
     nlohmann::json j = {{"network", p.network->name},
@@ -448,7 +490,7 @@ int run_cli(int argc, char** argv) {
   count->add_option("file", file, "The .cella file")->required();
   add_common(count, common);
 
-  std::string emit = "ir", output, dump_after;
+  std::string emit = "ir", output, dump_after, arch_text;
   auto* show = app.add_subcommand(
       "show", "Print the AST, the IR (text or JSON), the graph (DOT or SVG) or the search plan's schedule");
   show->add_option("file", file, "The .cella file")->required();
@@ -456,6 +498,9 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "ir", "json", "dot", "svg", "schedule"}));
   show->add_option("-o,--output", output, "Write to this file instead of standard output");
   show->add_option("--dump-after", dump_after, "Print the IR as text after this pass (sema, check-constraints, ...)");
+  show->add_option("--arch", arch_text,
+                   "With --emit dot or svg: draw this architecture (NB201 string, DARTS genotype, JSON, a file "
+                   "holding one, or a run directory)");
   add_common(show, common, false);
 
   std::int64_t n = 1;
@@ -482,10 +527,10 @@ int run_cli(int argc, char** argv) {
   auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");
   auto* settings = app.add_subcommand("settings", "List every setting a search plan takes (a Markdown table)");
 
-  std::string arch_text;
   auto* stats = app.add_subcommand("stats", "Parameters and FLOPs of the supernet or of one architecture");
   stats->add_option("file", file, "The .cella file")->required();
-  stats->add_option("--arch", arch_text, "An architecture: NB201 string, DARTS genotype or JSON");
+  stats->add_option("--arch", arch_text,
+                    "An architecture: NB201 string, DARTS genotype or JSON, a file holding one, or a run directory");
   add_common(stats, common);
 
   try {
@@ -497,7 +542,7 @@ int run_cli(int argc, char** argv) {
   try {
     if (*check) return cmd_check(check_files, common);
     if (*count) return cmd_count(file, common);
-    if (*show) return cmd_show(file, emit, output, dump_after, common);
+    if (*show) return cmd_show(file, emit, output, dump_after, arch_text, common);
     if (*sample) return cmd_sample(file, n, seed, format, common);
     if (*enumerate) return cmd_enumerate(file, limit, unique_only, format, common);
     if (*prims) return cmd_primitives();

@@ -1,5 +1,7 @@
 // Text, JSON and DOT dumps of the IR. Their output is pinned by golden tests: keep it stable.
 #include "compiler/ir/dump.h"
+
+#include "compiler/ir/arch.h"
 #include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
@@ -306,6 +308,71 @@ std::string dump_dot(const Program& p) {
     }
     out += "  }\n";
   }
+  return out + "}\n";
+}
+
+std::string arch_dot(const Program& p, const Arch& a) {
+  std::string out =
+      "digraph architecture {\n  rankdir=LR;\n  node [shape=circle, fontname=\"Helvetica\"];\n"
+      "  edge [fontname=\"Helvetica\", fontsize=10];\n";
+  if (!p.network) return out + "}\n";
+  const Network& n = *p.network;
+  for (std::size_t g = 0; g < n.cell_groups.size() && g < a.cells.size(); ++g) {
+    const Cell& c = p.cells[n.cell_groups[g].cell];
+    const CellChoice& ch = a.cells[g];
+    const int inputs = c.props().inputs;
+    out += fmt::format("  subgraph cluster_{} {{\n    labelloc=b;\n    label=\"{}{}\";\n", g, n.cell_groups[g].name,
+                       c.props().reduction ? " (reduction)" : "");
+    for (int v = 0; v < c.num_nodes(); ++v) {
+      if (v < inputs) {
+        // The papers' names for a cell's inputs: the outputs of the two cells before it.
+        std::string label = inputs == 1 ? std::to_string(v) : fmt::format("c_{{k-{}}}", inputs - v);
+        out +=
+            fmt::format("    g{}_n{} [label=\"{}\", shape=box, style=filled, fillcolor=\"#dce6f2\"];\n", g, v, label);
+        continue;
+      }
+      std::string label = std::to_string(v);
+      const NodeProps& np = c.node(v);
+      if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 &&
+          ch.node_op[v] < static_cast<int>(np.ops.size()))
+        label += "\\n" + np.ops[ch.node_op[v]].name;
+      out += fmt::format("    g{}_n{} [label=\"{}\"];\n", g, v, label);
+    }
+    for (int e = 0; e < c.num_edges() && e < static_cast<int>(ch.edge_op.size()); ++e) {
+      const int k = ch.edge_op[e];
+      if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;  // absent or `none`: no edge drawn
+      out += fmt::format("    g{}_n{} -> g{}_n{} [label=\"{}\"];\n", g, c.source(e), g, c.target(e),
+                         c.edge(e).candidates[k].name);
+    }
+    const CellOutput& o = c.props().output;
+    out += fmt::format("    g{}_out [label=\"{}\", shape=box, style=filled, fillcolor=\"#f2e6dc\"];\n", g,
+                       inputs == 1 ? "out" : "c_{k}");
+    for (int v : o.nodes) out += fmt::format("    g{}_n{} -> g{}_out [style=dashed];\n", g, v, g);
+    out += "  }\n";
+  }
+  // The network: the units that run, each choice layer with its chosen candidate.
+  out += fmt::format("  subgraph cluster_network {{\n    label=\"network {}\";\n    node [shape=box];\n", n.name);
+  int prev = -1;
+  for (std::size_t i = 0; i < n.units.size(); ++i) {
+    const Unit& u = n.units[i];
+    if (u.stage >= 0) {
+      const Stage& st = n.stages[u.stage];
+      if (st.depth_group >= 0 && st.depth_group < static_cast<int>(a.depths.size()) &&
+          u.depth_index >= st.depths[a.depths[st.depth_group]])
+        continue;  // deeper than the chosen depth
+    }
+    std::string label;
+    if (u.kind == UnitKind::Cell)
+      label = fmt::format("{}\\n{} (C={})", u.name, p.cells[u.cell].props().name, u.width);
+    else if (u.kind == UnitKind::Choice && u.group >= 0 && u.group < static_cast<int>(a.layers.size()))
+      label = fmt::format("{}\\n{}", u.name, u.choices[a.layers[u.group]].name);
+    else
+      label = fmt::format("{}\\n{}", u.name, short_ops(u.op));
+    out += fmt::format("    u{} [label=\"{}\"];\n", i, label);
+    if (prev >= 0) out += fmt::format("    u{} -> u{};\n", prev, i);
+    prev = static_cast<int>(i);
+  }
+  out += "  }\n";
   return out + "}\n";
 }
 

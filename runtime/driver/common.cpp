@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/ir/dump.h"
 #include "runtime/plugins/plugins.h"
 
 namespace cella::runtime::cli {
@@ -99,6 +100,7 @@ void write_arch(const RunDir& run, const ir::Program& p, const ir::Arch& a, bool
   warn_if_disconnected(p, a, smoke);
   run.write("arch.txt", ir::to_text(p, a) + "\n");
   run.write("arch.json", ir::to_json(p, a).dump(2) + "\n");
+  run.write_drawing("arch", ir::arch_dot(p, a));
 }
 
 // `--smoke`: the same plan — strategy, split points in order, children, restarts, distillation,

@@ -81,10 +81,7 @@ int cmd_search(Options& o) {
     throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
   }
   run.write("tree.json", r.tree.to_json().dump(2) + "\n");
-  std::string dot = tree_dot(r.tree);
-  run.write("tree.dot", dot);
-  std::string svg_cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", run.file("tree.dot"), run.file("tree.svg"));
-  bool svg = std::system(svg_cmd.c_str()) == 0;
+  bool svg = run.write_drawing("tree", tree_dot(r.tree));
   write_arch(run, *program, r.arch, o.smoke);
   json result = {{"arch", ir::to_text(*program, r.arch)},
                  {"valid_acc", r.valid_accuracy},
@@ -111,6 +108,7 @@ int cmd_search(Options& o) {
                              result["retrain_test_acc"].get<double>());
   std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"),
                            svg ? " and " + run.file("tree.svg") : "");
+  if (run.exists("arch.svg")) std::cerr << fmt::format("cella: the architecture drawn in {}\n", run.file("arch.svg"));
   return kOk;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -23,8 +24,19 @@ RunDir::RunDir(std::string path, bool resume) : path_(std::move(path)) {
       throw std::runtime_error(fmt::format("{}: not a cella run (no config.json)", path_));
     return;
   }
+  // A new run in a directory that holds another would pick up that run's checkpoints as if it
+  // were resuming: training from another seed, plan or network, without a word.
+  if (fs::exists(path_ + "/config.json", ec))
+    throw std::runtime_error(fmt::format(
+        "{} already holds a run (config.json); continue it with --resume {}, or give a new --out", path_, path_));
   fs::create_directories(path_, ec);
   if (ec) throw std::runtime_error(fmt::format("cannot create run directory {}: {}", path_, ec.message()));
+}
+
+bool RunDir::write_drawing(const std::string& stem, const std::string& dot) const {
+  write(stem + ".dot", dot);
+  std::string cmd = fmt::format("dot -Tsvg '{}' -o '{}' 2>/dev/null", file(stem + ".dot"), file(stem + ".svg"));
+  return std::system(cmd.c_str()) == 0;
 }
 
 void RunDir::write(const std::string& name, const std::string& text) const {

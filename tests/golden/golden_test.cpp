@@ -1,6 +1,7 @@
 // Golden tests: runs the `cella` binary on every tests/golden/fail_*.cella (expected diagnostics
-// and exit code in the .err file beside it) and on every space (expected IR, count and DOT in
-// tests/golden/spaces/). CELLA_UPDATE_GOLDEN=1 rewrites the expectations (scripts/update-golden.sh).
+// and exit code in the .err file beside it) and on every space (expected IR, count, DOT, the
+// drawing of a sampled architecture and each plan's schedule in tests/golden/spaces/). CELLA_UPDATE_GOLDEN=1 rewrites
+// the expectations (scripts/update-golden.sh).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -94,6 +95,16 @@ TEST_P(SpaceFile, IrCountAndDotMatch) {
   Result dot = run("show --emit dot " + file, 1);
   ASSERT_EQ(dot.exit_code, 0);
   compare(base.string() + ".dot", dot.output);
+  // The drawing of one architecture (sampled with a fixed seed, passed as a file).
+  Result sample = run("sample " + file + " -n 1 --seed 1", 1);
+  if (sample.exit_code == 0) {
+    fs::path arch = fs::temp_directory_path() / ("cella_golden_arch_" + fs::path(file).stem().string() + ".txt");
+    std::ofstream(arch) << sample.output;
+    Result drawing = run("show --emit dot " + file + " --arch " + arch.string(), 1);
+    EXPECT_EQ(drawing.exit_code, 0) << sample.output;
+    compare(base.string() + ".arch.dot", drawing.output);
+    fs::remove(arch);
+  }
   // Every search block's resolved schedule, epoch by epoch: a plan change shows as a diff here.
   const std::string text = slurp(fs::path(CELLA_SOURCE_DIR) / file);
   const std::regex block("(^|\n)search (\\w+) on ");

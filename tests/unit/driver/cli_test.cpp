@@ -1,6 +1,8 @@
 // The `cella` command line as a user runs it: exit codes, JSON output, file errors.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/process.h"
@@ -79,6 +81,29 @@ TEST(Cli, ShowDumpsAfterAPass) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.text.find("edge 5 3<-2: hierarchy 2"), std::string::npos);
   EXPECT_EQ(run_cella("show spaces/nb201.cella --dump-after nonsense").code, 2);
+}
+
+// An architecture to draw comes as text, as a file holding it, or as a run directory (its
+// arch.txt); the drawing keeps the chosen operations and leaves `none` edges out.
+TEST(Cli, ShowDrawsAnArchitectureFromTextFileOrRunDirectory) {
+  const std::string arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|";
+  Result text = run_cella("show --emit dot spaces/nb201.cella --arch '" + arch + "'");
+  ASSERT_EQ(text.code, 0) << text.text;
+  EXPECT_NE(text.text.find("g0_n0 -> g0_n1 [label=\"nor_conv_3x3\"]"), std::string::npos) << text.text;
+  EXPECT_EQ(text.text.find("g0_n0 -> g0_n2"), std::string::npos) << "a none edge is drawn";
+  std::filesystem::path run = std::filesystem::temp_directory_path() / "cella_cli_run_dir";
+  std::filesystem::create_directories(run);
+  std::ofstream(run / "arch.txt") << arch << "\n";
+  Result dir = run_cella("show --emit dot spaces/nb201.cella --arch " + run.string());
+  EXPECT_EQ(dir.code, 0) << dir.text;
+  EXPECT_EQ(dir.text, text.text);
+  Result file = run_cella("show --emit dot spaces/nb201.cella --arch " + (run / "arch.txt").string());
+  EXPECT_EQ(file.text, text.text);
+  std::filesystem::remove(run / "arch.txt");
+  Result empty = run_cella("show --emit dot spaces/nb201.cella --arch " + run.string());
+  EXPECT_EQ(empty.code, 2);
+  EXPECT_NE(empty.text.find((run / "arch.txt").string()), std::string::npos) << empty.text;
+  std::filesystem::remove_all(run);
 }
 
 TEST(Cli, SvgNeedsGraphviz) {

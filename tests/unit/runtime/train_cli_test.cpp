@@ -647,6 +647,18 @@ TEST(DeadEnds, ExitCodesAndLeftovers) {
   EXPECT_EQ(smoke.code, 1) << smoke.text;
   EXPECT_NE(smoke.text.find("/nonexistent/"), std::string::npos) << smoke.text;
   EXPECT_FALSE(fs::exists(base / "run")) << "a failed command left a run directory";
+  // A new run into a directory that holds another is refused: it would have loaded the other
+  // run's checkpoints as if resuming (a search of another network failed on them; one of the same
+  // network went on from another run's training without a word).
+  Result first = run_cella("search tests/search/exhaustive.cella --smoke --threads 1" + out);
+  ASSERT_EQ(first.code, 0) << first.text;
+  for (const std::string cmd : {"search tests/search/exhaustive.cella --smoke --seed 3",
+                                "train tests/search/exhaustive.cella --set supernet.epochs=3"}) {
+    Result again = run_cella(cmd + " --threads 1" + out);
+    EXPECT_EQ(again.code, 1) << cmd << ": " << again.text;
+    EXPECT_NE(again.text.find("already holds a run (config.json); continue it with --resume"), std::string::npos)
+        << again.text;
+  }
   fs::remove_all(base);
 }
 

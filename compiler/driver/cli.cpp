@@ -218,35 +218,14 @@ int cmd_count(const std::string& file, const Common& common) {
   return kOk;
 }
 
-// An --arch value: the architecture itself, a file holding one, or a run directory (its
-// arch.txt: the architecture the run derived). Returns the text, or prints a one-line error.
-std::optional<std::string> arch_text_of(const std::string& value) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path path = value;
-  if (fs::is_directory(path, ec))
-    path /= "arch.txt";
-  else if (!fs::is_regular_file(path, ec))
-    return value;
-  std::ifstream in(path);
-  std::stringstream text;
-  if (!in || !(text << in.rdbuf())) {
-    std::cerr << fmt::format(
-        "cella: error: --arch {}: cannot read {} (a run directory holds its architecture in "
-        "arch.txt)\n",
-        value, path.string());
-    return std::nullopt;
-  }
-  std::string s = text.str();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  return s;
-}
-
 // The architecture of --arch in the compiled program, or a one-line error and nullopt.
 std::optional<ir::Arch> arch_of(const ir::Program& p, const std::string& value) {
-  std::optional<std::string> text = arch_text_of(value);
-  if (!text) return std::nullopt;
-  auto a = ir::parse_arch(p, *text);
+  std::string text, error;
+  if (!arch_argument(value, text, error)) {
+    std::cerr << "cella: error: " << error << "\n";
+    return std::nullopt;
+  }
+  auto a = ir::parse_arch(p, text);
   if (auto* err = std::get_if<std::string>(&a)) {
     std::cerr << "cella: error: --arch: " << *err << "\n";
     return std::nullopt;
@@ -469,13 +448,14 @@ int exec_runtime(int argc, char** argv) {
   return kInternal;
 }
 
-const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retrain", "search"};
+const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retrain", "search", "export"};
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
   app.footer(
-      "Training commands (run by cella-runtime): search, train, eval, derive, retrain. See `cella search --help`.");
+      "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export. See `cella search "
+      "--help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;

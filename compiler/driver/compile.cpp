@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -172,6 +173,28 @@ std::unique_ptr<Compilation> compile_string(const std::string& name, const std::
   Loader(*c, options).load_text(name, text, fs::current_path());
   finish(*c, options);
   return c;
+}
+
+bool arch_argument(const std::string& value, std::string& text, std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path path = value;
+  if (fs::is_directory(path, ec)) {
+    path /= "arch.txt";
+  } else if (!fs::is_regular_file(path, ec)) {
+    text = value;
+    return true;
+  }
+  std::ifstream in(path);
+  std::stringstream contents;
+  if (!in || !(contents << in.rdbuf())) {
+    error = fmt::format("--arch {}: cannot read {} (a run directory holds its architecture in arch.txt)", value,
+                        path.string());
+    return false;
+  }
+  text = contents.str();
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return true;
 }
 
 }  // namespace cella::driver

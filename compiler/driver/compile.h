@@ -43,6 +43,11 @@ std::unique_ptr<Compilation> compile_file(const std::string& path, const Compile
 std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text,
                                             const CompileOptions& options = {});
 
+/// An `--arch` value as an architecture's text: the value itself, the contents of a file holding
+/// one, or a run directory's arch.txt (the architecture the run derived or retrained), without
+/// trailing white space. Returns false with a one-line `error` naming the file it cannot read.
+bool arch_argument(const std::string& value, std::string& text, std::string& error);
+
 /// The directory holding the standard library (`import std.ops`): $CELLA_STDLIB if set, else the
 /// one the build recorded.
 std::string stdlib_dir();

@@ -58,7 +58,9 @@ DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std:
                    plan.data.train_portion, seed);
 }
 
-ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text) {
+ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& value) {
+  std::string text, error;
+  if (!driver::arch_argument(value, text, error)) throw Failure(kUsage, error);
   auto a = ir::parse_arch(p, text);
   if (auto* err = std::get_if<std::string>(&a)) throw Failure(kUsage, "--arch: " + *err);
   return std::get<ir::Arch>(a);

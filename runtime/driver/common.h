@@ -53,6 +53,7 @@ int cmd_search(Options& o);
 int cmd_derive(Options& o);
 int cmd_eval(Options& o);
 int cmd_retrain(Options& o);
+int cmd_export(Options& o);
 
 // Renders progress: a redrawn line on a terminal, periodic plain lines otherwise.
 class Printer {
@@ -113,7 +114,9 @@ std::unique_ptr<driver::Compilation> compile(const std::string& file,
 /// `--set NAME=VALUE` pairs.
 std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets);
 DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed);
-ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& text);
+/// The architecture of an --arch value (text, a file holding one, or a run directory's
+/// arch.txt), checked against the space; a Failure (usage) otherwise.
+ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& value);
 /// One line of metrics.jsonl for an epoch that ended.
 json epoch_record(const Progress& p, std::int64_t epoch);
 /// arch.txt and arch.json, with a warning for an architecture that ignores its input.

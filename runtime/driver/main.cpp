@@ -68,6 +68,13 @@ int main(int argc, char** argv) {
   retrain->add_option("--arch", o.arch, "The architecture")->required();
   retrain->add_option("--out", o.out, "Run directory");
   retrain->add_option("--epochs", o.epochs, "Epochs (default: the retrain block's)");
+  auto* exp = app.add_subcommand(
+      "export", "One architecture as a PyTorch module (model.py) with its weights (weights.pt) and a self-check");
+  common(exp, false);
+  exp->add_option("file", o.file, "The .cella file (with --arch)");
+  exp->add_option("--arch", o.arch, "The architecture (fresh weights, from --seed)");
+  exp->add_option("--weights", o.weights, "A `cella retrain` run: its architecture and trained weights");
+  exp->add_option("--out", o.out, "Directory to write into (default: export)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -89,6 +96,7 @@ int main(int argc, char** argv) {
     if (*derive) return cmd_derive(o);
     if (*eval) return cmd_eval(o);
     if (*retrain) return cmd_retrain(o);
+    if (*exp) return cmd_export(o);
   } catch (const Failure& f) {
     if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
     return f.code;

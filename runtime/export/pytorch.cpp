@@ -1,0 +1,419 @@
+// The Python source of an exported architecture. It mirrors the runtime's construction
+// (runtime/ops/modules.cpp for each primitive, runtime/supernet/network.cpp for cells and the
+// network) module for module, so that parameter names differ only in their prefixes and the
+// logits agree to float rounding; a test runs the generated file's self-check.
+#include "runtime/export/pytorch.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "compiler/ir/analysis.h"
+#include "compiler/ir/subspace.h"
+#include "compiler/lower/lower.h"
+
+namespace cella::exporter {
+
+namespace {
+
+// Helpers the generated modules use; each mirrors the runtime module of the same name.
+constexpr const char* kPrelude = R"PY(import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Zero(nn.Module):
+    """The `none` operation: zeros, of 1/stride the resolution."""
+
+    def __init__(self, stride=1):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x):
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    """Halves the resolution with two 1x1 convolutions, the second starting one pixel in (DARTS)."""
+
+    def __init__(self, C_in, C_out, affine=True):
+        super().__init__()
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out - C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x):
+        y = F.relu(x)
+        shifted = y[:, :, 1:, 1:]
+        if y.size(2) % 2 == 1:
+            shifted = F.pad(shifted, (0, 1, 0, 1))
+        return self.bn(torch.cat([self.conv_1(y), self.conv_2(shifted)], dim=1))
+
+
+def skip(C_in, stride=1, out=None, affine=True):
+    """The identity, or a factorized reduce where the resolution or the width changes."""
+    out = C_in if out is None else out
+    if stride == 1 and out == C_in:
+        return nn.Identity()
+    return FactorizedReduce(C_in, out, affine)
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+def relu_conv_bn(C_in, C_out, k, stride, pad):
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(C_in, C_out, k, stride, pad, bias=False), nn.BatchNorm2d(C_out))
+
+
+class ResBlock(nn.Module):
+    """NAS-Bench-201's residual block between stages."""
+
+    def __init__(self, C_in, C_out, stride=1):
+        super().__init__()
+        self.conv_a = relu_conv_bn(C_in, C_out, 3, stride, 1)
+        self.conv_b = relu_conv_bn(C_out, C_out, 3, 1, 1)
+        if stride == 2:
+            self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(C_in, C_out, 1, bias=False))
+        elif C_in != C_out:
+            self.shortcut = relu_conv_bn(C_in, C_out, 1, 1, 0)
+        else:
+            self.shortcut = None
+
+    def forward(self, x):
+        y = self.conv_b(self.conv_a(x))
+        return (self.shortcut(x) if self.shortcut is not None else x) + y
+
+
+class MBConv(nn.Module):
+    """MobileNetV2's inverted residual: expand 1x1, depthwise kxk, (squeeze-excite), project 1x1."""
+
+    def __init__(self, C_in, C_out, k, e, stride=1, se=False, affine=True):
+        super().__init__()
+        mid = C_in * e
+        layers = []
+        if e != 1:
+            layers += [nn.Conv2d(C_in, mid, 1, bias=False), nn.BatchNorm2d(mid, affine=affine), nn.ReLU6()]
+        layers += [nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False),
+                   nn.BatchNorm2d(mid, affine=affine), nn.ReLU6()]
+        self.body = nn.Sequential(*layers)
+        if se:
+            red = max(8, mid // 4)
+            self.se = nn.Sequential(GlobalAvgPool(), nn.Linear(mid, red), nn.ReLU(), nn.Linear(red, mid), nn.Sigmoid())
+        else:
+            self.se = None
+        self.project = nn.Conv2d(mid, C_out, 1, bias=False)
+        self.project_bn = nn.BatchNorm2d(C_out, affine=affine)
+        self.residual = stride == 1 and C_in == C_out
+
+    def forward(self, x):
+        y = self.body(x)
+        if self.se is not None:
+            y = y * self.se(y)[:, :, None, None]
+        y = self.project_bn(self.project(y))
+        return x + y if self.residual else y
+
+
+def zeros_of(ref, C, f):
+    """What a node with no kept input computes: zeros of its width, at 1/f of the cell's resolution."""
+    return ref.new_zeros(ref.size(0), C, -(-ref.size(2) // f), -(-ref.size(3) // f))
+
+)PY";
+
+// A Python identifier from a cella name: letters, digits and '_'.
+std::string identifier(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "_" + out;
+  return out;
+}
+
+// "nb201_cell" -> "Nb201Cell".
+std::string class_name(const std::string& s) {
+  std::string out;
+  bool upper = true;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "Cell" + out;
+  return out;
+}
+
+std::string py_bool(bool b) { return b ? "True" : "False"; }
+
+// A Python string literal.
+std::string python_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// One primitive call as a Python expression on `in` input channels (a number or a symbol such
+// as "C"); `out` receives the output channels' expression. Defaults are the runtime's.
+std::string primitive(const ir::PrimCall& c, const std::string& in, std::string& out) {
+  auto i = [&](const char* n, std::int64_t d) { return c.int_arg(n, d); };
+  auto out_of = [&]() -> std::string { return c.arg("out") ? std::to_string(i("out", 0)) : in; };
+  out = in;
+  const std::string& p = c.prim;
+  if (p == "zero") return fmt::format("Zero({})", i("stride", 1));
+  if (p == "identity") return "nn.Identity()";
+  if (p == "skip") {
+    out = out_of();
+    return fmt::format("skip({}, stride={}, out={})", in, i("stride", 1), out);
+  }
+  if (p == "relu") return "nn.ReLU()";
+  if (p == "relu6") return "nn.ReLU6()";
+  if (p == "hswish") return "nn.Hardswish()";
+  if (p == "sigmoid") return "nn.Sigmoid()";
+  if (p == "bn" || p == "search_bn") return fmt::format("nn.BatchNorm2d({}, affine={})", in, py_bool(p == "bn"));
+  if (p == "conv") {
+    out = out_of();
+    return fmt::format("nn.Conv2d({}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={})", in, out,
+                       i("k", 1), i("stride", 1), i("pad", 0), i("dilation", 1), i("groups", 1),
+                       py_bool(c.bool_arg("bias", false)));
+  }
+  if (p == "dwconv")
+    return fmt::format("nn.Conv2d({0}, {0}, {1}, stride={2}, padding={3}, dilation={4}, groups={0}, bias=False)", in,
+                       i("k", 1), i("stride", 1), i("pad", 0), i("dilation", 1));
+  if (p == "avg_pool")
+    return fmt::format("nn.AvgPool2d({}, stride={}, padding={}, count_include_pad={})", i("k", 1), i("stride", 1),
+                       i("pad", 0), py_bool(c.bool_arg("count_include_pad", false)));
+  if (p == "max_pool") return fmt::format("nn.MaxPool2d({}, stride={}, padding={})", i("k", 1), i("stride", 1), i("pad", 0));
+  if (p == "global_avg_pool") return "GlobalAvgPool()";
+  if (p == "linear") {
+    out = out_of();
+    return fmt::format("nn.Linear({}, {}, bias={})", in, out, py_bool(c.bool_arg("bias", true)));
+  }
+  if (p == "dropout") return fmt::format("nn.Dropout({})", c.float_arg("p", 0.0));
+  if (p == "factorized_reduce") {
+    out = out_of();
+    return fmt::format("FactorizedReduce({}, {})", in, out);
+  }
+  if (p == "resblock") {
+    out = out_of();
+    return fmt::format("ResBlock({}, {}, stride={})", in, out, i("stride", 1));
+  }
+  if (p == "mbconv") {
+    out = out_of();
+    return fmt::format("MBConv({}, {}, {}, {}, stride={}, se={})", in, out, i("k", 3), i("e", 1), i("stride", 1),
+                       py_bool(c.bool_arg("se", false)));
+  }
+  throw std::invalid_argument(
+      fmt::format("cannot export operation '{}': export writes the built-in primitives only (is it a plugin's?)", p));
+}
+
+// A module (a sequence of primitive calls) as an nn.Sequential expression, whose children are
+// numbered as the runtime's Sequential numbers them.
+std::string sequential(const ir::Op& op, const std::string& in) {
+  std::string channels = in, parts;
+  for (const ir::PrimCall& c : op.seq) {
+    std::string next;
+    if (!parts.empty()) parts += ", ";
+    parts += primitive(c, channels, next);
+    channels = next;
+  }
+  return "nn.Sequential(" + parts + ")";
+}
+
+std::string edge_attr(const ir::Cell& c, int e) { return identifier(fmt::format("e_{}_{}", c.target(e), c.source(e))); }
+
+class Writer {
+ public:
+  Writer(const ir::Program& p, const ir::Arch& a)
+      : p_(p), a_(a), net_(lower::lower(p, ir::Mask::of_arch(p, a), false)) {}
+
+  PytorchModule run(const std::string& header) {
+    PytorchModule m;
+    const ir::Network& n = *p_.network;
+    std::string out = "# " + header + "\n" + kPrelude;
+    out += "\n# The architecture, as cella writes it.\nARCH = " + python_string(ir::to_text(p_, a_)) + "\n";
+    std::map<int, std::string> group_class;
+    std::set<std::string> taken;
+    for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+      std::string name = class_name(n.cell_groups[g].name);
+      while (!taken.insert(name).second) name += "_";
+      group_class[static_cast<int>(g)] = name;
+      out += cell_class(static_cast<int>(g), name);
+    }
+    m.class_name = class_name(n.name);
+    if (taken.count(m.class_name)) m.class_name += "Network";
+    out += network_class(m, group_class);
+    out += self_check(m.class_name);
+    m.source = out;
+    return m;
+  }
+
+ private:
+  // The class of cell decision group g: the kept operations and how the nodes add them up.
+  std::string cell_class(int g, const std::string& name) const {
+    const ir::Network& n = *p_.network;
+    const ir::Cell& c = p_.cells[n.cell_groups[g].cell];
+    const ir::CellChoice& ch = a_.cells[g];
+    const int I = c.props().inputs;
+    // The group's operations as the lowering built them for its first unit (every unit of the
+    // group has the same ones, at its own width C).
+    const lower::CellUnit& cu = *net_.units[n.cell_groups[g].units.front()].cell;
+    std::string users;
+    for (int u : n.cell_groups[g].units) users += (users.empty() ? "" : ", ") + lower::module_key(n.units[u].name);
+    std::string s = fmt::format("\n\nclass {}(nn.Module):\n    \"\"\"Cell {}{} (units {}) of width C.\"\"\"\n\n", name,
+                                c.props().name, c.props().reduction ? ", a reduction cell" : "", users);
+    s += I >= 2 ? "    def __init__(self, C, preprocess0, preprocess1):\n        super().__init__()\n"
+                  "        self.C = C\n        self.preprocess0 = preprocess0\n        self.preprocess1 = preprocess1\n"
+                : "    def __init__(self, C):\n        super().__init__()\n        self.C = C\n";
+    for (int e = 0; e < c.num_edges(); ++e) {
+      const int k = ch.edge_op[e];
+      if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;
+      s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e), sequential(cu.edges[e][k]->op, "C"),
+                       c.edge_name(e), c.edge(e).candidates[k].name);
+    }
+    for (int v = 0; v < c.num_nodes(); ++v)
+      if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty()) {
+        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v, sequential(cu.nodes[v][ch.node_op[v]]->op, "C"),
+                         v, c.node(v).ops[ch.node_op[v]].name);
+      }
+    s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
+                  "        n1 = self.preprocess1(prev)\n"
+                : "\n    def forward(self, x):\n        n0 = x\n";
+    // Downsampling per node, as the lowering computes it.
+    std::vector<int> down(c.num_nodes(), 1);
+    for (int v : ir::topological_order(c)) {
+      auto in = c.in_edges(v);
+      if (v >= I && !in.empty()) down[v] = down[c.source(in.front())] * c.edge(in.front()).stride;
+    }
+    for (int v : ir::topological_order(c)) {
+      if (v < I) continue;
+      std::string sum;
+      for (int e : c.in_edges(v)) {
+        const int k = ch.edge_op[e];
+        if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;
+        sum += fmt::format("{}self.{}(n{})", sum.empty() ? "" : " + ", edge_attr(c, e), c.source(e));
+      }
+      if (sum.empty()) sum = fmt::format("zeros_of(n0, self.C, {})", down[v]);
+      s += fmt::format("        n{} = {}\n", v, sum);
+      if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty())
+        s += fmt::format("        n{0} = self.node_{0}(n{0})\n", v);
+    }
+    const ir::CellOutput& o = c.props().output;
+    if (o.kind == ir::CellOutput::Kind::Node) {
+      s += fmt::format("        return n{}\n", o.nodes[0]);
+    } else {
+      std::string parts;
+      for (int v : o.nodes) parts += fmt::format("{}n{}", parts.empty() ? "" : ", ", v);
+      s += fmt::format("        return torch.cat([{}], dim=1)\n", parts);
+    }
+    return s;
+  }
+
+  // The network: its units that run, in order, each cell fed the two outputs before it.
+  std::string network_class(PytorchModule& m, const std::map<int, std::string>& group_class) {
+    const ir::Network& n = *p_.network;
+    std::string init, fwd = "        prev_prev = prev = x\n";
+    for (std::size_t i = 0; i < n.units.size(); ++i) {
+      if (!lower::runs(p_, static_cast<int>(i), a_)) continue;
+      const ir::Unit& u = n.units[i];
+      const lower::Unit& lu = net_.units[i];
+      const std::string attr = identifier(lu.name);
+      std::string call;
+      if (lu.fixed) {
+        init += fmt::format("        self.{} = {}\n", attr, sequential(lu.fixed->op, std::to_string(lu.fixed->in_channels)));
+        m.prefixes.emplace_back(lu.fixed->path + ".", attr + ".");
+        call = fmt::format("self.{}(prev)", attr);
+      } else if (lu.cell) {
+        const lower::CellUnit& cu = *lu.cell;
+        const ir::Cell& c = p_.cells[cu.cell];
+        std::string args = std::to_string(cu.width);
+        for (std::size_t j = 0; j < cu.preprocess.size(); ++j) {
+          const lower::Module& pre = *cu.preprocess[j];
+          args += fmt::format(",\n            preprocess{}={}", j, sequential(pre.op, std::to_string(pre.in_channels)));
+          m.prefixes.emplace_back(pre.path + ".", attr + "." + pre.name + ".");
+        }
+        init += fmt::format("        self.{} = {}({})\n", attr, group_class.at(u.group), args);
+        for (int e = 0; e < c.num_edges(); ++e)
+          for (const auto& mod : cu.edges[e])
+            if (mod) m.prefixes.emplace_back(mod->path + ".", attr + "." + edge_attr(c, e) + ".");
+        for (int v = 0; v < c.num_nodes(); ++v)
+          for (const auto& mod : cu.nodes[v])
+            if (mod) m.prefixes.emplace_back(mod->path + ".", fmt::format("{}.node_{}.", attr, v));
+        call = c.props().inputs >= 2 ? fmt::format("self.{}(prev_prev, prev)", attr) : fmt::format("self.{}(prev)", attr);
+      } else {
+        const int k = a_.layers[u.group];
+        const lower::Module& mod = *lu.choices[k];
+        init += fmt::format("        self.{} = {}  # {}\n", attr, sequential(mod.op, std::to_string(mod.in_channels)),
+                            u.choices[k].name);
+        m.prefixes.emplace_back(mod.path + ".", attr + ".");
+        call = fmt::format("self.{}(prev)", attr);
+      }
+      fwd += fmt::format("        prev_prev, prev = prev, {}\n", call);
+    }
+    return fmt::format(
+        "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as cella builds it stand-alone.\"\"\"\n\n"
+        "    def __init__(self):\n        super().__init__()\n{}\n    def forward(self, x):\n{}        return prev\n",
+        m.class_name, n.name, init, fwd);
+  }
+
+  static std::string self_check(const std::string& cls) {
+    return fmt::format(R"PY(
+
+def load(weights=None):
+    """The network with the exported weights (weights.pt beside this file), in eval mode."""
+    model = {0}()
+    path = weights or os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.pt")
+    model.load_state_dict(torch.load(path))
+    return model.eval()
+
+
+if __name__ == "__main__":
+    # Self-check: the logits of cella's example batch (example.pt), computed again here.
+    here = os.path.dirname(os.path.abspath(__file__))
+    model = load()
+    example = torch.load(os.path.join(here, "example.pt"))
+    with torch.no_grad():
+        logits = model(example["input"])
+    diff = (logits - example["logits"]).abs().max().item()
+    scale = max(1.0, example["logits"].abs().max().item())
+    print("{0}: largest difference to cella's logits %.3g (tolerance %.3g)" % (diff, 1e-4 * scale))
+    sys.exit(0 if diff <= 1e-4 * scale else 1)
+)PY",
+                       cls);
+  }
+
+  const ir::Program& p_;
+  const ir::Arch& a_;
+  lower::Network net_;
+};
+
+}  // namespace
+
+PytorchModule pytorch_module(const ir::Program& program, const ir::Arch& arch, const std::string& header) {
+  if (!program.network) throw std::invalid_argument("the file has no network to export");
+  return Writer(program, arch).run(header);
+}
+
+std::string python_name(const PytorchModule& module, const std::string& cella_name) {
+  for (const auto& [from, to] : module.prefixes)
+    if (cella_name.rfind(from, 0) == 0) return to + cella_name.substr(from.size());
+  return "";
+}
+
+}  // namespace cella::exporter

@@ -94,6 +94,7 @@ def retrain_all(args, jobs):
     def run(job):
         arch, seed = job
         out = f"/tmp/cella-ranking/standalone-{seed}-{abs(hash(arch))}"
+        subprocess.run(["rm", "-rf", out], check=True)  # a killed run's leftovers: cella refuses a used directory
         t = time.time()
         r = subprocess.run([cella(args.build), "retrain", SPACE, *NET, "--arch", arch, "--epochs", str(args.epochs),
                             "--set", f"data.subset={args.subset}", "--set", "retrain.lr=0.05",

@@ -5,6 +5,7 @@
 #include "runtime/export/pytorch.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <map>
@@ -174,36 +175,43 @@ std::string python_string(const std::string& s) {
 std::string primitive(const ir::PrimCall& c, const std::string& in, std::string& out) {
   auto i = [&](const char* n, std::int64_t d) { return c.int_arg(n, d); };
   auto out_of = [&]() -> std::string { return c.arg("out") ? std::to_string(i("out", 0)) : in; };
+  // Keyword arguments that differ from PyTorch's defaults, for a readable file.
+  auto kw = [&](const char* name, std::int64_t value, std::int64_t fallback) {
+    return value == fallback ? std::string() : fmt::format(", {}={}", name, value);
+  };
   out = in;
   const std::string& p = c.prim;
   if (p == "zero") return fmt::format("Zero({})", i("stride", 1));
   if (p == "identity") return "nn.Identity()";
   if (p == "skip") {
     out = out_of();
-    return fmt::format("skip({}, stride={}, out={})", in, i("stride", 1), out);
+    return fmt::format("skip({}{}{})", in, kw("stride", i("stride", 1), 1), out == in ? "" : ", out=" + out);
   }
   if (p == "relu") return "nn.ReLU()";
   if (p == "relu6") return "nn.ReLU6()";
   if (p == "hswish") return "nn.Hardswish()";
   if (p == "sigmoid") return "nn.Sigmoid()";
-  if (p == "bn" || p == "search_bn") return fmt::format("nn.BatchNorm2d({}, affine={})", in, py_bool(p == "bn"));
+  if (p == "bn" || p == "search_bn") return fmt::format("nn.BatchNorm2d({}{})", in, p == "bn" ? "" : ", affine=False");
   if (p == "conv") {
     out = out_of();
-    return fmt::format("nn.Conv2d({}, {}, {}, stride={}, padding={}, dilation={}, groups={}, bias={})", in, out,
-                       i("k", 1), i("stride", 1), i("pad", 0), i("dilation", 1), i("groups", 1),
-                       py_bool(c.bool_arg("bias", false)));
+    return fmt::format("nn.Conv2d({}, {}, {}{}{}{}{}, bias={})", in, out, i("k", 1), kw("stride", i("stride", 1), 1),
+                       kw("padding", i("pad", 0), 0), kw("dilation", i("dilation", 1), 1),
+                       kw("groups", i("groups", 1), 1), py_bool(c.bool_arg("bias", false)));
   }
   if (p == "dwconv")
-    return fmt::format("nn.Conv2d({0}, {0}, {1}, stride={2}, padding={3}, dilation={4}, groups={0}, bias=False)", in,
-                       i("k", 1), i("stride", 1), i("pad", 0), i("dilation", 1));
+    return fmt::format("nn.Conv2d({0}, {0}, {1}{2}{3}{4}, groups={0}, bias=False)", in, i("k", 1),
+                       kw("stride", i("stride", 1), 1), kw("padding", i("pad", 0), 0),
+                       kw("dilation", i("dilation", 1), 1));
+  // Pooling: PyTorch's stride defaults to the kernel size, so it is always written.
   if (p == "avg_pool")
-    return fmt::format("nn.AvgPool2d({}, stride={}, padding={}, count_include_pad={})", i("k", 1), i("stride", 1),
-                       i("pad", 0), py_bool(c.bool_arg("count_include_pad", false)));
-  if (p == "max_pool") return fmt::format("nn.MaxPool2d({}, stride={}, padding={})", i("k", 1), i("stride", 1), i("pad", 0));
+    return fmt::format("nn.AvgPool2d({}, stride={}{}{})", i("k", 1), i("stride", 1), kw("padding", i("pad", 0), 0),
+                       c.bool_arg("count_include_pad", false) ? "" : ", count_include_pad=False");
+  if (p == "max_pool")
+    return fmt::format("nn.MaxPool2d({}, stride={}{})", i("k", 1), i("stride", 1), kw("padding", i("pad", 0), 0));
   if (p == "global_avg_pool") return "GlobalAvgPool()";
   if (p == "linear") {
     out = out_of();
-    return fmt::format("nn.Linear({}, {}, bias={})", in, out, py_bool(c.bool_arg("bias", true)));
+    return fmt::format("nn.Linear({}, {}{})", in, out, c.bool_arg("bias", true) ? "" : ", bias=False");
   }
   if (p == "dropout") return fmt::format("nn.Dropout({})", c.float_arg("p", 0.0));
   if (p == "factorized_reduce") {
@@ -212,28 +220,32 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
   }
   if (p == "resblock") {
     out = out_of();
-    return fmt::format("ResBlock({}, {}, stride={})", in, out, i("stride", 1));
+    return fmt::format("ResBlock({}, {}{})", in, out, kw("stride", i("stride", 1), 1));
   }
   if (p == "mbconv") {
     out = out_of();
-    return fmt::format("MBConv({}, {}, {}, {}, stride={}, se={})", in, out, i("k", 3), i("e", 1), i("stride", 1),
-                       py_bool(c.bool_arg("se", false)));
+    return fmt::format("MBConv({}, {}, {}, {}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
+                       c.bool_arg("se", false) ? ", se=True" : "");
   }
   throw std::invalid_argument(
       fmt::format("cannot export operation '{}': export writes the built-in primitives only (is it a plugin's?)", p));
 }
 
 // A module (a sequence of primitive calls) as an nn.Sequential expression, whose children are
-// numbered as the runtime's Sequential numbers them.
+// numbered as the runtime's Sequential numbers them; a long one has a child per line, indented
+// for an assignment in a method body.
 std::string sequential(const ir::Op& op, const std::string& in) {
-  std::string channels = in, parts;
+  std::string channels = in;
+  std::vector<std::string> parts;
+  std::size_t length = 0;
   for (const ir::PrimCall& c : op.seq) {
     std::string next;
-    if (!parts.empty()) parts += ", ";
-    parts += primitive(c, channels, next);
+    parts.push_back(primitive(c, channels, next));
+    length += parts.back().size() + 2;
     channels = next;
   }
-  return "nn.Sequential(" + parts + ")";
+  if (length <= 80) return fmt::format("nn.Sequential({})", fmt::join(parts, ", "));
+  return fmt::format("nn.Sequential(\n            {},\n        )", fmt::join(parts, ",\n            "));
 }
 
 std::string edge_attr(const ir::Cell& c, int e) { return identifier(fmt::format("e_{}_{}", c.target(e), c.source(e))); }
@@ -289,8 +301,8 @@ class Writer {
     }
     for (int v = 0; v < c.num_nodes(); ++v)
       if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty()) {
-        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v, sequential(cu.nodes[v][ch.node_op[v]]->op, "C"),
-                         v, c.node(v).ops[ch.node_op[v]].name);
+        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v,
+                         sequential(cu.nodes[v][ch.node_op[v]]->op, "C"), v, c.node(v).ops[ch.node_op[v]].name);
       }
     s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
                   "        n1 = self.preprocess1(prev)\n"
@@ -336,7 +348,8 @@ class Writer {
       const std::string attr = identifier(lu.name);
       std::string call;
       if (lu.fixed) {
-        init += fmt::format("        self.{} = {}\n", attr, sequential(lu.fixed->op, std::to_string(lu.fixed->in_channels)));
+        init += fmt::format("        self.{} = {}\n", attr,
+                            sequential(lu.fixed->op, std::to_string(lu.fixed->in_channels)));
         m.prefixes.emplace_back(lu.fixed->path + ".", attr + ".");
         call = fmt::format("self.{}(prev)", attr);
       } else if (lu.cell) {
@@ -355,7 +368,8 @@ class Writer {
         for (int v = 0; v < c.num_nodes(); ++v)
           for (const auto& mod : cu.nodes[v])
             if (mod) m.prefixes.emplace_back(mod->path + ".", fmt::format("{}.node_{}.", attr, v));
-        call = c.props().inputs >= 2 ? fmt::format("self.{}(prev_prev, prev)", attr) : fmt::format("self.{}(prev)", attr);
+        call =
+            c.props().inputs >= 2 ? fmt::format("self.{}(prev_prev, prev)", attr) : fmt::format("self.{}(prev)", attr);
       } else {
         const int k = a_.layers[u.group];
         const lower::Module& mod = *lu.choices[k];
@@ -367,7 +381,8 @@ class Writer {
       fwd += fmt::format("        prev_prev, prev = prev, {}\n", call);
     }
     return fmt::format(
-        "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as cella builds it stand-alone.\"\"\"\n\n"
+        "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as cella builds it "
+        "stand-alone.\"\"\"\n\n"
         "    def __init__(self):\n        super().__init__()\n{}\n    def forward(self, x):\n{}        return prev\n",
         m.class_name, n.name, init, fwd);
   }

@@ -58,9 +58,9 @@ int cmd_export(Options& o) {
   ir::Arch arch = parse_arch_or_fail(*program, arch_text);
   exporter::PytorchModule module;
   try {
-    module = exporter::pytorch_module(*program, arch,
-                                      fmt::format("Exported by cella from {}.\n# Architecture: {}", source,
-                                                  ir::to_text(*program, arch)));
+    module = exporter::pytorch_module(
+        *program, arch,
+        fmt::format("Exported by cella from {}.\n# Architecture: {}", source, ir::to_text(*program, arch)));
   } catch (const std::invalid_argument& e) {
     throw Failure(kInvalid, e.what());
   }

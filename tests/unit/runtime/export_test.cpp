@@ -38,11 +38,13 @@ void expect_logits_match(const std::string& name, const std::string& args) {
 
 TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
   if (!python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch (apt-get install python3-torch)";
-  expect_logits_match("nb201", "spaces/nb201.cella --set C=4 --set N=1 --arch "
-                               "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|'");
+  expect_logits_match("nb201",
+                      "spaces/nb201.cella --set C=4 --set N=1 --arch "
+                      "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|'");
   // A node fed only by `none` edges computes zeros.
-  expect_logits_match("nb201_zero_node", "spaces/nb201.cella --set C=4 --set N=1 --arch "
-                                         "'|skip_connect~0|+|none~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|'");
+  expect_logits_match("nb201_zero_node",
+                      "spaces/nb201.cella --set C=4 --set N=1 --arch "
+                      "'|skip_connect~0|+|none~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|'");
   expect_logits_match(
       "darts",
       "spaces/darts.cella --set C=4 --set layers=5 --arch \"Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', "
@@ -51,8 +53,8 @@ TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
       "('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
       "('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])\"");
   fs::path arch = scratch("mobilenet_arch.txt");
-  Result sample = run_shell("cd '" CELLA_SOURCE_DIR "' && '" CELLA_BINARY "' sample spaces/mobilenet.cella -n 1 --seed 3 > " +
-                            arch.string());
+  Result sample = run_shell(
+      "cd '" CELLA_SOURCE_DIR "' && '" CELLA_BINARY "' sample spaces/mobilenet.cella -n 1 --seed 3 > " + arch.string());
   ASSERT_EQ(sample.code, 0);
   expect_logits_match("mobilenet", "spaces/mobilenet.cella --arch " + arch.string());
   fs::remove(arch);
@@ -61,10 +63,11 @@ TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
 TEST(Export, RetrainedWeightsAndTheirErrors) {
   if (!python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch (apt-get install python3-torch)";
   fs::path run = scratch("retrain_run");
-  Result r = run_cella("retrain spaces/nb201.cella --set C=4 --set N=1 --data synthetic --set data.subset=64 --epochs 1 "
-                       "--threads 1 --arch '|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|"
-                       "nor_conv_3x3~2|' --out " +
-                       run.string());
+  Result r = run_cella(
+      "retrain spaces/nb201.cella --set C=4 --set N=1 --data synthetic --set data.subset=64 --epochs 1 "
+      "--threads 1 --arch '|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|"
+      "nor_conv_3x3~2|' --out " +
+      run.string());
   ASSERT_EQ(r.code, 0) << r.text;
   expect_logits_match("retrained", "--weights " + run.string());
   // A supernet's run has no stand-alone weights to export: a usage error that says what to do.

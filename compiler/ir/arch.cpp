@@ -132,6 +132,19 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
   return std::nullopt;
 }
 
+int real_op(const Cell& cell, const CellChoice& choice, int edge) {
+  const int k = choice.edge_op[edge];
+  return k < 0 || cell.edge(edge).candidates[k].is_zero(1) ? -1 : k;
+}
+
+bool unit_runs(const Program& program, int unit, const Arch& arch) {
+  const Network& n = *program.network;
+  const Unit& u = n.units[unit];
+  if (u.stage < 0) return true;
+  const Stage& st = n.stages[u.stage];
+  return st.depth_group < 0 || u.depth_index < st.depths[arch.depths[st.depth_group]];
+}
+
 bool connects_input(const Cell& cell, const CellChoice& ch) {
   std::vector<bool> live(cell.num_nodes(), false);
   for (int v = 0; v < cell.props().inputs; ++v) live[v] = true;
@@ -140,8 +153,7 @@ bool connects_input(const Cell& cell, const CellChoice& ch) {
   for (bool changed = true; changed;) {
     changed = false;
     for (int e = 0; e < cell.num_edges(); ++e) {
-      int op = ch.edge_op[e];
-      if (op < 0 || !live[cell.source(e)] || live[cell.target(e)] || cell.edge(e).candidates[op].is_zero(1)) continue;
+      if (real_op(cell, ch, e) < 0 || !live[cell.source(e)] || live[cell.target(e)]) continue;
       live[cell.target(e)] = changed = true;
     }
   }

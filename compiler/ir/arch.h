@@ -33,6 +33,14 @@ std::optional<std::string> check_choice(const Cell& cell, const CellChoice& choi
 /// Why `arch` is not an architecture of the program's network, or nullopt if it is.
 std::optional<std::string> check_arch(const Program& program, const Arch& arch);
 
+/// The candidate `choice` runs on edge `edge` of `cell`, or -1 when the edge is absent or its
+/// candidate is `none` (structurally zero): the edges an architecture really has.
+int real_op(const Cell& cell, const CellChoice& choice, int edge);
+
+/// Whether network unit `unit` runs in `arch` (a stage deeper than the architecture's depth
+/// does not).
+bool unit_runs(const Program& program, int unit, const Arch& arch);
+
 /// Whether some input of the cell reaches its output through edges with real (non-zero)
 /// operations. An architecture whose cells fail this computes a constant.
 bool connects_input(const Cell& cell, const CellChoice& choice);

@@ -339,8 +339,8 @@ std::string arch_dot(const Program& p, const Arch& a) {
       out += fmt::format("    g{}_n{} [label=\"{}\"];\n", g, v, label);
     }
     for (int e = 0; e < c.num_edges() && e < static_cast<int>(ch.edge_op.size()); ++e) {
-      const int k = ch.edge_op[e];
-      if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;  // absent or `none`: no edge drawn
+      const int k = real_op(c, ch, e);
+      if (k < 0) continue;  // absent or `none`: no edge drawn
       out += fmt::format("    g{}_n{} -> g{}_n{} [label=\"{}\"];\n", g, c.source(e), g, c.target(e),
                          c.edge(e).candidates[k].name);
     }
@@ -355,12 +355,7 @@ std::string arch_dot(const Program& p, const Arch& a) {
   int prev = -1;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
     const Unit& u = n.units[i];
-    if (u.stage >= 0) {
-      const Stage& st = n.stages[u.stage];
-      if (st.depth_group >= 0 && st.depth_group < static_cast<int>(a.depths.size()) &&
-          u.depth_index >= st.depths[a.depths[st.depth_group]])
-        continue;  // deeper than the chosen depth
-    }
+    if (!unit_runs(p, static_cast<int>(i), a)) continue;  // deeper than the chosen depth
     std::string label;
     if (u.kind == UnitKind::Cell)
       label = fmt::format("{}\\n{} (C={})", u.name, p.cells[u.cell].props().name, u.width);

@@ -108,6 +108,11 @@ std::string strategy_word(const SplitPlan& split) {
   return split.strategy == SplitStrategy::Plugin ? split.plugin : std::string(name_of(split.strategy));
 }
 
+bool split_points_apply(const SplitPlan& split) {
+  return split.strategy != SplitStrategy::None || split.fresh_schedule != Restart::None ||
+         split.restart != Restart::None;
+}
+
 SearchPlan plan_of(const Program& program) {
   if (program.search) return *program.search;
   return SearchPlan{};

@@ -174,6 +174,9 @@ struct PlanSetting {
 
 /// The word that names the plan's strategy: a plugin strategy's own name, else plan_words.
 std::string strategy_word(const SplitPlan& split);
+/// Whether `split.at` takes effect: the points of a split strategy, or under `split none` the
+/// points where `fresh_schedule` or `restart` starts a new schedule (otherwise they mean nothing).
+bool split_points_apply(const SplitPlan& split);
 
 struct Program;
 /// The program's plan, or the default plan when the file has no search block.

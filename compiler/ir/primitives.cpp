@@ -196,6 +196,11 @@ std::vector<std::string>& methods_table(bool samples_paths) {
 
 const std::vector<std::string>& training_methods(bool samples_paths) { return methods_table(samples_paths); }
 
+bool is_weights_method(const std::string& method) {
+  const auto& weighted = training_methods(false);
+  return std::find(weighted.begin(), weighted.end(), method) != weighted.end();
+}
+
 bool add_training_method(const std::string& name, bool samples_paths) {
   for (bool kind : {true, false}) {
     const auto& t = methods_table(kind);

@@ -103,6 +103,8 @@ bool add_split_strategy(const std::string& name);
 /// The training methods a search plan may name: with `samples_paths`, those for `sampler NAME`
 /// (path sampling), otherwise those for `weights NAME`; built-ins first, then plugins'.
 const std::vector<std::string>& training_methods(bool samples_paths);
+/// Whether `method` is one for `weights NAME`: it learns architecture weights.
+bool is_weights_method(const std::string& method);
 /// Declares a training method (a plugin's). Returns false if the name is taken.
 bool add_training_method(const std::string& name, bool samples_paths);
 

@@ -49,10 +49,7 @@ Schedule::Schedule(const SearchPlan& plan) {
   arch_warmup_ = sn.arch_warmup;
   final_confidence_ = sp.final_confidence;
   const std::int64_t plain = sn.epochs;
-  // Without a split, points matter only where the schedule restarts at them.
-  const bool restarts = sp.restart != Restart::None || sp.fresh_schedule != Restart::None;
-  const std::vector<std::int64_t> at =
-      sp.strategy == SplitStrategy::None && !restarts ? std::vector<std::int64_t>{} : sp.at;
+  const std::vector<std::int64_t> at = split_points_apply(sp) ? sp.at : std::vector<std::int64_t>{};
   const std::size_t levels = at.size();
   // Only a hierarchical split trains its children in a phase of their own before keeping one.
   const std::int64_t c = sp.strategy == SplitStrategy::Hierarchical ? sp.child_epochs : 0;
@@ -231,8 +228,7 @@ std::string schedule_text(const Program& program) {
   const SearchPlan plan = plan_of(program);
   const Schedule s(plan);
   const SupernetPlan& sn = plan.supernet;
-  const bool weights = std::find(training_methods(false).begin(), training_methods(false).end(), sn.method) !=
-                       training_methods(false).end();
+  const bool weights = is_weights_method(sn.method);
   std::string out =
       fmt::format("search '{}': split {}, {} {}; learning rate {} from {}{}\n", plan.name, strategy_word(plan.split),
                   weights ? "weights" : "sampler", sn.method, name_of(sn.schedule.kind), sn.optimizer.lr,

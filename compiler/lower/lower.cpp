@@ -211,14 +211,6 @@ Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, s
   return Lowering(program, mask, supernet, input_size).run();
 }
 
-bool runs(const ir::Program& program, int unit, const ir::Arch& arch) {
-  const ir::Network& n = *program.network;
-  const ir::Unit& u = n.units[unit];
-  if (u.stage < 0) return true;
-  const ir::Stage& st = n.stages[u.stage];
-  return st.depth_group < 0 || u.depth_index < st.depths[arch.depths[st.depth_group]];
-}
-
 ir::Cost cost(const Module& m) {
   ir::Cost total;
   ir::Shape shape{m.in_channels, 1, false};

@@ -73,9 +73,6 @@ struct Network {
 /// (28 for Fashion-MNIST); 0 leaves the spatial sizes at 0.
 Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size = 0);
 
-/// Whether `unit` runs in `arch` (a stage deeper than the architecture's depth does not).
-bool runs(const ir::Program& program, int unit, const ir::Arch& arch);
-
 /// Parameters and multiply-accumulates of one module at its sizes.
 ir::Cost cost(const Module& module);
 

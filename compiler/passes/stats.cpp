@@ -11,7 +11,7 @@ NetworkStats network_stats(const ir::Program& p, const ir::Arch* arch, std::int6
   lower::Network net = lower::lower(p, mask, /*supernet=*/!affine, size);
   NetworkStats total;
   for (const lower::Module* m : net.modules()) {
-    if (arch && !lower::runs(p, m->unit, *arch)) continue;
+    if (arch && !ir::unit_runs(p, m->unit, *arch)) continue;
     ir::Cost c = lower::cost(*m);
     total.params += c.params;
     total.macs += c.macs;

@@ -56,7 +56,7 @@ class SearchBuilder {
       override_setting(name, text);
       if (name == "split") strategy_from_cli_ = true;
       if (name.rfind("split.", 0) == 0 && readers_.count(name))
-        split_settings_.push_back({name.substr(6), {}, text.empty() ? std::string(" ") : text});
+        split_settings_.push_back({name.substr(6), {}, true, text});
     }
     check_split_settings();
     if (!options_.data.empty()) {
@@ -370,7 +370,7 @@ class SearchBuilder {
     }
     if (prefix == "split.")
       for (const ast::Setting& s : block.settings)
-        if (readers_.count(prefix + s.name)) split_settings_.push_back({s.name, s.name_range, ""});
+        if (readers_.count(prefix + s.name)) split_settings_.push_back({s.name, s.name_range, false, ""});
   }
 
   // Whether each split setting belongs to the strategy the plan ends up with; one the strategy
@@ -383,7 +383,7 @@ class SearchBuilder {
     std::vector<std::string> ignored;
     for (const SplitSetting& s : split_settings_) {
       if (allowed_for_strategy("split." + s.name)) continue;
-      if (!s.cli_text.empty()) {
+      if (s.from_cli) {
         diags_.report(Kind::BadOverride, {},
                       fmt::format("--set split.{}={}: '{}' is not a setting of split strategy '{}'", s.name, s.cli_text,
                                   s.name, strategy));
@@ -498,16 +498,14 @@ class SearchBuilder {
   bool confidence_applies() {
     const ir::SplitPlan& p = plan_.split;
     if (p.final_confidence == 0) return true;
-    const auto& samplers = ir::training_methods(true);
-    if (std::find(samplers.begin(), samplers.end(), plan_.supernet.method) != samplers.end()) {
+    if (!ir::is_weights_method(plan_.supernet.method)) {
       diags_.report(Kind::InvalidValue, range_of("split.final_confidence"),
                     fmt::format("`final_confidence` acts on architecture weights, and `sampler {}` has none",
                                 plan_.supernet.method));
       diags_.note("train with `weights darts` (or `gdas`, `snas`), or leave `final_confidence` out");
       return false;
     }
-    if (p.at.empty() || (p.strategy == ir::SplitStrategy::None && p.fresh_schedule == ir::Restart::None &&
-                         p.restart == ir::Restart::None)) {
+    if (p.at.empty() || !ir::split_points_apply(p)) {
       diags_.report(Kind::InvalidSchedule, range_of("split.final_confidence"),
                     "`final_confidence` applies after the last split point, and this plan has none");
       diags_.note("add split points (`at [15, 25]`): the term applies from the last one to the end");
@@ -520,9 +518,7 @@ class SearchBuilder {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
     if (!confidence_applies()) return;
-    // Without a split, points matter only where the schedule restarts at them.
-    const bool restarts = p.fresh_schedule != ir::Restart::None || p.restart != ir::Restart::None;
-    if (p.strategy == ir::SplitStrategy::None && !restarts) {
+    if (!ir::split_points_apply(p)) {
       overrun_warning();
       return;
     }
@@ -664,11 +660,12 @@ class SearchBuilder {
   Input edges_input_;
   bool has_edges_ = false;
   std::map<std::string, SourceRange> ranges_;  ///< where each setting was written
-  /// A split setting given in the file (cli_text empty) or by `--set split.NAME=TEXT`.
+  /// A split setting given in the file or by `--set split.NAME=TEXT`.
   struct SplitSetting {
     std::string name;
-    SourceRange range;
-    std::string cli_text;
+    SourceRange range;  ///< where the file has it
+    bool from_cli = false;
+    std::string cli_text;  ///< the command line's TEXT
   };
   std::vector<SplitSetting> split_settings_;
   bool strategy_from_cli_ = false;

@@ -28,8 +28,7 @@ int cmd_export(Options& o) {
   // What to export: a retrain run (its architecture and trained weights), or FILE --arch with
   // fresh weights.
   std::shared_ptr<const ir::Program> program;
-  std::unique_ptr<driver::Compilation> compiled;
-  std::string arch_text, weights, source, data_name;
+  std::string arch_text, weights, source;
   std::uint64_t seed = o.seed_given ? o.seed : 0;
   if (!o.weights.empty()) {
     RunDir run(o.weights, true);
@@ -41,19 +40,16 @@ int cmd_export(Options& o) {
                                 "its architecture, or `cella export {} --arch {}` exports it with fresh weights",
                                 run.path(), r.config.command, r.config.file, run.path(), r.config.file, run.path()));
     program = r.program;
-    compiled = std::move(r.c);
     arch_text = run.path();  // its arch.txt
     weights = run.file("weights.pt");
     source = fmt::format("the retrain run {}", run.path());
-    data_name = ir::plan_of(*program).data.name;
   } else {
     if (o.file.empty() || o.arch.empty())
       throw Failure(kUsage, "export needs FILE --arch ARCH, or --weights RETRAIN_RUN");
-    compiled = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search);
-    program = std::make_shared<const ir::Program>(*compiled->program);
+    program = std::make_shared<const ir::Program>(
+        *compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search)->program);
     arch_text = o.arch;
     source = fmt::format("{} (fresh weights, seed {})", o.file, seed);
-    data_name = o.data.empty() ? ir::plan_of(*program).data.name : o.data;
   }
   ir::Arch arch = parse_arch_or_fail(*program, arch_text);
   exporter::PytorchModule module;
@@ -75,7 +71,8 @@ int cmd_export(Options& o) {
   for (const auto& kv : net->named_parameters()) add(kv.key(), kv.value());
   for (const auto& kv : net->named_buffers()) add(kv.key(), kv.value());
   // An example batch and cella's logits on it, in eval mode, for the module's self-check.
-  const ir::DataSet* shape = ir::find_data_set(data_name);
+  // The data set the program was compiled for (`--data` included): its images' shape.
+  const ir::DataSet* shape = ir::find_data_set(ir::plan_of(*program).data.name);
   const std::int64_t size = shape ? shape->size : 28;
   torch::Generator gen = at::detail::createCPUGenerator(seed + 7);
   torch::Tensor x = torch::randn({2, program->network->input.channels, size, size}, gen);

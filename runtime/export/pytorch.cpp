@@ -294,8 +294,8 @@ class Writer {
                   "        self.C = C\n        self.preprocess0 = preprocess0\n        self.preprocess1 = preprocess1\n"
                 : "    def __init__(self, C):\n        super().__init__()\n        self.C = C\n";
     for (int e = 0; e < c.num_edges(); ++e) {
-      const int k = ch.edge_op[e];
-      if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;
+      const int k = ir::real_op(c, ch, e);
+      if (k < 0) continue;
       s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e), sequential(cu.edges[e][k]->op, "C"),
                        c.edge_name(e), c.edge(e).candidates[k].name);
     }
@@ -307,21 +307,14 @@ class Writer {
     s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
                   "        n1 = self.preprocess1(prev)\n"
                 : "\n    def forward(self, x):\n        n0 = x\n";
-    // Downsampling per node, as the lowering computes it.
-    std::vector<int> down(c.num_nodes(), 1);
-    for (int v : ir::topological_order(c)) {
-      auto in = c.in_edges(v);
-      if (v >= I && !in.empty()) down[v] = down[c.source(in.front())] * c.edge(in.front()).stride;
-    }
     for (int v : ir::topological_order(c)) {
       if (v < I) continue;
       std::string sum;
       for (int e : c.in_edges(v)) {
-        const int k = ch.edge_op[e];
-        if (k < 0 || c.edge(e).candidates[k].is_zero(1)) continue;
+        if (ir::real_op(c, ch, e) < 0) continue;
         sum += fmt::format("{}self.{}(n{})", sum.empty() ? "" : " + ", edge_attr(c, e), c.source(e));
       }
-      if (sum.empty()) sum = fmt::format("zeros_of(n0, self.C, {})", down[v]);
+      if (sum.empty()) sum = fmt::format("zeros_of(n0, self.C, {})", cu.downsampling[v]);
       s += fmt::format("        n{} = {}\n", v, sum);
       if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty())
         s += fmt::format("        n{0} = self.node_{0}(n{0})\n", v);
@@ -342,7 +335,7 @@ class Writer {
     const ir::Network& n = *p_.network;
     std::string init, fwd = "        prev_prev = prev = x\n";
     for (std::size_t i = 0; i < n.units.size(); ++i) {
-      if (!lower::runs(p_, static_cast<int>(i), a_)) continue;
+      if (!ir::unit_runs(p_, static_cast<int>(i), a_)) continue;
       const ir::Unit& u = n.units[i];
       const lower::Unit& lu = net_.units[i];
       const std::string attr = identifier(lu.name);

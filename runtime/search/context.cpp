@@ -21,6 +21,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Writes `j` to `path` through a temporary file and a rename, so that a kill leaves the old file
+// or the new one, never half of one.
+void write_json(const std::string& path, const json& j) {
+  std::ofstream(path + ".tmp") << j.dump();
+  std::filesystem::rename(path + ".tmp", path);
+}
+
 }  // namespace
 
 SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan,
@@ -90,13 +97,9 @@ bool SearchContext::restore(int id, std::int64_t until) {
 void SearchContext::save(int id) {
   if (o_.checkpoint_dir.empty()) return;
   std::int64_t e = nodes_[id].state.epoch;
-  std::string tmp = ckpt(id, e, "json.tmp");
-  {
-    json curve = json::array();
-    for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
-    std::ofstream(tmp) << curve.dump();
-  }
-  std::filesystem::rename(tmp, ckpt(id, e, "json"));
+  json curve = json::array();
+  for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
+  write_json(ckpt(id, e, "json"), curve);
   save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
   prune_checkpoints(o_.checkpoint_dir, id);
 }
@@ -155,10 +158,7 @@ double SearchContext::score(int id, std::int64_t epoch) {
   Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, plan_.split.select_images);
   n.record.valid_acc = e.accuracy;
   n.record.valid_loss = e.loss;
-  if (!file.empty()) {
-    std::ofstream(file + ".tmp") << json{{"valid_acc", e.accuracy}, {"valid_loss", e.loss}}.dump();
-    std::filesystem::rename(file + ".tmp", file);
-  }
+  if (!file.empty()) write_json(file, {{"valid_acc", e.accuracy}, {"valid_loss", e.loss}});
   phases_["selection"] += seconds(t);
   return e.accuracy;
 }

@@ -35,6 +35,11 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
   return t;
 }
 
+// θ of cell group `g`: the softmax of its α over the candidates its mask enables (0 elsewhere).
+torch::Tensor masked_theta(const SupernetState& s, std::size_t g) {
+  return s.alphas[g].masked_fill(~mask_tensor(s.net->mask().cells[g]), -INFINITY).softmax(-1);
+}
+
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
@@ -245,7 +250,7 @@ ir::Arch strongest_arch(const SupernetState& s) {
   ir::Arch a;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
     const ir::Cell& c = p.cells[n.cell_groups[g].cell];
-    torch::Tensor theta = s.alphas[g].detach().masked_fill(~mask_tensor(mask.cells[g]), -INFINITY).softmax(-1);
+    torch::Tensor theta = masked_theta(s, g);
     ir::CellChoice ch;
     ch.edge_op.assign(c.num_edges(), -1);
     ch.node_op.assign(c.num_nodes(), -1);
@@ -296,13 +301,11 @@ ir::Arch strongest_arch(const SupernetState& s) {
 
 torch::Tensor confidence_loss(const SupernetState& s) {
   const ir::Program& p = s.net->program();
-  const Mask& mask = s.net->mask();
   torch::Tensor total = torch::zeros({});
   for (std::size_t g = 0; g < p.network->cell_groups.size(); ++g) {
     // The reference computes kl_div(log(sorted θ), one-hot on the largest, reduction='mean'),
     // which is this, with zeros raised to 1e-4 before the log.
-    torch::Tensor theta = s.alphas[g].masked_fill(~mask_tensor(mask.cells[g]), -INFINITY).softmax(-1);
-    torch::Tensor largest = std::get<0>(theta.max(-1)).clamp_min(1e-4);
+    torch::Tensor largest = std::get<0>(masked_theta(s, g).max(-1)).clamp_min(1e-4);
     total = total - largest.log().sum() / static_cast<double>(s.alphas[g].numel());
   }
   return total;

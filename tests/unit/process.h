@@ -2,8 +2,10 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -30,6 +32,13 @@ inline Output run_shell(const std::string& command) {
 /// Runs the built `cella` from the source root with colour off; both output streams captured.
 inline Output run_cella(const std::string& args) {
   return run_shell("cd '" CELLA_SOURCE_DIR "' && NO_COLOR=1 '" CELLA_BINARY "' " + args + " 2>&1");
+}
+
+/// An empty scratch path for one test: `<tmp>/<prefix><pid>`, removed if it was there.
+inline std::filesystem::path fresh_dir(const std::string& prefix) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
 }
 
 inline std::string slurp(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "tests/unit/process.h"
@@ -18,11 +19,7 @@ using Result = cella::testing_helpers::Output;
 
 bool python_has_torch() { return run_shell("/usr/bin/python3 -c 'import torch' 2>/dev/null").code == 0; }
 
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("cella_export_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return cella::testing_helpers::fresh_dir("cella_export_" + name + "_"); }
 
 // Exports with `args` into a scratch directory and runs the module's self-check in Python.
 void expect_logits_match(const std::string& name, const std::string& args) {
@@ -53,9 +50,9 @@ TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
       "('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
       "('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])\"");
   fs::path arch = scratch("mobilenet_arch.txt");
-  Result sample = run_shell(
-      "cd '" CELLA_SOURCE_DIR "' && '" CELLA_BINARY "' sample spaces/mobilenet.cella -n 1 --seed 3 > " + arch.string());
-  ASSERT_EQ(sample.code, 0);
+  Result sample = run_cella("sample spaces/mobilenet.cella -n 1 --seed 3");
+  ASSERT_EQ(sample.code, 0) << sample.text;
+  std::ofstream(arch) << sample.text;
   expect_logits_match("mobilenet", "spaces/mobilenet.cella --arch " + arch.string());
   fs::remove(arch);
 }

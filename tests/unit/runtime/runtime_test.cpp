@@ -63,7 +63,7 @@ TEST(Network, Nb201ParameterCountsMatchPublishedAndStaticCounts) {
 std::int64_t running_parameters(const Network& net, const ir::Arch* arch) {
   std::vector<std::string> running;
   for (const lower::Module* m : net->description().modules())
-    if (!arch || lower::runs(net->program(), m->unit, *arch)) running.push_back(m->path + ".");
+    if (!arch || ir::unit_runs(net->program(), m->unit, *arch)) running.push_back(m->path + ".");
   std::int64_t n = 0;
   for (const auto& kv : net->named_parameters())
     for (const std::string& prefix : running)

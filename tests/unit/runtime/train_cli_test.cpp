@@ -23,12 +23,7 @@ using cella::testing_helpers::run_cella;
 
 std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.string()); }
 
-// An empty scratch directory for one test: `<tmp>/<prefix><pid>`.
-fs::path fresh_dir(const std::string& prefix) {
-  fs::path dir = fs::temp_directory_path() / (prefix + std::to_string(getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
+using cella::testing_helpers::fresh_dir;
 
 // Starts `cella ARGS` in the background, waits (at most two minutes, polling every `poll`) for
 // `file` to appear, waits `after` more, then kills it with SIGKILL. Returns whether the signal

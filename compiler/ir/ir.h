@@ -229,6 +229,9 @@ struct Program {
   /// The chosen search block (`--search`, else the first); shared because it never changes
   /// after compilation, and a pointer so that ir.h need not include plan.h.
   std::shared_ptr<const SearchPlan> search;
+  /// Without a search block: the default plan with `--data` and the `--set` settings applied,
+  /// which the runtime's commands run (ir::plan_of).
+  std::shared_ptr<const SearchPlan> default_plan;
   std::vector<std::string> searches;  ///< the name of every search block, in file order
   std::vector<std::string> files;     ///< the source files read, main file first
 

@@ -115,6 +115,7 @@ bool split_points_apply(const SplitPlan& split) {
 
 SearchPlan plan_of(const Program& program) {
   if (program.search) return *program.search;
+  if (program.default_plan) return *program.default_plan;
   return SearchPlan{};
 }
 

@@ -154,9 +154,17 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
         diags.report(Kind::BadOverride, {},
                      fmt::format("--set {}: the file has no network with parameters to set", name));
   }
-  if (search && program.network)
+  if (search && program.network) {
     if (auto plan = build_search(*search, ev, program.cells, *program.network, options))
       program.search = std::make_shared<const ir::SearchPlan>(std::move(*plan));
+  } else if (program.network) {
+    // No search block: the defaults, which `--data` and `--set data.subset=...` change as they
+    // would change a block's settings (and which reject a setting that does not exist).
+    ast::SearchDecl defaults;
+    defaults.name = "default";
+    if (auto plan = build_search(defaults, ev, program.cells, *program.network, options))
+      program.default_plan = std::make_shared<const ir::SearchPlan>(std::move(*plan));
+  }
   if (diags.error_count() > before) return std::nullopt;
   return program;
 }

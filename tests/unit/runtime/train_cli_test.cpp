@@ -85,6 +85,20 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
   fs::remove_all(base);
 }
 
+// A file without a search block (spaces/mobilenet.cella) runs the default plan with the command
+// line's data set and settings. They used to be dropped: the network was built for `--data`'s
+// images while Fashion-MNIST was loaded, and training died in LibTorch.
+TEST(TrainCli, DataAndSettingsApplyWithoutASearchBlock) {
+  fs::path out = cella::testing_helpers::fresh_dir("cella_no_search_block_");
+  Result r = run_cella(
+      "train spaces/mobilenet.cella --data synthetic --set data.subset=64 --set supernet.epochs=1 "
+      "--threads 1 --out " +
+      out.string());
+  EXPECT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("(synthetic, 32 train / 32 valid images, 1 epochs"), std::string::npos) << r.text;
+  fs::remove_all(out);
+}
+
 TEST(TrainCli, BadInputsGetOneLineErrors) {
   Result no_data =
       run_cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   graphviz dataset-fashion-mnist libclang-rt-14-dev clang-format
-  python3-torch python3-numpy
+  python3-torch python3-numpy python3-venv
 )
 
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
@@ -29,4 +29,13 @@ fi
 build=${BUILD_DIR:-build}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=release --wrap-mode=nodownload
+fi
+
+# onnxruntime is not in Debian: a virtual environment over Debian's Python (whose python3-torch it
+# sees) takes it from PyPI, so that the tests can run the ONNX files `cella export --format onnx`
+# writes. Without PyPI the tests say that they skipped that check.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime' 2>/dev/null; then
+  { /usr/bin/python3 -m venv --system-site-packages .venv &&
+    .venv/bin/pip install -q onnxruntime==1.32.0; } ||
+    echo "setup: onnxruntime not installed (no PyPI?); the ONNX export's check will be skipped"
 fi

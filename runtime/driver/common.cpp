@@ -232,9 +232,11 @@ bool say_if_finished(const RunDir& run) {
   return true;
 }
 
-Opened open_run(const RunDir& run, const Options& options) {
+Opened open_run(const RunDir& run, const Options& options) { return open_run(rebuild(run, options)); }
+
+Opened open_run(Rebuilt rebuilt) {
   Opened o;
-  o.r = rebuild(run, options);
+  o.r = std::move(rebuilt);
   o.plan = ir::plan_of(*o.r.program);
   if (o.r.config.smoke) smoke_plan(o.plan, o.r.config.data);
   o.seed = o.r.config.seed;

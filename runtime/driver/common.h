@@ -38,6 +38,7 @@ struct Failure : std::runtime_error {
 /// Every option of every runtime command (main.cpp defines which command takes which).
 struct Options {
   std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search;
+  std::string format = "pytorch", python = "python3";
   std::vector<std::string> sets, plugins, includes, archs;
   std::uint64_t seed = 0;
   bool seed_given = false;
@@ -157,11 +158,19 @@ struct Opened {
 };
 
 Opened open_run(const RunDir& run, const Options& options);
+/// The same, for a run already rebuilt.
+Opened open_run(Rebuilt rebuilt);
 /// A `cella train` run's supernet, from its checkpoint.
 SupernetState trained_supernet(const Opened& o, const RunDir& run);
 /// A search run's split tree; a damaged one is a Failure naming the file.
 SplitTree read_tree(const RunDir& run);
 /// Sub-supernet `id` of a search run, from its checkpoint.
 SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id);
+/// The sub-supernet whose weights serve `arch`: `requested` (`--node`) when it holds it (a
+/// Failure otherwise), or by default the deepest that holds it.
+int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch& arch, int requested);
+/// Warns, once, that single paths of a supernet trained as a weighted mixture (DARTS, GDAS,
+/// SNAS) do not compute what they would trained alone.
+void warn_if_mixture_trained(const Opened& opened);
 
 }  // namespace cella::runtime::cli

@@ -40,6 +40,16 @@ void warn_if_file_differs(const Options& o, const RunDir& run) {
                              run.file("space.cella"));
 }
 
+int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch& arch, int requested) {
+  if (requested < 0) return owning_node(p, tree, arch);
+  if (requested >= static_cast<int>(tree.nodes.size()))
+    throw Failure(kUsage, fmt::format("--node {}: the split tree has nodes 0 to {}", requested, tree.nodes.size() - 1));
+  if (!node_holds(p, tree, requested, arch))
+    throw Failure(
+        kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", requested, requested, ir::to_text(p, arch)));
+  return requested;
+}
+
 // Single paths of a supernet trained as a softmax-weighted mixture (DARTS, GDAS, SNAS) were never
 // trained alone: every candidate learned inside the mixture, and the weights of one path do not
 // compute what that path would compute trained by itself. On a run of the main job, 60
@@ -117,15 +127,7 @@ int cmd_eval(Options& o) {
   json rows = json::array();
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
-    int node = search ? owning_node(*r.program, tree, arch) : 0;
-    if (search && o.node >= 0) {
-      if (o.node >= static_cast<int>(tree.nodes.size()))
-        throw Failure(kUsage,
-                      fmt::format("--node {}: the split tree has nodes 0 to {}", o.node, tree.nodes.size() - 1));
-      if (!node_holds(*r.program, tree, o.node, arch))
-        throw Failure(kUsage, fmt::format("--node {}: sub-supernet {} does not hold {}", o.node, o.node, text));
-      node = o.node;
-    }
+    int node = search ? sub_supernet_for(*r.program, tree, arch, o.node) : 0;
     if (!supernets.contains(node))
       supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
     Evaluation v = evaluate(supernets[node].net, mixing_of(*r.program, arch), data.valid, 256, 0,

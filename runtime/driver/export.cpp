@@ -1,6 +1,9 @@
 // `cella export`: one architecture as a PyTorch module (model.py), its weights in the file
 // PyTorch's torch.load reads (weights.pt), and an example batch with cella's logits
-// (example.pt) that `python3 model.py` checks itself against.
+// (example.pt) that `python3 model.py` checks itself against; with `--format onnx` also
+// model.onnx, written by that module through torch.onnx.export.
+#include <spawn.h>
+#include <sys/wait.h>
 #include <torch/serialize.h>
 
 #include <cctype>
@@ -9,6 +12,8 @@
 
 #include "runtime/driver/common.h"
 #include "runtime/export/pytorch.h"
+
+extern char** environ;
 
 namespace cella::runtime::cli {
 
@@ -22,65 +27,168 @@ void write_tensors(const std::string& path, const c10::Dict<std::string, at::Ten
     throw std::runtime_error(fmt::format("cannot write {}", path));
 }
 
+// What is exported: an architecture of a program, as a network holding the weights to write.
+struct Exported {
+  std::shared_ptr<const ir::Program> program;
+  ir::Arch arch;
+  Network net{nullptr};
+  bool supernet = false;  ///< the architecture's path through a supernet (inherited weights)
+  std::string source;     ///< where the weights come from, for the file's header
+};
+
+// FILE --arch ARCH: fresh weights from the seed.
+Exported fresh(const Options& o) {
+  if (o.file.empty() || o.arch.empty()) throw Failure(kUsage, "export needs FILE --arch ARCH, or --weights RUN_DIR");
+  if (o.node >= 0) throw Failure(kUsage, "--node goes with --weights SEARCH_RUN");
+  Exported e;
+  e.program = std::make_shared<const ir::Program>(
+      *compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search)->program);
+  e.arch = parse_arch_or_fail(*e.program, o.arch);
+  const std::uint64_t seed = o.seed_given ? o.seed : 0;
+  torch::manual_seed(seed);
+  e.net = Network(e.program, Mask::of_arch(*e.program, e.arch), false);
+  e.source = fmt::format("{} (fresh weights, seed {})", o.file, seed);
+  return e;
+}
+
+// A `cella retrain` run: its one architecture with the weights it trained.
+Exported retrained(const Options& o, const RunDir& run, Rebuilt r) {
+  Exported e;
+  e.program = r.program;
+  e.arch = parse_arch_or_fail(*e.program, run.path());  // its arch.txt
+  if (!o.arch.empty() && !(parse_arch_or_fail(*e.program, o.arch) == e.arch))
+    throw Failure(kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(),
+                                      ir::to_text(*e.program, e.arch)));
+  if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network", o.node, run.path()));
+  e.net = Network(e.program, Mask::of_arch(*e.program, e.arch), false);
+  try {
+    load_weights(e.net, run.file("weights.pt"));
+  } catch (const CheckpointError& err) {
+    throw Failure(kInvalid, fmt::format("{}; `cella retrain` writes it again", err.what()));
+  }
+  e.source = fmt::format("the retrain run {}", run.path());
+  return e;
+}
+
+// A `cella train` or `cella search` run: the architecture's path through the supernet (for a
+// search, the sub-supernet that holds it), with the weights it passes on. Inside a supernet the
+// batch norms keep statistics of every path that ran through them, and the supernet itself is
+// evaluated with batch statistics; a module in eval mode needs this path's own, so they are
+// re-estimated on training batches (as OFA and BigNAS calibrate a subnet), and the validation
+// accuracy of the module so exported is reported.
+Exported inherited(const Options& o, const RunDir& run, Rebuilt r) {
+  const std::string command = r.config.command;
+  Opened opened = open_run(std::move(r));
+  const bool search = command == "search";
+  if (search && !run.exists("tree.json"))
+    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
+                                        run.path(), run.path()));
+  if (!search && o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} has no split tree", o.node, run.path()));
+  Exported e;
+  e.program = opened.r.program;
+  const ir::Program& p = *e.program;
+  e.arch = parse_arch_or_fail(p, o.arch.empty() ? run.path() : o.arch);  // default: the derived one
+  warn_if_mixture_trained(opened);
+  SupernetState supernet;
+  int node = 0;
+  if (search) {
+    SplitTree tree = read_tree(run);
+    node = sub_supernet_for(p, tree, e.arch, o.node);
+    supernet = search_node(opened, run, tree, node);
+  } else {
+    supernet = trained_supernet(opened, run);
+  }
+  // The path alone, with the supernet's weights under the same names.
+  e.net = Network(e.program, Mask::of_arch(p, e.arch), true);
+  e.supernet = true;
+  {
+    torch::NoGradGuard no_grad;
+    auto params = supernet.net->named_parameters();
+    auto buffers = supernet.net->named_buffers();
+    for (auto& kv : e.net->named_parameters()) kv.value().copy_(params[kv.key()]);
+    for (auto& kv : e.net->named_buffers()) kv.value().copy_(buffers[kv.key()]);
+  }
+  const std::int64_t batches = o.recalibrate > 0 ? o.recalibrate : 20;
+  const Mixing mix = mixing_of(p, e.arch);
+  recalibrate_batch_norm(e.net, mix, opened.data.train, batches, 256);
+  Evaluation valid = evaluate(e.net, mix, opened.data.valid, 256, 0, &opened.data.train, batches);
+  std::string where = search ? fmt::format("sub-supernet {} of the search run {}", node, run.path())
+                             : fmt::format("the supernet of the train run {}", run.path());
+  std::cerr << fmt::format(
+      "cella: weights inherited from {}; batch norms re-estimated on {} training batches; validation accuracy "
+      "{:.2f}%\n",
+      where, batches, valid.accuracy);
+  e.source = fmt::format(
+      "{} (inherited weights, batch-norm statistics re-estimated on {} training batches of 256;\n# validation "
+      "accuracy so {:.2f}%)",
+      where, batches, valid.accuracy);
+  return e;
+}
+
+// Runs `python model.py --onnx model.onnx`, which writes the ONNX file with torch.onnx.export
+// and checks it with onnxruntime where that is installed.
+void write_onnx(const std::string& python, const std::string& dir) {
+  const std::string model = dir + "/model.py", onnx = dir + "/model.onnx";
+  std::vector<std::string> args = {python, model, "--onnx", onnx};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    throw Failure(kInvalid, fmt::format("--format onnx runs the exported module in Python, and `{}` cannot be run; "
+                                        "--python PATH names one with torch",
+                                        python));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Failure(kInvalid, fmt::format("`{} {} --onnx {}` failed (above); {}/model.py and weights.pt are written, "
+                                        "model.onnx is not to be trusted",
+                                        python, model, onnx, dir));
+}
+
 }  // namespace
 
 int cmd_export(Options& o) {
-  // What to export: a retrain run (its architecture and trained weights), or FILE --arch with
-  // fresh weights.
-  std::shared_ptr<const ir::Program> program;
-  std::string arch_text, weights, source;
-  std::uint64_t seed = o.seed_given ? o.seed : 0;
-  if (!o.weights.empty()) {
+  Exported e;
+  if (o.weights.empty()) {
+    e = fresh(o);
+  } else {
     RunDir run(o.weights, true);
     Rebuilt r = rebuild(run, o);
-    if (r.config.command != "retrain")
-      throw Failure(kUsage,
-                    fmt::format("{} is a `cella {}` run; export takes the weights of a `cella retrain` run (weights "
-                                "inherited from a supernet are not exported yet): `cella retrain {} --arch {}` trains "
-                                "its architecture, or `cella export {} --arch {}` exports it with fresh weights",
-                                run.path(), r.config.command, r.config.file, run.path(), r.config.file, run.path()));
-    program = r.program;
-    arch_text = run.path();  // its arch.txt
-    weights = run.file("weights.pt");
-    source = fmt::format("the retrain run {}", run.path());
-  } else {
-    if (o.file.empty() || o.arch.empty())
-      throw Failure(kUsage, "export needs FILE --arch ARCH, or --weights RETRAIN_RUN");
-    program = std::make_shared<const ir::Program>(
-        *compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search)->program);
-    arch_text = o.arch;
-    source = fmt::format("{} (fresh weights, seed {})", o.file, seed);
+    if (r.config.command == "retrain")
+      e = retrained(o, run, std::move(r));
+    else
+      e = inherited(o, run, std::move(r));
   }
-  ir::Arch arch = parse_arch_or_fail(*program, arch_text);
+  const ir::Program& program = *e.program;
   exporter::PytorchModule module;
   try {
     module = exporter::pytorch_module(
-        *program, arch,
-        fmt::format("Exported by cella from {}.\n# Architecture: {}", source, ir::to_text(*program, arch)));
-  } catch (const std::invalid_argument& e) {
-    throw Failure(kInvalid, e.what());
+        program, e.arch,
+        fmt::format("Exported by cella from {}.\n# Architecture: {}", e.source, ir::to_text(program, e.arch)),
+        e.supernet);
+  } catch (const std::invalid_argument& err) {
+    throw Failure(kInvalid, err.what());
   }
-  torch::manual_seed(seed);
-  Network net(program, Mask::of_arch(*program, arch), false);
-  if (!weights.empty()) load_weights(net, weights);
   c10::Dict<std::string, at::Tensor> state;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     std::string py = exporter::python_name(module, name);
     if (!py.empty()) state.insert(py, t.detach().clone());  // parameters of units that do not run stay behind
   };
-  for (const auto& kv : net->named_parameters()) add(kv.key(), kv.value());
-  for (const auto& kv : net->named_buffers()) add(kv.key(), kv.value());
+  for (const auto& kv : e.net->named_parameters()) add(kv.key(), kv.value());
+  for (const auto& kv : e.net->named_buffers()) add(kv.key(), kv.value());
   // An example batch and cella's logits on it, in eval mode, for the module's self-check.
   // The data set the program was compiled for (`--data` included): its images' shape.
-  const ir::DataSet* shape = ir::find_data_set(ir::plan_of(*program).data.name);
+  const ir::DataSet* shape = ir::find_data_set(ir::plan_of(program).data.name);
   const std::int64_t size = shape ? shape->size : 28;
+  const std::uint64_t seed = o.seed_given ? o.seed : 0;
   torch::Generator gen = at::detail::createCPUGenerator(seed + 7);
-  torch::Tensor x = torch::randn({2, program->network->input.channels, size, size}, gen);
-  net->eval();
+  torch::Tensor x = torch::randn({2, program.network->input.channels, size, size}, gen);
+  e.net->eval();
   torch::Tensor logits;
   {
     torch::NoGradGuard no_grad;
-    logits = net->forward(x, mixing_of(*program, arch));
+    logits = e.net->forward(x, mixing_of(program, e.arch));
   }
   const std::string out = o.out.empty() ? "export" : o.out;
   std::error_code ec;
@@ -99,6 +207,7 @@ int cmd_export(Options& o) {
       "cella: {}/model.py (class {}), {}/weights.pt ({} tensors) and {}/example.pt; `python3 {}/model.py` checks "
       "the logits against cella's\n",
       out, module.class_name, out, state.size(), out, out);
+  if (o.format == "onnx") write_onnx(o.python, out);
   return kOk;
 }
 

@@ -73,7 +73,19 @@ int main(int argc, char** argv) {
   common(exp, false);
   exp->add_option("file", o.file, "The .cella file (with --arch)");
   exp->add_option("--arch", o.arch, "The architecture (fresh weights, from --seed)");
-  exp->add_option("--weights", o.weights, "A `cella retrain` run: its architecture and trained weights");
+  exp->add_option("--weights", o.weights,
+                  "A run directory: a `cella retrain` run's trained weights, or the weights a `cella train` or "
+                  "`cella search` run's supernet passes on (default architecture: the run's derived one)");
+  exp->add_option("--node", o.node,
+                  "With a search run: take the weights of this sub-supernet (default: the deepest that holds the "
+                  "architecture)");
+  exp->add_option("--recalibrate", o.recalibrate,
+                  "Inherited weights: batches of training images that re-estimate the batch-norm statistics "
+                  "(default 20)")
+      ->check(CLI::PositiveNumber);
+  exp->add_option("--format", o.format, "pytorch (default), or onnx: the PyTorch module and model.onnx")
+      ->check(CLI::IsMember({"pytorch", "onnx"}));
+  exp->add_option("--python", o.python, "The Python with torch that writes (and checks) model.onnx (default: python3)");
   exp->add_option("--out", o.out, "Directory to write into (default: export)");
   try {
     app.parse(argc, argv);

@@ -172,26 +172,30 @@ std::string python_string(const std::string& s) {
 
 // One primitive call as a Python expression on `in` input channels (a number or a symbol such
 // as "C"); `out` receives the output channels' expression. Defaults are the runtime's.
-std::string primitive(const ir::PrimCall& c, const std::string& in, std::string& out) {
+// `affine`: whether its batch norms have weights (not inside a supernet's cells).
+std::string primitive(const ir::PrimCall& c, const std::string& in, std::string& out, bool affine) {
   auto i = [&](const char* n, std::int64_t d) { return c.int_arg(n, d); };
   auto out_of = [&]() -> std::string { return c.arg("out") ? std::to_string(i("out", 0)) : in; };
   // Keyword arguments that differ from PyTorch's defaults, for a readable file.
   auto kw = [&](const char* name, std::int64_t value, std::int64_t fallback) {
     return value == fallback ? std::string() : fmt::format(", {}={}", name, value);
   };
+  const std::string no_affine = affine ? "" : ", affine=False";
   out = in;
   const std::string& p = c.prim;
   if (p == "zero") return fmt::format("Zero({})", i("stride", 1));
   if (p == "identity") return "nn.Identity()";
   if (p == "skip") {
     out = out_of();
-    return fmt::format("skip({}{}{})", in, kw("stride", i("stride", 1), 1), out == in ? "" : ", out=" + out);
+    return fmt::format("skip({}{}{}{})", in, kw("stride", i("stride", 1), 1), out == in ? "" : ", out=" + out,
+                       no_affine);
   }
   if (p == "relu") return "nn.ReLU()";
   if (p == "relu6") return "nn.ReLU6()";
   if (p == "hswish") return "nn.Hardswish()";
   if (p == "sigmoid") return "nn.Sigmoid()";
-  if (p == "bn" || p == "search_bn") return fmt::format("nn.BatchNorm2d({}{})", in, p == "bn" ? "" : ", affine=False");
+  if (p == "bn") return fmt::format("nn.BatchNorm2d({}{})", in, no_affine);
+  if (p == "search_bn") return fmt::format("nn.BatchNorm2d({}, affine=False)", in);
   if (p == "conv") {
     out = out_of();
     return fmt::format("nn.Conv2d({}, {}, {}{}{}{}{}, bias={})", in, out, i("k", 1), kw("stride", i("stride", 1), 1),
@@ -216,7 +220,7 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
   if (p == "dropout") return fmt::format("nn.Dropout({})", c.float_arg("p", 0.0));
   if (p == "factorized_reduce") {
     out = out_of();
-    return fmt::format("FactorizedReduce({}, {})", in, out);
+    return fmt::format("FactorizedReduce({}, {}{})", in, out, no_affine);
   }
   if (p == "resblock") {
     out = out_of();
@@ -224,8 +228,8 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
   }
   if (p == "mbconv") {
     out = out_of();
-    return fmt::format("MBConv({}, {}, {}, {}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
-                       c.bool_arg("se", false) ? ", se=True" : "");
+    return fmt::format("MBConv({}, {}, {}, {}{}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
+                       c.bool_arg("se", false) ? ", se=True" : "", no_affine);
   }
   throw std::invalid_argument(
       fmt::format("cannot export operation '{}': export writes the built-in primitives only (is it a plugin's?)", p));
@@ -234,13 +238,13 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
 // A module (a sequence of primitive calls) as an nn.Sequential expression, whose children are
 // numbered as the runtime's Sequential numbers them; a long one has a child per line, indented
 // for an assignment in a method body.
-std::string sequential(const ir::Op& op, const std::string& in) {
+std::string sequential(const lower::Module& m, const std::string& in) {
   std::string channels = in;
   std::vector<std::string> parts;
   std::size_t length = 0;
-  for (const ir::PrimCall& c : op.seq) {
+  for (const ir::PrimCall& c : m.op.seq) {
     std::string next;
-    parts.push_back(primitive(c, channels, next));
+    parts.push_back(primitive(c, channels, next, m.affine));
     length += parts.back().size() + 2;
     channels = next;
   }
@@ -252,8 +256,8 @@ std::string edge_attr(const ir::Cell& c, int e) { return identifier(fmt::format(
 
 class Writer {
  public:
-  Writer(const ir::Program& p, const ir::Arch& a)
-      : p_(p), a_(a), net_(lower::lower(p, ir::Mask::of_arch(p, a), false)) {}
+  Writer(const ir::Program& p, const ir::Arch& a, bool supernet)
+      : p_(p), a_(a), net_(lower::lower(p, ir::Mask::of_arch(p, a), supernet)) {}
 
   PytorchModule run(const std::string& header) {
     PytorchModule m;
@@ -296,13 +300,13 @@ class Writer {
     for (int e = 0; e < c.num_edges(); ++e) {
       const int k = ir::real_op(c, ch, e);
       if (k < 0) continue;
-      s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e), sequential(cu.edges[e][k]->op, "C"),
+      s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e), sequential(*cu.edges[e][k], "C"),
                        c.edge_name(e), c.edge(e).candidates[k].name);
     }
     for (int v = 0; v < c.num_nodes(); ++v)
       if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty()) {
-        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v,
-                         sequential(cu.nodes[v][ch.node_op[v]]->op, "C"), v, c.node(v).ops[ch.node_op[v]].name);
+        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v, sequential(*cu.nodes[v][ch.node_op[v]], "C"),
+                         v, c.node(v).ops[ch.node_op[v]].name);
       }
     s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
                   "        n1 = self.preprocess1(prev)\n"
@@ -341,8 +345,8 @@ class Writer {
       const std::string attr = identifier(lu.name);
       std::string call;
       if (lu.fixed) {
-        init += fmt::format("        self.{} = {}\n", attr,
-                            sequential(lu.fixed->op, std::to_string(lu.fixed->in_channels)));
+        init +=
+            fmt::format("        self.{} = {}\n", attr, sequential(*lu.fixed, std::to_string(lu.fixed->in_channels)));
         m.prefixes.emplace_back(lu.fixed->path + ".", attr + ".");
         call = fmt::format("self.{}(prev)", attr);
       } else if (lu.cell) {
@@ -351,7 +355,7 @@ class Writer {
         std::string args = std::to_string(cu.width);
         for (std::size_t j = 0; j < cu.preprocess.size(); ++j) {
           const lower::Module& pre = *cu.preprocess[j];
-          args += fmt::format(",\n            preprocess{}={}", j, sequential(pre.op, std::to_string(pre.in_channels)));
+          args += fmt::format(",\n            preprocess{}={}", j, sequential(pre, std::to_string(pre.in_channels)));
           m.prefixes.emplace_back(pre.path + ".", attr + "." + pre.name + ".");
         }
         init += fmt::format("        self.{} = {}({})\n", attr, group_class.at(u.group), args);
@@ -366,7 +370,7 @@ class Writer {
       } else {
         const int k = a_.layers[u.group];
         const lower::Module& mod = *lu.choices[k];
-        init += fmt::format("        self.{} = {}  # {}\n", attr, sequential(mod.op, std::to_string(mod.in_channels)),
+        init += fmt::format("        self.{} = {}  # {}\n", attr, sequential(mod, std::to_string(mod.in_channels)),
                             u.choices[k].name);
         m.prefixes.emplace_back(mod.path + ".", attr + ".");
         call = fmt::format("self.{}(prev)", attr);
@@ -374,34 +378,64 @@ class Writer {
       fwd += fmt::format("        prev_prev, prev = prev, {}\n", call);
     }
     return fmt::format(
-        "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as cella builds it "
-        "stand-alone.\"\"\"\n\n"
+        "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as {}.\"\"\"\n\n"
         "    def __init__(self):\n        super().__init__()\n{}\n    def forward(self, x):\n{}        return prev\n",
-        m.class_name, n.name, init, fwd);
+        m.class_name, n.name,
+        net_.supernet ? "cella's supernet holds it (its batch norms as there)" : "cella builds it stand-alone", init,
+        fwd);
   }
 
   static std::string self_check(const std::string& cls) {
     return fmt::format(R"PY(
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def load(weights=None):
     """The network with the exported weights (weights.pt beside this file), in eval mode."""
     model = {0}()
-    path = weights or os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.pt")
-    model.load_state_dict(torch.load(path))
+    model.load_state_dict(torch.load(weights or os.path.join(HERE, "weights.pt")))
     return model.eval()
 
 
-if __name__ == "__main__":
-    # Self-check: the logits of cella's example batch (example.pt), computed again here.
-    here = os.path.dirname(os.path.abspath(__file__))
-    model = load()
-    example = torch.load(os.path.join(here, "example.pt"))
-    with torch.no_grad():
-        logits = model(example["input"])
+def agrees(logits, example, what):
+    """Whether `logits` are cella's on the example batch, to float rounding; says so."""
     diff = (logits - example["logits"]).abs().max().item()
-    scale = max(1.0, example["logits"].abs().max().item())
-    print("{0}: largest difference to cella's logits %.3g (tolerance %.3g)" % (diff, 1e-4 * scale))
-    sys.exit(0 if diff <= 1e-4 * scale else 1)
+    tolerance = 1e-4 * max(1.0, example["logits"].abs().max().item())
+    print("{0} (%s): largest difference to cella's logits %.3g (tolerance %.3g)" % (what, diff, tolerance))
+    return diff <= tolerance
+
+
+def export_onnx(path):
+    """Writes the network as ONNX (any batch size), checked with onnxruntime where it is installed."""
+    import warnings
+
+    model = load()
+    example = torch.load(os.path.join(HERE, "example.pt"))
+    # Tracing turns the spatial sizes that decide FactorizedReduce's padding into constants:
+    # right, since they follow from the input's size; only the batch size stays free.
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    torch.onnx.export(model, (example["input"],), path, input_names=["images"], output_names=["logits"],
+                      dynamic_axes={{"images": {{0: "batch"}}, "logits": {{0: "batch"}}}}, opset_version=13)
+    try:
+        import onnxruntime
+    except ImportError:
+        print("%s written, not checked: onnxruntime is not installed (pip install onnxruntime)" % path)
+        return True
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    logits = session.run(None, {{"images": example["input"].numpy()}})[0]
+    return agrees(torch.from_numpy(logits), example, "ONNX, onnxruntime " + onnxruntime.__version__)
+
+
+if __name__ == "__main__":
+    # `python3 model.py`: the self-check, the logits of cella's example batch (example.pt)
+    # computed again here; `python3 model.py --onnx model.onnx` writes and checks the ONNX file.
+    if len(sys.argv) == 3 and sys.argv[1] == "--onnx":
+        sys.exit(0 if export_onnx(sys.argv[2]) else 1)
+    example = torch.load(os.path.join(HERE, "example.pt"))
+    with torch.no_grad():
+        logits = load()(example["input"])
+    sys.exit(0 if agrees(logits, example, "PyTorch " + torch.__version__) else 1)
 )PY",
                        cls);
   }
@@ -413,9 +447,10 @@ if __name__ == "__main__":
 
 }  // namespace
 
-PytorchModule pytorch_module(const ir::Program& program, const ir::Arch& arch, const std::string& header) {
+PytorchModule pytorch_module(const ir::Program& program, const ir::Arch& arch, const std::string& header,
+                             bool supernet) {
   if (!program.network) throw std::invalid_argument("the file has no network to export");
-  return Writer(program, arch).run(header);
+  return Writer(program, arch, supernet).run(header);
 }
 
 std::string python_name(const PytorchModule& module, const std::string& cella_name) {

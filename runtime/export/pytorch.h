@@ -22,10 +22,13 @@ struct PytorchModule {
   std::vector<std::pair<std::string, std::string>> prefixes;
 };
 
-/// The PyTorch module of `arch` (a stand-alone network, as `cella retrain` builds it). `header`
+/// The PyTorch module of `arch`: a stand-alone network, as `cella retrain` builds it, or with
+/// `supernet` the architecture's path through a supernet, as it holds it (batch norms without
+/// weights inside cells, the space's `search_bn`s), for weights inherited from one. `header`
 /// goes into the file's opening comment. Throws std::invalid_argument for an operation it
 /// cannot write (a plugin's primitive).
-PytorchModule pytorch_module(const ir::Program& program, const ir::Arch& arch, const std::string& header);
+PytorchModule pytorch_module(const ir::Program& program, const ir::Arch& arch, const std::string& header,
+                             bool supernet = false);
 
 /// The Python name of a cella prefix-mapped parameter, or "" when it belongs to no exported module.
 std::string python_name(const PytorchModule& module, const std::string& cella_name);

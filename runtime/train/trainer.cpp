@@ -197,25 +197,33 @@ KeepBuffers::~KeepBuffers() {
   for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_[i]);
 }
 
+void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
+                            std::int64_t batch) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::nn::BatchNorm2dImpl*> norms;
+  for (auto& m : net->modules())
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>(); bn && bn->options.track_running_stats()) {
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);  // the cumulative average over the batches
+      norms.push_back(bn);
+    }
+  net->train();
+  for (std::int64_t b = 0; b < batches; ++b) {
+    std::int64_t start = (b * batch) % std::max<std::int64_t>(1, data.size());
+    std::int64_t len = std::min(batch, data.size() - start);
+    net->forward(data.images.narrow(0, start, len), mix);
+  }
+  for (auto* bn : norms) bn->options.momentum(0.1);
+  net->eval();
+}
+
 Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit,
                     const Dataset* recalibrate_on, std::int64_t recalibrate_batches) {
   std::int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
   auto run = [&] {
     torch::NoGradGuard no_grad;
     if (recalibrate_on && recalibrate_batches > 0) {
-      // Re-estimate batch-norm statistics for this architecture, then evaluate with them.
-      for (auto& m : net->modules())
-        if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>(); bn && bn->options.track_running_stats()) {
-          bn->reset_running_stats();
-          bn->options.momentum(c10::nullopt);
-        }
-      net->train();
-      for (std::int64_t b = 0; b < recalibrate_batches; ++b) {
-        std::int64_t start = (b * batch) % std::max<std::int64_t>(1, recalibrate_on->size());
-        std::int64_t len = std::min(batch, recalibrate_on->size() - start);
-        net->forward(recalibrate_on->images.narrow(0, start, len), mix);
-      }
-      net->eval();
+      recalibrate_batch_norm(net, mix, *recalibrate_on, recalibrate_batches, batch);
     } else if (net->is_supernet()) {
       net->train();  // batch statistics, as the reference search code evaluates supernets
     } else {
@@ -229,8 +237,6 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
       loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
       correct += logits.argmax(1).eq(y).sum().item<double>();
     }
-    for (auto& m : net->modules())
-      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.1);
     return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
   };
   Evaluation e;

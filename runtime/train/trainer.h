@@ -96,6 +96,12 @@ class KeepBuffers {
   std::vector<torch::Tensor> saved_;
 };
 
+/// Re-estimates the batch-norm statistics of `net` run with `mix`: the plain average over the
+/// first `batches` batches of `data` (in order, wrapping), as OFA and BigNAS calibrate a
+/// subnet's. Leaves `net` in eval mode.
+void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
+                            std::int64_t batch);
+
 /// Accuracy of `net` run with `mix` on `data` (at most `limit` images, 0: all). Supernets use
 /// batch statistics (train-mode BN, with the running statistics restored afterwards), or with
 /// `recalibrate_batches` > 0 re-estimate the statistics on that many training batches first.

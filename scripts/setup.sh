@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   graphviz dataset-fashion-mnist libclang-rt-14-dev clang-format
   python3-torch python3-numpy python3-venv
+  gnuplot-nox chromium
 )
 
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

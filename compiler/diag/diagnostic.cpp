@@ -174,6 +174,17 @@ std::string render_all(const DiagnosticEngine& engine, const SourceManager& sm, 
   return out;
 }
 
+std::string grouped_digits(std::string_view digits) {
+  std::string out;
+  int n = 0;
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (n && n % 3 == 0 && *it != '-') out.push_back(',');
+    out.push_back(*it);
+    ++n;
+  }
+  return {out.rbegin(), out.rend()};
+}
+
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   std::size_t best_d = SIZE_MAX;

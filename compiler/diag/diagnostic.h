@@ -78,4 +78,7 @@ std::string render_all(const DiagnosticEngine& engine, const SourceManager& sm, 
 /// close enough to be a plausible typo.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
+/// A decimal number's digits grouped by thousands for people: "1037664180" -> "1,037,664,180".
+std::string grouped_digits(std::string_view digits);
+
 }  // namespace cella::diag

@@ -129,16 +129,7 @@ std::unique_ptr<Compilation> compile_or_usage(const std::string& file, const Com
 std::string big(const passes::BigInt& b) { return b.str(); }
 
 // Groups digits by thousands: 1,037,664,180.
-std::string grouped(const passes::BigInt& b) {
-  std::string s = b.str(), out;
-  int n = 0;
-  for (auto it = s.rbegin(); it != s.rend(); ++it) {
-    if (n && n % 3 == 0) out.push_back(',');
-    out.push_back(*it);
-    ++n;
-  }
-  return {out.rbegin(), out.rend()};
-}
+std::string grouped(const passes::BigInt& b) { return diag::grouped_digits(b.str()); }
 
 int cmd_check(const std::vector<std::string>& files, const Common& common) {
   int worst = kOk;
@@ -448,14 +439,14 @@ int exec_runtime(int argc, char** argv) {
   return kInternal;
 }
 
-const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retrain", "search", "export"};
+const std::set<std::string> kRuntimeCommands = {"train", "eval", "derive", "retrain", "search", "export", "report"};
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
   app.footer(
-      "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export. See `cella search "
-      "--help`.");
+      "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export, report. See `cella "
+      "search --help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;

@@ -95,6 +95,9 @@ json epoch_record(const Progress& p, std::int64_t epoch) {
   json j = {{"phase", p.phase}, {"epoch", epoch}, {"train_loss", p.loss}, {"train_acc", p.accuracy}};
   if (p.node >= 0) j["node"] = p.node;
   if (p.valid_accuracy >= 0) j["valid_acc"] = p.valid_accuracy;
+  if (p.valid_loss >= 0) j["valid_loss"] = p.valid_loss;
+  j["lr"] = p.lr;
+  if (!p.arch_weights.empty()) j["arch_weights"] = p.arch_weights;
   return j;
 }
 

@@ -55,6 +55,11 @@ int cmd_derive(Options& o);
 int cmd_eval(Options& o);
 int cmd_retrain(Options& o);
 int cmd_export(Options& o);
+int cmd_report(Options& o);
+/// Writes RUN/report.html (runtime/driver/report.cpp) and returns its path.
+std::string write_report(const RunDir& run, const Options& o);
+/// The same at the end of `cella train` and `cella search`: a failure is a warning.
+void report_at_end(const RunDir& run, const Options& o);
 
 // Renders progress: a redrawn line on a terminal, periodic plain lines otherwise.
 class Printer {

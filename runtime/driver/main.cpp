@@ -87,6 +87,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"pytorch", "onnx"}));
   exp->add_option("--python", o.python, "The Python with torch that writes (and checks) model.onnx (default: python3)");
   exp->add_option("--out", o.out, "Directory to write into (default: export)");
+  auto* report = app.add_subcommand(
+      "report", "The run's page, RUN/report.html: curves, split tree, schedule, architecture and its costs");
+  report->add_option("run", o.resume, "The run directory")->required();
+  report
+      ->add_option("--plugin", o.plugins,
+                   "Shared library the run needs, when it has moved since (default: the recorded ones)")
+      ->allow_extra_args(false);
+  report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: all cores)")
+      ->check(CLI::Range(1, 1024));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -109,6 +118,7 @@ int main(int argc, char** argv) {
     if (*eval) return cmd_eval(o);
     if (*retrain) return cmd_retrain(o);
     if (*exp) return cmd_export(o);
+    if (*report) return cmd_report(o);
   } catch (const Failure& f) {
     if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
     return f.code;

@@ -109,6 +109,7 @@ int cmd_search(Options& o) {
   std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"),
                            svg ? " and " + run.file("tree.svg") : "");
   if (run.exists("arch.svg")) std::cerr << fmt::format("cella: the architecture drawn in {}\n", run.file("arch.svg"));
+  report_at_end(run, o);
   return kOk;
 }
 

@@ -85,6 +85,7 @@ int cmd_train(Options& o) {
   std::cerr << fmt::format(
       "cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n", e.accuracy,
       run->path());
+  report_at_end(*run, o);
   return kOk;
 }
 

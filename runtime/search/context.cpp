@@ -53,6 +53,7 @@ SearchResult SearchContext::finish(int selected) {
   r.tree.selected = selected;
   r.tree.arch = ir::to_text(*program_, r.arch);
   r.tree.phases = phases_;
+  r.tree.judged_images = judged_images();
   return r;
 }
 
@@ -169,6 +170,11 @@ double SearchContext::merit(int id) const {
   return plan_.split.select == ir::Selection::ValidLoss ? -r.valid_loss.value() : r.valid_acc.value();
 }
 
+std::int64_t SearchContext::judged_images() const {
+  const std::int64_t all = data_.valid.size(), limit = plan_.split.select_images;
+  return limit > 0 ? std::min(limit, all) : all;
+}
+
 // Marks the best of the scored nodes `ids` as kept and logs the choice with its margin: the
 // runner-up, and the standard error of an accuracy measured on the validation images, so a
 // reader can tell a clear choice from a coin flip.
@@ -178,8 +184,7 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
   const int best = order.front();
   nodes_[best].record.kept = true;
   const double acc = nodes_[best].record.valid_acc.value() / 100;
-  const std::int64_t all = data_.valid.size(), limit = plan_.split.select_images;
-  const std::int64_t n = limit > 0 ? std::min(limit, all) : all;
+  const std::int64_t n = judged_images();
   std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
                                  nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {

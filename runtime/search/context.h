@@ -91,6 +91,8 @@ class SearchContext {
   bool restore(int id, std::int64_t until);
   void save(int id);
   double merit(int id) const;
+  /// The validation images a node's accuracy is measured on (split.select_images, or all).
+  std::int64_t judged_images() const;
 
   std::shared_ptr<const ir::Program> program_;
   ir::SearchPlan plan_;

@@ -136,8 +136,9 @@ json SplitTree::to_json() const {
     if (n.leaf) j["leaf"] = true;
     out_nodes.push_back(std::move(j));
   }
-  return {{"strategy", strategy}, {"cell", cell}, {"nodes", out_nodes},
-          {"selected", selected}, {"arch", arch}, {"phases", phases}};
+  return {{"strategy", strategy},          {"cell", cell}, {"nodes", out_nodes},
+          {"selected", selected},          {"arch", arch}, {"phases", phases},
+          {"judged_images", judged_images}};
 }
 
 SplitTree SplitTree::from_json(const json& j, const std::string& file) {
@@ -153,6 +154,8 @@ SplitTree SplitTree::from_json(const json& j, const std::string& file) {
   if (t.selected < 0 || t.selected >= static_cast<int>(t.nodes.size()))
     r.fail(fmt::format("the selected node {} is not one of its {} nodes", t.selected, t.nodes.size()));
   t.arch = r.text("arch");
+  if (auto it = j.find("judged_images"); it != j.end() && it->is_number_integer())
+    t.judged_images = it->get<std::int64_t>();
   if (auto it = j.find("phases"); it != j.end() && it->is_object())
     for (const auto& [name, seconds] : it->items())
       if (seconds.is_number()) t.phases[name] = seconds.get<double>();

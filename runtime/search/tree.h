@@ -48,6 +48,9 @@ struct SplitTree {
   int selected = 0;                      ///< the node the architecture was derived from
   std::string arch;                      ///< the derived architecture, as text
   std::map<std::string, double> phases;  ///< seconds per phase (train, split, score, ...)
+  /// Validation images each node's accuracy was measured on (0 in trees written before it was
+  /// recorded).
+  std::int64_t judged_images = 0;
 
   nlohmann::json to_json() const;
   /// Reads and checks a tree; `file` names it in errors. Throws TreeError.

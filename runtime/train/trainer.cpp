@@ -40,6 +40,21 @@ torch::Tensor masked_theta(const SupernetState& s, std::size_t g) {
   return s.alphas[g].masked_fill(~mask_tensor(s.net->mask().cells[g]), -INFINITY).softmax(-1);
 }
 
+// Every cell group's θ as numbers.
+std::vector<std::vector<std::vector<double>>> architecture_weights(const SupernetState& s) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<std::vector<double>>> out;
+  for (std::size_t g = 0; g < s.net->mask().cells.size(); ++g) {
+    torch::Tensor theta = masked_theta(s, g).to(torch::kDouble).contiguous();
+    auto a = theta.accessor<double, 2>();
+    std::vector<std::vector<double>> edges(static_cast<std::size_t>(theta.size(0)));
+    for (std::int64_t e = 0; e < theta.size(0); ++e)
+      for (std::int64_t k = 0; k < theta.size(1); ++k) edges[static_cast<std::size_t>(e)].push_back(a[e][k]);
+    out.push_back(std::move(edges));
+  }
+  return out;
+}
+
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
@@ -175,8 +190,14 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     s.epoch = epoch + 1;
     std::mt19937_64 rng(step_seed(seed, epoch, -2));
     Mixing eval_mix = method.judging_mixing(s, plan, rng);
-    last_valid = evaluate(s.net, eval_mix, data.valid, 256, 2000).accuracy;
-    if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), steps, steps, lr, true, last_valid));
+    Evaluation judged = evaluate(s.net, eval_mix, data.valid, 256, 2000);
+    last_valid = judged.accuracy;
+    if (progress) {
+      Progress p = meter.at("supernet", epoch + 1, schedule.total(), steps, steps, lr, true, last_valid);
+      p.valid_loss = judged.loss;
+      if (method.learns_architecture()) p.arch_weights = architecture_weights(s);
+      progress(p);
+    }
     if (on_epoch) on_epoch(s);
   }
   return last_valid;
@@ -353,8 +374,13 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();
-    r.test_accuracy = evaluate(net, mix, data.test, 256).accuracy;
-    if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, steps, steps, lr, true, r.test_accuracy));
+    Evaluation tested = evaluate(net, mix, data.test, 256);
+    r.test_accuracy = tested.accuracy;
+    if (progress) {
+      Progress p = meter.at("retrain", epoch + 1, plan.epochs, steps, steps, lr, true, r.test_accuracy);
+      p.valid_loss = tested.loss;
+      progress(p);
+    }
   }
   return r;
 }

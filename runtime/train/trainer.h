@@ -30,7 +30,11 @@ struct Progress {
   double loss = 0, accuracy = 0, lr = 0, images_per_second = 0;
   bool epoch_end = false;
   double valid_accuracy = -1;  ///< at epoch ends
+  double valid_loss = -1;      ///< at epoch ends
   int node = -1;               ///< the split-tree node training, in a search
+  /// At epoch ends of a method with architecture weights: per cell group, per edge, the softmax
+  /// over the candidates the mask enables (0 for the others), for the run report's plots.
+  std::vector<std::vector<std::vector<double>>> arch_weights;
 };
 using ProgressFn = std::function<void(const Progress&)>;
 

@@ -1,0 +1,118 @@
+// `cella report RUN`: the run's page, report.html (runtime/report/report.h draws it). This file
+// gathers what the page shows from the run directory, counts the final architecture's costs
+// and measures its latency here. `cella train` and `cella search` call write_report at the end.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include "compiler/ir/schedule.h"
+#include "compiler/passes/stats.h"
+#include "runtime/driver/common.h"
+#include "runtime/report/report.h"
+
+namespace cella::runtime::cli {
+
+namespace {
+
+// Median wall time of the architecture's forward pass on one image, with fresh weights in eval
+// mode, after a warm-up: what the network costs on this machine with these threads.
+double median_latency_ms(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch,
+                         std::int64_t size) {
+  torch::manual_seed(0);
+  Network net(program, Mask::of_arch(*program, arch), false);
+  net->eval();
+  const Mixing mix = mixing_of(*program, arch);
+  torch::Tensor x = torch::randn({1, program->network->input.channels, size, size});
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < 5; ++i) net->forward(x, mix);
+  std::vector<double> ms;
+  for (int i = 0; i < 30; ++i) {
+    auto t = std::chrono::steady_clock::now();
+    net->forward(x, mix);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
+}
+
+json read_json(const RunDir& run, const std::string& name) {
+  if (!run.exists(name)) return nullptr;
+  json j = json::parse(run.read(name), nullptr, false);
+  if (j.is_discarded()) throw Failure(kInvalid, fmt::format("{}: not JSON (damaged?)", run.file(name)));
+  return j;
+}
+
+}  // namespace
+
+std::string write_report(const RunDir& run, const Options& o) {
+  Rebuilt r = rebuild(run, o);
+  const ir::Program& p = *r.program;
+  report::RunReport in;
+  in.run = run.path();
+  in.config = read_json(run, "config.json");
+  in.result = read_json(run, "result.json");
+  if (run.exists("metrics.jsonl")) {
+    std::istringstream lines(run.read("metrics.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded()) in.metrics.push_back(std::move(j));  // a line cut by a kill is left out
+    }
+  }
+  const std::string command = r.config.command;
+  SplitTree tree;
+  if (command == "search" && run.exists("tree.json")) {
+    tree = read_tree(run);
+    in.tree = &tree;
+    in.judged_images = tree.judged_images;
+    in.schedule = ir::schedule_text(p);
+  }
+  for (const ir::CellGroup& g : p.network->cell_groups) {
+    const ir::Cell& c = p.cells[g.cell];
+    report::CellGroupNames names;
+    names.name = c.props().name;
+    for (int e = 0; e < c.num_edges(); ++e) {
+      names.edges.push_back(c.edge_name(e));
+      std::vector<std::string> candidates;
+      for (const auto& k : c.edge(e).candidates) candidates.push_back(k.name);
+      names.candidates.push_back(std::move(candidates));
+    }
+    in.groups.push_back(std::move(names));
+  }
+  if (run.exists("arch.txt")) {
+    ir::Arch arch = parse_arch_or_fail(p, run.path());
+    in.arch = ir::to_text(p, arch);
+    if (run.exists("arch.dot")) in.arch_dot = run.read("arch.dot");
+    const ir::DataSet* shape = ir::find_data_set(ir::plan_of(p).data.name);
+    in.input_size = shape ? shape->size : 28;
+    passes::NetworkStats stats = passes::network_stats(p, &arch, in.input_size, true);
+    in.params = stats.params;
+    in.macs = stats.macs;
+    in.threads = torch::get_num_threads();
+    in.latency_ms = median_latency_ms(r.program, arch, in.input_size);
+  }
+  report::Page page = report::render(in);
+  for (const std::string& w : page.warnings) std::cerr << "cella: warning: " << w << "\n";
+  run.write("report.html", page.html);
+  return run.file("report.html");
+}
+
+void report_at_end(const RunDir& run, const Options& o) {
+  try {
+    std::cerr << fmt::format("cella: report in {}\n", write_report(run, o));
+  } catch (const std::exception& e) {
+    // The run itself is done and saved; a page that cannot be drawn must not undo that.
+    std::cerr << fmt::format("cella: warning: no report: {}; `cella report {}` tries again\n", e.what(), run.path());
+  }
+}
+
+int cmd_report(Options& o) {
+  RunDir run(o.resume, true);
+  if (!run.exists("config.json"))
+    throw Failure(kInvalid, fmt::format("{}: no config.json; is it a run directory of cella?", run.path()));
+  std::string path = write_report(run, o);
+  std::cerr << fmt::format("cella: report in {}\n", path);
+  std::cout << path << "\n";
+  return kOk;
+}
+
+}  // namespace cella::runtime::cli

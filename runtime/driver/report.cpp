@@ -16,8 +16,7 @@ namespace {
 
 // Median wall time of the architecture's forward pass on one image, with fresh weights in eval
 // mode, after a warm-up: what the network costs on this machine with these threads.
-double median_latency_ms(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch,
-                         std::int64_t size) {
+double median_latency_ms(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, std::int64_t size) {
   torch::manual_seed(0);
   Network net(program, Mask::of_arch(*program, arch), false);
   net->eval();

@@ -3,6 +3,9 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <set>
+
 #include "compiler/ir/primitives.h"
 #include "runtime/ops/registry.h"
 #include "runtime/search/strategy.h"
@@ -12,6 +15,12 @@
 namespace cella::runtime {
 
 std::string load_plugin(const std::string& path) {
+  // A command that reopens its own run (the report at the end of a resumed one) reads the
+  // recorded plugins again: loading one twice is loading it once.
+  static std::set<std::string> loaded;
+  std::error_code ec;
+  const std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  if (loaded.count(key)) return "";
   if (std::string err = ir::load_plugin_signatures(path); !err.empty()) return err;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!handle) return fmt::format("cannot load plugin {}: {}", path, dlerror());
@@ -34,6 +43,7 @@ std::string load_plugin(const std::string& path) {
   } catch (const std::exception& e) {
     return fmt::format("plugin {}: {}", path, e.what());
   }
+  loaded.insert(key);
   return "";
 }
 

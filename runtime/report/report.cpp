@@ -87,7 +87,7 @@ double field(const json& j, const char* name) {
 // One training curve: a sub-supernet (search) or the one network (train, retrain).
 struct Series {
   std::string name;
-  bool highlighted = true;  ///< on the kept lineage
+  bool highlighted = true;              ///< on the kept lineage
   std::map<std::int64_t, json> epochs;  ///< the last record of each epoch (a resumed run logs some twice)
 };
 
@@ -212,17 +212,19 @@ class Renderer {
     if (c.contains("seed")) s += row("seed", escape(c["seed"].dump()));
     if (c.contains("overrides") && c["overrides"].is_array() && !c["overrides"].empty()) {
       std::string sets;
-      for (const json& o : c["overrides"]) sets += "<code>--set " + escape(o.is_string() ? o.get<std::string>() : o.dump()) + "</code> ";
+      for (const json& o : c["overrides"])
+        sets += "<code>--set " + escape(o.is_string() ? o.get<std::string>() : o.dump()) + "</code> ";
       s += row("settings", sets);
     }
     if (!r_.arch.empty()) s += row("architecture", "<code>" + escape(r_.arch) + "</code>");
     if (r_.result.is_object()) {
       for (const char* k : {"valid_acc", "valid_acc_inherited", "test_acc"})
         if (r_.result.contains(k) && r_.result[k].is_number())
-          s += row(k == std::string("test_acc") ? "test accuracy"
-                                                : (k == std::string("valid_acc") ? "validation accuracy"
-                                                                                 : "validation accuracy (inherited weights)"),
-                   fmt::format("{:.2f}%", r_.result[k].get<double>()));
+          s += row(
+              k == std::string("test_acc")
+                  ? "test accuracy"
+                  : (k == std::string("valid_acc") ? "validation accuracy" : "validation accuracy (inherited weights)"),
+              fmt::format("{:.2f}%", r_.result[k].get<double>()));
     }
     s += "</table>\n";
     // Timings per phase.
@@ -236,8 +238,8 @@ class Renderer {
       for (const auto& [k, v] : phases) total += v;
       s += "<h3>Time per phase</h3>\n<table>\n<tr><th>phase</th><th>seconds</th><th>share</th></tr>\n";
       for (const auto& [k, v] : phases)
-        s += fmt::format("<tr><td>{}</td><td class=\"num\">{:.1f}</td><td class=\"num\">{:.0f}%</td></tr>\n",
-                         escape(k), v, total > 0 ? 100 * v / total : 0.0);
+        s += fmt::format("<tr><td>{}</td><td class=\"num\">{:.1f}</td><td class=\"num\">{:.0f}%</td></tr>\n", escape(k),
+                         v, total > 0 ? 100 * v / total : 0.0);
       s += fmt::format("<tr><th>total</th><th class=\"num\">{:.1f}</th><th></th></tr>\n</table>\n", total);
     }
     return s;
@@ -251,7 +253,9 @@ class Renderer {
     s += "<table>\n";
     if (r_.params >= 0) s += row("parameters", diag::grouped_digits(std::to_string(r_.params)));
     if (r_.macs >= 0)
-      s += row("multiply-accumulates", fmt::format("{} (one {}&times;{} image)", diag::grouped_digits(std::to_string(r_.macs)), r_.input_size, r_.input_size));
+      s += row("multiply-accumulates",
+               fmt::format("{} (one {}&times;{} image)", diag::grouped_digits(std::to_string(r_.macs)), r_.input_size,
+                           r_.input_size));
     if (r_.latency_ms >= 0)
       s += row("latency", fmt::format("{:.3f} ms median forward pass, batch {}, {} CPU thread{}, measured by cella "
                                       "report on this machine with fresh weights",
@@ -283,13 +287,13 @@ class Renderer {
         std::string style = se.highlighted ? fmt::format("lc {} lw 2", ++colour) : "lc rgb '#bbbbbb' lw 1";
         std::string t1 = se.highlighted ? fmt::format("title '{} train'", se.name) : "notitle";
         std::string t2 = se.highlighted ? fmt::format("title '{} {}'", se.name, held_out) : "notitle";
-        script += fmt::format("{}$s{} using 1:{} with linespoints pt 7 ps 0.4 {} {}, $s{} using 1:{} with lines dt 2 {} {}",
-                              i ? ", " : "", i, train_col, style, t1, i, valid_col, style, t2);
+        script +=
+            fmt::format("{}$s{} using 1:{} with linespoints pt 7 ps 0.4 {} {}, $s{} using 1:{} with lines dt 2 {} {}",
+                        i ? ", " : "", i, train_col, style, t1, i, valid_col, style, t2);
       }
       return script + "\n";
     };
-    if (auto svg = plot(two_panel(2, 3, "Loss per epoch", "cross-entropy")))
-      s += svg_img(*svg, "loss per epoch");
+    if (auto svg = plot(two_panel(2, 3, "Loss per epoch", "cross-entropy"))) s += svg_img(*svg, "loss per epoch");
     if (auto svg = plot(two_panel(4, 5, "Accuracy per epoch", "accuracy (%)")))
       s += svg_img(*svg, "accuracy per epoch");
     // The learning rate along the kept lineage (every node's follows the same schedule).
@@ -300,8 +304,9 @@ class Renderer {
         for (const auto& [e, rec] : se.epochs) lineage.epochs[e] = rec;
     {
       std::string script = fmt::format(kTerminal, 900, 300) + datablock("lr", lineage, {"lr"});
-      script += "set title 'Learning rate (weights)'\nset ylabel 'learning rate'\nset key off\n"
-                "plot $lr using 1:2 with steps lc 1 lw 2\n";
+      script +=
+          "set title 'Learning rate (weights)'\nset ylabel 'learning rate'\nset key off\n"
+          "plot $lr using 1:2 with steps lc 1 lw 2\n";
       if (auto svg = plot(script)) s += svg_img(*svg, "learning rate per epoch");
     }
     s += arch_weights(lineage);
@@ -348,8 +353,8 @@ class Renderer {
       }
       script += "unset multiplot\n";
       // The legend, once, as a table of colours.
-      static const char* kColours[] = {"#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442",
-                                       "#0072b2", "#e51e10", "#000000"};  // gnuplot's default line colours
+      static const char* kColours[] = {"#9400d3", "#009e73", "#56b4e9", "#e69f00",
+                                       "#f0e442", "#0072b2", "#e51e10", "#000000"};  // gnuplot's default line colours
       std::string legend = "<p class=\"note\">";
       if (!names.candidates.empty())
         for (std::size_t k = 0; k < names.candidates[0].size(); ++k)
@@ -370,8 +375,9 @@ class Renderer {
     if (!r_.tree) return "";
     const runtime::SplitTree& t = *r_.tree;
     const auto& root_mask = t.nodes.front().mask;
-    std::string dot = "digraph split_tree {\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
-                      "  edge [color=\"#999999\"];\n";
+    std::string dot =
+        "digraph split_tree {\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
+        "  edge [color=\"#999999\"];\n";
     auto se_of = [&](double acc) {
       const double p = acc / 100;
       return r_.judged_images > 0 ? 100 * std::sqrt(p * (1 - p) / static_cast<double>(r_.judged_images)) : NAN;

@@ -18,24 +18,24 @@ namespace cella::report {
 
 /// The names behind the numbers of metrics.jsonl's `arch_weights`: per cell group.
 struct CellGroupNames {
-  std::string name;                                ///< the cell type
-  std::vector<std::string> edges;                  ///< "1<-0", in edge order
+  std::string name;                                  ///< the cell type
+  std::vector<std::string> edges;                    ///< "1<-0", in edge order
   std::vector<std::vector<std::string>> candidates;  ///< per edge, in candidate order
 };
 
 /// Everything the page shows, read from the run directory and measured by the command.
 struct RunReport {
-  std::string run;                        ///< the run directory, as given
-  nlohmann::json config;                  ///< config.json
-  nlohmann::json result;                  ///< result.json, or null
-  std::vector<nlohmann::json> metrics;    ///< metrics.jsonl, line by line
-  std::string schedule;                   ///< the resolved schedule (`cella show --emit schedule`), or ""
+  std::string run;                           ///< the run directory, as given
+  nlohmann::json config;                     ///< config.json
+  nlohmann::json result;                     ///< result.json, or null
+  std::vector<nlohmann::json> metrics;       ///< metrics.jsonl, line by line
+  std::string schedule;                      ///< the resolved schedule (`cella show --emit schedule`), or ""
   const runtime::SplitTree* tree = nullptr;  ///< a search's split tree
-  std::int64_t judged_images = 0;         ///< validation images each node's accuracy was measured on
-  std::string arch;                       ///< the final architecture, as text
-  std::string arch_dot;                   ///< its drawing (Graphviz), or ""
-  std::int64_t params = -1, macs = -1;    ///< of the architecture trained stand-alone
-  double latency_ms = -1;                 ///< median forward time, batch `latency_batch`
+  std::int64_t judged_images = 0;            ///< validation images each node's accuracy was measured on
+  std::string arch;                          ///< the final architecture, as text
+  std::string arch_dot;                      ///< its drawing (Graphviz), or ""
+  std::int64_t params = -1, macs = -1;       ///< of the architecture trained stand-alone
+  double latency_ms = -1;                    ///< median forward time, batch `latency_batch`
   std::int64_t latency_batch = 1, input_size = 0;
   int threads = 1;
   std::vector<CellGroupNames> groups;

@@ -121,11 +121,11 @@ TEST(Report, MainJobPageOpensOfflineInChromium) {
   ASSERT_EQ(s.code, 0) << s.text;
   EXPECT_NE(s.text.find("cella: report in " + (run / "report.html").string()), std::string::npos) << s.text;
   const std::string html = slurp((run / "report.html").string());
-  for (const char* part : {"id=\"summary\"", "Time per phase", "id=\"architecture\"", "multiply-accumulates",
-                           "latency", "alt=\"loss per epoch\"", "alt=\"accuracy per epoch\"",
-                           "alt=\"learning rate per epoch\"", "alt=\"the split tree\"", "id=\"schedule\"",
-                           "alt=\"architecture weights of cell nb201_cell\"", "config.json",
-                           "split into 2 sub-supernets", "its margin against its best sibling"})
+  for (const char* part :
+       {"id=\"summary\"", "Time per phase", "id=\"architecture\"", "multiply-accumulates", "latency",
+        "alt=\"loss per epoch\"", "alt=\"accuracy per epoch\"", "alt=\"learning rate per epoch\"",
+        "alt=\"the split tree\"", "id=\"schedule\"", "alt=\"architecture weights of cell nb201_cell\"", "config.json",
+        "split into 2 sub-supernets", "its margin against its best sibling"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
   EXPECT_EQ(html.find("http"), std::string::npos) << "no address may leave the page";
   Visit v = visit(run / "report.html", run / "browser");

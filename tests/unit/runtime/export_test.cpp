@@ -95,7 +95,8 @@ std::string eval_accuracy(const std::string& file, const fs::path& run, const st
 }
 
 // Weights inherited from a search's sub-supernet (NB201: batch norms without weights in the
-// cells) and from a DARTS-space search (`search_bn`s, affine-free preprocessing): the path's
+// cells), from a DARTS-space search (`search_bn`s, affine-free preprocessing) and from a
+// MobileNet train run: the path's
 // module gives cella's logits with batch-norm statistics re-estimated for it, and the validation
 // accuracy reported with the export is the one `cella eval --recalibrate` gives.
 TEST(Export, WeightsInheritedFromSupernets) {
@@ -131,7 +132,15 @@ TEST(Export, WeightsInheritedFromSupernets) {
       run_cella("search spaces/darts.cella --set C=4 --set layers=5 --smoke --threads 1 --out " + darts.string());
   ASSERT_EQ(d.code, 0) << d.text;
   expect_logits_match("darts_inherited", "--weights " + darts.string() + " --recalibrate 2");
-  for (const fs::path& p : {search, out, darts}) fs::remove_all(p);
+  // A train run's supernet of choice layers (MobileNet: inverted residuals without batch-norm
+  // weights).
+  fs::path mobilenet = scratch("mobilenet_run");
+  Result m = run_cella(
+      "train spaces/mobilenet.cella --data synthetic --set data.subset=64 --set supernet.epochs=1 --threads 1 --out " +
+      mobilenet.string());
+  ASSERT_EQ(m.code, 0) << m.text;
+  expect_logits_match("mobilenet_inherited", "--weights " + mobilenet.string() + " --recalibrate 2");
+  for (const fs::path& p : {search, out, darts, mobilenet}) fs::remove_all(p);
 }
 
 // --format onnx: model.onnx from the exported module, run again by onnxruntime where the

@@ -87,6 +87,7 @@ struct ArchOptimizer {
   double beta1 = 0.5;
   double beta2 = 0.999;
   double weight_decay = 1e-3;
+  bool unrolled = false;  ///< DARTS' second-order gradient (cnn/architect.py `--unrolled`)
 };
 
 /// How the weight-sharing supernet is trained.

@@ -514,10 +514,21 @@ class SearchBuilder {
     return true;
   }
 
+  // The unrolled gradient is DARTS': differentiable softmax weights, one weight step ahead.
+  bool unrolled_applies() {
+    if (!plan_.supernet.arch.unrolled || plan_.supernet.method == "darts") return true;
+    diags_.report(
+        Kind::InvalidValue, range_of("supernet.unrolled"),
+        fmt::format("`unrolled` is DARTS' second-order gradient, and this plan trains with `{} {}`",
+                    ir::is_weights_method(plan_.supernet.method) ? "weights" : "sampler", plan_.supernet.method));
+    diags_.note("train with `weights darts`, or leave `unrolled` out");
+    return false;
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (!confidence_applies()) return;
+    if (!confidence_applies() || !unrolled_applies()) return;
     if (!ir::split_points_apply(p)) {
       overrun_warning();
       return;

@@ -55,6 +55,20 @@ std::vector<std::vector<std::vector<double>>> architecture_weights(const Superne
   return out;
 }
 
+// Gradients of `loss` for `inputs`, zeros where an input took no part.
+std::vector<torch::Tensor> gradients(const torch::Tensor& loss, const std::vector<torch::Tensor>& inputs) {
+  std::vector<torch::Tensor> g = torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);
+  for (std::size_t i = 0; i < g.size(); ++i)
+    if (!g[i].defined()) g[i] = torch::zeros_like(inputs[i]);
+  return g;
+}
+
+// Sets each tensor of `params` to the matching one of `values`.
+void assign(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& values) {
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params.size(); ++i) const_cast<torch::Tensor&>(params[i]).copy_(values[i]);
+}
+
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
@@ -170,12 +184,20 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
         torch::Tensor vidx =
             torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
-        Mixing vmix = method.step_mixing(s, plan, Step::Architecture, step_seed(seed, epoch, step, 2), tau);
+        auto arch_mixing = [&] {
+          return method.step_mixing(s, plan, Step::Architecture, step_seed(seed, epoch, step, 2), tau);
+        };
+        const double confidence = schedule.arch_confidence(epoch);
         clear_grads(s.alphas);
-        torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(data.valid.images.index_select(0, vidx), vmix),
-                                                        data.valid.labels.index_select(0, vidx));
-        if (double w = schedule.arch_confidence(epoch); w > 0) vloss = vloss + w * confidence_loss(s);
-        vloss.backward();
+        torch::Tensor xv = data.valid.images.index_select(0, vidx), yv = data.valid.labels.index_select(0, vidx);
+        if (plan.arch.unrolled) {
+          unrolled_arch_gradient(s, params, x, y, xv, yv, lr, arch_mixing,
+                                 [&] { return confidence > 0 ? confidence * confidence_loss(s) : torch::Tensor(); });
+        } else {
+          torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(xv, arch_mixing()), yv);
+          if (confidence > 0) vloss = vloss + confidence * confidence_loss(s);
+          vloss.backward();
+        }
         s.arch_optimizer->step();
       }
       Mixing mix;
@@ -267,6 +289,81 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
   }
   net->train();
   return e;
+}
+
+std::vector<torch::Tensor> one_step_ahead(const SupernetState& s, const std::vector<torch::Tensor>& params,
+                                          const std::vector<torch::Tensor>& grads, double eta) {
+  torch::NoGradGuard no_grad;
+  const auto& o = static_cast<const torch::optim::SGDOptions&>(s.optimizer->param_groups().front().options());
+  auto& state = s.optimizer->state();
+  std::vector<torch::Tensor> ahead;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    // The rule of torch::optim::SGD::step (dampening 0): d = g + λw; buf = μ·buf + d (d on the
+    // first step); the step is buf, or d + μ·buf with Nesterov.
+    torch::Tensor d = grads[i] + o.weight_decay() * params[i];
+    torch::Tensor step = d;
+    if (o.momentum() != 0) {
+      auto it = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      torch::Tensor buf = d;
+      if (it != state.end()) {
+        const auto& st = static_cast<const torch::optim::SGDParamState&>(*it->second);
+        if (st.momentum_buffer().defined()) buf = o.momentum() * st.momentum_buffer() + d;
+      }
+      step = o.nesterov() ? d + o.momentum() * buf : buf;
+    }
+    ahead.push_back(params[i] - eta * step);
+  }
+  return ahead;
+}
+
+std::vector<torch::Tensor> mixed_hessian_vector_product(SupernetState& s, const std::vector<torch::Tensor>& params,
+                                                        const std::vector<torch::Tensor>& v, const torch::Tensor& x,
+                                                        const torch::Tensor& y, const std::function<Mixing()>& mixing) {
+  std::vector<torch::Tensor> w;
+  double squared = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    w.push_back(params[i].detach().clone());
+    squared += v[i].pow(2).sum().item<double>();
+  }
+  const double R = 0.01 / std::sqrt(squared);
+  auto alpha_grad_at = [&](double r) {
+    std::vector<torch::Tensor> moved;
+    for (std::size_t i = 0; i < params.size(); ++i) moved.push_back(w[i] + r * v[i]);
+    assign(params, moved);
+    return gradients(torch::cross_entropy_loss(s.net->forward(x, mixing()), y), s.alphas);
+  };
+  std::vector<torch::Tensor> plus = alpha_grad_at(R), minus = alpha_grad_at(-R);
+  assign(params, w);  // exactly w again (the reference's +R, −2R, +R leaves rounding behind)
+  std::vector<torch::Tensor> out;
+  for (std::size_t i = 0; i < plus.size(); ++i) out.push_back((plus[i] - minus[i]) / (2 * R));
+  return out;
+}
+
+void unrolled_arch_gradient(SupernetState& s, const std::vector<torch::Tensor>& params, const torch::Tensor& x_train,
+                            const torch::Tensor& y_train, const torch::Tensor& x_valid, const torch::Tensor& y_valid,
+                            double eta, const std::function<Mixing()>& mixing,
+                            const std::function<torch::Tensor()>& extra) {
+  std::vector<torch::Tensor> w;
+  for (const torch::Tensor& p : params) w.push_back(p.detach().clone());
+  std::vector<torch::Tensor> g =
+      gradients(torch::cross_entropy_loss(s.net->forward(x_train, mixing()), y_train), params);
+  std::vector<torch::Tensor> d_alpha, v;
+  {
+    KeepBuffers keep(s.net);  // the reference's unrolled model is a copy: its statistics go with it
+    assign(params, one_step_ahead(s, params, g, eta));
+    torch::Tensor loss = torch::cross_entropy_loss(s.net->forward(x_valid, mixing()), y_valid);
+    if (extra)
+      if (torch::Tensor e = extra(); e.defined()) loss = loss + e;
+    std::vector<torch::Tensor> inputs = s.alphas;
+    inputs.insert(inputs.end(), params.begin(), params.end());
+    std::vector<torch::Tensor> all = gradients(loss, inputs);
+    d_alpha.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(s.alphas.size()));
+    v.assign(all.begin() + static_cast<std::ptrdiff_t>(s.alphas.size()), all.end());
+    assign(params, w);
+  }
+  std::vector<torch::Tensor> implicit = mixed_hessian_vector_product(s, params, v, x_train, y_train, mixing);
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < s.alphas.size(); ++i) s.alphas[i].mutable_grad() = d_alpha[i] - eta * implicit[i];
 }
 
 ir::Arch strongest_arch(const SupernetState& s) {

@@ -117,6 +117,29 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
 /// strongest real operation is strongest, ties to the lower source).
 ir::Arch strongest_arch(const SupernetState& state);
 
+/// The weights one SGD step ahead of `s`'s, w' = w − η·(μ·m + g + λ·w) with m the momentum
+/// buffer (none before the first step) and g = `grads`: what the optimizer's next step would
+/// make of them (Nesterov included), without taking it. Per tensor of `params`.
+std::vector<torch::Tensor> one_step_ahead(const SupernetState& s, const std::vector<torch::Tensor>& params,
+                                          const std::vector<torch::Tensor>& grads, double eta);
+
+/// DARTS' finite-difference estimate of the mixed second derivative (∂²L/∂α∂w)·v of the loss of
+/// `mixing()` on (x, y): [∇_α L(w + R·v) − ∇_α L(w − R·v)] / (2R), R = 0.01 / ‖v‖, per α tensor.
+/// The two forward passes run in train mode on the real network, so its batch-norm statistics
+/// move as in the reference; w is left as it was.
+std::vector<torch::Tensor> mixed_hessian_vector_product(SupernetState& s, const std::vector<torch::Tensor>& params,
+                                                        const std::vector<torch::Tensor>& v, const torch::Tensor& x,
+                                                        const torch::Tensor& y, const std::function<Mixing()>& mixing);
+
+/// DARTS' second-order architecture gradient (cnn/architect.py, `--unrolled`) into α.grad:
+/// ∇_α L_va(w', α) − η·(∂²L_tr/∂α∂w)·∇_{w'} L_va(w', α), with w' = one_step_ahead(∇_w L_tr).
+/// `extra` (the confidence term) is added to the validation loss. The pass at w' runs on the
+/// network with its batch-norm statistics restored afterwards (the reference runs it on a copy).
+void unrolled_arch_gradient(SupernetState& s, const std::vector<torch::Tensor>& params, const torch::Tensor& x_train,
+                            const torch::Tensor& y_train, const torch::Tensor& x_valid, const torch::Tensor& y_valid,
+                            double eta, const std::function<Mixing()>& mixing,
+                            const std::function<torch::Tensor()>& extra = {});
+
 /// HEP-NAS's confidence term on the architecture weights (its DARTS code, in the final epochs):
 /// for each cell type, the mean over the entries of α of −log of each edge's largest
 /// masked-softmax weight; summed over the cell types. Differentiable in α.

@@ -445,6 +445,109 @@ TEST(Training, TheConfidenceTermSharpensArchitectureWeightsInTheFinalPhase) {
   EXPECT_LT(confidence_loss(sharp2).item<double>(), confidence_loss(plain2).item<double>());
 }
 
+// Second-order DARTS (cnn/architect.py `--unrolled`). The weights one step ahead are exactly what
+// the optimizer's next step makes of a gradient, with its momentum state and weight decay, and
+// with Nesterov.
+TEST(Training, UnrolledStepAheadIsTheOptimizersNextStep) {
+  auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 5);
+  ir::SupernetPlan plan = tiny_plan("darts", 1);
+  for (bool nesterov : {false, true}) {
+    SupernetState s = make_supernet(p, Mask::full(*p), plan, 5);
+    train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 5, 1, {}, {});  // momentum buffers exist
+    auto& options = static_cast<torch::optim::SGDOptions&>(s.optimizer->param_groups().front().options());
+    options.nesterov(nesterov).lr(0.05);
+    std::vector<torch::Tensor> params = s.net->unique_parameters(), grads;
+    torch::manual_seed(6);
+    for (const torch::Tensor& w : params) grads.push_back(torch::randn_like(w));
+    std::vector<torch::Tensor> ahead = one_step_ahead(s, params, grads, 0.05);
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = grads[i].clone();
+    s.optimizer->step();
+    for (std::size_t i = 0; i < params.size(); ++i)
+      ASSERT_TRUE(torch::allclose(params[i], ahead[i], 1e-6, 1e-7)) << "parameter " << i << " nesterov " << nesterov;
+  }
+}
+
+// The finite-difference product against the exact one (double backward), in float64, on a
+// space without ReLU: across a ReLU's kink a finite difference measures something else than the
+// derivative autograd takes (on NB201 itself first derivatives already disagree by 1% at a
+// step of 1e-6), which would test the kinks rather than the code.
+TEST(Training, FiniteDifferenceHessianVectorProductMatchesDoubleBackward) {
+  driver::CompileOptions o;
+  o.sema.data = "synthetic";
+  auto c = testing_helpers::compile(R"(
+import std.ops
+op conv_bn_3x3 = conv(3, pad = 1) >> bn
+op conv_bn_1x1 = conv(1) >> bn
+opset smooth = [none, skip_connect, conv_bn_1x1, conv_bn_3x3, avg_pool_3x3]
+cell c { inputs 1; nodes 3; edges all : smooth; output last }
+network net(C = 4) {
+  stem conv(3, out = C, pad = 1) >> bn
+  stage c * 2 width C
+  head global_avg_pool >> linear(10)
+}
+)",
+                                    o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  auto p = std::make_shared<const ir::Program>(*c->program);
+  ir::SupernetPlan plan = tiny_plan("darts", 1);
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 7);
+  s.net->to(torch::kDouble);
+  for (torch::Tensor& a : s.alphas)
+    a = (a.detach().to(torch::kDouble) + 0.3 * torch::randn_like(a, torch::kDouble)).requires_grad_();
+  s.net->train();
+  const ir::DataSet* shape = ir::find_data_set("synthetic");
+  torch::manual_seed(8);
+  torch::Tensor x = torch::randn({8, p->network->input.channels, shape->size, shape->size}, torch::kDouble);
+  torch::Tensor y = torch::randint(0, 10, {8}, torch::kLong);
+  std::vector<torch::Tensor> params = s.net->unique_parameters(), v;
+  for (const torch::Tensor& w : params) v.push_back(torch::randn_like(w));
+  auto mixing = [&] { return method_of(plan).step_mixing(s, plan, Step::Architecture, 0, 1.0); };
+  // Exact: ∇_α (∇_w L · v).
+  torch::Tensor loss = torch::cross_entropy_loss(s.net->forward(x, mixing()), y);
+  auto gw = torch::autograd::grad({loss}, params, {}, true, true, true);
+  torch::Tensor dot = torch::zeros({}, torch::kDouble);
+  for (std::size_t i = 0; i < gw.size(); ++i)
+    if (gw[i].defined()) dot = dot + (gw[i] * v[i]).sum();
+  auto exact = torch::autograd::grad({dot}, s.alphas, {}, false, false, true);
+  std::vector<torch::Tensor> w_before;
+  for (const torch::Tensor& w : params) w_before.push_back(w.detach().clone());
+  std::vector<torch::Tensor> estimate = mixed_hessian_vector_product(s, params, v, x, y, mixing);
+  for (std::size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(torch::equal(params[i], w_before[i])) << "w restored";
+  double err = 0, norm = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    err += (estimate[i] - exact[i]).pow(2).sum().item<double>();
+    norm += exact[i].pow(2).sum().item<double>();
+  }
+  ASSERT_GT(norm, 0);
+  EXPECT_LT(std::sqrt(err / norm), 1e-3) << "relative error of the finite difference";
+}
+
+// With a vanishing step the unrolled gradient is the first-order one; with a real step it is not.
+TEST(Training, UnrolledGradientIsFirstOrderAtAZeroStep) {
+  auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 9);
+  ir::SupernetPlan plan = tiny_plan("darts", 1);
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 9);
+  train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 9, 1, {}, {});
+  torch::Tensor x = data.train.images.narrow(0, 0, 16), y = data.train.labels.narrow(0, 0, 16);
+  torch::Tensor xv = data.valid.images.narrow(0, 0, 16), yv = data.valid.labels.narrow(0, 0, 16);
+  std::vector<torch::Tensor> params = s.net->unique_parameters();
+  auto mixing = [&] { return method_of(plan).step_mixing(s, plan, Step::Architecture, 0, 1.0); };
+  std::vector<torch::Tensor> first_order;
+  {
+    KeepBuffers keep(s.net);
+    first_order = torch::autograd::grad({torch::cross_entropy_loss(s.net->forward(xv, mixing()), yv)}, s.alphas);
+  }
+  auto unrolled = [&](double eta) {
+    for (torch::Tensor& a : s.alphas) a.mutable_grad().reset();
+    unrolled_arch_gradient(s, params, x, y, xv, yv, eta, mixing);
+    return s.alphas[0].grad().clone();
+  };
+  EXPECT_TRUE(torch::allclose(unrolled(0), first_order[0], 1e-5, 1e-7));
+  EXPECT_FALSE(torch::allclose(unrolled(0.5), first_order[0], 1e-3, 1e-5));
+}
+
 TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {
   ir::Optimizer o;
   ir::LrSchedule c;

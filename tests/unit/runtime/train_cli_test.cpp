@@ -550,6 +550,16 @@ TEST(SelectSpaces, TheShippedDartsSpaceUnderPathSampling) {
   fs::remove_all(base);
 }
 
+// Second-order DARTS (supernet.unrolled) runs the shipped DARTS plan end to end.
+TEST(SelectSpaces, TheShippedDartsSpaceWithSecondOrderDarts) {
+  fs::path run = fresh_dir("cella_darts_unrolled_");
+  Result r = run_cella("search spaces/darts.cella --smoke --threads 1 --set C=2 --set supernet.unrolled=true --out " +
+                       run.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  expect_derived_arch_is_usable("spaces/darts.cella", run, "");
+  fs::remove_all(run);
+}
+
 // Documented paths that ended in errors with no way forward.
 TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
   fs::path base = fresh_dir("cella_dead_ends_");

@@ -87,6 +87,7 @@ double field(const json& j, const char* name) {
 // One training curve: a sub-supernet (search) or the one network (train, retrain).
 struct Series {
   std::string name;
+  int node = -1;                        ///< the split-tree node, in a search
   bool highlighted = true;              ///< on the kept lineage
   std::map<std::int64_t, json> epochs;  ///< the last record of each epoch (a resumed run logs some twice)
 };
@@ -166,7 +167,25 @@ class Renderer {
       Series& s = by_name[name];
       s.name = name;
       s.highlighted = highlighted;
+      if (m.contains("node") && m["node"].is_number_integer()) s.node = m["node"].get<int>();
       s.epochs[m.value("epoch", std::int64_t{0})] = m;
+    }
+    // A sub-supernet's curve starts where its parent's ended, so that the tree's branches show
+    // (and a child that trained one epoch is a segment, not a dot).
+    if (r_.tree) {
+      std::map<int, const Series*> of_node;
+      for (const auto& [name, s] : by_name)
+        if (s.node >= 0) of_node[s.node] = &s;
+      std::map<std::string, json> starts;
+      for (const auto& [name, s] : by_name) {
+        if (s.node <= 0 || s.epochs.empty() || s.node >= static_cast<int>(r_.tree->nodes.size())) continue;
+        auto parent = of_node.find(r_.tree->nodes[static_cast<std::size_t>(s.node)].parent);
+        if (parent == of_node.end()) continue;
+        const auto& pe = parent->second->epochs;
+        auto before = pe.lower_bound(s.epochs.begin()->first);
+        if (before != pe.begin()) starts[name] = std::prev(before)->second;
+      }
+      for (auto& [name, start] : starts) by_name[name].epochs[start.value("epoch", std::int64_t{0})] = start;
     }
     for (auto& [name, s] : by_name) series_.push_back(std::move(s));
     // Nodes in tree order ("node 10" after "node 9").
@@ -376,7 +395,7 @@ class Renderer {
     const runtime::SplitTree& t = *r_.tree;
     const auto& root_mask = t.nodes.front().mask;
     std::string dot =
-        "digraph split_tree {\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
+        "digraph split_tree {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n"
         "  edge [color=\"#999999\"];\n";
     auto se_of = [&](double acc) {
       const double p = acc / 100;
@@ -384,8 +403,10 @@ class Renderer {
     };
     for (const runtime::TreeNode& n : t.nodes) {
       std::string label = fmt::format("node {}{}", n.id, n.id == t.selected ? " (selected)" : "");
-      for (std::size_t e = 0; e < n.mask.size() && e < root_mask.size(); ++e)
-        if (n.mask[e].second.size() < root_mask[e].second.size()) {
+      // The edges this node's split narrowed: what sets it apart from its parent and siblings.
+      const auto& parent_mask = n.parent >= 0 ? t.nodes[static_cast<std::size_t>(n.parent)].mask : root_mask;
+      for (std::size_t e = 0; e < n.mask.size() && e < parent_mask.size(); ++e)
+        if (n.mask[e].second.size() < parent_mask[e].second.size()) {
           std::string kept;
           for (const std::string& c : n.mask[e].second) kept += (kept.empty() ? "" : ", ") + c;
           label += fmt::format("\\n{}: {}", n.mask[e].first, kept.empty() ? "(nothing)" : kept);
@@ -410,7 +431,8 @@ class Renderer {
     dot += "}\n";
     std::string s = fmt::format(
         "<h2 id=\"tree\">Split tree</h2>\n<p class=\"note\">Strategy <code>{}</code> on cell <code>{}</code>; {} "
-        "sub-supernets. Each shows the candidates it keeps on the edges split so far, its validation accuracy and "
+        "sub-supernets. Each shows the candidates it keeps on the edges its split narrowed (tree.json has the whole "
+        "mask), its validation accuracy and "
         "its margin against its best sibling, with the standard error of an accuracy on the {} validation images "
         "it was judged on (a margin within about two standard errors is a coin flip). The kept path is in "
         "green.</p>\n",

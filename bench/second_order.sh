@@ -4,14 +4,18 @@
 # `supernet.unrolled`, run alternately ROUNDS times (default 3) in one go so that the machine's
 # noise hits both alike; prints each pair and the median ratio. bench/README.md has the figures.
 set -euo pipefail
+shopt -s inherit_errexit  # a failed run stops the benchmark instead of timing nothing
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 rounds=${ROUNDS:-3}
 ninja -C "$build" cella cella-runtime >/dev/null
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# Copies of the binaries, so that a rebuild during the run changes nothing.
+cp "$build/cella" "$build/cella-runtime" "$scratch/"
+build=$scratch
 run() {  # $1: true|false; prints seconds
-  local out="$scratch/run-$1-$RANDOM"
+  local out="$scratch/run-$1-$RANDOM"  # a fresh directory per run
   local start=$EPOCHREALTIME
   "$build/cella" train spaces/darts.cella --data synthetic --set data.subset=512 --set C=4 --set layers=5 \
     --set supernet.epochs=1 --set split=none --set supernet.unrolled="$1" --threads 1 --out "$out" >/dev/null 2>&1

@@ -92,9 +92,12 @@ class Lowering {
         }
         prev_reduction = u.stride > 1;
       }
-      c_pp = c_p;
+      // A cell reads the outputs of the two units before it; after the first unit (the stem)
+      // both are that unit's output, as DARTS' `s0 = s1 = stem(input)` (and ImageNet's stem0,
+      // stem1), never the raw image.
+      c_pp = i == 0 ? u.out.channels : c_p;
       c_p = u.out.channels;
-      s_pp = s_p;
+      s_pp = i == 0 ? lu.out_size : s_p;
       s_p = lu.out_size;
       out.units.push_back(std::move(lu));
     }

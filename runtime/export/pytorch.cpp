@@ -375,7 +375,9 @@ class Writer {
         m.prefixes.emplace_back(mod.path + ".", attr + ".");
         call = fmt::format("self.{}(prev)", attr);
       }
-      fwd += fmt::format("        prev_prev, prev = prev, {}\n", call);
+      // After the stem both inputs of a cell are its output, as the lowering wires them.
+      fwd += i == 0 ? fmt::format("        prev_prev = prev = {}\n", call)
+                    : fmt::format("        prev_prev, prev = prev, {}\n", call);
     }
     return fmt::format(
         "\n\nclass {}(nn.Module):\n    \"\"\"Network {}: the architecture ARCH, as {}.\"\"\"\n\n"

@@ -205,7 +205,7 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
         y = y.defined() ? y + z : z;
       }
     }
-    prev_prev = prev;
+    prev_prev = i == 0 ? y : prev;  // after the stem both inputs are its output (lower.cpp says why)
     prev = y;
   }
   return prev;

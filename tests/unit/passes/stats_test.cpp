@@ -49,6 +49,18 @@ TEST(Stats, AllConv3x3FlopsAreTheConvolutionAndLinearMacs) {
   EXPECT_EQ(s.macs, macs);
 }
 
+// The DARTS search supernet (C = 16, 8 cells, CIFAR-10): quark0/darts cnn/train_search.py logs
+// "param size = 1.930618MB" (count_parameters_in_MB: every parameter but the auxiliary head's).
+// The count holds only if the first cell reads the stem's output on both inputs (`s0 = s1 =
+// stem(input)`); with the raw image as its first input it was 1,929,898.
+TEST(Stats, DartsSearchSupernetHasTheReferenceParameterCount) {
+  driver::CompileOptions o;
+  o.sema.data = "cifar10";
+  auto c = testing_helpers::compile_space("darts.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  EXPECT_EQ(network_stats(*c->program, nullptr, 32, false).params, 1930618);
+}
+
 TEST(Stats, SupernetsHaveNoBatchNormWeightsInsideCells) {
   auto c = testing_helpers::compile_space("nb201.cella");
   NetworkStats super = network_stats(*c->program, nullptr, 28, false);

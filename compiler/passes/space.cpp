@@ -1,6 +1,14 @@
 // Counting, enumerating, sampling and canonicalising architectures.
 #include "compiler/passes/space.h"
 
+#include <unordered_map>
+
+#include <set>
+
+#include <numeric>
+
+#include <bit>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -253,6 +261,134 @@ int owning_stage(const ir::Network& n, const ir::Unit& u) {
 
 }  // namespace
 
+namespace {
+
+// Unique architectures of a cell whose only choices are which edges exist and which operation
+// each node runs (NAS-Bench-101): every edge an optional identity, one input, the last node the
+// output, every other node choosing from the same real operations. Two encodings are the same
+// architecture when their graphs, pruned to the nodes on an input-output path, are isomorphic
+// with the operations as labels (NAS-Bench-101's definition); encodings without such a path are
+// not architectures. Counted without enumerating labellings: each edge set is pruned and its
+// shape put in canonical form (the least adjacency over orders of the inner nodes); per shape,
+// Burnside's lemma over its automorphisms counts the labellings that differ:
+// (1/|Aut|) Σ_σ L^cycles(σ). NAS-Bench-101's 2^21 edge sets take about a second.
+std::optional<BigInt> unique_node_dags(const Cell& c) {
+  const int N = c.num_nodes(), out = N - 1, E = c.num_edges();
+  if (c.props().inputs != 1 || N < 2 || N > 8 || E > 28) return std::nullopt;
+  if (c.props().output.kind != ir::CellOutput::Kind::Node || c.props().output.nodes.front() != out) return std::nullopt;
+  for (int e = 0; e < E; ++e) {
+    const ir::EdgeProps& ep = c.edge(e);
+    if (!ep.optional || ep.candidates.size() != 1 || !ep.candidates[0].is_identity(1)) return std::nullopt;
+  }
+  std::vector<std::string> labels;
+  for (int v = 1; v < out; ++v) {
+    const ir::NodeProps& np = c.node(v);
+    if (np.select > 0 || np.ops.empty()) return std::nullopt;
+    std::vector<std::string> names;
+    for (const ir::Op& op : np.ops) {
+      if (op.is_zero(1) || op.is_identity(1)) return std::nullopt;
+      names.push_back(op.name);
+    }
+    if (v == 1) labels = names;
+    if (names != labels) return std::nullopt;
+  }
+  if (!c.node(out).ops.empty() || c.node(out).select > 0) return std::nullopt;
+  const BigInt L = labels.empty() ? BigInt(1) : BigInt(labels.size());
+
+  // A pruned graph: k inner nodes, vertex 0 the input, k + 1 the output; bit i*(k+2)+j: i -> j.
+  auto canonical_shape = [](int k, std::uint64_t adj) {
+    const int V = k + 2;
+    std::vector<int> perm(static_cast<std::size_t>(k));
+    std::iota(perm.begin(), perm.end(), 1);
+    std::uint64_t best = ~std::uint64_t{0};
+    do {
+      std::vector<int> to(static_cast<std::size_t>(V));  // old vertex -> new
+      to[0] = 0;
+      to[static_cast<std::size_t>(V - 1)] = V - 1;
+      for (int i = 0; i < k; ++i) to[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])] = i + 1;
+      std::uint64_t m = 0;
+      for (int i = 0; i < V; ++i)
+        for (int j = 0; j < V; ++j)
+          if (adj >> (i * V + j) & 1)
+            m |= std::uint64_t{1} << (to[static_cast<std::size_t>(i)] * V + to[static_cast<std::size_t>(j)]);
+      best = std::min(best, m);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    return best;
+  };
+  std::unordered_map<std::uint64_t, std::uint64_t> canonical_of;  // (k, raw adjacency) -> canonical
+  std::set<std::pair<int, std::uint64_t>> shapes;
+  std::vector<int> src(static_cast<std::size_t>(E)), dst(static_cast<std::size_t>(E));
+  for (int e = 0; e < E; ++e) {
+    src[static_cast<std::size_t>(e)] = c.source(e);
+    dst[static_cast<std::size_t>(e)] = c.target(e);
+  }
+  const std::vector<int> order = ir::topological_order(c);
+  for (std::uint64_t set = 0; set < (std::uint64_t{1} << E); ++set) {
+    if (!allowed(c, std::popcount(set))) continue;
+    // Nodes reachable from the input, and nodes that reach the output.
+    std::uint32_t from_in = 1, to_out = 1u << out;
+    for (int v : order)
+      for (int e = 0; e < E; ++e)
+        if ((set >> e & 1) && dst[static_cast<std::size_t>(e)] == v &&
+            (from_in >> src[static_cast<std::size_t>(e)] & 1))
+          from_in |= 1u << v;
+    for (auto it = order.rbegin(); it != order.rend(); ++it)
+      for (int e = 0; e < E; ++e)
+        if ((set >> e & 1) && src[static_cast<std::size_t>(e)] == *it &&
+            (to_out >> dst[static_cast<std::size_t>(e)] & 1))
+          to_out |= 1u << *it;
+    const std::uint32_t kept = from_in & to_out;
+    if (!(kept >> out & 1)) continue;  // no input-output path
+    std::vector<int> index(static_cast<std::size_t>(N), -1);
+    int k = 0;
+    index[0] = 0;
+    for (int v = 1; v < out; ++v)
+      if (kept >> v & 1) index[static_cast<std::size_t>(v)] = ++k;
+    index[static_cast<std::size_t>(out)] = k + 1;
+    const int V = k + 2;
+    std::uint64_t adj = 0;
+    for (int e = 0; e < E; ++e) {
+      const int a = index[static_cast<std::size_t>(src[static_cast<std::size_t>(e)])],
+                b = index[static_cast<std::size_t>(dst[static_cast<std::size_t>(e)])];
+      if ((set >> e & 1) && a >= 0 && b >= 0) adj |= std::uint64_t{1} << (a * V + b);
+    }
+    const std::uint64_t key = adj * 8 + static_cast<std::uint64_t>(k);
+    auto it = canonical_of.find(key);
+    if (it == canonical_of.end()) it = canonical_of.emplace(key, canonical_shape(k, adj)).first;
+    shapes.emplace(k, it->second);
+  }
+  BigInt total = 0;
+  for (const auto& [k, adj] : shapes) {
+    const int V = k + 2;
+    std::vector<int> perm(static_cast<std::size_t>(k));
+    std::iota(perm.begin(), perm.end(), 1);
+    BigInt fixed = 0;
+    std::int64_t automorphisms = 0;
+    do {
+      auto image = [&](int v) { return v == 0 || v == V - 1 ? v : perm[static_cast<std::size_t>(v - 1)]; };
+      bool same = true;
+      for (int i = 0; i < V && same; ++i)
+        for (int j = 0; j < V && same; ++j) same = (adj >> (i * V + j) & 1) == (adj >> (image(i) * V + image(j)) & 1);
+      if (!same) continue;
+      ++automorphisms;
+      int cycles = 0;
+      std::vector<bool> seen(static_cast<std::size_t>(V));
+      for (int v = 1; v <= k; ++v) {
+        if (seen[static_cast<std::size_t>(v)]) continue;
+        ++cycles;
+        for (int w = v; !seen[static_cast<std::size_t>(w)]; w = image(w)) seen[static_cast<std::size_t>(w)] = true;
+      }
+      BigInt labelled = 1;
+      for (int i = 0; i < cycles; ++i) labelled *= L;
+      fixed += labelled;
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    total += fixed / automorphisms;
+  }
+  return total;
+}
+
+}  // namespace
+
 SpaceSize count(const ir::Program& p, bool with_unique) {
   SpaceSize out;
   out.raw = 1;
@@ -264,8 +400,10 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
     if (per_cell.count(g.cell)) continue;
     const Cell& c = p.cells[g.cell];
     per_cell[g.cell] = cell_size(c);
-    std::optional<BigInt> uniq;
-    if (with_unique && per_cell[g.cell] <= kEnumerateLimit) {
+    // Cells of node operations and optional plain edges count by graph isomorphism whatever
+    // their size (NAS-Bench-101's definition); the others by enumeration, when small enough.
+    std::optional<BigInt> uniq = with_unique ? unique_node_dags(c) : std::nullopt;
+    if (with_unique && !uniq && per_cell[g.cell] <= kEnumerateLimit) {
       std::unordered_set<std::string> seen;
       enumerate_cell(c, [&](const CellChoice& ch) {
         seen.insert(canonical(c, ch));

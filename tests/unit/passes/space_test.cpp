@@ -57,6 +57,34 @@ TEST(Count, ConstraintsLimitTheNumberOfEdges) {
   EXPECT_EQ(count(*c->program).raw, graphs * 243);
 }
 
+// NAS-Bench-101's paper: 423,624 unique graphs (isomorphism of the graphs pruned to the nodes on
+// an input-output path, operations as labels), computed without enumerating the 169 million
+// encodings.
+TEST(Count, NasBench101UniqueGraphsAreThePublishedCount) {
+  auto c = compile_space("nasbench101.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  ASSERT_TRUE(s.unique.has_value()) << s.unique_note;
+  EXPECT_EQ(*s.unique, BigInt(423624));
+}
+
+// By hand, one inner node v with 3 operations: the graphs in->out (v pruned, whatever it runs:
+// 1), in->v->out and in->v->out with in->out (3 labels each: 6); no path at all is no
+// architecture. 7 of the 24 encodings.
+TEST(Count, NodeOperationCellsCountGraphsUpToIsomorphism) {
+  auto c = compile(R"(
+import std.ops
+opset ops = [conv3x3_bn_relu, conv1x1_bn_relu, maxpool3x3]
+cell c { inputs 1; nodes 2; node 1 : ops; node 2 combine concat; edges all : [identity] optional; output last }
+network n(C = 4) { stem conv(3, out = C); stage c * 1 width C; head global_avg_pool >> linear(2) }
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  EXPECT_EQ(s.raw, BigInt(24));
+  ASSERT_TRUE(s.unique.has_value()) << s.unique_note;
+  EXPECT_EQ(*s.unique, BigInt(7));
+}
+
 TEST(Count, PerCellChoicesMultiply) {
   auto c = compile(R"(
 import std.ops

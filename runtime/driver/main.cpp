@@ -45,13 +45,16 @@ int main(int argc, char** argv) {
   search->add_flag("--smoke", o.smoke,
                    "The same plan on 256 synthetic images: checks a long plan end to end in seconds");
   search->add_option("--resume", o.resume, "Continue a killed search from its checkpoints");
+  // Commands that reopen a run directory: the run, and the plugins it needs if they moved.
+  auto reopening = [&](CLI::App* c) {
+    c->add_option("run", o.resume, "The run directory")->required();
+    c->add_option("--plugin", o.plugins,
+                  "Shared library the run needs, when it has moved since (default: the recorded ones)")
+        ->allow_extra_args(false);
+  };
   auto* derive = app.add_subcommand(
       "derive", "Derive the final architecture again: a train run's supernet, a search run's selected leaf");
-  derive->add_option("run", o.resume, "The run directory")->required();
-  derive
-      ->add_option("--plugin", o.plugins,
-                   "Shared library the run needs, when it has moved since (default: the recorded ones)")
-      ->allow_extra_args(false);
+  reopening(derive);
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
   derive->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   auto* eval = app.add_subcommand("eval", "Accuracy of architectures with a trained supernet's (or search's) weights");
@@ -89,11 +92,7 @@ int main(int argc, char** argv) {
   exp->add_option("--out", o.out, "Directory to write into (default: export)");
   auto* report = app.add_subcommand(
       "report", "The run's page, RUN/report.html: curves, split tree, schedule, architecture and its costs");
-  report->add_option("run", o.resume, "The run directory")->required();
-  report
-      ->add_option("--plugin", o.plugins,
-                   "Shared library the run needs, when it has moved since (default: the recorded ones)")
-      ->allow_extra_args(false);
+  reopening(report);
   report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: all cores)")
       ->check(CLI::Range(1, 1024));
   try {

@@ -119,7 +119,9 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"epochs", s.retrain.epochs},
         {"batch", s.retrain.batch},
         {"optimizer", opt(s.retrain.optimizer)},
-        {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}}}},
+        {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}},
+        {"drop_path", s.retrain.drop_path},
+        {"drop_path_schedule", word(s.retrain.drop_path_schedule)}}},
       {"smoke", smoke},
   };
 }

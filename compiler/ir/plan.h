@@ -26,6 +26,8 @@ enum class GmVariant { Nb201, Darts };         ///< gradient matching: min cut +
 enum class Selection { ValidAcc, ValidLoss };  ///< what picks the kept sub-supernet
 enum class Distill { Smd, Parent, Mutual, None };
 enum class Restart { None, Final, All, First };  ///< at which split points a restart applies
+/// How the drop-path probability of a retraining grows (runtime/train/trainer.h, drop_path_probability).
+enum class DropPathSchedule { Epoch, StepAndDepth };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -33,6 +35,7 @@ inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "c
 inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
+inline constexpr std::array<std::string_view, 2> kDropPathScheduleWords{"epoch", "step_and_depth"};
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
@@ -46,6 +49,7 @@ constexpr std::span<const std::string_view> words_of(ScheduleKind) { return kSch
 constexpr std::span<const std::string_view> words_of(PathMode) { return kPathModeWords; }
 constexpr std::span<const std::string_view> words_of(GmVariant) { return kGmVariantWords; }
 constexpr std::span<const std::string_view> words_of(Selection) { return kSelectionWords; }
+constexpr std::span<const std::string_view> words_of(DropPathSchedule) { return kDropPathScheduleWords; }
 constexpr std::span<const std::string_view> words_of(Distill) { return kDistillWords; }
 constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
@@ -148,6 +152,8 @@ struct RetrainPlan {
   std::int64_t batch = 96;
   Optimizer optimizer;
   LrSchedule schedule;
+  double drop_path = 0;  ///< the largest probability of dropping an operation's output (0: off)
+  DropPathSchedule drop_path_schedule = DropPathSchedule::Epoch;
 };
 
 struct SearchPlan {

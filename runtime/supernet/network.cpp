@@ -69,10 +69,12 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     ops_.assign(c.num_edges(), {});
     zero_.assign(c.num_edges(), {});
     leading_relu_.assign(c.num_edges(), {});
+    identity_.assign(c.num_edges(), {});
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
       for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
         zero_[e].push_back(ep.candidates[k].is_zero(desc_.width));
+        identity_[e].push_back(ep.candidates[k].is_identity(desc_.width));
         leading_relu_[e].push_back(!ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu");
         ops_[e].push_back(built(desc_.edges[e][k]));
       }
@@ -119,6 +121,13 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
           } else {
             y = ops_[e][k]->forward(states[src]);
           }
+          if (drop_prob_ > 0 && is_training() && !identity_[e][k]) {
+            // Drop path: each image's output of this operation is dropped with drop_prob_, and
+            // kept outputs scaled by 1/keep (DARTS' drop_path, NASNet's ScheduledDropPath).
+            const double keep = 1 - drop_prob_;
+            torch::Tensor mask = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(keep);
+            y = y / keep * mask;
+          }
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
           acc = acc.defined() ? acc + y : y;
         }
@@ -155,7 +164,14 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   lower::CellUnit desc_;
   std::vector<nn::Sequential> pre_;
   std::vector<std::vector<nn::Sequential>> ops_, node_ops_;  ///< null where the mask is off
-  std::vector<std::vector<bool>> zero_, leading_relu_;
+  std::vector<std::vector<bool>> zero_, leading_relu_, identity_;
+  double drop_prob_ = 0;
+
+ public:
+  /// The probability of dropping an operation's output in training (0: never).
+  void set_drop_path(double p) { drop_prob_ = p; }
+
+ private:
   std::vector<int> order_;
   std::vector<std::vector<int>> in_edges_;
 };
@@ -209,6 +225,16 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
     prev = y;
   }
   return prev;
+}
+
+void NetworkImpl::set_drop_path(const std::vector<double>& per_cell) {
+  std::size_t j = 0;
+  for (auto& cell : cells_)
+    if (cell) cell->set_drop_path(j < per_cell.size() ? per_cell[j++] : 0.0);
+}
+
+std::int64_t NetworkImpl::cell_count() const {
+  return std::count_if(cells_.begin(), cells_.end(), [](const CellModule& c) { return static_cast<bool>(c); });
 }
 
 std::vector<torch::Tensor> NetworkImpl::unique_parameters() const {

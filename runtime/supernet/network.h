@@ -67,6 +67,11 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   /// Parameters with shared tensors listed once (for optimizers, counting and saving).
   std::vector<torch::Tensor> unique_parameters() const;
   std::int64_t parameter_count() const;
+  /// Drop-path probabilities in training, one per cell unit in network order (runtime/train/
+  /// trainer.h computes them); missing ones are 0.
+  void set_drop_path(const std::vector<double>& per_cell);
+  /// The number of cell units.
+  std::int64_t cell_count() const;
   /// What this network was built from: every module with its role and parameter path.
   const lower::Network& description() const { return desc_; }
 

@@ -440,6 +440,15 @@ ir::Arch derive(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits
   return method_of(plan).derive(s, plan, data, seed, samples, progress);
 }
 
+double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64_t cell, std::int64_t cells,
+                             std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps) {
+  if (p <= 0) return 0;
+  if (schedule == ir::DropPathSchedule::Epoch) return p * static_cast<double>(epoch) / static_cast<double>(epochs);
+  const double by_depth = static_cast<double>(cell + 1) / static_cast<double>(std::max<std::int64_t>(1, cells)) * p;
+  const double ratio = std::min(1.0, static_cast<double>(step) / static_cast<double>(std::max<std::int64_t>(1, steps)));
+  return ratio * by_depth;
+}
+
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
                       const DataSplits& data, std::uint64_t seed, const ProgressFn& progress) {
   torch::manual_seed(seed);
@@ -453,7 +462,7 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
       net->unique_parameters(),
       torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
   std::vector<torch::Tensor> params = net->unique_parameters();
-  const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch;
+  const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch, cells = net->cell_count();
   RetrainResult r;
   r.net = net;
   r.params = net->parameter_count();
@@ -465,6 +474,13 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
     torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
     Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
+      if (plan.drop_path > 0) {
+        std::vector<double> per_cell;
+        for (std::int64_t c = 0; c < cells; ++c)
+          per_cell.push_back(drop_path_probability(plan.drop_path_schedule, plan.drop_path, c, cells, epoch,
+                                                   plan.epochs, epoch * steps + step, plan.epochs * steps));
+        net->set_drop_path(per_cell);
+      }
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
       weight_step(net, mix, train.images.index_select(0, idx), train.labels.index_select(0, idx), params, opt, 5.0,
                   meter);

@@ -159,6 +159,14 @@ struct RetrainResult {
   std::int64_t params = 0;
 };
 
+/// The drop-path probability of cell `cell` (0-based, of `cells` in network order) at training
+/// step `step` (0-based, of `steps`) in epoch `epoch` (of `epochs`), for the largest probability
+/// `p`: with `Epoch`, DARTS' p·epoch/epochs in every cell; with `StepAndDepth`, NASNet's
+/// ScheduledDropPath (nasnet_utils.py `_apply_drop_path`, v3): keep = 1 − (cell+1)/cells·p, then
+/// keep ← 1 − min(1, step/steps)·(1 − keep).
+double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64_t cell, std::int64_t cells,
+                             std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps);
+
 /// Trains `arch` from scratch as a stand-alone network (affine BN) and tests it.
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
                       const DataSplits& data, std::uint64_t seed, const ProgressFn& progress);

@@ -548,6 +548,54 @@ TEST(Training, UnrolledGradientIsFirstOrderAtAZeroStep) {
   EXPECT_FALSE(torch::allclose(unrolled(0.5), first_order[0], 1e-3, 1e-5));
 }
 
+// Drop path's probability: DARTS' p·epoch/epochs in every cell; NASNet's ScheduledDropPath
+// (keep₀ 0.6 on CIFAR, 20 cells), rising with the cell's position and the training step.
+TEST(Training, DropPathProbabilityFollowsDartsAndNasnetSchedules) {
+  using ir::DropPathSchedule;
+  EXPECT_DOUBLE_EQ(drop_path_probability(DropPathSchedule::Epoch, 0.2, 5, 20, 0, 600, 0, 1000), 0.0);
+  EXPECT_DOUBLE_EQ(drop_path_probability(DropPathSchedule::Epoch, 0.2, 0, 20, 300, 600, 500, 1000), 0.1);
+  EXPECT_DOUBLE_EQ(drop_path_probability(DropPathSchedule::Epoch, 0.2, 19, 20, 300, 600, 500, 1000), 0.1);
+  // The last cell at the end of training: 1 − keep₀.
+  EXPECT_NEAR(drop_path_probability(DropPathSchedule::StepAndDepth, 0.4, 19, 20, 599, 600, 1000, 1000), 0.4, 1e-12);
+  // Cell 9 (10/20 of the depth) half-way: 0.5 · 0.5 · 0.4.
+  EXPECT_NEAR(drop_path_probability(DropPathSchedule::StepAndDepth, 0.4, 9, 20, 300, 600, 500, 1000), 0.1, 1e-12);
+  // The first cell at step 0: nothing dropped; past the last step the ratio stays at 1.
+  EXPECT_DOUBLE_EQ(drop_path_probability(DropPathSchedule::StepAndDepth, 0.4, 0, 20, 0, 600, 0, 1000), 0.0);
+  EXPECT_NEAR(drop_path_probability(DropPathSchedule::StepAndDepth, 0.4, 0, 20, 0, 600, 5000, 1000), 0.02, 1e-12);
+}
+
+// Drop path drops operations' outputs in training only, never an identity's; a retraining with it
+// runs.
+TEST(Training, DropPathDropsOperationsNotIdentitiesInTrainingOnly) {
+  auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+  auto outputs = [&](const std::string& text, double prob, bool training) {
+    ir::Arch a = std::get<ir::Arch>(ir::parse_arch(*p, text));
+    torch::manual_seed(11);
+    Network net(p, Mask::of_arch(*p, a), false);
+    training ? net->train() : net->eval();
+    const ir::DataSet* shape = ir::find_data_set("synthetic");
+    torch::Tensor x = torch::randn({16, p->network->input.channels, shape->size, shape->size});
+    net->set_drop_path(std::vector<double>(static_cast<std::size_t>(net->cell_count()), prob));
+    torch::NoGradGuard no_grad;
+    return net->forward(x, mixing_of(*p, a));
+  };
+  const std::string convs =
+      "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+  const std::string skips =
+      "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
+  EXPECT_FALSE(torch::allclose(outputs(convs, 0.5, true), outputs(convs, 0, true)));
+  EXPECT_TRUE(torch::allclose(outputs(convs, 0.5, false), outputs(convs, 0, false)));
+  EXPECT_TRUE(torch::allclose(outputs(skips, 0.5, true), outputs(skips, 0, true)));
+  ir::RetrainPlan plan;
+  plan.epochs = 2;
+  plan.batch = 32;
+  plan.drop_path = 0.3;
+  plan.drop_path_schedule = ir::DropPathSchedule::StepAndDepth;
+  DataSplits data = load_data("synthetic", "", 64, 0.5, 12);
+  RetrainResult r = retrain(p, std::get<ir::Arch>(ir::parse_arch(*p, convs)), plan, data, 12, {});
+  EXPECT_GE(r.test_accuracy, 0.0);
+}
+
 TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {
   ir::Optimizer o;
   ir::LrSchedule c;

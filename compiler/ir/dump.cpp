@@ -121,7 +121,10 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"optimizer", opt(s.retrain.optimizer)},
         {"schedule", {{"kind", word(s.retrain.schedule.kind)}, {"min_lr", s.retrain.schedule.min_lr}}},
         {"drop_path", s.retrain.drop_path},
-        {"drop_path_schedule", word(s.retrain.drop_path_schedule)}}},
+        {"drop_path_schedule", word(s.retrain.drop_path_schedule)},
+        {"crop_padding", s.retrain.crop_padding},
+        {"flip", s.retrain.flip},
+        {"cutout", s.retrain.cutout}}},
       {"smoke", smoke},
   };
 }

@@ -154,6 +154,9 @@ struct RetrainPlan {
   LrSchedule schedule;
   double drop_path = 0;  ///< the largest probability of dropping an operation's output (0: off)
   DropPathSchedule drop_path_schedule = DropPathSchedule::Epoch;
+  std::int64_t crop_padding = 0;  ///< random crops of the image padded this much (0: off)
+  bool flip = false;              ///< random horizontal flips
+  std::int64_t cutout = 0;        ///< Cutout's square side (0: off)
 };
 
 struct SearchPlan {

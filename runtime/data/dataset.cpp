@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -179,6 +180,46 @@ DataSplits load_data(const std::string& name, const std::string& dir_in, std::in
   s.valid = train.select(order.narrow(0, n_train, order.size(0) - n_train));
   s.test = test;
   return s;
+}
+
+}  // namespace cella::runtime
+
+namespace cella::runtime {
+
+torch::Tensor augment(const torch::Tensor& batch, const Augmentation& a, const torch::Tensor& fill,
+                      at::Generator& gen) {
+  if (a.crop_padding <= 0 && !a.flip && a.cutout <= 0) return batch;
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = batch.clone();
+  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  if (a.crop_padding > 0) {
+    const std::int64_t p = a.crop_padding;
+    torch::Tensor padded = fill.to(x.dtype()).view({1, c, 1, 1}).expand({n, c, h + 2 * p, w + 2 * p}).clone();
+    padded.narrow(2, p, h).narrow(3, p, w).copy_(x);
+    torch::Tensor dy = torch::randint(0, 2 * p + 1, {n}, gen, torch::kLong);
+    torch::Tensor dx = torch::randint(0, 2 * p + 1, {n}, gen, torch::kLong);
+    auto ay = dy.accessor<std::int64_t, 1>(), ax = dx.accessor<std::int64_t, 1>();
+    for (std::int64_t i = 0; i < n; ++i) x[i].copy_(padded[i].narrow(1, ay[i], h).narrow(2, ax[i], w));
+  }
+  if (a.flip) {
+    torch::Tensor coin = torch::rand({n}, gen) < 0.5;
+    auto heads = coin.accessor<bool, 1>();
+    for (std::int64_t i = 0; i < n; ++i)
+      if (heads[i]) x[i].copy_(x[i].flip({2}));
+  }
+  if (a.cutout > 0) {
+    torch::Tensor cy = torch::randint(0, h, {n}, gen, torch::kLong), cx = torch::randint(0, w, {n}, gen, torch::kLong);
+    auto ay = cy.accessor<std::int64_t, 1>(), ax = cx.accessor<std::int64_t, 1>();
+    const std::int64_t half = a.cutout / 2;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t y1 = std::clamp<std::int64_t>(ay[i] - half, 0, h),
+                         y2 = std::clamp<std::int64_t>(ay[i] + half, 0, h);
+      const std::int64_t x1 = std::clamp<std::int64_t>(ax[i] - half, 0, w),
+                         x2 = std::clamp<std::int64_t>(ax[i] + half, 0, w);
+      if (y2 > y1 && x2 > x1) x[i].narrow(1, y1, y2 - y1).narrow(2, x1, x2 - x1).zero_();
+    }
+  }
+  return x;
 }
 
 }  // namespace cella::runtime

@@ -2,6 +2,7 @@
 // batches) and a synthetic set for tests. Splits and batch orders are derived from the seed.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <cstdint>
 #include <stdexcept>
@@ -38,6 +39,20 @@ std::string default_data_dir(const std::string& name);
 /// The synthetic set is generated from the seed. Throws DataError.
 DataSplits load_data(const std::string& name, const std::string& dir, std::int64_t subset, double train_portion,
                      std::uint64_t seed);
+
+/// Training-time augmentation of a batch (runtime/train: `cella retrain`).
+struct Augmentation {
+  std::int64_t crop_padding = 0;  ///< random crop of the image padded by this much (0: off)
+  bool flip = false;              ///< horizontal flip with probability 1/2
+  std::int64_t cutout = 0;        ///< Cutout's square side (0: off)
+};
+
+/// `batch` [N, C, H, W] (normalised) augmented image by image with draws from `gen`, in this order:
+/// a crop at a uniform offset of the image padded on every side with `fill` (per channel: what
+/// black is after normalisation), as torchvision's RandomCrop(size, padding); a horizontal flip
+/// with probability 1/2; Cutout as DARTS' utils.Cutout: a square of side `cutout` centred on a
+/// uniform pixel, clipped at the border, set to 0. The batch itself is left as it was.
+torch::Tensor augment(const torch::Tensor& batch, const Augmentation& a, const torch::Tensor& fill, at::Generator& gen);
 
 /// A seeded synthetic classification set of `n` images: each class is a fixed random pattern
 /// plus noise, so a network can learn it. For tests and `--smoke` runs.

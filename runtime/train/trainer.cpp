@@ -463,6 +463,10 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
       torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
   std::vector<torch::Tensor> params = net->unique_parameters();
   const std::int64_t n = train.size(), steps = (n + plan.batch - 1) / plan.batch, cells = net->cell_count();
+  const Augmentation augmentation{plan.crop_padding, plan.flip, plan.cutout};
+  const bool augmenting = plan.crop_padding > 0 || plan.flip || plan.cutout > 0;
+  // Black after normalisation, per channel: the least value of each channel in the images.
+  const torch::Tensor black = augmenting ? train.images.amin({0, 2, 3}) : torch::Tensor();
   RetrainResult r;
   r.net = net;
   r.params = net->parameter_count();
@@ -482,8 +486,12 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
         net->set_drop_path(per_cell);
       }
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
-      weight_step(net, mix, train.images.index_select(0, idx), train.labels.index_select(0, idx), params, opt, 5.0,
-                  meter);
+      torch::Tensor x = train.images.index_select(0, idx);
+      if (augmenting) {
+        at::Generator agen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 6));
+        x = augment(x, augmentation, black, agen);
+      }
+      weight_step(net, mix, x, train.labels.index_select(0, idx), params, opt, 5.0, meter);
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();

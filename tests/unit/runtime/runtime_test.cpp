@@ -565,7 +565,7 @@ TEST(Training, DropPathProbabilityFollowsDartsAndNasnetSchedules) {
 }
 
 // Drop path drops operations' outputs in training only, never an identity's; a retraining with it
-// runs.
+// (and the augmentations) runs.
 TEST(Training, DropPathDropsOperationsNotIdentitiesInTrainingOnly) {
   auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
   auto outputs = [&](const std::string& text, double prob, bool training) {
@@ -591,9 +591,62 @@ TEST(Training, DropPathDropsOperationsNotIdentitiesInTrainingOnly) {
   plan.batch = 32;
   plan.drop_path = 0.3;
   plan.drop_path_schedule = ir::DropPathSchedule::StepAndDepth;
+  plan.crop_padding = 2;
+  plan.flip = true;
+  plan.cutout = 4;
   DataSplits data = load_data("synthetic", "", 64, 0.5, 12);
   RetrainResult r = retrain(p, std::get<ir::Arch>(ir::parse_arch(*p, convs)), plan, data, 12, {});
   EXPECT_GE(r.test_accuracy, 0.0);
+}
+
+// Retraining's augmentations, one at a time on images of distinct pixels, then all together
+// twice from the same seed.
+TEST(Data, CropFlipAndCutoutAugmentImagesAsTorchvisionAndDarts) {
+  const std::int64_t n = 64, h = 8, w = 8;
+  torch::Tensor batch = torch::arange(n * h * w, torch::kFloat).view({n, 1, h, w}) + 1;  // no pixel is 0
+  torch::Tensor fill = torch::full({1}, -5.0);
+  auto run = [&](const Augmentation& a, std::uint64_t seed) {
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    return augment(batch, a, fill, gen);
+  };
+  // Crop: each image is a window of the image padded by 2 with the fill.
+  torch::Tensor cropped = run({2, false, 0}, 1);
+  int shifted = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    torch::Tensor padded = torch::full({1, h + 4, w + 4}, -5.0);
+    padded.narrow(1, 2, h).narrow(2, 2, w).copy_(batch[i]);
+    bool found = false;
+    for (std::int64_t dy = 0; dy <= 4 && !found; ++dy)
+      for (std::int64_t dx = 0; dx <= 4 && !found; ++dx)
+        found = torch::equal(cropped[i], padded.narrow(1, dy, h).narrow(2, dx, w));
+    EXPECT_TRUE(found) << "image " << i;
+    shifted += !torch::equal(cropped[i], batch[i]);
+  }
+  EXPECT_GT(shifted, n / 2);
+  // Flip: each image is itself or its mirror, both happen.
+  torch::Tensor flipped = run({0, true, 0}, 2);
+  int mirrors = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bool same = torch::equal(flipped[i], batch[i]), mirror = torch::equal(flipped[i], batch[i].flip({2}));
+    EXPECT_TRUE(same || mirror) << "image " << i;
+    mirrors += mirror;
+  }
+  EXPECT_GT(mirrors, 0);
+  EXPECT_LT(mirrors, n);
+  // Cutout 4: a zeroed rectangle of at most 4x4 (2x2 at a corner), the rest untouched.
+  torch::Tensor cut = run({0, false, 4}, 3);
+  for (std::int64_t i = 0; i < n; ++i) {
+    torch::Tensor zero = cut[i][0].eq(0);
+    const std::int64_t zeros = zero.sum().item<std::int64_t>();
+    EXPECT_GE(zeros, 4) << "image " << i;
+    EXPECT_LE(zeros, 16) << "image " << i;
+    torch::Tensor rows = zero.any(1), cols = zero.any(0);
+    EXPECT_EQ(zeros, rows.sum().item<std::int64_t>() * cols.sum().item<std::int64_t>()) << "a rectangle";
+    EXPECT_TRUE(torch::equal(cut[i][0].masked_select(~zero), batch[i][0].masked_select(~zero)));
+  }
+  EXPECT_TRUE(torch::equal(run({2, true, 4}, 9), run({2, true, 4}, 9)));
+  EXPECT_FALSE(torch::equal(run({2, true, 4}, 9), run({2, true, 4}, 10)));
+  EXPECT_TRUE(torch::equal(batch, torch::arange(n * h * w, torch::kFloat).view({n, 1, h, w}) + 1)) << "untouched";
 }
 
 TEST(Training, CosineScheduleIsPeriodicPastItsEnd) {

@@ -214,6 +214,13 @@ class Renderer {
     return svg;
   }
 
+  // Whether the plan's children learn from teachers (a hierarchical split with distillation).
+  bool distilled() const {
+    if (!r_.tree || !r_.config.contains("plan")) return false;
+    const json& split = r_.config["plan"].value("split", json::object());
+    return split.value("strategy", "") == "hierarchical" && split.value("distill", "none") != "none";
+  }
+
   std::string row(const std::string& key, const std::string& value) const {
     return fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape(key), value);
   }
@@ -292,6 +299,9 @@ class Renderer {
     if (search)
       s += "<p class=\"note\">Every sub-supernet of the split tree; the lineage of the selected one in colour, "
            "the others in grey. Epochs are counted along a lineage, root to leaf.</p>\n";
+    if (distilled())
+      s += "<p class=\"note\">The children's training loss includes their distillation term (HEP-NAS's teachers), "
+           "so it is not comparable with their parent's cross-entropy; the validation loss is.</p>\n";
     const std::vector<std::string> columns = {"train_loss", "valid_loss", "train_acc", "valid_acc", "lr"};
     std::string data;
     for (std::size_t i = 0; i < series_.size(); ++i) data += datablock(fmt::format("s{}", i), series_[i], columns);

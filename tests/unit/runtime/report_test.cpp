@@ -125,7 +125,7 @@ TEST(Report, MainJobPageOpensOfflineInChromium) {
        {"id=\"summary\"", "Time per phase", "id=\"architecture\"", "multiply-accumulates", "latency",
         "alt=\"loss per epoch\"", "alt=\"accuracy per epoch\"", "alt=\"learning rate per epoch\"",
         "alt=\"the split tree\"", "id=\"schedule\"", "alt=\"architecture weights of cell nb201_cell\"", "config.json",
-        "split into 2 sub-supernets", "its margin against its best sibling"})
+        "split into 2 sub-supernets", "its margin against its best sibling", "includes their distillation term"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
   EXPECT_EQ(html.find("http"), std::string::npos) << "no address may leave the page";
   Visit v = visit(run / "report.html", run / "browser");

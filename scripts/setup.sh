@@ -37,6 +37,6 @@ fi
 # writes. Without PyPI the tests say that they skipped that check.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnxruntime' 2>/dev/null; then
   { /usr/bin/python3 -m venv --system-site-packages .venv &&
-    .venv/bin/pip install -q onnxruntime==1.32.0; } ||
+    .venv/bin/pip install -q --timeout 30 --retries 2 onnxruntime==1.32.0; } ||
     echo "setup: onnxruntime not installed (no PyPI?); the ONNX export's check will be skipped"
 fi

@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 std::unique_ptr<driver::Compilation> compile(const std::string& file,
                                              const std::vector<std::pair<std::string, std::string>>& overrides,
                                              const std::string& data, const std::vector<std::string>& includes,
-                                             const std::string& network, const std::string& search, bool smoke) {
+                                             const std::string& network, const std::string& search, bool smoke,
+                                             bool warnings) {
   driver::CompileOptions o;
   o.sema.overrides = overrides;
   o.sema.data = data;
@@ -31,7 +32,8 @@ std::unique_ptr<driver::Compilation> compile(const std::string& file,
     o.sema.overrides.insert(o.sema.overrides.end(), overrides.begin(), overrides.end());
     c = driver::compile_file(file, o);
   }
-  std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
+  if (warnings || c->diags.has_errors())
+    std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
   if (c->diags.has_errors()) {
     // A --set, --data, --network or --search value that names nothing is a usage error, as in
     // the compiler's commands; an error in the file is invalid input.
@@ -180,7 +182,8 @@ Rebuilt rebuild(const RunDir& run, const Options& o) {
   Rebuilt r;
   r.config = read_config(run, o);
   const RunConfig& cfg = r.config;
-  r.c = compile(run.file("space.cella"), cfg.overrides, cfg.data, cfg.include_dirs, cfg.network, cfg.search, cfg.smoke);
+  r.c = compile(run.file("space.cella"), cfg.overrides, cfg.data, cfg.include_dirs, cfg.network, cfg.search, cfg.smoke,
+                /*warnings=*/false);
   r.program = std::make_shared<const ir::Program>(*r.c->program);
   return r;
 }

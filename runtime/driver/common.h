@@ -112,11 +112,13 @@ class Printer {
 
 /// Compiles `file` and prints its diagnostics; throws Failure on errors. With `smoke`, the search
 /// block's `smoke { ... }` parameters are set too (before `overrides`, so the command line wins).
+/// Without `warnings`, a compilation without errors prints nothing: a run's copy of its source,
+/// reopened, warned when the run was made.
 std::unique_ptr<driver::Compilation> compile(const std::string& file,
                                              const std::vector<std::pair<std::string, std::string>>& overrides,
                                              const std::string& data, const std::vector<std::string>& includes,
                                              const std::string& network = "", const std::string& search = "",
-                                             bool smoke = false);
+                                             bool smoke = false, bool warnings = true);
 /// `--set NAME=VALUE` pairs.
 std::vector<std::pair<std::string, std::string>> parse_sets(const std::vector<std::string>& sets);
 DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std::uint64_t seed);

@@ -99,6 +99,27 @@ TEST(TrainCli, DataAndSettingsApplyWithoutASearchBlock) {
   fs::remove_all(out);
 }
 
+// A warning about the file is given once, when the run is made: not again by the report at its
+// end, nor by the commands that reopen the run.
+TEST(TrainCli, WarningsAboutTheFileAreGivenOncePerRun) {
+  fs::path out = cella::testing_helpers::fresh_dir("cella_warn_once_");
+  Result r = run_cella(
+      "train spaces/nb201.cella --set split=none --set C=4 --set N=1 --data synthetic "
+      "--set data.subset=64 --set supernet.epochs=1 --threads 1 --out " +
+      out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(r.text, "[IgnoredSetting]"), 1u) << r.text;
+  Result derive = run_cella("derive " + out.string() + " --threads 1");
+  EXPECT_EQ(derive.code, 0) << derive.text;
+  EXPECT_EQ(count(derive.text, "[IgnoredSetting]"), 0u) << derive.text;
+  fs::remove_all(out);
+}
+
 TEST(TrainCli, BadInputsGetOneLineErrors) {
   Result no_data =
       run_cella("train spaces/nb201.cella --set split=none --data-dir /nonexistent --set supernet.epochs=1");

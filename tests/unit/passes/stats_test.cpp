@@ -61,6 +61,26 @@ TEST(Stats, DartsSearchSupernetHasTheReferenceParameterCount) {
   EXPECT_EQ(network_stats(*c->program, nullptr, 32, false).params, 1930618);
 }
 
+// The DARTS evaluation network (spaces/darts.cella `darts_eval`: 36 channels, 20 cells) with
+// DARTS_V2 (quark0/darts cnn/genotypes.py): cnn/train.py prints "param size = 3.349342MB"
+// (without the auxiliary head), the paper's 3.3M.
+TEST(Stats, DartsV2OnTheEvaluationNetworkHasTheReferenceParameterCount) {
+  driver::CompileOptions o;
+  o.sema.data = "cifar10";
+  o.sema.network = "darts_eval";
+  auto c = testing_helpers::compile_space("darts.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  auto a =
+      ir::parse_arch(*c->program,
+                     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+                     "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+                     "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+                     "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+                     "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])");
+  ASSERT_TRUE(std::holds_alternative<ir::Arch>(a));
+  EXPECT_EQ(network_stats(*c->program, &std::get<ir::Arch>(a), 32, true).params, 3349342);
+}
+
 TEST(Stats, SupernetsHaveNoBatchNormWeightsInsideCells) {
   auto c = testing_helpers::compile_space("nb201.cella");
   NetworkStats super = network_stats(*c->program, nullptr, 28, false);

@@ -53,6 +53,14 @@ TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
       "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), "
       "('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
       "('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])\"");
+  // The DARTS evaluation network (its shape; small here), with DARTS_V2.
+  expect_logits_match(
+      "darts_eval",
+      "spaces/darts.cella --network darts_eval --set C=4 --set layers=5 --arch \"Genotype(normal=[('sep_conv_3x3', "
+      "0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), "
+      "('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+      "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
+      "('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])\"");
   fs::path arch = scratch("mobilenet_arch.txt");
   Result sample = run_cella("sample spaces/mobilenet.cella -n 1 --seed 3");
   ASSERT_EQ(sample.code, 0) << sample.text;

@@ -2,8 +2,8 @@
 # The main job: sets up, builds, and runs cella on the NAS-Bench-201 space with Fashion-MNIST:
 # checks and counts the space, draws it, then runs its HEP-NAS search (supernet, three
 # hierarchical splits with distillation, selection) sized for two CPU cores (about 5 minutes)
-# and prints the final architecture, its accuracy and where the split tree and the drawing of
-# the architecture are.
+# and prints the final architecture, its accuracy and where the split tree, the drawing of the
+# architecture and the run's page (report.html) are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

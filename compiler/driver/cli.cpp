@@ -211,14 +211,9 @@ int cmd_count(const std::string& file, const Common& common) {
 
 // The architecture of --arch in the compiled program, or a one-line error and nullopt.
 std::optional<ir::Arch> arch_of(const ir::Program& p, const std::string& value) {
-  std::string text, error;
-  if (!arch_argument(value, text, error)) {
-    std::cerr << "cella: error: " << error << "\n";
-    return std::nullopt;
-  }
-  auto a = ir::parse_arch(p, text);
-  if (auto* err = std::get_if<std::string>(&a)) {
-    std::cerr << "cella: error: --arch: " << *err << "\n";
+  auto a = parse_arch_argument(p, value);
+  if (auto* error = std::get_if<std::string>(&a)) {
+    std::cerr << "cella: error: " << *error << "\n";
     return std::nullopt;
   }
   return std::get<ir::Arch>(a);

@@ -175,6 +175,10 @@ std::unique_ptr<Compilation> compile_string(const std::string& name, const std::
   return c;
 }
 
+namespace {
+
+// An `--arch` value as an architecture's text (see parse_arch_argument), without trailing white
+// space; false with a one-line `error` naming the file it cannot read.
 bool arch_argument(const std::string& value, std::string& text, std::string& error) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -195,6 +199,16 @@ bool arch_argument(const std::string& value, std::string& text, std::string& err
   text = contents.str();
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   return true;
+}
+
+}  // namespace
+
+std::variant<ir::Arch, std::string> parse_arch_argument(const ir::Program& program, const std::string& value) {
+  std::string text, error;
+  if (!arch_argument(value, text, error)) return error;
+  auto a = ir::parse_arch(program, text);
+  if (auto* err = std::get_if<std::string>(&a)) return "--arch: " + *err;
+  return std::get<ir::Arch>(a);
 }
 
 }  // namespace cella::driver

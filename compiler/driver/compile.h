@@ -5,10 +5,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "compiler/diag/diagnostic.h"
 #include "compiler/frontend/ast.h"
+#include "compiler/ir/arch.h"
 #include "compiler/ir/ir.h"
 #include "compiler/sema/sema.h"
 
@@ -43,10 +45,11 @@ std::unique_ptr<Compilation> compile_file(const std::string& path, const Compile
 std::unique_ptr<Compilation> compile_string(const std::string& name, const std::string& text,
                                             const CompileOptions& options = {});
 
-/// An `--arch` value as an architecture's text: the value itself, the contents of a file holding
-/// one, or a run directory's arch.txt (the architecture the run derived or retrained), without
-/// trailing white space. Returns false with a one-line `error` naming the file it cannot read.
-bool arch_argument(const std::string& value, std::string& text, std::string& error);
+/// The architecture an `--arch` value names in `program`: the value itself as an architecture's
+/// text, the contents of a file holding one, or a run directory's arch.txt (the architecture the
+/// run derived or retrained); or the one-line error to report: the file it cannot read, or
+/// "--arch: " and what is wrong with the text.
+std::variant<ir::Arch, std::string> parse_arch_argument(const ir::Program& program, const std::string& value);
 
 /// The directory holding the standard library (`import std.ops`): $CELLA_STDLIB if set, else the
 /// one the build recorded.

@@ -61,10 +61,8 @@ DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std:
 }
 
 ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& value) {
-  std::string text, error;
-  if (!driver::arch_argument(value, text, error)) throw Failure(kUsage, error);
-  auto a = ir::parse_arch(p, text);
-  if (auto* err = std::get_if<std::string>(&a)) throw Failure(kUsage, "--arch: " + *err);
+  auto a = driver::parse_arch_argument(p, value);
+  if (auto* error = std::get_if<std::string>(&a)) throw Failure(kUsage, *error);
   return std::get<ir::Arch>(a);
 }
 

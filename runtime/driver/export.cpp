@@ -111,7 +111,7 @@ Exported inherited(const Options& o, const RunDir& run, Rebuilt r) {
   const std::int64_t batches = o.recalibrate > 0 ? o.recalibrate : 20;
   const Mixing mix = mixing_of(p, e.arch);
   recalibrate_batch_norm(e.net, mix, opened.data.train, batches, 256);
-  Evaluation valid = evaluate(e.net, mix, opened.data.valid, 256, 0, &opened.data.train, batches);
+  Evaluation valid = evaluate_with_running_statistics(e.net, mix, opened.data.valid, 256);
   std::string where = search ? fmt::format("sub-supernet {} of the search run {}", node, run.path())
                              : fmt::format("the supernet of the train run {}", run.path());
   std::cerr << fmt::format(

@@ -80,7 +80,7 @@ std::string write_report(const RunDir& run, const Options& o) {
   if (run.exists("arch.txt")) {
     ir::Arch arch = parse_arch_or_fail(p, run.path());
     in.arch = ir::to_text(p, arch);
-    if (run.exists("arch.dot")) in.arch_dot = run.read("arch.dot");
+    if (run.exists("arch.svg")) in.arch_svg = run.read("arch.svg");  // drawn when the run wrote arch.txt
     const ir::DataSet* shape = ir::find_data_set(ir::plan_of(p).data.name);
     in.input_size = shape ? shape->size : 28;
     passes::NetworkStats stats = passes::network_stats(p, &arch, in.input_size, true);
@@ -105,9 +105,7 @@ void report_at_end(const RunDir& run, const Options& o) {
 }
 
 int cmd_report(Options& o) {
-  RunDir run(o.resume, true);
-  if (!run.exists("config.json"))
-    throw Failure(kInvalid, fmt::format("{}: no config.json; is it a run directory of cella?", run.path()));
+  RunDir run(o.resume, true);  // refuses a directory without config.json
   std::string path = write_report(run, o);
   std::cerr << fmt::format("cella: report in {}\n", path);
   std::cout << path << "\n";

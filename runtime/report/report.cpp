@@ -157,17 +157,12 @@ class Renderer {
       if (!m.contains("epoch") || !m.contains("phase")) continue;
       const std::string phase = m.value("phase", "");
       if (phase == "derive") continue;  // the derivation's own evaluations, not training
-      std::string name = phase;
-      bool highlighted = true;
-      if (m.contains("node") && m["node"].is_number_integer()) {
-        const int node = m["node"].get<int>();
-        name = fmt::format("node {}", node);
-        highlighted = !r_.tree || lineage_.count(node) > 0;
-      }
+      const int node = m.contains("node") && m["node"].is_number_integer() ? m["node"].get<int>() : -1;
+      const std::string name = node >= 0 ? fmt::format("node {}", node) : phase;
       Series& s = by_name[name];
       s.name = name;
-      s.highlighted = highlighted;
-      if (m.contains("node") && m["node"].is_number_integer()) s.node = m["node"].get<int>();
+      s.node = node;
+      s.highlighted = node < 0 || !r_.tree || lineage_.count(node) > 0;
       s.epochs[m.value("epoch", std::int64_t{0})] = m;
     }
     // A sub-supernet's curve starts where its parent's ended, so that the tree's branches show
@@ -188,11 +183,8 @@ class Renderer {
       for (auto& [name, start] : starts) by_name[name].epochs[start.value("epoch", std::int64_t{0})] = start;
     }
     for (auto& [name, s] : by_name) series_.push_back(std::move(s));
-    // Nodes in tree order ("node 10" after "node 9").
-    std::stable_sort(series_.begin(), series_.end(), [](const Series& a, const Series& b) {
-      auto key = [](const std::string& n) { return n.rfind("node ", 0) == 0 ? std::stoi(n.substr(5)) : -1; };
-      return key(a.name) < key(b.name);
-    });
+    // Nodes in tree order (node 10 after node 9), series of no node first.
+    std::stable_sort(series_.begin(), series_.end(), [](const Series& a, const Series& b) { return a.node < b.node; });
   }
 
   std::optional<std::string> plot(const std::string& script) {
@@ -244,13 +236,13 @@ class Renderer {
     }
     if (!r_.arch.empty()) s += row("architecture", "<code>" + escape(r_.arch) + "</code>");
     if (r_.result.is_object()) {
-      for (const char* k : {"valid_acc", "valid_acc_inherited", "test_acc"})
-        if (r_.result.contains(k) && r_.result[k].is_number())
-          s += row(
-              k == std::string("test_acc")
-                  ? "test accuracy"
-                  : (k == std::string("valid_acc") ? "validation accuracy" : "validation accuracy (inherited weights)"),
-              fmt::format("{:.2f}%", r_.result[k].get<double>()));
+      const std::pair<const char*, const char*> accuracies[] = {
+          {"valid_acc", "validation accuracy"},
+          {"valid_acc_inherited", "validation accuracy (inherited weights)"},
+          {"test_acc", "test accuracy"}};
+      for (const auto& [key, label] : accuracies)
+        if (r_.result.contains(key) && r_.result[key].is_number())
+          s += row(label, fmt::format("{:.2f}%", r_.result[key].get<double>()));
     }
     s += "</table>\n";
     // Timings per phase.
@@ -274,8 +266,7 @@ class Renderer {
   std::string architecture() {
     if (r_.arch.empty()) return "";
     std::string s = "<h2 id=\"architecture\">Final architecture</h2>\n";
-    if (!r_.arch_dot.empty())
-      if (auto svg = graph(r_.arch_dot)) s += svg_img(*svg, "the final architecture's cells");
+    if (!r_.arch_svg.empty()) s += svg_img(r_.arch_svg, "the final architecture's cells");
     s += "<table>\n";
     if (r_.params >= 0) s += row("parameters", diag::grouped_digits(std::to_string(r_.params)));
     if (r_.macs >= 0)

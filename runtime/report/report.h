@@ -33,7 +33,7 @@ struct RunReport {
   const runtime::SplitTree* tree = nullptr;  ///< a search's split tree
   std::int64_t judged_images = 0;            ///< validation images each node's accuracy was measured on
   std::string arch;                          ///< the final architecture, as text
-  std::string arch_dot;                      ///< its drawing (Graphviz), or ""
+  std::string arch_svg;                      ///< its drawing, the run's arch.svg, or ""
   std::int64_t params = -1, macs = -1;       ///< of the architecture trained stand-alone
   double latency_ms = -1;                    ///< median forward time, batch `latency_batch`
   std::int64_t latency_batch = 1, input_size = 0;

@@ -37,15 +37,15 @@ void copy_state(const SupernetState& from, SupernetState& to) {
   for (auto& kv : to.net->named_parameters()) {
     const torch::Tensor* old = src.find(kv.key());
     if (!old) continue;
-    auto it = from_state.find(c10::guts::to_string(old->unsafeGetTensorImpl()));
+    auto it = from_state.find(optimizer_state_key(*old));
     if (it == from_state.end()) continue;
     auto st = std::make_unique<torch::optim::SGDParamState>();
     st->momentum_buffer(static_cast<const torch::optim::SGDParamState&>(*it->second).momentum_buffer().clone());
-    to_state[c10::guts::to_string(kv.value().unsafeGetTensorImpl())] = std::move(st);
+    to_state[optimizer_state_key(kv.value())] = std::move(st);
   }
   if (from.arch_optimizer && to.arch_optimizer) {
     for (std::size_t i = 0; i < to.alphas.size() && i < from.alphas.size(); ++i) {
-      auto it = from.arch_optimizer->state().find(c10::guts::to_string(from.alphas[i].unsafeGetTensorImpl()));
+      auto it = from.arch_optimizer->state().find(optimizer_state_key(from.alphas[i]));
       if (it == from.arch_optimizer->state().end()) continue;
       const auto& a = static_cast<const torch::optim::AdamParamState&>(*it->second);
       auto st = std::make_unique<torch::optim::AdamParamState>();
@@ -53,7 +53,7 @@ void copy_state(const SupernetState& from, SupernetState& to) {
       st->exp_avg(a.exp_avg().clone());
       st->exp_avg_sq(a.exp_avg_sq().clone());
       if (a.max_exp_avg_sq().defined()) st->max_exp_avg_sq(a.max_exp_avg_sq().clone());
-      to.arch_optimizer->state()[c10::guts::to_string(to.alphas[i].unsafeGetTensorImpl())] = std::move(st);
+      to.arch_optimizer->state()[optimizer_state_key(to.alphas[i])] = std::move(st);
     }
   }
   to.epoch = from.epoch;

@@ -87,6 +87,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     for (int v = 0; v < c.num_nodes(); ++v) in_edges_[v] = c.in_edges(v);
   }
 
+  /// The probability of dropping an operation's output in training (0: never).
+  void set_drop_path(double p) { drop_prob_ = p; }
+
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix) {
     const ir::Cell& c = program_->cells[desc_.cell];
     const int I = c.props().inputs;
@@ -166,12 +169,6 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   std::vector<std::vector<nn::Sequential>> ops_, node_ops_;  ///< null where the mask is off
   std::vector<std::vector<bool>> zero_, leading_relu_, identity_;
   double drop_prob_ = 0;
-
- public:
-  /// The probability of dropping an operation's output in training (0: never).
-  void set_drop_path(double p) { drop_prob_ = p; }
-
- private:
   std::vector<int> order_;
   std::vector<std::vector<int>> in_edges_;
 };

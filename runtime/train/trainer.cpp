@@ -89,7 +89,17 @@ struct Meter {
   Progress at(const char* phase, std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps,
               double lr, bool end, double valid) const {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return Progress{phase, epoch, epochs, step, steps, loss(), accuracy(), lr, secs > 0 ? seen / secs : 0, end, valid};
+    return Progress{.phase = phase,
+                    .epoch = epoch,
+                    .epochs = epochs,
+                    .step = step,
+                    .steps = steps,
+                    .loss = loss(),
+                    .accuracy = accuracy(),
+                    .lr = lr,
+                    .images_per_second = secs > 0 ? seen / secs : 0,
+                    .epoch_end = end,
+                    .valid_accuracy = valid};
   }
 };
 
@@ -240,6 +250,10 @@ KeepBuffers::~KeepBuffers() {
   for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_[i]);
 }
 
+std::string optimizer_state_key(const torch::Tensor& param) {
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+}
+
 void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
                             std::int64_t batch) {
   torch::NoGradGuard no_grad;
@@ -260,11 +274,30 @@ void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data
   net->eval();
 }
 
+namespace {
+
+// Accuracy and loss of `net` as it is (mode, statistics) on the first `n` images of `data`.
+Evaluation measure(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t n) {
+  torch::NoGradGuard no_grad;
+  double correct = 0, loss = 0;
+  for (std::int64_t start = 0; start < n; start += batch) {
+    std::int64_t len = std::min(batch, n - start);
+    torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len);
+    torch::Tensor logits = net->forward(x, mix);
+    loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
+    correct += logits.argmax(1).eq(y).sum().item<double>();
+  }
+  return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
+}
+
+}  // namespace
+
 Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit,
                     const Dataset* recalibrate_on, std::int64_t recalibrate_batches) {
   std::int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
-  auto run = [&] {
-    torch::NoGradGuard no_grad;
+  Evaluation e;
+  {
+    KeepBuffers keep(net);
     if (recalibrate_on && recalibrate_batches > 0) {
       recalibrate_batch_norm(net, mix, *recalibrate_on, recalibrate_batches, batch);
     } else if (net->is_supernet()) {
@@ -272,23 +305,15 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
     } else {
       net->eval();
     }
-    double correct = 0, loss = 0;
-    for (std::int64_t start = 0; start < n; start += batch) {
-      std::int64_t len = std::min(batch, n - start);
-      torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len);
-      torch::Tensor logits = net->forward(x, mix);
-      loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
-      correct += logits.argmax(1).eq(y).sum().item<double>();
-    }
-    return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
-  };
-  Evaluation e;
-  {
-    KeepBuffers keep(net);
-    e = run();
+    e = measure(net, mix, data, batch, n);
   }
   net->train();
   return e;
+}
+
+Evaluation evaluate_with_running_statistics(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch) {
+  net->eval();
+  return measure(net, mix, data, batch, data.size());
 }
 
 std::vector<torch::Tensor> one_step_ahead(const SupernetState& s, const std::vector<torch::Tensor>& params,
@@ -303,7 +328,7 @@ std::vector<torch::Tensor> one_step_ahead(const SupernetState& s, const std::vec
     torch::Tensor d = grads[i] + o.weight_decay() * params[i];
     torch::Tensor step = d;
     if (o.momentum() != 0) {
-      auto it = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+      auto it = state.find(optimizer_state_key(params[i]));
       torch::Tensor buf = d;
       if (it != state.end()) {
         const auto& st = static_cast<const torch::optim::SGDParamState&>(*it->second);

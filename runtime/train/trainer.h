@@ -34,7 +34,7 @@ struct Progress {
   int node = -1;               ///< the split-tree node training, in a search
   /// At epoch ends of a method with architecture weights: per cell group, per edge, the softmax
   /// over the candidates the mask enables (0 for the others), for the run report's plots.
-  std::vector<std::vector<std::vector<double>>> arch_weights;
+  std::vector<std::vector<std::vector<double>>> arch_weights{};
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
@@ -100,6 +100,9 @@ class KeepBuffers {
   std::vector<torch::Tensor> saved_;
 };
 
+/// The key of `param`'s entry in a LibTorch optimizer's state() (the one place that knows it).
+std::string optimizer_state_key(const torch::Tensor& param);
+
 /// Re-estimates the batch-norm statistics of `net` run with `mix`: the plain average over the
 /// first `batches` batches of `data` (in order, wrapping), as OFA and BigNAS calibrate a
 /// subnet's. Leaves `net` in eval mode.
@@ -111,6 +114,10 @@ void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data
 /// `recalibrate_batches` > 0 re-estimate the statistics on that many training batches first.
 Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t limit = 0,
                     const Dataset* recalibrate_on = nullptr, std::int64_t recalibrate_batches = 0);
+
+/// Accuracy of `net` on all of `data` in eval mode with the batch-norm statistics it holds (after
+/// recalibrate_batch_norm, say), which it keeps; `net` stays in eval mode.
+Evaluation evaluate_with_running_statistics(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch);
 
 /// The architecture the architecture weights point at: per edge the strongest enabled candidate
 /// of the masked softmax, and on a node that selects k inputs the DARTS rule (the k inputs whose

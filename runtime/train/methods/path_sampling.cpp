@@ -56,7 +56,15 @@ class PathSampling : public TrainingMethod {
         best_acc = acc;
         best = a;
       }
-      if (progress) progress(Progress{"derive", 1, 1, i + 1, samples, 0, best_acc, 0, 0, i + 1 == samples, best_acc});
+      if (progress)
+        progress(Progress{.phase = "derive",
+                          .epoch = 1,
+                          .epochs = 1,
+                          .step = i + 1,
+                          .steps = samples,
+                          .accuracy = best_acc,
+                          .epoch_end = i + 1 == samples,
+                          .valid_accuracy = best_acc});
     }
     return best;
   }

@@ -28,6 +28,11 @@ enum class Distill { Smd, Parent, Mutual, None };
 enum class Restart { None, Final, All, First };  ///< at which split points a restart applies
 /// How the drop-path probability of a retraining grows (runtime/train/trainer.h, drop_path_probability).
 enum class DropPathSchedule { Epoch, StepAndDepth };
+/// ProxylessNAS's binary gates: one sampled path (its `full_v2` mode) or two (`two`).
+enum class BinaryGates { One, Two };
+/// Where the expected-latency term's table comes from: none (no term), timings of every
+/// candidate measured on this machine, or multiply-accumulates.
+enum class LatencySource { None, Measured, Macs };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -36,6 +41,8 @@ inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
 inline constexpr std::array<std::string_view, 2> kDropPathScheduleWords{"epoch", "step_and_depth"};
+inline constexpr std::array<std::string_view, 2> kBinaryGatesWords{"one", "two"};
+inline constexpr std::array<std::string_view, 3> kLatencySourceWords{"none", "measured", "macs"};
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
@@ -50,6 +57,8 @@ constexpr std::span<const std::string_view> words_of(PathMode) { return kPathMod
 constexpr std::span<const std::string_view> words_of(GmVariant) { return kGmVariantWords; }
 constexpr std::span<const std::string_view> words_of(Selection) { return kSelectionWords; }
 constexpr std::span<const std::string_view> words_of(DropPathSchedule) { return kDropPathScheduleWords; }
+constexpr std::span<const std::string_view> words_of(BinaryGates) { return kBinaryGatesWords; }
+constexpr std::span<const std::string_view> words_of(LatencySource) { return kLatencySourceWords; }
 constexpr std::span<const std::string_view> words_of(Distill) { return kDistillWords; }
 constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
@@ -91,7 +100,17 @@ struct ArchOptimizer {
   double beta1 = 0.5;
   double beta2 = 0.999;
   double weight_decay = 1e-3;
-  bool unrolled = false;  ///< DARTS' second-order gradient (cnn/architect.py `--unrolled`)
+  bool unrolled = false;                        ///< DARTS' second-order gradient (cnn/architect.py `--unrolled`)
+  std::int64_t every = 1;                       ///< an architecture step every this many weight steps (ProxylessNAS: 5)
+  BinaryGates binary_gates = BinaryGates::One;  ///< ProxylessNAS only
+};
+
+/// The expected-latency term of the architecture loss, λ·(E[LAT] − ref)/ref (ProxylessNAS's
+/// `add#linear`), with E[LAT] the latency table weighted by the architecture weights.
+struct LatencyPlan {
+  LatencySource source = LatencySource::None;
+  double weight = 0.1;  ///< λ
+  double ref = 0;       ///< in the table's unit; 0: E[LAT] of the whole space under uniform weights
 };
 
 /// How the weight-sharing supernet is trained.
@@ -107,6 +126,7 @@ struct SupernetPlan {
   PathMode path = PathMode::Network;
   double tau_max = 10.0, tau_min = 0.1;
   ArchOptimizer arch;
+  LatencyPlan latency;
   std::int64_t arch_warmup = 0;  ///< lineage epochs before the architecture weights start to learn
   /// Epochs the first cosine spans (0: up to the first fresh start or the lineage's end);
   /// schedule.h says how phases use it.

@@ -189,7 +189,7 @@ namespace {
 // The training methods a plan may name: path sampling (`sampler NAME`) and weighted ones
 // (`weights NAME`); the runtime's methods.def has the same built-in names (a test checks it).
 std::vector<std::string>& methods_table(bool samples_paths) {
-  static std::vector<std::string> paths{"uniform"}, weights{"darts", "gdas", "snas"};
+  static std::vector<std::string> paths{"uniform"}, weights{"darts", "gdas", "snas", "proxyless"};
   return samples_paths ? paths : weights;
 }
 }  // namespace

@@ -502,7 +502,7 @@ class SearchBuilder {
       diags_.report(Kind::InvalidValue, range_of("split.final_confidence"),
                     fmt::format("`final_confidence` acts on architecture weights, and `sampler {}` has none",
                                 plan_.supernet.method));
-      diags_.note("train with `weights darts` (or `gdas`, `snas`), or leave `final_confidence` out");
+      diags_.note("train with `weights darts` (or `gdas`, `snas`, `proxyless`), or leave `final_confidence` out");
       return false;
     }
     if (p.at.empty() || !ir::split_points_apply(p)) {
@@ -525,10 +525,33 @@ class SearchBuilder {
     return false;
   }
 
+  // Binary gates are ProxylessNAS's; the latency term and `arch_every` need architecture weights.
+  bool architecture_settings_apply() {
+    const ir::SupernetPlan& s = plan_.supernet;
+    if (s.arch.binary_gates != ir::BinaryGates::One && s.method != "proxyless") {
+      diags_.report(Kind::InvalidValue, range_of("supernet.binary_gates"),
+                    fmt::format("`binary_gates` are ProxylessNAS's, and this plan trains with `{} {}`",
+                                ir::is_weights_method(s.method) ? "weights" : "sampler", s.method));
+      diags_.note("train with `weights proxyless`, or leave `binary_gates` out");
+      return false;
+    }
+    auto needs_weights = [&](bool set, const std::string& key) {
+      if (!set || ir::is_weights_method(s.method)) return true;
+      diags_.report(
+          Kind::InvalidValue, range_of(key),
+          fmt::format("`{}` acts on architecture weights, and `sampler {}` has none", key.substr(9), s.method));
+      diags_.note("train with `weights proxyless` (or `darts`, `gdas`, `snas`), or leave it out");
+      return false;
+    };
+    if (!needs_weights(s.latency.source != ir::LatencySource::None, "supernet.latency")) return false;
+    if (!needs_weights(s.arch.every != 1, "supernet.arch_every")) return false;
+    return true;
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (!confidence_applies() || !unrolled_applies()) return;
+    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply()) return;
     if (!ir::split_points_apply(p)) {
       overrun_warning();
       return;

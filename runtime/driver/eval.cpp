@@ -50,14 +50,14 @@ int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch
   return requested;
 }
 
-// Single paths of a supernet trained as a softmax-weighted mixture (DARTS, GDAS, SNAS) were never
+// Single paths of a supernet trained as a softmax-weighted mixture (DARTS, SNAS) were never
 // trained alone: every candidate learned inside the mixture, and the weights of one path do not
 // compute what that path would compute trained by itself. On a run of the main job, 60
 // architectures evaluated so came out anti-correlated with their stand-alone accuracies. Said
 // once per command, on stderr, so that the numbers are not taken for a ranking.
 void warn_if_mixture_trained(const Opened& opened) {
   const ir::SupernetPlan& plan = opened.plan.supernet;
-  if (method_of(plan).samples_paths()) return;
+  if (method_of(plan).trains_single_paths()) return;
   std::cerr << fmt::format(
       "cella: warning: this supernet was trained with architecture weights ({}): each candidate learned inside a "
       "weighted mixture, so the accuracies of single architectures with these weights do not rank them. To rank "

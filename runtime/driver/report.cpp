@@ -88,6 +88,14 @@ std::string write_report(const RunDir& run, const Options& o) {
     in.macs = stats.macs;
     in.threads = torch::get_num_threads();
     in.latency_ms = median_latency_ms(r.program, arch, in.input_size);
+    // The same figures for scripts (bench/proxyless.sh compares them with the expected latency).
+    run.write("arch_costs.json", json{{"params", in.params},
+                                      {"macs", in.macs},
+                                      {"latency_ms", in.latency_ms},
+                                      {"threads", in.threads},
+                                      {"input_size", in.input_size}}
+                                         .dump(2) +
+                                     "\n");
   }
   report::Page page = report::render(in);
   for (const std::string& w : page.warnings) std::cerr << "cella: warning: " << w << "\n";

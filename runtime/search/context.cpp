@@ -70,6 +70,7 @@ void SearchContext::note(int id, int parent, const std::string& how, json split)
   r.level = parent < 0 ? 0 : nodes_[parent].record.level + 1;
   r.made_by = how;
   r.split = std::move(split);
+  if (program_->network->cell_groups.empty()) return;  // a chain of choice layers: nothing to split
   for (int e = 0; e < cell().num_edges(); ++e) {
     std::vector<int> on = enabled(n, e);
     std::vector<std::string> names;

@@ -24,6 +24,7 @@ namespace {
 // Node `id`'s mask: the whole supernet but the split cell group, restricted as the tree says.
 Mask node_mask(const ir::Program& program, const SplitTree& tree, int id) {
   Mask m = Mask::full(program);
+  if (program.network->cell_groups.empty()) return m;  // a chain of choice layers is never split
   int g = split_group(program, tree.cell);
   const auto& index = tree.nodes.at(id).mask_index;
   for (std::size_t e = 0; e < m.cells[g].size() && e < index.size(); ++e) {
@@ -42,6 +43,7 @@ bool node_holds(const ir::Program& program, const SplitTree& tree, int id, const
 }
 
 int owning_node(const ir::Program& program, const SplitTree& tree, const ir::Arch& arch) {
+  if (program.network->cell_groups.empty()) return 0;  // the root alone: nothing splits a chain
   const int g = split_group(program, tree.cell);
   const ir::Cell& cell = program.cells[program.network->cell_groups[g].cell];
   // Among equally deep holders, an edge the architecture leaves out is best judged by the

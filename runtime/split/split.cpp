@@ -187,7 +187,8 @@ SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir
                          std::uint64_t seed) {
   SupernetState child = make_supernet(parent.net->program_ptr(), mask, plan, seed);
   if (!restart) copy_state(parent, child);
-  child.epoch = parent.epoch;  // epochs count along the lineage, also from fresh weights
+  child.latency = parent.latency;  // one table per run (a measured one differs each time it is made)
+  child.epoch = parent.epoch;      // epochs count along the lineage, also from fresh weights
   return child;
 }
 

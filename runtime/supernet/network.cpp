@@ -90,7 +90,15 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   /// The probability of dropping an operation's output in training (0: never).
   void set_drop_path(double p) { drop_prob_ = p; }
 
-  torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix) {
+  /// Candidate k of edge e on the edge's input x (not ReLU'd).
+  torch::Tensor candidate_output(int e, int k, const torch::Tensor& x) {
+    if (!ops_[e][k]) throw std::logic_error(fmt::format("candidate {} of edge {} is not allocated", k, e));
+    return ops_[e][k]->forward(x);
+  }
+
+  /// `record`: see Mixing::record; the records' unit is left for the network to fill in.
+  torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const CellMix& mix,
+                        std::vector<GateRecord>* record = nullptr) {
     const ir::Cell& c = program_->cells[desc_.cell];
     const int I = c.props().inputs;
     std::vector<torch::Tensor> states(c.num_nodes());
@@ -130,6 +138,10 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
             const double keep = 1 - drop_prob_;
             torch::Tensor mask = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(keep);
             y = y / keep * mask;
+          }
+          if (record && m.ops.size() == 1 && y.requires_grad()) {
+            y.retain_grad();
+            record->push_back(GateRecord{.edge = e, .candidate = k, .input = states[src], .output = y});
           }
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
           acc = acc.defined() ? acc + y : y;
@@ -209,11 +221,19 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
       y = fixed_[i]->forward(prev);
     } else if (u.kind == ir::UnitKind::Cell) {
       auto it = mix.per_unit.find(static_cast<int>(i));
-      y = cells_[i]->forward(prev_prev, prev, it != mix.per_unit.end() ? it->second : mix.cells[u.group]);
+      const std::size_t recorded = mix.record ? mix.record->size() : 0;
+      y = cells_[i]->forward(prev_prev, prev, it != mix.per_unit.end() ? it->second : mix.cells[u.group],
+                             mix.record.get());
+      if (mix.record)
+        for (std::size_t r = recorded; r < mix.record->size(); ++r) (*mix.record)[r].unit = static_cast<int>(i);
     } else {
       const Mix& m = mix.layers[u.group];
       for (std::size_t j = 0; j < m.ops.size(); ++j) {
         torch::Tensor z = choices_[i][m.ops[j]]->forward(prev);
+        if (mix.record && m.ops.size() == 1 && z.requires_grad()) {
+          z.retain_grad();
+          mix.record->push_back(GateRecord{static_cast<int>(i), -1, m.ops[j], prev, z});
+        }
         if (m.weights.defined()) z = z * m.weights[static_cast<std::int64_t>(j)];
         y = y.defined() ? y + z : z;
       }
@@ -222,6 +242,13 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
     prev = y;
   }
   return prev;
+}
+
+torch::Tensor NetworkImpl::candidate_output(int unit, int edge, int candidate, const torch::Tensor& x) {
+  if (edge >= 0) return cells_[unit]->candidate_output(edge, candidate, x);
+  nn::Sequential& m = choices_[unit][candidate];
+  if (!m) throw std::logic_error(fmt::format("candidate {} of unit {} is not allocated", candidate, unit));
+  return m->forward(x);
 }
 
 void NetworkImpl::set_drop_path(const std::vector<double>& per_cell) {

@@ -37,11 +37,24 @@ struct CellMix {
   std::vector<Mix> nodes;  ///< per node; empty for nodes without operations
 };
 
+/// What one forward pass ran on one cell edge or choice layer: ProxylessNAS's binary gates need
+/// each candidate's output on the same input, recomputed after the backward pass.
+struct GateRecord {
+  int unit = -1;         ///< the network unit
+  int edge = -1;         ///< the cell edge; -1 for a choice layer
+  int candidate = -1;    ///< the candidate that ran
+  torch::Tensor input;   ///< what the edge or layer read
+  torch::Tensor output;  ///< what the candidate gave, its gradient retained by the backward pass
+};
+
 struct Mixing {
   std::vector<CellMix> cells;       ///< per cell group
   std::map<int, CellMix> per_unit;  ///< overrides for single cell units (one path per cell)
   std::vector<Mix> layers;          ///< per layer group
   std::vector<int> depths;          ///< per depth group: index into Stage::depths; empty: deepest
+  /// If set, the forward pass appends a record for every cell edge and choice layer that runs
+  /// exactly one candidate, and keeps the gradient of that candidate's output.
+  std::shared_ptr<std::vector<GateRecord>> record;
 };
 
 using ir::enabled_candidates;
@@ -72,6 +85,9 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   void set_drop_path(const std::vector<double>& per_cell);
   /// The number of cell units.
   std::int64_t cell_count() const;
+  /// Candidate `candidate` of edge `edge` of cell unit `unit` (edge -1: of choice layer `unit`)
+  /// applied to `x`, outside any mixing (ProxylessNAS recomputes the ones a pass did not run).
+  torch::Tensor candidate_output(int unit, int edge, int candidate, const torch::Tensor& x);
   /// What this network was built from: every module with its role and parameter path.
   const lower::Network& description() const { return desc_; }
 

@@ -4,6 +4,7 @@
 // trainer, the splits and the search ask the method and never compare its name.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -19,6 +20,16 @@ namespace cella::runtime {
 /// Which step a mixing is for: the weight step, or the architecture step before it.
 enum class Step { Weights, Architecture };
 
+/// What one architecture step works on.
+struct ArchitectureBatch {
+  torch::Tensor x, y;      ///< a validation batch
+  std::uint64_t seed = 0;  ///< of the step's random draws
+  double tau = 1;          ///< the epoch's Gumbel-softmax temperature
+  /// Terms added to the validation loss (latency, confidence), differentiable in α; an
+  /// undefined tensor when there are none.
+  std::function<torch::Tensor()> extra;
+};
+
 // Every member is pure or inline, so that a plugin's method has this class's vtable and type
 // information in its own library: `cella check` loads plugins without the runtime's symbols.
 class TrainingMethod {
@@ -32,10 +43,21 @@ class TrainingMethod {
   /// Whether a forward pass runs one sampled path (a frozen teacher then runs its student's
   /// path) rather than candidates weighted by α.
   virtual bool samples_paths() const = 0;
+  /// Whether the supernet's weights learn one path at a time (path sampling, GDAS, ProxylessNAS),
+  /// so that one architecture run with them is what was trained; a softmax mixture's weights
+  /// (DARTS, SNAS) learned each candidate inside the mixture.
+  virtual bool trains_single_paths() const { return samples_paths(); }
   /// The mixing of one training step (`step`: weight or architecture step); every random draw
   /// comes from `seed`; `tau` is the step's Gumbel-softmax temperature.
   virtual Mixing step_mixing(const SupernetState& state, const ir::SupernetPlan& plan, Step step, std::uint64_t seed,
                              double tau) const = 0;
+  /// A method whose architecture gradient is not the backward pass of the validation loss
+  /// through its mixing (ProxylessNAS's binary gates) takes the whole architecture step here
+  /// (α.grad, the Adam step, anything after it) and returns true. The others return false and
+  /// the trainer takes DARTS' step (first order, or unrolled where the plan asks).
+  virtual bool architecture_step(SupernetState&, const ir::SupernetPlan&, const ArchitectureBatch&) const {
+    return false;
+  }
   /// How the method looks at its supernet outside training (the accuracy at each epoch's end,
   /// the base of gradient matching, a frozen teacher): a path drawn from `rng`, or the weights.
   virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan,

@@ -172,6 +172,15 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
   const std::int64_t steps = (n + plan.batch - 1) / plan.batch;
   std::vector<torch::Tensor> params = s.net->unique_parameters();
   const TrainingMethod& method = method_of(plan);
+  if (plan.latency.source != ir::LatencySource::None && s.latency.empty())
+    s.latency = latency_table(s.net->program(), plan.latency.source, data.train.images.size(-1));
+  const double latency_ref = plan.latency.ref > 0 ? plan.latency.ref
+                             : s.latency.empty()  ? 1.0
+                                                  : uniform_expected_latency(s.latency, s.net->program());
+  // λ·(E[LAT] − ref)/ref, ProxylessNAS's `add#linear`.
+  auto latency_term = [&] {
+    return plan.latency.weight * (expected_latency(s.latency, s.net->mask(), s.alphas) - latency_ref) / latency_ref;
+  };
   double last_valid = -1;
   while (s.epoch < until) {
     const std::int64_t epoch = s.epoch;
@@ -189,26 +198,33 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
       torch::Tensor x = data.train.images.index_select(0, idx), y = data.train.labels.index_select(0, idx);
-      if (arch_steps) {
-        // First-order architecture step on a random validation batch, before the weight step.
+      // ProxylessNAS steps the architecture every few weight steps, none before the first.
+      if (arch_steps && (plan.arch.every == 1 || (step > 0 && step % plan.arch.every == 0))) {
+        // The architecture step on a random validation batch, before the weight step.
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
         torch::Tensor vidx =
             torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
-        auto arch_mixing = [&] {
-          return method.step_mixing(s, plan, Step::Architecture, step_seed(seed, epoch, step, 2), tau);
-        };
         const double confidence = schedule.arch_confidence(epoch);
+        ArchitectureBatch batch{data.valid.images.index_select(0, vidx), data.valid.labels.index_select(0, vidx),
+                                step_seed(seed, epoch, step, 2), tau, [&] {
+                                  torch::Tensor extra;
+                                  auto add = [&](const torch::Tensor& t) { extra = extra.defined() ? extra + t : t; };
+                                  if (confidence > 0) add(confidence * confidence_loss(s));
+                                  if (!s.latency.empty()) add(latency_term());
+                                  return extra;
+                                }};
         clear_grads(s.alphas);
-        torch::Tensor xv = data.valid.images.index_select(0, vidx), yv = data.valid.labels.index_select(0, vidx);
-        if (plan.arch.unrolled) {
-          unrolled_arch_gradient(s, params, x, y, xv, yv, lr, arch_mixing,
-                                 [&] { return confidence > 0 ? confidence * confidence_loss(s) : torch::Tensor(); });
-        } else {
-          torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(xv, arch_mixing()), yv);
-          if (confidence > 0) vloss = vloss + confidence * confidence_loss(s);
-          vloss.backward();
+        if (!method.architecture_step(s, plan, batch)) {
+          auto arch_mixing = [&] { return method.step_mixing(s, plan, Step::Architecture, batch.seed, tau); };
+          if (plan.arch.unrolled) {
+            unrolled_arch_gradient(s, params, x, y, batch.x, batch.y, lr, arch_mixing, batch.extra);
+          } else {
+            torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(batch.x, arch_mixing()), batch.y);
+            if (torch::Tensor extra = batch.extra(); extra.defined()) vloss = vloss + extra;
+            vloss.backward();
+          }
+          s.arch_optimizer->step();
         }
-        s.arch_optimizer->step();
       }
       Mixing mix;
       {
@@ -228,6 +244,10 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
       Progress p = meter.at("supernet", epoch + 1, schedule.total(), steps, steps, lr, true, last_valid);
       p.valid_loss = judged.loss;
       if (method.learns_architecture()) p.arch_weights = architecture_weights(s);
+      if (!s.latency.empty()) {
+        torch::NoGradGuard no_grad;
+        p.expected_latency = expected_latency(s.latency, s.net->mask(), s.alphas).item<double>();
+      }
       progress(p);
     }
     if (on_epoch) on_epoch(s);
@@ -582,6 +602,11 @@ void save_state(const SupernetState& s, const std::string& path) {
   write_weights(archive, s.net);
   for (std::size_t i = 0; i < s.alphas.size(); ++i) archive.write(fmt::format("alpha/{}", i), s.alphas[i].detach());
   archive.write("epoch", torch::tensor(s.epoch));
+  if (!s.latency.empty()) {
+    archive.write("latency/fixed", torch::tensor(s.latency.fixed, torch::kDouble));
+    for (std::size_t i = 0; i < s.latency.entries.size(); ++i)
+      archive.write(fmt::format("latency/{}", i), s.latency.entries[i]);
+  }
   torch::serialize::OutputArchive opt;
   s.optimizer->save(opt);
   archive.write("optimizer", opt);
@@ -603,6 +628,14 @@ void load_state(SupernetState& s, const std::string& path) {
     torch::Tensor epoch;
     archive.read("epoch", epoch);
     s.epoch = epoch.item<std::int64_t>();
+    if (torch::Tensor fixed; archive.try_read("latency/fixed", fixed)) {
+      s.latency = LatencyTable{.entries = {}, .fixed = fixed.item<double>()};
+      for (std::size_t i = 0; i < s.alphas.size(); ++i) {
+        torch::Tensor entry;
+        archive.read(fmt::format("latency/{}", i), entry);
+        s.latency.entries.push_back(entry);
+      }
+    }
     torch::serialize::InputArchive opt;
     archive.read("optimizer", opt);
     s.optimizer->load(opt);

@@ -20,6 +20,7 @@
 #include "compiler/ir/schedule.h"
 #include "runtime/data/dataset.h"
 #include "runtime/supernet/network.h"
+#include "runtime/train/latency.h"
 
 namespace cella::runtime {
 
@@ -35,6 +36,8 @@ struct Progress {
   /// At epoch ends of a method with architecture weights: per cell group, per edge, the softmax
   /// over the candidates the mask enables (0 for the others), for the run report's plots.
   std::vector<std::vector<std::vector<double>>> arch_weights{};
+  /// At epoch ends of a plan with a latency term: E[LAT] under the architecture weights.
+  double expected_latency = -1;
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
@@ -45,6 +48,9 @@ struct SupernetState {
   std::vector<torch::Tensor> alphas;  ///< per cell group [edges, candidates], then per layer group [candidates]
   std::shared_ptr<torch::optim::Adam> arch_optimizer;
   std::int64_t epoch = 0;  ///< epochs completed
+  /// The latency term's table (plan.latency), made once per run and kept in checkpoints: a
+  /// measured table differs from one measurement to the next, a resumed run must not.
+  LatencyTable latency;
 };
 
 /// Builds a fresh supernet (mask `mask`) with its optimizers, initialised from `seed`.

@@ -11,6 +11,7 @@ namespace {
 class Gdas : public WeightedMethod {
  public:
   std::string_view name() const override { return "gdas"; }
+  bool trains_single_paths() const override { return true; }
 
   Mixing judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64&) const override {
     return mixing_of(s.net->program(), strongest_arch(s));

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/unit/process.h"
@@ -511,7 +512,7 @@ void expect_derived_arch_is_usable(const std::string& file, const fs::path& run,
   const std::string arch = cella::testing_helpers::slurp((run / "arch.txt").string());
   ASSERT_FALSE(arch.empty());
   std::ofstream(run / "archs.txt") << arch;
-  Result stats = run_cella("stats " + file + " " + sets + " --arch \"" + arch.substr(0, arch.size() - 1) + "\"");
+  Result stats = run_cella("stats " + file + " " + sets + " --arch " + run.string());  // the run's arch.txt
   EXPECT_EQ(stats.code, 0) << stats.text;
   Result eval = run_cella("eval " + file + " --threads 1 --json --weights " + run.string() + " --archs " +
                           (run / "archs.txt").string());
@@ -579,6 +580,60 @@ TEST(SelectSpaces, TheShippedDartsSpaceWithSecondOrderDarts) {
   ASSERT_EQ(r.code, 0) << r.text;
   expect_derived_arch_is_usable("spaces/darts.cella", run, "");
   fs::remove_all(run);
+}
+
+// ProxylessNAS on its space: the shipped plan end to end, a latency term that lowers the
+// expected latency the further the larger its weight, and a kill and resume that ends like an
+// uninterrupted run (the latency table travels in the checkpoint).
+const std::string kProxyless =
+    "train spaces/proxyless.cella --data synthetic --set W=1 --set blocks=2 --set data.subset=512 --set "
+    "supernet.epochs=3 --set supernet.arch_warmup=0 --set supernet.arch_every=2 --set supernet.arch_lr=0.05 "
+    "--set supernet.latency=macs --seed 4 --threads 1";
+
+std::vector<double> expected_latencies(const fs::path& run) {
+  std::vector<double> out;
+  std::istringstream lines(slurp(run / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line)["expected_latency"]);
+  return out;
+}
+
+TEST(Proxyless, TheShippedPlanRunsAndTheLatencyTermLowersTheExpectedLatency) {
+  fs::path base = fresh_dir("cella_proxyless_");
+  Result smoke = run_cella("search spaces/proxyless.cella --smoke --threads 1 --out " + (base / "smoke").string());
+  ASSERT_EQ(smoke.code, 0) << smoke.text;
+  expect_derived_arch_is_usable("spaces/proxyless.cella", base / "smoke", "--set W=1 --set blocks=2");
+  auto costs = nlohmann::json::parse(slurp(base / "smoke" / "arch_costs.json"));
+  EXPECT_GT(costs["latency_ms"].get<double>(), 0);
+  EXPECT_GT(costs["params"].get<std::int64_t>(), 0);
+  std::vector<double> last;
+  for (const char* weight : {"0", "1", "10"}) {
+    fs::path run = base / weight;
+    Result r = run_cella(kProxyless + " --set supernet.latency_weight=" + weight + " --out " + run.string());
+    ASSERT_EQ(r.code, 0) << r.text;
+    std::vector<double> e = expected_latencies(run);
+    ASSERT_EQ(e.size(), 3u);
+    last.push_back(e.back());
+  }
+  EXPECT_LT(last[1], last[0]);
+  EXPECT_LT(last[2], last[1]);
+  fs::remove_all(base);
+}
+
+TEST(Proxyless, KilledAndResumedEndsLikeAnUninterruptedRun) {
+  fs::path base = fresh_dir("cella_proxyless_kill_");
+  fs::path a = base / "a", b = base / "b";
+  const std::string train = kProxyless + " --set supernet.latency_weight=1 --set supernet.epochs=4";
+  Result straight = run_cella(train + " --out " + a.string());
+  ASSERT_EQ(straight.code, 0) << straight.text;
+  bool killed = kill_cella_when(train + " --out " + b.string(), b / "checkpoint.pt", std::chrono::milliseconds(20),
+                                std::chrono::milliseconds(100));
+  ASSERT_TRUE(killed) << "the run finished before it could be killed; make it longer";
+  Result resumed = run_cella("train --resume " + b.string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("resuming after epoch"), std::string::npos) << resumed.text;
+  EXPECT_EQ(slurp(a / "arch.txt"), slurp(b / "arch.txt"));
+  EXPECT_EQ(expected_latencies(a), expected_latencies(b));
+  fs::remove_all(base);
 }
 
 // Documented paths that ended in errors with no way forward.

@@ -1,0 +1,103 @@
+// Latency tables: one module of the lowered network at a time, as the runtime builds it.
+#include "runtime/train/latency.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "compiler/lower/lower.h"
+
+namespace cella::runtime {
+
+namespace {
+
+// Median milliseconds of one forward pass of `module` on one image, in eval mode.
+double measure_ms(const lower::Module& module, int repeats) {
+  torch::NoGradGuard no_grad;
+  torch::nn::Sequential m = build_module(module);
+  m->eval();
+  const std::int64_t side = std::max<std::int64_t>(module.in_size, 1);
+  torch::Tensor x = torch::randn({1, module.in_channels, side, side});
+  for (int i = 0; i < 3; ++i) m->forward(x);
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    m->forward(x);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// The masked softmax of one group's α (rows of edges, or one row for a layer), 0 on rows the
+// mask empties.
+torch::Tensor masked_softmax(const torch::Tensor& alpha, const std::vector<std::vector<bool>>& rows) {
+  torch::Tensor keep = torch::zeros(alpha.sizes(), torch::kBool);
+  torch::Tensor k2 = keep.view({static_cast<std::int64_t>(rows.size()), -1});
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    for (std::size_t k = 0; k < rows[r].size(); ++k)
+      if (rows[r][k]) k2[static_cast<std::int64_t>(r)][static_cast<std::int64_t>(k)] = true;
+  torch::Tensor theta = alpha.masked_fill(~keep, -INFINITY).softmax(-1);
+  return torch::where(keep, theta, torch::zeros_like(theta));
+}
+
+}  // namespace
+
+LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::int64_t size, int repeats) {
+  LatencyTable t;
+  if (source == ir::LatencySource::None) return t;
+  const ir::Network& n = *p.network;
+  const ir::Mask full = ir::Mask::full(p);
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
+    std::int64_t k = 0;
+    for (int e = 0; e < c.num_edges(); ++e)
+      k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
+    t.entries.push_back(torch::zeros({c.num_edges(), k}, torch::kDouble));
+  }
+  for (int u : n.layer_groups)
+    t.entries.push_back(torch::zeros({static_cast<std::int64_t>(n.units[u].choices.size())}, torch::kDouble));
+  lower::Network net = lower::lower(p, full, /*supernet=*/true, size);
+  for (const lower::Module* m : net.modules()) {
+    const lower::Module& module = *m;
+    const double v = source == ir::LatencySource::Macs ? static_cast<double>(lower::cost(module).macs) / 1e6
+                                                       : measure_ms(module, repeats);
+    switch (module.role) {
+      case lower::Role::EdgeCandidate: {
+        auto a = t.entries[static_cast<std::size_t>(module.group)].accessor<double, 2>();
+        a[module.slot][module.candidate] += v;
+        break;
+      }
+      case lower::Role::LayerCandidate: {
+        auto a = t.entries[n.cell_groups.size() + static_cast<std::size_t>(module.group)].accessor<double, 1>();
+        a[module.candidate] += v;
+        break;
+      }
+      case lower::Role::NodeOp: {
+        const ir::Cell& c = p.cells[n.cell_groups[static_cast<std::size_t>(module.group)].cell];
+        t.fixed += v / static_cast<double>(c.node(module.slot).ops.size());
+        break;
+      }
+      default: t.fixed += v;
+    }
+  }
+  for (torch::Tensor& e : t.entries) e = e.to(torch::kFloat);
+  return t;
+}
+
+torch::Tensor expected_latency(const LatencyTable& t, const Mask& mask, const std::vector<torch::Tensor>& alphas) {
+  torch::Tensor total = torch::tensor(t.fixed, torch::kFloat);
+  const std::size_t cells = mask.cells.size();
+  for (std::size_t i = 0; i < t.entries.size(); ++i) {
+    const auto rows = i < cells ? mask.cells[i] : std::vector<std::vector<bool>>{mask.layers[i - cells]};
+    total = total + (masked_softmax(alphas[i], rows) * t.entries[i]).sum();
+  }
+  return total;
+}
+
+double uniform_expected_latency(const LatencyTable& t, const ir::Program& p) {
+  std::vector<torch::Tensor> zeros;
+  for (const torch::Tensor& e : t.entries) zeros.push_back(torch::zeros_like(e));
+  return expected_latency(t, ir::Mask::full(p), zeros).item<double>();
+}
+
+}  // namespace cella::runtime

@@ -1,0 +1,38 @@
+// The latency table of a supernet and the expected latency its architecture weights imply
+// (ProxylessNAS, super_proxyless.py `expected_latency`): every candidate of every cell edge and
+// choice layer timed on this machine (or its multiply-accumulates counted), laid out as the
+// architecture weights are, so that E[LAT] = fixed + Σ softmax(α)·table is differentiable in α.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/ir/plan.h"
+#include "runtime/supernet/network.h"
+
+namespace cella::runtime {
+
+struct LatencyTable {
+  /// Per cell group [edges, candidates], then per layer group [candidates], summed over the
+  /// units of the group: the shapes of SupernetState::alphas. Empty: no table.
+  std::vector<torch::Tensor> entries;
+  /// Everything without architecture weights: stem, head, fixed layers, cell input adapters, and
+  /// node operations (NAS-Bench-101 style) at the mean of their candidates.
+  double fixed = 0;
+  bool empty() const { return entries.empty(); }
+};
+
+/// The table of `program`'s whole space (every candidate, so that every sub-supernet can use it)
+/// for images of `size` × `size` pixels: milliseconds of one single-image forward pass in
+/// eval mode (the median of `repeats` after a few warm-ups, at the current thread count), or
+/// millions of multiply-accumulates.
+LatencyTable latency_table(const ir::Program& program, ir::LatencySource source, std::int64_t size, int repeats = 15);
+
+/// E[LAT] = fixed + Σ_groups Σ_edges Σ_k θ_k·table_k, θ the softmax of `alphas` over the
+/// candidates `mask` enables; differentiable in `alphas`.
+torch::Tensor expected_latency(const LatencyTable& table, const Mask& mask, const std::vector<torch::Tensor>& alphas);
+
+/// E[LAT] of the whole space (every candidate) under uniform weights: the term's default ref.
+double uniform_expected_latency(const LatencyTable& table, const ir::Program& program);
+
+}  // namespace cella::runtime

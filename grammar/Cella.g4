@@ -52,6 +52,7 @@ netStmt
   | 'stage' name ('*' primary)? stageOpt* ';'?                # stageStmt
   | 'layer' expr ';'?                                         # layerStmt
   | 'head' expr ';'?                                          # headStmt
+  | 'auxiliary' expr ('weight' expr)? ';'?                    # auxiliaryStmt
   | 'share' name ';'?                                         # shareStmt
   ;
 stageOpt : 'width' expr | 'stride' expr ;
@@ -94,6 +95,7 @@ name
   : IDENT | 'inputs' | 'nodes' | 'node' | 'edge' | 'edges' | 'all' | 'combine' | 'select'
   | 'output' | 'reduction' | 'constraint' | 'optional' | 'stem' | 'stage'
   | 'layer' | 'head' | 'share' | 'width' | 'stride' | 'on' | 'cell' | 'network'
+  | 'auxiliary' | 'weight'
   ;
 
 INT : [0-9]+ ;

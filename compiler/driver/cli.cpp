@@ -382,12 +382,14 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
                         {"macs", s.macs},
                         {"what", arch ? "architecture" : "supernet"}};
     if (arch) j["arch"] = ir::to_text(p, *arch);
+    if (s.aux_params > 0) j["aux_params"] = s.aux_params;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << fmt::format("{} of network {} on {} ({}x{}x{})\n",
                              arch ? "architecture" : "supernet (every candidate)", p.network->name, data,
                              shape->channels, shape->size, shape->size);
-    std::cout << fmt::format("  parameters: {} ({:.6f} M)\n", s.params, s.params / 1e6);
+    std::cout << fmt::format("  parameters: {} ({:.6f} M){}\n", s.params, s.params / 1e6,
+                             s.aux_params > 0 ? fmt::format(", and {} in the auxiliary head", s.aux_params) : "");
     std::cout << fmt::format("  FLOPs:      {} ({:.6f} M multiply-accumulates)\n", s.macs, s.macs / 1e6);
   }
   return kOk;

@@ -109,17 +109,18 @@ struct CellDecl {
   std::vector<CellStmt> stmts;
 };
 
-enum class NetStmtKind { Stem, Stage, Layer, Head, Share };
+enum class NetStmtKind { Stem, Stage, Layer, Head, Auxiliary, Share };
 
 struct NetStmt {
   NetStmtKind kind;
   SourceRange range;
-  ExprPtr value;     // Stem/Layer/Head: the op expression
+  ExprPtr value;     // Stem/Layer/Head/Auxiliary: the op expression
   std::string name;  // Stage: the cell/opset/op; Share: the mode
   SourceRange name_range;
   ExprPtr depth;   // Stage: `* depth` (may be null)
   ExprPtr width;   // Stage (may be null)
   ExprPtr stride;  // Stage (may be null)
+  ExprPtr weight;  // Auxiliary: its loss weight (may be null)
 };
 
 struct NetworkDecl {

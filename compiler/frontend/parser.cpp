@@ -316,7 +316,7 @@ class Transformer {
   }
 
   // netStmt : 'stem' expr | 'stage' name ('*' primary)? stageOpt* | 'layer' expr | 'head' expr
-  //         | 'share' name ;     stageOpt : 'width' expr | 'stride' expr ;
+  //         | 'auxiliary' expr ('weight' expr)? | 'share' name ;     stageOpt : 'width' expr | 'stride' expr ;
   ast::NetStmt transform_net_stmt(P::NetStmtContext* ctx) {
     ast::NetStmt s;
     s.range = range(ctx->getStart());
@@ -330,6 +330,10 @@ class Transformer {
     } else if (auto* c = dynamic_cast<P::HeadStmtContext*>(ctx)) {
       s.kind = K::Head;
       s.value = transform_expr(c->expr());
+    } else if (auto* c = dynamic_cast<P::AuxiliaryStmtContext*>(ctx)) {
+      s.kind = K::Auxiliary;
+      s.value = transform_expr(c->expr(0));
+      if (c->expr().size() > 1) s.weight = transform_expr(c->expr(1));
     } else if (auto* c = dynamic_cast<P::ShareStmtContext*>(ctx)) {
       s.kind = K::Share;
       s.name = c->name()->getText();

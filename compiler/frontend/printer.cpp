@@ -144,6 +144,7 @@ std::string print_net_stmt(const ast::NetStmt& s) {
     case K::Stem: return "stem " + print(*s.value);
     case K::Layer: return "layer " + print(*s.value);
     case K::Head: return "head " + print(*s.value);
+    case K::Auxiliary: return "auxiliary " + print(*s.value) + (s.weight ? " weight " + print(*s.weight) : "");
     case K::Share: return "share " + s.name;
     case K::Stage: {
       std::string r = "stage " + s.name;

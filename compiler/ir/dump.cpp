@@ -183,6 +183,9 @@ std::string dump_text(const Program& p) {
     }
     for (std::size_t s = 0; s < n.stages.size(); ++s)
       out += fmt::format("  stage {} {}: depth {}\n", s, n.stages[s].body, fmt::join(n.stages[s].depths, "|"));
+    if (const auto& a = n.auxiliary)
+      out += fmt::format("  auxiliary after unit {}: {} -> {} = {}, weight {}\n", a->after, shape_str(a->in),
+                         shape_str(a->out), a->op.expansion(), a->weight);
   }
   if (p.search) out += "search " + plan_json(*p.search).dump() + "\n";
   return out;
@@ -269,6 +272,8 @@ nlohmann::json dump_json(const Program& p) {
                     {"cell_groups", groups},
                     {"layer_groups", n.layer_groups},
                     {"depth_groups", n.depth_groups}};
+    if (const auto& a = n.auxiliary)
+      j["network"]["auxiliary"] = {{"after", a->after}, {"op", a->op.expansion()}, {"weight", a->weight}};
   }
   if (p.search) j["search"] = plan_json(*p.search);
   return j;

@@ -207,6 +207,17 @@ struct CellGroup {
   std::string name;  ///< the cell type's name, or "cells.3" when not shared
 };
 
+/// A second classifier on an inner unit's output (DARTS' auxiliary head), trained alongside the
+/// network in retraining with its own cross-entropy times `weight`, and left out of parameter
+/// counts (as DARTS counts) and of exports.
+struct AuxiliaryHead {
+  Op op;
+  int after = -1;  ///< the unit whose output it reads
+  double weight = 0.4;
+  Shape in, out;
+  diag::SourceRange range;
+};
+
 struct Network {
   std::string name;
   std::vector<std::pair<std::string, Scalar>> params;  ///< resolved, after --set
@@ -217,6 +228,7 @@ struct Network {
   std::vector<int> layer_groups;  ///< unit index of each choice layer
   std::vector<int> depth_groups;  ///< stage index of each stage with a depth choice
   Shape input;                    ///< the data's channels (what the stem sees)
+  std::optional<AuxiliaryHead> auxiliary;
   diag::SourceRange range;
 };
 

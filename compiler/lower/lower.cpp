@@ -101,6 +101,11 @@ class Lowering {
       s_p = lu.out_size;
       out.units.push_back(std::move(lu));
     }
+    if (n.auxiliary && !supernet_) {
+      const ir::AuxiliaryHead& a = *n.auxiliary;
+      out.auxiliary = module(Role::Auxiliary, "auxiliary_head", "auxiliary_head", a.after, -1, -1, -1, a.op,
+                             a.in.channels, out.units[static_cast<std::size_t>(a.after)].out_size, true);
+    }
     return out;
   }
 

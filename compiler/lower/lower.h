@@ -23,6 +23,7 @@ enum class Role {
   EdgeCandidate,   ///< one candidate operation of one cell edge
   NodeOp,          ///< one candidate operation of a cell node (NAS-Bench-101 style)
   LayerCandidate,  ///< one candidate of a choice layer (MobileNet style)
+  Auxiliary,       ///< the auxiliary head (stand-alone networks only)
 };
 
 /// One module the runtime builds: a sequence of primitive calls on one input.
@@ -63,7 +64,10 @@ struct Unit {
 struct Network {
   std::vector<Unit> units;
   bool supernet = false;
-  /// Every module, in the order the runtime builds them.
+  /// The auxiliary head of a stand-alone network whose IR declares one; supernets have none.
+  std::optional<Module> auxiliary;
+  /// Every module of the network proper, in the order the runtime builds them: not the
+  /// auxiliary head, a training aid outside parameter counts, latency tables and exports.
   std::vector<const Module*> modules() const;
 };
 

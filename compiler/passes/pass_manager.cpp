@@ -11,7 +11,9 @@
 namespace cella::passes {
 
 std::vector<Pass> default_pipeline() {
-  return {{"check-constraints", check_constraints}, {"check-search-space", check_search_space}};
+  return {{"check-constraints", check_constraints},
+          {"check-search-space", check_search_space},
+          {"check-spatial-sizes", check_spatial_sizes}};
 }
 
 bool run(const std::vector<Pass>& passes, ir::Program& program, diag::DiagnosticEngine& diags,

@@ -29,5 +29,7 @@ bool run(const std::vector<Pass>& passes, ir::Program& program, diag::Diagnostic
 void check_constraints(ir::Program& program, diag::DiagnosticEngine& diags);
 /// A search over a space with a single architecture.
 void check_search_space(ir::Program& program, diag::DiagnosticEngine& diags);
+/// An operation whose kernel is larger than its (padded) input at the data set's image size.
+void check_spatial_sizes(ir::Program& program, diag::DiagnosticEngine& diags);
 
 }  // namespace cella::passes

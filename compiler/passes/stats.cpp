@@ -16,6 +16,7 @@ NetworkStats network_stats(const ir::Program& p, const ir::Arch* arch, std::int6
     total.params += c.params;
     total.macs += c.macs;
   }
+  if (net.auxiliary) total.aux_params = lower::cost(*net.auxiliary).params;
   return total;
 }
 

@@ -12,7 +12,8 @@ namespace cella::passes {
 
 struct NetworkStats {
   std::int64_t params = 0;
-  std::int64_t macs = 0;  ///< multiply-accumulates of convolutions and linear layers
+  std::int64_t macs = 0;        ///< multiply-accumulates of convolutions and linear layers
+  std::int64_t aux_params = 0;  ///< of the auxiliary head, which `params` leaves out (as DARTS counts)
 };
 
 /// Stats of `arch` (every unit at its chosen operations), or, with no architecture, of the

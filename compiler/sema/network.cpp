@@ -41,6 +41,7 @@ class NetworkBuilder {
           head = &s;
           fixed(s, "head");
           break;
+        case ast::NetStmtKind::Auxiliary: auxiliary(s); break;
         case ast::NetStmtKind::Stage: stage(s); break;
         case ast::NetStmtKind::Share: share(s); break;
       }
@@ -55,6 +56,13 @@ class NetworkBuilder {
       diags_.report(Kind::ShapeError, head->value->range,
                     fmt::format("the network ends in {}, not in a vector of class scores", shape_text(cur_)));
       diags_.note("end the head with `global_avg_pool >> linear(classes)`");
+      return std::nullopt;
+    }
+    if (net_.auxiliary && net_.auxiliary->out.channels != cur_.channels) {
+      diags_.report(Kind::ShapeError, net_.auxiliary->range,
+                    fmt::format("the auxiliary head gives {} scores, the network's head {}",
+                                net_.auxiliary->out.channels, cur_.channels));
+      diags_.note("end the auxiliary head with `linear(classes)`");
       return std::nullopt;
     }
     make_groups();
@@ -154,6 +162,53 @@ class NetworkBuilder {
     if (!flow(*op, s.value->range, u.out)) return;
     u.op = std::move(*op);
     push(std::move(u));
+  }
+
+  // `auxiliary OP [weight W]`: a classifier on the output of the unit before it.
+  void auxiliary(const ast::NetStmt& s) {
+    if (net_.auxiliary) {
+      diags_.report(Kind::DuplicateStatement, s.range, "a network has at most one auxiliary head");
+      diags_.note(fmt::format("the first is at line {}", net_.auxiliary->range.line));
+      return;
+    }
+    if (net_.units.empty()) {
+      diags_.report(Kind::ShapeError, s.range,
+                    "an auxiliary head reads the output of a unit before it, and there is none");
+      diags_.note("place it after the stage whose output it classifies (DARTS: the second reduction cell)");
+      return;
+    }
+    double weight = 0.4;
+    if (s.weight) {
+      auto v = ev_.eval(*s.weight, env_);
+      if (!v) return;
+      if (v->kind != Value::Kind::Int && v->kind != Value::Kind::Float) {
+        diags_.report(Kind::TypeMismatch, s.weight->range,
+                      fmt::format("an auxiliary head's weight is a number, got {}", kind_word(v->kind)));
+        return;
+      }
+      weight = v->kind == Value::Kind::Int ? static_cast<double>(v->i) : v->f;
+      if (!(weight > 0 && weight <= 100)) {
+        diags_.report(Kind::ValueOutOfRange, s.weight->range,
+                      fmt::format("an auxiliary head's weight must be above 0 and at most 100, got {}", weight));
+        return;
+      }
+    }
+    auto op = op_of(*s.value, {}, "auxiliary");
+    if (!op) return;
+    ir::AuxiliaryHead a;
+    a.after = static_cast<int>(net_.units.size()) - 1;
+    a.weight = weight;
+    a.in = cur_;
+    a.range = s.value->range;
+    if (!flow(*op, s.value->range, a.out)) return;
+    if (!a.out.flat) {
+      diags_.report(Kind::ShapeError, s.value->range,
+                    fmt::format("the auxiliary head ends in {}, not in a vector of class scores", shape_text(a.out)));
+      diags_.note("end it with `global_avg_pool >> linear(classes)`");
+      return;
+    }
+    a.op = std::move(*op);
+    net_.auxiliary = std::move(a);
   }
 
   std::optional<std::vector<std::int64_t>> depths(const ast::NetStmt& s) {

@@ -97,6 +97,7 @@ json epoch_record(const Progress& p, std::int64_t epoch) {
   if (p.valid_accuracy >= 0) j["valid_acc"] = p.valid_accuracy;
   if (p.valid_loss >= 0) j["valid_loss"] = p.valid_loss;
   if (p.expected_latency >= 0) j["expected_latency"] = p.expected_latency;
+  if (p.arch_latency >= 0) j["arch_latency"] = p.arch_latency;
   j["lr"] = p.lr;
   if (!p.arch_weights.empty()) j["arch_weights"] = p.arch_weights;
   return j;

@@ -175,8 +175,11 @@ int cmd_export(Options& o) {
     std::string py = exporter::python_name(module, name);
     if (!py.empty()) state.insert(py, t.detach().clone());  // parameters of units that do not run stay behind
   };
-  for (const auto& kv : e.net->named_parameters()) add(kv.key(), kv.value());
-  for (const auto& kv : e.net->named_buffers()) add(kv.key(), kv.value());
+  // The auxiliary head trains the network; the exported module is for inference, without it.
+  for (const auto& kv : e.net->named_parameters())
+    if (!NetworkImpl::is_auxiliary(kv.key())) add(kv.key(), kv.value());
+  for (const auto& kv : e.net->named_buffers())
+    if (!NetworkImpl::is_auxiliary(kv.key())) add(kv.key(), kv.value());
   // An example batch and cella's logits on it, in eval mode, for the module's self-check.
   // The data set the program was compiled for (`--data` included): its images' shape.
   const ir::DataSet* shape = ir::find_data_set(ir::plan_of(program).data.name);

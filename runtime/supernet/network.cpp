@@ -205,9 +205,25 @@ void NetworkImpl::reset() {
     for (const auto& m : u.choices)
       choices_[i].push_back(m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr));
   }
+  auxiliary_ = desc_.auxiliary ? register_module(desc_.auxiliary->name, build_module(*desc_.auxiliary))
+                               : nn::Sequential(nullptr);
 }
 
-torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
+torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) { return run(x, mix, nullptr); }
+
+std::pair<torch::Tensor, torch::Tensor> NetworkImpl::forward_with_auxiliary(const torch::Tensor& x, const Mixing& mix) {
+  torch::Tensor aux;
+  torch::Tensor logits = run(x, mix, auxiliary_ && is_training() ? &aux : nullptr);
+  return {logits, aux};
+}
+
+double NetworkImpl::auxiliary_weight() const {
+  return auxiliary_ && program_->network->auxiliary ? program_->network->auxiliary->weight : 0.0;
+}
+
+bool NetworkImpl::is_auxiliary(const std::string& name) { return name.rfind("auxiliary_head.", 0) == 0; }
+
+torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary) {
   const ir::Network& n = *program_->network;
   torch::Tensor prev_prev = x, prev = x;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
@@ -240,6 +256,7 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const Mixing& mix) {
     }
     prev_prev = i == 0 ? y : prev;  // after the stem both inputs are its output (lower.cpp says why)
     prev = y;
+    if (auxiliary && static_cast<int>(i) == n.auxiliary->after) *auxiliary = auxiliary_->forward(y);
   }
   return prev;
 }
@@ -272,6 +289,8 @@ std::vector<torch::Tensor> NetworkImpl::unique_parameters() const {
 std::int64_t NetworkImpl::parameter_count() const {
   std::int64_t n = 0;
   for (const torch::Tensor& t : unique_parameters()) n += t.numel();
+  if (auxiliary_)
+    for (const torch::Tensor& t : auxiliary_->parameters()) n -= t.numel();
   return n;
 }
 

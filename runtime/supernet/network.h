@@ -72,6 +72,13 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const Mixing& mix);
+  /// The logits and, in training mode on a network with an auxiliary head, the head's logits
+  /// (undefined otherwise).
+  std::pair<torch::Tensor, torch::Tensor> forward_with_auxiliary(const torch::Tensor& x, const Mixing& mix);
+  /// The weight of the auxiliary head's loss; 0 without one.
+  double auxiliary_weight() const;
+  /// Whether a parameter or buffer name belongs to the auxiliary head.
+  static bool is_auxiliary(const std::string& name);
 
   const ir::Program& program() const { return *program_; }
   std::shared_ptr<const ir::Program> program_ptr() const { return program_; }
@@ -79,6 +86,7 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   bool is_supernet() const { return supernet_; }
   /// Parameters with shared tensors listed once (for optimizers, counting and saving).
   std::vector<torch::Tensor> unique_parameters() const;
+  /// Without the auxiliary head, as DARTS counts.
   std::int64_t parameter_count() const;
   /// Drop-path probabilities in training, one per cell unit in network order (runtime/train/
   /// trainer.h computes them); missing ones are 0.
@@ -100,6 +108,8 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   std::vector<torch::nn::Sequential> fixed_;
   std::vector<CellModule> cells_;
   std::vector<std::vector<torch::nn::Sequential>> choices_;  // [unit][candidate]; null when masked off
+  torch::nn::Sequential auxiliary_{nullptr};
+  torch::Tensor run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary);
 };
 TORCH_MODULE(Network);
 

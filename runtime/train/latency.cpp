@@ -94,6 +94,18 @@ torch::Tensor expected_latency(const LatencyTable& t, const Mask& mask, const st
   return total;
 }
 
+double arch_latency(const LatencyTable& t, const ir::Program& p, const ir::Arch& a) {
+  double total = t.fixed;
+  const std::size_t cells = a.cells.size();
+  for (std::size_t g = 0; g < cells; ++g)
+    for (std::size_t e = 0; e < a.cells[g].edge_op.size(); ++e)
+      if (a.cells[g].edge_op[e] >= 0)
+        total += t.entries[g][static_cast<std::int64_t>(e)][a.cells[g].edge_op[e]].item<double>();
+  for (std::size_t l = 0; l < a.layers.size(); ++l)
+    if (ir::unit_runs(p, p.network->layer_groups[l], a)) total += t.entries[cells + l][a.layers[l]].item<double>();
+  return total;
+}
+
 double uniform_expected_latency(const LatencyTable& t, const ir::Program& p) {
   std::vector<torch::Tensor> zeros;
   for (const torch::Tensor& e : t.entries) zeros.push_back(torch::zeros_like(e));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/ir/arch.h"
 #include "compiler/ir/plan.h"
 #include "runtime/supernet/network.h"
 
@@ -31,6 +32,10 @@ LatencyTable latency_table(const ir::Program& program, ir::LatencySource source,
 /// E[LAT] = fixed + Σ_groups Σ_edges Σ_k θ_k·table_k, θ the softmax of `alphas` over the
 /// candidates `mask` enables; differentiable in `alphas`.
 torch::Tensor expected_latency(const LatencyTable& table, const Mask& mask, const std::vector<torch::Tensor>& alphas);
+
+/// What the table gives for one architecture: fixed + its candidates' entries, without the
+/// choice layers a depth choice leaves out (cells count at their deepest).
+double arch_latency(const LatencyTable& table, const ir::Program& program, const ir::Arch& arch);
 
 /// E[LAT] of the whole space (every candidate) under uniform weights: the term's default ref.
 double uniform_expected_latency(const LatencyTable& table, const ir::Program& program);

@@ -108,8 +108,10 @@ void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const 
                  const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter,
                  const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
   clear_grads(params);
-  torch::Tensor logits = net->forward(x, mix);
+  auto [logits, aux] = net->forward_with_auxiliary(x, mix);
   torch::Tensor loss = loss_fn ? loss_fn(logits, y, x, indices, mix) : torch::cross_entropy_loss(logits, y);
+  // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training only.
+  if (aux.defined()) loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
   loss.backward();
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();
@@ -247,6 +249,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
       if (!s.latency.empty()) {
         torch::NoGradGuard no_grad;
         p.expected_latency = expected_latency(s.latency, s.net->mask(), s.alphas).item<double>();
+        p.arch_latency = arch_latency(s.latency, s.net->program(), strongest_arch(s));
       }
       progress(p);
     }

@@ -38,6 +38,8 @@ struct Progress {
   std::vector<std::vector<std::vector<double>>> arch_weights{};
   /// At epoch ends of a plan with a latency term: E[LAT] under the architecture weights.
   double expected_latency = -1;
+  /// ... and what the table gives for the architecture the weights point at now.
+  double arch_latency = -1;
 };
 using ProgressFn = std::function<void(const Progress&)>;
 

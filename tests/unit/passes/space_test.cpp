@@ -45,6 +45,20 @@ TEST(Count, OnceForAllChainIsAbout2e19) {
   EXPECT_EQ(count(*c->program).raw, per_stage * per_stage * per_stage * per_stage * per_stage);
 }
 
+// ProxylessNAS at its reference layout: 6 stage-opening blocks with 6 choices, 15 that may also be
+// skipped (7), about 2.2 * 10^17 as the paper counts.
+TEST(Count, ProxylessNasAtTheReferenceLayout) {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"W", "8"}, {"blocks", "4"}};
+  auto c = compile_space("proxyless.cella", o);
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  BigInt want = 1;
+  for (int i = 0; i < 6; ++i) want *= 6;
+  for (int i = 0; i < 15; ++i) want *= 7;
+  EXPECT_EQ(count(*c->program).raw, want);
+  EXPECT_EQ(want, BigInt("221502229807900608"));
+}
+
 TEST(Count, ConstraintsLimitTheNumberOfEdges) {
   auto c = compile_space("nasbench101.cella");
   ASSERT_TRUE(c->ok()) << messages(*c);

@@ -180,6 +180,43 @@ TEST(Network, DisabledCandidatesAreNotAllocated) {
   ADD_FAILURE() << "parameter names do not trace back to edges and candidates";
 }
 
+// DARTS' evaluation network with its auxiliary head (small here): a stand-alone network in
+// training gives the head's logits too, in evaluation and as a supernet it does not, and the
+// parameter count leaves the head out as the static count does.
+TEST(Network, AuxiliaryHeadRunsInStandAloneTrainingOnly) {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"C", "4"}, {"layers", "5"}};
+  o.sema.data = "cifar10";
+  o.sema.network = "darts_eval";
+  auto c = testing_helpers::compile_space("darts.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  auto p = std::make_shared<const ir::Program>(*c->program);
+  ASSERT_TRUE(p->network->auxiliary);
+  std::mt19937_64 rng(3);
+  ir::Arch a = ir::sample(*p, rng);
+  Network net(p, Mask::of_arch(*p, a), false);
+  torch::Tensor x = torch::randn({2, 3, 32, 32});
+  net->train();
+  auto [logits, aux] = net->forward_with_auxiliary(x, mixing_of(*p, a));
+  ASSERT_TRUE(aux.defined());
+  EXPECT_EQ(aux.sizes(), logits.sizes());
+  EXPECT_DOUBLE_EQ(net->auxiliary_weight(), 0.4);
+  net->eval();
+  EXPECT_FALSE(net->forward_with_auxiliary(x, mixing_of(*p, a)).second.defined());
+  passes::NetworkStats stats = passes::network_stats(*p, &a, 32, true);
+  EXPECT_EQ(net->parameter_count(), stats.params);
+  std::int64_t all = 0, aux_params = 0;
+  for (const auto& kv : net->named_parameters()) {
+    all += kv.value().numel();
+    if (NetworkImpl::is_auxiliary(kv.key())) aux_params += kv.value().numel();
+  }
+  EXPECT_EQ(aux_params, stats.aux_params);
+  EXPECT_EQ(all, stats.params + stats.aux_params);
+  Network supernet(p, Mask::full(*p), true);
+  supernet->train();
+  EXPECT_FALSE(supernet->forward_with_auxiliary(x, mixing_of(*p, a)).second.defined());
+}
+
 TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> spaces = {
       {"nb201.cella", {{"C", "4"}, {"N", "1"}}},

@@ -329,6 +329,18 @@ class Renderer {
           "plot $lr using 1:2 with steps lc 1 lw 2\n";
       if (auto svg = plot(script)) s += svg_img(*svg, "learning rate per epoch");
     }
+    // The latency term's two figures, where the plan has one.
+    const bool latency = std::any_of(lineage.epochs.begin(), lineage.epochs.end(),
+                                     [](const auto& kv) { return kv.second.contains("expected_latency"); });
+    if (latency) {
+      std::string script =
+          fmt::format(kTerminal, 900, 300) + datablock("lat", lineage, {"expected_latency", "arch_latency"});
+      script +=
+          "set title 'Latency term'\nset ylabel 'ms, or M MACs (as the table)'\nset key below\n"
+          "plot $lat using 1:2 with linespoints pt 7 ps 0.4 lc 1 lw 2 title 'E[LAT] under the architecture weights', "
+          "$lat using 1:3 with lines dt 2 lc 2 lw 2 title 'the table, for the strongest architecture'\n";
+      if (auto svg = plot(script)) s += svg_img(*svg, "expected latency per epoch");
+    }
     s += arch_weights(lineage);
     if (!events_.empty()) {
       s += "<h3>Log</h3>\n<ul>\n";

@@ -150,6 +150,7 @@ TEST(Report, ReportCommandOnATrainRun) {
   const std::string html = slurp((run / "report.html").string());
   EXPECT_NE(html.find("alt=\"architecture weights of cell nb201_cell\""), std::string::npos);
   EXPECT_EQ(html.find("id=\"tree\""), std::string::npos) << "a train run has no split tree";
+  EXPECT_EQ(html.find("alt=\"expected latency per epoch\""), std::string::npos) << "the plan has no latency term";
   // metrics.jsonl carries what the plots read.
   std::ifstream metrics(run / "metrics.jsonl");
   std::string first;
@@ -157,6 +158,19 @@ TEST(Report, ReportCommandOnATrainRun) {
   nlohmann::json j = nlohmann::json::parse(first);
   EXPECT_TRUE(j.contains("lr") && j.contains("valid_loss") && j.contains("arch_weights")) << first;
   EXPECT_EQ(j["arch_weights"][0].size(), 6u) << "NB201's six edges";
+  // With a latency term (ProxylessNAS here), its two figures per epoch, in metrics.jsonl and plotted.
+  fs::path latency = fresh_dir("cella_report_latency_");
+  Result l = run_cella(
+      "train spaces/nb201.cella --set split=none --set C=4 --set N=1 --data synthetic --set data.subset=64 "
+      "--set supernet.epochs=2 --set supernet.weights=proxyless --set supernet.latency=macs --threads 1 --out " +
+      latency.string());
+  ASSERT_EQ(l.code, 0) << l.text;
+  EXPECT_NE(slurp((latency / "report.html").string()).find("alt=\"expected latency per epoch\""), std::string::npos);
+  std::ifstream latency_metrics(latency / "metrics.jsonl");
+  std::getline(latency_metrics, first);
+  j = nlohmann::json::parse(first);
+  EXPECT_TRUE(j.contains("expected_latency") && j.contains("arch_latency")) << first;
+  fs::remove_all(latency);
   Result bad = run_cella("report " + fs::temp_directory_path().string());
   EXPECT_EQ(bad.code, 1) << bad.text;
   EXPECT_NE(bad.text.find("no config.json"), std::string::npos) << bad.text;

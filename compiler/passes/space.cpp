@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include <algorithm>
 #include <map>
 #include <unordered_set>
@@ -226,6 +228,63 @@ std::string canonical(const Cell& c, const CellChoice& ch) {
   return fmt::format("cat({})", fmt::join(parts, ","));
 }
 
+namespace {
+
+// The distinct networks one stage of choice layers gives: the words of non-identity operation
+// names its layers spell, where a layer that offers an identity may be skipped, over every depth
+// the stage allows. Two architectures that spell the same word are the same network (canonical()
+// below), so this is the stage's unique count. Counted on the automaton whose states are the sets
+// of layer positions a prefix can have reached; it is acyclic, as positions only grow.
+BigInt distinct_chain_words(const ir::Network& n, const ir::Stage& st) {
+  const int L = static_cast<int>(st.depths.back());
+  std::vector<std::set<std::string>> names(L);
+  std::vector<bool> skippable(L, false);
+  std::set<std::string> alphabet;
+  for (int d = 0; d < L; ++d) {
+    const ir::Unit& u = n.units[st.units[d]];
+    for (const ir::Op& op : u.choices) {
+      if (op.is_identity(u.in.channels)) {
+        skippable[d] = true;
+      } else {
+        names[d].insert(op.name);
+        alphabet.insert(op.name);
+      }
+    }
+  }
+  auto close = [&](std::set<int> s) {
+    for (int i = 0; i < L; ++i)
+      if (s.count(i) && skippable[i]) s.insert(i + 1);
+    return s;
+  };
+  std::map<std::set<int>, BigInt> memo;
+  std::function<BigInt(const std::set<int>&)> words = [&](const std::set<int>& state) -> BigInt {
+    if (auto it = memo.find(state); it != memo.end()) return it->second;
+    BigInt total = 0;
+    for (std::int64_t depth : st.depths)
+      if (state.count(static_cast<int>(depth))) {
+        total = 1;  // the word read so far ends here
+        break;
+      }
+    for (const std::string& a : alphabet) {
+      std::set<int> next;
+      for (int i : state)
+        if (i < L && names[i].count(a)) next.insert(i + 1);
+      if (!next.empty()) total += words(close(next));
+    }
+    return memo[state] = total;
+  };
+  return words(close({0}));
+}
+
+// Whether a stage is choice layers only (the stages distinct_chain_words() counts).
+bool choice_layers_only(const ir::Network& n, const ir::Stage& st) {
+  for (int u : st.units)
+    if (n.units[u].kind != ir::UnitKind::Choice) return false;
+  return !st.units.empty();
+}
+
+}  // namespace
+
 std::string canonical(const ir::Program& p, const ir::Arch& a) {
   const ir::Network& n = *p.network;
   std::string s;
@@ -428,6 +487,22 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
   }
   bool chain_has_identity = false;
   for (const ir::Stage& st : n.stages) {
+    if (choice_layers_only(n, st)) {
+      // Exact, however large: identity layers only merge architectures inside their stage.
+      BigInt stage_raw = 0;
+      for (std::int64_t depth : st.depths) {
+        BigInt prod = 1;
+        for (std::int64_t d = 0; d < depth; ++d) prod *= n.units[st.units[d]].choices.size();
+        stage_raw += prod;
+        if (st.depth_group < 0) {
+          stage_raw = prod;
+          break;
+        }
+      }
+      raw *= stage_raw;
+      if (unique) *unique *= distinct_chain_words(n, st);
+      continue;
+    }
     BigInt stage_sum = 0;
     for (std::int64_t depth : st.depths) {
       BigInt prod = 1;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unordered_set>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -57,6 +59,45 @@ TEST(Count, ProxylessNasAtTheReferenceLayout) {
   for (int i = 0; i < 15; ++i) want *= 7;
   EXPECT_EQ(count(*c->program).raw, want);
   EXPECT_EQ(want, BigInt("221502229807900608"));
+}
+
+// Layers that may be an identity merge architectures: the unique count of a chain is the number
+// of distinct words of operations its stages spell, computed without enumerating (ProxylessNAS's
+// 2.2e17); here small enough to check against the canonical forms of every architecture, with
+// depth choices with and without identities.
+TEST(Count, ChainsWithIdentityLayersCountDistinctNetworksExactly) {
+  auto c = compile(R"(
+import std.ops
+opset ab = [relu_conv_bn(3) as a, relu_conv_bn(1) as b]
+opset ab_or_skip = ab + [skip_connect as skip]
+network chain(classes = 10) {
+  stem conv(3, out = 8) >> bn
+  stage ab_or_skip * 3 width 8
+  stage ab * [1, 2] width 8
+  stage ab_or_skip * [1, 2, 3] width 8
+  head global_avg_pool >> linear(classes)
+}
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  EXPECT_EQ(s.raw, 27 * 6 * 39);
+  std::unordered_set<std::string> seen;
+  enumerate(*c->program, kEnumerateLimit, [&](const ir::Arch& a) {
+    seen.insert(canonical(*c->program, a));
+    return true;
+  });
+  ASSERT_TRUE(s.unique);
+  EXPECT_EQ(*s.unique, BigInt(seen.size()));
+  EXPECT_EQ(*s.unique, 15 * 6 * 15);  // words of length <= 3 over {a, b}; 2 + 4; again <= 3
+  // ProxylessNAS at its reference layout: per stage 1 + 6 + 36 + 216 distinct skippable runs.
+  driver::CompileOptions o;
+  o.sema.overrides = {{"W", "8"}, {"blocks", "4"}};
+  auto px = compile_space("proxyless.cella", o);
+  ASSERT_TRUE(px->ok()) << messages(*px);
+  BigInt runs = 1 + 6 + 36 + 216, want = 1;
+  for (int i = 0; i < 6; ++i) want *= 6;
+  for (int i = 0; i < 5; ++i) want *= runs;
+  EXPECT_EQ(count(*px->program).unique, std::optional<BigInt>(want));
 }
 
 TEST(Count, ConstraintsLimitTheNumberOfEdges) {

@@ -14,6 +14,7 @@ packages=(
   graphviz dataset-fashion-mnist libclang-rt-14-dev clang-format
   python3-torch python3-numpy python3-venv
   gnuplot-nox chromium
+  time  # /usr/bin/time: bench/proxyless.sh measures peak memory with it
 )
 
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -341,12 +341,15 @@ PrimKind effective_kind(const PrimCall& call, std::int64_t in_channels) {
   return p->kind;
 }
 
+bool is_windowed(const PrimCall& c) {
+  return c.prim == "conv" || c.prim == "dwconv" || c.prim == "avg_pool" || c.prim == "max_pool";
+}
+
 std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
   const std::string& p = c.prim;
   if (p == "global_avg_pool") return 1;
   std::int64_t s = c.int_arg("stride", 1);
-  if (p == "conv" || p == "dwconv" || p == "avg_pool" || p == "max_pool")
-    return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
+  if (is_windowed(c)) return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
   if (p == "factorized_reduce") return (hw + 1) / 2;
   return (hw + s - 1) / s;  // zero, skip, resblock, mbconv, and plugins' `stride`
 }

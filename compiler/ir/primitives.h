@@ -145,6 +145,10 @@ struct Cost {
 /// the residual block's, which are affine everywhere as in the reference code.
 Cost cost(const PrimCall& call, const Shape& in, std::int64_t hw, bool affine = true);
 
+/// Whether a call slides a k×k window (`k`, `pad`, `dilation`) over its input: convolutions and
+/// pooling, whose output size follows the window.
+bool is_windowed(const PrimCall& call);
+
 /// Spatial size after a call, given the size before it.
 std::int64_t out_size(const PrimCall& call, std::int64_t hw);
 

@@ -20,8 +20,7 @@ void check_spatial_sizes(ir::Program& program, diag::DiagnosticEngine& diags) {
   auto fits = [&](const lower::Module& m, diag::SourceRange where) {
     std::int64_t side = m.in_size;
     for (const ir::PrimCall& c : m.op.seq) {
-      const bool windowed = c.prim == "conv" || c.prim == "dwconv" || c.prim == "avg_pool" || c.prim == "max_pool";
-      if (windowed) {
+      if (ir::is_windowed(c)) {
         const std::int64_t k = c.int_arg("k", 1), span = c.int_arg("dilation", 1) * (k - 1) + 1;
         if (span > side + 2 * c.int_arg("pad", 0)) {
           diags.report(diag::Kind::ShapeError, where,

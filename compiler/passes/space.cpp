@@ -487,22 +487,9 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
   }
   bool chain_has_identity = false;
   for (const ir::Stage& st : n.stages) {
-    if (choice_layers_only(n, st)) {
-      // Exact, however large: identity layers only merge architectures inside their stage.
-      BigInt stage_raw = 0;
-      for (std::int64_t depth : st.depths) {
-        BigInt prod = 1;
-        for (std::int64_t d = 0; d < depth; ++d) prod *= n.units[st.units[d]].choices.size();
-        stage_raw += prod;
-        if (st.depth_group < 0) {
-          stage_raw = prod;
-          break;
-        }
-      }
-      raw *= stage_raw;
-      if (unique) *unique *= distinct_chain_words(n, st);
-      continue;
-    }
+    // A stage of choice layers counts its distinct networks exactly, however large: its identity
+    // layers merge architectures only inside it. Other stages fall back to enumeration below.
+    const bool chain_only = choice_layers_only(n, st);
     BigInt stage_sum = 0;
     for (std::int64_t depth : st.depths) {
       BigInt prod = 1;
@@ -510,7 +497,8 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
         const ir::Unit& u = n.units[st.units[d]];
         if (u.kind == ir::UnitKind::Choice) {
           prod *= u.choices.size();
-          for (const ir::Op& op : u.choices) chain_has_identity = chain_has_identity || op.is_identity(u.in.channels);
+          for (const ir::Op& op : u.choices)
+            chain_has_identity = chain_has_identity || (!chain_only && op.is_identity(u.in.channels));
         } else if (u.kind == ir::UnitKind::Cell && owning_stage(n, u) >= 0) {
           prod *= per_cell[u.cell];
           if (!unique_cell[u.cell] || *unique_cell[u.cell] != per_cell[u.cell]) chain_has_identity = true;
@@ -523,7 +511,7 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
       stage_sum += prod;
     }
     raw *= stage_sum;
-    if (unique) *unique *= stage_sum;
+    if (unique) *unique *= chain_only && with_unique ? distinct_chain_words(n, st) : stage_sum;
   }
   out.raw = raw;
   if (!with_unique) {

@@ -1,8 +1,6 @@
 // `cella report RUN`: the run's page, report.html (runtime/report/report.h draws it). This file
 // gathers what the page shows from the run directory, counts the final architecture's costs
 // and measures its latency here. `cella train` and `cella search` call write_report at the end.
-#include <algorithm>
-#include <chrono>
 #include <fstream>
 
 #include "compiler/ir/schedule.h"
@@ -23,15 +21,7 @@ double median_latency_ms(const std::shared_ptr<const ir::Program>& program, cons
   const Mixing mix = mixing_of(*program, arch);
   torch::Tensor x = torch::randn({1, program->network->input.channels, size, size});
   torch::NoGradGuard no_grad;
-  for (int i = 0; i < 5; ++i) net->forward(x, mix);
-  std::vector<double> ms;
-  for (int i = 0; i < 30; ++i) {
-    auto t = std::chrono::steady_clock::now();
-    net->forward(x, mix);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
-  return ms[ms.size() / 2];
+  return median_ms([&] { net->forward(x, mix); }, 5, 30);
 }
 
 json read_json(const RunDir& run, const std::string& name) {

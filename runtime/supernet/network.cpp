@@ -248,7 +248,8 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
         torch::Tensor z = choices_[i][m.ops[j]]->forward(prev);
         if (mix.record && m.ops.size() == 1 && z.requires_grad()) {
           z.retain_grad();
-          mix.record->push_back(GateRecord{static_cast<int>(i), -1, m.ops[j], prev, z});
+          mix.record->push_back(
+              GateRecord{.unit = static_cast<int>(i), .edge = -1, .candidate = m.ops[j], .input = prev, .output = z});
         }
         if (m.weights.defined()) z = z * m.weights[static_cast<std::int64_t>(j)];
         y = y.defined() ? y + z : z;

@@ -5,8 +5,21 @@
 #include <chrono>
 
 #include "compiler/lower/lower.h"
+#include "runtime/train/trainer.h"
 
 namespace cella::runtime {
+
+double median_ms(const std::function<void()>& forward, int warmups, int repeats) {
+  for (int i = 0; i < warmups; ++i) forward();
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    forward();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
+}
 
 namespace {
 
@@ -17,27 +30,7 @@ double measure_ms(const lower::Module& module, int repeats) {
   m->eval();
   const std::int64_t side = std::max<std::int64_t>(module.in_size, 1);
   torch::Tensor x = torch::randn({1, module.in_channels, side, side});
-  for (int i = 0; i < 3; ++i) m->forward(x);
-  std::vector<double> ms;
-  for (int i = 0; i < repeats; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    m->forward(x);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
-  return ms[ms.size() / 2];
-}
-
-// The masked softmax of one group's α (rows of edges, or one row for a layer), 0 on rows the
-// mask empties.
-torch::Tensor masked_softmax(const torch::Tensor& alpha, const std::vector<std::vector<bool>>& rows) {
-  torch::Tensor keep = torch::zeros(alpha.sizes(), torch::kBool);
-  torch::Tensor k2 = keep.view({static_cast<std::int64_t>(rows.size()), -1});
-  for (std::size_t r = 0; r < rows.size(); ++r)
-    for (std::size_t k = 0; k < rows[r].size(); ++k)
-      if (rows[r][k]) k2[static_cast<std::int64_t>(r)][static_cast<std::int64_t>(k)] = true;
-  torch::Tensor theta = alpha.masked_fill(~keep, -INFINITY).softmax(-1);
-  return torch::where(keep, theta, torch::zeros_like(theta));
+  return median_ms([&] { m->forward(x); }, 3, repeats);
 }
 
 }  // namespace
@@ -46,17 +39,9 @@ LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::
   LatencyTable t;
   if (source == ir::LatencySource::None) return t;
   const ir::Network& n = *p.network;
-  const ir::Mask full = ir::Mask::full(p);
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-    const ir::Cell& c = p.cells[n.cell_groups[g].cell];
-    std::int64_t k = 0;
-    for (int e = 0; e < c.num_edges(); ++e)
-      k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
-    t.entries.push_back(torch::zeros({c.num_edges(), k}, torch::kDouble));
-  }
-  for (int u : n.layer_groups)
-    t.entries.push_back(torch::zeros({static_cast<std::int64_t>(n.units[u].choices.size())}, torch::kDouble));
-  lower::Network net = lower::lower(p, full, /*supernet=*/true, size);
+  for (const std::vector<std::int64_t>& shape : architecture_weight_shapes(p))
+    t.entries.push_back(torch::zeros(shape, torch::kDouble));
+  lower::Network net = lower::lower(p, ir::Mask::full(p), /*supernet=*/true, size);
   for (const lower::Module* m : net.modules()) {
     const lower::Module& module = *m;
     const double v = source == ir::LatencySource::Macs ? static_cast<double>(lower::cost(module).macs) / 1e6

@@ -4,6 +4,7 @@
 // architecture weights are, so that E[LAT] = fixed + Σ softmax(α)·table is differentiable in α.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct LatencyTable {
 /// eval mode (the median of `repeats` after a few warm-ups, at the current thread count), or
 /// millions of multiply-accumulates.
 LatencyTable latency_table(const ir::Program& program, ir::LatencySource source, std::int64_t size, int repeats = 15);
+
+/// The median wall time in milliseconds of `repeats` calls of `forward`, after `warmups` more:
+/// the one way cella times a network or a module on this machine.
+double median_ms(const std::function<void()>& forward, int warmups, int repeats);
 
 /// E[LAT] = fixed + Σ_groups Σ_edges Σ_k θ_k·table_k, θ the softmax of `alphas` over the
 /// candidates `mask` enables; differentiable in `alphas`.

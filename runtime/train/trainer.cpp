@@ -37,7 +37,7 @@ torch::Tensor mask_tensor(const std::vector<std::vector<bool>>& m) {
 
 // θ of cell group `g`: the softmax of its α over the candidates its mask enables (0 elsewhere).
 torch::Tensor masked_theta(const SupernetState& s, std::size_t g) {
-  return s.alphas[g].masked_fill(~mask_tensor(s.net->mask().cells[g]), -INFINITY).softmax(-1);
+  return masked_softmax(s.alphas[g], s.net->mask().cells[g]);
 }
 
 // Every cell group's θ as numbers.
@@ -138,23 +138,32 @@ void fresh_optimizer_state(SupernetState& s) {
   if (s.arch_optimizer) s.arch_optimizer->state().clear();
 }
 
+std::vector<std::vector<std::int64_t>> architecture_weight_shapes(const ir::Program& program) {
+  const ir::Network& n = *program.network;
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (const ir::CellGroup& group : n.cell_groups) {
+    const ir::Cell& c = program.cells[group.cell];
+    std::int64_t k = 0;
+    for (int e = 0; e < c.num_edges(); ++e)
+      k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
+    shapes.push_back({c.num_edges(), k});
+  }
+  for (int u : n.layer_groups) shapes.push_back({static_cast<std::int64_t>(n.units[u].choices.size())});
+  return shapes;
+}
+
+torch::Tensor masked_softmax(const torch::Tensor& alpha, const std::vector<std::vector<bool>>& rows) {
+  return alpha.masked_fill(~mask_tensor(rows).view(alpha.sizes()), -INFINITY).softmax(-1);
+}
+
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
                             std::uint64_t seed) {
   torch::manual_seed(seed);
   SupernetState s;
   s.net = Network(program, mask, /*supernet=*/true);
-  const ir::Network& n = *program->network;
   torch::Generator gen = at::detail::createCPUGenerator(seed + 1);
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-    const ir::Cell& c = program->cells[n.cell_groups[g].cell];
-    std::int64_t k = 0;
-    for (int e = 0; e < c.num_edges(); ++e)
-      k = std::max<std::int64_t>(k, static_cast<std::int64_t>(c.edge(e).candidates.size()));
-    s.alphas.push_back((1e-3 * torch::randn({c.num_edges(), k}, gen)).requires_grad_(true));
-  }
-  for (int u : n.layer_groups)
-    s.alphas.push_back(
-        (1e-3 * torch::randn({static_cast<std::int64_t>(n.units[u].choices.size())}, gen)).requires_grad_(true));
+  for (const std::vector<std::int64_t>& shape : architecture_weight_shapes(*program))
+    s.alphas.push_back((1e-3 * torch::randn(shape, gen)).requires_grad_(true));
   const ir::Optimizer& o = plan.optimizer;
   s.optimizer = std::make_shared<torch::optim::SGD>(
       s.net->unique_parameters(),

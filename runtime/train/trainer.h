@@ -55,6 +55,14 @@ struct SupernetState {
   LatencyTable latency;
 };
 
+/// The shapes of SupernetState::alphas: per cell group [edges, most candidates of an edge], then
+/// per layer group [candidates]. Latency tables are laid out the same way.
+std::vector<std::vector<std::int64_t>> architecture_weight_shapes(const ir::Program& program);
+
+/// The softmax of one group's α (`rows`: a cell group's mask, or a layer group's as one row)
+/// over the candidates the mask enables, 0 elsewhere; differentiable in `alpha`.
+torch::Tensor masked_softmax(const torch::Tensor& alpha, const std::vector<std::vector<bool>>& rows);
+
 /// Builds a fresh supernet (mask `mask`) with its optimizers, initialised from `seed`.
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
                             std::uint64_t seed);

@@ -181,10 +181,12 @@ int cmd_count(const std::string& file, const Common& common) {
   passes::SpaceSize s = passes::count(p);
   if (common.json) {
     nlohmann::json cells = nlohmann::json::array();
-    for (const auto& cc : s.cells)
+    for (const auto& cc : s.cells) {
       cells.push_back({{"cell", cc.cell},
                        {"architectures", big(cc.raw)},
                        {"unique", cc.unique ? nlohmann::json(big(*cc.unique)) : nlohmann::json(nullptr)}});
+      if (cc.without_swaps) cells.back()["without_swaps"] = big(*cc.without_swaps);
+    }
     std::vector<std::string> hier;
     nlohmann::json j = {{"file", file},
                         {"network", p.network->name},
@@ -192,6 +194,7 @@ int cmd_count(const std::string& file, const Common& common) {
                         {"unique", s.unique ? nlohmann::json(big(*s.unique)) : nlohmann::json(nullptr)},
                         {"cells", cells}};
     if (!s.unique) j["unique_note"] = s.unique_note;
+    if (s.without_swaps) j["without_swaps"] = big(*s.without_swaps);
     std::cout << j.dump(2) << "\n";
     return kOk;
   }
@@ -201,9 +204,13 @@ int cmd_count(const std::string& file, const Common& common) {
     std::cout << fmt::format("  unique:        {} ({})\n", big(*s.unique), grouped(*s.unique));
   else
     std::cout << fmt::format("  unique:        not computed: {}\n", s.unique_note);
+  if (s.without_swaps)
+    std::cout << fmt::format("  without symmetric duplicates (inputs of a sum swapped): {} ({})\n",
+                             big(*s.without_swaps), grouped(*s.without_swaps));
   for (const auto& cc : s.cells) {
     std::cout << fmt::format("  cell {}: {} architectures", cc.cell, big(cc.raw));
     if (cc.unique) std::cout << fmt::format(", {} unique", big(*cc.unique));
+    if (cc.without_swaps) std::cout << fmt::format(", {} without symmetric duplicates", big(*cc.without_swaps));
     std::cout << "\n";
   }
   return kOk;

@@ -146,6 +146,7 @@ void finish(Compilation& c, const CompileOptions& o) {
   c.program = sema::analyze(c.files, o.sema, c.diags);
   if (!c.program) return;
   for (const ast::File& f : c.files) c.program->files.push_back(c.sources.name(f.id));
+  if (o.sema_only) return;
   bool ok = passes::run(passes::default_pipeline(), *c.program, c.diags, o.dump_after,
                         [&](const std::string& text) { c.dump = text; });
   if (!ok) c.program.reset();

@@ -24,6 +24,8 @@ struct CompileOptions {
   std::size_t max_file_bytes = 64u << 20;
   /// Stop after parsing (for `show --emit ast`).
   bool parse_only = false;
+  /// Stop after sema, before the checking passes (to read a search block's smoke parameters).
+  bool sema_only = false;
   /// Name of a pass (or "sema") after which to dump the IR as text.
   std::string dump_after;
 };

@@ -64,6 +64,44 @@ bool nb201_like(const Program& p) {
   return c.props().inputs == 1;
 }
 
+// Whether an architecture decides anything about node v's inputs. A node whose incoming edges
+// are all fixed (one candidate, never absent: NASNet's block joining its two chosen inputs) is
+// left out of genotypes, whose pairs list only the decided inputs.
+bool chooses_inputs(const Cell& c, int v) {
+  if (c.node(v).select > 0) return true;
+  for (int e : c.in_edges(v))
+    if (c.edge(e).optional || c.edge(e).candidates.size() > 1) return true;
+  return false;
+}
+
+// A genotype's concat list, `[2, 3, 4, 5]` or `range(2, 6)`; nullopt if it has none or it is
+// written otherwise.
+std::optional<std::vector<int>> genotype_concat(std::string_view text, std::string_view key) {
+  std::size_t at = text.find(std::string(key) + "=");
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(at + key.size() + 1);
+  std::vector<int> nums;
+  std::size_t end = rest.find_first_of("])");
+  if (end == std::string_view::npos) return std::nullopt;
+  for (std::size_t i = 0; i < end;) {
+    if (!std::isdigit(static_cast<unsigned char>(rest[i]))) {
+      ++i;
+      continue;
+    }
+    int x = 0;
+    auto [ptr, ec] = std::from_chars(rest.data() + i, rest.data() + end, x);
+    nums.push_back(x);
+    i = static_cast<std::size_t>(ptr - rest.data());
+  }
+  if (rest.starts_with("[")) return nums;
+  if (rest.starts_with("range(") && nums.size() == 2) {
+    std::vector<int> r;
+    for (int x = nums[0]; x < nums[1]; ++x) r.push_back(x);
+    return r;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) {
@@ -145,6 +183,18 @@ bool unit_runs(const Program& program, int unit, const Arch& arch) {
   return st.depth_group < 0 || u.depth_index < st.depths[arch.depths[st.depth_group]];
 }
 
+std::vector<int> output_nodes(const Cell& cell, const CellChoice& choice) {
+  const CellOutput& o = cell.props().output;
+  if (o.kind != CellOutput::Kind::Unused) return o.nodes;
+  std::vector<bool> used(cell.num_nodes(), false);
+  for (int e = 0; e < cell.num_edges(); ++e)
+    if (real_op(cell, choice, e) >= 0) used[cell.source(e)] = true;
+  std::vector<int> out;
+  for (int v : o.nodes)
+    if (!used[v]) out.push_back(v);
+  return out;
+}
+
 bool connects_input(const Cell& cell, const CellChoice& ch) {
   std::vector<bool> live(cell.num_nodes(), false);
   for (int v = 0; v < cell.props().inputs; ++v) live[v] = true;
@@ -157,7 +207,7 @@ bool connects_input(const Cell& cell, const CellChoice& ch) {
       live[cell.target(e)] = changed = true;
     }
   }
-  for (int o : cell.props().output.nodes)
+  for (int o : output_nodes(cell, ch))
     if (live[o]) return true;
   return false;
 }
@@ -188,16 +238,16 @@ std::string to_genotype(const Program& p, const Arch& a) {
   auto groups = *darts_groups(p);
   auto part = [&](int g) {
     const Cell& c = p.cells[net_of(p).cell_groups[g].cell];
-    std::string pairs, concat;
-    for (int v = c.props().inputs; v < c.num_nodes(); ++v)
+    std::string pairs;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      if (!chooses_inputs(c, v)) continue;
       for (int e : c.in_edges(v)) {
         int op = a.cells[g].edge_op[e];
         if (op < 0) continue;
         pairs += fmt::format("{}('{}', {})", pairs.empty() ? "" : ", ", c.edge(e).candidates[op].name, c.source(e));
       }
-    for (std::size_t i = 0; i < c.props().output.nodes.size(); ++i)
-      concat += (i ? ", " : "") + std::to_string(c.props().output.nodes[i]);
-    return std::make_pair(pairs, concat);
+    }
+    return std::make_pair(pairs, fmt::format("{}", fmt::join(output_nodes(c, a.cells[g]), ", ")));
   };
   auto [n, nc] = part(groups.first);
   auto [r, rc] = part(groups.second);
@@ -331,9 +381,14 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
       pairs.emplace_back(op, src);
       pos = close + 1;
     }
-    // Pairs come per intermediate node, `select` of them each, in node order.
+    // Pairs come per intermediate node, `select` of them each, in node order; nodes whose
+    // inputs are fixed take them without a pair.
     std::size_t i = 0;
     for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+      if (!chooses_inputs(c, v)) {
+        for (int e : c.in_edges(v)) a.cells[g].edge_op[e] = 0;
+        continue;
+      }
       int k = c.node(v).select > 0 ? c.node(v).select : static_cast<int>(c.in_edges(v).size());
       for (int j = 0; j < k; ++j, ++i) {
         if (i >= pairs.size())
@@ -349,6 +404,11 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
     }
     if (i != pairs.size())
       return fmt::format("the '{}' list has {} pairs, too many for cell '{}'", key, pairs.size(), c.props().name);
+    // The concat list is the space's to compute; one that disagrees names another network.
+    if (auto given = genotype_concat(text, std::string(key) + "_concat");
+        given && !check_choice(c, a.cells[g]) && *given != output_nodes(c, a.cells[g]))
+      return fmt::format("{}_concat=[{}] differs from what cell '{}' concatenates for these pairs: [{}]", key,
+                         fmt::join(*given, ", "), c.props().name, fmt::join(output_nodes(c, a.cells[g]), ", "));
     return std::nullopt;
   };
   if (auto err = parse_part("normal", groups->first)) return *err;

@@ -41,6 +41,10 @@ int real_op(const Cell& cell, const CellChoice& choice, int edge);
 /// does not).
 bool unit_runs(const Program& program, int unit, const Arch& arch);
 
+/// The nodes the cell's output is made of in this architecture: the output node, the listed
+/// nodes, or for `output unused` those of the listed nodes no edge with a real operation reads.
+std::vector<int> output_nodes(const Cell& cell, const CellChoice& choice);
+
 /// Whether some input of the cell reaches its output through edges with real (non-zero)
 /// operations. An architecture whose cells fail this computes a constant.
 bool connects_input(const Cell& cell, const CellChoice& choice);

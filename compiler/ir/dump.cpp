@@ -31,6 +31,7 @@ std::string names(const std::vector<Op>& ops) {
 
 std::string output_str(const CellOutput& o) {
   if (o.kind == CellOutput::Kind::Node) return fmt::format("node {}", o.nodes.at(0));
+  if (o.kind == CellOutput::Kind::Unused) return fmt::format("unused of [{}]", fmt::join(o.nodes, ", "));
   return fmt::format("concat [{}]", fmt::join(o.nodes, ", "));
 }
 
@@ -221,16 +222,18 @@ nlohmann::json dump_json(const Program& p) {
                        {"optional", ep.optional},
                        {"candidates", cands}});
     }
-    j["cells"].push_back(
-        {{"name", cp.name},
-         {"inputs", cp.inputs},
-         {"reduction", cp.reduction},
-         {"output",
-          {{"kind", cp.output.kind == CellOutput::Kind::Node ? "node" : "concat"}, {"nodes", cp.output.nodes}}},
-         {"nodes", nodes},
-         {"edges", edges},
-         {"hierarchies", c.hierarchies},
-         {"constraint", cp.constraint_text}});
+    j["cells"].push_back({{"name", cp.name},
+                          {"inputs", cp.inputs},
+                          {"reduction", cp.reduction},
+                          {"output",
+                           {{"kind", cp.output.kind == CellOutput::Kind::Node     ? "node"
+                                     : cp.output.kind == CellOutput::Kind::Concat ? "concat"
+                                                                                  : "unused"},
+                            {"nodes", cp.output.nodes}}},
+                          {"nodes", nodes},
+                          {"edges", edges},
+                          {"hierarchies", c.hierarchies},
+                          {"constraint", cp.constraint_text}});
   }
   if (p.network) {
     const Network& n = *p.network;
@@ -295,8 +298,9 @@ std::string dump_dot(const Program& p) {
           fmt::format("    c{}_n{} [label=\"{}\"{}];\n", ci, v, label, n.kind == NodeKind::Input ? ", shape=box" : "");
     }
     const CellOutput& o = c.props().output;
-    if (o.kind == CellOutput::Kind::Concat) {
-      out += fmt::format("    c{}_out [label=\"concat\", shape=box];\n", ci);
+    if (o.kind != CellOutput::Kind::Node) {
+      out += fmt::format("    c{}_out [label=\"{}\", shape=box];\n", ci,
+                         o.kind == CellOutput::Kind::Concat ? "concat" : "concat unused");
       for (int v : o.nodes) out += fmt::format("    c{}_n{} -> c{}_out [style=dashed];\n", ci, v, ci);
     }
     for (int e = 0; e < c.num_edges(); ++e) {
@@ -358,10 +362,9 @@ std::string arch_dot(const Program& p, const Arch& a) {
       out += fmt::format("    g{}_n{} -> g{}_n{} [label=\"{}\"];\n", g, c.source(e), g, c.target(e),
                          c.edge(e).candidates[k].name);
     }
-    const CellOutput& o = c.props().output;
     out += fmt::format("    g{}_out [label=\"{}\", shape=box, style=filled, fillcolor=\"#f2e6dc\"];\n", g,
                        inputs == 1 ? "out" : "c_{k}");
-    for (int v : o.nodes) out += fmt::format("    g{}_n{} -> g{}_out [style=dashed];\n", g, v, g);
+    for (int v : output_nodes(c, ch)) out += fmt::format("    g{}_n{} -> g{}_out [style=dashed];\n", g, v, g);
     out += "  }\n";
   }
   // The network: the units that run, each choice layer with its chosen candidate.

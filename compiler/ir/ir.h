@@ -23,7 +23,10 @@
 //    (check_choice); an edge whose only candidates are zero can never be kept.
 //  * A `combine concat` node has as many channels as its inputs together, and a cell whose
 //    output concatenates nodes has the sum of theirs: the width C times the number of nodes
-//    for DARTS' four (the runtime sums `concat` nodes inside a cell; docs/runtime.md).
+//    for DARTS' four (the runtime sums `concat` nodes inside a cell; docs/runtime.md). A cell
+//    whose output is `unused` has C times the nodes it concatenates: in a supernet all that
+//    may be unused (Unit::out), in a stand-alone network those its architecture leaves unused
+//    (the lowering's CellUnit::output).
 //  * verify() checks after sema and after every pass: edge indices follow the (target,
 //    source) order and match the edge list; every edge has candidates, ends at an intermediate
 //    node and belongs to a hierarchy; outputs exist; cells are acyclic; the constraint table
@@ -110,8 +113,14 @@ struct EdgeProps {
 };
 
 struct CellOutput {
-  enum class Kind { Node, Concat } kind = Kind::Node;
-  std::vector<int> nodes;  ///< Node: one node; Concat: the nodes concatenated, in order
+  /// Unused: the concatenation of the states no edge of the architecture reads (NASNet: "the
+  /// cell's output concatenates the unused hidden states"), so its width depends on the
+  /// architecture; a supernet concatenates every state an architecture may leave unused.
+  enum class Kind { Node, Concat, Unused } kind = Kind::Node;
+  /// Node: one node; Concat: the nodes concatenated, in order; Unused: the nodes an architecture
+  /// may leave unused, in order (sema keeps only those: a node some edge always reads is never
+  /// in the output).
+  std::vector<int> nodes;
 };
 
 struct CellProps {

@@ -57,6 +57,11 @@ std::vector<Primitive> make_table() {
        {int_param("k", std::nullopt), out_param(), int_param("stride", 1), pad(), int_param("dilation", 1),
         int_param("groups", 1), bool_param("bias", false)},
        PrimKind::Other},
+      {"conv_1xk_kx1",
+       "a 1xk convolution striding along the width, then a kx1 one striding along the height (NASNet's \"1x7 then "
+       "7x1\"; DARTS' conv_7x1_1x7)",
+       {int_param("k", std::nullopt), out_param(), int_param("stride", 1)},
+       PrimKind::Other},
       {"dwconv",
        "depthwise 2-d convolution",
        {int_param("k", std::nullopt), int_param("stride", 1), pad(), int_param("dilation", 1)},
@@ -350,6 +355,7 @@ std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
   if (p == "global_avg_pool") return 1;
   std::int64_t s = c.int_arg("stride", 1);
   if (is_windowed(c)) return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
+  if (p == "conv_1xk_kx1") return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("k", 1) / 2, 1);
   if (p == "factorized_reduce") return (hw + 1) / 2;
   return (hw + s - 1) / s;  // zero, skip, resblock, mbconv, and plugins' `stride`
 }
@@ -368,6 +374,11 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
   if (p == "conv") {
     conv(cin, cout, c.int_arg("k", 1), c.int_arg("groups", 1), ohw);
     if (c.bool_arg("bias", false)) r.params += cout;
+  } else if (p == "conv_1xk_kx1") {
+    // 1 x k at the input's height and the output's width, then k x 1 at the output's size.
+    const std::int64_t k = c.int_arg("k", 1);
+    r.params += cout * cin * k + cout * cout * k;
+    r.macs += cout * cin * k * hw * ohw + cout * cout * k * ohw * ohw;
   } else if (p == "dwconv") {
     conv(cin, cin, c.int_arg("k", 1), cin, ohw);
   } else if (p == "bn" || p == "search_bn") {

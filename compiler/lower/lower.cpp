@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <variant>
+
 #include "compiler/ir/analysis.h"
 
 namespace cella::lower {
@@ -61,6 +64,8 @@ class Lowering {
     const ir::Network& n = *p_.network;
     Network out;
     out.supernet = supernet_;
+    // Channels are the IR's, except after a cell whose output is `unused`: a stand-alone network
+    // has there the width its architecture gives, which the units after it take.
     std::int64_t c_pp = n.input.channels, c_p = n.input.channels;
     std::int64_t s_pp = input_size_, s_p = input_size_;
     bool prev_reduction = false;
@@ -70,13 +75,18 @@ class Lowering {
       lu.kind = u.kind;
       lu.name = module_key(u.name);
       lu.in_size = s_p;
+      std::int64_t c_out = u.out.channels;
       if (u.kind == ir::UnitKind::Fixed) {
-        lu.fixed =
-            module(Role::Fixed, lu.name, lu.name, static_cast<int>(i), -1, -1, -1, u.op, u.in.channels, s_p, true);
+        lu.fixed = module(Role::Fixed, lu.name, lu.name, static_cast<int>(i), -1, -1, -1, u.op, c_p, s_p, true);
         lu.out_size = lu.fixed->out_size;
+        if (c_p != u.in.channels) {
+          auto shape = u.op.shape(ir::Shape{c_p, u.in.reduction, u.in.flat});
+          if (auto* sh = std::get_if<ir::Shape>(&shape)) c_out = sh->channels;
+        }
         prev_reduction = u.out.reduction != u.in.reduction;
       } else if (u.kind == ir::UnitKind::Cell) {
         lu.cell = cell_unit(static_cast<int>(i), u, c_pp, c_p, s_pp, s_p, prev_reduction, lu.out_size);
+        c_out = lu.cell->out_channels;
         prev_reduction = p_.cells[u.cell].props().reduction;
       } else {
         lu.out_size = s_p;
@@ -95,16 +105,18 @@ class Lowering {
       // A cell reads the outputs of the two units before it; after the first unit (the stem)
       // both are that unit's output, as DARTS' `s0 = s1 = stem(input)` (and ImageNet's stem0,
       // stem1), never the raw image.
-      c_pp = i == 0 ? u.out.channels : c_p;
-      c_p = u.out.channels;
+      c_pp = i == 0 ? c_out : c_p;
+      c_p = c_out;
       s_pp = i == 0 ? lu.out_size : s_p;
       s_p = lu.out_size;
+      out_channels_.push_back(c_out);
       out.units.push_back(std::move(lu));
     }
     if (n.auxiliary && !supernet_) {
       const ir::AuxiliaryHead& a = *n.auxiliary;
       out.auxiliary = module(Role::Auxiliary, "auxiliary_head", "auxiliary_head", a.after, -1, -1, -1, a.op,
-                             a.in.channels, out.units[static_cast<std::size_t>(a.after)].out_size, true);
+                             out_channels_[static_cast<std::size_t>(a.after)],
+                             out.units[static_cast<std::size_t>(a.after)].out_size, true);
     }
     return out;
   }
@@ -184,11 +196,23 @@ class Lowering {
       }
       cu.nodes.push_back(std::move(row));
     }
-    out_size = cell_size > 0 ? size_at(cp.output.nodes.front()) : 0;
+    cu.output_concat = cp.output.kind != ir::CellOutput::Kind::Node;
+    cu.output = cp.output.nodes;
+    if (cp.output.kind == ir::CellOutput::Kind::Unused && !supernet_) {
+      // The architecture's unused states: those no enabled, non-zero candidate reads.
+      std::vector<bool> used(c.num_nodes(), false);
+      for (int e = 0; e < c.num_edges(); ++e)
+        for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k)
+          if (edge_mask[e][k] && !c.edge(e).candidates[k].is_zero(1)) used[c.source(e)] = true;
+      std::erase_if(cu.output, [&](int v) { return used[v]; });
+    }
+    cu.out_channels = W * (cu.output_concat ? static_cast<std::int64_t>(cu.output.size()) : 1);
+    out_size = cell_size > 0 ? size_at(cu.output.front()) : 0;
     return cu;
   }
 
   const ir::Program& p_;
+  std::vector<std::int64_t> out_channels_;  ///< per unit lowered so far: its output channels
   const ir::Mask& mask_;
   bool supernet_;
   std::int64_t input_size_;

@@ -50,6 +50,11 @@ struct CellUnit {
   std::vector<std::vector<std::optional<Module>>> nodes;  ///< [node][operation]
   /// Per node: its resolution is the cell inputs' divided by this (the strides on the way).
   std::vector<int> downsampling;
+  /// The nodes the output concatenates (one node: the output is that node). For `output unused`
+  /// in a stand-alone network, those its architecture leaves unused; in a supernet, all that may be.
+  std::vector<int> output;
+  bool output_concat = false;
+  std::int64_t out_channels = 0;
 };
 
 struct Unit {

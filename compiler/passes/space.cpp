@@ -220,10 +220,9 @@ std::string canonical(const Cell& c, const CellChoice& ch) {
     }
     str[v] = s;
   }
-  const ir::CellOutput& out = c.props().output;
-  if (out.kind == ir::CellOutput::Kind::Node) return str[out.nodes[0]];
+  if (c.props().output.kind == ir::CellOutput::Kind::Node) return str[c.props().output.nodes[0]];
   std::vector<std::string> parts;
-  for (int v : out.nodes) parts.push_back(str[v]);
+  for (int v : ir::output_nodes(c, ch)) parts.push_back(str[v]);
   std::sort(parts.begin(), parts.end());
   return fmt::format("cat({})", fmt::join(parts, ","));
 }
@@ -448,6 +447,64 @@ std::optional<BigInt> unique_node_dags(const Cell& c) {
 
 }  // namespace
 
+std::optional<BigInt> swap_free_size(const Cell& c) {
+  for (bool ok : c.props().allowed_edge_counts)
+    if (!ok) return std::nullopt;
+  const int I = c.props().inputs;
+  std::vector<bool> in_output(c.num_nodes(), false);
+  for (int v : c.props().output.nodes) in_output[v] = true;
+  // A node's choices: which `select` inputs it keeps with a real operation each, or an operation
+  // (or absence) on every input.
+  auto choices = [&](int v) {
+    std::vector<int> in = c.in_edges(v);
+    if (c.node(v).select > 0) {
+      std::vector<BigInt> real;
+      for (int e : in) real.push_back(nonzero_candidates(c, e));
+      return elementary(real, c.node(v).select);
+    }
+    BigInt m = 1;
+    for (int e : in) m *= static_cast<int>(c.edge(e).candidates.size()) + (c.edge(e).optional ? 1 : 0);
+    return m;
+  };
+  BigInt total = cell_size(c), swapped = total;
+  bool any = false;
+  for (int t = I; t < c.num_nodes(); ++t) {
+    if (c.node(t).combine != ir::Combine::Sum) continue;
+    // The inputs of t that could trade places: each feeds only t, through the same fixed
+    // candidate, has no operation of its own and is not part of the output; grouped by what
+    // they choose among.
+    std::map<std::string, std::vector<int>> groups;
+    for (int e : c.in_edges(t)) {
+      const int u = c.source(e);
+      const ir::EdgeProps& ep = c.edge(e);
+      int outs = 0;
+      for (int f = 0; f < c.num_edges(); ++f) outs += c.source(f) == u;
+      if (u < I || outs != 1 || in_output[u] || !c.node(u).ops.empty() || ep.optional || ep.candidates.size() != 1)
+        continue;
+      std::string key = fmt::format("{}|{}|{}", ep.candidates[0].name, ep.stride, c.node(u).select);
+      for (int f : c.in_edges(u)) {
+        key += fmt::format("|{}:{}:{}:", c.source(f), c.edge(f).stride, c.edge(f).optional);
+        for (const ir::Op& op : c.edge(f).candidates) key += op.name + ",";
+      }
+      groups[key].push_back(u);
+    }
+    for (const auto& [key, nodes] : groups) {
+      const int k = static_cast<int>(nodes.size());
+      if (k < 2) continue;
+      any = true;
+      const BigInt m = choices(nodes.front());
+      BigInt ordered = 1, multisets = 1;
+      for (int i = 0; i < k; ++i) {
+        ordered *= m;
+        multisets = multisets * (m + i) / (i + 1);  // C(m+k-1, k), exact at every step
+      }
+      swapped = swapped / ordered * multisets;
+    }
+  }
+  if (!any) return std::nullopt;
+  return swapped;
+}
+
 SpaceSize count(const ir::Program& p, bool with_unique) {
   SpaceSize out;
   out.raw = 1;
@@ -471,7 +528,19 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
       uniq = BigInt(seen.size());
     }
     unique_cell[g.cell] = uniq;
-    out.cells.push_back(CellCount{c.props().name, per_cell[g.cell], uniq});
+    out.cells.push_back(CellCount{c.props().name, per_cell[g.cell], uniq, swap_free_size(c)});
+  }
+  // Without symmetric duplicates: the cells' counts so reduced, where cells are decided once
+  // (outside depth choices, which sum over cells).
+  bool swaps = false, simple = true;
+  BigInt swap_free = 1;
+  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
+    const int cell = n.cell_groups[g].cell;
+    auto it = std::find_if(out.cells.begin(), out.cells.end(),
+                           [&](const CellCount& cc) { return cc.cell == p.cells[cell].props().name; });
+    swaps = swaps || it->without_swaps;
+    simple = simple && owning_stage(n, n.units[n.cell_groups[g].units[0]]) < 0;
+    swap_free *= it->without_swaps ? *it->without_swaps : it->raw;
   }
   // Decisions outside depth-choice stages multiply once; inside, sum over the depths.
   BigInt raw = 1;
@@ -514,6 +583,11 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
     if (unique) *unique *= chain_only && with_unique ? distinct_chain_words(n, st) : stage_sum;
   }
   out.raw = raw;
+  if (swaps && simple) {
+    BigInt cells_raw = 1;
+    for (const ir::CellGroup& g : n.cell_groups) cells_raw *= per_cell[g.cell];
+    out.without_swaps = raw / cells_raw * swap_free;
+  }
   if (!with_unique) {
     unique.reset();
     out.unique_note = "not computed";

@@ -30,14 +30,25 @@ struct CellCount {
   std::string cell;
   BigInt raw;
   std::optional<BigInt> unique;  ///< absent when the cell space is too large to enumerate
+  /// Architectures up to swapping interchangeable inputs of a sum (see swap_free_size); absent
+  /// when the cell has none.
+  std::optional<BigInt> without_swaps;
 };
 
 struct SpaceSize {
   BigInt raw;
   std::optional<BigInt> unique;
-  std::vector<CellCount> cells;  ///< one per cell type used by the network
-  std::string unique_note;       ///< why `unique` is absent
+  std::optional<BigInt> without_swaps;  ///< the whole space so counted; absent when no cell has swaps
+  std::vector<CellCount> cells;         ///< one per cell type used by the network
+  std::string unique_note;              ///< why `unique` is absent
 };
+
+/// Architectures of the cell counted once per set of symmetric duplicates: two nodes that differ
+/// only in their choice and whose results are summed by the same node (NASNet's two picks of a
+/// block; the paper's count "with symmetric duplicates" is cell_size) are interchangeable, so k of
+/// them with m choices each give C(m+k-1, k) cells, not m^k. nullopt when the cell has no such
+/// nodes, or has constraints (which couple the nodes' choices).
+std::optional<BigInt> swap_free_size(const ir::Cell& cell);
 
 /// Counts the network's space: one choice per decision group, depth choices summed over.
 /// With `unique`, small cell spaces are enumerated to count architectures up to isomorphism.

@@ -54,6 +54,15 @@ bool collect(const ast::CellDecl& decl, const Globals& globals, diag::Diagnostic
     }
     chain.push_back(decl.name);
     if (!collect(*it->second, globals, diags, out, chain)) return false;
+    // A statement that may appear once replaces the base's (a NASNet cell that keeps its base's
+    // edges and hard-wires another output); twice in one cell is still an error.
+    using K = ast::CellStmtKind;
+    auto replaced = [&](const ast::CellStmt* base) {
+      if (base->kind == K::Node || base->kind == K::Edge || base->kind == K::Constraint) return false;
+      return std::any_of(decl.stmts.begin(), decl.stmts.end(),
+                         [&](const ast::CellStmt& own) { return own.kind == base->kind; });
+    };
+    std::erase_if(out, replaced);
   }
   for (const ast::CellStmt& s : decl.stmts) out.push_back(&s);
   return true;
@@ -89,6 +98,43 @@ bool check_choice(const Value& ops, SourceRange range, diag::DiagnosticEngine& d
   if (ops.list.size() == 1 && required) {
     diags.report(Kind::SingleChoice, range, "this choice has a single candidate, so there is nothing to choose");
   }
+  return true;
+}
+
+// `output unused`: keeps the listed nodes an architecture may leave unused (every edge out of
+// them may be absent) at the output's resolution, and makes sure the output is never empty (one
+// of them has no edge out). A reduction cell's inputs are at twice the output's resolution and
+// are never concatenated (TF-slim would reduce them first; NASNet-A's reduction cells read both).
+bool unused_output(ir::Cell& cell, const ast::CellDecl& decl, SourceRange range, diag::DiagnosticEngine& diags) {
+  std::vector<int> downsampling(cell.num_nodes(), 1);
+  for (int v : ir::topological_order(cell))
+    if (auto in = cell.in_edges(v); !in.empty())
+      downsampling[v] = downsampling[cell.source(in.front())] * cell.edge(in.front()).stride;
+  const int out_downsampling = *std::max_element(downsampling.begin(), downsampling.end());
+  std::vector<int> kept;
+  bool never_read = false;
+  for (int v : cell.props().output.nodes) {
+    if (downsampling[v] != out_downsampling) continue;
+    bool may_be_unused = true, has_out = false;
+    for (int e = 0; e < cell.num_edges(); ++e) {
+      if (cell.source(e) != v) continue;
+      has_out = true;
+      const ir::EdgeProps& ep = cell.edge(e);
+      bool may_be_absent = ep.optional || cell.node(cell.target(e)).select > 0;
+      for (const ir::Op& op : ep.candidates) may_be_absent = may_be_absent || op.is_zero(1);
+      may_be_unused = may_be_unused && may_be_absent;
+    }
+    if (may_be_unused) kept.push_back(v);
+    never_read = never_read || !has_out;
+  }
+  if (!never_read) {
+    diags.report(Kind::EmptyOutput, range,
+                 fmt::format("`output unused` of cell '{}' may be empty: every node it lists may be read by an edge",
+                             decl.name));
+    diags.note("include a node no edge leaves (NASNet: the last block), so that some state is always unused");
+    return false;
+  }
+  cell.props().output.nodes = std::move(kept);
   return true;
 }
 
@@ -203,33 +249,39 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         break;
       }
       case K::Edge: {
-        auto a = ev.eval_int(*s->a, {}, "a node", INT64_MIN, INT64_MAX);
-        auto b = ev.eval_int(*s->b, {}, "a node", INT64_MIN, INT64_MAX);
+        // `edge A -> B`, where A and B are nodes, ranges or lists: an edge from every source to
+        // every target (NASNet's block inputs: `edge 0..3 -> [11, 12] : ops`).
+        auto srcs = node_list(*s->a, ev);
+        auto dsts = node_list(*s->b, ev);
         auto ops = ev.eval_ops(*s->c, {});
-        if (!a || !b || !ops) break;
-        bool okn = check_node(*a, s->a->range, true);
-        okn = check_node(*b, s->b->range, false) && okn;
+        if (!srcs || !dsts || !ops) break;
+        bool okn = true;
+        for (std::int64_t a : *srcs) okn = check_node(a, s->a->range, true) && okn;
+        for (std::int64_t b : *dsts) okn = check_node(b, s->b->range, false) && okn;
         if (!okn) break;
         if (!check_choice(*ops, s->c->range, diags, false)) break;
-        if (*a == *b) {
-          diags.report(Kind::Cycle, s->range.to(s->b->range),
-                       fmt::format("edge {} -> {} joins a node to itself", *a, *b));
-          break;
-        }
-        auto key = std::make_pair(static_cast<int>(*a), static_cast<int>(*b));
-        auto it = edge_at.find(key);
-        if (it != edge_at.end() && !edges[it->second].from_all) {
-          diags.report(Kind::DuplicateEdge, s->range, fmt::format("edge {} -> {} is declared twice", *a, *b));
-          diags.note("first declared here", edges[it->second].range);
-          break;
-        }
-        EdgeDraft d{key.first, key.second, std::move(*ops), s->optional, false, s->range};
-        if (it != edge_at.end()) {
-          edges[it->second] = std::move(d);  // an explicit edge refines `edges all`
-        } else {
-          edge_at.emplace(key, edges.size());
-          edges.push_back(std::move(d));
-        }
+        for (std::int64_t a : *srcs)
+          for (std::int64_t b : *dsts) {
+            if (a == b) {
+              diags.report(Kind::Cycle, s->range.to(s->b->range),
+                           fmt::format("edge {} -> {} joins a node to itself", a, b));
+              continue;
+            }
+            auto key = std::make_pair(static_cast<int>(a), static_cast<int>(b));
+            auto it = edge_at.find(key);
+            if (it != edge_at.end() && !edges[it->second].from_all) {
+              diags.report(Kind::DuplicateEdge, s->range, fmt::format("edge {} -> {} is declared twice", a, b));
+              diags.note("first declared here", edges[it->second].range);
+              continue;
+            }
+            EdgeDraft d{key.first, key.second, *ops, s->optional, false, s->range};
+            if (it != edge_at.end()) {
+              edges[it->second] = std::move(d);  // an explicit edge refines `edges all`
+            } else {
+              edge_at.emplace(key, edges.size());
+              edges.push_back(std::move(d));
+            }
+          }
         break;
       }
       case K::EdgesAll: {
@@ -287,7 +339,23 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   out.kind = ir::CellOutput::Kind::Node;
   out.nodes = {N - 1};
   if (output) {
-    if (output->kind == ast::ExprKind::Name && (output->text == "last" || output->text == "concat")) {
+    const bool unused_call = output->kind == ast::ExprKind::Call && output->text == "unused";
+    if ((output->kind == ast::ExprKind::Name && output->text == "unused") || unused_call) {
+      // `output unused` considers every node, `output unused(2..6)` only those listed; sema
+      // keeps those an architecture may leave unused once the edges are known (below).
+      out.kind = ir::CellOutput::Kind::Unused;
+      out.nodes.clear();
+      if (unused_call && output->args.size() != 1) {
+        diags.report(Kind::WrongArgumentCount, output->range, "`unused(...)` takes one list of nodes");
+        diags.note("write `output unused` (every node) or `output unused(2..6)` (only these nodes)");
+      } else if (unused_call) {
+        if (auto list = node_list(*output->args[0].value, ev))
+          for (std::int64_t v : *list)
+            if (check_node(v, output->args[0].value->range, true)) out.nodes.push_back(static_cast<int>(v));
+      } else {
+        for (int v = 0; v < N; ++v) out.nodes.push_back(v);
+      }
+    } else if (output->kind == ast::ExprKind::Name && (output->text == "last" || output->text == "concat")) {
       if (output->text == "concat") {
         out.kind = ir::CellOutput::Kind::Concat;
         out.nodes.clear();
@@ -295,10 +363,11 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       }
     } else if (output->kind == ast::ExprKind::Name && !globals.opsets.count(output->text)) {
       diags.report(Kind::InvalidValue, output->range, fmt::format("unknown cell output '{}'", output->text));
-      if (std::string m = diag::closest_match(output->text, {"last", "concat"}); !m.empty())
+      if (std::string m = diag::closest_match(output->text, {"last", "concat", "unused"}); !m.empty())
         diags.note(fmt::format("did you mean '{}'?", m));
       else
-        diags.note("write `output last`, `output concat`, a node number or a list of nodes to concatenate");
+        diags.note(
+            "write `output last`, `output concat`, `output unused`, a node number or a list of nodes to concatenate");
     } else if (auto list = node_list(*output, ev)) {
       out.nodes.clear();
       for (std::int64_t v : *list)
@@ -374,6 +443,8 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     diags.note("cells are directed acyclic graphs; remove or reverse one edge of the cycle");
     return std::nullopt;
   }
+  if (props.output.kind == ir::CellOutput::Kind::Unused && !unused_output(cell, decl, output->range, diags))
+    return std::nullopt;
   SourceRange where = edges_all ? edges_all->range : decl.name_range;
   std::vector<bool> from_input = ir::reachable_from_inputs(cell);
   std::vector<bool> to_output = ir::reaches_output(cell);

@@ -340,7 +340,7 @@ class NetworkBuilder {
     u.range = s.name_range;
     u.name = fmt::format("cells.{}", net_.units.size());
     std::int64_t nodes_out =
-        props.output.kind == ir::CellOutput::Kind::Concat ? static_cast<std::int64_t>(props.output.nodes.size()) : 1;
+        props.output.kind == ir::CellOutput::Kind::Node ? 1 : static_cast<std::int64_t>(props.output.nodes.size());
     u.out = ir::Shape{width * nodes_out, cur_.reduction * (props.reduction ? 2 : 1), false};
     u.stride = props.reduction ? 2 : 1;
     push(std::move(u));

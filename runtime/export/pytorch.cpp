@@ -202,6 +202,14 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
                        kw("padding", i("pad", 0), 0), kw("dilation", i("dilation", 1), 1),
                        kw("groups", i("groups", 1), 1), py_bool(c.bool_arg("bias", false)));
   }
+  if (p == "conv_1xk_kx1") {
+    out = out_of();
+    const std::int64_t k = i("k", 1), s = i("stride", 1);
+    return fmt::format(
+        "nn.Sequential(nn.Conv2d({0}, {1}, (1, {2}), stride=(1, {3}), padding=(0, {4}), bias=False), "
+        "nn.Conv2d({1}, {1}, ({2}, 1), stride=({3}, 1), padding=({4}, 0), bias=False))",
+        in, out, k, s, k / 2);
+  }
   if (p == "dwconv")
     return fmt::format("nn.Conv2d({0}, {0}, {1}{2}{3}{4}, groups={0}, bias=False)", in, i("k", 1),
                        kw("stride", i("stride", 1), 1), kw("padding", i("pad", 0), 0),
@@ -323,12 +331,11 @@ class Writer {
       if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty())
         s += fmt::format("        n{0} = self.node_{0}(n{0})\n", v);
     }
-    const ir::CellOutput& o = c.props().output;
-    if (o.kind == ir::CellOutput::Kind::Node) {
-      s += fmt::format("        return n{}\n", o.nodes[0]);
+    if (!cu.output_concat) {
+      s += fmt::format("        return n{}\n", cu.output.front());
     } else {
       std::string parts;
-      for (int v : o.nodes) parts += fmt::format("{}n{}", parts.empty() ? "" : ", ", v);
+      for (int v : cu.output) parts += fmt::format("{}n{}", parts.empty() ? "" : ", ", v);
       s += fmt::format("        return torch.cat([{}], dim=1)\n", parts);
     }
     return s;

@@ -65,6 +65,14 @@ void FactorizedReduceImpl::reset() {
   bn_ = register_module("bn", bn(out_, affine_));
 }
 
+void ConvPairImpl::reset() {
+  namespace nn = torch::nn;
+  row_ = register_module(
+      "0", nn::Conv2d(nn::Conv2dOptions(in_, out_, {1, k_}).stride({1, stride_}).padding({0, k_ / 2}).bias(false)));
+  column_ = register_module(
+      "1", nn::Conv2d(nn::Conv2dOptions(out_, out_, {k_, 1}).stride({stride_, 1}).padding({k_ / 2, 0}).bias(false)));
+}
+
 torch::Tensor FactorizedReduceImpl::forward(const torch::Tensor& x) {
   using torch::indexing::Slice;
   torch::Tensor y = torch::relu(x);
@@ -146,6 +154,10 @@ void register_builtins(std::map<std::string, Factory>& f) {
   f["conv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
     return conv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 1), i(c, "stride", 1), i(c, "pad", 0),
                 i(c, "dilation", 1), i(c, "groups", 1), c.bool_arg("bias", false));
+  };
+  f["conv_1xk_kx1"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    const std::int64_t k = i(c, "k", 1), s = i(c, "stride", 1), out = i(c, "out", ctx.in_channels);
+    return nn::AnyModule(ConvPair(ctx.in_channels, out, k, s));
   };
   f["dwconv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
     return conv(ctx.in_channels, ctx.in_channels, i(c, "k", 1), i(c, "stride", 1), i(c, "pad", 0), i(c, "dilation", 1),

@@ -59,6 +59,21 @@ class FactorizedReduceImpl : public torch::nn::Cloneable<FactorizedReduceImpl> {
 };
 TORCH_MODULE(FactorizedReduce);
 
+/// A 1xk convolution striding along the width, then a kx1 one striding along the height
+/// (DARTS' conv_7x1_1x7 without its ReLU and BN); children "0" and "1" as an nn.Sequential's.
+class ConvPairImpl : public torch::nn::Cloneable<ConvPairImpl> {
+ public:
+  ConvPairImpl(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride)
+      : in_(in), out_(out), k_(k), stride_(stride) {
+    reset();
+  }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x) { return column_(row_(x)); }
+  std::int64_t in_, out_, k_, stride_;
+  torch::nn::Conv2d row_{nullptr}, column_{nullptr};
+};
+TORCH_MODULE(ConvPair);
+
 class GlobalAvgPoolImpl : public torch::nn::Cloneable<GlobalAvgPoolImpl> {
  public:
   void reset() override {}

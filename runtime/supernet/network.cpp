@@ -167,10 +167,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
       }
       states[v] = acc;
     }
-    const ir::CellOutput& o = c.props().output;
-    if (o.kind == ir::CellOutput::Kind::Node) return states[o.nodes[0]];
+    if (!desc_.output_concat) return states[desc_.output.front()];
     std::vector<torch::Tensor> parts;
-    for (int v : o.nodes) parts.push_back(states[v]);
+    for (int v : desc_.output) parts.push_back(states[v]);
     return torch::cat(parts, 1);
   }
 

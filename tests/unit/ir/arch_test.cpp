@@ -60,6 +60,50 @@ TEST(Arch, DartsGenotypesRoundTrip) {
   EXPECT_NE(printed.find("normal_concat=[2, 3, 4, 5]"), std::string::npos);
 }
 
+// The concat lists belong to the space: DARTS' train_search.py prints `range(2, 6)`, which
+// reads as [2, 3, 4, 5]; a list the cells do not compute names another network and is refused.
+TEST(Arch, GenotypeConcatListsMustBeWhatTheSpaceComputes) {
+  auto c = compile_space("darts.cella");
+  ASSERT_TRUE(c->ok());
+  const std::string normal =
+      "normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2)]";
+  const std::string reduce =
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+      "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)]";
+  auto ranged = parse_arch(
+      *c->program, "Genotype(" + normal + ", normal_concat=range(2, 6), " + reduce + ", reduce_concat=range(2, 6))");
+  EXPECT_TRUE(std::holds_alternative<Arch>(ranged)) << std::get<std::string>(ranged);
+  auto wrong = parse_arch(
+      *c->program, "Genotype(" + normal + ", normal_concat=[2, 3, 4], " + reduce + ", reduce_concat=[2, 3, 4, 5])");
+  ASSERT_TRUE(std::holds_alternative<std::string>(wrong));
+  EXPECT_NE(std::get<std::string>(wrong).find("normal_concat=[2, 3, 4] differs"), std::string::npos)
+      << std::get<std::string>(wrong);
+}
+
+// NASNet's blocks: a genotype lists each pick (a `select 1` node); the blocks' fixed sums take
+// no pair. The cells' `output unused` follows the picks.
+TEST(Arch, NasnetGenotypesListOnePairPerPick) {
+  auto c = compile_space("nasnet.cella");
+  ASSERT_TRUE(c->ok());
+  const std::string g =
+      "Genotype(normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('conv_1x1', 0), ('max_pool_5x5', 2), "
+      "('skip_connect', 3), ('skip_connect', 3), ('conv_7x1_1x7', 4), ('dil_conv_3x3', 1), ('avg_pool_3x3', 5), "
+      "('conv_3x3', 5)], normal_concat=[6], reduce=[('sep_conv_7x7', 0), ('max_pool_7x7', 1), ('conv_3x1_1x3', 1), "
+      "('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 3), ('max_pool_3x3', 2), ('max_pool_3x3', 2), "
+      "('sep_conv_3x3', 4), ('skip_connect', 2)], reduce_concat=[5, 6])";
+  auto a = parse_arch(*c->program, g);
+  ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
+  EXPECT_EQ(to_genotype(*c->program, std::get<Arch>(a)), g);
+  const ir::Cell& normal = c->program->cells[0];
+  EXPECT_EQ(output_nodes(normal, std::get<Arch>(a).cells[0]), std::vector<int>{6});
+  EXPECT_TRUE(connects_input(normal, std::get<Arch>(a).cells[0]));
+  // One pair too few: the last pick has no input.
+  std::string short_g = g;
+  short_g.erase(short_g.find(", ('conv_3x3', 5)"), std::string(", ('conv_3x3', 5)").size());
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_arch(*c->program, short_g)));
+}
+
 TEST(Arch, DartsGenotypesMustKeepTwoInputsPerNode) {
   auto c = compile_space("darts.cella");
   auto a = parse_arch(

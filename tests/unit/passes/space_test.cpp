@@ -140,6 +140,79 @@ network n(C = 4) { stem conv(3, out = C); stage c * 1 width C; head global_avg_p
   EXPECT_EQ(*s.unique, BigInt(7));
 }
 
+// NASNet (spaces/nasnet.cella): block b picks two of 2 + b states, 13 operations each, so a cell
+// has (2·3·4·5·6)² · 13^10 architectures, 7.1e16 (../shared/reference/algorithms-wave2.md 5.3,
+// add only); counting each block's two picks as an unordered pair, Π_b m_b(m_b + 1)/2 with
+// m_b = 13(2 + b).
+TEST(Count, NasnetCellsWithAndWithoutSymmetricDuplicates) {
+  auto c = compile_space("nasnet.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  SpaceSize s = count(*c->program);
+  BigInt per_cell = BigInt(720) * 720, swap_free = 1;
+  for (int i = 0; i < 10; ++i) per_cell *= 13;
+  for (int b = 0; b < 5; ++b) {
+    const int m = 13 * (2 + b);
+    swap_free *= m * (m + 1) / 2;
+  }
+  ASSERT_EQ(s.cells.size(), 2u);
+  EXPECT_EQ(s.cells[0].raw, per_cell);
+  EXPECT_EQ(s.cells[0].raw, BigInt("71465842174521600"));
+  ASSERT_TRUE(s.cells[0].without_swaps);
+  EXPECT_EQ(*s.cells[0].without_swaps, swap_free);
+  EXPECT_EQ(s.raw, per_cell * per_cell);
+  ASSERT_TRUE(s.without_swaps);
+  EXPECT_EQ(*s.without_swaps, swap_free * swap_free);
+  // The output concatenates the states no block reads: inputs included in a normal cell; a
+  // reduction cell's inputs are at twice its output's resolution and never in it.
+  EXPECT_EQ(c->program->cells[0].props().output.nodes, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(c->program->cells[1].props().output.nodes, (std::vector<int>{2, 3, 4, 5, 6}));
+}
+
+// The swap-free count against brute force on a two-block picks cell: architectures whose blocks
+// pick the same unordered pairs are one.
+TEST(Count, SymmetricDuplicatesCountedByBruteForce) {
+  auto c = compile(R"(
+import std.ops
+cell c {
+  inputs 2
+  nodes 6
+  edge [0, 1] -> [4, 5] : [skip_connect, nor_conv_3x3]
+  edge 0..2 -> [6, 7] : [skip_connect, nor_conv_3x3]
+  node 4..7 select 1
+  edge [4, 5] -> 2 : [skip_connect]
+  edge [6, 7] -> 3 : [skip_connect]
+  output unused
+}
+network n(C = 4) { stem conv(3, out = C); stage c * 2 width C; head global_avg_pool >> linear(2) }
+)");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const ir::Cell& cell = c->program->cells[0];
+  std::set<std::vector<std::pair<int, int>>> pairs;
+  int all = 0;
+  enumerate_cell(cell, [&](const ir::CellChoice& ch) {
+    ++all;
+    // Per pick node, the (source, operation) it keeps; a block's two picks as a sorted pair.
+    std::vector<std::pair<int, int>> pick(cell.num_nodes(), {-1, -1});
+    for (int e = 0; e < cell.num_edges(); ++e)
+      if (ch.edge_op[e] >= 0 && cell.target(e) >= 4) pick[cell.target(e)] = {cell.source(e), ch.edge_op[e]};
+    std::vector<std::pair<int, int>> key;
+    for (int block : {4, 6}) {
+      auto a = pick[block], b = pick[block + 1];
+      key.push_back(std::min(a, b));
+      key.push_back(std::max(a, b));
+    }
+    pairs.insert(key);
+    return true;
+  });
+  EXPECT_EQ(all, 16 * 36);
+  EXPECT_EQ(cell_size(cell), 16 * 36);
+  ASSERT_TRUE(swap_free_size(cell));
+  EXPECT_EQ(*swap_free_size(cell), BigInt(pairs.size()));
+  EXPECT_EQ(pairs.size(), 10u * 21u);
+  // A cell without interchangeable nodes has no such figure.
+  EXPECT_FALSE(swap_free_size(compile_space("darts.cella")->program->cells[0]));
+}
+
 TEST(Count, PerCellChoicesMultiply) {
   auto c = compile(R"(
 import std.ops

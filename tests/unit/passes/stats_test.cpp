@@ -2,6 +2,7 @@
 // the CIFAR-10 rows of ../shared/data/nb201/zc_nasbench201_flat.csv.
 #include "compiler/passes/stats.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -92,6 +93,48 @@ TEST(Stats, DartsGenotypesOnTheEvaluationNetworkHaveTheReferenceParameterCounts)
     NetworkStats stats = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
     EXPECT_EQ(stats.params, params) << genotype;
     EXPECT_EQ(stats.aux_params, 476426) << genotype;
+  }
+}
+
+// NASNet-A in spaces/nasnet.cella, against quark0/darts' NetworkCIFAR(C, 10, layers, False,
+// genotype) counted without the auxiliary head. Its skeleton is the `nasnet` network's (a
+// 3C stem, N normal cells between reductions, filters doubled at each, DARTS' input
+// preprocessing; layers = 3N + 2): C = 16, layers = 8 is F = 16, N = 2, and C = 32, layers = 20
+// is TF-slim's CIFAR NASNet-A (6 @ 768). The genotype is DARTS' `NASNet`, whose concat lists
+// the `nasnet` cells' `output unused` computes; TF-slim's hard-wired ones ([0, 2..6] and
+// [3..6], the `nasnet_a_tf` network) were counted by the same code with those concat lists;
+// its 3,328,234 at F = 32 is the paper's 3.3M.
+TEST(Stats, NasnetAHasTheReferenceParameterCountsInBothLayouts) {
+  const std::string pairs =
+      "normal=[('sep_conv_5x5', 1), ('sep_conv_3x3', 0), ('sep_conv_5x5', 0), ('sep_conv_3x3', 0), "
+      "('avg_pool_3x3', 1), ('skip_connect', 0), ('avg_pool_3x3', 0), ('avg_pool_3x3', 0), ('sep_conv_3x3', 1), "
+      "('skip_connect', 1)], normal_concat={}, reduce=[('sep_conv_5x5', 1), ('sep_conv_7x7', 0), "
+      "('max_pool_3x3', 1), ('sep_conv_7x7', 0), ('avg_pool_3x3', 1), ('sep_conv_5x5', 0), ('skip_connect', 3), "
+      "('avg_pool_3x3', 2), ('sep_conv_3x3', 2), ('max_pool_3x3', 1)], reduce_concat={}";
+  struct Case {
+    std::string network, normal_concat, reduce_concat, F, N;
+    std::int64_t params;
+  };
+  const std::vector<Case> cases = {
+      {"nasnet", "[2, 3, 4, 5, 6]", "[4, 5, 6]", "16", "2", 333946},
+      {"nasnet", "[2, 3, 4, 5, 6]", "[4, 5, 6]", "32", "6", 3061738},
+      {"nasnet_a_tf", "[0, 2, 3, 4, 5, 6]", "[3, 4, 5, 6]", "16", "2", 357882},
+      {"nasnet_a_tf", "[0, 2, 3, 4, 5, 6]", "[3, 4, 5, 6]", "32", "6", 3328234},
+  };
+  for (const Case& k : cases) {
+    driver::CompileOptions o;
+    o.sema.data = "cifar10";
+    o.sema.network = k.network;
+    o.sema.overrides = {{"F", k.F}, {"N", k.N}};
+    auto c = testing_helpers::compile_space("nasnet.cella", o);
+    ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+    std::string genotype = "Genotype(" + fmt::format(fmt::runtime(pairs), k.normal_concat, k.reduce_concat) + ")";
+    auto a = ir::parse_arch(*c->program, genotype);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    NetworkStats stats = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
+    EXPECT_EQ(stats.params, k.params) << k.network << " F=" << k.F << " N=" << k.N;
+    // The genotype's own text: the space computes the concat lists.
+    EXPECT_EQ(ir::to_genotype(*c->program, std::get<ir::Arch>(a)), genotype);
   }
 }
 

@@ -37,7 +37,7 @@ void expect_logits_match(const std::string& name, const std::string& args) {
   fs::remove_all(out);
 }
 
-TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
+TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
   if (!python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch (apt-get install python3-torch)";
   expect_logits_match("nb201",
                       "spaces/nb201.cella --set C=4 --set N=1 --arch "
@@ -67,6 +67,15 @@ TEST(Export, Nb201DartsAndMobileNetModulesGiveCellasLogits) {
   std::ofstream(arch) << sample.text;
   expect_logits_match("mobilenet", "spaces/mobilenet.cella --arch " + arch.string());
   fs::remove(arch);
+  // NASNet: picks, `output unused` (the cells' widths follow the architecture) and the 1x7-7x1
+  // convolution pair, striding in a reduction cell.
+  expect_logits_match(
+      "nasnet",
+      "spaces/nasnet.cella --set F=4 --set N=1 --arch \"Genotype(normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
+      "('conv_1x1', 0), ('max_pool_5x5', 2), ('skip_connect', 3), ('skip_connect', 3), ('conv_7x1_1x7', 4), "
+      "('dil_conv_3x3', 1), ('avg_pool_3x3', 5), ('conv_3x3', 5)], normal_concat=[6], reduce=[('conv_7x1_1x7', 0), "
+      "('max_pool_7x7', 1), ('conv_3x1_1x3', 1), ('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 3), "
+      "('max_pool_3x3', 2), ('max_pool_3x3', 2), ('sep_conv_3x3', 4), ('skip_connect', 0)], reduce_concat=[5, 6])\"");
 }
 
 TEST(Export, RetrainedWeightsAndTheirErrors) {

@@ -528,6 +528,16 @@ void expect_derived_arch_is_usable(const std::string& file, const fs::path& run,
   }
 }
 
+// The NASNet space's plan (single-path sampling) runs end to end, and its architecture (cells
+// whose width depends on it) evaluates on the run's supernet and counts as a stand-alone network.
+TEST(Nasnet, TheShippedPlanRunsAndItsArchitectureIsUsable) {
+  fs::path base = fresh_dir("cella_nasnet_");
+  Result r = run_cella("search spaces/nasnet.cella --smoke --threads 1 --out " + (base / "run").string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  expect_derived_arch_is_usable("spaces/nasnet.cella", base / "run", "--set F=4 --set N=1");
+  fs::remove_all(base);
+}
+
 TEST(SelectSpaces, PathSamplingAndDartsWeightsStayInsideTheSpace) {
   fs::path base = fresh_dir("cella_select_");
   const std::string file = "tests/search/select.cella";

@@ -82,6 +82,19 @@ def append_row(path, header, row):
         w.writerow(row)
 
 
+def drop_rows(path, header, keep):
+    """Rewrites `path` with only the rows `keep` accepts (a search killed after its evaluations
+    were written but before its summary runs again, and must not leave its rows twice)."""
+    rows = read_csv(path)
+    if all(keep(r) for r in rows):
+        return
+    with open(path, "w") as f:
+        f.write("# written by bench/ranking.py; the command is in bench/README.md\n")
+        w = csv.DictWriter(f, fieldnames=header)
+        w.writeheader()
+        w.writerows(r for r in rows if keep(r))
+
+
 STANDALONE_HEADER = ["arch", "seed", "epochs", "subset", "test_acc", "params", "seconds"]
 
 
@@ -150,6 +163,8 @@ def methods(args):
                 continue
             out = f"/tmp/cella-ranking/{name}-s{seed}"
             subprocess.run(["rm", "-rf", out], check=True)
+            drop_rows(METHODS, ["method", "seed", "arch", "node", "valid_acc"],
+                      lambda r: not (r["method"] in (name, name + "@root") and r["seed"] == str(seed)))
             t = time.time()
             r = subprocess.run([cella(args.build), "search", PLAN, "-I", os.path.dirname(SPACE), *NET, "--search", name,
                                 "--seed", str(seed), "--threads", str(args.threads), "--out", out],

@@ -63,4 +63,10 @@ std::vector<int> topological_order(const Cell& cell) {
   return {order.rbegin(), order.rend()};
 }
 
+bool concatenates_at_output(const Cell& cell) {
+  const CellOutput& o = cell.props().output;
+  return cell.props().inputs == 1 && o.kind == CellOutput::Kind::Node && o.nodes.front() >= cell.props().inputs &&
+         cell.node(o.nodes.front()).combine == Combine::Concat;
+}
+
 }  // namespace cella::ir

@@ -23,7 +23,8 @@
 //    (check_choice); an edge whose only candidates are zero can never be kept.
 //  * A `combine concat` node has as many channels as its inputs together, and a cell whose
 //    output concatenates nodes has the sum of theirs: the width C times the number of nodes
-//    for DARTS' four (the runtime sums `concat` nodes inside a cell; docs/runtime.md). A cell
+//    for DARTS' four (the runtime sums `concat` nodes inside a cell, except a 1-input cell's
+//    output node, which splits the cell's width as NAS-Bench-101 does: lower::CellUnit). A cell
 //    whose output is `unused` has C times the nodes it concatenates: in a supernet all that
 //    may be unused (Unit::out), in a stand-alone network those its architecture leaves unused
 //    (the lowering's CellUnit::output).

@@ -34,6 +34,44 @@ ir::PrimCall call(std::string prim, std::vector<std::pair<std::string, ir::Scala
   return c;
 }
 
+// NAS-Bench-101's 1x1 projection of a cell's input (model_builder.py `projection`).
+std::vector<ir::PrimCall> projection(std::int64_t out) {
+  return {call("conv", {{"k", std::int64_t{1}},
+                        {"out", out},
+                        {"stride", std::int64_t{1}},
+                        {"pad", std::int64_t{0}},
+                        {"dilation", std::int64_t{1}},
+                        {"groups", std::int64_t{1}},
+                        {"bias", false}}),
+          call("bn", {}), call("relu", {})};
+}
+
+// NAS-Bench-101's compute_vertex_channels on the nodes on an input-output path (`live`): the
+// nodes feeding the output share `width` (the first ones one channel more when it does not
+// divide), every other node has the most of the nodes it feeds. Node 0 is the input.
+std::vector<std::int64_t> vertex_channels(const ir::Cell& c, const std::vector<bool>& present,
+                                          const std::vector<bool>& live, std::int64_t in, std::int64_t width) {
+  const int N = c.num_nodes(), out = N - 1;
+  std::vector<std::int64_t> ch(N, 0);
+  ch[0] = in;
+  ch[out] = width;
+  auto edge = [&](int a, int b) {
+    int e = c.find_edge(a, b);
+    return e >= 0 && present[e] && live[a] && live[b];
+  };
+  int fan_in = 0;
+  for (int v = 1; v < out; ++v) fan_in += edge(v, out);
+  if (fan_in == 0) return ch;
+  std::int64_t share = width / fan_in, extra = width % fan_in;
+  for (int v = 1; v < out; ++v)
+    if (edge(v, out)) ch[v] = share + (extra-- > 0 ? 1 : 0);
+  for (int v = out - 1; v >= 1; --v)
+    if (!edge(v, out))
+      for (int dst = v + 1; dst < out; ++dst)
+        if (edge(v, dst)) ch[v] = std::max(ch[v], ch[dst]);
+  return ch;
+}
+
 // A two-input cell's adapter for one input: a factorized reduce when the cell before the
 // previous one halved the resolution, else ReLU-conv1x1-BN to the cell's width (DARTS).
 ir::Op preprocess_op(std::int64_t width, bool reduce) {
@@ -167,32 +205,66 @@ class Lowering {
     }
     auto size_at = [&](int node) { return cell_size > 0 ? divided(cell_size, cu.downsampling[node]) : 0; };
     const auto& edge_mask = mask_.cells[u.group];
+    const auto& node_mask = mask_.nodes[u.group];
+    // Concatenating output node (NAS-Bench-101): inputs projected; in a stand-alone network,
+    // the vertex channels of the nodes on an input-output path.
+    const int out_node = cp.output.nodes.front();
+    cu.projects_inputs = ir::concatenates_at_output(c);
+    std::vector<bool> live(c.num_nodes(), true);
+    if (cu.projects_inputs && !supernet_) {
+      std::vector<bool> present(c.num_edges(), false);
+      for (int e = 0; e < c.num_edges(); ++e)
+        for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k)
+          present[e] = present[e] || (edge_mask[e][k] && !c.edge(e).candidates[k].is_zero(1));
+      std::vector<bool> from(c.num_nodes(), false), to(c.num_nodes(), false);
+      from[0] = true;
+      to[out_node] = true;
+      const std::vector<int> order = ir::topological_order(c);
+      for (int v : order)
+        for (int e : c.in_edges(v)) from[v] = from[v] || (present[e] && from[c.source(e)]);
+      for (auto it = order.rbegin(); it != order.rend(); ++it)
+        for (int e = 0; e < c.num_edges(); ++e)
+          if (c.source(e) == *it && present[e] && to[c.target(e)]) to[*it] = true;
+      for (int v = 0; v < c.num_nodes(); ++v) live[v] = from[v] && to[v];
+      cu.node_channels = vertex_channels(c, present, live, c_p, W);
+    }
+    auto channels_of = [&](int v) -> std::int64_t {
+      if (v < cp.inputs) return c_p;
+      return cu.node_channels.empty() ? W : cu.node_channels[v];
+    };
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
+      const int src = c.source(e), dst = c.target(e);
       std::vector<std::optional<Module>> row;
       for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
-        if (!edge_mask[e][k]) {
+        if (!edge_mask[e][k] || !live[src] || !live[dst]) {
           row.emplace_back();
           continue;
         }
         std::string name = c.edge_name(e) + "/" + module_key(ep.candidates[k].name);
-        row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k),
-                             ep.candidates[k], W, size_at(c.source(e)), affine));
+        ir::Op op = ep.candidates[k];
+        std::int64_t in = src < cp.inputs ? c_p : channels_of(dst);  // inner sources arrive truncated
+        if (cu.projects_inputs && src < cp.inputs && !op.is_zero(1)) {
+          std::vector<ir::PrimCall> seq = projection(channels_of(dst));
+          seq.insert(seq.end(), op.seq.begin(), op.seq.end());
+          op.seq = std::move(seq);
+        }
+        row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k), op,
+                             cu.projects_inputs ? in : W, size_at(src), affine));
       }
       cu.edges.push_back(std::move(row));
     }
-    const auto& node_mask = mask_.nodes[u.group];
     for (int v = 0; v < c.num_nodes(); ++v) {
       const auto& ops = c.node(v).ops;
       std::vector<std::optional<Module>> row;
       for (std::size_t k = 0; k < ops.size(); ++k) {
-        if (!node_mask[v][k]) {
+        if (!node_mask[v][k] || !live[v]) {
           row.emplace_back();
           continue;
         }
         std::string name = fmt::format("node{}/{}", v, module_key(ops[k].name));
-        row.push_back(module(Role::NodeOp, name, unit + "." + name, index, u.group, v, static_cast<int>(k), ops[k], W,
-                             size_at(v), affine));
+        row.push_back(module(Role::NodeOp, name, unit + "." + name, index, u.group, v, static_cast<int>(k), ops[k],
+                             channels_of(v), size_at(v), affine));
       }
       cu.nodes.push_back(std::move(row));
     }

@@ -55,6 +55,15 @@ struct CellUnit {
   std::vector<int> output;
   bool output_concat = false;
   std::int64_t out_channels = 0;
+  /// A cell whose output node concatenates its inputs (NAS-Bench-101): its edges from the input
+  /// start with a 1x1 projection (conv-BN-ReLU) to their target's channels, so the cell may change
+  /// the width. In a stand-alone network `node_channels` is set too: NAS-Bench-101's vertex
+  /// channels (compute_vertex_channels), the output node splitting the width among the nodes
+  /// feeding it; an edge between inner nodes keeps the first channels of its source, and nodes
+  /// off every input-output path have no modules. A supernet has every inner node at the width
+  /// and sums at the output node, as the architecture sets the split.
+  bool projects_inputs = false;
+  std::vector<std::int64_t> node_channels;  ///< per node; empty: every node has `width`
 };
 
 struct Unit {

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "compiler/ir/analysis.h"
 #include "compiler/sema/internal.h"
 
 namespace cella::sema {
@@ -314,7 +315,7 @@ class NetworkBuilder {
     const ir::Cell& cell = cells_[cell_index];
     const ir::CellProps& props = cell.props();
     SourceRange where = s.width ? s.width->range : s.name_range;
-    if (props.inputs == 1 && cur_.channels != width) {
+    if (props.inputs == 1 && cur_.channels != width && !ir::concatenates_at_output(cell)) {
       diags_.report(
           Kind::ChannelMismatch, where,
           fmt::format("cell '{}' has width {} but its input has {} channels", props.name, width, cur_.channels));

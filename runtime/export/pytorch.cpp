@@ -272,17 +272,24 @@ class Writer {
     const ir::Network& n = *p_.network;
     std::string out = "# " + header + "\n" + kPrelude;
     out += "\n# The architecture, as cella writes it.\nARCH = " + python_string(ir::to_text(p_, a_)) + "\n";
-    std::map<int, std::string> group_class;
+    // One class per cell decision group, taking the width C; a cell that splits its width
+    // (NAS-Bench-101's vertex channels, not proportional to C) gets a class per unit.
+    std::map<int, std::string> unit_class;
     std::set<std::string> taken;
     for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-      std::string name = class_name(n.cell_groups[g].name);
-      while (!taken.insert(name).second) name += "_";
-      group_class[static_cast<int>(g)] = name;
-      out += cell_class(static_cast<int>(g), name);
+      const std::vector<int>& units = n.cell_groups[g].units;
+      const bool per_unit = ir::concatenates_at_output(p_.cells[n.cell_groups[g].cell]);
+      for (std::size_t i = 0; i < (per_unit ? units.size() : 1); ++i) {
+        std::string name = class_name(n.cell_groups[g].name) + (per_unit ? fmt::format("_{}", units[i]) : "");
+        while (!taken.insert(name).second) name += "_";
+        out += cell_class(static_cast<int>(g), units[i], per_unit, name);
+        for (int u : units)
+          if (!per_unit || u == units[i]) unit_class[u] = name;
+      }
     }
     m.class_name = class_name(n.name);
     if (taken.count(m.class_name)) m.class_name += "Network";
-    out += network_class(m, group_class);
+    out += network_class(m, unit_class);
     out += self_check(m.class_name);
     m.source = out;
     return m;
@@ -290,46 +297,77 @@ class Writer {
 
  private:
   // The class of cell decision group g: the kept operations and how the nodes add them up.
-  std::string cell_class(int g, const std::string& name) const {
+  // `unit` is the unit whose lowering it follows: every unit of the group has the same
+  // operations at its own width C, unless `numeric` (NAS-Bench-101's vertex channels, written
+  // as numbers for that unit alone).
+  std::string cell_class(int g, int unit, bool numeric, const std::string& name) const {
     const ir::Network& n = *p_.network;
     const ir::Cell& c = p_.cells[n.cell_groups[g].cell];
     const ir::CellChoice& ch = a_.cells[g];
     const int I = c.props().inputs;
-    // The group's operations as the lowering built them for its first unit (every unit of the
-    // group has the same ones, at its own width C).
-    const lower::CellUnit& cu = *net_.units[n.cell_groups[g].units.front()].cell;
+    const lower::CellUnit& cu = *net_.units[unit].cell;
+    auto channels = [&](const lower::Module& m) { return numeric ? std::to_string(m.in_channels) : "C"; };
+    // A pruned node (off every input-output path) has no modules and is not written.
+    auto kept = [&](int e) {
+      const int k = ir::real_op(c, ch, e);
+      return k >= 0 && cu.edges[e][k] ? k : -1;
+    };
+    auto node_op = [&](int v) {
+      return v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty() &&
+                     cu.nodes[v][ch.node_op[v]]
+                 ? ch.node_op[v]
+                 : -1;
+    };
+    const bool split = !cu.node_channels.empty();
+    const int out_node = c.props().output.nodes.front();
     std::string users;
-    for (int u : n.cell_groups[g].units) users += (users.empty() ? "" : ", ") + lower::module_key(n.units[u].name);
+    for (int u : n.cell_groups[g].units)
+      if (!numeric || u == unit) users += (users.empty() ? "" : ", ") + lower::module_key(n.units[u].name);
     std::string s = fmt::format("\n\nclass {}(nn.Module):\n    \"\"\"Cell {}{} (units {}) of width C.\"\"\"\n\n", name,
                                 c.props().name, c.props().reduction ? ", a reduction cell" : "", users);
     s += I >= 2 ? "    def __init__(self, C, preprocess0, preprocess1):\n        super().__init__()\n"
                   "        self.C = C\n        self.preprocess0 = preprocess0\n        self.preprocess1 = preprocess1\n"
                 : "    def __init__(self, C):\n        super().__init__()\n        self.C = C\n";
     for (int e = 0; e < c.num_edges(); ++e) {
-      const int k = ir::real_op(c, ch, e);
+      const int k = kept(e);
       if (k < 0) continue;
-      s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e), sequential(*cu.edges[e][k], "C"),
-                       c.edge_name(e), c.edge(e).candidates[k].name);
+      s += fmt::format("        self.{} = {}  # {}: {}\n", edge_attr(c, e),
+                       sequential(*cu.edges[e][k], channels(*cu.edges[e][k])), c.edge_name(e),
+                       c.edge(e).candidates[k].name);
     }
     for (int v = 0; v < c.num_nodes(); ++v)
-      if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty()) {
-        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v, sequential(*cu.nodes[v][ch.node_op[v]], "C"),
-                         v, c.node(v).ops[ch.node_op[v]].name);
-      }
+      if (const int k = node_op(v); k >= 0)
+        s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v,
+                         sequential(*cu.nodes[v][k], channels(*cu.nodes[v][k])), v, c.node(v).ops[k].name);
     s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
                   "        n1 = self.preprocess1(prev)\n"
                 : "\n    def forward(self, x):\n        n0 = x\n";
     for (int v : ir::topological_order(c)) {
       if (v < I) continue;
+      // With split channels an inner node reads the first channels of a wider source, and the
+      // output node concatenates the inner nodes, then adds the projected input.
       std::string sum;
+      std::vector<std::string> parts;
       for (int e : c.in_edges(v)) {
-        if (ir::real_op(c, ch, e) < 0) continue;
-        sum += fmt::format("{}self.{}(n{})", sum.empty() ? "" : " + ", edge_attr(c, e), c.source(e));
+        if (kept(e) < 0) continue;
+        const int src = c.source(e);
+        std::string x = fmt::format("n{}", src);
+        if (split && src >= I && v != out_node && cu.node_channels[src] > cu.node_channels[v])
+          x += fmt::format("[:, :{}]", cu.node_channels[v]);
+        std::string term = fmt::format("self.{}({})", edge_attr(c, e), x);
+        if (split && v == out_node && src >= I)
+          parts.push_back(term);
+        else
+          sum += (sum.empty() ? "" : " + ") + term;
       }
+      if (!parts.empty()) {
+        std::string cat = parts.size() == 1 ? parts[0] : fmt::format("torch.cat([{}], dim=1)", fmt::join(parts, ", "));
+        sum = sum.empty() ? cat : cat + " + " + sum;
+      }
+      if (sum.empty() && split) continue;  // pruned: nothing reads it
       if (sum.empty()) sum = fmt::format("zeros_of(n0, self.C, {})", cu.downsampling[v]);
       s += fmt::format("        n{} = {}\n", v, sum);
-      if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 && !c.node(v).ops.empty())
-        s += fmt::format("        n{0} = self.node_{0}(n{0})\n", v);
+      if (node_op(v) >= 0) s += fmt::format("        n{0} = self.node_{0}(n{0})\n", v);
     }
     if (!cu.output_concat) {
       s += fmt::format("        return n{}\n", cu.output.front());
@@ -342,7 +380,7 @@ class Writer {
   }
 
   // The network: its units that run, in order, each cell fed the two outputs before it.
-  std::string network_class(PytorchModule& m, const std::map<int, std::string>& group_class) {
+  std::string network_class(PytorchModule& m, const std::map<int, std::string>& unit_class) {
     const ir::Network& n = *p_.network;
     std::string init, fwd = "        prev_prev = prev = x\n";
     for (std::size_t i = 0; i < n.units.size(); ++i) {
@@ -365,7 +403,7 @@ class Writer {
           args += fmt::format(",\n            preprocess{}={}", j, sequential(pre, std::to_string(pre.in_channels)));
           m.prefixes.emplace_back(pre.path + ".", attr + "." + pre.name + ".");
         }
-        init += fmt::format("        self.{} = {}({})\n", attr, group_class.at(u.group), args);
+        init += fmt::format("        self.{} = {}({})\n", attr, unit_class.at(static_cast<int>(i)), args);
         for (int e = 0; e < c.num_edges(); ++e)
           for (const auto& mod : cu.edges[e])
             if (mod) m.prefixes.emplace_back(mod->path + ".", attr + "." + edge_attr(c, e) + ".");

@@ -73,10 +73,13 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
       for (std::size_t k = 0; k < ep.candidates.size(); ++k) {
+        // What the module runs, which may start with a projection (lower::CellUnit::projects_inputs).
+        const auto& m = desc_.edges[e][k];
+        const ir::Op& op = m ? m->op : ep.candidates[k];
         zero_[e].push_back(ep.candidates[k].is_zero(desc_.width));
-        identity_[e].push_back(ep.candidates[k].is_identity(desc_.width));
-        leading_relu_[e].push_back(!ep.candidates[k].seq.empty() && ep.candidates[k].seq[0].prim == "relu");
-        ops_[e].push_back(built(desc_.edges[e][k]));
+        identity_[e].push_back(op.is_identity(m ? m->in_channels : desc_.width));
+        leading_relu_[e].push_back(!op.seq.empty() && op.seq[0].prim == "relu");
+        ops_[e].push_back(built(m));
       }
     }
     node_ops_.assign(c.num_nodes(), {});
@@ -111,26 +114,34 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     // ReLU(node) is shared by every candidate that starts with a ReLU on the edges leaving that
     // node (all of NB201's and DARTS' convolutions): computed once, not once per candidate.
     std::vector<torch::Tensor> relu_of(c.num_nodes());
+    // NAS-Bench-101's channels (lower::CellUnit::node_channels): inner nodes read the first
+    // channels of their sources, the output node concatenates the inner nodes feeding it.
+    const bool split = !desc_.node_channels.empty();
+    const int out_node = c.props().output.nodes.front();
     for (int v : order_) {
       if (v < I) continue;
       torch::Tensor acc;
+      std::vector<torch::Tensor> parts;
       for (int e : in_edges_[v]) {
         const Mix& m = mix.edges[e];
         for (std::size_t j = 0; j < m.ops.size(); ++j) {
           int k = m.ops[j];
           if (zero_[e][k]) continue;  // contributes nothing: not computed at all
-          if (!ops_[e][k])
+          if (!ops_[e][k]) {
+            if (split) continue;  // off every input-output path: pruned, as NAS-Bench-101 does
             throw std::logic_error(
                 fmt::format("candidate {} of edge {} is not allocated in this sub-supernet", k, c.edge_name(e)));
+          }
           torch::Tensor y;
           int src = c.source(e);
+          const bool truncate = split && src >= I && v != out_node && states[src].size(1) > desc_.node_channels[v];
           if (leading_relu_[e][k]) {
             if (!relu_of[src].defined()) relu_of[src] = torch::relu(states[src]);
-            y = relu_of[src];
+            y = truncate ? relu_of[src].narrow(1, 0, desc_.node_channels[v]) : relu_of[src];
             nn::Sequential& seq = ops_[e][k];
             for (auto it = seq->begin() + 1; it != seq->end(); ++it) y = it->forward(y);
           } else {
-            y = ops_[e][k]->forward(states[src]);
+            y = ops_[e][k]->forward(truncate ? states[src].narrow(1, 0, desc_.node_channels[v]) : states[src]);
           }
           if (drop_prob_ > 0 && is_training() && !identity_[e][k]) {
             // Drop path: each image's output of this operation is dropped with drop_prob_, and
@@ -144,8 +155,16 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
             record->push_back(GateRecord{.edge = e, .candidate = k, .input = states[src], .output = y});
           }
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
-          acc = acc.defined() ? acc + y : y;
+          if (split && v == out_node && src >= I)
+            parts.push_back(y);
+          else
+            acc = acc.defined() ? acc + y : y;
         }
+      }
+      if (!parts.empty()) {
+        // The inner nodes in node order, plus the projected input (model_builder.py build_module).
+        torch::Tensor cat = parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+        acc = acc.defined() ? cat + acc : cat;
       }
       if (!acc.defined()) {
         // Every input of this node is `none` or absent: zeros of the node's own shape, which in
@@ -159,11 +178,12 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
         const Mix& m = mix.nodes[v];
         torch::Tensor out;
         for (std::size_t j = 0; j < m.ops.size(); ++j) {
+          if (!node_ops_[v][m.ops[j]]) continue;  // a pruned node (above)
           torch::Tensor y = node_ops_[v][m.ops[j]]->forward(acc);
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
           out = out.defined() ? out + y : y;
         }
-        acc = out;
+        if (out.defined()) acc = out;
       }
       states[v] = acc;
     }

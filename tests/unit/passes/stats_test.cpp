@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "tests/unit/helpers.h"
 #include "tests/unit/process.h"
@@ -135,6 +136,40 @@ TEST(Stats, NasnetAHasTheReferenceParameterCountsInBothLayouts) {
     EXPECT_EQ(stats.params, k.params) << k.network << " F=" << k.F << " N=" << k.N;
     // The genotype's own text: the space computes the concat lists.
     EXPECT_EQ(ir::to_genotype(*c->program, std::get<ir::Arch>(a)), genotype);
+  }
+}
+
+// NAS-Bench-101's network (spaces/nasbench101.cella, the paper's 128-channel stem, 3 stacks of
+// 3 cells, CIFAR-10) for two architectures, against a count that follows nasbench's
+// model_builder.py line by line: prune the vertices off every input-output path, split the
+// output's 128 / 256 / 512 channels among the vertices feeding it (compute_vertex_channels:
+// the first ones one more when it does not divide, the others the most of what they feed),
+// a conv1x1-BN-ReLU projection (conv without bias, BN with scale and offset) on every edge from
+// the input to its target's channels and on input -> output to the cell's, the vertices'
+// conv-BN-ReLU at their own channels, pooling and truncation free, the first cell of a stack
+// projecting the doubled width. `sample` has input -> 1, 2, output; 1 -> 3; 2 -> 4, output;
+// 3 -> 5; 4 -> output; 5 -> output (vertex channels 42, 43, 42, 43, 42 in the first stack);
+// `chain` is input -> 1 -> 2 -> 3 -> output with vertices 4 and 5 unconnected (pruned).
+TEST(Stats, NasBench101NetworksHaveTheReferenceBuildersParameterCounts) {
+  const std::string sample =
+      R"({"cells": {"nb101_cell": {"edges": {"1<-0": "identity", "2<-0": "identity", "6<-0": "identity", "3<-1": "identity", "4<-2": "identity", "6<-2": "identity", "5<-3": "identity",
+      "6<-4": "identity", "6<-5": "identity"}, "nodes": {"1": "conv3x3_bn_relu", "2": "conv1x1_bn_relu",
+      "3": "maxpool3x3", "4": "conv3x3_bn_relu", "5": "conv3x3_bn_relu"}}}})";
+  const std::string chain =
+      R"({"cells": {"nb101_cell": {"edges": {"1<-0": "identity", "2<-1": "identity", "3<-2": "identity",
+      "6<-3": "identity"}, "nodes": {"1": "conv3x3_bn_relu", "2": "conv1x1_bn_relu", "3": "maxpool3x3",
+      "4": "conv3x3_bn_relu", "5": "conv1x1_bn_relu"}}}})";
+  const std::vector<std::tuple<std::string, std::string, std::int64_t>> cases = {
+      {sample, "128", 4667839}, {sample, "16", 74116}, {chain, "128", 11215242}, {chain, "16", 177978}};
+  for (const auto& [arch, C, params] : cases) {
+    driver::CompileOptions o;
+    o.sema.data = "cifar10";
+    o.sema.overrides = {{"C", C}};
+    auto c = testing_helpers::compile_space("nasbench101.cella", o);
+    ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+    auto a = ir::parse_arch(*c->program, arch);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    EXPECT_EQ(network_stats(*c->program, &std::get<ir::Arch>(a), 32, true).params, params) << arch << " C=" << C;
   }
 }
 

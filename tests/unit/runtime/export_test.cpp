@@ -67,6 +67,15 @@ TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
   std::ofstream(arch) << sample.text;
   expect_logits_match("mobilenet", "spaces/mobilenet.cella --arch " + arch.string());
   fs::remove(arch);
+  // NAS-Bench-101: split vertex channels (C = 7 does not divide), projections, truncation, and a
+  // pruned vertex; a class per cell unit.
+  fs::path nb101 = scratch("nb101_arch.json");
+  std::ofstream(nb101) << R"({"cells": {"nb101_cell": {"edges": {"1<-0": "identity", "2<-0": "identity",
+      "6<-0": "identity", "3<-1": "identity", "4<-2": "identity", "6<-2": "identity", "6<-3": "identity",
+      "6<-4": "identity", "5<-4": null}, "nodes": {"1": "conv3x3_bn_relu", "2": "conv1x1_bn_relu",
+      "3": "maxpool3x3", "4": "conv3x3_bn_relu", "5": "conv3x3_bn_relu"}}}})";
+  expect_logits_match("nasbench101", "spaces/nasbench101.cella --set C=7 --set cells=2 --arch " + nb101.string());
+  fs::remove(nb101);
   // NASNet: picks, `output unused` (the cells' widths follow the architecture) and the 1x7-7x1
   // convolution pair, striding in a reduction cell.
   expect_logits_match(

@@ -223,6 +223,7 @@ TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
       {"darts.cella", {{"C", "4"}, {"layers", "5"}}},
       {"mobilenet.cella", {}},
       {"nasbench101.cella", {{"C", "8"}, {"cells", "1"}}},
+      {"nasnet.cella", {{"F", "4"}, {"N", "1"}, {"aux_map", "2"}}},
   };
   for (const auto& [space, sets] : spaces) {
     auto p = program(space, sets);
@@ -235,6 +236,29 @@ TEST(Network, EveryShippedSpaceRunsForwardAndBackward) {
     out.sum().backward();
     Network fixed(p, Mask::of_arch(*p, a), false);
     EXPECT_EQ(fixed->forward(torch::randn({2, ch, 28, 28}), mixing_of(*p, a)).size(1), 10) << space;
+  }
+}
+
+// NAS-Bench-101's stand-alone cells (vertex channels, projections, truncation, pruning) for many
+// sampled architectures: the modules have the parameters `stats` counts, the network runs, and
+// the first cell of each stack takes the previous stack's width.
+TEST(Network, NasBench101CellsSplitTheirWidthForEverySampledArchitecture) {
+  auto p = program("nasbench101.cella", {{"C", "7"}, {"cells", "1"}}, "cifar10");
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 40; ++i) {
+    ir::Arch a = ir::sample(*p, rng);
+    Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);
+    EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &a, 32, true).params) << ir::to_text(*p, a);
+    torch::Tensor out = net->forward(torch::randn({2, 3, 32, 32}), mixing_of(*p, a));
+    EXPECT_EQ(out.sizes(), (std::vector<std::int64_t>{2, 10})) << ir::to_text(*p, a);
+    for (const auto& unit : net->description().units)
+      if (unit.cell) {
+        std::int64_t fan_in = 0;  // the output node's inputs from inner nodes add up to the width
+        const ir::Cell& c = p->cells[unit.cell->cell];
+        for (int e : c.in_edges(6))
+          if (c.source(e) > 0 && unit.cell->edges[e][0]) fan_in += unit.cell->node_channels[c.source(e)];
+        if (fan_in > 0) EXPECT_EQ(fan_in, unit.cell->width) << ir::to_text(*p, a);
+      }
   }
 }
 

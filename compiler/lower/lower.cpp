@@ -34,17 +34,19 @@ ir::PrimCall call(std::string prim, std::vector<std::pair<std::string, ir::Scala
   return c;
 }
 
-// NAS-Bench-101's 1x1 projection of a cell's input (model_builder.py `projection`).
-std::vector<ir::PrimCall> projection(std::int64_t out) {
-  return {call("conv", {{"k", std::int64_t{1}},
-                        {"out", out},
-                        {"stride", std::int64_t{1}},
-                        {"pad", std::int64_t{0}},
-                        {"dilation", std::int64_t{1}},
-                        {"groups", std::int64_t{1}},
-                        {"bias", false}}),
-          call("bn", {}), call("relu", {})};
+// A 1x1 convolution without bias to `out` channels, every argument written out.
+ir::PrimCall conv1x1(std::int64_t out) {
+  return call("conv", {{"k", std::int64_t{1}},
+                       {"out", out},
+                       {"stride", std::int64_t{1}},
+                       {"pad", std::int64_t{0}},
+                       {"dilation", std::int64_t{1}},
+                       {"groups", std::int64_t{1}},
+                       {"bias", false}});
 }
+
+// NAS-Bench-101's 1x1 projection of a cell's input (model_builder.py `projection`).
+std::vector<ir::PrimCall> projection(std::int64_t out) { return {conv1x1(out), call("bn", {}), call("relu", {})}; }
 
 // NAS-Bench-101's compute_vertex_channels on the nodes on an input-output path (`live`): the
 // nodes feeding the output share `width` (the first ones one channel more when it does not
@@ -80,15 +82,7 @@ ir::Op preprocess_op(std::int64_t width, bool reduce) {
   if (reduce) {
     op.seq = {call("factorized_reduce", {{"out", width}})};
   } else {
-    op.seq = {call("relu", {}),
-              call("conv", {{"k", std::int64_t{1}},
-                            {"out", width},
-                            {"stride", std::int64_t{1}},
-                            {"pad", std::int64_t{0}},
-                            {"dilation", std::int64_t{1}},
-                            {"groups", std::int64_t{1}},
-                            {"bias", false}}),
-              call("bn", {})};
+    op.seq = {call("relu", {}), conv1x1(width), call("bn", {})};
   }
   return op;
 }

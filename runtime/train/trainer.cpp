@@ -1,6 +1,8 @@
 // Supernet training, evaluation, derivation and stand-alone training.
 #include "runtime/train/trainer.h"
 
+#include <sstream>
+
 #include "runtime/train/method.h"
 
 #include <fcntl.h>
@@ -282,9 +284,21 @@ KeepBuffers::~KeepBuffers() {
   for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_[i]);
 }
 
-std::string optimizer_state_key(const torch::Tensor& param) {
-  return c10::guts::to_string(param.unsafeGetTensorImpl());
+namespace {
+// A template, so that only the branch of the LibTorch being built is compiled.
+template <class Key>
+Key state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;  // what LibTorch 1.x's c10::guts::to_string(TensorImpl*) writes
+    os << param.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return param.unsafeGetTensorImpl();
+  }
 }
+}  // namespace
+
+OptimizerStateKey optimizer_state_key(const torch::Tensor& param) { return state_key<OptimizerStateKey>(param); }
 
 void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
                             std::int64_t batch) {

@@ -13,6 +13,8 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "compiler/ir/arch.h"
@@ -116,8 +118,12 @@ class KeepBuffers {
   std::vector<torch::Tensor> saved_;
 };
 
+/// The key type of a LibTorch optimizer's state(): the parameter's TensorImpl address as a string
+/// in LibTorch 1.x, the address itself since 2.2.
+using OptimizerStateKey = std::remove_cvref_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
 /// The key of `param`'s entry in a LibTorch optimizer's state() (the one place that knows it).
-std::string optimizer_state_key(const torch::Tensor& param);
+OptimizerStateKey optimizer_state_key(const torch::Tensor& param);
 
 /// Re-estimates the batch-norm statistics of `net` run with `mix`: the plain average over the
 /// first `batches` batches of `data` (in order, wrapping), as OFA and BigNAS calibrate a

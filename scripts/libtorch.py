@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Where a LibTorch other than Debian's is, for meson.build (option `torch`).
+
+    libtorch.py DIR|python SHIM   prints the LibTorch's lib folder, and makes SHIM an include
+                                  folder that links every header folder of the LibTorch except fmt
+
+DIR is a LibTorch download or an installed `torch` package (site-packages/torch); `python` asks
+the python3 on PATH where its `torch` package is. A PyTorch wheel ships fmt headers newer than
+Debian's libfmt, which cella links: with the wheel's include folder on the path, cella would
+compile against one fmt and link another, so the shim leaves them out.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+
+def main():
+    where, shim = sys.argv[1], sys.argv[2]
+    if where == "python":
+        where = subprocess.run([sys.executable, "-c", "import os, torch; print(os.path.dirname(torch.__file__))"],
+                               capture_output=True, text=True).stdout.strip()
+        if not where:
+            sys.exit("-Dtorch=python: the python3 on PATH cannot import torch (pip install torch)")
+    include, lib = os.path.join(where, "include"), os.path.join(where, "lib")
+    for path in (os.path.join(include, "torch", "csrc", "api", "include"), os.path.join(lib, "libtorch_cpu.so")):
+        if not os.path.exists(path):
+            sys.exit(f"-Dtorch={sys.argv[1]}: {path} does not exist; give a LibTorch folder or site-packages/torch")
+    shutil.rmtree(shim, ignore_errors=True)  # another LibTorch may have been configured before
+    os.makedirs(shim)
+    for name in os.listdir(include):
+        if name != "fmt":
+            os.symlink(os.path.join(include, name), os.path.join(shim, name))
+    print(os.path.abspath(lib))
+
+
+if __name__ == "__main__":
+    main()

@@ -63,6 +63,14 @@ std::vector<int> topological_order(const Cell& cell) {
   return {order.rbegin(), order.rend()};
 }
 
+std::vector<int> node_downsampling(const Cell& cell) {
+  std::vector<int> factor(cell.num_nodes(), 1);
+  for (int v : topological_order(cell))
+    if (auto in = cell.in_edges(v); !in.empty())
+      factor[v] = factor[cell.source(in.front())] * cell.edge(in.front()).stride;
+  return factor;
+}
+
 bool concatenates_at_output(const Cell& cell) {
   const CellOutput& o = cell.props().output;
   return cell.props().inputs == 1 && o.kind == CellOutput::Kind::Node && o.nodes.front() >= cell.props().inputs &&

@@ -16,6 +16,9 @@ std::vector<bool> reachable_from_inputs(const Cell& cell);
 std::vector<bool> reaches_output(const Cell& cell);
 /// Nodes in an order where every edge goes forward.
 std::vector<int> topological_order(const Cell& cell);
+/// Per node: its resolution is the cell inputs' divided by this, the product of the strides on
+/// the way from an input (the checker makes every path agree, so any one incoming edge gives it).
+std::vector<int> node_downsampling(const Cell& cell);
 /// A 1-input cell whose output node concatenates its inputs (NAS-Bench-101): the node splits
 /// the cell's width among them and the edges from the input are projected, so the cell may
 /// change the width (lower::CellUnit::projects_inputs).

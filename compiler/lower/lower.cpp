@@ -189,27 +189,22 @@ class Lowering {
       cu.preprocess.push_back(module(Role::Preprocess, "preprocess1", unit + ".preprocess1", index, u.group, 1, -1,
                                      preprocess_op(W, false), c_p, s_p, affine));
     }
-    // The checker makes every path from an input to a node downsample alike, so any one
-    // incoming edge gives the node's factor.
-    cu.downsampling.assign(c.num_nodes(), 1);
-    for (int v : ir::topological_order(c)) {
-      auto in = c.in_edges(v);
-      if (v >= cp.inputs && !in.empty())
-        cu.downsampling[v] = cu.downsampling[c.source(in.front())] * c.edge(in.front()).stride;
-    }
+    cu.downsampling = ir::node_downsampling(c);
     auto size_at = [&](int node) { return cell_size > 0 ? divided(cell_size, cu.downsampling[node]) : 0; };
     const auto& edge_mask = mask_.cells[u.group];
     const auto& node_mask = mask_.nodes[u.group];
+    // In a stand-alone network the mask holds one architecture: the edges it has are those
+    // with an enabled, non-zero candidate.
+    std::vector<bool> present(c.num_edges(), false);
+    for (int e = 0; e < c.num_edges(); ++e)
+      for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k)
+        present[e] = present[e] || (edge_mask[e][k] && !c.edge(e).candidates[k].is_zero(1));
     // Concatenating output node (NAS-Bench-101): inputs projected; in a stand-alone network,
     // the vertex channels of the nodes on an input-output path.
     const int out_node = cp.output.nodes.front();
     cu.projects_inputs = ir::concatenates_at_output(c);
     std::vector<bool> live(c.num_nodes(), true);
     if (cu.projects_inputs && !supernet_) {
-      std::vector<bool> present(c.num_edges(), false);
-      for (int e = 0; e < c.num_edges(); ++e)
-        for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k)
-          present[e] = present[e] || (edge_mask[e][k] && !c.edge(e).candidates[k].is_zero(1));
       std::vector<bool> from(c.num_nodes(), false), to(c.num_nodes(), false);
       from[0] = true;
       to[out_node] = true;
@@ -222,10 +217,8 @@ class Lowering {
       for (int v = 0; v < c.num_nodes(); ++v) live[v] = from[v] && to[v];
       cu.node_channels = vertex_channels(c, present, live, c_p, W);
     }
-    auto channels_of = [&](int v) -> std::int64_t {
-      if (v < cp.inputs) return c_p;
-      return cu.node_channels.empty() ? W : cu.node_channels[v];
-    };
+    // An intermediate node's channels.
+    auto channels_of = [&](int v) { return cu.node_channels.empty() ? W : cu.node_channels[v]; };
     for (int e = 0; e < c.num_edges(); ++e) {
       const ir::EdgeProps& ep = c.edge(e);
       const int src = c.source(e), dst = c.target(e);
@@ -237,14 +230,17 @@ class Lowering {
         }
         std::string name = c.edge_name(e) + "/" + module_key(ep.candidates[k].name);
         ir::Op op = ep.candidates[k];
-        std::int64_t in = src < cp.inputs ? c_p : channels_of(dst);  // inner sources arrive truncated
-        if (cu.projects_inputs && src < cp.inputs && !op.is_zero(1)) {
+        // A projected input enters at its own width; every other edge at its target's (inner
+        // sources arrive truncated, a two-input cell's inputs preprocessed to W).
+        const bool projected = cu.projects_inputs && src < cp.inputs;
+        const std::int64_t in = projected ? c_p : channels_of(dst);
+        if (projected && !op.is_zero(1)) {
           std::vector<ir::PrimCall> seq = projection(channels_of(dst));
           seq.insert(seq.end(), op.seq.begin(), op.seq.end());
           op.seq = std::move(seq);
         }
         row.push_back(module(Role::EdgeCandidate, name, unit + "." + name, index, u.group, e, static_cast<int>(k), op,
-                             cu.projects_inputs ? in : W, size_at(src), affine));
+                             in, size_at(src), affine));
       }
       cu.edges.push_back(std::move(row));
     }
@@ -265,11 +261,9 @@ class Lowering {
     cu.output_concat = cp.output.kind != ir::CellOutput::Kind::Node;
     cu.output = cp.output.nodes;
     if (cp.output.kind == ir::CellOutput::Kind::Unused && !supernet_) {
-      // The architecture's unused states: those no enabled, non-zero candidate reads.
+      // The architecture's unused states: those no edge it has reads.
       std::vector<bool> used(c.num_nodes(), false);
-      for (int e = 0; e < c.num_edges(); ++e)
-        for (std::size_t k = 0; k < c.edge(e).candidates.size(); ++k)
-          if (edge_mask[e][k] && !c.edge(e).candidates[k].is_zero(1)) used[c.source(e)] = true;
+      for (int e = 0; e < c.num_edges(); ++e) used[c.source(e)] = used[c.source(e)] || present[e];
       std::erase_if(cu.output, [&](int v) { return used[v]; });
     }
     cu.out_channels = W * (cu.output_concat ? static_cast<std::int64_t>(cu.output.size()) : 1);

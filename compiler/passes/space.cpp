@@ -511,7 +511,7 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
   if (!p.network) return out;
   const ir::Network& n = *p.network;
   std::map<int, BigInt> per_cell;
-  std::map<int, std::optional<BigInt>> unique_cell;
+  std::map<int, std::optional<BigInt>> unique_cell, swap_free_cell;
   for (const ir::CellGroup& g : n.cell_groups) {
     if (per_cell.count(g.cell)) continue;
     const Cell& c = p.cells[g.cell];
@@ -528,19 +528,18 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
       uniq = BigInt(seen.size());
     }
     unique_cell[g.cell] = uniq;
-    out.cells.push_back(CellCount{c.props().name, per_cell[g.cell], uniq, swap_free_size(c)});
+    swap_free_cell[g.cell] = swap_free_size(c);
+    out.cells.push_back(CellCount{c.props().name, per_cell[g.cell], uniq, swap_free_cell[g.cell]});
   }
   // Without symmetric duplicates: the cells' counts so reduced, where cells are decided once
   // (outside depth choices, which sum over cells).
   bool swaps = false, simple = true;
   BigInt swap_free = 1;
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
-    const int cell = n.cell_groups[g].cell;
-    auto it = std::find_if(out.cells.begin(), out.cells.end(),
-                           [&](const CellCount& cc) { return cc.cell == p.cells[cell].props().name; });
-    swaps = swaps || it->without_swaps;
-    simple = simple && owning_stage(n, n.units[n.cell_groups[g].units[0]]) < 0;
-    swap_free *= it->without_swaps ? *it->without_swaps : it->raw;
+  for (const ir::CellGroup& g : n.cell_groups) {
+    const std::optional<BigInt>& reduced = swap_free_cell[g.cell];
+    swaps = swaps || reduced;
+    simple = simple && owning_stage(n, n.units[g.units[0]]) < 0;
+    swap_free *= reduced ? *reduced : per_cell[g.cell];
   }
   // Decisions outside depth-choice stages multiply once; inside, sum over the depths.
   BigInt raw = 1;

@@ -106,10 +106,7 @@ bool check_choice(const Value& ops, SourceRange range, diag::DiagnosticEngine& d
 // of them has no edge out). A reduction cell's inputs are at twice the output's resolution and
 // are never concatenated (TF-slim would reduce them first; NASNet-A's reduction cells read both).
 bool unused_output(ir::Cell& cell, const ast::CellDecl& decl, SourceRange range, diag::DiagnosticEngine& diags) {
-  std::vector<int> downsampling(cell.num_nodes(), 1);
-  for (int v : ir::topological_order(cell))
-    if (auto in = cell.in_edges(v); !in.empty())
-      downsampling[v] = downsampling[cell.source(in.front())] * cell.edge(in.front()).stride;
+  const std::vector<int> downsampling = ir::node_downsampling(cell);
   const int out_downsampling = *std::max_element(downsampling.begin(), downsampling.end());
   std::vector<int> kept;
   bool never_read = false;

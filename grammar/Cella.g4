@@ -35,13 +35,15 @@ cellStmt
   | 'node' expr (':' expr)? nodeOpt* ';'?                     # nodeStmt
   | 'edge' expr '->' expr ':' expr optionalMark? ';'?         # edgeStmt
   | 'edges' 'all' ':' expr optionalMark? ';'?                 # edgesAllStmt
-  | 'combine' name ';'?                                       # combineStmt
+  | 'combine' combineSpec ';'?                                # combineStmt
   | 'select' expr ';'?                                        # selectStmt
   | 'output' expr ';'?                                        # outputStmt
   | 'reduction' ';'?                                          # reductionStmt
   | 'constraint' expr ';'?                                    # constraintStmt
   ;
-nodeOpt : 'combine' name | 'select' expr ;
+nodeOpt : 'combine' combineSpec | 'select' expr ;
+// `combine sum`, or a choice: `combine [sum, concat]`
+combineSpec : name | '[' name (',' name)* ','? ']' ;
 optionalMark : 'optional' ;
 
 // network nb201(C = 16, N = 5, classes = 10) { ... }

@@ -205,7 +205,7 @@ int cmd_count(const std::string& file, const Common& common) {
   else
     std::cout << fmt::format("  unique:        not computed: {}\n", s.unique_note);
   if (s.without_swaps)
-    std::cout << fmt::format("  without symmetric duplicates (inputs of a sum swapped): {} ({})\n",
+    std::cout << fmt::format("  without symmetric duplicates (interchangeable inputs of a node swapped): {} ({})\n",
                              big(*s.without_swaps), grouped(*s.without_swaps));
   for (const auto& cc : s.cells) {
     std::cout << fmt::format("  cell {}: {} architectures", cc.cell, big(cc.raw));

@@ -89,16 +89,16 @@ enum class CellStmtKind { Inputs, Nodes, Node, Edge, EdgesAll, Combine, Select, 
 
 struct CellStmt {
   CellStmtKind kind;
-  SourceRange range;  // the keyword
-  ExprPtr a, b, c;    // Inputs/Nodes/Select/Output/Constraint: a; Nodes: b = node ops;
-                      // Node: a = nodes, b = ops; Edge: a -> b : c; EdgesAll: c
-  std::string word;   // Combine: the combine mode
-  SourceRange word_range;
+  SourceRange range;      // the keyword
+  ExprPtr a, b, c;        // Inputs/Nodes/Select/Output/Constraint: a; Nodes: b = node ops;
+                          // Node: a = nodes, b = ops; Edge: a -> b : c; EdgesAll: c
   bool optional = false;  // Edge, EdgesAll
-  // Node options
-  std::string node_combine;
-  SourceRange node_combine_range;
-  ExprPtr node_select;
+  // Combine, and Node's `combine` option: the modes, more than one for a choice among them;
+  // `combine_list`: written as a list (so printed back as one)
+  std::vector<std::string> combine;
+  std::vector<SourceRange> combine_ranges;
+  bool combine_list = false;
+  ExprPtr node_select;  // Node option
 };
 
 struct CellDecl {

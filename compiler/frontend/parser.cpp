@@ -247,7 +247,7 @@ class Transformer {
 
   // cellStmt : 'inputs' expr | 'nodes' expr (':' expr)? | 'node' expr (':' expr)? nodeOpt*
   //          | 'edge' expr '->' expr ':' expr 'optional'? | 'edges' 'all' ':' expr 'optional'?
-  //          | 'combine' name | 'select' expr | 'output' expr | 'reduction'
+  //          | 'combine' combineSpec | 'select' expr | 'output' expr | 'reduction'
   //          | 'constraint' expr ;
   ast::CellStmt transform_cell_stmt(P::CellStmtContext* ctx) {
     ast::CellStmt s;
@@ -265,9 +265,8 @@ class Transformer {
       s.a = transform_expr(c->expr(0));
       if (c->expr().size() > 1) s.b = transform_expr(c->expr(1));
       for (auto* opt : c->nodeOpt()) {
-        if (opt->name()) {
-          s.node_combine = opt->name()->getText();
-          s.node_combine_range = range(opt->name());
+        if (opt->combineSpec()) {
+          combine_spec(opt->combineSpec(), s);
         } else {
           s.node_select = transform_expr(opt->expr());
         }
@@ -284,8 +283,7 @@ class Transformer {
       s.optional = c->optionalMark() != nullptr;
     } else if (auto* c = dynamic_cast<P::CombineStmtContext*>(ctx)) {
       s.kind = K::Combine;
-      s.word = c->name()->getText();
-      s.word_range = range(c->name());
+      combine_spec(c->combineSpec(), s);
     } else if (auto* c = dynamic_cast<P::SelectStmtContext*>(ctx)) {
       s.kind = K::Select;
       s.a = transform_expr(c->expr());
@@ -300,6 +298,15 @@ class Transformer {
       s.a = transform_expr(cs->expr());
     }
     return s;
+  }
+
+  // combineSpec : name | '[' name (',' name)* ','? ']' ;
+  void combine_spec(P::CombineSpecContext* ctx, ast::CellStmt& s) {
+    s.combine_list = ctx->getStart()->getText() == "[";
+    for (auto* n : ctx->name()) {
+      s.combine.push_back(n->getText());
+      s.combine_ranges.push_back(range(n));
+    }
   }
 
   // networkDecl : 'network' name paramList? '{' netStmt* '}' ;

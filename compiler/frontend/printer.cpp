@@ -2,6 +2,7 @@
 #include "compiler/frontend/printer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace cella::frontend {
 
@@ -115,6 +116,11 @@ void print_block(std::string& out, const ast::Block& b, int indent) {
   out += std::string(indent, ' ') + "}\n";
 }
 
+std::string print_combine(const ast::CellStmt& s) {
+  std::string modes = fmt::format("{}", fmt::join(s.combine, ", "));
+  return "combine " + (s.combine_list ? "[" + modes + "]" : modes);
+}
+
 std::string print_cell_stmt(const ast::CellStmt& s) {
   using K = ast::CellStmtKind;
   switch (s.kind) {
@@ -122,14 +128,14 @@ std::string print_cell_stmt(const ast::CellStmt& s) {
     case K::Nodes: return "nodes " + print(*s.a) + (s.b ? " : " + print(*s.b) : "");
     case K::Node: {
       std::string r = "node " + print(*s.a) + (s.b ? " : " + print(*s.b) : "");
-      if (!s.node_combine.empty()) r += " combine " + s.node_combine;
+      if (!s.combine.empty()) r += " " + print_combine(s);
       if (s.node_select) r += " select " + print(*s.node_select);
       return r;
     }
     case K::Edge:
       return "edge " + print(*s.a) + " -> " + print(*s.b) + " : " + print(*s.c) + (s.optional ? " optional" : "");
     case K::EdgesAll: return "edges all : " + print(*s.c) + (s.optional ? " optional" : "");
-    case K::Combine: return "combine " + s.word;
+    case K::Combine: return print_combine(s);
     case K::Select: return "select " + print(*s.a);
     case K::Output: return "output " + print(*s.a);
     case K::Reduction: return "reduction";

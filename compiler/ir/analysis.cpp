@@ -74,7 +74,7 @@ std::vector<int> node_downsampling(const Cell& cell) {
 bool concatenates_at_output(const Cell& cell) {
   const CellOutput& o = cell.props().output;
   return cell.props().inputs == 1 && o.kind == CellOutput::Kind::Node && o.nodes.front() >= cell.props().inputs &&
-         cell.node(o.nodes.front()).combine == Combine::Concat;
+         cell.node(o.nodes.front()).combines == std::vector<Combine>{Combine::Concat};
 }
 
 }  // namespace cella::ir

@@ -26,6 +26,20 @@ std::string names_of(const std::vector<Op>& ops) {
 
 const Network& net_of(const Program& p) { return *p.network; }
 
+std::string_view combine_name(Combine c) { return c == Combine::Sum ? "sum" : "concat"; }
+
+std::string combine_names(const std::vector<Combine>& modes) {
+  std::string s;
+  for (std::size_t i = 0; i < modes.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", combine_name(modes[i]));
+  return s;
+}
+
+int combine_index(const std::vector<Combine>& modes, std::string_view name) {
+  for (std::size_t i = 0; i < modes.size(); ++i)
+    if (combine_name(modes[i]) == name) return static_cast<int>(i);
+  return -1;
+}
+
 Arch empty_arch(const Program& p) {
   const Network& n = net_of(p);
   Arch a;
@@ -34,6 +48,7 @@ Arch empty_arch(const Program& p) {
     CellChoice ch;
     ch.edge_op.assign(c.num_edges(), -1);
     ch.node_op.assign(c.num_nodes(), -1);
+    ch.node_combine.assign(c.num_nodes(), -1);
     a.cells.push_back(ch);
   }
   a.layers.assign(n.layer_groups.size(), 0);
@@ -102,6 +117,22 @@ std::optional<std::vector<int>> genotype_concat(std::string_view text, std::stri
   return std::nullopt;
 }
 
+// A genotype's list of quoted words, `key=['sum', 'concat']`; nullopt if it has none.
+std::optional<std::vector<std::string>> genotype_words(std::string_view text, std::string_view key) {
+  std::size_t at = text.find(std::string(key) + "=[");
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(at + key.size() + 2);
+  rest = rest.substr(0, rest.find(']'));
+  std::vector<std::string> words;
+  for (std::size_t q = rest.find('\''); q != std::string_view::npos; q = rest.find('\'', q)) {
+    std::size_t end = rest.find('\'', q + 1);
+    if (end == std::string_view::npos) break;
+    words.emplace_back(rest.substr(q + 1, end - q - 1));
+    q = end + 1;
+  }
+  return words;
+}
+
 }  // namespace
 
 std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) {
@@ -141,6 +172,11 @@ std::optional<std::string> check_choice(const Cell& cell, const CellChoice& ch) 
       if (op < 0 || op >= static_cast<int>(np.ops.size()))
         return fmt::format("node {} of cell '{}' needs one of its operations ({})", v, name, names_of(np.ops));
     }
+    if (np.chooses_combine()) {
+      int k = v < static_cast<int>(ch.node_combine.size()) ? ch.node_combine[v] : -1;
+      if (k < 0 || k >= static_cast<int>(np.combines.size()))
+        return fmt::format("node {} of cell '{}' needs a combine mode ({})", v, name, combine_names(np.combines));
+    }
   }
   const auto& allowed = cell.props().allowed_edge_counts;
   if (present < static_cast<int>(allowed.size()) && !allowed[present])
@@ -173,6 +209,12 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
 int real_op(const Cell& cell, const CellChoice& choice, int edge) {
   const int k = choice.edge_op[edge];
   return k < 0 || cell.edge(edge).candidates[k].is_zero(1) ? -1 : k;
+}
+
+Combine combine_of(const Cell& cell, const CellChoice& choice, int v) {
+  const std::vector<Combine>& modes = cell.node(v).combines;
+  const int k = v < static_cast<int>(choice.node_combine.size()) ? choice.node_combine[v] : -1;
+  return modes[k >= 0 && k < static_cast<int>(modes.size()) ? k : 0];
 }
 
 bool unit_runs(const Program& program, int unit, const Arch& arch) {
@@ -249,9 +291,18 @@ std::string to_genotype(const Program& p, const Arch& a) {
     }
     return std::make_pair(pairs, fmt::format("{}", fmt::join(output_nodes(c, a.cells[g]), ", ")));
   };
+  // cella's extension: the combine modes of the nodes that choose one.
+  auto modes = [&](std::string_view key, int g) {
+    const Cell& c = p.cells[net_of(p).cell_groups[g].cell];
+    std::vector<std::string> words;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v)
+      if (c.node(v).chooses_combine()) words.push_back(fmt::format("'{}'", combine_name(combine_of(c, a.cells[g], v))));
+    return words.empty() ? std::string() : fmt::format(", {}_combine=[{}]", key, fmt::join(words, ", "));
+  };
   auto [n, nc] = part(groups.first);
   auto [r, rc] = part(groups.second);
-  return fmt::format("Genotype(normal=[{}], normal_concat=[{}], reduce=[{}], reduce_concat=[{}])", n, nc, r, rc);
+  return fmt::format("Genotype(normal=[{}], normal_concat=[{}]{}, reduce=[{}], reduce_concat=[{}]{})", n, nc,
+                     modes("normal", groups.first), r, rc, modes("reduce", groups.second));
 }
 
 nlohmann::json to_json(const Program& p, const Arch& a) {
@@ -268,8 +319,12 @@ nlohmann::json to_json(const Program& p, const Arch& a) {
     for (int v = 0; v < c.num_nodes(); ++v)
       if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0)
         nodes[std::to_string(v)] = c.node(v).ops[a.cells[g].node_op[v]].name;
+    nlohmann::json combine = nlohmann::json::object();
+    for (int v = 0; v < c.num_nodes(); ++v)
+      if (c.node(v).chooses_combine()) combine[std::to_string(v)] = combine_name(combine_of(c, a.cells[g], v));
     nlohmann::json cell = {{"edges", edges}};
     if (!nodes.empty()) cell["nodes"] = nodes;
+    if (!combine.empty()) cell["combine"] = combine;
     cells[n.cell_groups[g].name] = cell;
   }
   if (!cells.empty()) j["cells"] = cells;
@@ -404,6 +459,30 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
     }
     if (i != pairs.size())
       return fmt::format("the '{}' list has {} pairs, too many for cell '{}'", key, pairs.size(), c.props().name);
+    std::vector<int> choosing;
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v)
+      if (c.node(v).chooses_combine()) choosing.push_back(v);
+    if (auto words = genotype_words(text, std::string(key) + "_combine")) {
+      if (words->size() != choosing.size())
+        return fmt::format("{}_combine lists {} modes; cell '{}' has {} nodes that choose one", key, words->size(),
+                           c.props().name, choosing.size());
+      for (std::size_t j = 0; j < choosing.size(); ++j) {
+        const int v = choosing[j];
+        const int k = combine_index(c.node(v).combines, (*words)[j]);
+        if (k < 0)
+          return fmt::format("node {} of cell '{}' combines with {}, not '{}'", v, c.props().name,
+                             combine_names(c.node(v).combines), (*words)[j]);
+        a.cells[g].node_combine[v] = k;
+      }
+    } else {
+      for (int v : choosing) {
+        const int k = combine_index(c.node(v).combines, "sum");
+        if (k < 0)
+          return fmt::format("node {} of cell '{}' cannot add; the genotype needs a {}_combine list", v, c.props().name,
+                             key);
+        a.cells[g].node_combine[v] = k;
+      }
+    }
     // The concat list is the space's to compute; one that disagrees names another network.
     if (auto given = genotype_concat(text, std::string(key) + "_concat");
         given && !check_choice(c, a.cells[g]) && *given != output_nodes(c, a.cells[g]))
@@ -450,6 +529,18 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
         int idx = op_index(c.node(v).ops, val.get<std::string>());
         if (idx < 0) return fmt::format("node {} has no operation '{}'", key, val.get<std::string>());
         a.cells[g].node_op[v] = idx;
+      }
+    }
+    if (cj.contains("combine") && cj["combine"].is_object()) {
+      for (auto& [key, val] : cj["combine"].items()) {
+        int v = -1;
+        for (int i = 0; i < c.num_nodes(); ++i)
+          if (std::to_string(i) == key && c.node(i).chooses_combine()) v = i;
+        if (v < 0) return fmt::format("node {} of cell '{}' does not choose a combine mode", key, gname);
+        int k = val.is_string() ? combine_index(c.node(v).combines, val.get<std::string>()) : -1;
+        if (k < 0)
+          return fmt::format("node {} combines with {}, not {}", key, combine_names(c.node(v).combines), val.dump());
+        a.cells[g].node_combine[v] = k;
       }
     }
   }

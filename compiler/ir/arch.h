@@ -17,6 +17,8 @@ namespace cella::ir {
 struct CellChoice {
   std::vector<int> edge_op;  ///< per edge index: candidate index, or -1 when the edge is absent
   std::vector<int> node_op;  ///< per node: operation index, or -1 when the node has none
+  /// per node: index into NodeProps::combines where the node chooses its mode, else -1
+  std::vector<int> node_combine;
   bool operator==(const CellChoice&) const = default;
 };
 
@@ -36,6 +38,9 @@ std::optional<std::string> check_arch(const Program& program, const Arch& arch);
 /// The candidate `choice` runs on edge `edge` of `cell`, or -1 when the edge is absent or its
 /// candidate is `none` (structurally zero): the edges an architecture really has.
 int real_op(const Cell& cell, const CellChoice& choice, int edge);
+
+/// The mode node `v` of `cell` combines its inputs with in `choice`.
+Combine combine_of(const Cell& cell, const CellChoice& choice, int v);
 
 /// Whether network unit `unit` runs in `arch` (a stage deeper than the architecture's depth
 /// does not).
@@ -57,7 +62,10 @@ std::vector<ArchFormat> formats(const Program& program);
 
 /// `|nor_conv_3x3~0|+|...|`; requires ArchFormat::Nb201.
 std::string to_nb201(const Program& program, const Arch& arch);
-/// `Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`.
+/// `Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`, and for a
+/// space whose nodes choose their combine mode cella's `normal_combine=['sum', 'concat', ...]`
+/// and `reduce_combine=[...]`, one word per choosing node in node order. Parsing a genotype
+/// without them reads every choosing node as `sum`: DARTS' genotypes add.
 std::string to_genotype(const Program& program, const Arch& arch);
 nlohmann::json to_json(const Program& program, const Arch& arch);
 /// The most specific form the program supports.

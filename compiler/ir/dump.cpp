@@ -13,6 +13,14 @@ namespace cella::ir {
 
 namespace {
 
+// `sum`, `concat`, or a choice `[sum, concat]`.
+std::string combine_text(const std::vector<Combine>& modes) {
+  std::string s;
+  for (std::size_t i = 0; i < modes.size(); ++i)
+    s += (i ? ", " : "") + std::string(modes[i] == Combine::Sum ? "sum" : "concat");
+  return modes.size() > 1 ? "[" + s + "]" : s;
+}
+
 // A plan enum's word, as the plan spells it.
 template <class E>
 std::string word(E value) {
@@ -147,7 +155,7 @@ std::string dump_text(const Program& p) {
         out += fmt::format("  node {}: input\n", v);
         continue;
       }
-      out += fmt::format("  node {}: {}", v, n.combine == Combine::Sum ? "sum" : "concat");
+      out += fmt::format("  node {}: {}", v, combine_text(n.combines));
       if (n.select) out += fmt::format(", select {}", n.select);
       if (!n.ops.empty()) out += ", ops " + names(n.ops);
       out += "\n";
@@ -202,7 +210,7 @@ nlohmann::json dump_json(const Program& p) {
       const NodeProps& n = c.node(v);
       nlohmann::json nj = {{"id", v},
                            {"kind", n.kind == NodeKind::Input ? "input" : "intermediate"},
-                           {"combine", n.combine == Combine::Sum ? "sum" : "concat"},
+                           {"combine", combine_text(n.combines)},
                            {"select", n.select}};
       nlohmann::json ops = nlohmann::json::array();
       for (const Op& op : n.ops) ops.push_back(op_json(op));
@@ -354,6 +362,7 @@ std::string arch_dot(const Program& p, const Arch& a) {
       if (v < static_cast<int>(ch.node_op.size()) && ch.node_op[v] >= 0 &&
           ch.node_op[v] < static_cast<int>(np.ops.size()))
         label += "\\n" + np.ops[ch.node_op[v]].name;
+      if (combine_of(c, ch, v) == Combine::Concat) label += "\\nconcat";
       out += fmt::format("    g{}_n{} [label=\"{}\"];\n", g, v, label);
     }
     for (int e = 0; e < c.num_edges() && e < static_cast<int>(ch.edge_op.size()); ++e) {

@@ -72,7 +72,12 @@ enum class Combine { Sum, Concat };
 struct NodeProps {
   int id = 0;
   NodeKind kind = NodeKind::Intermediate;
-  Combine combine = Combine::Sum;
+  /// How the node combines its inputs; two modes are a choice the architecture makes
+  /// (CellChoice::node_combine). A concatenating node inside a cell is projected back to the
+  /// width (lower::CellUnit::combine), except the output node of a 1-input cell
+  /// (concatenates_at_output), which NAS-Bench-101 makes wider.
+  std::vector<Combine> combines{Combine::Sum};
+  bool chooses_combine() const { return combines.size() > 1; }
   std::vector<Op> ops;  ///< node operation candidates (empty: no operation)
   int select = 0;       ///< keep exactly this many incoming edges; 0 keeps all
   diag::SourceRange range;

@@ -31,7 +31,8 @@ bool has_constraint(const Cell& c) {
 // Why the cell's masked choices are empty, or nullopt. Also checks that some reachable number
 // of present edges satisfies the cell's constraint.
 std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vector<bool>>& edges,
-                                      const std::vector<std::vector<bool>>& nodes) {
+                                      const std::vector<std::vector<bool>>& nodes,
+                                      const std::vector<std::vector<bool>>& combines) {
   const std::string& name = c.props().name;
   std::vector<bool> reachable{true};  // reachable[k]: some choice so far has k present edges
   auto add = [&](const std::vector<bool>& node_counts) {
@@ -63,6 +64,8 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
     }
     if (!np.ops.empty() && enabled_candidates(nodes[v]).empty())
       return fmt::format("node {} of cell '{}' keeps no operation", v, name);
+    if (enabled_candidates(combines[v]).empty())
+      return fmt::format("node {} of cell '{}' keeps no combine mode", v, name);
   }
   if (has_constraint(c)) {
     bool any = false;
@@ -77,7 +80,8 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
 
 // One uniformly random choice of the cell among those the mask rows keep (the cell is not empty).
 CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edges,
-                       const std::vector<std::vector<bool>>& nodes, std::mt19937_64& rng) {
+                       const std::vector<std::vector<bool>>& nodes, const std::vector<std::vector<bool>>& combines,
+                       std::mt19937_64& rng) {
   CellChoice ch;
   const bool constrained = has_constraint(c);
   // Rejection keeps the draw uniform under a constraint; cell_empty has checked that some
@@ -85,6 +89,7 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
   for (int attempt = 0; attempt < 1000000; ++attempt) {
     ch.edge_op.assign(c.num_edges(), -1);
     ch.node_op.assign(c.num_nodes(), -1);
+    ch.node_combine.assign(c.num_nodes(), -1);
     for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
       const NodeProps& np = c.node(v);
       std::vector<int> in = c.in_edges(v);
@@ -112,6 +117,10 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
       if (!np.ops.empty()) {
         std::vector<int> ops = enabled_candidates(nodes[v]);
         ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
+      }
+      if (np.chooses_combine()) {
+        std::vector<int> modes = enabled_candidates(combines[v]);
+        ch.node_combine[v] = modes[std::uniform_int_distribution<std::size_t>(0, modes.size() - 1)(rng)];
       }
     }
     if (!constrained) return ch;
@@ -160,11 +169,13 @@ Mask Mask::full(const Program& p) {
   const Network& n = *p.network;
   for (const CellGroup& g : n.cell_groups) {
     const Cell& c = p.cells[g.cell];
-    std::vector<std::vector<bool>> edges, nodes;
+    std::vector<std::vector<bool>> edges, nodes, combines;
     for (int e = 0; e < c.num_edges(); ++e) edges.emplace_back(c.edge(e).candidates.size(), true);
     for (int v = 0; v < c.num_nodes(); ++v) nodes.emplace_back(c.node(v).ops.size(), true);
+    for (int v = 0; v < c.num_nodes(); ++v) combines.emplace_back(c.node(v).combines.size(), true);
     m.cells.push_back(edges);
     m.nodes.push_back(nodes);
+    m.combines.push_back(combines);
   }
   for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
   return m;
@@ -179,6 +190,11 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
     for (std::size_t v = 0; v < m.nodes[g].size(); ++v)
       for (std::size_t k = 0; k < m.nodes[g][v].size(); ++k)
         m.nodes[g][v][k] = static_cast<int>(k) == a.cells[g].node_op[v];
+    const Cell& c = p.cells[p.network->cell_groups[g].cell];
+    for (std::size_t v = 0; v < m.combines[g].size(); ++v)
+      if (c.node(static_cast<int>(v)).chooses_combine())
+        for (std::size_t k = 0; k < m.combines[g][v].size(); ++k)
+          m.combines[g][v][k] = static_cast<int>(k) == a.cells[g].node_combine.at(v);
   }
   for (std::size_t l = 0; l < m.layers.size(); ++l)
     for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
@@ -196,6 +212,8 @@ bool holds(const Program& p, const Mask& m, const Arch& a) {
       if (ch.edge_op[e] >= 0 && !m.cells[g][e].at(static_cast<std::size_t>(ch.edge_op[e]))) return false;
     for (std::size_t v = 0; v < m.nodes[g].size() && v < ch.node_op.size(); ++v)
       if (ch.node_op[v] >= 0 && !m.nodes[g][v].at(static_cast<std::size_t>(ch.node_op[v]))) return false;
+    for (std::size_t v = 0; v < m.combines[g].size() && v < ch.node_combine.size(); ++v)
+      if (ch.node_combine[v] >= 0 && !m.combines[g][v].at(static_cast<std::size_t>(ch.node_combine[v]))) return false;
   }
   for (std::size_t l = 0; l < a.layers.size(); ++l)
     if (layer_active(n, a, l) && !m.layers[l].at(static_cast<std::size_t>(a.layers[l]))) return false;
@@ -205,7 +223,7 @@ bool holds(const Program& p, const Mask& m, const Arch& a) {
 std::optional<std::string> why_empty(const Program& p, const Mask& m) {
   const Network& n = *p.network;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
-    if (auto why = cell_empty(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g])) return why;
+    if (auto why = cell_empty(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], m.combines[g])) return why;
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
     if (enabled_candidates(m.layers[l]).empty())
       return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
@@ -217,7 +235,7 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
   const Network& n = *p.network;
   Arch a;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
-    a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], rng));
+    a.cells.push_back(sample_cell(p.cells[n.cell_groups[g].cell], m.cells[g], m.nodes[g], m.combines[g], rng));
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
     std::vector<int> ops = enabled_candidates(m.layers[l]);
     a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);

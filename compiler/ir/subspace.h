@@ -25,7 +25,10 @@ namespace cella::ir {
 struct Mask {
   std::vector<std::vector<std::vector<bool>>> cells;  ///< [cell group][edge][candidate]
   std::vector<std::vector<std::vector<bool>>> nodes;  ///< [cell group][node][operation]
-  std::vector<std::vector<bool>> layers;              ///< [layer group][candidate]
+  /// [cell group][node][combine mode] (NodeProps::combines): a supernet builds a concatenating
+  /// node's projection where concat is on, a plain network combines with the one mode on
+  std::vector<std::vector<std::vector<bool>>> combines;
+  std::vector<std::vector<bool>> layers;  ///< [layer group][candidate]
 
   /// Every candidate enabled: the whole supernet.
   static Mask full(const Program& program);

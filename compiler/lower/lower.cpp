@@ -258,6 +258,26 @@ class Lowering {
       }
       cu.nodes.push_back(std::move(row));
     }
+    const auto& combine_mask = mask_.combines[u.group];
+    cu.combine.assign(c.num_nodes(), std::nullopt);
+    cu.combine_mode.assign(c.num_nodes(), -1);
+    for (int v = cp.inputs; v < c.num_nodes(); ++v) {
+      const std::vector<ir::Combine>& modes = c.node(v).combines;
+      std::vector<int> on;
+      for (std::size_t k = 0; k < modes.size(); ++k)
+        if (combine_mask[v][k]) on.push_back(static_cast<int>(k));
+      if (on.size() == 1) cu.combine_mode[v] = on.front();
+      if (!live[v] || (cu.projects_inputs && v == out_node)) continue;
+      for (int k : on) {
+        if (modes[k] != ir::Combine::Concat) continue;
+        const auto in = static_cast<std::int64_t>(c.in_edges(v).size());
+        ir::Op op = preprocess_op(channels_of(v), false);
+        op.name = "concat_projection";
+        std::string name = fmt::format("node{}/concat", v);
+        cu.combine[v] = module(Role::Combine, name, unit + "." + name, index, u.group, v, k, op, in * channels_of(v),
+                               size_at(v), affine);
+      }
+    }
     cu.output_concat = cp.output.kind != ir::CellOutput::Kind::Node;
     cu.output = cp.output.nodes;
     if (cp.output.kind == ir::CellOutput::Kind::Unused && !supernet_) {
@@ -293,6 +313,7 @@ std::vector<const Module*> Network::modules() const {
         for (const auto& m : row) add(m);
       for (const auto& row : u.cell->nodes)
         for (const auto& m : row) add(m);
+      for (const auto& m : u.cell->combine) add(m);
     }
     for (const auto& m : u.choices) add(m);
   }

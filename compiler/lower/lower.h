@@ -22,6 +22,7 @@ enum class Role {
   Preprocess,      ///< a DARTS cell's input adapter (its width, or a factorized reduce)
   EdgeCandidate,   ///< one candidate operation of one cell edge
   NodeOp,          ///< one candidate operation of a cell node (NAS-Bench-101 style)
+  Combine,         ///< the projection of a concatenating cell node back to the width
   LayerCandidate,  ///< one candidate of a choice layer (MobileNet style)
   Auxiliary,       ///< the auxiliary head (stand-alone networks only)
 };
@@ -64,6 +65,14 @@ struct CellUnit {
   /// and sums at the output node, as the architecture sets the split.
   bool projects_inputs = false;
   std::vector<std::int64_t> node_channels;  ///< per node; empty: every node has `width`
+  /// Per node: the index into NodeProps::combines the mask leaves it, or -1 where it leaves a
+  /// choice (each pass's CellMix::combine then says).
+  std::vector<int> combine_mode;
+  /// Per node: where concatenation is possible (except the output node of a cell that
+  /// `projects_inputs`), the projection of the concatenated inputs back to the width
+  /// (ReLU-conv1x1-BN, one input slot of `width` channels per incoming edge, zeros for absent
+  /// ones), so that every state keeps the width whatever the architecture.
+  std::vector<std::optional<Module>> combine;
 };
 
 struct Unit {

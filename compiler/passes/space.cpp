@@ -75,6 +75,7 @@ std::vector<BigInt> edge_count_polynomial(const Cell& c) {
     }
     if (!np.ops.empty())
       for (BigInt& x : node) x *= np.ops.size();
+    for (BigInt& x : node) x *= np.combines.size();
     poly = multiply(poly, node);
   }
   return poly;
@@ -115,6 +116,7 @@ BigInt cell_size(const Cell& c) {
         }
       }
       if (!np.ops.empty()) factors.push_back(BigInt(np.ops.size()));
+      if (np.chooses_combine()) factors.push_back(BigInt(np.combines.size()));
     }
     return product(std::move(factors));
   }
@@ -129,6 +131,7 @@ void enumerate_cell(const Cell& c, const std::function<bool(const CellChoice&)>&
   CellChoice ch;
   ch.edge_op.assign(c.num_edges(), -1);
   ch.node_op.assign(c.num_nodes(), -1);
+  ch.node_combine.assign(c.num_nodes(), -1);
   const int I = c.props().inputs, N = c.num_nodes();
   bool stop = false;
   std::function<void(int)> node = [&](int v) {
@@ -141,11 +144,19 @@ void enumerate_cell(const Cell& c, const std::function<bool(const CellChoice&)>&
     }
     const ir::NodeProps& np = c.node(v);
     std::vector<int> in = c.in_edges(v);
+    auto with_combine = [&] {
+      if (!np.chooses_combine()) return node(v + 1);
+      for (int k = 0; k < static_cast<int>(np.combines.size()) && !stop; ++k) {
+        ch.node_combine[v] = k;
+        node(v + 1);
+      }
+      ch.node_combine[v] = -1;
+    };
     auto with_node_op = [&] {
-      if (np.ops.empty()) return node(v + 1);
+      if (np.ops.empty()) return with_combine();
       for (int o = 0; o < static_cast<int>(np.ops.size()) && !stop; ++o) {
         ch.node_op[v] = o;
-        node(v + 1);
+        with_combine();
       }
       ch.node_op[v] = -1;
     };
@@ -207,7 +218,7 @@ std::string canonical(const Cell& c, const CellChoice& ch) {
     std::string s;
     if (terms.empty())
       s = "#";
-    else if (c.node(v).combine == ir::Combine::Concat)
+    else if (ir::combine_of(c, ch, v) == ir::Combine::Concat)
       s = fmt::format("cat({})", fmt::join(terms, ","));
     else
       s = fmt::format("{}", fmt::join(terms, "+"));
@@ -469,7 +480,9 @@ std::optional<BigInt> swap_free_size(const Cell& c) {
   BigInt total = cell_size(c), swapped = total;
   bool any = false;
   for (int t = I; t < c.num_nodes(); ++t) {
-    if (c.node(t).combine != ir::Combine::Sum) continue;
+    // NAS-Bench-101's output node gives its inputs widths in node order; a sum, or a concatenation
+    // projected back to the width (whose weights permute with its inputs), does not care.
+    if (ir::concatenates_at_output(c) && t == c.props().output.nodes.front()) continue;
     // The inputs of t that could trade places: each feeds only t, through the same fixed
     // candidate, has no operation of its own and is not part of the output; grouped by what
     // they choose among.
@@ -481,7 +494,8 @@ std::optional<BigInt> swap_free_size(const Cell& c) {
       for (int f = 0; f < c.num_edges(); ++f) outs += c.source(f) == u;
       if (u < I || outs != 1 || in_output[u] || !c.node(u).ops.empty() || ep.optional || ep.candidates.size() != 1)
         continue;
-      std::string key = fmt::format("{}|{}|{}", ep.candidates[0].name, ep.stride, c.node(u).select);
+      std::string key = fmt::format("{}|{}|{}|{}", ep.candidates[0].name, ep.stride, c.node(u).select,
+                                    static_cast<int>(c.node(u).combines.front()) + 10 * c.node(u).combines.size());
       for (int f : c.in_edges(u)) {
         key += fmt::format("|{}:{}:{}:", c.source(f), c.edge(f).stride, c.edge(f).optional);
         for (const ir::Op& op : c.edge(f).candidates) key += op.name + ",";

@@ -29,11 +29,34 @@ struct EdgeDraft {
 
 struct NodeDraft {
   std::optional<Value> ops;
-  std::string combine;
-  SourceRange combine_range;
+  std::optional<std::vector<ir::Combine>> combine;
   std::optional<std::int64_t> select;
   SourceRange range;
 };
+
+// The modes of a `combine` statement or node option: `sum`, `concat`, or a list of both (a
+// choice); nullopt after reporting a bad one.
+std::optional<std::vector<ir::Combine>> combine_modes(const ast::CellStmt& s, diag::DiagnosticEngine& diags) {
+  std::vector<ir::Combine> out;
+  for (std::size_t i = 0; i < s.combine.size(); ++i) {
+    const std::string& w = s.combine[i];
+    if (w != "sum" && w != "concat") {
+      diags.report(Kind::InvalidValue, s.combine_ranges[i], fmt::format("unknown combine mode '{}'", w));
+      if (std::string m = diag::closest_match(w, {"sum", "concat"}); !m.empty())
+        diags.note(fmt::format("did you mean '{}'?", m));
+      else
+        diags.note("a node combines its inputs with `sum` or `concat`, or chooses with `[sum, concat]`");
+      return std::nullopt;
+    }
+    const ir::Combine c = w == "sum" ? ir::Combine::Sum : ir::Combine::Concat;
+    if (std::find(out.begin(), out.end(), c) != out.end()) {
+      diags.report(Kind::InvalidValue, s.combine_ranges[i], fmt::format("combine mode '{}' is listed twice", w));
+      return std::nullopt;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
 
 // The statements of a cell, its bases' first.
 bool collect(const ast::CellDecl& decl, const Globals& globals, diag::DiagnosticEngine& diags,
@@ -148,8 +171,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
   std::optional<std::int64_t> inputs, nodes;
   SourceRange inputs_range, nodes_range;
   std::optional<Value> node_ops_all;
-  std::string combine = "sum";
-  SourceRange combine_range;
+  std::vector<ir::Combine> combine{ir::Combine::Sum};
   std::optional<std::int64_t> select_all;
   SourceRange select_range;
   const ast::Expr* output = nullptr;
@@ -227,20 +249,14 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
         }
         std::optional<std::int64_t> sel;
         if (s->node_select) sel = ev.eval_int(*s->node_select, {}, "select", 1, 1'000'000);
-        if (!s->node_combine.empty() && s->node_combine != "sum" && s->node_combine != "concat") {
-          diags.report(Kind::InvalidValue, s->node_combine_range,
-                       fmt::format("unknown combine mode '{}'", s->node_combine));
-          diags.note("a node combines its inputs with `sum` or `concat`");
-        }
+        std::optional<std::vector<ir::Combine>> modes;
+        if (!s->combine.empty()) modes = combine_modes(*s, diags);
         for (std::int64_t v : *list) {
           if (!check_node(v, s->a->range, false)) continue;
           NodeDraft& d = node_drafts[v];
           d.range = s->a->range;
           if (ops) d.ops = ops;
-          if (!s->node_combine.empty()) {
-            d.combine = s->node_combine;
-            d.combine_range = s->node_combine_range;
-          }
+          if (modes) d.combine = modes;
           if (sel) d.select = sel;
         }
         break;
@@ -305,16 +321,7 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
       }
       case K::Combine:
         if (!once(*s, "combine")) break;
-        if (s->word != "sum" && s->word != "concat") {
-          diags.report(Kind::InvalidValue, s->word_range, fmt::format("unknown combine mode '{}'", s->word));
-          if (std::string m = diag::closest_match(s->word, {"sum", "concat"}); !m.empty())
-            diags.note(fmt::format("did you mean '{}'?", m));
-          else
-            diags.note("a node combines its inputs with `sum` or `concat`");
-          break;
-        }
-        combine = s->word;
-        combine_range = s->word_range;
+        if (auto modes = combine_modes(*s, diags)) combine = std::move(*modes);
         break;
       case K::Select:
         if (!once(*s, "select")) break;
@@ -388,14 +395,13 @@ std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& glo
     ir::NodeProps np;
     np.id = v;
     np.kind = v < I ? ir::NodeKind::Input : ir::NodeKind::Intermediate;
-    np.combine = combine == "concat" ? ir::Combine::Concat : ir::Combine::Sum;
+    np.combines = combine;
     np.select = v < I ? 0 : static_cast<int>(select_all.value_or(0));
     if (v >= I && node_ops_all) np.ops = ev.expand_all(*node_ops_all, {});
     if (auto it = node_drafts.find(v); it != node_drafts.end()) {
       np.range = it->second.range;
       if (it->second.ops) np.ops = ev.expand_all(*it->second.ops, {});
-      if (!it->second.combine.empty())
-        np.combine = it->second.combine == "concat" ? ir::Combine::Concat : ir::Combine::Sum;
+      if (it->second.combine) np.combines = *it->second.combine;
       if (it->second.select) np.select = static_cast<int>(*it->second.select);
     }
     boost::add_vertex(np, cell.graph);

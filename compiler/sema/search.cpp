@@ -548,10 +548,30 @@ class SearchBuilder {
     return true;
   }
 
+  // Architecture weights cover edges and layers; a node that chooses how it combines its inputs
+  // (NASNet's add or concat) is only ever decided by sampling.
+  bool combine_choices_apply() {
+    if (!ir::is_weights_method(plan_.supernet.method)) return true;
+    for (const ir::CellGroup& g : network_.cell_groups) {
+      const ir::Cell& c = cells_[g.cell];
+      for (int v = 0; v < c.num_nodes(); ++v) {
+        if (!c.node(v).chooses_combine()) continue;
+        diags_.report(Kind::InvalidValue, range_of("supernet.weights"),
+                      fmt::format("`weights {}` learns weights for operations, and node {} of cell '{}' also chooses "
+                                  "how it combines its inputs",
+                                  plan_.supernet.method, v, c.props().name));
+        diags_.note("train this space with a sampler (`sampler uniform`), or fix the node's mode (`combine sum`)");
+        return false;
+      }
+    }
+    return true;
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply()) return;
+    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply() || !combine_choices_apply())
+      return;
     if (!ir::split_points_apply(p)) {
       overrun_warning();
       return;

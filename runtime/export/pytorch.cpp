@@ -339,6 +339,16 @@ class Writer {
       if (const int k = node_op(v); k >= 0)
         s += fmt::format("        self.node_{} = {}  # node {}: {}\n", v,
                          sequential(*cu.nodes[v][k], channels(*cu.nodes[v][k])), v, c.node(v).ops[k].name);
+    // A concatenating node's projection back to the width (lower::CellUnit::combine).
+    for (int v = 0; v < c.num_nodes(); ++v)
+      if (const auto& m = cu.combine[v]) {
+        const auto slots = static_cast<std::int64_t>(c.in_edges(v).size());
+        const std::string width = numeric ? std::to_string(m->in_channels / slots) : "C";
+        s += fmt::format(
+            "        self.concat_{} = nn.Sequential(nn.ReLU(), nn.Conv2d({} * {}, {}, 1, bias=False), "
+            "nn.BatchNorm2d({}{}))\n",
+            v, slots, width, width, width, m->affine ? "" : ", affine=False");
+      }
     s += I >= 2 ? "\n    def forward(self, prev_prev, prev):\n        n0 = self.preprocess0(prev_prev)\n"
                   "        n1 = self.preprocess1(prev)\n"
                 : "\n    def forward(self, x):\n        n0 = x\n";
@@ -347,19 +357,23 @@ class Writer {
       // With split channels an inner node reads the first channels of a wider source, and the
       // output node concatenates the inner nodes, then adds the projected input.
       std::string sum;
-      std::vector<std::string> parts;
+      std::vector<std::string> parts, slots;
       for (int e : c.in_edges(v)) {
+        if (cu.combine[v] && kept(e) < 0) slots.push_back(fmt::format("zeros_of(n0, self.C, {})", cu.downsampling[v]));
         if (kept(e) < 0) continue;
         const int src = c.source(e);
         std::string x = fmt::format("n{}", src);
         if (split && src >= I && v != out_node && cu.node_channels[src] > cu.node_channels[v])
           x += fmt::format("[:, :{}]", cu.node_channels[v]);
         std::string term = fmt::format("self.{}({})", edge_attr(c, e), x);
-        if (split && v == out_node && src >= I)
+        if (cu.combine[v])
+          slots.push_back(term);
+        else if (split && v == out_node && src >= I)
           parts.push_back(term);
         else
           sum += (sum.empty() ? "" : " + ") + term;
       }
+      if (cu.combine[v]) sum = fmt::format("self.concat_{}(torch.cat([{}], dim=1))", v, fmt::join(slots, ", "));
       if (!parts.empty()) {
         std::string cat = parts.size() == 1 ? parts[0] : fmt::format("torch.cat([{}], dim=1)", fmt::join(parts, ", "));
         sum = sum.empty() ? cat : cat + " + " + sum;
@@ -410,6 +424,9 @@ class Writer {
         for (int v = 0; v < c.num_nodes(); ++v)
           for (const auto& mod : cu.nodes[v])
             if (mod) m.prefixes.emplace_back(mod->path + ".", fmt::format("{}.node_{}.", attr, v));
+        for (int v = 0; v < c.num_nodes(); ++v)
+          if (const auto& mod = cu.combine[v])
+            m.prefixes.emplace_back(mod->path + ".", fmt::format("{}.concat_{}.", attr, v));
         call =
             c.props().inputs >= 2 ? fmt::format("self.{}(prev_prev, prev)", attr) : fmt::format("self.{}(prev)", attr);
       } else {

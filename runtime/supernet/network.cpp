@@ -43,6 +43,7 @@ Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
       if (!c.node(v).ops.empty() && a.cells[g].node_op[v] >= 0) m.ops = {a.cells[g].node_op[v]};
       cm.nodes.push_back(m);
     }
+    cm.combine = a.cells[g].node_combine;
     mix.cells.push_back(cm);
   }
   for (int op : a.layers) mix.layers.push_back(Mix{{op}, {}});
@@ -85,6 +86,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
     node_ops_.assign(c.num_nodes(), {});
     for (int v = 0; v < c.num_nodes(); ++v)
       for (const auto& m : desc_.nodes[v]) node_ops_[v].push_back(built(m));
+    combine_.clear();
+    for (const auto& m : desc_.combine) combine_.push_back(built(m));
     order_ = ir::topological_order(c);
     in_edges_.assign(c.num_nodes(), {});
     for (int v = 0; v < c.num_nodes(); ++v) in_edges_[v] = c.in_edges(v);
@@ -122,7 +125,12 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
       if (v < I) continue;
       torch::Tensor acc;
       std::vector<torch::Tensor> parts;
-      for (int e : in_edges_[v]) {
+      // A concatenating node (lower::CellUnit::combine): its inputs in edge order, absent ones
+      // as zeros, projected back to the width.
+      const bool concat = combine_[v] && mode(v, mix) == ir::Combine::Concat;
+      std::vector<torch::Tensor> slots(concat ? in_edges_[v].size() : 0);
+      for (std::size_t i = 0; i < in_edges_[v].size(); ++i) {
+        const int e = in_edges_[v][i];
         const Mix& m = mix.edges[e];
         for (std::size_t j = 0; j < m.ops.size(); ++j) {
           int k = m.ops[j];
@@ -155,10 +163,22 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
             record->push_back(GateRecord{.edge = e, .candidate = k, .input = states[src], .output = y});
           }
           if (m.weights.defined()) y = y * m.weights[static_cast<std::int64_t>(j)];
-          if (split && v == out_node && src >= I)
+          if (concat)
+            slots[i] = slots[i].defined() ? slots[i] + y : y;
+          else if (split && v == out_node && src >= I)
             parts.push_back(y);
           else
             acc = acc.defined() ? acc + y : y;
+        }
+      }
+      if (concat) {
+        torch::Tensor like;
+        for (const torch::Tensor& t : slots)
+          if (t.defined()) like = t;
+        if (like.defined()) {
+          for (torch::Tensor& t : slots)
+            if (!t.defined()) t = torch::zeros_like(like);
+          acc = combine_[v]->forward(torch::cat(slots, 1));
         }
       }
       if (!parts.empty()) {
@@ -197,7 +217,19 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
   std::shared_ptr<const ir::Program> program_;
   lower::CellUnit desc_;
   std::vector<nn::Sequential> pre_;
+  /// The mode node v combines with in this pass: the mask's, else the mixing's.
+  ir::Combine mode(int v, const CellMix& mix) const {
+    const ir::Cell& c = program_->cells[desc_.cell];
+    int k = desc_.combine_mode[v];
+    if (k < 0 && v < static_cast<int>(mix.combine.size())) k = mix.combine[v];
+    if (k < 0)
+      throw std::logic_error(
+          fmt::format("node {} of cell '{}' chooses how it combines, and this pass does not say", v, c.props().name));
+    return c.node(v).combines[k];
+  }
+
   std::vector<std::vector<nn::Sequential>> ops_, node_ops_;  ///< null where the mask is off
+  std::vector<nn::Sequential> combine_;                      ///< per node: the concatenation's projection
   std::vector<std::vector<bool>> zero_, leading_relu_, identity_;
   double drop_prob_ = 0;
   std::vector<int> order_;

@@ -35,6 +35,9 @@ struct Mix {
 struct CellMix {
   std::vector<Mix> edges;  ///< per edge index; an empty `ops` means the edge is absent
   std::vector<Mix> nodes;  ///< per node; empty for nodes without operations
+  /// per node: the index into NodeProps::combines it runs; empty, or -1 for a node, where the
+  /// mask leaves one mode (lower::CellUnit::combine_mode)
+  std::vector<int> combine;
 };
 
 /// What one forward pass ran on one cell edge or choice layer: ProxylessNAS's binary gates need

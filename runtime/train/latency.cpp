@@ -62,6 +62,11 @@ LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::
         t.fixed += v / static_cast<double>(c.node(module.slot).ops.size());
         break;
       }
+      case lower::Role::Combine: {
+        const ir::Cell& c = p.cells[n.cell_groups[static_cast<std::size_t>(module.group)].cell];
+        t.fixed += v / static_cast<double>(c.node(module.slot).combines.size());
+        break;
+      }
       default: t.fixed += v;
     }
   }

@@ -476,6 +476,12 @@ ir::Arch strongest_arch(const SupernetState& s) {
         for (int e : in) ch.edge_op[e] = best_op(e, false).first;
       }
       if (!c.node(v).ops.empty()) ch.node_op[v] = enabled_candidates(mask.nodes[g][v]).front();
+      // The compiler keeps combine choices away from methods with architecture weights.
+      if (c.node(v).chooses_combine())
+        throw std::invalid_argument(
+            fmt::format("node {} of cell '{}' chooses how it combines; architecture weights "
+                        "do not cover that: train the space with a sampler",
+                        v, c.props().name));
     }
     a.cells.push_back(ch);
   }

@@ -94,7 +94,12 @@ TEST(Arch, NasnetGenotypesListOnePairPerPick) {
       "('sep_conv_3x3', 4), ('skip_connect', 2)], reduce_concat=[5, 6])";
   auto a = parse_arch(*c->program, g);
   ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
-  EXPECT_EQ(to_genotype(*c->program, std::get<Arch>(a)), g);
+  // Without cella's combine lists every block adds, as DARTS' genotypes do; printed, the lists say so.
+  const std::string adds = "['sum', 'sum', 'sum', 'sum', 'sum']";
+  std::string printed = g;
+  printed.insert(printed.find(", reduce="), ", normal_combine=" + adds);
+  printed.insert(printed.size() - 1, ", reduce_combine=" + adds);
+  EXPECT_EQ(to_genotype(*c->program, std::get<Arch>(a)), printed);
   const ir::Cell& normal = c->program->cells[0];
   EXPECT_EQ(output_nodes(normal, std::get<Arch>(a).cells[0]), std::vector<int>{6});
   EXPECT_TRUE(connects_input(normal, std::get<Arch>(a).cells[0]));
@@ -102,6 +107,48 @@ TEST(Arch, NasnetGenotypesListOnePairPerPick) {
   std::string short_g = g;
   short_g.erase(short_g.find(", ('conv_3x3', 5)"), std::string(", ('conv_3x3', 5)").size());
   EXPECT_TRUE(std::holds_alternative<std::string>(parse_arch(*c->program, short_g)));
+}
+
+// A block's combiner: the genotype's `normal_combine` list, one word per choosing node.
+TEST(Arch, NasnetCombinersReadAndPrint) {
+  auto c = compile_space("nasnet.cella");
+  ASSERT_TRUE(c->ok());
+  const std::string pairs =
+      "normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('conv_1x1', 0), ('max_pool_5x5', 2), "
+      "('skip_connect', 3), ('skip_connect', 3), ('conv_7x1_1x7', 4), ('dil_conv_3x3', 1), ('avg_pool_3x3', 5), "
+      "('conv_3x3', 5)], normal_concat=[6], normal_combine=['concat', 'sum', 'sum', 'concat', 'sum'], "
+      "reduce=[('sep_conv_7x7', 0), ('max_pool_7x7', 1), ('conv_3x1_1x3', 1), "
+      "('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 3), ('max_pool_3x3', 2), ('max_pool_3x3', 2), "
+      "('sep_conv_3x3', 4), ('skip_connect', 2)], reduce_concat=[5, 6]";
+  const std::string g = "Genotype(" + pairs + ", reduce_combine=['sum', 'sum', 'sum', 'sum', 'concat'])";
+  auto a = parse_arch(*c->program, g);
+  ASSERT_TRUE(std::holds_alternative<Arch>(a)) << std::get<std::string>(a);
+  EXPECT_EQ(to_genotype(*c->program, std::get<Arch>(a)), g);
+  const Arch& arch = std::get<Arch>(a);
+  EXPECT_EQ(combine_of(c->program->cells[0], arch.cells[0], 2), Combine::Concat);
+  EXPECT_EQ(combine_of(c->program->cells[0], arch.cells[0], 3), Combine::Sum);
+  EXPECT_EQ(combine_of(c->program->cells[1], arch.cells[1], 6), Combine::Concat);
+  nlohmann::json j = to_json(*c->program, arch);
+  EXPECT_EQ(j["cells"]["nasnet_normal"]["combine"]["5"], "concat");
+  auto back = parse_arch(*c->program, j.dump());
+  ASSERT_TRUE(std::holds_alternative<Arch>(back)) << std::get<std::string>(back);
+  EXPECT_EQ(std::get<Arch>(back), arch);
+  // A word that is no mode, or too few words, is refused with what the node allows.
+  std::string bad = g;
+  bad.replace(bad.find("'concat', 'sum', 'sum'"), 8, "'mean'");
+  auto refused = parse_arch(*c->program, bad);
+  ASSERT_TRUE(std::holds_alternative<std::string>(refused));
+  EXPECT_NE(std::get<std::string>(refused).find("combines with sum, concat, not 'mean'"), std::string::npos)
+      << std::get<std::string>(refused);
+  std::string few = g;
+  few.replace(few.find("['sum', 'sum', 'sum', 'sum', 'concat']"), 38, "['sum']");
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_arch(*c->program, few)));
+  // JSON without a mode for a choosing node names the node.
+  j["cells"]["nasnet_reduce"].erase("combine");
+  auto missing = parse_arch(*c->program, j.dump());
+  ASSERT_TRUE(std::holds_alternative<std::string>(missing));
+  EXPECT_NE(std::get<std::string>(missing).find("needs a combine mode (sum, concat)"), std::string::npos)
+      << std::get<std::string>(missing);
 }
 
 TEST(Arch, DartsGenotypesMustKeepTwoInputsPerNode) {
@@ -123,7 +170,7 @@ TEST(Arch, DartsGenotypesMustKeepTwoInputsPerNode) {
 }
 
 TEST(Arch, JsonRoundTripsForEverySpace) {
-  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella"}) {
+  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella", "nasnet.cella"}) {
     auto c = compile_space(space);
     ASSERT_TRUE(c->ok()) << space;
     std::mt19937_64 rng(3);
@@ -139,7 +186,7 @@ TEST(Arch, JsonRoundTripsForEverySpace) {
 }
 
 TEST(Arch, VerifierAcceptsEveryShippedSpace) {
-  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella"}) {
+  for (const char* space : {"nb201.cella", "darts.cella", "mobilenet.cella", "nasbench101.cella", "nasnet.cella"}) {
     auto c = compile_space(space);
     ASSERT_TRUE(c->ok()) << space;
     EXPECT_TRUE(verify(*c->program).empty()) << space;

@@ -134,9 +134,40 @@ TEST(Stats, NasnetAHasTheReferenceParameterCountsInBothLayouts) {
     ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
     NetworkStats stats = network_stats(*c->program, &std::get<ir::Arch>(a), 32, true);
     EXPECT_EQ(stats.params, k.params) << k.network << " F=" << k.F << " N=" << k.N;
-    // The genotype's own text: the space computes the concat lists.
-    EXPECT_EQ(ir::to_genotype(*c->program, std::get<ir::Arch>(a)), genotype);
+    // The genotype's own text: the space computes the concat lists; the blocks add.
+    std::string printed = ir::to_genotype(*c->program, std::get<ir::Arch>(a));
+    const std::string adds = "_combine=['sum', 'sum', 'sum', 'sum', 'sum']";
+    EXPECT_EQ(printed.replace(printed.find(", normal" + adds), adds.size() + 8, "")
+                  .replace(printed.find(", reduce" + adds), adds.size() + 8, ""),
+              genotype);
   }
+}
+
+// A block that concatenates keeps the cell's width through ReLU-conv1x1-BN from its two inputs'
+// 2C channels: 2C·C weights and the BN's 2C, per cell of width C. NASNet-A at F = 16, N = 2 with
+// the first normal block concatenating: N normal cells at each of C = 16, 32, 64 add
+// 2 · (544 + 2112 + 8320) = 21,952; the last reduction block concatenating adds 2112 + 8320.
+TEST(Stats, ConcatenatingBlocksAddTheirProjection) {
+  driver::CompileOptions o;
+  o.sema.data = "cifar10";
+  o.sema.overrides = {{"F", "16"}, {"N", "2"}};
+  auto c = testing_helpers::compile_space("nasnet.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  const std::string pairs =
+      "Genotype(normal=[('sep_conv_5x5', 1), ('sep_conv_3x3', 0), ('sep_conv_5x5', 0), ('sep_conv_3x3', 0), "
+      "('avg_pool_3x3', 1), ('skip_connect', 0), ('avg_pool_3x3', 0), ('avg_pool_3x3', 0), ('sep_conv_3x3', 1), "
+      "('skip_connect', 1)], normal_combine={}, reduce=[('sep_conv_5x5', 1), ('sep_conv_7x7', 0), "
+      "('max_pool_3x3', 1), ('sep_conv_7x7', 0), ('avg_pool_3x3', 1), ('sep_conv_5x5', 0), ('skip_connect', 3), "
+      "('avg_pool_3x3', 2), ('sep_conv_3x3', 2), ('max_pool_3x3', 1)], reduce_combine={})";
+  auto params = [&](const char* normal, const char* reduce) {
+    auto a = ir::parse_arch(*c->program, fmt::format(fmt::runtime(pairs), normal, reduce));
+    EXPECT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    return network_stats(*c->program, &std::get<ir::Arch>(a), 32, true).params;
+  };
+  const char* adds = "['sum', 'sum', 'sum', 'sum', 'sum']";
+  EXPECT_EQ(params(adds, adds), 333946);
+  EXPECT_EQ(params("['concat', 'sum', 'sum', 'sum', 'sum']", adds), 333946 + 21952);
+  EXPECT_EQ(params(adds, "['sum', 'sum', 'sum', 'sum', 'concat']"), 333946 + 2112 + 8320);
 }
 
 // NAS-Bench-101's network (spaces/nasbench101.cella, the paper's 128-channel stem, 3 stacks of

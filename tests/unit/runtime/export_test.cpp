@@ -76,15 +76,17 @@ TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
       "3": "maxpool3x3", "4": "conv3x3_bn_relu", "5": "conv3x3_bn_relu"}}}})";
   expect_logits_match("nasbench101", "spaces/nasbench101.cella --set C=7 --set cells=2 --arch " + nb101.string());
   fs::remove(nb101);
-  // NASNet: picks, `output unused` (the cells' widths follow the architecture) and the 1x7-7x1
-  // convolution pair, striding in a reduction cell.
+  // NASNet: picks, `output unused` (the cells' widths follow the architecture), the 1x7-7x1
+  // convolution pair, striding in a reduction cell, and concatenating blocks.
   expect_logits_match(
       "nasnet",
       "spaces/nasnet.cella --set F=4 --set N=1 --arch \"Genotype(normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
       "('conv_1x1', 0), ('max_pool_5x5', 2), ('skip_connect', 3), ('skip_connect', 3), ('conv_7x1_1x7', 4), "
-      "('dil_conv_3x3', 1), ('avg_pool_3x3', 5), ('conv_3x3', 5)], normal_concat=[6], reduce=[('conv_7x1_1x7', 0), "
-      "('max_pool_7x7', 1), ('conv_3x1_1x3', 1), ('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 3), "
-      "('max_pool_3x3', 2), ('max_pool_3x3', 2), ('sep_conv_3x3', 4), ('skip_connect', 0)], reduce_concat=[5, 6])\"");
+      "('dil_conv_3x3', 1), ('avg_pool_3x3', 5), ('conv_3x3', 5)], normal_concat=[6], normal_combine=['concat', "
+      "'sum', 'sum', 'concat', 'sum'], reduce=[('conv_7x1_1x7', 0), ('max_pool_7x7', 1), ('conv_3x1_1x3', 1), "
+      "('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 3), ('max_pool_3x3', 2), ('max_pool_3x3', 2), "
+      "('sep_conv_3x3', 4), ('skip_connect', 0)], reduce_concat=[5, 6], reduce_combine=['sum', 'concat', 'sum', "
+      "'sum', 'concat'])\"");
 }
 
 TEST(Export, RetrainedWeightsAndTheirErrors) {

@@ -257,9 +257,50 @@ TEST(Network, NasBench101CellsSplitTheirWidthForEverySampledArchitecture) {
         const ir::Cell& c = p->cells[unit.cell->cell];
         for (int e : c.in_edges(6))
           if (c.source(e) > 0 && unit.cell->edges[e][0]) fan_in += unit.cell->node_channels[c.source(e)];
-        if (fan_in > 0) EXPECT_EQ(fan_in, unit.cell->width) << ir::to_text(*p, a);
+        if (fan_in > 0) {
+          EXPECT_EQ(fan_in, unit.cell->width) << ir::to_text(*p, a);
+        }
       }
   }
+}
+
+// NASNet's blocks that add or concatenate: the supernet builds every block's projection and runs
+// the sampled mode (a pass that leaves the mode open is refused, not guessed); a stand-alone
+// network has a projection exactly where its blocks concatenate, as many parameters as `stats`
+// counts, and the supernet's outputs with those weights.
+TEST(Network, NasnetBlocksRunTheCombinerTheArchitectureChooses) {
+  auto p = program("nasnet.cella", {{"F", "4"}, {"N", "1"}, {"aux_map", "2"}});
+  Network supernet(p, Mask::full(*p), true);
+  int projections = 0;
+  for (const auto& unit : supernet->description().units)
+    if (unit.cell)
+      for (const auto& m : unit.cell->combine) projections += m.has_value();
+  EXPECT_EQ(projections, 5 * 5);  // every block of the five cells
+  supernet->eval();
+  std::mt19937_64 rng(2);
+  torch::Tensor x = torch::randn({2, 1, 28, 28});
+  int concatenating = 0;
+  for (int i = 0; i < 6; ++i) {
+    ir::Arch a = ir::sample(*p, rng);
+    for (std::size_t g = 0; g < a.cells.size(); ++g)
+      for (int v = 2; v <= 6; ++v)
+        concatenating +=
+            ir::combine_of(p->cells[p->network->cell_groups[g].cell], a.cells[g], v) == ir::Combine::Concat;
+    Network net(p, Mask::of_arch(*p, a), /*supernet=*/false);
+    EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &a, 28, true).params) << ir::to_text(*p, a);
+    EXPECT_EQ(net->forward(x, mixing_of(*p, a)).sizes(), (std::vector<std::int64_t>{2, 10}));
+    torch::NoGradGuard no_grad;
+    torch::Tensor ya = supernet->forward(x, mixing_of(*p, a));
+    // Another draw of the modes with the same edges computes something else.
+    ir::Arch b = a;
+    for (auto& ch : b.cells)
+      for (int v = 2; v <= 6; ++v) ch.node_combine[v] = 1 - ch.node_combine[v];
+    EXPECT_FALSE(torch::allclose(ya, supernet->forward(x, mixing_of(*p, b))));
+    Mixing open = mixing_of(*p, a);
+    for (auto& cm : open.cells) cm.combine.clear();
+    EXPECT_THROW(supernet->forward(x, open), std::logic_error);
+  }
+  EXPECT_GT(concatenating, 0);
 }
 
 // A node whose inputs are all `none` (or absent) contributes zeros of its own shape: in a

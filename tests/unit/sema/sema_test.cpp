@@ -197,7 +197,7 @@ TEST(Sema, NodeOperationsAndConstraints) {
   EXPECT_EQ(cell.num_edges(), 21);
   EXPECT_EQ(cell.node(1).ops.size(), 3u);
   EXPECT_TRUE(cell.node(6).ops.empty());
-  EXPECT_EQ(cell.node(6).combine, ir::Combine::Concat);
+  EXPECT_EQ(cell.node(6).combines, std::vector<ir::Combine>{ir::Combine::Concat});
   EXPECT_TRUE(cell.props().allowed_edge_counts[9]);
   EXPECT_FALSE(cell.props().allowed_edge_counts[10]);
 }

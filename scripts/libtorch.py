@@ -2,7 +2,9 @@
 """Where a LibTorch other than Debian's is, for meson.build (option `torch`).
 
     libtorch.py DIR|python SHIM   prints the LibTorch's lib folder, and makes SHIM an include
-                                  folder that links every header folder of the LibTorch except fmt
+                                  folder that links every header folder of the LibTorch except fmt;
+                                  then a line `cuda` if the LibTorch has its CUDA libraries and
+                                  everything they need is found here, else why not
 
 DIR is a LibTorch download or an installed `torch` package (site-packages/torch); `python` asks
 the python3 on PATH where its `torch` package is. A PyTorch wheel ships fmt headers newer than
@@ -32,6 +34,21 @@ def main():
         if name != "fmt":
             os.symlink(os.path.join(include, name), os.path.join(shim, name))
     print(os.path.abspath(lib))
+    print(cuda_status(lib))
+
+
+def cuda_status(lib):
+    """`cuda`, or why the CUDA libraries cannot be linked and loaded here."""
+    names = ("libtorch_cuda.so", "libc10_cuda.so")
+    absent = [n for n in names if not os.path.exists(os.path.join(lib, n))]
+    if absent:
+        return f"this LibTorch has no CUDA libraries ({', '.join(absent)} missing in {lib})"
+    ldd = subprocess.run(["ldd", os.path.join(lib, "libtorch_cuda.so")], capture_output=True, text=True).stdout
+    missing = sorted({line.split()[0] for line in ldd.splitlines() if "not found" in line})
+    if missing:
+        return (f"libtorch_cuda.so needs libraries this machine lacks: {', '.join(missing)} "
+                "(a CUDA toolkit, or pip's nvidia-* packages; scripts/torch-wheel.sh fetches three)")
+    return "cuda"
 
 
 if __name__ == "__main__":

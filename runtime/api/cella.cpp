@@ -62,6 +62,7 @@ Network Space::network(const ir::Arch& a) const {
 }
 
 TrainResult train(const Space& space, const TrainOptions& o) {
+  runtime::use_device(runtime::parse_device(o.device));
   ir::SearchPlan plan = ir::plan_of(space.program());
   if (!o.data.empty()) plan.data.name = o.data;
   if (o.epochs > 0) plan.supernet.epochs = o.epochs;

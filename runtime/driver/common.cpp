@@ -148,6 +148,7 @@ RunConfig source_config(const Options& o, const std::string& command) {
   c.data = o.data;
   c.data_dir = o.data_dir;
   c.threads = o.threads;
+  c.device = o.device;
   return c;
 }
 

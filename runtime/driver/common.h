@@ -43,6 +43,7 @@ struct Options {
   std::uint64_t seed = 0;
   bool seed_given = false;
   int threads = 0;
+  std::string device = "cpu";  ///< `--device`: cpu, cuda, cuda:N (runtime/device)
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
   int node = -1;
   bool json = false;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <thread>
 
+#include "runtime/device/device.h"
 #include "runtime/driver/common.h"
 #include "runtime/plugins/plugins.h"
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
       o.seed_given = true;
     });
     c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+    c->add_option("--device", o.device, "Where to compute: cpu (default), cuda or cuda:N");
     c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
     c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
     c->add_option("-I,--include", o.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   reopening(derive);
   derive->add_option("--samples", o.samples, "Architectures evaluated under path sampling");
   derive->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+  derive->add_option("--device", o.device, "Where to compute: cpu (default), cuda or cuda:N");
   auto* eval = app.add_subcommand("eval", "Accuracy of architectures with a trained supernet's (or search's) weights");
   common(eval, true);
   eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   reopening(report);
   report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: all cores)")
       ->check(CLI::Range(1, 1024));
+  auto* devices = app.add_subcommand("devices", "The LibTorch this cella runs on, and the devices `--device` can name");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -103,8 +107,23 @@ int main(int argc, char** argv) {
   try {
     if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     torch::set_num_threads(o.threads);
+    // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
+    if ((*exp || *report) && o.device != "cpu")
+      throw Failure(kUsage,
+                    fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
+    if (!*exp && !*report) {
+      try {
+        use_device(parse_device(o.device));
+      } catch (const DeviceError& e) {
+        throw Failure(kUsage, e.what());
+      }
+    }
     for (const std::string& p : o.plugins)
       if (std::string err = load_plugin(p); !err.empty()) throw Failure(kInvalid, err);
+    if (*devices) {
+      std::cout << device_summary() << "\n";
+      return kOk;
+    }
     if (*train) {
       if (o.file.empty() && o.resume.empty()) throw Failure(kUsage, "train needs a FILE or --resume RUN_DIR");
       return cmd_train(o);

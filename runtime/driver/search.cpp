@@ -54,10 +54,10 @@ int cmd_search(Options& o) {
   }
   std::vector<std::string> params;
   for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
-  std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads) in {}\n",
+  std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads{}) in {}\n",
                            ir::strategy_word(plan.split), program->network->name, fmt::join(params, ", "),
                            o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(), data.valid.size(),
-                           o.threads, run.path());
+                           o.threads, o.device == "cpu" ? "" : ", on " + o.device, run.path());
   Printer printer;
   SearchOptions so;
   so.seed = seed;

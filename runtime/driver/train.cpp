@@ -46,9 +46,9 @@ int cmd_train(Options& o) {
     announce_search_choice(*r.program, o);
   }
   std::cerr << fmt::format(
-      "cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads) in {}\n",
+      "cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
       plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
-      plan.supernet.epochs, o.threads, run->path());
+      plan.supernet.epochs, o.threads, o.device == "cpu" ? "" : ", on " + o.device, run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);

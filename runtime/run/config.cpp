@@ -12,10 +12,9 @@ namespace cella::runtime {
 using nlohmann::json;
 
 json RunConfig::to_json() const {
-  json j = {{"command", command},     {"file", file},       {"include_dirs", include_dirs},
-            {"plugins", plugins},     {"network", network}, {"search", search},
-            {"overrides", overrides}, {"data", data},       {"data_dir", data_dir},
-            {"seed", seed},           {"threads", threads}};
+  json j = {{"command", command},   {"file", file},     {"include_dirs", include_dirs}, {"plugins", plugins},
+            {"network", network},   {"search", search}, {"overrides", overrides},       {"data", data},
+            {"data_dir", data_dir}, {"seed", seed},     {"threads", threads},           {"device", device}};
   if (command == "search") j["smoke"] = smoke;
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
@@ -44,6 +43,7 @@ RunConfig RunConfig::read(const RunDir& run) {
     c.smoke = j.value("smoke", false);
     c.seed = j.value("seed", std::uint64_t{0});
     c.threads = j.value("threads", 0);
+    c.device = j.value("device", "cpu");
     c.plan = j.value("plan", json());
     c.arch = j.value("arch", "");
     c.epochs = j.value("epochs", std::int64_t{0});

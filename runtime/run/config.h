@@ -24,9 +24,10 @@ struct RunConfig {
   bool smoke = false;          ///< a `search --smoke` run
   std::uint64_t seed = 0;
   int threads = 0;
-  nlohmann::json plan;      ///< the resolved plan, for readers of the run (not read back)
-  std::string arch;         ///< retrain: the architecture
-  std::int64_t epochs = 0;  ///< retrain: the epochs
+  std::string device = "cpu";  ///< `--device` when the run began (a resume may take another)
+  nlohmann::json plan;         ///< the resolved plan, for readers of the run (not read back)
+  std::string arch;            ///< retrain: the architecture
+  std::int64_t epochs = 0;     ///< retrain: the epochs
 
   nlohmann::json to_json() const;
   /// Writes config.json atomically.

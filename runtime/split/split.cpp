@@ -18,7 +18,7 @@ namespace {
 torch::Tensor flat_grad(const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> parts;
   for (const torch::Tensor& p : params)
-    parts.push_back(p.grad().defined() ? p.grad().reshape({-1}).clone() : torch::zeros({p.numel()}));
+    parts.push_back(p.grad().defined() ? p.grad().reshape({-1}).clone() : torch::zeros({p.numel()}, p.options()));
   return parts.empty() ? torch::zeros({1}) : torch::cat(parts);
 }
 
@@ -112,7 +112,7 @@ torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPla
   for (std::int64_t r = 0; r < o.batches; ++r) {
     torch::Generator gen = at::detail::createCPUGenerator(o.seed * 7919 + static_cast<std::uint64_t>(r));
     torch::Tensor idx = torch::randint(train.size(), {std::min(o.batch, train.size())}, gen, torch::kInt64);
-    torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
+    torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx).to(parent.net->device());
     {
       torch::NoGradGuard no_grad;
       base = method_of(plan).judging_mixing(parent, plan, rng);
@@ -236,7 +236,7 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
   const bool mutual = distill == ir::Distill::Smd || distill == ir::Distill::Mutual;
   if (parent && teacher.defined()) loss = loss + kl(teacher);
   if (mutual && !siblings.empty()) {
-    torch::Tensor mutual = torch::zeros({});
+    torch::Tensor mutual = torch::zeros({}, logits.options());
     for (const torch::Tensor& s : siblings) mutual = mutual + kl(s);
     loss = loss + mutual / static_cast<double>(siblings.size());
   }

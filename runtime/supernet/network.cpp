@@ -7,6 +7,7 @@
 
 #include "compiler/ir/analysis.h"
 #include "compiler/lower/lower.h"
+#include "runtime/device/device.h"
 #include "runtime/ops/modules.h"
 #include "runtime/ops/registry.h"
 
@@ -155,7 +156,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
             // Drop path: each image's output of this operation is dropped with drop_prob_, and
             // kept outputs scaled by 1/keep (DARTS' drop_path, NASNet's ScheduledDropPath).
             const double keep = 1 - drop_prob_;
-            torch::Tensor mask = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(keep);
+            // Drawn by the CPU's generator on every device (runtime/device), then moved.
+            torch::Tensor mask =
+                torch::empty({y.size(0), 1, 1, 1}, y.options().device(c10::kCPU)).bernoulli_(keep).to(y.device());
             y = y / keep * mask;
           }
           if (record && m.ops.size() == 1 && y.requires_grad()) {
@@ -239,8 +242,9 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
 // --- the network -------------------------------------------------------------------------------
 
 NetworkImpl::NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet)
-    : program_(std::move(program)), mask_(std::move(mask)), supernet_(supernet) {
+    : program_(std::move(program)), mask_(std::move(mask)), supernet_(supernet), device_(run_device()) {
   reset();
+  if (device_ != c10::Device(c10::kCPU)) to(device_);
 }
 
 void NetworkImpl::reset() {
@@ -276,7 +280,8 @@ bool NetworkImpl::is_auxiliary(const std::string& name) { return name.rfind("aux
 
 torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary) {
   const ir::Network& n = *program_->network;
-  torch::Tensor prev_prev = x, prev = x;
+  const torch::Tensor input = x.device() == device_ ? x : x.to(device_);
+  torch::Tensor prev_prev = input, prev = input;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
     const ir::Unit& u = n.units[i];
     if (u.stage >= 0 && !mix.depths.empty()) {

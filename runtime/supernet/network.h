@@ -71,7 +71,9 @@ TORCH_MODULE(CellModule);
 class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
  public:
   /// `supernet`: batch norms inside cells and choice layers without weights, and the space's
-  /// `search_bn`s (the reference search code); otherwise a stand-alone network.
+  /// `search_bn`s (the reference search code); otherwise a stand-alone network. Built on the
+  /// CPU, then moved to the run's device (runtime/device); forward() takes inputs on any device
+  /// and returns logits on the network's.
   NetworkImpl(std::shared_ptr<const ir::Program> program, Mask mask, bool supernet);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const Mixing& mix);
@@ -101,11 +103,14 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   torch::Tensor candidate_output(int unit, int edge, int candidate, const torch::Tensor& x);
   /// What this network was built from: every module with its role and parameter path.
   const lower::Network& description() const { return desc_; }
+  /// Where its parameters live.
+  c10::Device device() const { return device_; }
 
  private:
   std::shared_ptr<const ir::Program> program_;
   Mask mask_;
   bool supernet_;
+  c10::Device device_{c10::kCPU};
   lower::Network desc_;
   // Per unit: exactly one of these is set.
   std::vector<torch::nn::Sequential> fixed_;

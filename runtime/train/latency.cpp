@@ -75,11 +75,12 @@ LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::
 }
 
 torch::Tensor expected_latency(const LatencyTable& t, const Mask& mask, const std::vector<torch::Tensor>& alphas) {
-  torch::Tensor total = torch::tensor(t.fixed, torch::kFloat);
+  // On the architecture weights' device; the table stays on the CPU (it is measured there).
+  torch::Tensor total = torch::tensor(t.fixed, torch::kFloat).to(alphas.front().device());
   const std::size_t cells = mask.cells.size();
   for (std::size_t i = 0; i < t.entries.size(); ++i) {
     const auto rows = i < cells ? mask.cells[i] : std::vector<std::vector<bool>>{mask.layers[i - cells]};
-    total = total + (masked_softmax(alphas[i], rows) * t.entries[i]).sum();
+    total = total + (masked_softmax(alphas[i], rows) * t.entries[i].to(alphas[i].device())).sum();
   }
   return total;
 }

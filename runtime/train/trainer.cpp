@@ -1,6 +1,8 @@
 // Supernet training, evaluation, derivation and stand-alone training.
 #include "runtime/train/trainer.h"
 
+#include "runtime/device/device.h"
+
 #include <sstream>
 
 #include "runtime/train/method.h"
@@ -47,7 +49,7 @@ std::vector<std::vector<std::vector<double>>> architecture_weights(const Superne
   torch::NoGradGuard no_grad;
   std::vector<std::vector<std::vector<double>>> out;
   for (std::size_t g = 0; g < s.net->mask().cells.size(); ++g) {
-    torch::Tensor theta = masked_theta(s, g).to(torch::kDouble).contiguous();
+    torch::Tensor theta = masked_theta(s, g).to(torch::kCPU, torch::kDouble).contiguous();
     auto a = theta.accessor<double, 2>();
     std::vector<std::vector<double>> edges(static_cast<std::size_t>(theta.size(0)));
     for (std::int64_t e = 0; e < theta.size(0); ++e)
@@ -155,7 +157,7 @@ std::vector<std::vector<std::int64_t>> architecture_weight_shapes(const ir::Prog
 }
 
 torch::Tensor masked_softmax(const torch::Tensor& alpha, const std::vector<std::vector<bool>>& rows) {
-  return alpha.masked_fill(~mask_tensor(rows).view(alpha.sizes()), -INFINITY).softmax(-1);
+  return alpha.masked_fill(~mask_tensor(rows).view(alpha.sizes()).to(alpha.device()), -INFINITY).softmax(-1);
 }
 
 SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Mask& mask, const ir::SupernetPlan& plan,
@@ -164,8 +166,9 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   SupernetState s;
   s.net = Network(program, mask, /*supernet=*/true);
   torch::Generator gen = at::detail::createCPUGenerator(seed + 1);
+  // Drawn on the CPU (the same α on every device), then moved with the network.
   for (const std::vector<std::int64_t>& shape : architecture_weight_shapes(*program))
-    s.alphas.push_back((1e-3 * torch::randn(shape, gen)).requires_grad_(true));
+    s.alphas.push_back((1e-3 * torch::randn(shape, gen)).to(s.net->device()).requires_grad_(true));
   const ir::Optimizer& o = plan.optimizer;
   s.optimizer = std::make_shared<torch::optim::SGD>(
       s.net->unique_parameters(),
@@ -195,6 +198,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     return plan.latency.weight * (expected_latency(s.latency, s.net->mask(), s.alphas) - latency_ref) / latency_ref;
   };
   double last_valid = -1;
+  const c10::Device device = s.net->device();  // batches are drawn on the CPU, then moved
   while (s.epoch < until) {
     const std::int64_t epoch = s.epoch;
     // A phase that starts fresh starts here, also when a resumed run reaches it from a checkpoint
@@ -210,7 +214,8 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
       torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
-      torch::Tensor x = data.train.images.index_select(0, idx), y = data.train.labels.index_select(0, idx);
+      torch::Tensor x = data.train.images.index_select(0, idx).to(device),
+                    y = data.train.labels.index_select(0, idx).to(device);
       // ProxylessNAS steps the architecture every few weight steps, none before the first.
       if (arch_steps && (plan.arch.every == 1 || (step > 0 && step % plan.arch.every == 0))) {
         // The architecture step on a random validation batch, before the weight step.
@@ -218,8 +223,9 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
         torch::Tensor vidx =
             torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
         const double confidence = schedule.arch_confidence(epoch);
-        ArchitectureBatch batch{data.valid.images.index_select(0, vidx), data.valid.labels.index_select(0, vidx),
-                                step_seed(seed, epoch, step, 2), tau, [&] {
+        ArchitectureBatch batch{data.valid.images.index_select(0, vidx).to(device),
+                                data.valid.labels.index_select(0, vidx).to(device), step_seed(seed, epoch, step, 2),
+                                tau, [&] {
                                   torch::Tensor extra;
                                   auto add = [&](const torch::Tensor& t) { extra = extra.defined() ? extra + t : t; };
                                   if (confidence > 0) add(confidence * confidence_loss(s));
@@ -328,7 +334,7 @@ Evaluation measure(Network& net, const Mixing& mix, const Dataset& data, std::in
   double correct = 0, loss = 0;
   for (std::int64_t start = 0; start < n; start += batch) {
     std::int64_t len = std::min(batch, n - start);
-    torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len);
+    torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len).to(net->device());
     torch::Tensor logits = net->forward(x, mix);
     loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
     correct += logits.argmax(1).eq(y).sum().item<double>();
@@ -568,7 +574,8 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
         at::Generator agen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 6));
         x = augment(x, augmentation, black, agen);
       }
-      weight_step(net, mix, x, train.labels.index_select(0, idx), params, opt, 5.0, meter);
+      weight_step(net, mix, x.to(net->device()), train.labels.index_select(0, idx).to(net->device()), params, opt, 5.0,
+                  meter);
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();
@@ -603,7 +610,9 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
   if (!std::filesystem::exists(path)) throw CheckpointError(fmt::format("{}: no such checkpoint", path));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    // Onto the run's device, whichever device saved it: the optimizers' state must sit with
+    // the parameters it steps.
+    archive.load_from(path, run_device());
   } catch (const c10::Error&) {
     throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", path));
   }

@@ -12,6 +12,7 @@
 
 #include "compiler/driver/compile.h"
 #include "compiler/ir/arch.h"
+#include "runtime/device/device.h"
 #include "runtime/supernet/network.h"
 #include "runtime/train/trainer.h"
 
@@ -60,6 +61,9 @@ struct TrainOptions {
   std::string data_dir;
   /// Overrides the number of supernet epochs (0: the space's).
   std::int64_t epochs = 0;
+  /// Where to train: "cpu", "cuda" or "cuda:N" (the same check as `--device`; throws
+  /// runtime::DeviceError). It becomes the process's device for networks built afterwards.
+  std::string device = "cpu";
   std::function<void(const Progress&)> on_progress;
   /// Called after every epoch with the state (save a checkpoint here).
   std::function<void(const runtime::SupernetState&)> on_epoch;

@@ -63,8 +63,10 @@ class Proxyless : public WeightedMethod {
       if (g.ops.empty()) return -1;
       torch::NoGradGuard no_grad;
       torch::Tensor all = a < cells ? s.alphas[a][row] : s.alphas[a];
+      // On the CPU, where the draws' generator is (runtime/device).
       auto logits_of = [&](const std::vector<int>& ops) {
-        return all.index_select(0, torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()))).clone();
+        return all.index_select(0, torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end())).to(all.device()))
+            .to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
       };
       torch::Tensor probs = logits_of(g.ops).softmax(-1);
       if (two && g.ops.size() >= 2) {
@@ -116,7 +118,7 @@ class Proxyless : public WeightedMethod {
     for (const torch::Tensor& a : s.alphas) delta.push_back(torch::zeros_like(a));
     std::vector<torch::Tensor> silent;  // [alpha] rows without a gradient this step
     for (const torch::Tensor& a : s.alphas)
-      silent.push_back(torch::zeros({a.dim() == 2 ? a.size(0) : 1}, torch::kBool));
+      silent.push_back(torch::zeros({a.dim() == 2 ? a.size(0) : 1}, a.options().dtype(torch::kBool)));
     for (std::size_t i = 0; i < gates.size(); ++i) {
       const Gate& g = gates[i];
       torch::Tensor row = g.alpha < cells ? delta[g.alpha][g.row] : delta[g.alpha];
@@ -148,9 +150,9 @@ class Proxyless : public WeightedMethod {
       for (const Gate& g : gates) {
         if (!g.before.defined()) continue;
         torch::Tensor all = g.alpha < cells ? s.alphas[g.alpha][g.row] : s.alphas[g.alpha];
-        torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(g.ops.begin(), g.ops.end()));
+        torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(g.ops.begin(), g.ops.end())).to(all.device());
         torch::Tensor after = all.index_select(0, idx);
-        torch::Tensor offset = after.logsumexp(0) - g.before.logsumexp(0);
+        torch::Tensor offset = after.logsumexp(0) - g.before.to(all.device()).logsumexp(0);
         all.index_copy_(0, idx, after - offset);
       }
     }
@@ -161,7 +163,7 @@ class Proxyless : public WeightedMethod {
   // The weight step's path: one candidate drawn from the softmax of α.
   Mix weigh(const std::vector<int>& ops, const torch::Tensor& logits, Step, torch::Generator& gen,
             double) const override {
-    std::int64_t j = torch::multinomial(logits.softmax(-1), 1, false, gen).item<std::int64_t>();
+    std::int64_t j = torch::multinomial(logits.softmax(-1).cpu(), 1, false, gen).item<std::int64_t>();
     return Mix{{ops[static_cast<std::size_t>(j)]}, {}};
   }
 

@@ -10,7 +10,8 @@ Mixing weighted_mixing(const SupernetState& s,
   const ir::Network& n = *p.network;
   auto edge = [&](const torch::Tensor& alpha, const std::vector<bool>& row) {
     std::vector<int> ops = enabled_candidates(row);
-    torch::Tensor idx = torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64);
+    torch::Tensor idx =
+        torch::tensor(std::vector<std::int64_t>(ops.begin(), ops.end()), torch::kInt64).to(alpha.device());
     return weigh(ops, alpha.index_select(0, idx));
   };
   Mixing mix;
@@ -24,7 +25,8 @@ Mixing weighted_mixing(const SupernetState& s,
       Mix m;
       if (!ops.empty()) {
         m.ops = ops;
-        m.weights = torch::full({static_cast<std::int64_t>(ops.size())}, 1.0 / static_cast<double>(ops.size()));
+        m.weights = torch::full({static_cast<std::int64_t>(ops.size())}, 1.0 / static_cast<double>(ops.size()),
+                                torch::TensorOptions().device(s.net->device()));
       }
       cm.nodes.push_back(m);
     }
@@ -54,7 +56,8 @@ ir::Arch WeightedMethod::derive(SupernetState& s, const ir::SupernetPlan&, const
 }
 
 torch::Tensor gumbel_softmax(const torch::Tensor& logits, torch::Generator& gen, double tau) {
-  torch::Tensor u = torch::rand(logits.sizes(), gen).clamp_(1e-10, 1.0 - 1e-7);
+  // Drawn on the CPU generator (the same noise on every device), then moved.
+  torch::Tensor u = torch::rand(logits.sizes(), gen).clamp_(1e-10, 1.0 - 1e-7).to(logits.device());
   torch::Tensor g = -torch::log(-torch::log(u));
   return ((logits.log_softmax(-1) + g) / tau).softmax(-1);
 }

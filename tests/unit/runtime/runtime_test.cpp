@@ -10,6 +10,7 @@
 #include "compiler/passes/space.h"
 #include "compiler/passes/stats.h"
 #include "runtime/data/dataset.h"
+#include "runtime/device/device.h"
 #include "runtime/ops/modules.h"
 #include "runtime/plugins/plugins.h"
 #include "runtime/supernet/network.h"
@@ -464,6 +465,78 @@ TEST(Training, ResumingFromACheckpointReplaysExactly) {
     EXPECT_EQ(derive(straight, plan, data, 7, 5, {}), derive(resumed, plan, data, 7, 5, {})) << method;
     fs::remove(ckpt);
   }
+}
+
+// The CUDA side of `--device` (runtime/device): these run where there is a CUDA device
+// (scripts/gpu-check.sh) and skip elsewhere. Networks are built on the CPU and moved, α drawn on
+// the CPU, paths and Gumbel noise drawn by CPU generators: the same seed gives the same start
+// and the same paths on both devices, training agrees to float tolerance, a CUDA run replays
+// exactly, and a checkpoint saved on CUDA resumes on either device.
+class OnCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    try {
+      device_ = parse_device("cuda");
+    } catch (const DeviceError& e) {
+      GTEST_SKIP() << e.what();
+    }
+  }
+  void TearDown() override { use_device(c10::Device(c10::kCPU)); }
+  // A short DARTS or GDAS run of the tiny NB201 supernet on `device`, seeded as the tests say.
+  SupernetState trained(const std::string& method, c10::Device device, std::int64_t epochs,
+                        const std::function<void(const SupernetState&)>& on_epoch = {}) {
+    use_device(device);
+    auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+    DataSplits data = load_data("synthetic", "", 256, 0.5, 3);
+    ir::SupernetPlan plan = tiny_plan(method, 3);
+    SupernetState s = make_supernet(p, Mask::full(*p), plan, 7);
+    train_supernet(s, plan, testing_helpers::schedule_of(plan), data, 7, epochs, {}, on_epoch);
+    return s;
+  }
+  c10::Device device_{c10::kCPU};
+};
+
+TEST_F(OnCuda, TheSameSeedStartsAndTrainsAlikeOnBothDevices) {
+  for (const std::string method : {"darts", "gdas", "uniform"}) {
+    SupernetState cpu = trained(method, c10::Device(c10::kCPU), 0), gpu = trained(method, device_, 0);
+    auto c = cpu.net->named_parameters(), g = gpu.net->named_parameters();
+    for (const auto& kv : c) {
+      ASSERT_TRUE(g[kv.key()].is_cuda()) << kv.key();
+      EXPECT_TRUE(torch::equal(kv.value(), g[kv.key()].cpu())) << method << " " << kv.key();
+    }
+    cpu = trained(method, c10::Device(c10::kCPU), 2);
+    gpu = trained(method, device_, 2);
+    c = cpu.net->named_parameters();
+    g = gpu.net->named_parameters();
+    for (const auto& kv : c)
+      EXPECT_TRUE(torch::allclose(kv.value(), g[kv.key()].cpu(), 1e-3, 1e-4)) << method << " " << kv.key();
+    for (std::size_t i = 0; i < cpu.alphas.size(); ++i)
+      EXPECT_TRUE(torch::allclose(cpu.alphas[i], gpu.alphas[i].cpu(), 1e-3, 1e-4)) << method;
+  }
+}
+
+TEST_F(OnCuda, ARunReplaysExactlyAndItsCheckpointsMoveBetweenDevices) {
+  const std::string ckpt = (fs::temp_directory_path() / "cella_cuda_resume.pt").string();
+  SupernetState a = trained("darts", device_, 3);
+  SupernetState b = trained("darts", device_, 2, [&](const SupernetState& s) { save_state(s, ckpt); });
+  for (c10::Device to : {device_, c10::Device(c10::kCPU)}) {
+    use_device(to);
+    auto p = program("nb201.cella", {{"C", "4"}, {"N", "1"}}, "synthetic");
+    DataSplits data = load_data("synthetic", "", 256, 0.5, 3);
+    ir::SupernetPlan plan = tiny_plan("darts", 3);
+    SupernetState resumed = make_supernet(p, Mask::full(*p), plan, 7);
+    load_state(resumed, ckpt);
+    EXPECT_EQ(resumed.epoch, 2);
+    train_supernet(resumed, plan, testing_helpers::schedule_of(plan), data, 7, 3, {}, {});
+    auto x = a.net->named_parameters(), y = resumed.net->named_parameters();
+    for (const auto& kv : x) {
+      if (to.is_cuda())
+        EXPECT_TRUE(torch::equal(kv.value(), y[kv.key()])) << "resumed on CUDA: " << kv.key();
+      else
+        EXPECT_TRUE(torch::allclose(kv.value().cpu(), y[kv.key()], 1e-3, 1e-4)) << "resumed on the CPU: " << kv.key();
+    }
+  }
+  fs::remove(ckpt);
 }
 
 TEST(Training, PathSamplingLearnsASyntheticTask) {

@@ -138,6 +138,39 @@ TEST(TrainCli, BadInputsGetOneLineErrors) {
   EXPECT_NE(bad_file.text.find("[Cycle]"), std::string::npos);
 }
 
+// `--device`: a device this build or machine cannot give is a usage error naming why, before
+// anything is read or trained; `cpu` is the default, and `cella devices` says what there is.
+TEST(TrainCli, DevicesAreCheckedBeforeAnythingRuns) {
+  Result devices = run_cella("devices");
+  ASSERT_EQ(devices.code, 0) << devices.text;
+  EXPECT_EQ(devices.text.rfind("LibTorch ", 0), 0u) << devices.text;
+  for (const char* bad : {"gpu", "cuda:x", "cuda:-1"}) {
+    Result r = run_cella(std::string("train spaces/nb201.cella --data synthetic --device ") + bad);
+    EXPECT_EQ(r.code, 2) << r.text;
+    EXPECT_NE(r.text.find(std::string("cella: error: --device ") + bad + ": "), std::string::npos) << r.text;
+    EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n'), 1) << r.text;
+  }
+  // Here (no GPU, or a CPU-only LibTorch) CUDA is refused with the reason; on a GPU machine
+  // scripts/gpu-check.sh runs the CUDA side.
+  if (devices.text.find("CUDA linked, 0 devices") != std::string::npos ||
+      devices.text.find("CPU only") != std::string::npos) {
+    Result cuda = run_cella(
+        "retrain spaces/nb201.cella --data synthetic --arch '|none~0|+|none~0|none~1|+|none~0|"
+        "none~1|none~2|' --device cuda:0");
+    EXPECT_EQ(cuda.code, 2) << cuda.text;
+    const bool cpu_only = devices.text.find("CPU only") != std::string::npos;
+    EXPECT_NE(cuda.text.find(cpu_only ? "built without LibTorch's CUDA libraries" : "no CUDA device found"),
+              std::string::npos)
+        << cuda.text;
+  }
+  Result exported = run_cella(
+      "export spaces/nb201.cella --arch '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|' "
+      "--device cuda --out " +
+      (fresh_dir("cella_device_export_") / "x").string());
+  EXPECT_EQ(exported.code, 2) << exported.text;
+  EXPECT_NE(exported.text.find("export runs on the CPU"), std::string::npos) << exported.text;
+}
+
 TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
   fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
   Result r = run_cella(

@@ -47,7 +47,17 @@ def cuda_status(lib):
     missing = sorted({line.split()[0] for line in ldd.splitlines() if "not found" in line})
     if missing:
         return (f"libtorch_cuda.so needs libraries this machine lacks: {', '.join(missing)} "
-                "(a CUDA toolkit, or pip's nvidia-* packages; scripts/torch-wheel.sh fetches three)")
+                "(a CUDA toolkit, or pip's nvidia-* packages; scripts/torch-wheel.sh fetches four)")
+    # Found is not enough: a library of the right name may be too old for it (a CUDA toolkit's
+    # NCCL); a trial link sees every symbol libtorch_cuda needs.
+    link = subprocess.run(
+        [os.environ.get("CXX", "c++"), "-x", "c++", "-", "-o", os.devnull, f"-L{lib}", f"-Wl,-rpath-link,{lib}",
+         "-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"],
+        input="int main() { return 0; }\n", capture_output=True, text=True)
+    if link.returncode != 0:
+        first = next((l for l in link.stderr.splitlines() if "undefined reference" in l or "error" in l),
+                     link.stderr.strip()[:200])
+        return f"libtorch_cuda.so does not link here: {first.strip()}"
     return "cuda"
 
 

@@ -3,10 +3,10 @@
 # `meson setup -Dtorch=...` (docs/building.md). The wheel (TORCH_VERSION, default 2.15.0) comes
 # from PyPI once, through the set-up's virtual environment (.venv), and only what the build needs
 # is kept in ~/.cache/cella: the headers, libtorch_cpu, libc10 and libgomp for the CPU, and the
-# CUDA libraries (libtorch_cuda, libc10_cuda, libtorch_nvshmem) with the three NVIDIA libraries
-# they need that a CUDA toolkit does not bring (cuSPARSELt, NVSHMEM and cuFile, from their own
-# PyPI wheels at the versions the torch wheel asks for): 1.4 GB in all. CUDA=0 keeps the CPU
-# part only (0.5 GB).
+# CUDA libraries (libtorch_cuda, libc10_cuda, libtorch_nvshmem) with the NVIDIA libraries they
+# need that a CUDA toolkit does not bring or brings too old (cuSPARSELt, NVSHMEM and NCCL at the
+# versions the torch wheel asks for, and cuFile, from their own PyPI wheels): 1.6 GB in all.
+# CUDA=0 keeps the CPU part only (0.5 GB).
 # Fails, saying why, when PyPI cannot be reached or when the CUDA runtime libraries the wheel's
 # libtorch_cpu.so needs even on the CPU are missing here.
 set -euo pipefail
@@ -24,7 +24,7 @@ download() {  # download SPEC: one wheel from PyPI into $cache/wheels, printed
   mkdir -p "$cache/wheels"
   mv "$cache"/wheels.part/*.whl "$cache/wheels/" && ls -t "$cache"/wheels/*.whl | head -1
 }
-want_cuda() { [ "$cuda" != 0 ] && [ ! -f "$dir/torch/lib/libtorch_cuda.so" ]; }
+want_cuda() { [ "$cuda" != 0 ] && [ ! -f "$dir/torch/lib/libnccl.so.2" ]; }
 if [ ! -f "$dir/torch/lib/libtorch_cpu.so" ] || want_cuda; then
   wheel=$(download "torch==$version")
   rm -rf "$dir.part"
@@ -46,15 +46,17 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 PY
   rm -f "$wheel"
   if [ "$cuda" != 0 ]; then
-    # cuSPARSELt and NVSHMEM at the torch wheel's pins; cuFile comes with its CUDA major version.
-    for spec in $(grep -E '^nvidia-(cusparselt|nvshmem)' "$dir.part/requires.txt") nvidia-cufile; do
+    # cuSPARSELt, NVSHMEM and NCCL at the torch wheel's pins (a toolkit's NCCL may lack symbols
+    # this libtorch_cuda calls); cuFile comes with its CUDA major version. The wheel's run path
+    # ends in $ORIGIN, so copies beside libtorch_cuda.so come before the system's.
+    for spec in $(grep -E '^nvidia-(cusparselt|nvshmem|nccl)' "$dir.part/requires.txt") nvidia-cufile; do
       extra=$(download "$spec") || exit 1
       "$python" - "$extra" "$dir.part/torch/lib" <<'PY'
 import os, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     for name in z.namelist():
         base = os.path.basename(name)
-        if "/lib/" in name and base.startswith(("libcusparseLt.so", "libnvshmem_host.so", "libcufile.so")):
+        if "/lib/" in name and base.startswith(("libcusparseLt.so", "libnvshmem_host.so", "libcufile.so", "libnccl.so")):
             with open(os.path.join(sys.argv[2], base), "wb") as f:
                 f.write(z.read(name))
 PY

@@ -5,6 +5,8 @@
 #include "compiler/ir/dump.h"
 
 #include <cstdlib>
+#include <map>
+#include <sstream>
 
 namespace cella::runtime::cli {
 
@@ -62,17 +64,43 @@ int cmd_search(Options& o) {
   SearchOptions so;
   so.seed = seed;
   so.checkpoint_dir = run.path();
+  // A resumed search replays its events and trains on from its checkpoints: metrics.jsonl keeps
+  // what the killed run wrote (every epoch, also those before the checkpoints, which the replay
+  // does not train again), and the replay adds only what is not there yet, so the file ends as an
+  // uninterrupted run's. A record is known by its phase, node and epoch, or by its event text.
+  std::map<std::string, int> written;
+  auto key = [](const json& j) {
+    return j.contains("event")
+               ? "event " + j["event"].dump()
+               : fmt::format("{} {} {}", j.value("phase", ""), j.value("node", -1), j.value("epoch", -1));
+  };
   if (resuming) {
     std::cerr << "cella: resuming: finished training is loaded from the run's checkpoints\n";
-    if (run.exists("metrics.jsonl")) run.write("metrics.jsonl", "");  // the replay logs every event again
+    if (run.exists("metrics.jsonl")) {
+      std::stringstream in(run.read("metrics.jsonl")), kept;
+      for (std::string line; std::getline(in, line);) {
+        json j = json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) continue;  // a line the kill cut short
+        ++written[key(j)];
+        kept << line << "\n";
+      }
+      run.write("metrics.jsonl", kept.str());
+    }
   }
+  auto record = [&](const json& j) {
+    if (auto it = written.find(key(j)); it != written.end() && it->second > 0) {
+      --it->second;
+      return;
+    }
+    run.metric(j);
+  };
   so.progress = [&](const Progress& p) {
     printer(p);
-    if (p.epoch_end) run.metric(epoch_record(p, p.epoch));
+    if (p.epoch_end) record(epoch_record(p, p.epoch));
   };
   so.log = [&](const std::string& line) {
     std::cerr << "cella: " << line << "\n";
-    run.metric({{"event", line}});
+    record({{"event", line}});
   };
   SearchResult r;
   try {

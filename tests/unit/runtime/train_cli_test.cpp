@@ -390,6 +390,21 @@ TEST(Search, KilledAndResumedEndsLikeAnUninterruptedSearch) {
   auto a = tree_without_times(base / "a"), b = tree_without_times(base / "b");
   EXPECT_EQ(a, b);
   EXPECT_EQ(slurp(base / "a" / "arch.txt"), slurp(base / "b" / "arch.txt"));
+  // metrics.jsonl lists every epoch of every sub-supernet once, as the uninterrupted run's does,
+  // those trained before the checkpoints the resume started from included.
+  auto epochs = [](const fs::path& run) {
+    std::vector<std::string> out;
+    std::stringstream in(slurp(run / "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("epoch"))
+        out.push_back(j.value("phase", "") + " " + std::to_string(j.value("node", -1)) + " " +
+                      std::to_string(j["epoch"].get<int>()));
+    }
+    return out;
+  };
+  EXPECT_FALSE(epochs(base / "a").empty());
+  EXPECT_EQ(epochs(base / "a"), epochs(base / "b"));
   fs::remove_all(base);
 }
 

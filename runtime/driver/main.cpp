@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   train->add_option("--out", o.out, "Run directory (default: runs/<file>-train-<time>)");
   train->add_option("--resume", o.resume, "Continue a killed run from its last checkpoint");
   train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
+  train->add_flag("--smoke", o.smoke,
+                  "The same training on 256 synthetic images, one epoch: checks a space and its plan in seconds");
   auto* search = app.add_subcommand("search", "Run the file's search plan: supernet, splits, selection, derivation");
   common(search, false);
   search->add_option("file", o.file, "The .cella file");

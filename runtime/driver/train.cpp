@@ -27,28 +27,35 @@ int cmd_train(Options& o) {
           "cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads,
           o.threads);
     plan = ir::plan_of(*r.program);
+    o.smoke = r.config.smoke;
+    if (o.smoke) smoke_plan(plan, r.config.data);
     data = data_of(plan, o.data_dir, o.seed);
   } else {
     // The run directory is made once the file compiles and the data loads: a bad file or data
     // set leaves nothing behind.
     auto overrides = parse_sets(o.sets);
-    r.c = compile(o.file, overrides, o.data, o.includes, o.network, o.search);
+    // `--smoke` as search has it: synthetic images unless `--data` names a data set, the
+    // search block's smoke parameters, 256 images, one epoch per phase.
+    r.c = compile(o.file, overrides, o.smoke && o.data.empty() ? "synthetic" : o.data, o.includes, o.network, o.search,
+                  o.smoke);
     r.program = std::make_shared<const ir::Program>(*r.c->program);
     plan = ir::plan_of(*r.program);
+    if (o.smoke) smoke_plan(plan, o.data);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
     data = data_of(plan, o.data_dir, o.seed);
     run.emplace(o.out.empty() ? new_run_path(o.file, "train") : o.out, false);
     run->write("space.cella", source_text(o.file));
     r.config = source_config(o, "train");
     r.config.seed = o.seed;
+    r.config.smoke = o.smoke;
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
     r.config.write(*run);
     announce_search_choice(*r.program, o);
   }
   std::cerr << fmt::format(
-      "cella: training the {} supernet of {} ({}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
-      plan.supernet.method, r.program->network->name, plan.data.name, data.train.size(), data.valid.size(),
-      plan.supernet.epochs, o.threads, o.device == "cpu" ? "" : ", on " + o.device, run->path());
+      "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
+      plan.supernet.method, r.program->network->name, o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(),
+      data.valid.size(), plan.supernet.epochs, o.threads, o.device == "cpu" ? "" : ", on " + o.device, run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);
@@ -78,7 +85,7 @@ int cmd_train(Options& o) {
                  });
   ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, printer);
   Evaluation e = evaluate(state.net, mixing_of(*r.program, arch), data.valid, 256);
-  write_arch(*run, *r.program, arch);
+  write_arch(*run, *r.program, arch, o.smoke);
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
   run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*r.program, arch) << "\n";
@@ -86,6 +93,9 @@ int cmd_train(Options& o) {
       "cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n", e.accuracy,
       run->path());
   report_at_end(*run, o);
+  if (o.smoke)
+    std::cerr << "cella: smoke test passed: training, derivation and the run's files work end to end; its "
+                 "architecture comes from one epoch on 256 images and says nothing about the space\n";
   return kOk;
 }
 

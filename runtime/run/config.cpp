@@ -15,7 +15,7 @@ json RunConfig::to_json() const {
   json j = {{"command", command},   {"file", file},     {"include_dirs", include_dirs}, {"plugins", plugins},
             {"network", network},   {"search", search}, {"overrides", overrides},       {"data", data},
             {"data_dir", data_dir}, {"seed", seed},     {"threads", threads},           {"device", device}};
-  if (command == "search") j["smoke"] = smoke;
+  if (command == "search" || command == "train") j["smoke"] = smoke;
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
   if (epochs > 0) j["epochs"] = epochs;

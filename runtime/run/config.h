@@ -21,7 +21,7 @@ struct RunConfig {
   std::string network, search;            ///< the choices `--network` and `--search` made ("" for the default)
   std::vector<std::pair<std::string, std::string>> overrides;  ///< `--set` values, in order
   std::string data, data_dir;  ///< `--data` (a search: the data set it ran on), `--data-dir`
-  bool smoke = false;          ///< a `search --smoke` run
+  bool smoke = false;          ///< a `search --smoke` or `train --smoke` run
   std::uint64_t seed = 0;
   int threads = 0;
   std::string device = "cpu";  ///< `--device` when the run began (a resume may take another)

@@ -171,6 +171,24 @@ TEST(TrainCli, DevicesAreCheckedBeforeAnythingRuns) {
   EXPECT_NE(exported.text.find("export runs on the CPU"), std::string::npos) << exported.text;
 }
 
+// `train --smoke`: the search block's smoke parameters, synthetic images, a short schedule; the
+// run says so, and so does its configuration (a resume stays a smoke run).
+TEST(TrainCli, SmokeTrainsTheSupernetInSeconds) {
+  fs::path out = fresh_dir("cella_train_smoke_") / "run";
+  Result r = run_cella("train spaces/nasnet.cella --smoke --threads 1 --samples 2 --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("(smoke test, synthetic, 128 train"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("cella: smoke test passed"), std::string::npos) << r.text;
+  auto config = nlohmann::json::parse(slurp(out / "config.json"));
+  EXPECT_TRUE(config["smoke"].get<bool>());
+  auto result = nlohmann::json::parse(slurp(out / "result.json"));
+  EXPECT_EQ(result["epochs"], 1);
+  Result again = run_cella("train --resume " + out.string());
+  EXPECT_EQ(again.code, 0) << again.text;
+  EXPECT_NE(again.text.find("finished already"), std::string::npos) << again.text;
+  fs::remove_all(out.parent_path());
+}
+
 TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
   fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
   Result r = run_cella(

@@ -40,6 +40,6 @@ def med(kind, build, key):
 for key in ("path", "all"):
     print(f"throughput {key} (img/s): {a} {med('throughput', a, key):.1f}, {b} {med('throughput', b, key):.1f}, "
           f"ratio {med('throughput', b, key) / med('throughput', a, key):.2f}")
-sa, sb = med("main_job", a, "seconds") * 1000, med("main_job", b, "seconds") * 1000
+sa, sb = med("main_job", a, "seconds"), med("main_job", b, "seconds")
 print(f"main job (s): {a} {sa:.1f}, {b} {sb:.1f}, ratio {sb / sa:.2f}")
 PY

@@ -16,8 +16,9 @@ meson test -C "$build" --print-errorlogs --num-processes 2
 builds=("$build")
 extra=()
 # The second LibTorch (docs/building.md): the suite again against a PyTorch 2.x wheel from PyPI
-# (cached in ~/.cache/cella), where PyPI and the wheel's CUDA runtime libraries are there;
-# SECOND_TORCH=0 skips it.
+# (cached in ~/.cache/cella), where PyPI and the wheel's CUDA runtime libraries are there, with
+# the wheel's CUDA libraries linked where they link here (Meson's `cuda=auto`: CUDA registered,
+# no GPU needed); SECOND_TORCH=0 skips it.
 if [ "${SECOND_TORCH:-1}" != 0 ]; then
   if torch_dir=$(bash scripts/torch-wheel.sh); then
     build2=${BUILD_DIR_TORCH2:-build-torch2}

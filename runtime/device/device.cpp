@@ -63,6 +63,8 @@ void use_device(c10::Device device) {
 
 c10::Device run_device() { return current; }
 
+std::string libtorch_version() { return TORCH_VERSION; }
+
 std::string device_summary() {
   std::string s = fmt::format("LibTorch {}", TORCH_VERSION);
   if (!kCudaLinked) return s + ", CPU only (built without LibTorch's CUDA libraries)";

@@ -30,6 +30,9 @@ void use_device(c10::Device device);
 /// The run's device (the CPU unless use_device said otherwise).
 c10::Device run_device();
 
+/// The LibTorch version this binary runs on ("1.13.0", "2.15.0").
+std::string libtorch_version();
+
 /// One line on what this build and machine offer: the LibTorch version, whether its CUDA
 /// libraries are linked, and the CUDA devices found.
 std::string device_summary();

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "compiler/ir/dump.h"
+#include "runtime/device/device.h"
 #include "runtime/plugins/plugins.h"
 
 namespace cella::runtime::cli {
@@ -149,7 +150,20 @@ RunConfig source_config(const Options& o, const std::string& command) {
   c.data_dir = o.data_dir;
   c.threads = o.threads;
   c.device = o.device;
+  c.libtorch = libtorch_version();
   return c;
+}
+
+void warn_if_resume_differs(const RunConfig& cfg, const Options& o) {
+  if (cfg.threads != o.threads)
+    std::cerr << fmt::format(
+        "cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", cfg.threads,
+        o.threads);
+  if (!cfg.libtorch.empty() && cfg.libtorch != libtorch_version())
+    std::cerr << fmt::format(
+        "cella: warning: the run began on LibTorch {}, this resume runs on {}; its results will differ from an "
+        "uninterrupted run's (bench/README.md: the two versions derive different architectures)\n",
+        cfg.libtorch, libtorch_version());
 }
 
 RunConfig read_config(const RunDir& run, const Options& o) {

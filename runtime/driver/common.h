@@ -50,6 +50,10 @@ struct Options {
   bool smoke = false;
 };
 
+/// Warns when a resume runs with other threads or on another LibTorch than the run began with:
+/// it continues, but no longer exactly as the uninterrupted run would have.
+void warn_if_resume_differs(const RunConfig& cfg, const Options& o);
+
 int cmd_train(Options& o);
 int cmd_search(Options& o);
 int cmd_derive(Options& o);

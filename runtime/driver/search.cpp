@@ -17,6 +17,7 @@ int cmd_search(Options& o) {
     if (RunConfig::read(old).command != "search") throw Failure(kInvalid, o.resume + ": not a cella search run");
     if (say_if_finished(old)) return kOk;
     const RunConfig cfg = read_config(old, o);
+    warn_if_resume_differs(cfg, o);
     o.file = old.file("space.cella");
     o.sets.clear();
     for (const auto& [name, value] : cfg.overrides) o.sets.push_back(name + "=" + value);

@@ -21,11 +21,7 @@ int cmd_train(Options& o) {
     r = rebuild(*run, o);
     o.seed = r.config.seed;
     o.data_dir = r.config.data_dir;
-    int threads = r.config.threads;
-    if (threads != o.threads)
-      std::cerr << fmt::format(
-          "cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", threads,
-          o.threads);
+    warn_if_resume_differs(r.config, o);
     plan = ir::plan_of(*r.program);
     o.smoke = r.config.smoke;
     if (o.smoke) smoke_plan(plan, r.config.data);
@@ -48,6 +44,7 @@ int cmd_train(Options& o) {
     r.config = source_config(o, "train");
     r.config.seed = o.seed;
     r.config.smoke = o.smoke;
+    r.config.data = plan.data.name;  // the data set it ran on (a smoke run's synthetic one too)
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
     r.config.write(*run);
     announce_search_choice(*r.program, o);

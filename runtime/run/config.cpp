@@ -14,7 +14,8 @@ using nlohmann::json;
 json RunConfig::to_json() const {
   json j = {{"command", command},   {"file", file},     {"include_dirs", include_dirs}, {"plugins", plugins},
             {"network", network},   {"search", search}, {"overrides", overrides},       {"data", data},
-            {"data_dir", data_dir}, {"seed", seed},     {"threads", threads},           {"device", device}};
+            {"data_dir", data_dir}, {"seed", seed},     {"threads", threads},           {"device", device},
+            {"libtorch", libtorch}};
   if (command == "search" || command == "train") j["smoke"] = smoke;
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
@@ -44,6 +45,7 @@ RunConfig RunConfig::read(const RunDir& run) {
     c.seed = j.value("seed", std::uint64_t{0});
     c.threads = j.value("threads", 0);
     c.device = j.value("device", "cpu");
+    c.libtorch = j.value("libtorch", "");
     c.plan = j.value("plan", json());
     c.arch = j.value("arch", "");
     c.epochs = j.value("epochs", std::int64_t{0});

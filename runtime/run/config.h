@@ -25,6 +25,7 @@ struct RunConfig {
   std::uint64_t seed = 0;
   int threads = 0;
   std::string device = "cpu";  ///< `--device` when the run began (a resume may take another)
+  std::string libtorch;        ///< the LibTorch version the run began on ("" in older runs)
   nlohmann::json plan;         ///< the resolved plan, for readers of the run (not read back)
   std::string arch;            ///< retrain: the architecture
   std::int64_t epochs = 0;     ///< retrain: the epochs

@@ -26,18 +26,10 @@ std::string names_of(const std::vector<Op>& ops) {
 
 const Network& net_of(const Program& p) { return *p.network; }
 
-std::string_view combine_name(Combine c) { return c == Combine::Sum ? "sum" : "concat"; }
-
-std::string combine_names(const std::vector<Combine>& modes) {
-  std::string s;
-  for (std::size_t i = 0; i < modes.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", combine_name(modes[i]));
-  return s;
-}
-
+// Where the mode `name` stands among a node's modes, or -1.
 int combine_index(const std::vector<Combine>& modes, std::string_view name) {
-  for (std::size_t i = 0; i < modes.size(); ++i)
-    if (combine_name(modes[i]) == name) return static_cast<int>(i);
-  return -1;
+  auto it = std::find(modes.begin(), modes.end(), combine_named(name));
+  return it == modes.end() ? -1 : static_cast<int>(it - modes.begin());
 }
 
 Arch empty_arch(const Program& p) {

@@ -15,10 +15,7 @@ namespace {
 
 // `sum`, `concat`, or a choice `[sum, concat]`.
 std::string combine_text(const std::vector<Combine>& modes) {
-  std::string s;
-  for (std::size_t i = 0; i < modes.size(); ++i)
-    s += (i ? ", " : "") + std::string(modes[i] == Combine::Sum ? "sum" : "concat");
-  return modes.size() > 1 ? "[" + s + "]" : s;
+  return modes.size() > 1 ? "[" + combine_names(modes) + "]" : combine_names(modes);
 }
 
 // A plan enum's word, as the plan spells it.

@@ -39,6 +39,20 @@ void Cell::reindex() {
   for (auto [it, end] = boost::edges(graph); it != end; ++it) edges[graph[*it].index] = *it;
 }
 
+std::string_view combine_name(Combine mode) { return mode == Combine::Sum ? "sum" : "concat"; }
+
+std::optional<Combine> combine_named(std::string_view word) {
+  for (Combine c : {Combine::Sum, Combine::Concat})
+    if (combine_name(c) == word) return c;
+  return std::nullopt;
+}
+
+std::string combine_names(const std::vector<Combine>& modes) {
+  std::string s;
+  for (std::size_t i = 0; i < modes.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", combine_name(modes[i]));
+  return s;
+}
+
 std::string Cell::edge_name(int i) const { return fmt::format("{}<-{}", target(i), source(i)); }
 
 int Cell::find_edge(int src, int dst) const {

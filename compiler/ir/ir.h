@@ -68,6 +68,12 @@ struct Op {
 
 enum class NodeKind { Input, Intermediate };
 enum class Combine { Sum, Concat };
+/// The language's word for a mode: `sum`, `concat`.
+std::string_view combine_name(Combine mode);
+/// The mode a word names, or nullopt.
+std::optional<Combine> combine_named(std::string_view word);
+/// `sum, concat`: the modes' words, in order.
+std::string combine_names(const std::vector<Combine>& modes);
 
 struct NodeProps {
   int id = 0;

@@ -40,7 +40,8 @@ std::optional<std::vector<ir::Combine>> combine_modes(const ast::CellStmt& s, di
   std::vector<ir::Combine> out;
   for (std::size_t i = 0; i < s.combine.size(); ++i) {
     const std::string& w = s.combine[i];
-    if (w != "sum" && w != "concat") {
+    const std::optional<ir::Combine> c = ir::combine_named(w);
+    if (!c) {
       diags.report(Kind::InvalidValue, s.combine_ranges[i], fmt::format("unknown combine mode '{}'", w));
       if (std::string m = diag::closest_match(w, {"sum", "concat"}); !m.empty())
         diags.note(fmt::format("did you mean '{}'?", m));
@@ -48,12 +49,11 @@ std::optional<std::vector<ir::Combine>> combine_modes(const ast::CellStmt& s, di
         diags.note("a node combines its inputs with `sum` or `concat`, or chooses with `[sum, concat]`");
       return std::nullopt;
     }
-    const ir::Combine c = w == "sum" ? ir::Combine::Sum : ir::Combine::Concat;
-    if (std::find(out.begin(), out.end(), c) != out.end()) {
+    if (std::find(out.begin(), out.end(), *c) != out.end()) {
       diags.report(Kind::InvalidValue, s.combine_ranges[i], fmt::format("combine mode '{}' is listed twice", w));
       return std::nullopt;
     }
-    out.push_back(c);
+    out.push_back(*c);
   }
   return out;
 }

@@ -66,7 +66,7 @@ c10::Device run_device() { return current; }
 std::string libtorch_version() { return TORCH_VERSION; }
 
 std::string device_summary() {
-  std::string s = fmt::format("LibTorch {}", TORCH_VERSION);
+  std::string s = "LibTorch " + libtorch_version();
   if (!kCudaLinked) return s + ", CPU only (built without LibTorch's CUDA libraries)";
   const auto count = torch::cuda::device_count();
   return s + fmt::format(", CUDA linked, {} device{}", count, count == 1 ? "" : "s");

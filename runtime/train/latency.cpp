@@ -57,14 +57,13 @@ LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::
         a[module.candidate] += v;
         break;
       }
-      case lower::Role::NodeOp: {
-        const ir::Cell& c = p.cells[n.cell_groups[static_cast<std::size_t>(module.group)].cell];
-        t.fixed += v / static_cast<double>(c.node(module.slot).ops.size());
-        break;
-      }
+      case lower::Role::NodeOp:
       case lower::Role::Combine: {
-        const ir::Cell& c = p.cells[n.cell_groups[static_cast<std::size_t>(module.group)].cell];
-        t.fixed += v / static_cast<double>(c.node(module.slot).combines.size());
+        // Without architecture weights: one of the node's choices, each as likely.
+        const ir::NodeProps& node =
+            p.cells[n.cell_groups[static_cast<std::size_t>(module.group)].cell].node(module.slot);
+        const std::size_t choices = module.role == lower::Role::NodeOp ? node.ops.size() : node.combines.size();
+        t.fixed += v / static_cast<double>(choices);
         break;
       }
       default: t.fixed += v;

@@ -11,6 +11,7 @@ packages=(
   libfmt-dev libboost-graph-dev libboost-dev
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
+  libpagmo-dev libsvm-dev libeigen3-dev  # cella specialize: NSGA-II and hypervolume; predictors
   graphviz dataset-fashion-mnist libclang-rt-14-dev clang-format
   python3-torch python3-numpy python3-venv
   gnuplot-nox chromium

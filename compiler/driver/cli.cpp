@@ -443,14 +443,15 @@ int exec_runtime(int argc, char** argv) {
   return kInternal;
 }
 
-const std::set<std::string> kRuntimeCommands = {"train",  "eval",   "derive", "retrain",
-                                                "search", "export", "report", "devices"};
+const std::set<std::string> kRuntimeCommands = {"train",  "eval",   "derive",  "retrain",   "search",
+                                                "export", "report", "devices", "specialize"};
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
   app.footer(
-      "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export, report, devices. See "
+      "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export, report, devices, "
+      "specialize. See "
       "`cella search --help`.");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");

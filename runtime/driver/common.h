@@ -35,6 +35,16 @@ struct Failure : std::runtime_error {
   Failure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
 };
 
+/// `cella specialize`'s own options (runtime/driver/specialize.cpp).
+struct SpecializeOptions {
+  std::string table, column;
+  std::vector<std::string> objectives{"accuracy", "macs"};
+  std::vector<std::string> constraints, references;
+  std::string tactic = "linas";
+  int budget = 250, population = 50, sample_size = 10, inner_evaluations = 5000;
+  bool budget_given = false;
+};
+
 /// Every option of every runtime command (main.cpp defines which command takes which).
 struct Options {
   std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search;
@@ -48,6 +58,7 @@ struct Options {
   int node = -1;
   bool json = false;
   bool smoke = false;
+  SpecializeOptions spec;
 };
 
 /// Warns when a resume runs with other threads or on another LibTorch than the run began with:
@@ -61,6 +72,7 @@ int cmd_eval(Options& o);
 int cmd_retrain(Options& o);
 int cmd_export(Options& o);
 int cmd_report(Options& o);
+int cmd_specialize(Options& o);
 /// Writes RUN/report.html (runtime/driver/report.cpp) and returns its path.
 std::string write_report(const RunDir& run, const Options& o);
 /// The same at the end of `cella train` and `cella search`: a failure is a warning.

@@ -100,6 +100,38 @@ int main(int argc, char** argv) {
   reopening(report);
   report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: all cores)")
       ->check(CLI::Range(1, 1024));
+  auto* spec = app.add_subcommand(
+      "specialize", "Search a space's architectures for the best trade-offs of accuracy and cost (DyNAS-T)");
+  spec->add_option("file", o.file, "The .cella file");
+  spec->add_option("--table", o.spec.table,
+                   "A tabular benchmark (CSV: an architecture column and accuracy columns) to look accuracies up in");
+  spec->add_option("--column", o.spec.column, "The table's accuracy column (default: the first named *accuracy*)");
+  spec->add_option("--objectives", o.spec.objectives, "One to three of accuracy, macs, params (default accuracy,macs)")
+      ->delimiter(',');
+  spec->add_option("--constraint", o.spec.constraints,
+                   "A bound such as 'params <= 1M' or 'accuracy >= 90' (repeatable)")
+      ->allow_extra_args(false);
+  spec->add_option("--tactic", o.spec.tactic, "random, evolution, nsga2 or linas (default)");
+  spec->add_option("--budget", o.spec.budget, "Architectures to validate (default 250)")
+      ->check(CLI::Range(1, 10'000'000))
+      ->each([&](const std::string&) { o.spec.budget_given = true; });
+  spec->add_option("--population", o.spec.population, "Population of evolution, NSGA-II and LINAS (default 50)")
+      ->check(CLI::Range(2, 100'000));
+  spec->add_option("--sample-size", o.spec.sample_size, "Tournament size of regularized evolution (default 10)")
+      ->check(CLI::Range(2, 100'000));
+  spec->add_option("--inner-evaluations", o.spec.inner_evaluations,
+                   "LINAS: predictor evaluations per inner NSGA-II run (default 5000)")
+      ->check(CLI::Range(1, 100'000'000));
+  spec->add_option("--reference", o.spec.references,
+                   "Hypervolume reference point for one objective: METRIC=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  spec->add_option("--seed", o.seed, "Random seed (default 0)");
+  spec->add_option("--set", o.sets, "Override a network parameter: NAME=VALUE")->allow_extra_args(false);
+  spec->add_option("--data", o.data, "Data set whose input size the costs are computed for");
+  spec->add_option("-I,--include", o.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
+  spec->add_option("--network", o.network, "Which network, when the file has several");
+  spec->add_option("--out", o.out, "Run directory (default: runs/<file>-specialize-<time>)");
+  spec->add_option("--resume", o.resume, "Continue a killed specialisation (or raise its --budget)");
   auto* devices = app.add_subcommand("devices", "The LibTorch this cella runs on, and the devices `--device` can name");
   try {
     app.parse(argc, argv);
@@ -110,10 +142,10 @@ int main(int argc, char** argv) {
     if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     torch::set_num_threads(o.threads);
     // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
-    if ((*exp || *report) && o.device != "cpu")
+    if ((*exp || *report || *spec) && o.device != "cpu")
       throw Failure(kUsage,
                     fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
-    if (!*exp && !*report) {
+    if (!*exp && !*report && !*spec) {
       try {
         use_device(parse_device(o.device));
       } catch (const DeviceError& e) {
@@ -139,6 +171,7 @@ int main(int argc, char** argv) {
     if (*retrain) return cmd_retrain(o);
     if (*exp) return cmd_export(o);
     if (*report) return cmd_report(o);
+    if (*spec) return cmd_specialize(o);
   } catch (const Failure& f) {
     if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
     return f.code;

@@ -57,26 +57,6 @@ std::string svg_img(const std::string& svg, const std::string& alt) {
                      base64(svg));
 }
 
-// Runs `tool ARGS FILE` on `input` written to a temporary file; its standard output, or nothing
-// when the tool is missing or fails.
-std::optional<std::string> run_tool(const std::string& tool, const std::string& args, const std::string& input) {
-  std::string dir_template = (fs::temp_directory_path() / "cella_report_XXXXXX").string();
-  if (!mkdtemp(dir_template.data())) return std::nullopt;
-  const fs::path dir = dir_template, in = dir / "input", out = dir / "output";
-  std::ofstream(in) << input;
-  const std::string cmd = fmt::format("{} {} '{}' > '{}' 2>/dev/null", tool, args, in.string(), out.string());
-  std::optional<std::string> text;
-  if (std::system(cmd.c_str()) == 0) {
-    std::ifstream f(out);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (!ss.str().empty()) text = ss.str();
-  }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  return text;
-}
-
 std::string number(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "NaN"; }
 
 double field(const json& j, const char* name) {
@@ -475,6 +455,24 @@ class Renderer {
 };
 
 }  // namespace
+
+std::optional<std::string> run_tool(const std::string& tool, const std::string& args, const std::string& input) {
+  std::string dir_template = (fs::temp_directory_path() / "cella_report_XXXXXX").string();
+  if (!mkdtemp(dir_template.data())) return std::nullopt;
+  const fs::path dir = dir_template, in = dir / "input", out = dir / "output";
+  std::ofstream(in) << input;
+  const std::string cmd = fmt::format("{} {} '{}' > '{}' 2>/dev/null", tool, args, in.string(), out.string());
+  std::optional<std::string> text;
+  if (std::system(cmd.c_str()) == 0) {
+    std::ifstream f(out);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (!ss.str().empty()) text = ss.str();
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return text;
+}
 
 Page render(const RunReport& report) { return Renderer(report).run(); }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,5 +49,10 @@ struct Page {
 };
 
 Page render(const RunReport& report);
+
+/// Runs `tool ARGS FILE` on `input` written to a temporary file: its standard output, or nullopt
+/// when the tool is missing or fails (gnuplot and dot draw the pictures of the page and of
+/// `cella specialize`).
+std::optional<std::string> run_tool(const std::string& tool, const std::string& args, const std::string& input);
 
 }  // namespace cella::report

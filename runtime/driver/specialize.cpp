@@ -1,0 +1,224 @@
+// `cella specialize`: a hardware-aware search over the architectures of a space (DyNAS-T): the
+// objectives measured by an evaluator, one of four tactics (runtime/specialize/tactics.h), and
+// the run directory with every evaluation, the Pareto front, the hypervolume curve and the plot.
+// The evaluator today is a tabular benchmark (`--table CSV`).
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/driver/common.h"
+#include "runtime/specialize/files.h"
+#include "runtime/specialize/table.h"
+#include "runtime/specialize/tactics.h"
+
+namespace cella::runtime::cli {
+namespace fs = std::filesystem;
+namespace sp = cella::specialize;
+using sp::Metric, sp::Goal, sp::Evaluation, sp::Point, sp::TacticOptions, sp::Constraint;
+
+namespace {
+
+Goal goal_of(const SpecializeOptions& s) {
+  Goal g;
+  for (const std::string& name : s.objectives) {
+    auto m = sp::metric_named(name);
+    if (!m)
+      throw Failure(kUsage, fmt::format("--objectives: unknown metric '{}' (accuracy, latency, macs, params)", name));
+    if (std::find(g.objectives.begin(), g.objectives.end(), *m) != g.objectives.end())
+      throw Failure(kUsage, fmt::format("--objectives: '{}' is listed twice", name));
+    g.objectives.push_back(*m);
+  }
+  if (g.objectives.empty() || g.objectives.size() > 3)
+    throw Failure(kUsage, "--objectives takes one to three metrics, such as accuracy,macs");
+  for (const std::string& text : s.constraints) {
+    auto c = sp::parse_constraint(text);
+    if (auto* why = std::get_if<std::string>(&c)) throw Failure(kUsage, "--constraint " + *why);
+    g.constraints.push_back(std::get<Constraint>(c));
+  }
+  for (Metric m : g.needed())
+    if (m == Metric::Latency)
+      throw Failure(kUsage, "latency is not measured by a table; use accuracy, macs and params with --table");
+  return g;
+}
+
+std::vector<std::pair<Metric, double>> references_of(const SpecializeOptions& s) {
+  std::vector<std::pair<Metric, double>> out;
+  for (const std::string& text : s.references) {
+    std::size_t eq = text.find('=');
+    auto m = eq == std::string::npos ? std::nullopt : sp::metric_named(text.substr(0, eq));
+    auto v = m ? sp::parse_value(*m, text.substr(eq + 1)) : std::nullopt;
+    if (!v) throw Failure(kUsage, fmt::format("--reference '{}': expected METRIC=VALUE, such as macs=300M", text));
+    out.emplace_back(*m, *v);
+  }
+  return out;
+}
+
+TacticOptions tactic_of(const SpecializeOptions& s, std::uint64_t seed) {
+  TacticOptions t;
+  auto tactic = sp::tactic_named(s.tactic);
+  if (!tactic) throw Failure(kUsage, fmt::format("--tactic {}: random, evolution, nsga2 or linas", s.tactic));
+  t.tactic = *tactic;
+  t.budget = s.budget;
+  t.population = s.population;
+  t.sample_size = s.sample_size;
+  t.inner_evaluations = s.inner_evaluations;
+  t.seed = seed;
+  return t;
+}
+
+json config_of(const Options& o, const std::string& data) {
+  const SpecializeOptions& s = o.spec;
+  std::vector<std::string> includes;
+  for (const std::string& i : o.includes) includes.push_back(fs::absolute(i).string());
+  includes.push_back(fs::absolute(o.file).parent_path().string());
+  return {{"command", "specialize"},
+          {"file", fs::absolute(o.file).string()},
+          {"include_dirs", includes},
+          {"sets", o.sets},
+          {"network", o.network},
+          {"data", data},
+          {"table", fs::absolute(s.table).string()},
+          {"column", s.column},
+          {"objectives", s.objectives},
+          {"constraints", s.constraints},
+          {"references", s.references},
+          {"tactic", s.tactic},
+          {"budget", s.budget},
+          {"population", s.population},
+          {"sample_size", s.sample_size},
+          {"inner_evaluations", s.inner_evaluations},
+          {"seed", o.seed}};
+}
+
+// A resumed run takes every setting from its config.json; the command line may only raise the
+// budget (a finished search continued further).
+void restore(Options& o, const json& cfg, const RunDir& run) {
+  try {
+    SpecializeOptions& s = o.spec;
+    const int budget = s.budget_given ? s.budget : cfg.at("budget").get<int>();
+    o.file = run.file("space.cella");
+    o.includes = cfg.at("include_dirs").get<std::vector<std::string>>();
+    o.sets = cfg.at("sets").get<std::vector<std::string>>();
+    o.network = cfg.at("network").get<std::string>();
+    o.data = cfg.at("data").get<std::string>();
+    s.table = cfg.at("table").get<std::string>();
+    s.column = cfg.at("column").get<std::string>();
+    s.objectives = cfg.at("objectives").get<std::vector<std::string>>();
+    s.constraints = cfg.at("constraints").get<std::vector<std::string>>();
+    s.references = cfg.at("references").get<std::vector<std::string>>();
+    s.tactic = cfg.at("tactic").get<std::string>();
+    s.budget = budget;
+    s.population = cfg.at("population").get<int>();
+    s.sample_size = cfg.at("sample_size").get<int>();
+    s.inner_evaluations = cfg.at("inner_evaluations").get<int>();
+    o.seed = cfg.at("seed").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    throw Failure(kInvalid,
+                  fmt::format("{}: not a specialisation's configuration ({})", run.file("config.json"), e.what()));
+  }
+}
+
+std::string shown(Metric m, double v) {
+  switch (m) {
+    case Metric::Accuracy: return fmt::format("{:.2f}%", v);
+    case Metric::Latency: return fmt::format("{:.3f} ms", v);
+    case Metric::Macs: return fmt::format("{:.2f} M MACs", v / 1e6);
+    case Metric::Params: return fmt::format("{:.4f} M params", v / 1e6);
+  }
+  return "";
+}
+
+}  // namespace
+
+int cmd_specialize(Options& o) {
+  SpecializeOptions& s = o.spec;
+  const bool resuming = !o.resume.empty();
+  std::unique_ptr<RunDir> run;
+  if (resuming) {
+    run = std::make_unique<RunDir>(o.resume, true);
+    if (!run->exists("config.json"))
+      throw Failure(kInvalid, fmt::format("{}: not a run directory of `cella specialize` (no config.json)", o.resume));
+    json cfg = json::parse(run->read("config.json"), nullptr, false);
+    if (cfg.is_discarded() || cfg.value("command", "") != "specialize")
+      throw Failure(kInvalid, fmt::format("{}: not a specialisation's configuration", run->file("config.json")));
+    restore(o, cfg, *run);
+  } else {
+    if (o.file.empty()) throw Failure(kUsage, "specialize needs a FILE, or --resume RUN_DIR");
+    if (s.table.empty()) throw Failure(kUsage, "specialize needs --table CSV (a tabular benchmark)");
+  }
+  Goal goal = goal_of(s);
+  std::vector<std::pair<Metric, double>> given = references_of(s);
+  TacticOptions tactic = tactic_of(s, o.seed);
+
+  auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, "", false, !resuming);
+  const ir::Program& program = *c->program;
+  const std::string data = ir::plan_of(program).data.name;
+  const ir::DataSet* shape = ir::find_data_set(data);
+  std::unique_ptr<sp::TableEvaluator> table;
+  try {
+    table = std::make_unique<sp::TableEvaluator>(program, s.table, s.column, shape->size);
+  } catch (const sp::TableError& e) {
+    throw Failure(kInvalid, e.what());
+  }
+  if (!resuming) {
+    run = std::make_unique<RunDir>(o.out.empty() ? new_run_path(o.file, "specialize") : o.out, false);
+    run->write("space.cella", source_text(o.file));
+    s.column = table->column();
+    run->write("config.json", config_of(o, data).dump(2) + "\n");
+  }
+
+  sp::History history(program, *table, goal);
+  if (resuming && run->exists("evaluations.jsonl"))
+    history.seed_with(sp::read_evaluations(run->file("evaluations.jsonl")));
+  std::ofstream log(run->file("evaluations.jsonl"), std::ios::app);
+  history.on_new([&](const Evaluation& e) {
+    log << sp::evaluation_line(e) << "\n" << std::flush;
+    if ((e.index + 1) % 50 == 0) std::cerr << fmt::format("[specialize] {} evaluations\n", e.index + 1);
+  });
+  std::ofstream notes(run->file("predictors.jsonl"), resuming ? std::ios::app : std::ios::trunc);
+  std::cerr << fmt::format("[specialize] {} on {} ({} architectures, column {}), objectives {}, {} evaluations{}\n",
+                           sp::tactic_name(tactic.tactic), s.table, table->rows(), table->column(),
+                           fmt::join(s.objectives, ", "), tactic.budget, resuming ? ", resumed" : "");
+  try {
+    sp::run_tactic(history, tactic, [&](const sp::BatchNote& n) {
+      if (n.validated <= history.replayed()) return;  // logged before the run was killed
+      notes << json{{"validated", n.validated}, {"predictors", n.predictors}}.dump() << "\n" << std::flush;
+    });
+  } catch (const sp::TableError& e) {
+    throw Failure(kInvalid, e.what());
+  }
+  Point reference;
+  try {
+    reference = sp::reference_point(goal, *table, history.evaluations(), given);
+  } catch (const std::invalid_argument& e) {
+    throw Failure(kUsage, e.what());
+  }
+  for (const std::string& w : sp::write_results(run->path(), goal, history.evaluations(), reference))
+    std::cerr << "cella: warning: " << w << "\n";
+  std::vector<Evaluation> front = sp::front_of(goal, history.evaluations());
+  std::vector<double> hv = sp::hypervolume_curve(goal, history.evaluations(), reference);
+  json ref = json::object();
+  for (std::size_t k = 0; k < goal.objectives.size(); ++k) {
+    const Metric m = goal.objectives[k];
+    const bool count = m == Metric::Macs || m == Metric::Params;  // in millions, as the files show them
+    ref[sp::info(m).name] = std::abs(reference[k]) / (count ? 1e6 : 1.0);
+  }
+  json result = {
+      {"evaluations", history.size()},
+      {"replayed", history.replayed()},
+      {"front", front.size()},
+      {"hypervolume", hv.empty() ? 0.0 : hv.back()},
+      {"hypervolume_units", "the objectives' units multiplied (accuracy in %, latency in ms, counts in millions)"},
+      {"reference", ref}};
+  run->write("result.json", result.dump(2) + "\n");
+  std::cout << fmt::format("{} evaluations, {} on the Pareto front, hypervolume {:.6g} (reference {})\n",
+                           history.size(), front.size(), hv.empty() ? 0.0 : hv.back(), ref.dump());
+  for (const Evaluation& e : front) {
+    std::vector<std::string> parts;
+    for (Metric m : goal.objectives) parts.push_back(shown(m, e.measures[m]));
+    std::cout << fmt::format("  {}  {}\n", fmt::join(parts, "  "), e.arch);
+  }
+  std::cout << fmt::format("run directory: {} (front.csv, evaluations.csv, hypervolume.csv, plot.svg)\n", run->path());
+  return kOk;
+}
+
+}  // namespace cella::runtime::cli

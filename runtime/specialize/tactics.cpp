@@ -1,0 +1,272 @@
+// Random search, regularized evolution, NSGA-II and LINAS over a space's genomes. pagmo2 runs
+// NSGA-II (with DyNAS-T's operators: SBX crossover p 0.9 eta 15, polynomial mutation p 0.02
+// eta 20) and picks each LINAS batch from the inner population.
+#include "runtime/specialize/tactics.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <deque>
+#include <pagmo/algorithms/nsga2.hpp>
+#include <pagmo/population.hpp>
+#include <pagmo/problem.hpp>
+#include <pagmo/utils/multi_objective.hpp>
+#include <random>
+
+#include "compiler/ir/genome.h"
+#include "compiler/ir/subspace.h"
+#include "runtime/specialize/pareto.h"
+#include "runtime/specialize/predictor.h"
+
+namespace cella::specialize {
+namespace {
+
+// Where the infeasible go: behind every feasible point in every objective.
+constexpr double kInfeasible = 1e30;
+// Tactics give up after this many proposals per budgeted evaluation (a small space whose
+// architectures have all been validated).
+constexpr int kProposalsPerEvaluation = 100;
+
+struct BudgetSpent {};
+
+int nsga2_population(int population) { return std::max(8, (population + 3) / 4 * 4); }
+
+std::vector<int> random_genome(const History& h, std::mt19937_64& rng) {
+  return ir::encode(h.program(), ir::sample(h.program(), rng));
+}
+
+// Real et al.'s mutation: one gene, to another of its values.
+std::vector<int> mutate(const std::vector<int>& genome, const std::vector<int>& cards, std::mt19937_64& rng) {
+  std::vector<int> child = genome;
+  if (child.empty()) return child;
+  const std::size_t g = std::uniform_int_distribution<std::size_t>(0, child.size() - 1)(rng);
+  const int other = std::uniform_int_distribution<int>(0, cards[g] - 2)(rng);
+  child[g] = other >= genome[g] ? other + 1 : other;
+  return child;
+}
+
+std::vector<int> genome_of(const pagmo::vector_double& x) {
+  std::vector<int> g;
+  for (double v : x) g.push_back(static_cast<int>(std::lround(v)));
+  return g;
+}
+
+std::pair<pagmo::vector_double, pagmo::vector_double> bounds_of(const std::vector<int>& cards) {
+  pagmo::vector_double lo(cards.size(), 0), hi;
+  for (int c : cards) hi.push_back(c - 1);
+  return {lo, hi};
+}
+
+// pagmo needs two objectives at least: a single one is paired with a constant.
+pagmo::vector_double for_pagmo(std::vector<double> f) {
+  if (f.size() == 1) f.push_back(0);
+  return f;
+}
+
+// NSGA-II's problem on validated measurements: every new architecture is a budgeted validation.
+struct ValidatedProblem {
+  History* history = nullptr;
+  int budget = 0;
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const {
+    const std::size_t n = std::max<std::size_t>(history->goal().objectives.size(), 2);
+    auto e = history->validate(genome_of(x), budget);
+    if (!e) {
+      if (ir::decode_valid(history->program(), genome_of(x))) throw BudgetSpent{};
+      return pagmo::vector_double(n, 2 * kInfeasible);
+    }
+    return for_pagmo(history->penalized(e->measures));
+  }
+  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
+    return bounds_of(history->cardinalities());
+  }
+  pagmo::vector_double::size_type get_nobj() const {
+    return std::max<std::size_t>(history->goal().objectives.size(), 2);
+  }
+  pagmo::vector_double::size_type get_nix() const { return history->cardinalities().size(); }
+};
+
+// LINAS's inner problem: exact metrics computed, the others predicted; nothing is validated.
+struct PredictedProblem {
+  History* history = nullptr;
+  const std::map<Metric, Predictor>* predictors = nullptr;
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const {
+    std::vector<int> g = genome_of(x);
+    auto arch = ir::decode_valid(history->program(), g);
+    if (!arch) return pagmo::vector_double(get_nobj(), 2 * kInfeasible);
+    Measures m = history->exact(g);
+    std::vector<int> canonical = ir::encode(history->program(), *arch);
+    for (const auto& [metric, p] : *predictors) m[metric] = p.predict(one_hot(canonical, history->cardinalities()));
+    return for_pagmo(history->penalized(m));
+  }
+  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
+    return bounds_of(history->cardinalities());
+  }
+  pagmo::vector_double::size_type get_nobj() const {
+    return std::max<std::size_t>(history->goal().objectives.size(), 2);
+  }
+  pagmo::vector_double::size_type get_nix() const { return history->cardinalities().size(); }
+};
+
+void random_search(History& h, const TacticOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  for (long tries = 0; h.size() < o.budget && tries < static_cast<long>(kProposalsPerEvaluation) * o.budget; ++tries)
+    h.validate(random_genome(h, rng), o.budget);
+}
+
+// Real et al. (2019): a population of P, tournaments of S, the best of the tournament mutated,
+// the oldest member removed. With several objectives the tournament's best is its first member
+// of lowest non-domination rank.
+void regularized_evolution(History& h, const TacticOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  std::deque<Evaluation> population;
+  long tries = 0;
+  const long max_tries = static_cast<long>(kProposalsPerEvaluation) * o.budget;
+  while (static_cast<int>(population.size()) < o.population && h.size() < o.budget && tries++ < max_tries)
+    if (auto e = h.validate(random_genome(h, rng), o.budget)) population.push_back(*e);
+  while (h.size() < o.budget && tries++ < max_tries && !population.empty()) {
+    std::vector<std::size_t> picks(population.size());
+    for (std::size_t i = 0; i < picks.size(); ++i) picks[i] = i;
+    std::shuffle(picks.begin(), picks.end(), rng);
+    picks.resize(std::min<std::size_t>(picks.size(), static_cast<std::size_t>(o.sample_size)));
+    std::vector<Point> points;
+    for (std::size_t i : picks) points.push_back(h.penalized(population[i].measures));
+    std::vector<std::size_t> rank = pareto_ranks(points);
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < picks.size(); ++k)
+      if (rank[k] < rank[best]) best = k;
+    auto child = h.validate(mutate(population[picks[best]].genome, h.cardinalities(), rng), o.budget);
+    if (!child) continue;
+    population.push_back(*child);
+    population.pop_front();
+  }
+}
+
+void nsga2_search(History& h, const TacticOptions& o) {
+  pagmo::problem problem{ValidatedProblem{&h, o.budget}};
+  try {
+    pagmo::population pop{problem, static_cast<pagmo::population::size_type>(nsga2_population(o.population)),
+                          static_cast<unsigned>(o.seed)};
+    pagmo::nsga2 algorithm{1, 0.9, 15., 0.02, 20., static_cast<unsigned>(o.seed)};
+    const long generations = static_cast<long>(kProposalsPerEvaluation) * o.budget / nsga2_population(o.population);
+    for (long g = 0; g < generations && h.size() < o.budget; ++g) pop = algorithm.evolve(pop);
+  } catch (const BudgetSpent&) {}
+}
+
+void linas(History& h, const TacticOptions& o, const std::function<void(const BatchNote&)>& on_batch) {
+  std::mt19937_64 rng(o.seed);
+  std::vector<std::vector<int>> batch;
+  for (int i = 0; i < o.population; ++i) batch.push_back(random_genome(h, rng));
+  const int inner_population = nsga2_population(o.population);
+  const unsigned generations = static_cast<unsigned>(std::max(1, o.inner_evaluations / inner_population));
+  for (int loop = 0; h.size() < o.budget && loop < kProposalsPerEvaluation * o.budget / o.population + 1; ++loop) {
+    for (const auto& g : batch) h.validate(g, o.budget);
+    if (h.size() >= o.budget || h.size() < 2) {
+      if (h.size() >= o.budget) break;
+      for (auto& g : batch) g = random_genome(h, rng);
+      continue;
+    }
+    // One predictor per measured (not exact) metric, on everything validated so far.
+    std::map<Metric, Predictor> predictors;
+    BatchNote note{h.size(), {}};
+    for (Metric m : h.goal().needed()) {
+      if (info(m).exact) continue;
+      std::vector<std::vector<double>> x;
+      std::vector<double> y;
+      for (const Evaluation& e : h.evaluations()) {
+        x.push_back(one_hot(e.genome, h.cardinalities()));
+        y.push_back(e.measures[m]);
+      }
+      predictors[m].fit(x, y);
+      note.predictors.push_back(fmt::format("{}: {}, cross-validated MAPE {:.2f}%", info(m).name,
+                                            predictors[m].describe(), predictors[m].cv_mape()));
+    }
+    if (on_batch) on_batch(note);
+    const unsigned seed = static_cast<unsigned>(o.seed + 1000003ull * static_cast<unsigned>(loop + 1));
+    pagmo::problem inner{PredictedProblem{&h, &predictors}};
+    pagmo::population pop{inner, static_cast<pagmo::population::size_type>(inner_population), seed};
+    pagmo::nsga2 algorithm{generations, 0.9, 15., 0.02, 20., seed};
+    pop = algorithm.evolve(pop);
+    std::vector<pagmo::vector_double> f = pop.get_f();
+    std::vector<pagmo::pop_size_t> keep =
+        pagmo::select_best_N_mo(f, std::min<pagmo::pop_size_t>(f.size(), static_cast<pagmo::pop_size_t>(o.population)));
+    std::sort(keep.begin(), keep.end());
+    batch.clear();
+    for (auto i : keep) batch.push_back(genome_of(pop.get_x()[i]));
+  }
+}
+
+}  // namespace
+
+const char* tactic_name(Tactic t) {
+  switch (t) {
+    case Tactic::Random: return "random";
+    case Tactic::Evolution: return "evolution";
+    case Tactic::Nsga2: return "nsga2";
+    case Tactic::Linas: return "linas";
+  }
+  return "?";
+}
+
+std::optional<Tactic> tactic_named(std::string_view name) {
+  for (Tactic t : {Tactic::Random, Tactic::Evolution, Tactic::Nsga2, Tactic::Linas})
+    if (name == tactic_name(t)) return t;
+  return std::nullopt;
+}
+
+History::History(const ir::Program& program, Evaluator& evaluator, Goal goal)
+    : program_(program), evaluator_(evaluator), goal_(std::move(goal)) {
+  for (const ir::Gene& g : ir::genes(program)) cardinalities_.push_back(g.cardinality);
+}
+
+void History::seed_with(const std::vector<Evaluation>& earlier) {
+  for (const Evaluation& e : earlier) seed_[e.arch] = e;
+}
+
+std::optional<Evaluation> History::validate(const std::vector<int>& genome, int limit) {
+  auto arch = ir::decode_valid(program_, genome);
+  if (!arch) return std::nullopt;
+  std::string key = ir::to_text(program_, *arch);
+  if (auto it = index_.find(key); it != index_.end()) return done_[it->second];
+  if (size() >= limit) return std::nullopt;
+  Evaluation e;
+  const auto seeded = seed_.find(key);
+  if (seeded != seed_.end()) {
+    e = seeded->second;
+    ++replayed_;
+  } else {
+    e.measures = evaluator_.measure(*arch);
+  }
+  e.index = size();
+  e.genome = ir::encode(program_, *arch);
+  e.arch = key;
+  e.feasible = goal_.violation(e.measures) == 0;
+  index_[key] = e.index;
+  done_.push_back(e);
+  if (seeded == seed_.end() && on_new_) on_new_(done_.back());
+  return done_.back();
+}
+
+Measures History::exact(const std::vector<int>& genome) {
+  ir::Arch arch = ir::decode(program_, genome);
+  std::string key = ir::to_text(program_, arch);
+  auto it = exact_.find(key);
+  if (it == exact_.end()) it = exact_.emplace(key, evaluator_.exact(arch)).first;
+  return it->second;
+}
+
+std::vector<double> History::penalized(const Measures& m) const {
+  const double v = goal_.violation(m);
+  if (v > 0) return std::vector<double>(goal_.objectives.size(), kInfeasible * (1 + v));
+  return goal_.minimized(m);
+}
+
+void run_tactic(History& history, const TacticOptions& options, const std::function<void(const BatchNote&)>& on_batch) {
+  switch (options.tactic) {
+    case Tactic::Random: random_search(history, options); break;
+    case Tactic::Evolution: regularized_evolution(history, options); break;
+    case Tactic::Nsga2: nsga2_search(history, options); break;
+    case Tactic::Linas: linas(history, options, on_batch); break;
+  }
+}
+
+}  // namespace cella::specialize

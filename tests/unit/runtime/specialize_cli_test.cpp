@@ -1,0 +1,112 @@
+// `cella specialize` from the command line, on the NAS-Bench-201 table: the run directory's
+// files, a killed run resumed to the same front, a raised budget, and one-line errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/unit/process.h"
+
+namespace cella {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_helpers::fresh_dir;
+using testing_helpers::run_cella;
+using testing_helpers::slurp;
+
+const std::string kTable = std::string(CELLA_NB201_DIR) + "/nats_bench.csv";
+
+std::string specialize(const std::string& args) {
+  return "specialize spaces/nb201.cella --data cifar10 --table '" + kTable + "' " + args;
+}
+
+class SpecializeCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kTable)) GTEST_SKIP() << kTable << " is not here";
+    dir_ = fresh_dir("cella_specialize_");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string run_dir(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(SpecializeCli, WritesTheFrontTheCurveAndThePlot) {
+  auto r = run_cella(specialize("--tactic nsga2 --population 16 --budget 64 --out " + run_dir("a")));
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("64 evaluations"), std::string::npos) << r.text;
+  for (const char* f : {"evaluations.jsonl", "evaluations.csv", "front.csv", "hypervolume.csv", "result.json",
+                        "config.json", "space.cella"})
+    EXPECT_TRUE(fs::exists(dir_ / "a" / f)) << f;
+  auto result = nlohmann::json::parse(slurp(run_dir("a") + "/result.json"));
+  EXPECT_EQ(result["evaluations"], 64);
+  EXPECT_GT(result["hypervolume"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(result["reference"]["accuracy"].get<double>(), 0);
+  auto rows = testing_helpers::csv_rows(run_dir("a") + "/hypervolume.csv");
+  EXPECT_EQ(rows.size(), 65u);  // the column names, then one row per evaluation
+  if (std::system("command -v gnuplot > /dev/null") == 0) {
+    std::string svg = slurp(run_dir("a") + "/plot.svg");
+    EXPECT_NE(svg.find("multiply-accumulates (M)"), std::string::npos);
+    EXPECT_NE(svg.find("accuracy (%)"), std::string::npos);
+  }
+}
+
+// A run killed after 30 evaluations (its log cut there, a last line half written) and resumed
+// ends with the same evaluations as the uninterrupted run; so does one whose budget is raised.
+TEST_F(SpecializeCli, ResumeEndsLikeTheUninterruptedRun) {
+  for (const char* tactic : {"linas", "evolution"}) {
+    SCOPED_TRACE(tactic);
+    const std::string opts = std::string("--tactic ") + tactic + " --population 12 --inner-evaluations 600 --seed 4";
+    fs::remove_all(dir_);
+    ASSERT_EQ(run_cella(specialize(opts + " --budget 70 --out " + run_dir("whole"))).code, 0);
+    ASSERT_EQ(run_cella(specialize(opts + " --budget 70 --out " + run_dir("killed"))).code, 0);
+    std::ifstream in(run_dir("killed") + "/evaluations.jsonl");
+    std::string kept, line;
+    for (int i = 0; i < 30 && std::getline(in, line); ++i) kept += line + "\n";
+    std::getline(in, line);
+    in.close();
+    std::ofstream(run_dir("killed") + "/evaluations.jsonl") << kept << line.substr(0, line.size() / 2);
+    fs::remove(run_dir("killed") + "/result.json");
+    auto r = run_cella("specialize --resume " + run_dir("killed"));
+    ASSERT_EQ(r.code, 0) << r.text;
+    EXPECT_EQ(slurp(run_dir("killed") + "/evaluations.csv"), slurp(run_dir("whole") + "/evaluations.csv"));
+    EXPECT_EQ(slurp(run_dir("killed") + "/front.csv"), slurp(run_dir("whole") + "/front.csv"));
+    auto result = nlohmann::json::parse(slurp(run_dir("killed") + "/result.json"));
+    EXPECT_EQ(result["replayed"], 30);
+
+    ASSERT_EQ(run_cella(specialize(opts + " --budget 40 --out " + run_dir("short"))).code, 0);
+    ASSERT_EQ(run_cella("specialize --resume " + run_dir("short") + " --budget 70").code, 0);
+    EXPECT_EQ(slurp(run_dir("short") + "/evaluations.csv"), slurp(run_dir("whole") + "/evaluations.csv"));
+  }
+}
+
+TEST_F(SpecializeCli, BadValuesAreOneLineErrors) {
+  struct Case {
+    std::string args, message;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {"--objectives accuracy,speed", "--objectives: unknown metric 'speed'", 2},
+      {"--constraint 'params >= 1M'", "params takes an upper bound", 2},
+      {"--tactic annealing", "--tactic annealing: random, evolution, nsga2 or linas", 2},
+      {"--objectives accuracy,latency", "latency is not measured by a table", 2},
+      {"--reference macs", "--reference 'macs': expected METRIC=VALUE", 2},
+      {"--column nope", "no column 'nope'", 1},
+  };
+  for (const Case& c : cases) {
+    auto r = run_cella(specialize(c.args + " --out " + run_dir("bad")));
+    EXPECT_EQ(r.code, c.code) << c.args << ": " << r.text;
+    EXPECT_NE(r.text.find(c.message), std::string::npos) << c.args << ": " << r.text;
+    EXPECT_EQ(r.text.find("internal"), std::string::npos) << r.text;
+  }
+  auto r = run_cella("specialize spaces/nb201.cella --table /nonexistent.csv --out " + run_dir("bad"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.text.find("cella: error: /nonexistent.csv: cannot open the table"), std::string::npos) << r.text;
+  r = run_cella("specialize --resume " + run_dir("nothing"));
+  EXPECT_EQ(r.code, 1) << r.text;
+}
+
+}  // namespace
+}  // namespace cella

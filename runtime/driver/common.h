@@ -37,7 +37,8 @@ struct Failure : std::runtime_error {
 
 /// `cella specialize`'s own options (runtime/driver/specialize.cpp).
 struct SpecializeOptions {
-  std::string table, column;
+  std::string table, column, weights;
+  std::int64_t latency_batch = 1;
   std::vector<std::string> objectives{"accuracy", "macs"};
   std::vector<std::string> constraints, references;
   std::string tactic = "linas";

@@ -105,8 +105,19 @@ int main(int argc, char** argv) {
   spec->add_option("file", o.file, "The .cella file");
   spec->add_option("--table", o.spec.table,
                    "A tabular benchmark (CSV: an architecture column and accuracy columns) to look accuracies up in");
+  spec->add_option(
+      "--weights", o.spec.weights,
+      "A `cella train` or `cella search` run whose weights give the accuracies (inherited, validation images)");
+  spec->add_option("--recalibrate", o.recalibrate,
+                   "With --weights: re-estimate batch-norm statistics on this many training batches first");
+  spec->add_option("--latency-batch", o.spec.latency_batch, "Batch size latency is timed at (default 1)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
+  spec->add_option("--threads", o.threads, "CPU threads (default: all cores); latency is timed with these")
+      ->check(CLI::Range(1, 1024));
+  spec->add_option("--device", o.device, "Where inherited accuracies are computed: cpu (default), cuda or cuda:N");
   spec->add_option("--column", o.spec.column, "The table's accuracy column (default: the first named *accuracy*)");
-  spec->add_option("--objectives", o.spec.objectives, "One to three of accuracy, macs, params (default accuracy,macs)")
+  spec->add_option("--objectives", o.spec.objectives,
+                   "One to three of accuracy, latency, macs, params (default accuracy,macs)")
       ->delimiter(',');
   spec->add_option("--constraint", o.spec.constraints,
                    "A bound such as 'params <= 1M' or 'accuracy >= 90' (repeatable)")
@@ -142,10 +153,10 @@ int main(int argc, char** argv) {
     if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     torch::set_num_threads(o.threads);
     // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
-    if ((*exp || *report || *spec) && o.device != "cpu")
+    if ((*exp || *report) && o.device != "cpu")
       throw Failure(kUsage,
                     fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
-    if (!*exp && !*report && !*spec) {
+    if (!*exp && !*report) {
       try {
         use_device(parse_device(o.device));
       } catch (const DeviceError& e) {

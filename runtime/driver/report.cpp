@@ -7,22 +7,11 @@
 #include "compiler/passes/stats.h"
 #include "runtime/driver/common.h"
 #include "runtime/report/report.h"
+#include "runtime/train/latency.h"
 
 namespace cella::runtime::cli {
 
 namespace {
-
-// Median wall time of the architecture's forward pass on one image, with fresh weights in eval
-// mode, after a warm-up: what the network costs on this machine with these threads.
-double median_latency_ms(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, std::int64_t size) {
-  torch::manual_seed(0);
-  Network net(program, Mask::of_arch(*program, arch), false);
-  net->eval();
-  const Mixing mix = mixing_of(*program, arch);
-  torch::Tensor x = torch::randn({1, program->network->input.channels, size, size});
-  torch::NoGradGuard no_grad;
-  return median_ms([&] { net->forward(x, mix); }, 5, 30);
-}
 
 json read_json(const RunDir& run, const std::string& name) {
   if (!run.exists(name)) return nullptr;
@@ -77,7 +66,7 @@ std::string write_report(const RunDir& run, const Options& o) {
     in.params = stats.params;
     in.macs = stats.macs;
     in.threads = torch::get_num_threads();
-    in.latency_ms = median_latency_ms(r.program, arch, in.input_size);
+    in.latency_ms = measure_latency(r.program, arch, in.input_size).median_ms;
     // The same figures for scripts (bench/proxyless.sh compares them with the expected latency).
     run.write("arch_costs.json", json{{"params", in.params},
                                       {"macs", in.macs},

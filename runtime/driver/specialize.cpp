@@ -1,9 +1,15 @@
 // `cella specialize`: a hardware-aware search over the architectures of a space (DyNAS-T): the
-// objectives measured by an evaluator, one of four tactics (runtime/specialize/tactics.h), and
-// the run directory with every evaluation, the Pareto front, the hypervolume curve and the plot.
-// The evaluator today is a tabular benchmark (`--table CSV`).
+// objectives measured here, one of four tactics (runtime/specialize/tactics.h), and the run
+// directory with every evaluation, the Pareto front, the hypervolume curve and the plot.
+// Accuracy comes from a trained run's weights (`--weights RUN`: inherited, as `cella eval`
+// measures it) or from a tabular benchmark (`--table CSV`); latency is timed on this machine;
+// multiply-accumulates and parameters come from the IR.
 #include <filesystem>
 #include <fstream>
+#include <map>
+
+#include "runtime/search/search.h"
+#include "runtime/train/latency.h"
 
 #include "runtime/driver/common.h"
 #include "runtime/specialize/files.h"
@@ -34,9 +40,6 @@ Goal goal_of(const SpecializeOptions& s) {
     if (auto* why = std::get_if<std::string>(&c)) throw Failure(kUsage, "--constraint " + *why);
     g.constraints.push_back(std::get<Constraint>(c));
   }
-  for (Metric m : g.needed())
-    if (m == Metric::Latency)
-      throw Failure(kUsage, "latency is not measured by a table; use accuracy, macs and params with --table");
   return g;
 }
 
@@ -76,7 +79,11 @@ json config_of(const Options& o, const std::string& data) {
           {"sets", o.sets},
           {"network", o.network},
           {"data", data},
-          {"table", fs::absolute(s.table).string()},
+          {"table", s.table.empty() ? "" : fs::absolute(s.table).string()},
+          {"weights", s.weights.empty() ? "" : fs::absolute(s.weights).string()},
+          {"recalibrate", o.recalibrate},
+          {"latency_batch", s.latency_batch},
+          {"threads", o.threads},
           {"column", s.column},
           {"objectives", s.objectives},
           {"constraints", s.constraints},
@@ -101,6 +108,9 @@ void restore(Options& o, const json& cfg, const RunDir& run) {
     o.network = cfg.at("network").get<std::string>();
     o.data = cfg.at("data").get<std::string>();
     s.table = cfg.at("table").get<std::string>();
+    s.weights = cfg.at("weights").get<std::string>();
+    o.recalibrate = cfg.at("recalibrate").get<std::int64_t>();
+    s.latency_batch = cfg.at("latency_batch").get<std::int64_t>();
     s.column = cfg.at("column").get<std::string>();
     s.objectives = cfg.at("objectives").get<std::vector<std::string>>();
     s.constraints = cfg.at("constraints").get<std::vector<std::string>>();
@@ -127,6 +137,49 @@ std::string shown(Metric m, double v) {
   return "";
 }
 
+// Accuracy with a trained run's weights, as `cella eval` measures it: a `cella train` run's
+// supernet, or the deepest sub-supernet of a `cella search` run that holds the architecture
+// (each loaded once), on the run's validation images; batch-norm statistics re-estimated on
+// `recalibrate` training batches first when asked.
+class InheritedAccuracy {
+ public:
+  InheritedAccuracy(const std::string& weights, const Options& o) : run_(weights, true), recalibrate_(o.recalibrate) {
+    opened_ = open_run(run_, o);
+    const std::string& command = opened_.r.config.command;
+    if (command != "train" && command != "search")
+      throw Failure(kUsage, fmt::format("--weights {}: a `cella {}` run holds one network; specialize needs a "
+                                        "supernet (a `cella train` or `cella search` run)",
+                                        weights, command));
+    search_ = command == "search";
+    if (search_ && !run_.exists("tree.json"))
+      throw Failure(kInvalid,
+                    fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
+                                run_.path(), run_.path()));
+    if (search_) tree_ = read_tree(run_);
+  }
+
+  double operator()(const ir::Arch& arch) {
+    const ir::Program& p = *opened_.r.program;
+    const int node = search_ ? owning_node(p, tree_, arch) : 0;
+    if (!nets_.contains(node))
+      nets_.emplace(node, search_ ? search_node(opened_, run_, tree_, node) : trained_supernet(opened_, run_));
+    const DataSplits& d = opened_.data;
+    return evaluate(nets_.at(node).net, mixing_of(p, arch), d.valid, 256, 0, recalibrate_ > 0 ? &d.train : nullptr,
+                    recalibrate_)
+        .accuracy;
+  }
+
+  const Opened& opened() const { return opened_; }
+
+ private:
+  RunDir run_;
+  Opened opened_;
+  std::int64_t recalibrate_;
+  bool search_ = false;
+  SplitTree tree_;
+  std::map<int, SupernetState> nets_;
+};
+
 }  // namespace
 
 int cmd_specialize(Options& o) {
@@ -142,31 +195,55 @@ int cmd_specialize(Options& o) {
       throw Failure(kInvalid, fmt::format("{}: not a specialisation's configuration", run->file("config.json")));
     restore(o, cfg, *run);
   } else {
-    if (o.file.empty()) throw Failure(kUsage, "specialize needs a FILE, or --resume RUN_DIR");
-    if (s.table.empty()) throw Failure(kUsage, "specialize needs --table CSV (a tabular benchmark)");
+    if (s.table.empty() == s.weights.empty())
+      throw Failure(kUsage,
+                    "specialize needs accuracies from one place: --weights RUN (a trained supernet) or "
+                    "--table CSV (a tabular benchmark)");
+    if (!s.table.empty() && o.file.empty()) throw Failure(kUsage, "specialize --table needs the space's FILE");
+    if (o.file.empty()) o.file = (fs::path(s.weights) / "space.cella").string();
   }
   Goal goal = goal_of(s);
   std::vector<std::pair<Metric, double>> given = references_of(s);
   TacticOptions tactic = tactic_of(s, o.seed);
 
-  auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, "", false, !resuming);
-  const ir::Program& program = *c->program;
-  const std::string data = ir::plan_of(program).data.name;
-  const ir::DataSet* shape = ir::find_data_set(data);
-  std::unique_ptr<sp::TableEvaluator> table;
-  try {
-    table = std::make_unique<sp::TableEvaluator>(program, s.table, s.column, shape->size);
-  } catch (const sp::TableError& e) {
-    throw Failure(kInvalid, e.what());
+  // The space: a run's own (its weights were made for it), or the file's.
+  std::unique_ptr<InheritedAccuracy> inherited;
+  std::unique_ptr<sp::Table> table;
+  std::shared_ptr<const ir::Program> program;
+  std::string data;
+  if (!s.weights.empty()) {
+    inherited = std::make_unique<InheritedAccuracy>(s.weights, o);
+    if (!resuming) warn_if_mixture_trained(inherited->opened());
+    program = inherited->opened().r.program;
+    data = inherited->opened().plan.data.name;
+  } else {
+    auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, "", false, !resuming);
+    program = std::make_shared<const ir::Program>(*c->program);
+    data = ir::plan_of(*program).data.name;
+    try {
+      table = std::make_unique<sp::Table>(*program, s.table, s.column);
+    } catch (const sp::TableError& e) {
+      throw Failure(kInvalid, e.what());
+    }
   }
+  const std::int64_t size = ir::find_data_set(data)->size;
+  sp::Measurer::Meter accuracy, latency;
+  if (inherited)
+    accuracy = [&](const ir::Arch& a) { return (*inherited)(a); };
+  else
+    accuracy = [&](const ir::Arch& a) { return table->accuracy(a); };
+  const std::vector<Metric> needed = goal.needed();
+  if (std::find(needed.begin(), needed.end(), Metric::Latency) != needed.end())
+    latency = [&](const ir::Arch& a) { return measure_latency(program, a, size, s.latency_batch).median_ms; };
+  sp::Measurer measurer(*program, size, accuracy, latency);
   if (!resuming) {
     run = std::make_unique<RunDir>(o.out.empty() ? new_run_path(o.file, "specialize") : o.out, false);
     run->write("space.cella", source_text(o.file));
-    s.column = table->column();
+    if (table) s.column = table->column();
     run->write("config.json", config_of(o, data).dump(2) + "\n");
   }
 
-  sp::History history(program, *table, goal);
+  sp::History history(*program, measurer, goal);
   if (resuming && run->exists("evaluations.jsonl"))
     history.seed_with(sp::read_evaluations(run->file("evaluations.jsonl")));
   std::ofstream log(run->file("evaluations.jsonl"), std::ios::app);
@@ -175,9 +252,14 @@ int cmd_specialize(Options& o) {
     if ((e.index + 1) % 50 == 0) std::cerr << fmt::format("[specialize] {} evaluations\n", e.index + 1);
   });
   std::ofstream notes(run->file("predictors.jsonl"), resuming ? std::ios::app : std::ios::trunc);
-  std::cerr << fmt::format("[specialize] {} on {} ({} architectures, column {}), objectives {}, {} evaluations{}\n",
-                           sp::tactic_name(tactic.tactic), s.table, table->rows(), table->column(),
-                           fmt::join(s.objectives, ", "), tactic.budget, resuming ? ", resumed" : "");
+  const std::string source =
+      table ? fmt::format("{} ({} architectures, column {})", s.table, table->rows(), table->column())
+            : fmt::format("the weights of {}", s.weights);
+  std::cerr << fmt::format(
+      "[specialize] {} on {}, objectives {}, {} evaluations{}{}\n", sp::tactic_name(tactic.tactic), source,
+      fmt::join(s.objectives, ", "), tactic.budget,
+      latency ? fmt::format(", latency at batch {} on {} threads", s.latency_batch, o.threads) : "",
+      resuming ? ", resumed" : "");
   try {
     sp::run_tactic(history, tactic, [&](const sp::BatchNote& n) {
       if (n.validated <= history.replayed()) return;  // logged before the run was killed
@@ -188,7 +270,7 @@ int cmd_specialize(Options& o) {
   }
   Point reference;
   try {
-    reference = sp::reference_point(goal, *table, history.evaluations(), given);
+    reference = sp::reference_point(goal, measurer, history.evaluations(), given);
   } catch (const std::invalid_argument& e) {
     throw Failure(kUsage, e.what());
   }
@@ -209,6 +291,10 @@ int cmd_specialize(Options& o) {
       {"hypervolume", hv.empty() ? 0.0 : hv.back()},
       {"hypervolume_units", "the objectives' units multiplied (accuracy in %, latency in ms, counts in millions)"},
       {"reference", ref}};
+  if (latency)
+    result["latency"] = {{"batch", s.latency_batch},
+                         {"threads", o.threads},
+                         {"statistic", "median of 30 timed forward passes after 5 untimed, fresh weights, eval mode"}};
   run->write("result.json", result.dump(2) + "\n");
   std::cout << fmt::format("{} evaluations, {} on the Pareto front, hypervolume {:.6g} (reference {})\n",
                            history.size(), front.size(), hv.empty() ? 0.0 : hv.back(), ref.dump());

@@ -38,9 +38,8 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-TableEvaluator::TableEvaluator(const ir::Program& program, const std::string& path, const std::string& column,
-                               std::int64_t input_size)
-    : program_(program), path_(path), size_(input_size) {
+Table::Table(const ir::Program& program, const std::string& path, const std::string& column)
+    : program_(program), path_(path) {
   std::ifstream in(path);
   if (!in) throw TableError(fmt::format("{}: cannot open the table", path));
   std::string line;
@@ -87,7 +86,17 @@ TableEvaluator::TableEvaluator(const ir::Program& program, const std::string& pa
   if (accuracy_.empty()) throw TableError(fmt::format("{}: the table has a header and no rows", path));
 }
 
-Measures TableEvaluator::exact(const ir::Arch& arch) {
+double Table::accuracy(const ir::Arch& arch) const {
+  std::string key = ir::to_text(program_, arch);
+  auto it = accuracy_.find(key);
+  if (it == accuracy_.end()) throw TableError(fmt::format("{}: no row for architecture {}", path_, key));
+  return it->second;
+}
+
+Measurer::Measurer(const ir::Program& program, std::int64_t input_size, Meter accuracy, Meter latency)
+    : program_(program), size_(input_size), accuracy_(std::move(accuracy)), latency_(std::move(latency)) {}
+
+Measures Measurer::exact(const ir::Arch& arch) {
   passes::NetworkStats s = passes::network_stats(program_, &arch, size_, true);
   Measures m;
   m[Metric::Macs] = static_cast<double>(s.macs);
@@ -95,16 +104,14 @@ Measures TableEvaluator::exact(const ir::Arch& arch) {
   return m;
 }
 
-Measures TableEvaluator::measure(const ir::Arch& arch) {
+Measures Measurer::measure(const ir::Arch& arch) {
   Measures m = exact(arch);
-  std::string key = ir::to_text(program_, arch);
-  auto it = accuracy_.find(key);
-  if (it == accuracy_.end()) throw TableError(fmt::format("{}: no row for architecture {}", path_, key));
-  m[Metric::Accuracy] = it->second;
+  if (accuracy_) m[Metric::Accuracy] = accuracy_(arch);
+  if (latency_) m[Metric::Latency] = latency_(arch);
   return m;
 }
 
-std::optional<double> TableEvaluator::worst(Metric metric) const {
+std::optional<double> Measurer::worst(Metric metric) const {
   switch (metric) {
     case Metric::Accuracy: return 0.0;
     case Metric::Latency: return std::nullopt;

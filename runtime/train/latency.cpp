@@ -9,7 +9,10 @@
 
 namespace cella::runtime {
 
-double median_ms(const std::function<void()>& forward, int warmups, int repeats) {
+namespace {
+
+// The sorted wall times in milliseconds of `repeats` calls, after `warmups` untimed ones.
+std::vector<double> timings_ms(const std::function<void()>& forward, int warmups, int repeats) {
   for (int i = 0; i < warmups; ++i) forward();
   std::vector<double> ms;
   for (int i = 0; i < repeats; ++i) {
@@ -17,8 +20,27 @@ double median_ms(const std::function<void()>& forward, int warmups, int repeats)
     forward();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
-  return ms[ms.size() / 2];
+  std::sort(ms.begin(), ms.end());
+  return ms;
+}
+
+}  // namespace
+
+double median_ms(const std::function<void()>& forward, int warmups, int repeats) {
+  return timings_ms(forward, warmups, repeats)[static_cast<std::size_t>(repeats) / 2];
+}
+
+LatencyStats measure_latency(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, std::int64_t size,
+                             std::int64_t batch, int warmups, int repeats) {
+  torch::manual_seed(0);
+  Network net(program, Mask::of_arch(*program, arch), false);
+  net->eval();
+  const Mixing mix = mixing_of(*program, arch);
+  torch::Tensor x = torch::randn({batch, program->network->input.channels, size, size});
+  torch::NoGradGuard no_grad;
+  std::vector<double> ms = timings_ms([&] { net->forward(x, mix); }, warmups, repeats);
+  const std::size_t n = ms.size();
+  return {ms[n / 2], ms[n / 4], ms[(3 * n) / 4], batch, torch::get_num_threads(), warmups, repeats};
 }
 
 namespace {

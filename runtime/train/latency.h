@@ -34,6 +34,21 @@ LatencyTable latency_table(const ir::Program& program, ir::LatencySource source,
 /// the one way cella times a network or a module on this machine.
 double median_ms(const std::function<void()>& forward, int warmups, int repeats);
 
+/// A network's measured forward time: the median and quartiles of the timed runs, with what they
+/// were measured at (latency depends heavily on the batch, DyNAS-T's trap 5: it goes with the
+/// numbers).
+struct LatencyStats {
+  double median_ms = 0, q1_ms = 0, q3_ms = 0;
+  std::int64_t batch = 1;
+  int threads = 1, warmups = 0, repeats = 0;
+};
+
+/// The forward time of `arch` as a stand-alone network (fresh weights from seed 0, eval mode, no
+/// gradients) on random `batch` × channels × `size` × `size` inputs, on the CPU with the current
+/// thread count: `warmups` untimed runs, then `repeats` timed ones.
+LatencyStats measure_latency(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, std::int64_t size,
+                             std::int64_t batch = 1, int warmups = 5, int repeats = 30);
+
 /// E[LAT] = fixed + Σ_groups Σ_edges Σ_k θ_k·table_k, θ the softmax of `alphas` over the
 /// candidates `mask` enables; differentiable in `alphas`.
 torch::Tensor expected_latency(const LatencyTable& table, const Mask& mask, const std::vector<torch::Tensor>& alphas);

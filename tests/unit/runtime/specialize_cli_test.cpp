@@ -82,6 +82,43 @@ TEST_F(SpecializeCli, ResumeEndsLikeTheUninterruptedRun) {
   }
 }
 
+// On a trained supernet (a smoke run of the main space): inherited accuracies, latency timed
+// here, and a killed run resumed to the same evaluations (accuracies and parameters are exact;
+// latency is re-timed by nobody: the resumed run reads it from the log).
+TEST_F(SpecializeCli, SearchesATrainedSupernetsArchitectures) {
+  ASSERT_EQ(
+      run_cella("train spaces/nb201.cella --smoke --set supernet.sampler=uniform --threads 1 --out " + run_dir("train"))
+          .code,
+      0);
+  auto r = run_cella("specialize --weights " + run_dir("train") +
+                     " --objectives accuracy,latency --budget 16 --population 8 --inner-evaluations 200 --threads 1 "
+                     "--out " +
+                     run_dir("lat"));
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("latency at batch 1 on 1 threads"), std::string::npos) << r.text;
+  for (const auto& row : testing_helpers::csv_rows(run_dir("lat") + "/front.csv")) {
+    ASSERT_GE(row.size(), 5u);
+    EXPECT_GT(std::stod(row[4]), 0) << "latency of " << row[1];
+  }
+  auto result = nlohmann::json::parse(slurp(run_dir("lat") + "/result.json"));
+  EXPECT_EQ(result["latency"]["batch"], 1);
+  EXPECT_EQ(result["latency"]["threads"], 1);
+
+  const std::string opts =
+      " --objectives accuracy,params --budget 24 --population 8 --inner-evaluations 200 --threads 1";
+  ASSERT_EQ(run_cella("specialize --weights " + run_dir("train") + opts + " --out " + run_dir("whole")).code, 0);
+  ASSERT_EQ(run_cella("specialize --weights " + run_dir("train") + opts + " --out " + run_dir("killed")).code, 0);
+  std::ifstream in(run_dir("killed") + "/evaluations.jsonl");
+  std::string kept, line;
+  for (int i = 0; i < 10 && std::getline(in, line); ++i) kept += line + "\n";
+  in.close();
+  std::ofstream(run_dir("killed") + "/evaluations.jsonl") << kept;
+  fs::remove(run_dir("killed") + "/result.json");
+  r = run_cella("specialize --resume " + run_dir("killed"));
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_EQ(slurp(run_dir("killed") + "/evaluations.csv"), slurp(run_dir("whole") + "/evaluations.csv"));
+}
+
 TEST_F(SpecializeCli, BadValuesAreOneLineErrors) {
   struct Case {
     std::string args, message;
@@ -91,7 +128,10 @@ TEST_F(SpecializeCli, BadValuesAreOneLineErrors) {
       {"--objectives accuracy,speed", "--objectives: unknown metric 'speed'", 2},
       {"--constraint 'params >= 1M'", "params takes an upper bound", 2},
       {"--tactic annealing", "--tactic annealing: random, evolution, nsga2 or linas", 2},
-      {"--objectives accuracy,latency", "latency is not measured by a table", 2},
+      {"--weights runs/none",
+       "specialize needs accuracies from one place: --weights RUN (a trained supernet) or "
+       "--table CSV",
+       2},
       {"--reference macs", "--reference 'macs': expected METRIC=VALUE", 2},
       {"--column nope", "no column 'nope'", 1},
   };

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The specialisation benchmark on NAS-Bench-201's table (bench/README.md, "Specialisation"): every
+# tactic over 5 seeds and the single-objective runs over 20, cached in bench/specialize-runs/ and
+# summarised in bench/specialize/results.json. About 15 minutes on two cores. It runs copies of
+# the binaries, so rebuilding meanwhile changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+ninja -C "$build" cella cella-runtime >/dev/null
+copy=$(mktemp -d)
+trap 'rm -rf "$copy"' EXIT
+cp "$build/cella" "$build/cella-runtime" "$copy/"
+python3 bench/specialize.py --build "$copy" "$@"

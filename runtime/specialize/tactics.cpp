@@ -12,6 +12,7 @@
 #include <pagmo/problem.hpp>
 #include <pagmo/utils/multi_objective.hpp>
 #include <random>
+#include <set>
 
 #include "compiler/ir/genome.h"
 #include "compiler/ir/subspace.h"
@@ -152,6 +153,42 @@ void nsga2_search(History& h, const TacticOptions& o) {
   } catch (const BudgetSpent&) {}
 }
 
+// The next LINAS batch: the inner population's best by non-domination rank, then crowding
+// distance, leaving out architectures validated before (DyNAS-T validates the inner population as
+// it is, repeats included; here a repeat would cost nothing and teach nothing, and a run could
+// stall on a population it has seen). When the predicted front has been validated already, the
+// batch is filled with random architectures not validated yet: exploration.
+std::vector<std::vector<int>> next_batch(const History& h, const pagmo::population& pop, int size, std::mt19937_64& rng) {
+  const std::vector<pagmo::vector_double> f = pop.get_f();
+  std::vector<std::vector<int>> batch;
+  std::set<std::string> chosen;
+  auto take = [&](const std::vector<int>& g) {
+    auto arch = ir::decode_valid(h.program(), g);
+    if (!arch) return;
+    std::string key = ir::to_text(h.program(), *arch);
+    if (h.validated(key) || !chosen.insert(key).second) return;
+    batch.push_back(g);
+  };
+  const auto sorted = pagmo::fast_non_dominated_sorting(f);  // kept: the loop reads its fronts
+  for (const std::vector<pagmo::pop_size_t>& front : std::get<0>(sorted)) {
+    std::vector<pagmo::pop_size_t> order = front;
+    if (front.size() > 1) {
+      std::vector<pagmo::vector_double> points;
+      for (auto i : front) points.push_back(f[i]);
+      std::vector<double> crowding = pagmo::crowding_distance(points);
+      std::vector<std::size_t> by(front.size());
+      for (std::size_t k = 0; k < by.size(); ++k) by[k] = k;
+      std::stable_sort(by.begin(), by.end(), [&](std::size_t a, std::size_t b) { return crowding[a] > crowding[b]; });
+      for (std::size_t k = 0; k < by.size(); ++k) order[k] = front[by[k]];
+    }
+    for (auto i : order)
+      if (static_cast<int>(batch.size()) < size) take(genome_of(pop.get_x()[i]));
+  }
+  for (int tries = 0; static_cast<int>(batch.size()) < size && tries < kProposalsPerEvaluation * size; ++tries)
+    take(random_genome(h, rng));
+  return batch;
+}
+
 void linas(History& h, const TacticOptions& o, const std::function<void(const BatchNote&)>& on_batch) {
   std::mt19937_64 rng(o.seed);
   std::vector<std::vector<int>> batch;
@@ -186,12 +223,7 @@ void linas(History& h, const TacticOptions& o, const std::function<void(const Ba
     pagmo::population pop{inner, static_cast<pagmo::population::size_type>(inner_population), seed};
     pagmo::nsga2 algorithm{generations, 0.9, 15., 0.02, 20., seed};
     pop = algorithm.evolve(pop);
-    std::vector<pagmo::vector_double> f = pop.get_f();
-    std::vector<pagmo::pop_size_t> keep =
-        pagmo::select_best_N_mo(f, std::min<pagmo::pop_size_t>(f.size(), static_cast<pagmo::pop_size_t>(o.population)));
-    std::sort(keep.begin(), keep.end());
-    batch.clear();
-    for (auto i : keep) batch.push_back(genome_of(pop.get_x()[i]));
+    batch = next_batch(h, pop, o.population, rng);
   }
 }
 
@@ -245,6 +277,8 @@ std::optional<Evaluation> History::validate(const std::vector<int>& genome, int 
   if (seeded == seed_.end() && on_new_) on_new_(done_.back());
   return done_.back();
 }
+
+bool History::validated(const std::string& arch) const { return index_.count(arch) > 0; }
 
 Measures History::exact(const std::vector<int>& genome) {
   ir::Arch arch = ir::decode(program_, genome);

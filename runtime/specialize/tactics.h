@@ -52,6 +52,8 @@ class History {
   /// for a genome outside the space (a broken constraint) and, when `limit` new validations have
   /// been made, for an architecture not validated yet.
   std::optional<Evaluation> validate(const std::vector<int>& genome, int limit);
+  /// Whether the architecture (its text form) has been validated in this run.
+  bool validated(const std::string& arch) const;
   /// The exact metrics of a genome (no validation), for predictors' inner loops.
   Measures exact(const std::vector<int>& genome);
 

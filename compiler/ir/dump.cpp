@@ -134,6 +134,15 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"crop_padding", s.retrain.crop_padding},
         {"flip", s.retrain.flip},
         {"cutout", s.retrain.cutout}}},
+      {"specialize",
+       {{"objectives", s.specialize.objectives},
+        {"constraints", s.specialize.constraints},
+        {"tactic", word(s.specialize.tactic)},
+        {"budget", s.specialize.budget},
+        {"population", s.specialize.population},
+        {"sample_size", s.specialize.sample_size},
+        {"inner_evaluations", s.specialize.inner_evaluations},
+        {"latency_batch", s.specialize.latency_batch}}},
       {"smoke", smoke},
   };
 }

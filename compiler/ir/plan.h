@@ -33,6 +33,8 @@ enum class BinaryGates { One, Two };
 /// Where the expected-latency term's table comes from: none (no term), timings of every
 /// candidate measured on this machine, or multiply-accumulates.
 enum class LatencySource { None, Measured, Macs };
+/// How `cella specialize` searches (runtime/specialize/tactics.h).
+enum class SpecializeTactic { Random, Evolution, Nsga2, Linas };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -45,6 +47,7 @@ inline constexpr std::array<std::string_view, 2> kBinaryGatesWords{"one", "two"}
 inline constexpr std::array<std::string_view, 3> kLatencySourceWords{"none", "measured", "macs"};
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
+inline constexpr std::array<std::string_view, 4> kSpecializeTacticWords{"random", "evolution", "nsga2", "linas"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
 inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",
@@ -62,6 +65,7 @@ constexpr std::span<const std::string_view> words_of(LatencySource) { return kLa
 constexpr std::span<const std::string_view> words_of(Distill) { return kDistillWords; }
 constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
+constexpr std::span<const std::string_view> words_of(SpecializeTactic) { return kSpecializeTacticWords; }
 
 /// The plan words of enum E, in enumerator order.
 template <class E>
@@ -179,6 +183,19 @@ struct RetrainPlan {
   std::int64_t cutout = 0;        ///< Cutout's square side (0: off)
 };
 
+/// `specialize { ... }`: the hardware-aware subnet search of `cella specialize` (DyNAS-T), with
+/// DyNAS-T's defaults; the command's options override each setting.
+struct SpecializePlan {
+  std::vector<std::string> objectives{"accuracy", "macs"};  ///< metric names (metrics.h)
+  std::vector<std::string> constraints;                     ///< as ir::parse_constraint reads them: "latency <= 5"
+  SpecializeTactic tactic = SpecializeTactic::Linas;
+  std::int64_t budget = 250;
+  std::int64_t population = 50;
+  std::int64_t sample_size = 10;
+  std::int64_t inner_evaluations = 5000;
+  std::int64_t latency_batch = 1;
+};
+
 struct SearchPlan {
   std::string name;
   DataPlan data;
@@ -186,6 +203,7 @@ struct SearchPlan {
   SupernetPlan supernet;
   SplitPlan split;
   RetrainPlan retrain;
+  SpecializePlan specialize;
   /// `smoke { C 4 }`: network parameters that `--smoke` sets (before the command line's `--set`),
   /// as `--set` texts.
   std::vector<std::pair<std::string, std::string>> smoke;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "compiler/ir/metrics.h"
 #include "compiler/ir/plan.h"
 #include "compiler/ir/primitives.h"
 #include "compiler/ir/schedule.h"
@@ -24,6 +25,7 @@ struct Input {
   std::optional<Value> value;       // numbers, booleans, lists, strings
   std::string word;                 // a bare name: `sampler uniform`
   const ast::Expr* call = nullptr;  // `criterion gradient_match(batches = 50)`
+  const ast::Expr* expr = nullptr;  // settings read as written (`objectives [accuracy, latency]`)
   SourceRange range;
   std::string path;
 };
@@ -37,6 +39,10 @@ std::vector<std::string> strategy_words() {
   for (const std::string& name : ir::plugin_strategies()) out.push_back(name);
   return out;
 }
+
+// Plan settings whose value is read from the syntax tree rather than evaluated: metric names
+// are not values.
+const std::set<std::string> kReadAsWritten = {"specialize.objectives", "specialize.constraints"};
 
 class SearchBuilder {
  public:
@@ -248,6 +254,9 @@ class SearchBuilder {
       if (auto v = word_of(in, ir::split_criteria())) plan_.split.criterion = *v;
     };
     special["retrain"] = [this](const Input&) { plan_.retrain.enabled = true; };
+    special["specialize"] = [](const Input&) {};
+    special["specialize.objectives"] = [this](const Input& in) { read_objectives(in); };
+    special["specialize.constraints"] = [this](const Input& in) { read_constraints(in); };
     special["smoke"] = [this](const Input& in) {  // its entries are network parameters: smoke_setting()
       diags_.report(Kind::TypeMismatch, in.range, "'smoke' takes a block of network parameters");
       diags_.note("for example: smoke { C 4; layers 5 }");
@@ -257,6 +266,97 @@ class SearchBuilder {
     for (const ir::PlanSetting& row : ir::plan_settings())
       if (!readers_.count(std::string(row.key)))
         throw std::logic_error("plan.def row '" + std::string(row.key) + "' has no reader");
+  }
+
+  // Settings whose names are not values: the items of a list, or one item alone.
+  static std::vector<const ast::Expr*> items_of(const ast::Expr& e) {
+    std::vector<const ast::Expr*> out;
+    if (e.kind == ast::ExprKind::List)
+      for (const ast::ListItem& item : e.items) out.push_back(item.value.get());
+    else
+      out.push_back(&e);
+    return out;
+  }
+
+  bool from_command_line(const Input& in, const char* option) {
+    if (in.expr) return false;
+    diags_.report(Kind::BadOverride, {},
+                  fmt::format("--set {}: give it to `cella specialize` as {} instead", in.path, option));
+    return true;
+  }
+
+  // `objectives [accuracy, latency]`: metric names, one to three, each once.
+  void read_objectives(const Input& in) {
+    if (from_command_line(in, "--objectives")) return;
+    std::vector<std::string> names;
+    for (const ast::Expr* e : items_of(*in.expr)) {
+      if (e->kind != ast::ExprKind::Name) {
+        diags_.report(Kind::TypeMismatch, e->range,
+                      fmt::format("'{}' lists metrics by name: {}", in.path, ir::metric_names()));
+        return;
+      }
+      auto m = ir::metric_named(e->text);
+      if (!m) {
+        diags_.report(Kind::InvalidValue, e->range, fmt::format("'{}' is not a metric", e->text));
+        std::vector<std::string> all = {"accuracy", "latency", "macs", "params"};
+        if (std::string close = diag::closest_match(e->text, all); !close.empty())
+          diags_.note(fmt::format("did you mean '{}'?", close));
+        else
+          diags_.note(fmt::format("the metrics are: {}", ir::metric_names()));
+        return;
+      }
+      std::string name = ir::info(*m).name;
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        diags_.report(Kind::InvalidValue, e->range, fmt::format("metric '{}' is listed twice", name));
+        return;
+      }
+      names.push_back(name);
+    }
+    if (names.empty() || names.size() > 3) {
+      diags_.report(Kind::ValueOutOfRange, in.range,
+                    fmt::format("'{}' takes one to three metrics, got {}", in.path, names.size()));
+      return;
+    }
+    plan_.specialize.objectives = names;
+  }
+
+  // `constraints [latency <= 5, params <= 1e6]`: comparisons of a metric with a number, kept in
+  // the text form ir::parse_constraint reads.
+  void read_constraints(const Input& in) {
+    if (from_command_line(in, "--constraint")) return;
+    std::vector<std::string> out;
+    for (const ast::Expr* e : items_of(*in.expr)) {
+      const bool compares = e->kind == ast::ExprKind::Binary &&
+                            (e->op == ast::BinaryOp::Le || e->op == ast::BinaryOp::Ge) &&
+                            e->operands[0]->kind == ast::ExprKind::Name;
+      if (!compares) {
+        diags_.report(Kind::TypeMismatch, e->range,
+                      fmt::format("'{}' lists bounds such as 'latency <= 5' or 'accuracy >= 90'", in.path));
+        return;
+      }
+      const ast::Expr& metric = *e->operands[0];
+      auto m = ir::metric_named(metric.text);
+      if (!m) {
+        diags_.report(Kind::InvalidValue, metric.range, fmt::format("'{}' is not a metric", metric.text));
+        diags_.note(fmt::format("the metrics are: {}", ir::metric_names()));
+        return;
+      }
+      if (auto why = ir::wrong_direction(*m, e->op == ast::BinaryOp::Le)) {
+        diags_.report(Kind::InvalidValue, e->range, *why);
+        return;
+      }
+      std::optional<Value> bound = ev_.eval(*e->operands[1], {});
+      if (!bound) return;  // reported
+      if (!bound->is_number()) {
+        diags_.report(Kind::TypeMismatch, e->operands[1]->range,
+                      fmt::format("a bound on {} must be a number{}", metric.text,
+                                  *m == ir::Metric::Latency ? " of milliseconds" : ""));
+        return;
+      }
+      out.push_back(
+          fmt::format("{} {} {}", ir::info(*m).name, e->op == ast::BinaryOp::Le ? "<=" : ">=", bound->number()));
+    }
+    plan_.specialize.constraints = out;
   }
 
   // `smoke { C 4; layers 5 }`: network parameters for `--smoke` runs, kept as `--set` texts.
@@ -297,7 +397,9 @@ class SearchBuilder {
     in.range = s.name_range;
     if (!s.value) return in;
     in.range = s.value->range;
-    if (s.value->kind == ast::ExprKind::Name) {
+    if (kReadAsWritten.count(path)) {
+      in.expr = s.value.get();
+    } else if (s.value->kind == ast::ExprKind::Name) {
       in.word = s.value->text;
     } else if (s.value->kind == ast::ExprKind::Call) {
       in.word = s.value->text;
@@ -336,7 +438,7 @@ class SearchBuilder {
         diags_.report(Kind::MissingSetting, s.name_range, fmt::format("setting '{}' needs a value", path));
         continue;
       }
-      if (s.value || path == "supernet" || path == "retrain")
+      if (s.value || path == "supernet" || path == "retrain" || path == "specialize")
         it->second(in);
       else if (path == "split" || path == "data") {
         if (path == "split") {
@@ -425,7 +527,7 @@ class SearchBuilder {
 
   void override_setting(const std::string& path, const std::string& text) {
     auto it = readers_.find(path);
-    if (it == readers_.end() || path == "supernet" || path == "retrain" || path == "smoke") {
+    if (it == readers_.end() || path == "supernet" || path == "retrain" || path == "smoke" || path == "specialize") {
       std::vector<std::string> keys;
       for (const auto& [k, _] : readers_) keys.push_back(k);
       diags_.report(Kind::BadOverride, {}, fmt::format("--set {}: the search has no setting '{}'", path, path));

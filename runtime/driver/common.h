@@ -35,15 +35,14 @@ struct Failure : std::runtime_error {
   Failure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
 };
 
-/// `cella specialize`'s own options (runtime/driver/specialize.cpp).
+/// `cella specialize`'s own options (runtime/driver/specialize.cpp). Those left unset (empty, 0)
+/// come from the plan's `specialize { ... }` block, whose defaults are DyNAS-T's.
 struct SpecializeOptions {
   std::string table, column, weights;
-  std::int64_t latency_batch = 1;
-  std::vector<std::string> objectives{"accuracy", "macs"};
-  std::vector<std::string> constraints, references;
-  std::string tactic = "linas";
-  int budget = 250, population = 50, sample_size = 10, inner_evaluations = 5000;
-  bool budget_given = false;
+  std::vector<std::string> objectives, constraints, references;
+  std::string tactic;
+  int budget = 0, population = 0, sample_size = 0, inner_evaluations = 0;
+  std::int64_t latency_batch = 0;
 };
 
 /// Every option of every runtime command (main.cpp defines which command takes which).

@@ -110,28 +110,29 @@ int main(int argc, char** argv) {
       "A `cella train` or `cella search` run whose weights give the accuracies (inherited, validation images)");
   spec->add_option("--recalibrate", o.recalibrate,
                    "With --weights: re-estimate batch-norm statistics on this many training batches first");
-  spec->add_option("--latency-batch", o.spec.latency_batch, "Batch size latency is timed at (default 1)")
+  spec->add_option("--latency-batch", o.spec.latency_batch, "Batch size latency is timed at (default: the plan's, 1)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
   spec->add_option("--threads", o.threads, "CPU threads (default: all cores); latency is timed with these")
       ->check(CLI::Range(1, 1024));
   spec->add_option("--device", o.device, "Where inherited accuracies are computed: cpu (default), cuda or cuda:N");
   spec->add_option("--column", o.spec.column, "The table's accuracy column (default: the first named *accuracy*)");
   spec->add_option("--objectives", o.spec.objectives,
-                   "One to three of accuracy, latency, macs, params (default accuracy,macs)")
+                   "One to three of accuracy, latency, macs, params (default: the plan's, accuracy,macs)")
       ->delimiter(',');
   spec->add_option("--constraint", o.spec.constraints,
                    "A bound such as 'params <= 1M' or 'accuracy >= 90' (repeatable)")
       ->allow_extra_args(false);
-  spec->add_option("--tactic", o.spec.tactic, "random, evolution, nsga2 or linas (default)");
-  spec->add_option("--budget", o.spec.budget, "Architectures to validate (default 250)")
-      ->check(CLI::Range(1, 10'000'000))
-      ->each([&](const std::string&) { o.spec.budget_given = true; });
-  spec->add_option("--population", o.spec.population, "Population of evolution, NSGA-II and LINAS (default 50)")
+  spec->add_option("--tactic", o.spec.tactic, "random, evolution, nsga2 or linas (default: the plan's, linas)");
+  spec->add_option("--budget", o.spec.budget, "Architectures to validate (default: the plan's, 250)")
+      ->check(CLI::Range(1, 10'000'000));
+  spec->add_option("--population", o.spec.population,
+                   "Population of evolution, NSGA-II and LINAS (default: the plan's, 50)")
       ->check(CLI::Range(2, 100'000));
-  spec->add_option("--sample-size", o.spec.sample_size, "Tournament size of regularized evolution (default 10)")
+  spec->add_option("--sample-size", o.spec.sample_size,
+                   "Tournament size of regularized evolution (default: the plan's, 10)")
       ->check(CLI::Range(2, 100'000));
   spec->add_option("--inner-evaluations", o.spec.inner_evaluations,
-                   "LINAS: predictor evaluations per inner NSGA-II run (default 5000)")
+                   "LINAS: predictor evaluations per inner NSGA-II run (default: the plan's, 5000)")
       ->check(CLI::Range(1, 100'000'000));
   spec->add_option("--reference", o.spec.references,
                    "Hypervolume reference point for one objective: METRIC=VALUE (repeatable)")
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   spec->add_option("--data", o.data, "Data set whose input size the costs are computed for");
   spec->add_option("-I,--include", o.includes, "Directory searched for imports (repeatable)")->allow_extra_args(false);
   spec->add_option("--network", o.network, "Which network, when the file has several");
+  spec->add_option("--search", o.search, "Which search block's `specialize` settings, when the file has several");
   spec->add_option("--out", o.out, "Run directory (default: runs/<file>-specialize-<time>)");
   spec->add_option("--resume", o.resume, "Continue a killed specialisation (or raise its --budget)");
   auto* devices = app.add_subcommand("devices", "The LibTorch this cella runs on, and the devices `--device` can name");

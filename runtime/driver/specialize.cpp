@@ -78,6 +78,7 @@ json config_of(const Options& o, const std::string& data) {
           {"include_dirs", includes},
           {"sets", o.sets},
           {"network", o.network},
+          {"search", o.search},
           {"data", data},
           {"table", s.table.empty() ? "" : fs::absolute(s.table).string()},
           {"weights", s.weights.empty() ? "" : fs::absolute(s.weights).string()},
@@ -101,11 +102,12 @@ json config_of(const Options& o, const std::string& data) {
 void restore(Options& o, const json& cfg, const RunDir& run) {
   try {
     SpecializeOptions& s = o.spec;
-    const int budget = s.budget_given ? s.budget : cfg.at("budget").get<int>();
+    const int budget = s.budget > 0 ? s.budget : cfg.at("budget").get<int>();
     o.file = run.file("space.cella");
     o.includes = cfg.at("include_dirs").get<std::vector<std::string>>();
     o.sets = cfg.at("sets").get<std::vector<std::string>>();
     o.network = cfg.at("network").get<std::string>();
+    o.search = cfg.at("search").get<std::string>();
     o.data = cfg.at("data").get<std::string>();
     s.table = cfg.at("table").get<std::string>();
     s.weights = cfg.at("weights").get<std::string>();
@@ -135,6 +137,18 @@ std::string shown(Metric m, double v) {
     case Metric::Params: return fmt::format("{:.4f} M params", v / 1e6);
   }
   return "";
+}
+
+// Options the command line left unset take the plan's `specialize` block (or its defaults).
+void resolve(SpecializeOptions& s, const ir::SpecializePlan& p) {
+  if (s.objectives.empty()) s.objectives = p.objectives;
+  if (s.constraints.empty()) s.constraints = p.constraints;
+  if (s.tactic.empty()) s.tactic = std::string(ir::name_of(p.tactic));
+  if (s.budget == 0) s.budget = static_cast<int>(p.budget);
+  if (s.population == 0) s.population = static_cast<int>(p.population);
+  if (s.sample_size == 0) s.sample_size = static_cast<int>(p.sample_size);
+  if (s.inner_evaluations == 0) s.inner_evaluations = static_cast<int>(p.inner_evaluations);
+  if (s.latency_batch == 0) s.latency_batch = p.latency_batch;
 }
 
 // Accuracy with a trained run's weights, as `cella eval` measures it: a `cella train` run's
@@ -202,10 +216,6 @@ int cmd_specialize(Options& o) {
     if (!s.table.empty() && o.file.empty()) throw Failure(kUsage, "specialize --table needs the space's FILE");
     if (o.file.empty()) o.file = (fs::path(s.weights) / "space.cella").string();
   }
-  Goal goal = goal_of(s);
-  std::vector<std::pair<Metric, double>> given = references_of(s);
-  TacticOptions tactic = tactic_of(s, o.seed);
-
   // The space: a run's own (its weights were made for it), or the file's.
   std::unique_ptr<InheritedAccuracy> inherited;
   std::unique_ptr<sp::Table> table;
@@ -216,16 +226,22 @@ int cmd_specialize(Options& o) {
     if (!resuming) warn_if_mixture_trained(inherited->opened());
     program = inherited->opened().r.program;
     data = inherited->opened().plan.data.name;
+    resolve(s, inherited->opened().plan.specialize);
   } else {
-    auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, "", false, !resuming);
+    auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search, false, !resuming);
     program = std::make_shared<const ir::Program>(*c->program);
-    data = ir::plan_of(*program).data.name;
+    const ir::SearchPlan plan = ir::plan_of(*program);
+    data = plan.data.name;
+    resolve(s, plan.specialize);
     try {
       table = std::make_unique<sp::Table>(*program, s.table, s.column);
     } catch (const sp::TableError& e) {
       throw Failure(kInvalid, e.what());
     }
   }
+  Goal goal = goal_of(s);
+  std::vector<std::pair<Metric, double>> given = references_of(s);
+  TacticOptions tactic = tactic_of(s, o.seed);
   const std::int64_t size = ir::find_data_set(data)->size;
   sp::Measurer::Meter accuracy, latency;
   if (inherited)

@@ -1,7 +1,7 @@
-// What a hardware-aware subnet search measures and optimises: the metrics (accuracy, latency,
-// multiply-accumulates, parameters), the objectives chosen among them, constraints such as
-// `latency <= 5ms`, and how an architecture's measures become a vector to minimise. No LibTorch:
-// the measuring is an Evaluator's job (a tabular benchmark, a trained supernet).
+// What a hardware-aware subnet search optimises: the objectives chosen among the metrics
+// (compiler/ir/metrics.h: accuracy, latency, multiply-accumulates, parameters), the constraints,
+// and how an architecture's measures become a vector to minimise. No LibTorch: the measuring is
+// an Evaluator's job (a tabular benchmark, a trained supernet).
 #pragma once
 
 #include <array>
@@ -13,22 +13,18 @@
 #include <vector>
 
 #include "compiler/ir/arch.h"
+#include "compiler/ir/metrics.h"
 
 namespace cella::specialize {
 
-enum class Metric { Accuracy, Latency, Macs, Params };
-inline constexpr int kMetrics = 4;
-
-struct MetricInfo {
-  const char* name;   ///< as written on the command line and in the files: "latency"
-  const char* label;  ///< axis label with its unit: "latency (ms)"
-  bool maximize;      ///< accuracy is maximised, costs are minimised
-  /// Computed exactly from the network description (no data, no timing): the LINAS inner loop
-  /// uses these values rather than a predictor's.
-  bool exact;
-};
-const MetricInfo& info(Metric metric);
-std::optional<Metric> metric_named(std::string_view name);
+using ir::Constraint;
+using ir::info;
+using ir::kMetrics;
+using ir::Metric;
+using ir::metric_named;
+using ir::MetricInfo;
+using ir::parse_constraint;
+using ir::parse_value;
 
 /// One architecture's measures; NaN where not measured. Accuracy in percent, latency in
 /// milliseconds, multiply-accumulates and parameters as counts.
@@ -37,23 +33,6 @@ struct Measures {
   double& operator[](Metric m) { return values[static_cast<int>(m)]; }
   double operator[](Metric m) const { return values[static_cast<int>(m)]; }
 };
-
-/// `accuracy >= 90`, `latency <= 5ms`, `params <= 1.5M`, `macs <= 200M`.
-struct Constraint {
-  Metric metric;
-  double bound = 0;  ///< in the metric's unit (counts, not millions)
-  std::string text;  ///< as the user wrote it
-  /// How far `value` is outside the bound, relative to the bound (0 when satisfied).
-  double violation(double value) const;
-};
-
-/// Parses a constraint; a one-line error naming what is wrong otherwise. A cost bound is an
-/// upper bound (`<=`), an accuracy bound a lower one (`>=`). Latency takes `us`, `ms` or `s`
-/// (default ms); counts take `K`, `M` or `G`.
-std::variant<Constraint, std::string> parse_constraint(std::string_view text);
-
-/// Parses a number with a unit suffix for `metric` (as in constraints and reference points).
-std::optional<double> parse_value(Metric metric, std::string_view text);
 
 /// The objectives and constraints of a specialisation.
 struct Goal {

@@ -158,7 +158,8 @@ void nsga2_search(History& h, const TacticOptions& o) {
 // it is, repeats included; here a repeat would cost nothing and teach nothing, and a run could
 // stall on a population it has seen). When the predicted front has been validated already, the
 // batch is filled with random architectures not validated yet: exploration.
-std::vector<std::vector<int>> next_batch(const History& h, const pagmo::population& pop, int size, std::mt19937_64& rng) {
+std::vector<std::vector<int>> next_batch(const History& h, const pagmo::population& pop, int size,
+                                         std::mt19937_64& rng) {
   const std::vector<pagmo::vector_double> f = pop.get_f();
   std::vector<std::vector<int>> batch;
   std::set<std::string> chosen;
@@ -229,21 +230,9 @@ void linas(History& h, const TacticOptions& o, const std::function<void(const Ba
 
 }  // namespace
 
-const char* tactic_name(Tactic t) {
-  switch (t) {
-    case Tactic::Random: return "random";
-    case Tactic::Evolution: return "evolution";
-    case Tactic::Nsga2: return "nsga2";
-    case Tactic::Linas: return "linas";
-  }
-  return "?";
-}
+const char* tactic_name(Tactic t) { return ir::plan_words<Tactic>()[static_cast<std::size_t>(t)].data(); }
 
-std::optional<Tactic> tactic_named(std::string_view name) {
-  for (Tactic t : {Tactic::Random, Tactic::Evolution, Tactic::Nsga2, Tactic::Linas})
-    if (name == tactic_name(t)) return t;
-  return std::nullopt;
-}
+std::optional<Tactic> tactic_named(std::string_view name) { return ir::plan_value<Tactic>(name); }
 
 History::History(const ir::Program& program, Evaluator& evaluator, Goal goal)
     : program_(program), evaluator_(evaluator), goal_(std::move(goal)) {

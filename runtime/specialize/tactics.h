@@ -19,14 +19,17 @@
 #include <vector>
 
 #include "compiler/ir/ir.h"
+#include "compiler/ir/plan.h"
 #include "runtime/specialize/objectives.h"
 
 namespace cella::specialize {
 
-enum class Tactic { Random, Evolution, Nsga2, Linas };
+/// The tactics, as a plan's `specialize { tactic ... }` names them.
+using Tactic = ir::SpecializeTactic;
 const char* tactic_name(Tactic t);
 std::optional<Tactic> tactic_named(std::string_view name);
 
+/// The defaults are ir::SpecializePlan's (DyNAS-T's).
 struct TacticOptions {
   Tactic tactic = Tactic::Linas;
   int budget = 250;      ///< distinct architectures to validate (DyNAS-T's CLI default)

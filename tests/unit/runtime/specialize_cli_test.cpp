@@ -34,7 +34,8 @@ class SpecializeCli : public ::testing::Test {
 };
 
 TEST_F(SpecializeCli, WritesTheFrontTheCurveAndThePlot) {
-  auto r = run_cella(specialize("--tactic nsga2 --population 16 --budget 64 --out " + run_dir("a")));
+  auto r = run_cella(
+      specialize("--objectives accuracy,macs --tactic nsga2 --population 16 --budget 64 --out " + run_dir("a")));
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_NE(r.text.find("64 evaluations"), std::string::npos) << r.text;
   for (const char* f : {"evaluations.jsonl", "evaluations.csv", "front.csv", "hypervolume.csv", "result.json",
@@ -58,7 +59,8 @@ TEST_F(SpecializeCli, WritesTheFrontTheCurveAndThePlot) {
 TEST_F(SpecializeCli, ResumeEndsLikeTheUninterruptedRun) {
   for (const char* tactic : {"linas", "evolution"}) {
     SCOPED_TRACE(tactic);
-    const std::string opts = std::string("--tactic ") + tactic + " --population 12 --inner-evaluations 600 --seed 4";
+    const std::string opts = std::string("--objectives accuracy,macs --tactic ") + tactic +
+                             " --population 12 --inner-evaluations 600 --seed 4";
     fs::remove_all(dir_);
     ASSERT_EQ(run_cella(specialize(opts + " --budget 70 --out " + run_dir("whole"))).code, 0);
     ASSERT_EQ(run_cella(specialize(opts + " --budget 70 --out " + run_dir("killed"))).code, 0);
@@ -117,6 +119,35 @@ TEST_F(SpecializeCli, SearchesATrainedSupernetsArchitectures) {
   r = run_cella("specialize --resume " + run_dir("killed"));
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_EQ(slurp(run_dir("killed") + "/evaluations.csv"), slurp(run_dir("whole") + "/evaluations.csv"));
+}
+
+// A plan's `specialize` block sets what the options do not; an option replaces its setting.
+TEST_F(SpecializeCli, ThePlansBlockGivesTheDefaults) {
+  fs::create_directories(dir_);
+  const std::string space = run_dir("space.cella");
+  std::ofstream(space) << "import std.ops\n"
+                          "opset ops = [none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3]\n"
+                          "cell c { inputs 1; nodes 3; edges all : ops; output last }\n"
+                          "network net(C = 16, N = 5) { stem conv(3, out = C) >> bn; stage c * N width C;\n"
+                          "  layer resblock(2 * C, stride = 2); stage c * N width 2 * C;\n"
+                          "  layer resblock(4 * C, stride = 2); stage c * N width 4 * C;\n"
+                          "  head bn >> relu >> global_avg_pool >> linear(10) }\n"
+                          "search s on net { specialize { objectives [accuracy, params]; constraints [params <= 5e5];\n"
+                          "  tactic random; budget 12 } }\n";
+  auto r = run_cella("specialize " + space + " --data cifar10 --table '" + kTable + "' --out " + run_dir("plan"));
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto config = nlohmann::json::parse(slurp(run_dir("plan") + "/config.json"));
+  EXPECT_EQ(config["tactic"], "random");
+  EXPECT_EQ(config["budget"], 12);
+  EXPECT_EQ(config["objectives"], nlohmann::json::array({"accuracy", "params"}));
+  EXPECT_EQ(config["constraints"], nlohmann::json::array({"params <= 500000"}));
+  EXPECT_NE(r.text.find("12 evaluations"), std::string::npos) << r.text;
+  r = run_cella("specialize " + space + " --data cifar10 --table '" + kTable +
+                "' --budget 20 --tactic evolution --out " + run_dir("override"));
+  ASSERT_EQ(r.code, 0) << r.text;
+  config = nlohmann::json::parse(slurp(run_dir("override") + "/config.json"));
+  EXPECT_EQ(config["tactic"], "evolution");
+  EXPECT_EQ(config["budget"], 20);
 }
 
 TEST_F(SpecializeCli, BadValuesAreOneLineErrors) {

@@ -1,0 +1,51 @@
+// What a hardware-aware subnet search measures (accuracy, latency, multiply-accumulates,
+// parameters) and the bounds a specialisation plan can put on them (`latency <= 5ms`). They live
+// in the IR because a search plan names them (`specialize { objectives [accuracy, latency] }`,
+// checked by sema); runtime/specialize measures and optimises them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace cella::ir {
+
+enum class Metric { Accuracy, Latency, Macs, Params };
+inline constexpr int kMetrics = 4;
+
+struct MetricInfo {
+  const char* name;   ///< as written in plans, on the command line and in the files: "latency"
+  const char* label;  ///< axis label with its unit: "latency (ms)"
+  bool maximize;      ///< accuracy is maximised, costs are minimised
+  /// Computed exactly from the network description (no data, no timing): the LINAS inner loop
+  /// uses these values rather than a predictor's.
+  bool exact;
+};
+const MetricInfo& info(Metric metric);
+/// The metric of a name (`flops` is another name for `macs`), or nullopt.
+std::optional<Metric> metric_named(std::string_view name);
+/// "accuracy, latency, macs, params": for messages.
+std::string metric_names();
+
+/// `accuracy >= 90`, `latency <= 5ms`, `params <= 1.5M`, `macs <= 200M`.
+struct Constraint {
+  Metric metric;
+  double bound = 0;  ///< in the metric's unit (counts, not millions)
+  std::string text;  ///< as the user wrote it
+  /// How far `value` is outside the bound, relative to the bound (0 when satisfied).
+  double violation(double value) const;
+};
+
+/// Parses a constraint; a one-line error naming what is wrong otherwise. A cost bound is an
+/// upper bound (`<=`), an accuracy bound a lower one (`>=`). Latency takes `us`, `ms` or `s`
+/// (default ms); counts take `K`, `M` or `G`.
+std::variant<Constraint, std::string> parse_constraint(std::string_view text);
+
+/// Why `metric OP bound` has the wrong direction ("params takes an upper bound ..."), or nullopt.
+std::optional<std::string> wrong_direction(Metric metric, bool upper);
+
+/// Parses a number with a unit suffix for `metric` (as in constraints and reference points).
+std::optional<double> parse_value(Metric metric, std::string_view text);
+
+}  // namespace cella::ir

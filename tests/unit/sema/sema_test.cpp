@@ -141,6 +141,9 @@ TEST(Sema, EveryPlanSettingTakesItsDefaultFromSet) {
   int tried = 0;
   for (const ir::PlanSetting& row : ir::plan_settings()) {
     if (row.block || row.default_text.empty()) continue;
+    // Metric names are not values: `cella specialize --objectives` sets them, and `--set` says so
+    // (golden fail_specialize_set_objectives).
+    if (row.key == "specialize.objectives") continue;
     driver::CompileOptions o;
     o.sema.overrides = {{std::string(row.key), row.default_text}};
     if (!ir::applies_to(row, ir::SplitStrategy::Hierarchical))

@@ -123,6 +123,16 @@ void restore(Options& o, const json& cfg, const RunDir& run) {
     s.sample_size = cfg.at("sample_size").get<int>();
     s.inner_evaluations = cfg.at("inner_evaluations").get<int>();
     o.seed = cfg.at("seed").get<std::uint64_t>();
+    // Timings depend on the threads: the rest of a run timed with others is not the same run.
+    const int threads = cfg.value("threads", o.threads);
+    const bool times = std::find(s.objectives.begin(), s.objectives.end(), "latency") != s.objectives.end() ||
+                       std::any_of(s.constraints.begin(), s.constraints.end(),
+                                   [](const std::string& c) { return c.rfind("latency", 0) == 0; });
+    if (times && threads != o.threads)
+      std::cerr << fmt::format(
+          "cella: warning: {} timed latency with {} threads and this resume times it with {}; pass --threads {} "
+          "to continue as it began\n",
+          run.path(), threads, o.threads, threads);
   } catch (const json::exception& e) {
     throw Failure(kInvalid,
                   fmt::format("{}: not a specialisation's configuration ({})", run.file("config.json"), e.what()));

@@ -22,6 +22,14 @@ double shown(Metric m, double v) { return m == Metric::Macs || m == Metric::Para
 
 std::string number(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; }
 
+// A CSV field in double quotes, its own double quotes doubled (RFC 4180): architectures in JSON
+// form have them, DARTS genotypes have commas.
+std::string quoted_field(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 // A minimisation vector in the units the files show.
 Point shown_point(const Goal& goal, Point p) {
   for (std::size_t k = 0; k < p.size(); ++k) p[k] = shown(goal.objectives[k], p[k]) + 0.0;  // no -0
@@ -152,7 +160,7 @@ std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
     f << "\n";
   };
   auto row = [&](std::ofstream& f, const Evaluation& e) {
-    f << e.index << ",\"" << e.arch << "\"," << (e.feasible ? 1 : 0);
+    f << e.index << "," << quoted_field(e.arch) << "," << (e.feasible ? 1 : 0);
     for (int k = 0; k < kMetrics; ++k) {
       auto m = static_cast<Metric>(k);
       f << "," << number(shown(m, e.measures[m]));

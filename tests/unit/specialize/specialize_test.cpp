@@ -158,18 +158,23 @@ class Synthetic : public Evaluator {
   const ir::Program& p_;
 };
 
+// Small runs for tests: populations of 20, 400 predictor evaluations per LINAS batch.
+TacticOptions small(Tactic t, int budget, std::uint64_t seed, int inner_evaluations = 400) {
+  TacticOptions o;
+  o.tactic = t;
+  o.budget = budget;
+  o.population = 20;
+  o.inner_evaluations = inner_evaluations;
+  o.seed = seed;
+  return o;
+}
+
 std::vector<std::string> run(const ir::Program& p, Tactic t, int budget, std::uint64_t seed, Synthetic& ev,
                              const std::vector<Evaluation>& earlier = {}, Goal goal = {}) {
   if (goal.objectives.empty()) goal.objectives = {Metric::Accuracy, Metric::Macs};
   History h(p, ev, goal);
   h.seed_with(earlier);
-  TacticOptions o;
-  o.tactic = t;
-  o.budget = budget;
-  o.population = 20;
-  o.inner_evaluations = 400;
-  o.seed = seed;
-  run_tactic(h, o);
+  run_tactic(h, small(t, budget, seed));
   std::vector<std::string> archs;
   for (const Evaluation& e : h.evaluations()) archs.push_back(e.arch);
   return archs;
@@ -195,16 +200,10 @@ TEST(Tactics, ResumedRunEndsLikeTheUninterruptedOne) {
   const ir::Program& p = *c->program;
   for (Tactic t : {Tactic::Evolution, Tactic::Nsga2, Tactic::Linas}) {
     SCOPED_TRACE(tactic_name(t));
-    Synthetic whole_ev(p), first_ev(p), rest_ev(p);
+    Synthetic whole_ev(p), rest_ev(p);
     Goal goal{{Metric::Accuracy, Metric::Macs}, {}};
     History whole(p, whole_ev, goal);
-    TacticOptions o;
-    o.tactic = t;
-    o.budget = 80;
-    o.population = 20;
-    o.inner_evaluations = 400;
-    o.seed = 11;
-    run_tactic(whole, o);
+    run_tactic(whole, small(t, 80, 11));
     std::vector<Evaluation> killed(whole.evaluations().begin(), whole.evaluations().begin() + 33);
     std::vector<std::string> resumed = run(p, t, 80, 11, rest_ev, killed);
     std::vector<std::string> expected;
@@ -225,13 +224,7 @@ TEST(Tactics, GuidedSearchBeatsRandomOnASyntheticFront) {
     for (std::uint64_t seed = 0; seed < 3; ++seed) {
       Synthetic ev(p);
       History h(p, ev, goal);
-      TacticOptions o;
-      o.tactic = t;
-      o.budget = 100;
-      o.population = 20;
-      o.inner_evaluations = 2000;
-      o.seed = seed;
-      run_tactic(h, o);
+      run_tactic(h, small(t, 100, seed, 2000));
       total += hypervolume_curve(goal, h.evaluations(), {0, 1e8}).back();
     }
     return total / 3;
@@ -247,12 +240,7 @@ TEST(Tactics, ConstraintsKeepInfeasibleArchitecturesOffTheFront) {
   Synthetic ev(p);
   Goal goal{{Metric::Accuracy, Metric::Macs}, {std::get<Constraint>(parse_constraint("params <= 30K"))}};
   History h(p, ev, goal);
-  TacticOptions o;
-  o.tactic = Tactic::Linas;
-  o.budget = 60;
-  o.population = 20;
-  o.inner_evaluations = 400;
-  run_tactic(h, o);
+  run_tactic(h, small(Tactic::Linas, 60, 0));
   int feasible = 0;
   for (const Evaluation& e : h.evaluations()) {
     EXPECT_EQ(e.feasible, e.measures[Metric::Params] <= 30e3);

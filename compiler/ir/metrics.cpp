@@ -66,7 +66,13 @@ std::optional<double> parse_value(Metric metric, std::string_view text) {
   return v * scale;
 }
 
-std::string metric_names() { return "accuracy, latency, macs, params"; }
+std::vector<std::string> metric_list() {
+  std::vector<std::string> out;
+  for (const MetricInfo& m : kInfo) out.emplace_back(m.name);
+  return out;
+}
+
+std::string metric_names() { return fmt::format("{}", fmt::join(metric_list(), ", ")); }
 
 std::optional<std::string> wrong_direction(Metric metric, bool upper) {
   if (upper != info(metric).maximize) return std::nullopt;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace cella::ir {
 
@@ -25,6 +26,8 @@ struct MetricInfo {
 const MetricInfo& info(Metric metric);
 /// The metric of a name (`flops` is another name for `macs`), or nullopt.
 std::optional<Metric> metric_named(std::string_view name);
+/// The metrics' names, in order: for suggestions.
+std::vector<std::string> metric_list();
 /// "accuracy, latency, macs, params": for messages.
 std::string metric_names();
 

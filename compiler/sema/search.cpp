@@ -298,8 +298,7 @@ class SearchBuilder {
       auto m = ir::metric_named(e->text);
       if (!m) {
         diags_.report(Kind::InvalidValue, e->range, fmt::format("'{}' is not a metric", e->text));
-        std::vector<std::string> all = {"accuracy", "latency", "macs", "params"};
-        if (std::string close = diag::closest_match(e->text, all); !close.empty())
+        if (std::string close = diag::closest_match(e->text, ir::metric_list()); !close.empty())
           diags_.note(fmt::format("did you mean '{}'?", close));
         else
           diags_.note(fmt::format("the metrics are: {}", ir::metric_names()));

@@ -27,8 +27,7 @@ Goal goal_of(const SpecializeOptions& s) {
   Goal g;
   for (const std::string& name : s.objectives) {
     auto m = sp::metric_named(name);
-    if (!m)
-      throw Failure(kUsage, fmt::format("--objectives: unknown metric '{}' (accuracy, latency, macs, params)", name));
+    if (!m) throw Failure(kUsage, fmt::format("--objectives: unknown metric '{}' ({})", name, ir::metric_names()));
     if (std::find(g.objectives.begin(), g.objectives.end(), *m) != g.objectives.end())
       throw Failure(kUsage, fmt::format("--objectives: '{}' is listed twice", name));
     g.objectives.push_back(*m);
@@ -98,8 +97,8 @@ json config_of(const Options& o, const std::string& data) {
 }
 
 // A resumed run takes every setting from its config.json; the command line may only raise the
-// budget (a finished search continued further).
-void restore(Options& o, const json& cfg, const RunDir& run) {
+// budget (a finished search continued further). Returns the threads the run was timed with.
+int restore(Options& o, const json& cfg, const RunDir& run) {
   try {
     SpecializeOptions& s = o.spec;
     const int budget = s.budget > 0 ? s.budget : cfg.at("budget").get<int>();
@@ -123,16 +122,7 @@ void restore(Options& o, const json& cfg, const RunDir& run) {
     s.sample_size = cfg.at("sample_size").get<int>();
     s.inner_evaluations = cfg.at("inner_evaluations").get<int>();
     o.seed = cfg.at("seed").get<std::uint64_t>();
-    // Timings depend on the threads: the rest of a run timed with others is not the same run.
-    const int threads = cfg.value("threads", o.threads);
-    const bool times = std::find(s.objectives.begin(), s.objectives.end(), "latency") != s.objectives.end() ||
-                       std::any_of(s.constraints.begin(), s.constraints.end(),
-                                   [](const std::string& c) { return c.rfind("latency", 0) == 0; });
-    if (times && threads != o.threads)
-      std::cerr << fmt::format(
-          "cella: warning: {} timed latency with {} threads and this resume times it with {}; pass --threads {} "
-          "to continue as it began\n",
-          run.path(), threads, o.threads, threads);
+    return cfg.value("threads", o.threads);
   } catch (const json::exception& e) {
     throw Failure(kInvalid,
                   fmt::format("{}: not a specialisation's configuration ({})", run.file("config.json"), e.what()));
@@ -210,6 +200,7 @@ int cmd_specialize(Options& o) {
   SpecializeOptions& s = o.spec;
   const bool resuming = !o.resume.empty();
   std::unique_ptr<RunDir> run;
+  int timed_threads = o.threads;
   if (resuming) {
     run = std::make_unique<RunDir>(o.resume, true);
     if (!run->exists("config.json"))
@@ -217,7 +208,7 @@ int cmd_specialize(Options& o) {
     json cfg = json::parse(run->read("config.json"), nullptr, false);
     if (cfg.is_discarded() || cfg.value("command", "") != "specialize")
       throw Failure(kInvalid, fmt::format("{}: not a specialisation's configuration", run->file("config.json")));
-    restore(o, cfg, *run);
+    timed_threads = restore(o, cfg, *run);
   } else {
     if (s.table.empty() == s.weights.empty())
       throw Failure(kUsage,
@@ -261,6 +252,12 @@ int cmd_specialize(Options& o) {
   const std::vector<Metric> needed = goal.needed();
   if (std::find(needed.begin(), needed.end(), Metric::Latency) != needed.end())
     latency = [&](const ir::Arch& a) { return measure_latency(program, a, size, s.latency_batch).median_ms; };
+  // Timings depend on the threads: the rest of a run timed with others is not the same run.
+  if (latency && timed_threads != o.threads)
+    std::cerr << fmt::format(
+        "cella: warning: {} timed latency with {} threads and this resume times it with {}; pass --threads {} to "
+        "continue as it began\n",
+        run->path(), timed_threads, o.threads, timed_threads);
   sp::Measurer measurer(*program, size, accuracy, latency);
   if (!resuming) {
     run = std::make_unique<RunDir>(o.out.empty() ? new_run_path(o.file, "specialize") : o.out, false);
@@ -300,16 +297,13 @@ int cmd_specialize(Options& o) {
   } catch (const std::invalid_argument& e) {
     throw Failure(kUsage, e.what());
   }
-  for (const std::string& w : sp::write_results(run->path(), goal, history.evaluations(), reference))
-    std::cerr << "cella: warning: " << w << "\n";
-  std::vector<Evaluation> front = sp::front_of(goal, history.evaluations());
-  std::vector<double> hv = sp::hypervolume_curve(goal, history.evaluations(), reference);
+  const sp::Results results = sp::write_results(run->path(), goal, history.evaluations(), reference);
+  for (const std::string& w : results.warnings) std::cerr << "cella: warning: " << w << "\n";
+  const std::vector<Evaluation>& front = results.front;
+  const std::vector<double>& hv = results.hypervolume;
   json ref = json::object();
-  for (std::size_t k = 0; k < goal.objectives.size(); ++k) {
-    const Metric m = goal.objectives[k];
-    const bool count = m == Metric::Macs || m == Metric::Params;  // in millions, as the files show them
-    ref[sp::info(m).name] = std::abs(reference[k]) / (count ? 1e6 : 1.0);
-  }
+  for (std::size_t k = 0; k < goal.objectives.size(); ++k)
+    ref[sp::info(goal.objectives[k]).name] = results.reference[k];
   json result = {
       {"evaluations", history.size()},
       {"replayed", history.replayed()},

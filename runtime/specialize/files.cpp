@@ -144,9 +144,10 @@ std::vector<double> hypervolume_curve(const Goal& goal, const std::vector<Evalua
   return out;
 }
 
-std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
-                                       const std::vector<Evaluation>& evaluations, const Point& reference) {
-  std::vector<std::string> warnings;
+Results write_results(const std::string& dir, const Goal& goal, const std::vector<Evaluation>& evaluations,
+                      const Point& reference) {
+  Results out;
+  std::vector<std::string>& warnings = out.warnings;
   auto header = [&](std::ofstream& f) {
     f << "index,arch,feasible";
     for (int k = 0; k < kMetrics; ++k) {
@@ -172,7 +173,8 @@ std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
     header(f);
     for (const Evaluation& e : evaluations) row(f, e);
   }
-  std::vector<Evaluation> front = front_of(goal, evaluations);
+  out.front = front_of(goal, evaluations);
+  const std::vector<Evaluation>& front = out.front;
   {
     std::ofstream f(dir + "/front.csv");
     header(f);
@@ -183,10 +185,13 @@ std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
     f << "# hypervolume of the feasible front in the units of front.csv (accuracy in %, latency in ms, counts "
          "in millions), up to the reference point:";
     const Point ref = shown_point(goal, reference);
-    for (std::size_t k = 0; k < ref.size(); ++k)
-      f << " " << info(goal.objectives[k]).name << "=" << fmt::format("{:.6g}", std::abs(ref[k]));
+    for (std::size_t k = 0; k < ref.size(); ++k) {
+      out.reference.push_back(std::abs(ref[k]));
+      f << " " << info(goal.objectives[k]).name << "=" << fmt::format("{:.6g}", out.reference.back());
+    }
     f << "\nevaluations,hypervolume\n";
-    std::vector<double> hv = hypervolume_curve(goal, evaluations, reference);
+    out.hypervolume = hypervolume_curve(goal, evaluations, reference);
+    const std::vector<double>& hv = out.hypervolume;
     for (std::size_t i = 0; i < hv.size(); ++i) f << i + 1 << "," << fmt::format("{:.10g}", hv[i]) << "\n";
   }
   if (goal.objectives.size() >= 2) {
@@ -235,7 +240,7 @@ std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
       warnings.push_back(
           "no plot.svg: gnuplot did not run (apt-get install gnuplot-nox; scripts/setup.sh installs it)");
   }
-  return warnings;
+  return out;
 }
 
 }  // namespace cella::specialize

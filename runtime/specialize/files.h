@@ -33,9 +33,17 @@ std::vector<Evaluation> front_of(const Goal& goal, const std::vector<Evaluation>
 std::vector<double> hypervolume_curve(const Goal& goal, const std::vector<Evaluation>& evaluations,
                                       const Point& reference);
 
-/// Writes evaluations.csv, front.csv, hypervolume.csv and plot.svg into `dir`. Returns the
-/// warnings (no gnuplot: no plot).
-std::vector<std::string> write_results(const std::string& dir, const Goal& goal,
-                                       const std::vector<Evaluation>& evaluations, const Point& reference);
+/// What write_results wrote, for the command's summary.
+struct Results {
+  std::vector<Evaluation> front;    ///< front_of
+  std::vector<double> hypervolume;  ///< hypervolume_curve
+  /// The reference point per objective in the files' units, as positive values (accuracy 0, not -0)
+  std::vector<double> reference;
+  std::vector<std::string> warnings;  ///< no gnuplot: no plot
+};
+
+/// Writes evaluations.csv, front.csv, hypervolume.csv and plot.svg into `dir`.
+Results write_results(const std::string& dir, const Goal& goal, const std::vector<Evaluation>& evaluations,
+                      const Point& reference);
 
 }  // namespace cella::specialize

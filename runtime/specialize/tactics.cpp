@@ -64,19 +64,10 @@ pagmo::vector_double for_pagmo(std::vector<double> f) {
   return f;
 }
 
-// NSGA-II's problem on validated measurements: every new architecture is a budgeted validation.
-struct ValidatedProblem {
+// What pagmo's problems over genomes share: integer genes within their cardinalities, and at
+// least two objectives (a single one is paired with a constant, for_pagmo).
+struct GenomeProblem {
   History* history = nullptr;
-  int budget = 0;
-  pagmo::vector_double fitness(const pagmo::vector_double& x) const {
-    const std::size_t n = std::max<std::size_t>(history->goal().objectives.size(), 2);
-    auto e = history->validate(genome_of(x), budget);
-    if (!e) {
-      if (ir::decode_valid(history->program(), genome_of(x))) throw BudgetSpent{};
-      return pagmo::vector_double(n, 2 * kInfeasible);
-    }
-    return for_pagmo(history->penalized(e->measures));
-  }
   std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
     return bounds_of(history->cardinalities());
   }
@@ -84,28 +75,35 @@ struct ValidatedProblem {
     return std::max<std::size_t>(history->goal().objectives.size(), 2);
   }
   pagmo::vector_double::size_type get_nix() const { return history->cardinalities().size(); }
+  /// The fitness of a genome outside the space: behind every infeasible architecture too.
+  pagmo::vector_double outside() const { return pagmo::vector_double(get_nobj(), 2 * kInfeasible); }
+};
+
+// NSGA-II's problem on validated measurements: every new architecture is a budgeted validation.
+struct ValidatedProblem : GenomeProblem {
+  int budget = 0;
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const {
+    auto e = history->validate(genome_of(x), budget);
+    if (!e) {
+      if (ir::decode_valid(history->program(), genome_of(x))) throw BudgetSpent{};
+      return outside();
+    }
+    return for_pagmo(history->penalized(e->measures));
+  }
 };
 
 // LINAS's inner problem: exact metrics computed, the others predicted; nothing is validated.
-struct PredictedProblem {
-  History* history = nullptr;
+struct PredictedProblem : GenomeProblem {
   const std::map<Metric, Predictor>* predictors = nullptr;
   pagmo::vector_double fitness(const pagmo::vector_double& x) const {
     std::vector<int> g = genome_of(x);
     auto arch = ir::decode_valid(history->program(), g);
-    if (!arch) return pagmo::vector_double(get_nobj(), 2 * kInfeasible);
+    if (!arch) return outside();
     Measures m = history->exact(g);
     std::vector<int> canonical = ir::encode(history->program(), *arch);
     for (const auto& [metric, p] : *predictors) m[metric] = p.predict(one_hot(canonical, history->cardinalities()));
     return for_pagmo(history->penalized(m));
   }
-  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
-    return bounds_of(history->cardinalities());
-  }
-  pagmo::vector_double::size_type get_nobj() const {
-    return std::max<std::size_t>(history->goal().objectives.size(), 2);
-  }
-  pagmo::vector_double::size_type get_nix() const { return history->cardinalities().size(); }
 };
 
 void random_search(History& h, const TacticOptions& o) {
@@ -143,7 +141,7 @@ void regularized_evolution(History& h, const TacticOptions& o) {
 }
 
 void nsga2_search(History& h, const TacticOptions& o) {
-  pagmo::problem problem{ValidatedProblem{&h, o.budget}};
+  pagmo::problem problem{ValidatedProblem{{&h}, o.budget}};
   try {
     pagmo::population pop{problem, static_cast<pagmo::population::size_type>(nsga2_population(o.population)),
                           static_cast<unsigned>(o.seed)};
@@ -220,7 +218,7 @@ void linas(History& h, const TacticOptions& o, const std::function<void(const Ba
     }
     if (on_batch) on_batch(note);
     const unsigned seed = static_cast<unsigned>(o.seed + 1000003ull * static_cast<unsigned>(loop + 1));
-    pagmo::problem inner{PredictedProblem{&h, &predictors}};
+    pagmo::problem inner{PredictedProblem{{&h}, &predictors}};
     pagmo::population pop{inner, static_cast<pagmo::population::size_type>(inner_population), seed};
     pagmo::nsga2 algorithm{generations, 0.9, 15., 0.02, 20., seed};
     pop = algorithm.evolve(pop);

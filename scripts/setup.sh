@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libpagmo-dev libsvm-dev libeigen3-dev  # cella specialize: NSGA-II and hypervolume; predictors
+  libgloo-dev  # the headers of c10d's Gloo process group (data-parallel training)
   graphviz dataset-fashion-mnist libclang-rt-14-dev clang-format
   python3-torch python3-numpy python3-venv
   gnuplot-nox chromium

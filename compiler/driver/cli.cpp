@@ -1,5 +1,6 @@
 // Subcommands check, count, show, sample and enumerate. Library code never prints; this file does.
 #include "compiler/driver/cli.h"
+#include "compiler/driver/launch.h"
 #include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
@@ -448,11 +449,12 @@ const std::set<std::string> kRuntimeCommands = {"train",  "eval",   "derive",  "
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
+  if (argc > 1 && std::string_view(argv[1]) == "launch") return run_launch(argc - 1, argv + 1);
   CLI::App app{"cella: a language for neural-architecture search spaces"};
   app.footer(
       "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export, report, devices, "
       "specialize. See "
-      "`cella search --help`.");
+      "`cella search --help`. Several processes: `cella launch -n N cella train ...` (`cella launch --help`).");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");
   Common common;

@@ -1,6 +1,8 @@
 // What the runtime commands share (common.h).
 #include "runtime/driver/common.h"
 
+#include "runtime/distributed/distributed.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,14 +39,20 @@ std::unique_ptr<driver::Compilation> compile(const std::string& file,
     o.sema.overrides.insert(o.sema.overrides.end(), overrides.begin(), overrides.end());
   }
   if (smoke && !c->diags.has_errors()) c = driver::compile_file(file, o);
-  if (warnings || c->diags.has_errors())
+  // Of the processes of a data-parallel run, rank 0 shows the diagnostics; the others say where
+  // they failed (their files may differ from rank 0's on another machine).
+  if ((warnings || c->diags.has_errors()) && distributed::leader())
     std::cerr << diag::render_all(c->diags, c->sources, isatty(2) && !std::getenv("NO_COLOR"));
   if (c->diags.has_errors()) {
     // A --set, --data, --network or --search value that names nothing is a usage error, as in
     // the compiler's commands; an error in the file is invalid input.
+    int code = kInvalid;
     for (const diag::Diagnostic& d : c->diags.diagnostics())
-      if (d.kind == diag::Kind::BadOverride || d.kind == diag::Kind::BadOption) throw Failure(kUsage, "");
-    throw Failure(kInvalid, "");
+      if (d.kind == diag::Kind::BadOverride || d.kind == diag::Kind::BadOption) code = kUsage;
+    if (!distributed::leader())
+      throw Failure(code,
+                    fmt::format("{} does not compile here (`cella check {}` on this machine says why)", file, file));
+    throw Failure(code, "");
   }
   if (!c->program || !c->program->network) throw Failure(kInvalid, fmt::format("{} declares no network", file));
   return c;
@@ -155,6 +163,12 @@ RunConfig source_config(const Options& o, const std::string& command) {
 }
 
 void warn_if_resume_differs(const RunConfig& cfg, const Options& o) {
+  if (!distributed::leader()) return;
+  if (cfg.ranks != distributed::world())
+    std::cerr << fmt::format(
+        "cella: warning: the run began with {} processes, this resume has {}; it ends like the uninterrupted run to "
+        "float tolerance, not bit for bit\n",
+        cfg.ranks, distributed::world());
   if (cfg.threads != o.threads)
     std::cerr << fmt::format(
         "cella: warning: the run used {} threads, this resume uses {}; results may differ slightly\n", cfg.threads,

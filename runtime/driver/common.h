@@ -58,6 +58,7 @@ struct Options {
   int node = -1;
   bool json = false;
   bool smoke = false;
+  double collective_timeout = 300;  ///< seconds a data-parallel collective waits for the other ranks
   SpecializeOptions spec;
 };
 

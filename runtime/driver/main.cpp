@@ -3,14 +3,22 @@
 // that checking and counting never load LibTorch. This file parses the command line and
 // dispatches; common.h has what the commands share.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "runtime/device/device.h"
+#include "runtime/distributed/distributed.h"
 #include "runtime/driver/common.h"
 #include "runtime/plugins/plugins.h"
 
 using namespace cella::runtime;
 using namespace cella::runtime::cli;
+
+namespace {
+// Which process says an error, when there are several.
+std::string rank_prefix() { return distributed::active() ? fmt::format("rank {}: ", distributed::rank()) : ""; }
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"cella-runtime: training commands of cella (run them as `cella train ...`)"};
@@ -23,7 +31,9 @@ int main(int argc, char** argv) {
     c->add_option("--seed", o.seed, "Random seed (default: the search block's)")->each([&](const std::string&) {
       o.seed_given = true;
     });
-    c->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+    c->add_option("--threads", o.threads,
+                  "CPU threads (default: all cores, shared among the processes of cella launch)")
+        ->check(CLI::Range(1, 1024));
     c->add_option("--device", o.device, "Where to compute: cpu (default), cuda or cuda:N");
     c->add_option("--data", o.data, "Data set: fashion_mnist, mnist, cifar10, synthetic");
     c->add_option("--data-dir", o.data_dir, "Directory with the data set's files");
@@ -42,6 +52,11 @@ int main(int argc, char** argv) {
   train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
   train->add_flag("--smoke", o.smoke,
                   "The same training on 256 synthetic images, one epoch: checks a space and its plan in seconds");
+  train
+      ->add_option("--collective-timeout", o.collective_timeout,
+                   "With several processes (cella launch, torchrun): seconds to wait for the other ranks before "
+                   "failing (default 300)")
+      ->check(CLI::Range(1.0, 86400.0));
   auto* search = app.add_subcommand("search", "Run the file's search plan: supernet, splits, selection, derivation");
   common(search, false);
   search->add_option("file", o.file, "The .cella file");
@@ -152,12 +167,32 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? kOk : kUsage;
   }
   try {
-    if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // By default the cores, shared among the processes a launcher started on this machine.
+    if (o.threads == 0) {
+      int local = 1;
+      if (const char* n = std::getenv("LOCAL_WORLD_SIZE")) local = std::max(1, std::atoi(n));
+      o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / static_cast<unsigned>(local)));
+    }
     torch::set_num_threads(o.threads);
     // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
     if ((*exp || *report) && o.device != "cpu")
       throw Failure(kUsage,
                     fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
+    // Several processes (`cella launch`, torchrun): one rank each; only train runs that way.
+    std::optional<distributed::Environment> env;
+    try {
+      env = distributed::Environment::from_environment();
+    } catch (const std::invalid_argument& e) {
+      throw Failure(kUsage, e.what());
+    }
+    if (env && env->world > 1) {
+      if (!*train)
+        throw Failure(kUsage, fmt::format("WORLD_SIZE={}: only `cella train` runs as several processes; run `cella {}` "
+                                          "as one (without cella launch or torchrun)",
+                                          env->world, app.get_subcommands().front()->get_name()));
+      if (o.device == "cuda") o.device = fmt::format("cuda:{}", env->local_rank);  // one device per local rank
+      distributed::init(*env, std::chrono::milliseconds(static_cast<std::int64_t>(o.collective_timeout * 1000)));
+    }
     if (!*exp && !*report) {
       try {
         use_device(parse_device(o.device));
@@ -186,10 +221,14 @@ int main(int argc, char** argv) {
     if (*report) return cmd_report(o);
     if (*spec) return cmd_specialize(o);
   } catch (const Failure& f) {
-    if (!std::string(f.what()).empty()) std::cerr << "cella: error: " << f.what() << "\n";
+    // One write per line: the ranks of a data-parallel run share the terminal.
+    if (!std::string(f.what()).empty()) std::cerr << fmt::format("cella: error: {}{}\n", rank_prefix(), f.what());
     return f.code;
+  } catch (const distributed::DistributedError& e) {  // names its rank itself
+    std::cerr << fmt::format("cella: error: {}\n", e.what());
+    return kInvalid;
   } catch (const std::runtime_error& e) {  // data, checkpoint and run-directory errors (DataError included)
-    std::cerr << "cella: error: " << e.what() << "\n";
+    std::cerr << fmt::format("cella: error: {}{}\n", rank_prefix(), e.what());
     return kInvalid;
   } catch (const c10::Error& e) {
     std::cerr << "cella: internal error: " << e.what_without_backtrace() << "\n";

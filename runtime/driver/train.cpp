@@ -3,14 +3,40 @@
 #include "runtime/driver/common.h"
 
 #include "compiler/ir/dump.h"
+#include "runtime/distributed/distributed.h"
+#include "runtime/train/method.h"
 
 #include <optional>
 #include <sstream>
 
 namespace cella::runtime::cli {
 
+namespace {
+
+// Refuses what does not train data-parallel yet, and checks that every rank runs the same plan
+// from the same state (the same command, files and checkpoint).
+void check_data_parallel(const ir::SearchPlan& plan, const RunConfig& config, std::int64_t epoch) {
+  const int world = distributed::world();
+  if (!method_of(plan.supernet).trains_data_parallel())
+    throw Failure(kUsage, fmt::format("{} processes: the {} method does not train data-parallel yet; run it in one",
+                                      world, plan.supernet.method));
+  if (plan.supernet.arch.unrolled)
+    throw Failure(kUsage, fmt::format("{} processes: second-order (unrolled) architecture steps do not train "
+                                      "data-parallel yet; run them in one process or set supernet.unrolled=false",
+                                      world));
+  distributed::check_agreement(std::hash<std::string>{}(config.plan.dump()), "the plan (the .cella file or --set)");
+  distributed::check_agreement(config.seed, "the seed");
+  distributed::check_agreement(static_cast<std::uint64_t>(epoch),
+                               "the epoch to resume from (every rank reads the run directory: on several machines it "
+                               "must be shared)");
+}
+
+}  // namespace
+
 int cmd_train(Options& o) {
   const bool resuming = !o.resume.empty();
+  // Only rank 0 of a data-parallel run writes the run directory and talks; the others compute.
+  const bool leader = distributed::leader();
   std::optional<RunDir> run;
   Rebuilt r;
   ir::SearchPlan plan;
@@ -39,26 +65,34 @@ int cmd_train(Options& o) {
     if (o.smoke) smoke_plan(plan, o.data);
     if (!o.seed_given) o.seed = static_cast<std::uint64_t>(plan.seed);
     data = data_of(plan, o.data_dir, o.seed);
-    run.emplace(o.out.empty() ? new_run_path(o.file, "train") : o.out, false);
-    run->write("space.cella", source_text(o.file));
     r.config = source_config(o, "train");
     r.config.seed = o.seed;
     r.config.smoke = o.smoke;
+    r.config.ranks = distributed::world();
     r.config.data = plan.data.name;  // the data set it ran on (a smoke run's synthetic one too)
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
-    r.config.write(*run);
-    announce_search_choice(*r.program, o);
+    if (leader) {
+      run.emplace(o.out.empty() ? new_run_path(o.file, "train") : o.out, false);
+      run->write("space.cella", source_text(o.file));
+      r.config.write(*run);
+      announce_search_choice(*r.program, o);
+    }
   }
-  std::cerr << fmt::format(
-      "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
-      plan.supernet.method, r.program->network->name, o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(),
-      data.valid.size(), plan.supernet.epochs, o.threads, o.device == "cpu" ? "" : ", on " + o.device, run->path());
+  if (leader)
+    std::cerr << fmt::format(
+        "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
+        plan.supernet.method, r.program->network->name, o.smoke ? "smoke test, " : "", plan.data.name,
+        data.train.size(), data.valid.size(), plan.supernet.epochs, o.threads,
+        (o.device == "cpu" ? "" : ", on " + o.device) +
+            (distributed::active() ? fmt::format(", {} processes", distributed::world()) : ""),
+        run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);
-    std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
+    if (leader) std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
   }
-  if (resuming && run->exists("metrics.jsonl")) {
+  if (distributed::active()) check_data_parallel(plan, r.config, state.epoch);
+  if (leader && resuming && run->exists("metrics.jsonl")) {
     // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
     std::stringstream in(run->read("metrics.jsonl")), kept;
     std::string line;
@@ -72,18 +106,31 @@ int cmd_train(Options& o) {
   Progress last;
   auto progress = [&](const Progress& p) {
     if (p.epoch_end) last = p;
-    printer(p);
+    if (leader) printer(p);
   };
   const ir::Schedule schedule = ir::Schedule::supernet_only(plan, plan.supernet.epochs);
   train_supernet(state, plan.supernet, schedule, data, o.seed, plan.supernet.epochs, progress,
                  [&](const SupernetState& s) {
+                   if (!leader) return;
                    run->metric(epoch_record(last, s.epoch));
                    save_state(s, run->file("checkpoint.pt"));
                  });
-  ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, printer);
+  const double communication = distributed::communication_seconds();
+  ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, progress);
   Evaluation e = evaluate(state.net, mixing_of(*r.program, arch), data.valid, 256);
+  if (!leader) return kOk;
   write_arch(*run, *r.program, arch, o.smoke);
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
+  if (distributed::active()) {
+    // The time this run's training spent in collectives (rank 0's: communication, and waiting for
+    // the slowest rank), in all and per training step of this process.
+    const std::int64_t steps = (data.train.size() + plan.supernet.batch - 1) / plan.supernet.batch;
+    result["processes"] = distributed::world();
+    result["communication_seconds"] = communication;
+    std::cerr << fmt::format(
+        "cella: {} processes; {:.1f} ms per step in collectives\n", distributed::world(),
+        1000 * communication / static_cast<double>(std::max<std::int64_t>(1, steps * state.epoch)));
+  }
   run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*r.program, arch) << "\n";
   std::cerr << fmt::format(

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/distributed/distributed.h"
 #include "runtime/ops/registry.h"
 
 namespace cella::runtime {
@@ -11,8 +12,8 @@ namespace nn = torch::nn;
 
 namespace {
 
-nn::BatchNorm2d bn(std::int64_t c, bool affine) {
-  return nn::BatchNorm2d(nn::BatchNorm2dOptions(c).affine(affine).track_running_stats(true));
+BatchNorm bn(std::int64_t c, bool affine) {
+  return BatchNorm(nn::BatchNorm2dOptions(c).affine(affine).track_running_stats(true));
 }
 
 // A convolution module: PointwiseConv where it applies, else nn::Conv2d.
@@ -24,6 +25,61 @@ nn::AnyModule conv(std::int64_t in, std::int64_t out, std::int64_t k, std::int64
 }
 
 }  // namespace
+
+void BatchNormImpl::reset() {
+  const std::int64_t c = options.num_features();
+  weight = register_parameter("weight", options.affine() ? torch::ones({c}) : torch::Tensor(), options.affine());
+  bias = register_parameter("bias", options.affine() ? torch::zeros({c}) : torch::Tensor(), options.affine());
+  const bool track = options.track_running_stats();
+  running_mean = register_buffer("running_mean", track ? torch::zeros({c}) : torch::Tensor());
+  running_var = register_buffer("running_var", track ? torch::ones({c}) : torch::Tensor());
+  num_batches_tracked =
+      register_buffer("num_batches_tracked", track ? torch::tensor(0, torch::kLong) : torch::Tensor());
+}
+
+void BatchNormImpl::reset_running_stats() {
+  if (!options.track_running_stats()) return;
+  torch::NoGradGuard no_grad;
+  running_mean.zero_();
+  running_var.fill_(1);
+  num_batches_tracked.zero_();
+}
+
+torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
+  // BatchNorm2d's update factor: the momentum, or the cumulative average without one.
+  double factor = options.momentum().value_or(0.0);
+  const bool track = is_training() && options.track_running_stats();
+  if (track) {
+    num_batches_tracked += 1;
+    if (!options.momentum()) factor = 1.0 / num_batches_tracked.item<double>();
+  }
+  if (!is_training() || !distributed::sharded())
+    return torch::batch_norm(x, weight, bias, running_mean, running_var,
+                             is_training() || !options.track_running_stats(), factor, options.eps(),
+                             /*cudnn_enabled=*/true);
+  // Two passes, as LibTorch's kernel (the variance about the mean, not E[x²] − mean²), each a sum
+  // over every rank's share. The sums are differentiable, so the backward pass is the whole
+  // batch's too.
+  const std::int64_t c = x.size(1);
+  const std::vector<std::int64_t> dims{0, 2, 3};
+  // Sums in double, so that the statistics hardly depend on how the batch is split over ranks.
+  torch::Tensor local_count = torch::full({1}, static_cast<double>(x.numel() / c), x.options().dtype(torch::kDouble));
+  torch::Tensor sums = distributed::synced_sum(torch::cat({x.sum(dims, false, torch::kDouble), local_count}));
+  torch::Tensor count = sums.narrow(0, c, 1);
+  torch::Tensor mean = (sums.narrow(0, 0, c) / count).to(x.scalar_type());
+  torch::Tensor centred = x - mean.view({1, c, 1, 1});
+  torch::Tensor var = (distributed::synced_sum(centred.pow(2).sum(dims, false, torch::kDouble)) / count)
+                          .to(x.scalar_type());  // biased, as the forward uses
+  torch::Tensor y = centred * (var + options.eps()).rsqrt().view({1, c, 1, 1});
+  if (options.affine()) y = y * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+  if (track) {
+    torch::NoGradGuard no_grad;
+    const double n = count.item<double>();  // the running variance is the unbiased one
+    running_mean.mul_(1 - factor).add_(mean.detach(), factor);
+    running_var.mul_(1 - factor).add_(var.detach() * (n / std::max(1.0, n - 1)), factor);
+  }
+  return y;
+}
 
 nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
                             bool affine) {

@@ -39,6 +39,25 @@ class PointwiseConvImpl : public torch::nn::Cloneable<PointwiseConvImpl> {
 };
 TORCH_MODULE(PointwiseConv);
 
+/// Batch norm over channels (torch::nn::BatchNorm2d, whose parameters, buffers and results it
+/// has), which in a data-parallel step (runtime/distributed: a `Sharded` scope open) takes its
+/// statistics over the whole global batch rather than this rank's share, so that several ranks
+/// compute what one process computes on the whole batch (PyTorch's SyncBatchNorm). Its own class
+/// rather than a subclass of BatchNorm2dImpl: LibTorch does not export what a subclass's virtual
+/// table needs.
+class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
+ public:
+  explicit BatchNormImpl(const torch::nn::BatchNorm2dOptions& options) : options(options) { reset(); }
+  /// The parameters and buffers of BatchNorm2d, registered in its order under its names (so that
+  /// checkpoints and exported names are the same).
+  void reset() override;
+  void reset_running_stats();
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::BatchNorm2dOptions options;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+};
+TORCH_MODULE(BatchNorm);
+
 /// ReLU, a k x k convolution (PointwiseConv when 1x1), batch norm: NAS-Bench-201's and DARTS'
 /// ReLUConvBN.
 torch::nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride,
@@ -55,7 +74,7 @@ class FactorizedReduceImpl : public torch::nn::Cloneable<FactorizedReduceImpl> {
   std::int64_t in_, out_;
   bool affine_;
   PointwiseConv conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 TORCH_MODULE(FactorizedReduce);
 
@@ -110,7 +129,7 @@ class MBConvImpl : public torch::nn::Cloneable<MBConvImpl> {
   bool se_, affine_;
   torch::nn::Sequential body_{nullptr}, squeeze_{nullptr};
   PointwiseConv project_{nullptr};
-  torch::nn::BatchNorm2d project_bn_{nullptr};
+  BatchNorm project_bn_{nullptr};
 };
 TORCH_MODULE(MBConv);
 

@@ -12,10 +12,10 @@ namespace cella::runtime {
 using nlohmann::json;
 
 json RunConfig::to_json() const {
-  json j = {{"command", command},   {"file", file},     {"include_dirs", include_dirs}, {"plugins", plugins},
-            {"network", network},   {"search", search}, {"overrides", overrides},       {"data", data},
-            {"data_dir", data_dir}, {"seed", seed},     {"threads", threads},           {"device", device},
-            {"libtorch", libtorch}};
+  json j = {{"command", command},   {"file", file},        {"include_dirs", include_dirs}, {"plugins", plugins},
+            {"network", network},   {"search", search},    {"overrides", overrides},       {"data", data},
+            {"data_dir", data_dir}, {"seed", seed},        {"threads", threads},           {"ranks", ranks},
+            {"device", device},     {"libtorch", libtorch}};
   if (command == "search" || command == "train") j["smoke"] = smoke;
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
@@ -44,6 +44,7 @@ RunConfig RunConfig::read(const RunDir& run) {
     c.smoke = j.value("smoke", false);
     c.seed = j.value("seed", std::uint64_t{0});
     c.threads = j.value("threads", 0);
+    c.ranks = j.value("ranks", 1);
     c.device = j.value("device", "cpu");
     c.libtorch = j.value("libtorch", "");
     c.plan = j.value("plan", json());

@@ -24,6 +24,7 @@ struct RunConfig {
   bool smoke = false;          ///< a `search --smoke` or `train --smoke` run
   std::uint64_t seed = 0;
   int threads = 0;
+  int ranks = 1;               ///< processes that trained it together (runtime/distributed)
   std::string device = "cpu";  ///< `--device` when the run began (a resume may take another)
   std::string libtorch;        ///< the LibTorch version the run began on ("" in older runs)
   nlohmann::json plan;         ///< the resolved plan, for readers of the run (not read back)

@@ -58,6 +58,10 @@ class TrainingMethod {
   virtual bool architecture_step(SupernetState&, const ir::SupernetPlan&, const ArchitectureBatch&) const {
     return false;
   }
+  /// Whether its training splits each batch over processes (runtime/distributed) as the trainer
+  /// does for every step it takes itself; a method that takes its own architecture step must
+  /// sum that step's gradients over the ranks itself before it says yes.
+  virtual bool trains_data_parallel() const { return true; }
   /// How the method looks at its supernet outside training (the accuracy at each epoch's end,
   /// the base of gradient matching, a frozen teacher): a path drawn from `rng`, or the weights.
   virtual Mixing judging_mixing(const SupernetState& state, const ir::SupernetPlan& plan,

@@ -2,6 +2,8 @@
 #include "runtime/train/trainer.h"
 
 #include "runtime/device/device.h"
+#include "runtime/distributed/distributed.h"
+#include "runtime/ops/modules.h"
 
 #include <sstream>
 
@@ -88,6 +90,12 @@ struct Meter {
     correct += logits.detach().argmax(1).eq(y).sum().item<double>();
     seen += b;
   }
+  // What add() sums, summed over the ranks of a data-parallel step.
+  void add_sums(double losses, double corrects, double count) {
+    loss_sum += losses;
+    correct += corrects;
+    seen += count;
+  }
   double loss() const { return seen > 0 ? loss_sum / seen : 0; }
   double accuracy() const { return seen > 0 ? 100.0 * correct / seen : 0; }
   Progress at(const char* phase, std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps,
@@ -107,19 +115,70 @@ struct Meter {
   }
 };
 
-// One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step.
-void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y,
+// Sums the gradients of `params` over the ranks (a data-parallel step), and `extra` with them.
+// A gradient that some rank lacks (a parameter outside its share's graph) counts as zeros there;
+// one that no rank has stays undefined, as a single process leaves it (clear_grads).
+void all_reduce_gradients(const std::vector<torch::Tensor>& params, torch::Tensor& extra) {
+  std::vector<torch::Tensor> flags{torch::zeros({static_cast<std::int64_t>(params.size())}, torch::kFloat)};
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (params[i].grad().defined()) flags[0][static_cast<std::int64_t>(i)] = 1;
+  distributed::all_reduce_sum(flags);
+  std::vector<torch::Tensor> grads;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (flags[0][static_cast<std::int64_t>(i)].item<float>() == 0) continue;
+    torch::Tensor& p = const_cast<torch::Tensor&>(params[i]);
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  if (extra.defined()) grads.push_back(extra);
+  distributed::all_reduce_sum(grads);
+}
+
+// The loss a rank backpropagates in a data-parallel step: its share of the global batch's mean,
+// `loss` (the mean over its `rows`) times rows/global, so that the ranks' gradients sum to the
+// whole batch's. A rank with no rows still runs the backward pass through `outputs` (batch norm's
+// global statistics are collectives every rank takes part in).
+torch::Tensor share_of(const torch::Tensor& loss, std::int64_t rows, std::int64_t global,
+                       std::initializer_list<torch::Tensor> outputs) {
+  if (rows > 0) return loss * (static_cast<double>(rows) / static_cast<double>(global));
+  torch::Tensor zero;
+  for (const torch::Tensor& o : outputs)
+    if (o.defined()) zero = zero.defined() ? zero + 0 * o.sum() : 0 * o.sum();
+  return zero;
+}
+
+// One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step. In a
+// data-parallel run `x` and `y` are this rank's rows of a batch of `global` rows; the gradients
+// and the meter's sums are added up over the ranks before the step.
+void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y, std::int64_t global,
                  const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter,
                  const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
   clear_grads(params);
+  distributed::Sharded sharded;
   auto [logits, aux] = net->forward_with_auxiliary(x, mix);
-  torch::Tensor loss = loss_fn ? loss_fn(logits, y, x, indices, mix) : torch::cross_entropy_loss(logits, y);
-  // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training only.
-  if (aux.defined()) loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
-  loss.backward();
+  const std::int64_t rows = x.size(0);
+  torch::Tensor loss;
+  if (rows > 0) {
+    loss = loss_fn ? loss_fn(logits, y, x, indices, mix) : torch::cross_entropy_loss(logits, y);
+    // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training only.
+    if (aux.defined()) loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
+  }
+  if (!distributed::active()) {
+    loss.backward();
+    if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
+    opt.step();
+    meter.add(loss, logits, y);
+    return;
+  }
+  share_of(loss, rows, global, {logits, aux}).backward();
+  torch::Tensor sums = torch::tensor({rows > 0 ? loss.item<double>() * static_cast<double>(rows) : 0.0,
+                                      logits.detach().argmax(1).eq(y).sum().item<double>(), static_cast<double>(rows)},
+                                     torch::TensorOptions().dtype(torch::kFloat).device(logits.device()));
+  all_reduce_gradients(params, sums);
   if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
   opt.step();
-  meter.add(loss, logits, y);
+  sums = sums.to(torch::kCPU, torch::kDouble);
+  meter.add_sums(sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>());
 }
 
 void fsync_file(const std::string& path) {
@@ -190,6 +249,13 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
   const TrainingMethod& method = method_of(plan);
   if (plan.latency.source != ir::LatencySource::None && s.latency.empty())
     s.latency = latency_table(s.net->program(), plan.latency.source, data.train.images.size(-1));
+  if (!s.latency.empty() && distributed::active()) {
+    // A measured table differs from rank to rank; every rank takes rank 0's.
+    for (torch::Tensor& entry : s.latency.entries) distributed::broadcast(entry);
+    torch::Tensor fixed = torch::tensor(s.latency.fixed, torch::kDouble);
+    distributed::broadcast(fixed);
+    s.latency.fixed = fixed.item<double>();
+  }
   const double latency_ref = plan.latency.ref > 0 ? plan.latency.ref
                              : s.latency.empty()  ? 1.0
                                                   : uniform_expected_latency(s.latency, s.net->program());
@@ -213,15 +279,20 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     s.net->train();
     Meter meter;
     for (std::int64_t step = 0; step < steps; ++step) {
-      torch::Tensor idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
+      torch::Tensor batch_idx = order.narrow(0, step * plan.batch, std::min(plan.batch, n - step * plan.batch));
+      // This rank's rows of the batch (all of it in one process).
+      auto [first, last] = distributed::shard(batch_idx.size(0));
+      torch::Tensor idx = batch_idx.narrow(0, first, last - first);
       torch::Tensor x = data.train.images.index_select(0, idx).to(device),
                     y = data.train.labels.index_select(0, idx).to(device);
       // ProxylessNAS steps the architecture every few weight steps, none before the first.
       if (arch_steps && (plan.arch.every == 1 || (step > 0 && step % plan.arch.every == 0))) {
         // The architecture step on a random validation batch, before the weight step.
         torch::Generator vgen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 1));
-        torch::Tensor vidx =
+        torch::Tensor all_vidx =
             torch::randint(data.valid.size(), {std::min(plan.batch, data.valid.size())}, vgen, torch::kInt64);
+        auto [vfirst, vlast] = distributed::shard(all_vidx.size(0));
+        torch::Tensor vidx = all_vidx.narrow(0, vfirst, vlast - vfirst);
         const double confidence = schedule.arch_confidence(epoch);
         ArchitectureBatch batch{data.valid.images.index_select(0, vidx).to(device),
                                 data.valid.labels.index_select(0, vidx).to(device), step_seed(seed, epoch, step, 2),
@@ -237,10 +308,22 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
           auto arch_mixing = [&] { return method.step_mixing(s, plan, Step::Architecture, batch.seed, tau); };
           if (plan.arch.unrolled) {
             unrolled_arch_gradient(s, params, x, y, batch.x, batch.y, lr, arch_mixing, batch.extra);
-          } else {
+          } else if (!distributed::active()) {
             torch::Tensor vloss = torch::cross_entropy_loss(s.net->forward(batch.x, arch_mixing()), batch.y);
             if (torch::Tensor extra = batch.extra(); extra.defined()) vloss = vloss + extra;
             vloss.backward();
+          } else {
+            // This rank's share of the validation batch's mean loss, and of the terms in α alone.
+            distributed::Sharded sharded;
+            torch::Tensor logits = s.net->forward(batch.x, arch_mixing());
+            const std::int64_t rows = batch.x.size(0);
+            torch::Tensor vloss = share_of(rows > 0 ? torch::cross_entropy_loss(logits, batch.y) : torch::Tensor(),
+                                           rows, all_vidx.size(0), {logits});
+            if (torch::Tensor extra = batch.extra(); extra.defined())
+              vloss = vloss + extra / static_cast<double>(distributed::world());
+            vloss.backward();
+            torch::Tensor none;
+            all_reduce_gradients(s.alphas, none);
           }
           s.arch_optimizer->step();
         }
@@ -250,7 +333,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = method.step_mixing(s, plan, Step::Weights, step_seed(seed, epoch, step, 3), tau);
       }
-      weight_step(s.net, mix, x, y, params, *s.optimizer, plan.clip, meter, loss_fn, idx);
+      weight_step(s.net, mix, x, y, batch_idx.size(0), params, *s.optimizer, plan.clip, meter, loss_fn, idx);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), step + 1, steps, lr, false, -1));
     }
@@ -309,35 +392,52 @@ OptimizerStateKey optimizer_state_key(const torch::Tensor& param) { return state
 void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
                             std::int64_t batch) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::nn::BatchNorm2dImpl*> norms;
-  for (auto& m : net->modules())
-    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>(); bn && bn->options.track_running_stats()) {
-      bn->reset_running_stats();
-      bn->options.momentum(c10::nullopt);  // the cumulative average over the batches
-      norms.push_back(bn);
-    }
+  std::vector<torch::nn::BatchNorm2dOptions*> norms;
+  // cella's batch norm (ops/modules.h), and LibTorch's where a plugin's operation has one.
+  auto restart = [&](auto* bn) {
+    if (!bn || !bn->options.track_running_stats()) return;
+    bn->reset_running_stats();
+    bn->options.momentum(c10::nullopt);  // the cumulative average over the batches
+    norms.push_back(&bn->options);
+  };
+  for (auto& m : net->modules()) {
+    restart(m->as<BatchNormImpl>());
+    restart(m->as<torch::nn::BatchNorm2dImpl>());
+  }
   net->train();
   for (std::int64_t b = 0; b < batches; ++b) {
     std::int64_t start = (b * batch) % std::max<std::int64_t>(1, data.size());
     std::int64_t len = std::min(batch, data.size() - start);
     net->forward(data.images.narrow(0, start, len), mix);
   }
-  for (auto* bn : norms) bn->options.momentum(0.1);
+  for (auto* options : norms) options->momentum(0.1);
   net->eval();
 }
 
 namespace {
 
-// Accuracy and loss of `net` as it is (mode, statistics) on the first `n` images of `data`.
+// Accuracy and loss of `net` as it is (mode, statistics) on the first `n` images of `data`. In a
+// data-parallel run each rank computes its rows of every batch (batch statistics over the whole
+// batch) and the sums are added up over the ranks.
 Evaluation measure(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batch, std::int64_t n) {
   torch::NoGradGuard no_grad;
+  distributed::Sharded sharded;
   double correct = 0, loss = 0;
   for (std::int64_t start = 0; start < n; start += batch) {
-    std::int64_t len = std::min(batch, n - start);
-    torch::Tensor x = data.images.narrow(0, start, len), y = data.labels.narrow(0, start, len).to(net->device());
+    const std::int64_t len = std::min(batch, n - start);
+    auto [first, last] = distributed::shard(len);
+    torch::Tensor x = data.images.narrow(0, start + first, last - first),
+                  y = data.labels.narrow(0, start + first, last - first).to(net->device());
     torch::Tensor logits = net->forward(x, mix);
-    loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(len);
+    if (last == first) continue;
+    loss += torch::cross_entropy_loss(logits, y).item<double>() * static_cast<double>(last - first);
     correct += logits.argmax(1).eq(y).sum().item<double>();
+  }
+  if (distributed::active()) {
+    std::vector<torch::Tensor> sums{torch::tensor({loss, correct}, torch::kDouble)};
+    distributed::all_reduce_sum(sums);
+    loss = sums[0][0].item<double>();
+    correct = sums[0][1].item<double>();
   }
   return Evaluation{n > 0 ? 100.0 * correct / static_cast<double>(n) : 0, n > 0 ? loss / static_cast<double>(n) : 0};
 }
@@ -574,8 +674,8 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
         at::Generator agen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 6));
         x = augment(x, augmentation, black, agen);
       }
-      weight_step(net, mix, x.to(net->device()), train.labels.index_select(0, idx).to(net->device()), params, opt, 5.0,
-                  meter);
+      weight_step(net, mix, x.to(net->device()), train.labels.index_select(0, idx).to(net->device()), x.size(0), params,
+                  opt, 5.0, meter);
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();

@@ -45,6 +45,8 @@ class Proxyless : public WeightedMethod {
     return mixing_of(s.net->program(), strongest_arch(s));
   }
 
+  // Its architecture step recomputes candidates on one process's batch; not summed over ranks yet.
+  bool trains_data_parallel() const override { return false; }
   bool architecture_step(SupernetState& s, const ir::SupernetPlan& plan, const ArchitectureBatch& b) const override {
     const ir::Program& p = s.net->program();
     const ir::Network& n = *p.network;

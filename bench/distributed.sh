@@ -15,6 +15,7 @@ rounds=${ROUNDS:-2}
 subset=${SUBSET:-4000}
 epochs=${EPOCHS:-2}
 out=bench/distributed
+python=${PYTHON:-/usr/bin/python3}  # Debian's, which has torch: it reads the checkpoints
 ninja -C "$build" cella cella-runtime >/dev/null
 mkdir -p "$out"
 runs=$(mktemp -d)
@@ -32,7 +33,7 @@ for round in $(seq "$rounds"); do
       "$build/cella" launch -n "$n" cella $train --threads "$threads" --out "$dir" >"$dir.log" 2>&1
     fi
     end=$(date +%s%N)
-    python3 - "$dir" "$n" "$threads" "$round" "$(((end - start) / 1000000))" "$runs/1-1-1" >>"$out/results.jsonl.part" <<'PY'
+    "$python" - "$dir" "$n" "$threads" "$round" "$(((end - start) / 1000000))" "$runs/1-1-1" >>"$out/results.jsonl.part" <<'PY'
 import json, sys
 d, n, threads, rnd, ms, ref = sys.argv[1:]
 result = json.load(open(f"{d}/result.json"))
@@ -43,7 +44,9 @@ steps = -(-train_images // cfg["plan"]["supernet"]["batch"]) * result["epochs"]
 row = {"round": int(rnd), "processes": int(n), "threads": int(threads), "seconds": int(ms) / 1000,
        "steps": steps, "images_per_second": train_images * result["epochs"] / (int(ms) / 1000),
        "valid_acc": metrics[-1]["valid_acc"], "arch": result["arch"],
-       "communication_ms_per_step": 1000 * result.get("communication_seconds", 0) / steps}
+       "communication_ms_per_step": 1000 * result.get("communication_seconds", 0) / steps,
+       "collectives_per_step": result.get("collectives", 0) / steps,
+       "kilobytes_per_step": result.get("communication_bytes", 0) / 1000 / steps}
 try:  # the largest weight difference from the one-process, one-thread run of round 1
     import torch
     a = dict(torch.jit.load(f"{ref}/checkpoint.pt").named_parameters())

@@ -32,7 +32,7 @@ struct Group {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::vector<std::string> hosts;  ///< per rank, its host name
   std::vector<long> pids;          ///< per rank, its process id
-  double seconds = 0;              ///< in collectives
+  Communication spent;             ///< in collectives
 };
 
 std::unique_ptr<Group>& group() {
@@ -82,7 +82,7 @@ bool process_ended(long pid) {
 }
 
 template <class F>
-void collective(const std::string& what, F&& f) {
+void collective(const std::string& what, std::int64_t bytes, F&& f) {
   Group& g = *group();
   auto start = std::chrono::steady_clock::now();
   try {
@@ -94,7 +94,9 @@ void collective(const std::string& what, F&& f) {
   } catch (const std::exception& e) {
     fail(what, e.what());
   }
-  g.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  g.spent.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  g.spent.collectives += 1;
+  g.spent.bytes += bytes;
 }
 
 int parse_int(const char* name, const char* text, int lo, int hi) {
@@ -210,7 +212,7 @@ void all_reduce_sum(std::vector<torch::Tensor>& tensors) {
     std::vector<torch::Tensor> flat;
     for (std::size_t i : members) flat.push_back(tensors[i].reshape(-1));
     std::vector<torch::Tensor> buffer{torch::cat(flat)};
-    collective("all-reduce", [&](c10d::ProcessGroupGloo& pg) { pg.allreduce(buffer)->wait(); });
+    collective("all-reduce", buffer[0].nbytes(), [&](c10d::ProcessGroupGloo& pg) { pg.allreduce(buffer)->wait(); });
     std::int64_t offset = 0;
     for (std::size_t i : members) {
       std::int64_t n = tensors[i].numel();
@@ -229,7 +231,7 @@ void broadcast(torch::Tensor& t) {
   if (!active()) return;
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> v{t.contiguous()};
-  collective("broadcast", [&](c10d::ProcessGroupGloo& pg) { pg.broadcast(v)->wait(); });
+  collective("broadcast", v[0].nbytes(), [&](c10d::ProcessGroupGloo& pg) { pg.broadcast(v)->wait(); });
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
@@ -239,7 +241,7 @@ void check_agreement(std::uint64_t value, const std::string& what) {
   std::vector<torch::Tensor> t{torch::tensor({hi, lo, -hi, -lo}, torch::kInt64)};
   c10d::AllreduceOptions max;
   max.reduceOp = c10d::ReduceOp::MAX;
-  collective("agreement check", [&](c10d::ProcessGroupGloo& pg) { pg.allreduce(t, max)->wait(); });
+  collective("agreement check", t[0].nbytes(), [&](c10d::ProcessGroupGloo& pg) { pg.allreduce(t, max)->wait(); });
   auto a = t[0].accessor<std::int64_t, 1>();
   if (a[0] != -a[2] || a[1] != -a[3])
     throw DistributedError(
@@ -248,7 +250,7 @@ void check_agreement(std::uint64_t value, const std::string& what) {
                     rank(), what));
 }
 
-double communication_seconds() { return group() ? group()->seconds : 0; }
+Communication communication() { return group() ? group()->spent : Communication{}; }
 
 Sharded::Sharded() { ++sharded_depth; }
 Sharded::~Sharded() { --sharded_depth; }

@@ -70,9 +70,13 @@ void broadcast(torch::Tensor& t);
 /// naming `what` and the ranks' values otherwise.
 void check_agreement(std::uint64_t value, const std::string& what);
 
-/// Seconds spent in collectives by this rank since init (communication and waiting for the
-/// slowest rank).
-double communication_seconds();
+/// What this rank's collectives took since init: their number, the bytes it sent into them, and
+/// the seconds it spent in them (communication, and waiting for the slowest rank).
+struct Communication {
+  std::int64_t collectives = 0, bytes = 0;
+  double seconds = 0;
+};
+Communication communication();
 
 /// While one is open, training-mode batch norm (ops/modules.h's BatchNorm) computes its
 /// statistics over the ranks' shards together. Opened around forward passes on shards of one

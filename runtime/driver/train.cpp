@@ -92,6 +92,7 @@ int cmd_train(Options& o) {
     if (leader) std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
   }
   if (distributed::active()) check_data_parallel(plan, r.config, state.epoch);
+  const std::int64_t first_epoch = state.epoch;  // the epochs this process trains start here
   if (leader && resuming && run->exists("metrics.jsonl")) {
     // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
     std::stringstream in(run->read("metrics.jsonl")), kept;
@@ -115,21 +116,26 @@ int cmd_train(Options& o) {
                    run->metric(epoch_record(last, s.epoch));
                    save_state(s, run->file("checkpoint.pt"));
                  });
-  const double communication = distributed::communication_seconds();
+  const distributed::Communication communication = distributed::communication();
   ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, progress);
   Evaluation e = evaluate(state.net, mixing_of(*r.program, arch), data.valid, 256);
   if (!leader) return kOk;
   write_arch(*run, *r.program, arch, o.smoke);
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
   if (distributed::active()) {
-    // The time this run's training spent in collectives (rank 0's: communication, and waiting for
-    // the slowest rank), in all and per training step of this process.
-    const std::int64_t steps = (data.train.size() + plan.supernet.batch - 1) / plan.supernet.batch;
+    // What this process's training spent in collectives (rank 0's: communication, and waiting for
+    // the slowest rank), in all and per training step.
+    const std::int64_t steps = std::max<std::int64_t>(
+        1, (data.train.size() + plan.supernet.batch - 1) / plan.supernet.batch * (state.epoch - first_epoch));
     result["processes"] = distributed::world();
-    result["communication_seconds"] = communication;
-    std::cerr << fmt::format(
-        "cella: {} processes; {:.1f} ms per step in collectives\n", distributed::world(),
-        1000 * communication / static_cast<double>(std::max<std::int64_t>(1, steps * state.epoch)));
+    result["steps"] = steps;
+    result["communication_seconds"] = communication.seconds;
+    result["collectives"] = communication.collectives;
+    result["communication_bytes"] = communication.bytes;
+    std::cerr << fmt::format("cella: {} processes; per step {:.1f} ms in {:.0f} collectives of {:.0f} kB\n",
+                             distributed::world(), 1000 * communication.seconds / static_cast<double>(steps),
+                             static_cast<double>(communication.collectives) / static_cast<double>(steps),
+                             static_cast<double>(communication.bytes) / 1000 / static_cast<double>(steps));
   }
   run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*r.program, arch) << "\n";

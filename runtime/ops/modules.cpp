@@ -57,19 +57,20 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
     return torch::batch_norm(x, weight, bias, running_mean, running_var,
                              is_training() || !options.track_running_stats(), factor, options.eps(),
                              /*cudnn_enabled=*/true);
-  // Two passes, as LibTorch's kernel (the variance about the mean, not E[x²] − mean²), each a sum
-  // over every rank's share. The sums are differentiable, so the backward pass is the whole
-  // batch's too.
+  // One sum over every rank's share per channel: Σx, Σx² and the count, in double, where
+  // E[x²] − mean² loses nothing a float result keeps (a second pass about the mean would double
+  // the collectives, each a wait for the slowest rank). The sum is differentiable, so the backward
+  // pass is the whole batch's too.
   const std::int64_t c = x.size(1);
   const std::vector<std::int64_t> dims{0, 2, 3};
-  // Sums in double, so that the statistics hardly depend on how the batch is split over ranks.
-  torch::Tensor local_count = torch::full({1}, static_cast<double>(x.numel() / c), x.options().dtype(torch::kDouble));
-  torch::Tensor sums = distributed::synced_sum(torch::cat({x.sum(dims, false, torch::kDouble), local_count}));
-  torch::Tensor count = sums.narrow(0, c, 1);
-  torch::Tensor mean = (sums.narrow(0, 0, c) / count).to(x.scalar_type());
+  torch::Tensor xd = x.to(torch::kDouble);
+  torch::Tensor local_count = torch::full({1}, static_cast<double>(x.numel() / c), xd.options());
+  torch::Tensor sums = distributed::synced_sum(torch::cat({xd.sum(dims), xd.pow(2).sum(dims), local_count}));
+  torch::Tensor count = sums.narrow(0, 2 * c, 1);
+  torch::Tensor mean_d = sums.narrow(0, 0, c) / count;
+  torch::Tensor var_d = sums.narrow(0, c, c) / count - mean_d.pow(2);  // biased, as the forward uses
+  torch::Tensor mean = mean_d.to(x.scalar_type()), var = var_d.to(x.scalar_type());
   torch::Tensor centred = x - mean.view({1, c, 1, 1});
-  torch::Tensor var = (distributed::synced_sum(centred.pow(2).sum(dims, false, torch::kDouble)) / count)
-                          .to(x.scalar_type());  // biased, as the forward uses
   torch::Tensor y = centred * (var + options.eps()).rsqrt().view({1, c, 1, 1});
   if (options.affine()) y = y * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
   if (track) {

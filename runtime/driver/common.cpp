@@ -263,6 +263,7 @@ bool say_if_finished(const RunDir& run) {
   } else if (!run.exists("checkpoint.pt") && !run.exists("weights.pt")) {
     return false;
   }
+  if (!distributed::leader()) return true;  // rank 0 says it
   json result = json::parse(run.read("result.json"), nullptr, false);
   std::string arch = result.is_object() ? result.value("arch", std::string()) : std::string();
   std::cerr << fmt::format("cella: {} finished already; nothing to resume{}\n", run.path(),

@@ -66,6 +66,11 @@ struct Options {
 /// it continues, but no longer exactly as the uninterrupted run would have.
 void warn_if_resume_differs(const RunConfig& cfg, const Options& o);
 
+/// Of a run as several processes (runtime/distributed): refuses what does not train data-parallel
+/// yet, and checks that every rank runs the same plan and seed from the same epoch (`epoch`: the
+/// one it resumes from).
+void check_data_parallel(const ir::SearchPlan& plan, const RunConfig& config, std::int64_t epoch);
+
 int cmd_train(Options& o);
 int cmd_search(Options& o);
 int cmd_derive(Options& o);

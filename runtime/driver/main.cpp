@@ -52,12 +52,15 @@ int main(int argc, char** argv) {
   train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
   train->add_flag("--smoke", o.smoke,
                   "The same training on 256 synthetic images, one epoch: checks a space and its plan in seconds");
-  train
-      ->add_option("--collective-timeout", o.collective_timeout,
-                   "With several processes (cella launch, torchrun): seconds to wait for the other ranks before "
-                   "failing (default 300)")
-      ->check(CLI::Range(1.0, 86400.0));
+  auto collective_timeout = [&](CLI::App* c) {
+    c->add_option("--collective-timeout", o.collective_timeout,
+                  "With several processes (cella launch, torchrun): seconds to wait for the other ranks before "
+                  "failing (default 300)")
+        ->check(CLI::Range(1.0, 86400.0));
+  };
+  collective_timeout(train);
   auto* search = app.add_subcommand("search", "Run the file's search plan: supernet, splits, selection, derivation");
+  collective_timeout(search);
   common(search, false);
   search->add_option("file", o.file, "The .cella file");
   search->add_option("--out", o.out, "Run directory (default: runs/<file>-search-<time>)");
@@ -186,9 +189,9 @@ int main(int argc, char** argv) {
       throw Failure(kUsage, e.what());
     }
     if (env && env->world > 1) {
-      if (!*train)
-        throw Failure(kUsage, fmt::format("WORLD_SIZE={}: only `cella train` runs as several processes; run `cella {}` "
-                                          "as one (without cella launch or torchrun)",
+      if (!*train && !*search)
+        throw Failure(kUsage, fmt::format("WORLD_SIZE={}: only `cella train` and `cella search` run as several "
+                                          "processes; run `cella {}` as one (without cella launch or torchrun)",
                                           env->world, app.get_subcommands().front()->get_name()));
       if (o.device == "cuda") o.device = fmt::format("cuda:{}", env->local_rank);  // one device per local rank
       distributed::init(*env, std::chrono::milliseconds(static_cast<std::int64_t>(o.collective_timeout * 1000)));

@@ -3,14 +3,18 @@
 #include "runtime/driver/common.h"
 
 #include "compiler/ir/dump.h"
+#include "runtime/distributed/distributed.h"
 
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace cella::runtime::cli {
 
 int cmd_search(Options& o) {
+  // Only rank 0 of a data-parallel search writes the run directory and talks; the others compute.
+  const bool leader = distributed::leader();
   if (!o.resume.empty()) {
     // Replay the run's own configuration; completed training is loaded from its checkpoints.
     RunDir old(o.resume, true);
@@ -44,27 +48,36 @@ int cmd_search(Options& o) {
   std::uint64_t seed = o.seed_given ? o.seed : static_cast<std::uint64_t>(plan.seed);
   // The run directory is made once the file compiles and the data loads.
   DataSplits data = data_of(plan, o.data_dir, seed);
-  RunDir run(o.out.empty() ? new_run_path(o.file, "search") : o.out, resuming);
-  if (!resuming) run.write("space.cella", source_text(o.file));
-  if (!resuming) {
-    RunConfig config = source_config(o, "search");
-    config.data = plan.data.name;
-    config.smoke = o.smoke;
-    config.seed = seed;
-    config.plan = ir::dump_json(*program).value("search", json::object());
-    config.write(run);
+  RunConfig config = source_config(o, "search");
+  config.data = plan.data.name;
+  config.smoke = o.smoke;
+  config.seed = seed;
+  config.ranks = distributed::world();
+  config.plan = ir::dump_json(*program).value("search", json::object());
+  if (distributed::active()) check_data_parallel(plan, config, 0);
+  // A fresh run's directory is rank 0's alone (the others would race it for config.json); a
+  // resumed one every rank reads.
+  std::optional<RunDir> run;
+  if (leader || resuming) run.emplace(o.out.empty() ? new_run_path(o.file, "search") : o.out, resuming);
+  if (leader && !resuming) {
+    run->write("space.cella", source_text(o.file));
+    config.write(*run);
     announce_search_choice(*program, o);
   }
   std::vector<std::string> params;
   for (const auto& [name, value] : program->network->params) params.push_back(name + "=" + ir::to_string(value));
-  std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads{}) in {}\n",
-                           ir::strategy_word(plan.split), program->network->name, fmt::join(params, ", "),
-                           o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(), data.valid.size(),
-                           o.threads, o.device == "cpu" ? "" : ", on " + o.device, run.path());
+  if (leader)
+    std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads{}) in {}\n",
+                             ir::strategy_word(plan.split), program->network->name, fmt::join(params, ", "),
+                             o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(), data.valid.size(),
+                             o.threads,
+                             (o.device == "cpu" ? "" : ", on " + o.device) +
+                                 (distributed::active() ? fmt::format(", {} processes", distributed::world()) : ""),
+                             run->path());
   Printer printer;
   SearchOptions so;
   so.seed = seed;
-  so.checkpoint_dir = run.path();
+  so.checkpoint_dir = run ? run->path() : std::string();
   // A resumed search replays its events and trains on from its checkpoints: metrics.jsonl keeps
   // what the killed run wrote (every epoch, also those before the checkpoints, which the replay
   // does not train again), and the replay adds only what is not there yet, so the file ends as an
@@ -75,17 +88,17 @@ int cmd_search(Options& o) {
                ? "event " + j["event"].dump()
                : fmt::format("{} {} {}", j.value("phase", ""), j.value("node", -1), j.value("epoch", -1));
   };
-  if (resuming) {
+  if (resuming && leader) {
     std::cerr << "cella: resuming: finished training is loaded from the run's checkpoints\n";
-    if (run.exists("metrics.jsonl")) {
-      std::stringstream in(run.read("metrics.jsonl")), kept;
+    if (run->exists("metrics.jsonl")) {
+      std::stringstream in(run->read("metrics.jsonl")), kept;
       for (std::string line; std::getline(in, line);) {
         json j = json::parse(line, nullptr, false);
         if (j.is_discarded() || !j.is_object()) continue;  // a line the kill cut short
         ++written[key(j)];
         kept << line << "\n";
       }
-      run.write("metrics.jsonl", kept.str());
+      run->write("metrics.jsonl", kept.str());
     }
   }
   auto record = [&](const json& j) {
@@ -93,13 +106,15 @@ int cmd_search(Options& o) {
       --it->second;
       return;
     }
-    run.metric(j);
+    run->metric(j);
   };
   so.progress = [&](const Progress& p) {
+    if (!leader) return;
     printer(p);
     if (p.epoch_end) record(epoch_record(p, p.epoch));
   };
   so.log = [&](const std::string& line) {
+    if (!leader) return;
     std::cerr << "cella: " << line << "\n";
     record({{"event", line}});
   };
@@ -107,21 +122,28 @@ int cmd_search(Options& o) {
   try {
     r = run_search(program, plan, data, so);
   } catch (const CheckpointError& e) {
-    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + run.path()));
+    throw Failure(kInvalid, damaged_checkpoint_advice(e.what(), "cella search --resume " + so.checkpoint_dir));
   }
-  run.write("tree.json", r.tree.to_json().dump(2) + "\n");
-  bool svg = run.write_drawing("tree", tree_dot(r.tree));
-  write_arch(run, *program, r.arch, o.smoke);
+  if (!leader && !plan.retrain.enabled) return kOk;
+  if (leader) {
+    run->write("tree.json", r.tree.to_json().dump(2) + "\n");
+    write_arch(*run, *program, r.arch, o.smoke);
+  }
   json result = {{"arch", ir::to_text(*program, r.arch)},
                  {"valid_acc", r.valid_accuracy},
                  {"tree", "tree.json"},
                  {"phases_seconds", r.tree.phases}};
   if (plan.retrain.enabled) {
-    RetrainResult rt = retrain(program, r.arch, plan.retrain, data, seed, [&](const Progress& p) { printer(p); });
+    // Every rank retrains the whole architecture (its evaluation is split over them).
+    RetrainResult rt = retrain(program, r.arch, plan.retrain, data, seed, [&](const Progress& p) {
+      if (leader) printer(p);
+    });
     result["retrain_test_acc"] = rt.test_accuracy;
     result["retrain_params"] = rt.params;
   }
-  run.write("result.json", result.dump(2) + "\n");
+  if (!leader) return kOk;
+  const bool svg = run->write_drawing("tree", tree_dot(r.tree));
+  run->write("result.json", result.dump(2) + "\n");
   std::cout << ir::to_text(*program, r.arch) << "\n";
   std::string phases;
   for (const auto& [k, v] : r.tree.phases) phases += fmt::format("{} {:.1f}s, ", k, v);
@@ -135,10 +157,10 @@ int cmd_search(Options& o) {
   if (result.contains("retrain_test_acc"))
     std::cerr << fmt::format("cella: retrained stand-alone: {:.2f}% test accuracy\n",
                              result["retrain_test_acc"].get<double>());
-  std::cerr << fmt::format("cella: split tree in {}{}\n", run.file("tree.json"),
-                           svg ? " and " + run.file("tree.svg") : "");
-  if (run.exists("arch.svg")) std::cerr << fmt::format("cella: the architecture drawn in {}\n", run.file("arch.svg"));
-  report_at_end(run, o);
+  std::cerr << fmt::format("cella: split tree in {}{}\n", run->file("tree.json"),
+                           svg ? " and " + run->file("tree.svg") : "");
+  if (run->exists("arch.svg")) std::cerr << fmt::format("cella: the architecture drawn in {}\n", run->file("arch.svg"));
+  report_at_end(*run, o);
   return kOk;
 }
 

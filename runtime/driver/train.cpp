@@ -11,28 +11,6 @@
 
 namespace cella::runtime::cli {
 
-namespace {
-
-// Refuses what does not train data-parallel yet, and checks that every rank runs the same plan
-// from the same state (the same command, files and checkpoint).
-void check_data_parallel(const ir::SearchPlan& plan, const RunConfig& config, std::int64_t epoch) {
-  const int world = distributed::world();
-  if (!method_of(plan.supernet).trains_data_parallel())
-    throw Failure(kUsage, fmt::format("{} processes: the {} method does not train data-parallel yet; run it in one",
-                                      world, plan.supernet.method));
-  if (plan.supernet.arch.unrolled)
-    throw Failure(kUsage, fmt::format("{} processes: second-order (unrolled) architecture steps do not train "
-                                      "data-parallel yet; run them in one process or set supernet.unrolled=false",
-                                      world));
-  distributed::check_agreement(std::hash<std::string>{}(config.plan.dump()), "the plan (the .cella file or --set)");
-  distributed::check_agreement(config.seed, "the seed");
-  distributed::check_agreement(static_cast<std::uint64_t>(epoch),
-                               "the epoch to resume from (every rank reads the run directory: on several machines it "
-                               "must be shared)");
-}
-
-}  // namespace
-
 int cmd_train(Options& o) {
   const bool resuming = !o.resume.empty();
   // Only rank 0 of a data-parallel run writes the run directory and talks; the others compute.

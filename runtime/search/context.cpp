@@ -2,6 +2,8 @@
 // split tree's sub-supernets.
 #include "runtime/search/context.h"
 
+#include "runtime/distributed/distributed.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -34,6 +36,10 @@ SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const i
                              const DataSplits& data, const SearchOptions& o)
     : program_(std::move(program)), plan_(plan), data_(data), o_(o), schedule_(plan_) {
   group_ = split_group(*program_, plan_.split.cell);
+  snapshot_ = snapshot_checkpoints(o_.checkpoint_dir);
+  // Also the moment the ranks of a data-parallel search meet before rank 0 writes anything.
+  distributed::check_agreement(snapshot_.hash(),
+                               "the run directory's checkpoints (on several machines it must be shared)");
 }
 
 void SearchContext::start() {
@@ -85,7 +91,10 @@ void SearchContext::note(int id, int parent, const std::string& how, json split)
 // this point, a sibling's turn in the same round, is skipped too). Otherwise jump to it.
 bool SearchContext::restore(int id, std::int64_t until) {
   if (o_.checkpoint_dir.empty()) return false;
-  std::int64_t e = prune_checkpoints(o_.checkpoint_dir, id);
+  const std::int64_t e = snapshot_.newest_of(id);
+  // Older files than the newest are left over from a kill between a save and its pruning; a
+  // newer one (written by this search) stands for a state this process has already.
+  if (distributed::leader()) prune_checkpoints(o_.checkpoint_dir, id);
   if (e > until) return true;
   if (e > nodes_[id].state.epoch) {
     load_state(nodes_[id].state, ckpt(id, e, "pt"));
@@ -97,7 +106,7 @@ bool SearchContext::restore(int id, std::int64_t until) {
 }
 
 void SearchContext::save(int id) {
-  if (o_.checkpoint_dir.empty()) return;
+  if (o_.checkpoint_dir.empty() || !distributed::leader()) return;  // rank 0 writes the run
   std::int64_t e = nodes_[id].state.epoch;
   json curve = json::array();
   for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
@@ -145,7 +154,7 @@ double SearchContext::score(int id, std::int64_t epoch) {
   const std::string file = o_.checkpoint_dir.empty()
                                ? std::string()
                                : fmt::format("{}/judged-node-{}-e{}.json", o_.checkpoint_dir, id, epoch);
-  if (!file.empty() && std::filesystem::exists(file)) {
+  if (!file.empty() && snapshot_.judged.count(std::filesystem::path(file).filename().string())) {
     std::ifstream in(file);
     json j = json::parse(in, nullptr, false);
     if (j.is_object() && j["valid_acc"].is_number() && j["valid_loss"].is_number()) {
@@ -160,7 +169,7 @@ double SearchContext::score(int id, std::int64_t epoch) {
   Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, plan_.split.select_images);
   n.record.valid_acc = e.accuracy;
   n.record.valid_loss = e.loss;
-  if (!file.empty()) write_json(file, {{"valid_acc", e.accuracy}, {"valid_loss", e.loss}});
+  if (!file.empty() && distributed::leader()) write_json(file, {{"valid_acc", e.accuracy}, {"valid_loss", e.loss}});
   phases_["selection"] += seconds(t);
   return e.accuracy;
 }

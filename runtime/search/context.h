@@ -15,6 +15,7 @@
 
 #include "compiler/ir/plan.h"
 #include "compiler/ir/schedule.h"
+#include "runtime/search/files.h"
 #include "runtime/search/search.h"
 #include "runtime/search/tree.h"
 
@@ -98,6 +99,9 @@ class SearchContext {
   ir::SearchPlan plan_;
   const DataSplits& data_;
   SearchOptions o_;
+  /// The run directory's checkpoints and judgements when the search started: what a replay
+  /// loads and skips (the same on every rank of a data-parallel search).
+  CheckpointSnapshot snapshot_;
   ir::Schedule schedule_;
   int group_ = 0;
   std::vector<SplitNode> nodes_;

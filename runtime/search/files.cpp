@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -50,6 +52,36 @@ std::int64_t prune_checkpoints(const std::string& dir, int id) {
   for (const auto& [epoch, path] : files)
     if (epoch < newest) std::filesystem::remove(path);
   return newest;
+}
+
+std::int64_t CheckpointSnapshot::newest_of(int id) const {
+  auto it = newest.find(id);
+  return it == newest.end() ? -1 : it->second;
+}
+
+std::uint64_t CheckpointSnapshot::hash() const {
+  std::string all;
+  for (const auto& [id, epoch] : newest) all += fmt::format("{}:{};", id, epoch);
+  for (const std::string& name : judged) all += name + ";";
+  return std::hash<std::string>{}(all);
+}
+
+CheckpointSnapshot snapshot_checkpoints(const std::string& dir) {
+  CheckpointSnapshot snap;
+  if (dir.empty()) return snap;
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = f.path().filename().string();
+    int id = -1;
+    long long epoch = -1;
+    char tail[8] = {};
+    if (name.starts_with("judged-node-")) {
+      snap.judged.insert(name);
+    } else if (std::sscanf(name.c_str(), "node-%d-e%lld.%7s", &id, &epoch, tail) == 3 && std::string(tail) == "pt") {
+      snap.newest[id] = std::max<std::int64_t>(snap.newest.count(id) ? snap.newest[id] : -1, epoch);
+    }
+  }
+  return snap;
 }
 
 int split_group(const ir::Program& p, const std::string& cell) {

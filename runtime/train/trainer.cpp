@@ -148,22 +148,28 @@ torch::Tensor share_of(const torch::Tensor& loss, std::int64_t rows, std::int64_
 }
 
 // One weight step: forward under `mix`, cross-entropy, backward, clipping, optimizer step. In a
-// data-parallel run `x` and `y` are this rank's rows of a batch of `global` rows; the gradients
-// and the meter's sums are added up over the ranks before the step.
+// data-parallel step `x` and `y` are this rank's rows of a batch of `global` rows; the gradients
+// and the meter's sums are added up over the ranks before the step. `indices` are the whole
+// batch's (a distillation loss keys its teachers by them).
 void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& y, std::int64_t global,
-                 const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt, double clip, Meter& meter,
-                 const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
+                 bool data_parallel, const std::vector<torch::Tensor>& params, torch::optim::Optimizer& opt,
+                 double clip, Meter& meter, const LossFn& loss_fn = {}, const torch::Tensor& indices = {}) {
   clear_grads(params);
-  distributed::Sharded sharded;
+  std::optional<distributed::Sharded> sharded;
+  if (data_parallel) sharded.emplace();
   auto [logits, aux] = net->forward_with_auxiliary(x, mix);
   const std::int64_t rows = x.size(0);
   torch::Tensor loss;
+  // A rank without rows still runs the loss: its teachers' forward passes take part in batch
+  // norm's collectives.
+  if (loss_fn && (rows > 0 || data_parallel)) loss = loss_fn(logits, y, x, indices, mix);
+  if (rows == 0) loss = torch::Tensor();
   if (rows > 0) {
-    loss = loss_fn ? loss_fn(logits, y, x, indices, mix) : torch::cross_entropy_loss(logits, y);
+    if (!loss_fn) loss = torch::cross_entropy_loss(logits, y);
     // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training only.
     if (aux.defined()) loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
   }
-  if (!distributed::active()) {
+  if (!data_parallel) {
     loss.backward();
     if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
     opt.step();
@@ -333,7 +339,8 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
         torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
         mix = method.step_mixing(s, plan, Step::Weights, step_seed(seed, epoch, step, 3), tau);
       }
-      weight_step(s.net, mix, x, y, batch_idx.size(0), params, *s.optimizer, plan.clip, meter, loss_fn, idx);
+      weight_step(s.net, mix, x, y, batch_idx.size(0), distributed::active(), params, *s.optimizer, plan.clip, meter,
+                  loss_fn, batch_idx);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), step + 1, steps, lr, false, -1));
     }
@@ -674,8 +681,10 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
         at::Generator agen = at::detail::createCPUGenerator(step_seed(seed, epoch, step, 6));
         x = augment(x, augmentation, black, agen);
       }
-      weight_step(net, mix, x.to(net->device()), train.labels.index_select(0, idx).to(net->device()), x.size(0), params,
-                  opt, 5.0, meter);
+      // Stand-alone training is not data-parallel: every rank of a data-parallel search that
+      // retrains takes the whole batch.
+      weight_step(net, mix, x.to(net->device()), train.labels.index_select(0, idx).to(net->device()), x.size(0),
+                  /*data_parallel=*/false, params, opt, 5.0, meter);
       if (progress) progress(meter.at("retrain", epoch + 1, plan.epochs, step + 1, steps, lr, false, -1));
     }
     r.train_accuracy = meter.accuracy();

@@ -77,7 +77,9 @@ double learning_rate(const ir::Optimizer& opt, const ir::LrSchedule& sched, std:
 void fresh_optimizer_state(SupernetState& state);
 
 /// A replacement for the cross-entropy of weight steps (distillation): logits, labels, inputs, the
-/// inputs' indices in the training set, and the mixing the step ran.
+/// batch's indices in the training set, and the mixing the step ran. It is a mean over the rows.
+/// In a data-parallel step the logits, labels and inputs are this rank's rows (possibly none) and
+/// the indices the whole batch's, so that what is keyed by them is the same on every rank.
 using LossFn =
     std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& inputs,
                                 const torch::Tensor& indices, const Mixing& mix)>;

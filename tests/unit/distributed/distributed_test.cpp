@@ -157,10 +157,11 @@ TEST(Distributed, LaunchReportsItsUsageErrors) {
   EXPECT_NE(missing.text.find("cannot run /no/such/program"), std::string::npos) << missing.text;
 }
 
-TEST(Distributed, OnlyTrainRunsAsSeveralProcesses) {
+TEST(Distributed, OnlyTrainAndSearchRunAsSeveralProcesses) {
   auto out = run_cella("launch -n 2 cella derive /nonexistent");
   EXPECT_EQ(out.code, 2) << out.text;
-  EXPECT_NE(out.text.find("only `cella train` runs as several processes"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("only `cella train` and `cella search` run as several processes"), std::string::npos)
+      << out.text;
   auto bad = cella::testing_helpers::run_shell("cd '" CELLA_SOURCE_DIR "' && WORLD_SIZE=2 RANK=5 '" CELLA_BINARY
                                                "' train spaces/nb201.cella 2>&1");
   EXPECT_EQ(bad.code, 2) << bad.text;
@@ -232,6 +233,24 @@ TEST(DistributedTraining, TwoAndThreeProcessesEndLikeOne) {
   }
 }
 
+// Starts `cella ARGS` (a launch) in the background, waits (at most two minutes) for `file` to
+// appear, then kills the launcher with SIGKILL; its ranks die with it.
+void kill_launch_when(const std::string& args, const fs::path& file) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd = fmt::format("cd '{}' && exec '{}' {} >/dev/null 2>&1", CELLA_SOURCE_DIR, CELLA_BINARY, args);
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
 // A two-process run killed after its first checkpoint, resumed with three, ends like one process.
 TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
   fs::path base = fresh_dir("cella_dp_resume_");
@@ -239,20 +258,7 @@ TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
   auto one = run_cella(train + " --out " + (base / "one").string());
   ASSERT_EQ(one.code, 0) << one.text;
   fs::path run = base / "two";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::string cmd = fmt::format("cd '{}' && exec '{}' launch -n 2 cella {} --out {} >/dev/null 2>&1",
-                                  CELLA_SOURCE_DIR, CELLA_BINARY, train, run.string());
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(run / "checkpoint.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  kill(pid, SIGKILL);  // the launcher; its ranks die with it
-  int status = 0;
-  waitpid(pid, &status, 0);
+  kill_launch_when("launch -n 2 cella " + train + " --out " + run.string(), run / "checkpoint.pt");
   ASSERT_TRUE(fs::exists(run / "checkpoint.pt"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_FALSE(fs::exists(run / "result.json")) << "the run ended before it was killed; make it longer";
@@ -261,6 +267,80 @@ TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
   EXPECT_NE(resumed.text.find("resuming after epoch"), std::string::npos) << resumed.text;
   EXPECT_NE(resumed.text.find("began with 2 processes, this resume has 3"), std::string::npos) << resumed.text;
   expect_same_checkpoint(base / "one", run, 1e-4);
+  fs::remove_all(base);
+}
+
+// Every node checkpoint of two search runs agrees to `tol` (the same files, the same tensors).
+void expect_same_node_checkpoints(const fs::path& a, const fs::path& b, double tol) {
+  int nodes = 0;
+  for (const auto& f : fs::directory_iterator(a)) {
+    const std::string name = f.path().filename().string();
+    if (!name.starts_with("node-") || f.path().extension() != ".pt") continue;
+    ASSERT_TRUE(fs::exists(b / name)) << name;
+    fs::path ta = fresh_dir("cella_dp_ckpt_a_"), tb = fresh_dir("cella_dp_ckpt_b_");
+    fs::create_directories(ta);
+    fs::create_directories(tb);
+    fs::copy_file(f.path(), ta / "checkpoint.pt");
+    fs::copy_file(b / name, tb / "checkpoint.pt");
+    SCOPED_TRACE(name);
+    expect_same_checkpoint(ta, tb, tol);
+    fs::remove_all(ta);
+    fs::remove_all(tb);
+    ++nodes;
+  }
+  EXPECT_GT(nodes, 2);
+}
+
+// A data-parallel search makes the same split tree as one process: HEP-NAS (DARTS weights, mutual
+// distillation from frozen teachers) and Few-Shot NAS (path sampling, teachers on sampled paths),
+// each as its smoke test on the smoke network (C=4, N=1).
+TEST(DistributedTraining, SearchesEndLikeOneProcess) {
+  for (const std::string plan : {"hep", "few_shot_paper"}) {
+    SCOPED_TRACE(plan);
+    fs::path base = fresh_dir("cella_dp_search_");
+    // few_shot_paper has no smoke block of its own: the full-size network (N=5, 17 cells) would
+    // part from one process by as much as a change of thread count makes it part (1e-2 in 3 steps).
+    const std::string search = "search spaces/nb201.cella --smoke --threads 1 --set C=4 --set N=1 --search " + plan;
+    auto one = run_cella(search + " --out " + (base / "one").string());
+    ASSERT_EQ(one.code, 0) << one.text;
+    auto two = run_cella("launch -n 2 cella " + search + " --out " + (base / "two").string());
+    ASSERT_EQ(two.code, 0) << two.text;
+    auto ta = nlohmann::json::parse(slurp((base / "one" / "tree.json").string())),
+         tb = nlohmann::json::parse(slurp((base / "two" / "tree.json").string()));
+    EXPECT_EQ(ta["selected"], tb["selected"]);
+    EXPECT_EQ(ta["arch"], tb["arch"]);
+    ASSERT_EQ(ta["nodes"].size(), tb["nodes"].size());
+    for (std::size_t i = 0; i < ta["nodes"].size(); ++i) {
+      EXPECT_EQ(ta["nodes"][i]["mask"], tb["nodes"][i]["mask"]) << i;
+      if (ta["nodes"][i]["valid_acc"].is_number())
+        EXPECT_NEAR(ta["nodes"][i]["valid_acc"].get<double>(), tb["nodes"][i]["valid_acc"].get<double>(), 1e-6) << i;
+    }
+    expect_same_node_checkpoints(base / "one", base / "two", 1e-4);
+    fs::remove_all(base);
+  }
+}
+
+// A two-process HEP-NAS search killed after the root's checkpoint, resumed with three processes,
+// makes the same tree as one process uninterrupted: every rank replays from what the run
+// directory held when the resume began.
+TEST(DistributedTraining, SearchKilledAndResumedWithAnotherNumberOfProcesses) {
+  fs::path base = fresh_dir("cella_dp_search_resume_");
+  const std::string search = "search spaces/nb201.cella --smoke --threads 1 --search hep";
+  auto one = run_cella(search + " --out " + (base / "one").string());
+  ASSERT_EQ(one.code, 0) << one.text;
+  fs::path run = base / "two";
+  kill_launch_when("launch -n 2 cella " + search + " --out " + run.string(), run / "node-0-e1.pt");
+  ASSERT_TRUE(fs::exists(run / "node-0-e1.pt"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_FALSE(fs::exists(run / "result.json")) << "the search ended before it was killed";
+  auto resumed = run_cella("launch -n 3 cella search --resume " + run.string());
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("resuming"), std::string::npos) << resumed.text;
+  auto ta = nlohmann::json::parse(slurp((base / "one" / "tree.json").string())),
+       tb = nlohmann::json::parse(slurp((run / "tree.json").string()));
+  EXPECT_EQ(ta["selected"], tb["selected"]);
+  EXPECT_EQ(ta["arch"], tb["arch"]);
+  expect_same_node_checkpoints(base / "one", run, 1e-4);
   fs::remove_all(base);
 }
 

@@ -182,8 +182,11 @@ const std::string kBase =
 const std::string kSampled = kBase + " --set supernet.sampler=uniform --set supernet.epochs=2 --set data.subset=600";
 const std::string kDarts = kBase + " --set supernet.weights=darts --set supernet.epochs=1 --set data.subset=192";
 
-// Every parameter, buffer and architecture weight of two checkpoints agree to float tolerance.
-void expect_same_checkpoint(const fs::path& a, const fs::path& b, double tol) {
+// Two checkpoints agree: every parameter and α to `tol` (absolute and relative), batch-norm
+// statistics to `stats_tol` where given: they sum every forward pass's batch statistics, so a
+// search's many phases carry LibTorch's kernel differences further into them than into weights.
+void expect_same_checkpoint(const fs::path& a, const fs::path& b, double tol, double stats_tol = 0) {
+  if (stats_tol == 0) stats_tol = tol;
   torch::serialize::InputArchive ia, ib;
   ia.load_from((a / "checkpoint.pt").string());
   ib.load_from((b / "checkpoint.pt").string());
@@ -196,7 +199,8 @@ void expect_same_checkpoint(const fs::path& a, const fs::path& b, double tol) {
     if (key.find("num_batches_tracked") != std::string::npos) {
       EXPECT_TRUE(ta.equal(tb)) << key;
     } else {
-      EXPECT_TRUE(torch::allclose(ta.to(torch::kDouble), tb.to(torch::kDouble), tol, tol))
+      const double t = key.rfind("buffer/", 0) == 0 ? stats_tol : tol;
+      EXPECT_TRUE(torch::allclose(ta.to(torch::kDouble), tb.to(torch::kDouble), t, t))
           << key << ": max |a - b| = " << (ta - tb).abs().max().item<double>() << " between " << a << " and " << b;
     }
     ++compared;
@@ -271,7 +275,7 @@ TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
 }
 
 // Every node checkpoint of two search runs agrees to `tol` (the same files, the same tensors).
-void expect_same_node_checkpoints(const fs::path& a, const fs::path& b, double tol) {
+void expect_same_node_checkpoints(const fs::path& a, const fs::path& b, double tol, double stats_tol) {
   int nodes = 0;
   for (const auto& f : fs::directory_iterator(a)) {
     const std::string name = f.path().filename().string();
@@ -283,7 +287,7 @@ void expect_same_node_checkpoints(const fs::path& a, const fs::path& b, double t
     fs::copy_file(f.path(), ta / "checkpoint.pt");
     fs::copy_file(b / name, tb / "checkpoint.pt");
     SCOPED_TRACE(name);
-    expect_same_checkpoint(ta, tb, tol);
+    expect_same_checkpoint(ta, tb, tol, stats_tol);
     fs::remove_all(ta);
     fs::remove_all(tb);
     ++nodes;
@@ -315,7 +319,7 @@ TEST(DistributedTraining, SearchesEndLikeOneProcess) {
       if (ta["nodes"][i]["valid_acc"].is_number())
         EXPECT_NEAR(ta["nodes"][i]["valid_acc"].get<double>(), tb["nodes"][i]["valid_acc"].get<double>(), 1e-6) << i;
     }
-    expect_same_node_checkpoints(base / "one", base / "two", 1e-4);
+    expect_same_node_checkpoints(base / "one", base / "two", 1e-4, 1e-3);
     fs::remove_all(base);
   }
 }
@@ -340,7 +344,7 @@ TEST(DistributedTraining, SearchKilledAndResumedWithAnotherNumberOfProcesses) {
        tb = nlohmann::json::parse(slurp((run / "tree.json").string()));
   EXPECT_EQ(ta["selected"], tb["selected"]);
   EXPECT_EQ(ta["arch"], tb["arch"]);
-  expect_same_node_checkpoints(base / "one", run, 1e-4);
+  expect_same_node_checkpoints(base / "one", run, 1e-4, 1e-3);
   fs::remove_all(base);
 }
 

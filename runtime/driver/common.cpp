@@ -181,6 +181,11 @@ void check_data_parallel(const ir::SearchPlan& plan, const RunConfig& config, st
                                "must be shared)");
 }
 
+std::string where_it_runs(const Options& o) {
+  return (o.device == "cpu" ? "" : ", on " + o.device) +
+         (distributed::active() ? fmt::format(", {} processes", distributed::world()) : "");
+}
+
 void warn_if_resume_differs(const RunConfig& cfg, const Options& o) {
   if (!distributed::leader()) return;
   if (cfg.ranks != distributed::world())

@@ -162,6 +162,9 @@ RunConfig source_config(const Options& o, const std::string& command);
 RunConfig read_config(const RunDir& run, const Options& o);
 void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Options& o);
 void announce_search_choice(const ir::Program& p, const Options& o);
+/// Where a training command computes, for its opening line: "" on the CPU in one process, else
+/// ", on cuda:0" and ", 2 processes" as they apply.
+std::string where_it_runs(const Options& o);
 
 // Rebuilds a run's program from its config.json.
 struct Rebuilt {

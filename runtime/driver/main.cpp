@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     if ((*exp || *report) && o.device != "cpu")
       throw Failure(kUsage,
                     fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
-    // Several processes (`cella launch`, torchrun): one rank each; only train runs that way.
+    // Several processes (`cella launch`, torchrun): one rank each; train and search run that way.
     std::optional<distributed::Environment> env;
     try {
       env = distributed::Environment::from_environment();

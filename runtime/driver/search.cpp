@@ -70,10 +70,7 @@ int cmd_search(Options& o) {
     std::cerr << fmt::format("cella: {} search of {}({}) ({}{}, {} train / {} valid images, {} threads{}) in {}\n",
                              ir::strategy_word(plan.split), program->network->name, fmt::join(params, ", "),
                              o.smoke ? "smoke test, " : "", plan.data.name, data.train.size(), data.valid.size(),
-                             o.threads,
-                             (o.device == "cpu" ? "" : ", on " + o.device) +
-                                 (distributed::active() ? fmt::format(", {} processes", distributed::world()) : ""),
-                             run->path());
+                             o.threads, where_it_runs(o), run->path());
   Printer printer;
   SearchOptions so;
   so.seed = seed;

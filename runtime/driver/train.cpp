@@ -60,10 +60,7 @@ int cmd_train(Options& o) {
     std::cerr << fmt::format(
         "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
         plan.supernet.method, r.program->network->name, o.smoke ? "smoke test, " : "", plan.data.name,
-        data.train.size(), data.valid.size(), plan.supernet.epochs, o.threads,
-        (o.device == "cpu" ? "" : ", on " + o.device) +
-            (distributed::active() ? fmt::format(", {} processes", distributed::world()) : ""),
-        run->path());
+        data.train.size(), data.valid.size(), plan.supernet.epochs, o.threads, where_it_runs(o), run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);

@@ -4,9 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -14,19 +15,30 @@ namespace cella::runtime {
 
 namespace {
 
-// Node `id`'s checkpoint files in `dir` (`node-<id>-e<epoch>.pt`, `.json`, `.json.tmp`, ...),
-// each with its epoch.
+// The node and epoch a checkpoint file's name says (`node-<id>-e<epoch>.pt`, `.json`,
+// `.json.tmp`, ...), or nothing for any other file.
+std::optional<std::pair<int, std::int64_t>> checkpoint_name(const std::string& name) {
+  auto number = [&](std::size_t from, std::size_t to) -> std::optional<std::int64_t> {
+    std::string digits = name.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    return std::stoll(digits);
+  };
+  if (!name.starts_with("node-")) return std::nullopt;
+  const std::size_t dash = name.find("-e", 5);
+  if (dash == std::string::npos) return std::nullopt;
+  auto id = number(5, dash), epoch = number(dash + 2, name.find('.', dash + 2));
+  if (!id || !epoch || *id > std::numeric_limits<int>::max()) return std::nullopt;
+  return std::make_pair(static_cast<int>(*id), *epoch);
+}
+
+// Node `id`'s checkpoint files in `dir`, each with its epoch.
 std::vector<std::pair<std::int64_t, std::filesystem::path>> checkpoint_files(const std::string& dir, int id) {
   std::vector<std::pair<std::int64_t, std::filesystem::path>> out;
-  std::string prefix = fmt::format("node-{}-e", id);
   std::error_code ec;
-  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
-    std::string name = f.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    std::string digits = name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
-    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
-      out.emplace_back(std::stoll(digits), f.path());
-  }
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec))
+    if (auto parsed = checkpoint_name(f.path().filename().string()); parsed && parsed->first == id)
+      out.emplace_back(parsed->second, f.path());
   return out;
 }
 
@@ -72,13 +84,11 @@ CheckpointSnapshot snapshot_checkpoints(const std::string& dir) {
   std::error_code ec;
   for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = f.path().filename().string();
-    int id = -1;
-    long long epoch = -1;
-    char tail[8] = {};
     if (name.starts_with("judged-node-")) {
       snap.judged.insert(name);
-    } else if (std::sscanf(name.c_str(), "node-%d-e%lld.%7s", &id, &epoch, tail) == 3 && std::string(tail) == "pt") {
-      snap.newest[id] = std::max<std::int64_t>(snap.newest.count(id) ? snap.newest[id] : -1, epoch);
+    } else if (auto parsed = checkpoint_name(name); parsed && f.path().extension() == ".pt") {
+      auto [it, fresh] = snap.newest.emplace(parsed->first, parsed->second);
+      it->second = std::max(it->second, parsed->second);
     }
   }
   return snap;

@@ -119,13 +119,16 @@ struct Meter {
 // A gradient that some rank lacks (a parameter outside its share's graph) counts as zeros there;
 // one that no rank has stays undefined, as a single process leaves it (clear_grads).
 void all_reduce_gradients(const std::vector<torch::Tensor>& params, torch::Tensor& extra) {
-  std::vector<torch::Tensor> flags{torch::zeros({static_cast<std::int64_t>(params.size())}, torch::kFloat)};
-  for (std::size_t i = 0; i < params.size(); ++i)
-    if (params[i].grad().defined()) flags[0][static_cast<std::int64_t>(i)] = 1;
-  distributed::all_reduce_sum(flags);
+  // Which gradients exist, counted over the ranks (one small all-reduce, filled and read on the
+  // host: this runs every step).
+  std::vector<float> defined(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) defined[i] = params[i].grad().defined() ? 1.0f : 0.0f;
+  std::vector<torch::Tensor> counts{torch::tensor(defined)};
+  distributed::all_reduce_sum(counts);
+  const auto count = counts[0].accessor<float, 1>();
   std::vector<torch::Tensor> grads;
   for (std::size_t i = 0; i < params.size(); ++i) {
-    if (flags[0][static_cast<std::int64_t>(i)].item<float>() == 0) continue;
+    if (count[static_cast<std::int64_t>(i)] == 0) continue;
     torch::Tensor& p = const_cast<torch::Tensor&>(params[i]);
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     grads.push_back(p.grad());
@@ -160,15 +163,16 @@ void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const 
   auto [logits, aux] = net->forward_with_auxiliary(x, mix);
   const std::int64_t rows = x.size(0);
   torch::Tensor loss;
-  // A rank without rows still runs the loss: its teachers' forward passes take part in batch
-  // norm's collectives.
-  if (loss_fn && (rows > 0 || data_parallel)) loss = loss_fn(logits, y, x, indices, mix);
-  if (rows == 0) loss = torch::Tensor();
-  if (rows > 0) {
-    if (!loss_fn) loss = torch::cross_entropy_loss(logits, y);
-    // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training only.
-    if (aux.defined()) loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
-  }
+  // A rank without rows still runs the loss function: its teachers' forward passes take part in
+  // batch norm's collectives. It learns nothing from it.
+  if (loss_fn)
+    loss = loss_fn(logits, y, x, indices, mix);
+  else if (rows > 0)
+    loss = torch::cross_entropy_loss(logits, y);
+  if (rows == 0)
+    loss = torch::Tensor();
+  else if (aux.defined())  // DARTS' train.py: loss += auxiliary_weight · CE(auxiliary logits), in training
+    loss = loss + net->auxiliary_weight() * torch::cross_entropy_loss(aux, y);
   if (!data_parallel) {
     loss.backward();
     if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);

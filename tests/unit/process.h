@@ -1,14 +1,17 @@
 // Test helpers that need no part of cella: run a shell command, read files and CSV rows.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace cella::testing_helpers {
@@ -39,6 +42,28 @@ inline std::filesystem::path fresh_dir(const std::string& prefix) {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   return dir;
+}
+
+// Starts `cella ARGS` in the background, waits (at most two minutes, polling every `poll`) for
+// `file` to appear, waits `after` more, then kills it with SIGKILL. Returns whether the signal
+// ended it, i.e. it was still running.
+inline bool kill_cella_when(const std::string& args, const std::filesystem::path& file, std::chrono::milliseconds poll,
+                            std::chrono::milliseconds after = std::chrono::milliseconds(0)) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(poll);
+  std::this_thread::sleep_for(after);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
 }
 
 inline std::string slurp(const std::string& path) {

@@ -13,8 +13,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <sstream>
 
 #include "runtime/distributed/distributed.h"
@@ -26,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace dist = cella::runtime::distributed;
 using cella::testing_helpers::fresh_dir;
+using cella::testing_helpers::kill_cella_when;
 using cella::testing_helpers::run_cella;
 using cella::testing_helpers::slurp;
 
@@ -237,24 +236,6 @@ TEST(DistributedTraining, TwoAndThreeProcessesEndLikeOne) {
   }
 }
 
-// Starts `cella ARGS` (a launch) in the background, waits (at most two minutes) for `file` to
-// appear, then kills the launcher with SIGKILL; its ranks die with it.
-void kill_launch_when(const std::string& args, const fs::path& file) {
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::string cmd = fmt::format("cd '{}' && exec '{}' {} >/dev/null 2>&1", CELLA_SOURCE_DIR, CELLA_BINARY, args);
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
-
 // A two-process run killed after its first checkpoint, resumed with three, ends like one process.
 TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
   fs::path base = fresh_dir("cella_dp_resume_");
@@ -262,7 +243,9 @@ TEST(DistributedTraining, KilledAndResumedWithAnotherNumberOfProcesses) {
   auto one = run_cella(train + " --out " + (base / "one").string());
   ASSERT_EQ(one.code, 0) << one.text;
   fs::path run = base / "two";
-  kill_launch_when("launch -n 2 cella " + train + " --out " + run.string(), run / "checkpoint.pt");
+  // Killing the launcher kills its ranks.
+  kill_cella_when("launch -n 2 cella " + train + " --out " + run.string(), run / "checkpoint.pt",
+                  std::chrono::milliseconds(10));
   ASSERT_TRUE(fs::exists(run / "checkpoint.pt"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_FALSE(fs::exists(run / "result.json")) << "the run ended before it was killed; make it longer";
@@ -333,7 +316,8 @@ TEST(DistributedTraining, SearchKilledAndResumedWithAnotherNumberOfProcesses) {
   auto one = run_cella(search + " --out " + (base / "one").string());
   ASSERT_EQ(one.code, 0) << one.text;
   fs::path run = base / "two";
-  kill_launch_when("launch -n 2 cella " + search + " --out " + run.string(), run / "node-0-e1.pt");
+  kill_cella_when("launch -n 2 cella " + search + " --out " + run.string(), run / "node-0-e1.pt",
+                  std::chrono::milliseconds(10));
   ASSERT_TRUE(fs::exists(run / "node-0-e1.pt"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_FALSE(fs::exists(run / "result.json")) << "the search ended before it was killed";

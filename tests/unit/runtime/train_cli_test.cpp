@@ -26,26 +26,7 @@ std::string slurp(const fs::path& p) { return cella::testing_helpers::slurp(p.st
 
 using cella::testing_helpers::fresh_dir;
 
-// Starts `cella ARGS` in the background, waits (at most two minutes, polling every `poll`) for
-// `file` to appear, waits `after` more, then kills it with SIGKILL. Returns whether the signal
-// ended it, i.e. it was still running.
-bool kill_cella_when(const std::string& args, const fs::path& file, std::chrono::milliseconds poll,
-                     std::chrono::milliseconds after = std::chrono::milliseconds(0)) {
-  pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    std::string cmd = "cd '" CELLA_SOURCE_DIR "' && exec '" CELLA_BINARY "' " + args + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(poll);
-  std::this_thread::sleep_for(after);
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status);
-}
+using cella::testing_helpers::kill_cella_when;
 
 const std::string kTrain =
     "train spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set split=none --set supernet.epochs=4 "

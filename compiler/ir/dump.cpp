@@ -119,6 +119,7 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"child_epochs", sp.child_epochs},
         {"select", word(sp.select)},
         {"distill", word(sp.distill)},
+        {"rounds", word(sp.rounds)},
         {"restart", word(sp.restart)},
         {"select_images", sp.select_images},
         {"fresh_schedule", word(sp.fresh_schedule)},

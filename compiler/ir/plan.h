@@ -25,6 +25,10 @@ enum class PathMode { Network, Cell };         ///< path sampling: one path per 
 enum class GmVariant { Nb201, Darts };         ///< gradient matching: min cut + one-hot, or min intra + θ
 enum class Selection { ValidAcc, ValidLoss };  ///< what picks the kept sub-supernet
 enum class Distill { Smd, Parent, Mutual, None };
+/// How the children of a hierarchical split take their round-robin epochs: in turn, each against
+/// its siblings as they are (some a round further), or all against the siblings as the round
+/// found them (which lets them train on different processes at once).
+enum class Rounds { Sequential, Simultaneous };
 enum class Restart { None, Final, All, First };  ///< at which split points a restart applies
 /// How the drop-path probability of a retraining grows (runtime/train/trainer.h, drop_path_probability).
 enum class DropPathSchedule { Epoch, StepAndDepth };
@@ -46,6 +50,7 @@ inline constexpr std::array<std::string_view, 2> kDropPathScheduleWords{"epoch",
 inline constexpr std::array<std::string_view, 2> kBinaryGatesWords{"one", "two"};
 inline constexpr std::array<std::string_view, 3> kLatencySourceWords{"none", "measured", "macs"};
 inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", "mutual", "none"};
+inline constexpr std::array<std::string_view, 2> kRoundsWords{"sequential", "simultaneous"};
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 inline constexpr std::array<std::string_view, 4> kSpecializeTacticWords{"random", "evolution", "nsga2", "linas"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
@@ -63,6 +68,7 @@ constexpr std::span<const std::string_view> words_of(DropPathSchedule) { return 
 constexpr std::span<const std::string_view> words_of(BinaryGates) { return kBinaryGatesWords; }
 constexpr std::span<const std::string_view> words_of(LatencySource) { return kLatencySourceWords; }
 constexpr std::span<const std::string_view> words_of(Distill) { return kDistillWords; }
+constexpr std::span<const std::string_view> words_of(Rounds) { return kRoundsWords; }
 constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
 constexpr std::span<const std::string_view> words_of(SpecializeTactic) { return kSpecializeTacticWords; }
@@ -154,6 +160,7 @@ struct SplitPlan {
   Selection select = Selection::ValidAcc;
   std::int64_t select_images = 0;  ///< validation images a sub-supernet is judged on (0: all)
   Distill distill = Distill::None;
+  Rounds rounds = Rounds::Sequential;      ///< hierarchical: how the children's round-robin epochs see each other
   Restart restart = Restart::None;         ///< children start from fresh weights (and a fresh schedule)
   Restart fresh_schedule = Restart::None;  ///< children keep their weights but restart the schedule
   /// Weight of the confidence term on the architecture weights in the final phase (after the

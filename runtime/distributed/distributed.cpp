@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -41,6 +42,7 @@ std::unique_ptr<Group>& group() {
 }
 
 std::atomic<int> sharded_depth{0};
+std::atomic<int> solo_depth{0};
 
 std::string host_name() {
   char buf[256] = {};
@@ -193,9 +195,10 @@ void init(const Environment& env, std::chrono::milliseconds timeout) {
 }
 
 int rank() { return group() ? group()->env.rank : 0; }
-int world() { return group() ? group()->env.world : 1; }
+int world() { return group() && solo_depth.load() == 0 ? group()->env.world : 1; }
 
 std::pair<std::int64_t, std::int64_t> shard(std::int64_t n) {
+  if (!active()) return {0, n};
   const std::int64_t r = rank(), w = world();
   return {n * r / w, n * (r + 1) / w};
 }
@@ -227,12 +230,25 @@ torch::Tensor synced_sum(const torch::Tensor& t) {
   return SyncedSum::apply(t);
 }
 
-void broadcast(torch::Tensor& t) {
+void broadcast(torch::Tensor& t, int root) {
   if (!active()) return;
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> v{t.contiguous()};
-  collective("broadcast", v[0].nbytes(), [&](c10d::ProcessGroupGloo& pg) { pg.broadcast(v)->wait(); });
+  c10d::BroadcastOptions from;
+  from.rootRank = root;
+  collective("broadcast", v[0].nbytes(), [&](c10d::ProcessGroupGloo& pg) { pg.broadcast(v, from)->wait(); });
   if (!v[0].is_same(t)) t.copy_(v[0]);
+}
+
+void broadcast_bytes(std::string& bytes, int root) {
+  if (!active()) return;
+  torch::Tensor size = torch::tensor({static_cast<std::int64_t>(bytes.size())}, torch::kInt64);
+  broadcast(size, root);
+  const auto n = size.item<std::int64_t>();
+  torch::Tensor data = torch::empty({n}, torch::kUInt8);
+  if (rank() == root) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
+  broadcast(data, root);
+  bytes.assign(static_cast<const char*>(data.data_ptr()), static_cast<std::size_t>(n));
 }
 
 void check_agreement(std::uint64_t value, const std::string& what) {
@@ -255,5 +271,8 @@ Communication communication() { return group() ? group()->spent : Communication{
 Sharded::Sharded() { ++sharded_depth; }
 Sharded::~Sharded() { --sharded_depth; }
 bool sharded() { return sharded_depth.load() > 0 && active(); }
+
+Solo::Solo() { ++solo_depth; }
+Solo::~Solo() { --solo_depth; }
 
 }  // namespace cella::runtime::distributed

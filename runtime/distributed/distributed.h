@@ -63,8 +63,11 @@ void all_reduce_sum(std::vector<torch::Tensor>& tensors);
 /// (every rank's loss depends on the sum). Batch norm's global statistics go through it.
 torch::Tensor synced_sum(const torch::Tensor& t);
 
-/// Sends rank 0's `t` to every rank, in place.
-void broadcast(torch::Tensor& t);
+/// Sends rank `root`'s `t` to every rank, in place.
+void broadcast(torch::Tensor& t, int root = 0);
+
+/// Sends rank `root`'s `bytes` to every rank (the others' are replaced, whatever their length).
+void broadcast_bytes(std::string& bytes, int root);
 
 /// Every rank agrees on `value` (a hash of the plan, the seed...); throws DistributedError
 /// naming `what` and the ranks' values otherwise.
@@ -90,5 +93,16 @@ class Sharded {
 };
 /// Whether a Sharded scope is open and several ranks take part.
 bool sharded();
+
+/// While one is open, this rank computes by itself, as a process alone would: world() is 1,
+/// active() false, `shard` gives every row and the collectives do nothing; rank() and leader()
+/// stay what they are. The sub-supernets a search trains on different ranks at once train so.
+class Solo {
+ public:
+  Solo();
+  ~Solo();
+  Solo(const Solo&) = delete;
+  Solo& operator=(const Solo&) = delete;
+};
 
 }  // namespace cella::runtime::distributed

@@ -11,11 +11,17 @@
 #include <fstream>
 
 #include "runtime/search/files.h"
+#include "runtime/split/split.h"
 #include "runtime/train/method.h"
 
 namespace cella::runtime {
 
 using nlohmann::json;
+
+// A sub-supernet's progress travels with its state from the rank that trained it.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Progress, phase, epoch, epochs, step, steps, loss, accuracy, lr, images_per_second,
+                                   epoch_end, valid_accuracy, valid_loss, node, arch_weights, expected_latency,
+                                   arch_latency)
 
 namespace {
 
@@ -96,23 +102,25 @@ bool SearchContext::restore(int id, std::int64_t until) {
   // newer one (written by this search) stands for a state this process has already.
   if (distributed::leader()) prune_checkpoints(o_.checkpoint_dir, id);
   if (e > until) return true;
-  if (e > nodes_[id].state.epoch) {
-    load_state(nodes_[id].state, ckpt(id, e, "pt"));
-    std::ifstream in(ckpt(id, e, "json"));
-    json curve = json::parse(in, nullptr, false);
-    if (curve.is_array()) nodes_[id].record.curve = curve_from_json(curve, ckpt(id, e, "json"));
-  }
+  if (e > nodes_[id].state.epoch) load(id, e);
   return false;
 }
 
-void SearchContext::save(int id) {
+void SearchContext::load(int id, std::int64_t epoch) {
+  load_state(nodes_[id].state, ckpt(id, epoch, "pt"));
+  std::ifstream in(ckpt(id, epoch, "json"));
+  json curve = json::parse(in, nullptr, false);
+  if (curve.is_array()) nodes_[id].record.curve = curve_from_json(curve, ckpt(id, epoch, "json"));
+}
+
+void SearchContext::save(int id, bool prune) {
   if (o_.checkpoint_dir.empty() || !distributed::leader()) return;  // rank 0 writes the run
   std::int64_t e = nodes_[id].state.epoch;
   json curve = json::array();
   for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
   write_json(ckpt(id, e, "json"), curve);
   save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
-  prune_checkpoints(o_.checkpoint_dir, id);
+  if (prune) prune_checkpoints(o_.checkpoint_dir, id);
 }
 
 // Trains node `id` to epoch `until`; the batch order, paths and noise of each step come from
@@ -121,29 +129,170 @@ void SearchContext::train(int id, std::int64_t until, const LossFn& loss, std::o
   if (restore(id, until)) return;
   auto t = Clock::now();
   const double teachers_before = teacher_seconds_;  // computed inside the loss, counted apart
+  train_epochs(id, until, loss, seed, /*checkpoint=*/true, nullptr);
+  phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
+}
+
+void SearchContext::train_epochs(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed,
+                                 bool checkpoint, std::vector<Progress>* ends) {
   SplitNode& n = nodes_[id];
   double last_loss = 0, last_acc = 0;
   ProgressFn progress = [&](const Progress& p) {
+    Progress q = p;
+    q.phase = id == 0 ? "supernet" : fmt::format("node {}", id);
+    q.node = id;
     if (p.epoch_end) {
       last_loss = p.loss;
       last_acc = p.accuracy;
+      if (ends) ends->push_back(q);
     }
-    if (o_.progress) {
-      Progress q = p;
-      q.phase = id == 0 ? "supernet" : fmt::format("node {}", id);
-      q.node = id;
-      o_.progress(q);
-    }
+    if (o_.progress) o_.progress(q);
   };
   train_supernet(
       n.state, plan_.supernet, schedule_, data_, seed.value_or(o_.seed + static_cast<std::uint64_t>(id)), until,
       progress,
       [&](const SupernetState& s) {
         nodes_[id].record.curve.push_back({s.epoch, last_loss, last_acc});
-        save(id);
+        if (checkpoint) save(id);
       },
       loss);
-  phases_[id == 0 ? "supernet" : "children"] += seconds(t) - (teacher_seconds_ - teachers_before);
+}
+
+// The nodes are dealt to the ranks in turn (node i of those left to train to rank i mod world)
+// and train in rounds of one epoch each: every rank trains its nodes' next epoch alone, then each
+// node's state goes from its rank to the others. A node that is done (or a replay found done)
+// drops out of the rounds. The states every rank then holds are what one process would have
+// made: a node's training depends on nothing but its own state and seed.
+void SearchContext::train_apart(const std::vector<int>& ids, std::int64_t until,
+                                const std::function<LossFn(int)>& loss_of, std::optional<std::uint64_t> seed) {
+  auto loss = [&](int id) { return loss_of ? loss_of(id) : LossFn(); };
+  const int world = distributed::world();
+  if (world == 1 || ids.size() < 2) {
+    for (int id : ids) train(id, until, loss(id), seed);
+    return;
+  }
+  auto t = Clock::now();
+  const double teachers_before = teacher_seconds_;
+  std::vector<int> todo;
+  for (int id : ids)
+    if (!restore(id, until)) todo.push_back(id);
+  for (;;) {
+    std::vector<int> round;
+    for (int id : todo)
+      if (nodes_[id].state.epoch < until) round.push_back(id);
+    if (round.empty()) break;
+    train_dealt_epoch(round, loss_of, seed, /*prune_each=*/true);
+  }
+  phases_["children"] += seconds(t) - (teacher_seconds_ - teachers_before);
+}
+
+void SearchContext::train_dealt_epoch(const std::vector<int>& ids, const std::function<LossFn(int)>& loss_of,
+                                      std::optional<std::uint64_t> seed, bool prune_each) {
+  const auto world = static_cast<std::size_t>(distributed::world());
+  auto owner = [&](std::size_t i) { return static_cast<int>(i % world); };
+  std::map<int, std::vector<Progress>> ends;
+  {
+    distributed::Solo alone;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (owner(i) == distributed::rank()) {
+        const int id = ids[i];
+        train_epochs(id, nodes_[id].state.epoch + 1, loss_of ? loss_of(id) : LossFn(), seed, /*checkpoint=*/false,
+                     &ends[id]);
+      }
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) share(ids[i], owner(i), ends[ids[i]], prune_each);
+}
+
+// Deals a round out as train_dealt_epoch does, after freezing copies of the children as the round
+// starts. A replay: a round is done when every child has a checkpoint of `until` or later (the
+// round's states load lazily, at the round that needs them); a round a kill cut short is trained
+// again from every child's checkpoint of the round's start, which the round's saves keep until
+// all of them are written (a child whose start is its inherited state has none, nor needs one).
+void SearchContext::train_round(const std::vector<int>& ids, std::int64_t until,
+                                const std::function<LossFn(int)>& loss_of, std::uint64_t seed) {
+  auto t = Clock::now();
+  const double teachers_before = teacher_seconds_;
+  const std::int64_t from = until - 1;
+  if (!o_.checkpoint_dir.empty()) {
+    bool done = true, last = true;
+    for (int id : ids) {
+      done = done && snapshot_.newest_of(id) >= until;
+      last = last && snapshot_.newest_of(id) == until;
+    }
+    if (done) {
+      for (int id : ids)
+        if (snapshot_.newest_of(id) == until) load(id, until);
+      // A kill between the round's saves and its pruning left older files; they may be pruned
+      // only if no later round has begun to save (which still needs this round's states).
+      if (last && distributed::leader())
+        for (int id : ids) prune_checkpoints(o_.checkpoint_dir, id);
+      return;
+    }
+    for (int id : ids)
+      if (nodes_[id].state.epoch != from && snapshot_.has(id, from)) load(id, from);
+  }
+  for (int id : ids)
+    if (nodes_[id].state.epoch != from)
+      throw CheckpointError(fmt::format("{}: node {} has no checkpoint of epoch {} to replay its round from",
+                                        o_.checkpoint_dir, id, from));
+  frozen_.clear();
+  for (int id : ids) {
+    const SupernetState& s = nodes_[id].state;
+    frozen_.emplace(id, make_child(s, s.net->mask(), plan_.supernet, /*restart=*/false, o_.seed));
+  }
+  train_dealt_epoch(ids, loss_of, seed, /*prune_each=*/false);
+  frozen_.clear();
+  if (!o_.checkpoint_dir.empty() && distributed::leader())
+    for (int id : ids) prune_checkpoints(o_.checkpoint_dir, id);
+  phases_["children"] += seconds(t) - (teacher_seconds_ - teachers_before);
+}
+
+void SearchContext::say_dealt(const std::vector<int>& ids) {
+  const int world = distributed::world();
+  if (world == 1 || ids.size() < 2) return;
+  std::vector<std::string> ranks;
+  for (int r = 0; r < world && r < static_cast<int>(ids.size()); ++r) {
+    std::vector<int> mine;
+    for (std::size_t i = static_cast<std::size_t>(r); i < ids.size(); i += static_cast<std::size_t>(world))
+      mine.push_back(ids[i]);
+    ranks.push_back(fmt::format("rank {}: node{} {}", r, mine.size() > 1 ? "s" : "", fmt::join(mine, ", ")));
+  }
+  log(fmt::format("{} sub-supernets train on different ranks at once ({}), each on whole batches", ids.size(),
+                  fmt::join(ranks, "; ")));
+}
+
+void SearchContext::share(int id, int owner, const std::vector<Progress>& ends, bool prune) {
+  SplitNode& n = nodes_[id];
+  std::string bytes;
+  if (!distributed::active()) {
+    save(id, prune);
+    return;
+  }
+  if (distributed::rank() == owner) {
+    const std::string state = state_bytes(n.state);
+    json curve = json::array(), progress = json::array();
+    for (const EpochRecord& r : n.record.curve) curve.push_back(to_json(r));
+    for (const Progress& p : ends) progress.push_back(p);
+    const std::vector<std::uint8_t> packed =
+        json::to_cbor({{"state", json::binary(std::vector<std::uint8_t>(state.begin(), state.end()))},
+                       {"curve", curve},
+                       {"progress", progress}});
+    bytes.assign(packed.begin(), packed.end());
+  }
+  distributed::broadcast_bytes(bytes, owner);
+  if (distributed::rank() != owner) {
+    const std::string what = fmt::format("node {}'s state from rank {}", id, owner);
+    const json j = json::from_cbor(bytes, true, false);
+    if (j.is_discarded() || !j.contains("state") || !j["state"].is_binary())
+      throw CheckpointError(fmt::format("{}: damaged in transit", what));
+    const auto& state = j["state"].get_binary();
+    load_state_bytes(n.state, std::string(state.begin(), state.end()), what);
+    n.record.curve = curve_from_json(j["curve"], what);
+    // The epochs trained elsewhere, reported as if trained here.
+    if (o_.progress)
+      for (const json& p : j["progress"]) o_.progress(p.get<Progress>());
+  }
+  save(id, prune);
 }
 
 // How a sub-supernet is judged: DARTS-style methods by their weighted forward pass; path
@@ -274,7 +423,8 @@ torch::Tensor SearchContext::teacher_logits(int id, int student, const torch::Te
                                             const Mixing& mix) {
   auto t = Clock::now();
   torch::NoGradGuard no_grad;
-  SupernetState& s = nodes_[id].state;
+  auto frozen = frozen_.find(id);
+  SupernetState& s = frozen != frozen_.end() ? frozen->second : nodes_[id].state;
   auto run = [&](const Mixing& m) {
     KeepBuffers keep(s.net);
     s.net->train();

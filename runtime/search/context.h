@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -57,6 +58,25 @@ class SearchContext {
   /// Trains node `id` to lineage epoch `until` (weight steps with `loss` if given); the batch order,
   /// paths and noise come from `seed` (default: one per node).
   void train(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed = std::nullopt);
+  /// Trains the nodes `ids`, which do not depend on one another, each to lineage epoch `until`
+  /// as `train` would (with the loss `loss_of(id)`, or cross-entropy without one). With several
+  /// processes and several nodes, each node is trained whole by one rank, alone, on whole
+  /// batches, while the other ranks train other nodes, and the ranks meet after every epoch to
+  /// exchange the states (rank 0 checkpoints them): the same result as one process training them
+  /// in turn, with one exchange per epoch instead of collectives in every step.
+  void train_apart(const std::vector<int>& ids, std::int64_t until, const std::function<LossFn(int id)>& loss_of = {},
+                   std::optional<std::uint64_t> seed = std::nullopt);
+  /// One round of a hierarchy's children `ids` under `split.rounds simultaneous`: each trains
+  /// one epoch, to lineage epoch `until`, against its siblings as the round found them (their
+  /// teacher_logits come from copies frozen at its start), with the loss `loss_of(id)` and the
+  /// children's `seed`; with several processes on different ranks at once. The round is
+  /// checkpointed as a whole: a replay redoes a round a kill cut short from every child's state
+  /// at its start.
+  void train_round(const std::vector<int>& ids, std::int64_t until, const std::function<LossFn(int id)>& loss_of,
+                   std::uint64_t seed);
+  /// Logs which rank trains which of the nodes `ids` (train_apart, train_round deal them out so),
+  /// when several processes do.
+  void say_dealt(const std::vector<int>& ids);
   /// Judges node `id`, trained to lineage epoch `epoch`, as its training method selects
   /// (method.h), records its validation accuracy and loss, and returns the accuracy. A
   /// checkpointed search also keeps the judgement in a file: a resumed search reads it back,
@@ -90,7 +110,22 @@ class SearchContext {
   void note(int id, int parent, const std::string& how, nlohmann::json split);
   std::string ckpt(int id, std::int64_t epoch, const char* ext) const;
   bool restore(int id, std::int64_t until);
-  void save(int id);
+  /// Checkpoints node `id` (rank 0), removing its older checkpoints if `prune`.
+  void save(int id, bool prune = true);
+  /// Loads node `id`'s checkpoint of epoch `epoch` and its curve.
+  void load(int id, std::int64_t epoch);
+  /// Trains each of `ids` one epoch further, the i-th on rank i mod world alone, and sends the
+  /// states to every rank; rank 0 checkpoints them, pruning older files after each save or, if
+  /// not `prune_each`, leaving that to the caller.
+  void train_dealt_epoch(const std::vector<int>& ids, const std::function<LossFn(int id)>& loss_of,
+                         std::optional<std::uint64_t> seed, bool prune_each);
+  /// Trains node `id` from its state to epoch `until` (train's work after the replay); saves after
+  /// each epoch if `checkpoint`; appends each epoch's final progress to `ends` if given.
+  void train_epochs(int id, std::int64_t until, const LossFn& loss, std::optional<std::uint64_t> seed, bool checkpoint,
+                    std::vector<Progress>* ends);
+  /// Sends node `id`'s state, curve and epoch-end progress `ends` from rank `owner`, which trained
+  /// it, to the other ranks; rank 0 reports the progress and checkpoints the node.
+  void share(int id, int owner, const std::vector<Progress>& ends, bool prune);
   double merit(int id) const;
   /// The validation images a node's accuracy is measured on (split.select_images, or all).
   std::int64_t judged_images() const;
@@ -107,6 +142,8 @@ class SearchContext {
   std::vector<SplitNode> nodes_;
   /// (frozen node, its epoch, the student's epoch, the batch's first image) -> logits; one hierarchy
   std::map<std::tuple<int, std::int64_t, std::int64_t, std::int64_t>, torch::Tensor> batch_logits_;
+  /// Copies of nodes frozen at the start of a simultaneous round, which teach in their stead.
+  std::map<int, SupernetState> frozen_;
   std::map<std::string, double> phases_;
   double teacher_seconds_ = 0;
 };

@@ -2,6 +2,7 @@
 #include "runtime/search/files.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -67,13 +68,18 @@ std::int64_t prune_checkpoints(const std::string& dir, int id) {
 }
 
 std::int64_t CheckpointSnapshot::newest_of(int id) const {
-  auto it = newest.find(id);
-  return it == newest.end() ? -1 : it->second;
+  auto it = epochs.find(id);
+  return it == epochs.end() || it->second.empty() ? -1 : *it->second.rbegin();
+}
+
+bool CheckpointSnapshot::has(int id, std::int64_t epoch) const {
+  auto it = epochs.find(id);
+  return it != epochs.end() && it->second.count(epoch) > 0;
 }
 
 std::uint64_t CheckpointSnapshot::hash() const {
   std::string all;
-  for (const auto& [id, epoch] : newest) all += fmt::format("{}:{};", id, epoch);
+  for (const auto& [id, list] : epochs) all += fmt::format("{}:{};", id, fmt::join(list, ","));
   for (const std::string& name : judged) all += name + ";";
   return std::hash<std::string>{}(all);
 }
@@ -87,8 +93,7 @@ CheckpointSnapshot snapshot_checkpoints(const std::string& dir) {
     if (name.starts_with("judged-node-")) {
       snap.judged.insert(name);
     } else if (auto parsed = checkpoint_name(name); parsed && f.path().extension() == ".pt") {
-      auto [it, fresh] = snap.newest.emplace(parsed->first, parsed->second);
-      it->second = std::max(it->second, parsed->second);
+      snap.epochs[parsed->first].insert(parsed->second);
     }
   }
   return snap;

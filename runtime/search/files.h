@@ -20,15 +20,17 @@ std::int64_t newest_checkpoint(const std::string& dir, int id);
 /// A save prunes after writing, so a search killed in between leaves older files behind, which
 /// the resumed search prunes when it first looks at the node.
 std::int64_t prune_checkpoints(const std::string& dir, int id);
-/// What a search's run directory held when the search started: each node's newest complete
-/// checkpoint and the judgements written (`judged-node-<id>-e<epoch>.json`). A replay decides
+/// What a search's run directory held when the search started: each node's complete checkpoints
+/// and the judgements written (`judged-node-<id>-e<epoch>.json`). A replay decides
 /// from this, not from the directory as it grows: the processes of a data-parallel search must
 /// all decide alike while rank 0 writes.
 struct CheckpointSnapshot {
-  std::map<int, std::int64_t> newest;  ///< node → epoch of its newest `.pt`
-  std::set<std::string> judged;        ///< file names
+  std::map<int, std::set<std::int64_t>> epochs;  ///< node → epochs of its `.pt` files
+  std::set<std::string> judged;                  ///< file names
   /// Node `id`'s newest checkpoint epoch then, or -1.
   std::int64_t newest_of(int id) const;
+  /// Whether node `id` had a checkpoint of epoch `epoch` then.
+  bool has(int id, std::int64_t epoch) const;
   /// A hash of the whole, for the ranks to compare.
   std::uint64_t hash() const;
 };

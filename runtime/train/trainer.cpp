@@ -713,7 +713,11 @@ void write_weights(torch::serialize::OutputArchive& archive, const Network& net)
 // Saves atomically: a temporary file, fsync, rename, fsync of the directory.
 void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
   std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {  // a full disk, a directory or a file without write permission in the way
+    throw std::runtime_error(fmt::format("{}: cannot write the checkpoint: {}", tmp, e.what_without_backtrace()));
+  }
   fsync_file(tmp);
   std::filesystem::rename(tmp, path);
   fsync_file(std::filesystem::path(path).parent_path().string());
@@ -749,9 +753,8 @@ void read_weights(torch::serialize::InputArchive& archive, const std::string& pa
   for (auto& b : net->named_buffers()) read_tensor(archive, path, "buffer/" + b.key(), b.value(), true);
 }
 
-}  // namespace
-
-void save_state(const SupernetState& s, const std::string& path) {
+// A state's archive: weights, buffers, architecture weights, epoch, latency table, optimizers.
+torch::serialize::OutputArchive state_archive(const SupernetState& s) {
   torch::serialize::OutputArchive archive;
   write_weights(archive, s.net);
   for (std::size_t i = 0; i < s.alphas.size(); ++i) archive.write(fmt::format("alpha/{}", i), s.alphas[i].detach());
@@ -769,16 +772,16 @@ void save_state(const SupernetState& s, const std::string& path) {
     s.arch_optimizer->save(aopt);
     archive.write("arch_optimizer", aopt);
   }
-  save_archive(archive, path);
+  return archive;
 }
 
-void load_state(SupernetState& s, const std::string& path) {
-  torch::serialize::InputArchive archive = open_archive(path);
+// Reads what state_archive wrote into `s`; `where` names the file in errors.
+void read_state(torch::serialize::InputArchive& archive, const std::string& where, SupernetState& s) {
   torch::NoGradGuard no_grad;
   try {
-    read_weights(archive, path, s.net);
+    read_weights(archive, where, s.net);
     for (std::size_t i = 0; i < s.alphas.size(); ++i)
-      read_tensor(archive, path, fmt::format("alpha/{}", i), s.alphas[i], false);
+      read_tensor(archive, where, fmt::format("alpha/{}", i), s.alphas[i], false);
     torch::Tensor epoch;
     archive.read("epoch", epoch);
     s.epoch = epoch.item<std::int64_t>();
@@ -799,8 +802,37 @@ void load_state(SupernetState& s, const std::string& path) {
       s.arch_optimizer->load(aopt);
     }
   } catch (const c10::Error&) {
-    throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", path));
+    throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", where));
   }
+}
+
+}  // namespace
+
+void save_state(const SupernetState& s, const std::string& path) {
+  torch::serialize::OutputArchive archive = state_archive(s);
+  save_archive(archive, path);
+}
+
+void load_state(SupernetState& s, const std::string& path) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  read_state(archive, path, s);
+}
+
+std::string state_bytes(const SupernetState& s) {
+  std::ostringstream out;
+  state_archive(s).save_to(out);
+  return std::move(out).str();
+}
+
+void load_state_bytes(SupernetState& s, const std::string& bytes, const std::string& what) {
+  torch::serialize::InputArchive archive;
+  try {
+    std::istringstream in(bytes);
+    archive.load_from(in, run_device());
+  } catch (const c10::Error&) {
+    throw CheckpointError(fmt::format("{}: not a cella state, or damaged", what));
+  }
+  read_state(archive, what, s);
 }
 
 void save_weights(const Network& net, const std::string& path) {

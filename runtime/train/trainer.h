@@ -212,6 +212,10 @@ struct CheckpointError : std::runtime_error {
 /// one-line message otherwise.
 void save_state(const SupernetState& state, const std::string& path);
 void load_state(SupernetState& state, const std::string& path);
+/// The same as bytes in memory (the state of a sub-supernet one rank trained, sent to the others);
+/// `what` names the state in a CheckpointError.
+std::string state_bytes(const SupernetState& state);
+void load_state_bytes(SupernetState& state, const std::string& bytes, const std::string& what);
 /// Saves and loads the weights and batch-norm statistics of a network alone (a retrained
 /// architecture's `weights.pt`), with the same atomic writes and one-line errors.
 void save_weights(const Network& net, const std::string& path);

@@ -42,21 +42,34 @@ class Hierarchical final : public Strategy {
       // Siblings train on the same batches (so the teachers' logits of a batch are shared).
       const std::uint64_t kids_seed = ctx.seed() + 7919 * static_cast<std::uint64_t>(current + 1);
       ctx.clear_teacher_cache();
+      auto loss_of = [&](int id) -> LossFn {
+        return [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
+                       const torch::Tensor& idx, const Mixing& mix) {
+          if (sp.distill == ir::Distill::None) return torch::cross_entropy_loss(logits, y);
+          auto frozen = [&](int j) { return ctx.teacher_logits(j, id, x, idx, mix); };
+          torch::Tensor t;
+          std::vector<torch::Tensor> sibs;
+          if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Parent) t = frozen(current);
+          if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Mutual)
+            for (int j : kids)
+              if (j != id) sibs.push_back(frozen(j));
+          return distillation_loss(logits, y, t, sibs, sp.distill);
+        };
+      };
+      // Siblings that teach one another take turns (`rounds sequential`, the reference), or each
+      // round starts from copies of them frozen at its start (`rounds simultaneous`); without
+      // sibling teachers each child's rounds depend on nothing but itself. Children that need
+      // not take turns train on different ranks at once when there are several processes.
+      const bool siblings_teach = sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Mutual;
+      const bool in_turn = siblings_teach && sp.rounds == ir::Rounds::Sequential;
+      if (!in_turn) ctx.say_dealt(kids);
       for (std::int64_t ep = start; ep < schedule.children_end(k); ++ep) {
-        for (int id : kids) {
-          LossFn loss = [&, id](const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& x,
-                                const torch::Tensor& idx, const Mixing& mix) {
-            if (sp.distill == ir::Distill::None) return torch::cross_entropy_loss(logits, y);
-            auto frozen = [&](int j) { return ctx.teacher_logits(j, id, x, idx, mix); };
-            torch::Tensor t;
-            std::vector<torch::Tensor> sibs;
-            if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Parent) t = frozen(current);
-            if (sp.distill == ir::Distill::Smd || sp.distill == ir::Distill::Mutual)
-              for (int j : kids)
-                if (j != id) sibs.push_back(frozen(j));
-            return distillation_loss(logits, y, t, sibs, sp.distill);
-          };
-          ctx.train(id, ep + 1, loss, kids_seed);
+        if (in_turn) {
+          for (int id : kids) ctx.train(id, ep + 1, loss_of(id), kids_seed);
+        } else if (siblings_teach) {
+          ctx.train_round(kids, ep + 1, loss_of, kids_seed);
+        } else {
+          ctx.train_apart(kids, ep + 1, loss_of, kids_seed);
         }
       }
       for (int id : kids) ctx.score(id, schedule.children_end(k));

@@ -7,9 +7,11 @@ int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const s
   const ir::Schedule& schedule = ctx.schedule();
   std::vector<int> level{0};
   for (std::size_t k = 0; k < ctx.split().at.size(); ++k) {
+    // The nodes of a level are independent: with several processes they train on different ranks.
+    ctx.say_dealt(level);
+    ctx.train_apart(level, schedule.split_epoch(k));
     std::vector<int> next;
     for (int id : level) {
-      ctx.train(id, schedule.split_epoch(k), {});
       auto children = split_node(ctx, id, k);
       if (!children) {
         next.push_back(id);
@@ -20,8 +22,9 @@ int split_every_level(SearchContext& ctx, const SplitNodeFn& split_node, const s
     }
     level = next;
   }
+  ctx.say_dealt(level);
+  ctx.train_apart(level, schedule.total());
   for (int id : level) {
-    ctx.train(id, schedule.total(), {});
     ctx.score(id, schedule.total());
     ctx.node(id).record.leaf = true;
   }

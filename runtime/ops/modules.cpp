@@ -53,15 +53,19 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
     num_batches_tracked += 1;
     if (!options.momentum()) factor = 1.0 / num_batches_tracked.item<double>();
   }
+  // Fewer channels than the layer has: an elastic child's (ops/elastic.h), which uses the first
+  // ones' parameters and statistics and updates only those (OFA's DynamicBatchNorm2d).
+  const std::int64_t c = x.size(1);
+  auto first = [&](const torch::Tensor& t) { return t.defined() && t.size(0) > c ? t.narrow(0, 0, c) : t; };
+  torch::Tensor w = first(weight), b = first(bias), mean_run = first(running_mean), var_run = first(running_var);
   if (!is_training() || !distributed::sharded())
-    return torch::batch_norm(x, weight, bias, running_mean, running_var,
-                             is_training() || !options.track_running_stats(), factor, options.eps(),
+    return torch::batch_norm(x, w, b, mean_run, var_run, is_training() || !options.track_running_stats(), factor,
+                             options.eps(),
                              /*cudnn_enabled=*/true);
   // One sum over every rank's share per channel: Σx, Σx² and the count, in double, where
   // E[x²] − mean² loses nothing a float result keeps (a second pass about the mean would double
   // the collectives, each a wait for the slowest rank). The sum is differentiable, so the backward
   // pass is the whole batch's too.
-  const std::int64_t c = x.size(1);
   const std::vector<std::int64_t> dims{0, 2, 3};
   torch::Tensor xd = x.to(torch::kDouble);
   torch::Tensor local_count = torch::full({1}, static_cast<double>(x.numel() / c), xd.options());
@@ -72,12 +76,12 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   torch::Tensor mean = mean_d.to(x.scalar_type()), var = var_d.to(x.scalar_type());
   torch::Tensor centred = x - mean.view({1, c, 1, 1});
   torch::Tensor y = centred * (var + options.eps()).rsqrt().view({1, c, 1, 1});
-  if (options.affine()) y = y * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+  if (options.affine()) y = y * w.view({1, c, 1, 1}) + b.view({1, c, 1, 1});
   if (track) {
     torch::NoGradGuard no_grad;
     const double n = count.item<double>();  // the running variance is the unbiased one
-    running_mean.mul_(1 - factor).add_(mean.detach(), factor);
-    running_var.mul_(1 - factor).add_(var.detach() * (n / std::max(1.0, n - 1)), factor);
+    mean_run.mul_(1 - factor).add_(mean.detach(), factor);
+    var_run.mul_(1 - factor).add_(var.detach() * (n / std::max(1.0, n - 1)), factor);
   }
   return y;
 }

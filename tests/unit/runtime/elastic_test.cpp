@@ -1,8 +1,14 @@
 // Elastic layers (runtime/ops/elastic.h) against hand computations: OFA's make_divisible, the
 // centre crop, the kernel transformation's matrices and chain, batch norm on the first channels,
 // a child's forward pass written out layer by layer, channel sorting that keeps the block's
-// function and the nested widths, and extraction that equals the child.
+// function and the nested widths, and extraction that equals the child; the elastic network
+// (runtime/supernet/elastic_net.h): architectures, encodings, depth and extraction; BigNAS's
+// sandwich step (runtime/train/sandwich.h): its children, its losses, its summed gradients,
+// zero-initialised residual batch norms and calibration.
 #include "runtime/ops/elastic.h"
+
+#include "runtime/supernet/elastic_net.h"
+#include "runtime/train/sandwich.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -236,6 +242,261 @@ TEST(Elastic, ExtractionEqualsTheChild) {
           expect_close(alone->forward(x), block.forward(x, k, e));
         }
     }
+}
+
+// A small elastic network for 1×16×16 images: two stages, resolutions 12 to 16.
+ElasticNetSpec small_spec() {
+  ElasticNetSpec s;
+  s.in_channels = 1;
+  s.classes = 10;
+  s.stem_width = 8;
+  s.first_width = 8;
+  s.stages = {{16, 2, {1, 2}, false, Activation::Relu}, {24, 2, {2, 3}, true, Activation::Hswish}};
+  s.resolutions = {12, 14, 16};
+  s.head_width = 32;
+  s.feature_width = 48;
+  return s;
+}
+
+void scramble_all(torch::nn::Module& net, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.named_parameters()) p.value().copy_(torch::randn_like(p.value()) * 0.3);
+  for (auto& b : net.named_buffers())
+    if (b.key().find("running_var") != std::string::npos) {
+      b.value().copy_(torch::rand_like(b.value()) + 0.5);
+    } else if (b.key().find("running_mean") != std::string::npos) {
+      b.value().copy_(torch::randn_like(b.value()) * 0.1);
+    }
+}
+
+TEST(ElasticNet, OfaSpaceAndItsEncoding) {
+  const ElasticNetSpec ofa = ElasticNetSpec::ofa_mbv3();
+  EXPECT_EQ(ofa.slot_count(), 4);
+  EXPECT_EQ(ofa.resolutions.size(), 25u);  // 128, 132, ..., 224
+  EXPECT_EQ(ofa.resolutions.front(), 128);
+  EXPECT_EQ(ofa.resolutions.back(), 224);
+  const ElasticArch big = ElasticArch::largest(ofa), small = ElasticArch::smallest(ofa);
+  EXPECT_EQ(big.flat().size(), 45u);  // DyNAS-T: 20 kernels, 20 expansions, 5 depths
+  EXPECT_EQ(big.flat()[0], 7);
+  EXPECT_EQ(big.flat()[20], 6);
+  EXPECT_EQ(big.flat()[44], 4);
+  EXPECT_EQ(small.flat()[0], 3);
+  EXPECT_EQ(small.flat()[44], 2);
+  EXPECT_EQ(big.resolution, 224);
+  EXPECT_EQ(small.resolution, 128);
+  std::mt19937_64 rng(1);
+  const ElasticArch a = ElasticArch::uniform(ofa, rng);
+  EXPECT_EQ(a.flat().size(), 45u);
+  EXPECT_NE(a, big);
+  EXPECT_EQ(small.to_text(), "k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3@128");
+}
+
+TEST(ElasticNet, ChecksArchitectures) {
+  ElasticNetImpl net(small_spec());
+  ElasticArch a = ElasticArch::largest(small_spec());
+  EXPECT_NO_THROW(net.check(a));
+  ElasticArch bad = a;
+  bad.depths[0] = 3;
+  EXPECT_THROW(net.check(bad), std::invalid_argument);
+  bad = a;
+  bad.kernels[1] = 4;
+  EXPECT_THROW(net.check(bad), std::invalid_argument);
+  bad = a;
+  bad.resolution = 20;
+  EXPECT_THROW(net.check(bad), std::invalid_argument);
+  bad = a;
+  bad.expands.pop_back();
+  EXPECT_THROW(net.check(bad), std::invalid_argument);
+}
+
+TEST(ElasticNet, ADepthRunsTheFirstBlocksOnly) {
+  ElasticNetImpl net(small_spec());
+  net.train();
+  ElasticArch a = ElasticArch::smallest(small_spec());  // depths 1 and 2 of 2 and 3
+  torch::Tensor x = torch::randn({4, 1, 16, 16});
+  net.forward(x, a).sum().backward();
+  EXPECT_TRUE(net.block(0, 0)->depthwise_weight.grad().defined());
+  EXPECT_FALSE(net.block(0, 1)->depthwise_weight.grad().defined());
+  EXPECT_TRUE(net.block(1, 1)->depthwise_weight.grad().defined());
+  EXPECT_FALSE(net.block(1, 2)->depthwise_weight.grad().defined());
+  // A narrower child's gradient stops at its channels: expansion 3 of 16 input channels is 48.
+  const torch::Tensor g = net.block(1, 0)->expand_weight.grad();
+  EXPECT_GT(g.slice(0, 0, 48).abs().sum().item<double>(), 0);
+  EXPECT_EQ(g.slice(0, 48).abs().sum().item<double>(), 0);
+}
+
+// Each child sees the batch at its own resolution, resized inside the network (bicubic, as
+// BigNAS's code does).
+TEST(ElasticNet, EachChildSeesTheBatchAtItsResolution) {
+  ElasticNetImpl net(small_spec());
+  net.eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({2, 1, 16, 16});
+  ElasticArch a = ElasticArch::largest(small_spec());
+  a.resolution = 12;
+  namespace F = torch::nn::functional;
+  torch::Tensor x12 = F::interpolate(
+      x,
+      F::InterpolateFuncOptions().size(std::vector<std::int64_t>{12, 12}).mode(torch::kBicubic).align_corners(false));
+  expect_close(net.forward(x, a), net.forward(x12, a), 1e-6);
+  ElasticArch b = a;
+  b.resolution = 16;
+  EXPECT_GT((net.forward(x, a) - net.forward(x, b)).abs().max().item<double>(), 1e-4);
+}
+
+TEST(ElasticNet, ExtractionEqualsTheSupernetsChild) {
+  ElasticNetImpl net(small_spec());
+  scramble_all(net, 9);
+  net.eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({3, 1, 16, 16});
+  std::mt19937_64 rng(3);
+  std::vector<ElasticArch> archs{ElasticArch::largest(small_spec()), ElasticArch::smallest(small_spec())};
+  for (int i = 0; i < 6; ++i) archs.push_back(ElasticArch::uniform(small_spec(), rng));
+  for (const ElasticArch& a : archs) {
+    SCOPED_TRACE(a.to_text());
+    auto alone = net.extract(a);
+    alone->eval();
+    expect_close(alone->forward(x, a), net.forward(x, a), 1e-4);
+    // Only the chosen shapes: fewer parameters than the supernet, none of its transforms.
+    std::int64_t params = 0;
+    for (const auto& p : alone->parameters()) params += p.numel();
+    std::int64_t all = 0;
+    for (const auto& p : net.parameters()) all += p.numel();
+    EXPECT_LT(params, all);
+    for (const auto& p : alone->named_parameters()) EXPECT_EQ(p.key().find("kernel_"), std::string::npos) << p.key();
+  }
+}
+
+TEST(Sandwich, LossesByHand) {
+  // Two rows, three classes. Teacher softmax of (0, ln 2, ln 3) is (1/6, 2/6, 3/6).
+  const torch::Tensor teacher = torch::tensor({{0.0, std::log(2.0), std::log(3.0)}, {0.0, 0.0, 0.0}});
+  const torch::Tensor student = torch::tensor({{1.0, 2.0, 3.0}, {0.5, -0.5, 0.0}});
+  auto log_softmax_row = [](std::vector<double> z) {
+    double m = 0;
+    for (double v : z) m += std::exp(v);
+    for (double& v : z) v -= std::log(m);
+    return z;
+  };
+  const auto l0 = log_softmax_row({1, 2, 3}), l1 = log_softmax_row({0.5, -0.5, 0});
+  const double expected = -((1.0 / 6 * l0[0] + 2.0 / 6 * l0[1] + 3.0 / 6 * l0[2]) + (l1[0] + l1[1] + l1[2]) / 3) / 2;
+  EXPECT_NEAR(inplace_distillation_loss(student, teacher).item<double>(), expected, 1e-6);
+  // No gradient reaches the teacher.
+  torch::Tensor t = teacher.clone().requires_grad_(true), st = student.clone().requires_grad_(true);
+  inplace_distillation_loss(st, t).backward();
+  EXPECT_FALSE(t.grad().defined());
+  EXPECT_TRUE(st.grad().defined());
+  // Label smoothing 0.1: 0.9 · (−log p_y) + 0.1 · mean_c (−log p_c).
+  const torch::Tensor labels = torch::tensor({2, 0}, torch::kLong);
+  const double smoothed =
+      ((0.9 * -l0[2] + 0.1 * -(l0[0] + l0[1] + l0[2]) / 3) + (0.9 * -l1[0] + 0.1 * -(l1[0] + l1[1] + l1[2]) / 3)) / 2;
+  EXPECT_NEAR(label_smoothing_loss(student, labels, 0.1).item<double>(), smoothed, 1e-6);
+}
+
+TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
+  const ElasticNetSpec spec = small_spec();
+  std::mt19937_64 rng(5), same(5);
+  const auto kids = sandwich_children(spec, 2, rng);
+  ASSERT_EQ(kids.size(), 4u);
+  EXPECT_EQ(kids[0], ElasticArch::largest(spec));
+  EXPECT_EQ(kids[1], ElasticArch::smallest(spec));
+  EXPECT_EQ(kids[2], ElasticArch::uniform(spec, same));
+  EXPECT_EQ(kids[3], ElasticArch::uniform(spec, same));
+  EXPECT_NE(kids[2], kids[3]);
+}
+
+// The step's gradient is the sum of the four children's: the largest on label-smoothed
+// cross-entropy, the others on in-place distillation from the largest's logits, computed here one
+// child at a time.
+TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
+  ElasticNetSpec spec = small_spec();
+  spec.dropout = 0;
+  ElasticNet net(spec);
+  torch::manual_seed(2);
+  torch::Tensor x = torch::randn({6, 1, 16, 16});
+  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
+  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  SandwichOptions o;
+  o.dropout = 0;
+  o.clip_value = 0;
+  std::mt19937_64 rng(11);
+  SandwichStep step = sandwich_step(*net, x, y, frozen, rng, o);
+  ASSERT_EQ(step.children.size(), 4u);
+  ASSERT_EQ(step.losses.size(), 4u);
+  std::vector<torch::Tensor> params = net->parameters(), got;
+  for (const torch::Tensor& p : params) got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  std::vector<torch::Tensor> sum;
+  for (const torch::Tensor& p : params) sum.push_back(torch::zeros_like(p));
+  torch::Tensor soft;
+  for (std::size_t i = 0; i < step.children.size(); ++i) {
+    for (torch::Tensor& p : params)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    torch::Tensor logits = net->forward(x, step.children[i]);
+    torch::Tensor loss;
+    if (i == 0) {
+      loss = label_smoothing_loss(logits, y, 0.1);
+      soft = logits.detach();
+    } else {
+      loss = inplace_distillation_loss(logits, soft);
+    }
+    EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
+    loss.backward();
+    for (std::size_t j = 0; j < params.size(); ++j)
+      if (params[j].grad().defined()) sum[j] += params[j].grad();
+  }
+  for (std::size_t j = 0; j < params.size(); ++j) expect_close(got[j], sum[j], 1e-5);
+  // The children after the largest learn from it, not from the labels.
+  EXPECT_LT(step.losses[1], 3.0);
+}
+
+TEST(Sandwich, ZeroInitialisedResidualBlocksStartAsTheIdentity) {
+  ElasticNetImpl net(small_spec());
+  zero_residual_batch_norms(net);
+  torch::NoGradGuard no_grad;
+  int residual = 0;
+  for (std::size_t s = 0; s < 2; ++s)
+    for (std::size_t b = 0; b < static_cast<std::size_t>(small_spec().stages[s].depths.back()); ++b) {
+      ElasticMBConv block = net.block(s, b);
+      const torch::Tensor x = torch::randn({2, block->options.in, 6, 6});
+      if (block->residual()) {
+        ++residual;
+        EXPECT_TRUE(block->project_bn->weight.equal(torch::zeros_like(block->project_bn->weight)));
+        expect_close(block->forward(x, 5, 4), x, 0);
+      } else {
+        EXPECT_GT(block->project_bn->weight.abs().sum().item<double>(), 0);  // a strided first block
+      }
+    }
+  EXPECT_EQ(residual, 3);  // the blocks after each stage's first
+}
+
+// After calibration on one batch, the child in evaluation mode computes nearly what it computes
+// on batch statistics (the running variances are unbiased, the batch's biased); before, with
+// statistics other children left, it does not.
+TEST(Sandwich, CalibrationGivesTheChildItsOwnStatistics) {
+  ElasticNetImpl net(small_spec());
+  scramble_all(net, 13);
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({64, 1, 16, 16});
+  std::mt19937_64 rng(2);
+  const ElasticArch a = ElasticArch::uniform(small_spec(), rng);
+  net.train();
+  net.set_dropout(0);
+  const torch::Tensor batch_stats = net.forward(x, a);
+  net.eval();
+  const torch::Tensor before = net.forward(x, a);
+  calibrate_batch_norm(net, a, x, 1, 64);
+  EXPECT_FALSE(net.is_training());
+  const torch::Tensor calibrated = net.forward(x, a);
+  const double scale = batch_stats.abs().max().item<double>();
+  // Within a few per cent: in 2×2 maps of the last stage the unbiased variance of 256 values is
+  // 0.4 % above the biased one, and a dozen batch norms compound it.
+  EXPECT_LT((calibrated - batch_stats).abs().max().item<double>(), 0.05 * scale) << "of " << scale;
+  EXPECT_GT((net.forward(x, ElasticArch::largest(small_spec())) - batch_stats).abs().max().item<double>(),
+            0.05 * scale);
+  EXPECT_GT((before - batch_stats).abs().max().item<double>(), 0.5 * scale);
+  // The momentum is restored after the cumulative average.
+  EXPECT_EQ(net.block(0, 0)->depthwise_bn->options.momentum().value(), 0.1);
 }
 
 }  // namespace

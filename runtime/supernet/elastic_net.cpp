@@ -59,25 +59,25 @@ std::int64_t ElasticNetSpec::slot_count() const {
   return most;
 }
 
-ElasticArch ElasticArch::largest(const ElasticNetSpec& spec) {
+namespace {
+
+// The child at one end of every list: the largest (the lists' last values) or the smallest.
+ElasticArch at_end(const ElasticNetSpec& spec, bool largest) {
+  auto end = [&](const std::vector<std::int64_t>& list) { return largest ? list.back() : list.front(); };
   ElasticArch a;
   const auto n = static_cast<std::size_t>(spec.slot_count()) * spec.stages.size();
-  a.kernels.assign(n, spec.kernels.back());
-  a.expands.assign(n, spec.expands.back());
-  for (const ElasticStageSpec& st : spec.stages) a.depths.push_back(st.depths.back());
-  a.resolution = spec.resolutions.empty() ? 0 : spec.resolutions.back();
+  a.kernels.assign(n, end(spec.kernels));
+  a.expands.assign(n, end(spec.expands));
+  for (const ElasticStageSpec& st : spec.stages) a.depths.push_back(end(st.depths));
+  a.resolution = spec.resolutions.empty() ? 0 : end(spec.resolutions);
   return a;
 }
 
-ElasticArch ElasticArch::smallest(const ElasticNetSpec& spec) {
-  ElasticArch a;
-  const auto n = static_cast<std::size_t>(spec.slot_count()) * spec.stages.size();
-  a.kernels.assign(n, spec.kernels.front());
-  a.expands.assign(n, spec.expands.front());
-  for (const ElasticStageSpec& st : spec.stages) a.depths.push_back(st.depths.front());
-  a.resolution = spec.resolutions.empty() ? 0 : spec.resolutions.front();
-  return a;
-}
+}  // namespace
+
+ElasticArch ElasticArch::largest(const ElasticNetSpec& spec) { return at_end(spec, true); }
+
+ElasticArch ElasticArch::smallest(const ElasticNetSpec& spec) { return at_end(spec, false); }
 
 ElasticArch ElasticArch::uniform(const ElasticNetSpec& spec, std::mt19937_64& rng) {
   ElasticArch a;

@@ -296,19 +296,14 @@ void expect_same_tree(const fs::path& a, const fs::path& b) {
 // A search with several processes makes the same split tree as one process, each plan as its
 // smoke test on the smoke network (C=4, N=1). HEP-NAS (DARTS weights, mutual distillation from
 // frozen teachers) trains its children in turn, data-parallel; Few-Shot NAS's five leaves (path
-// sampling) and HEP-NAS's children under `rounds simultaneous` train on different ranks at once.
+// sampling) train on different ranks at once. (HEP-NAS under `rounds simultaneous` is the next
+// test's: its children after data-parallel epochs are too sensitive to compare here, see there.)
 TEST(DistributedTraining, SearchesEndLikeOneProcess) {
   struct Case {
     std::string args;
     bool dealt;  ///< sub-supernets train on different ranks
-    double tol;  ///< of the weights
   };
-  // Under `rounds simultaneous` one child of this smoke tree (node 6, then kept and split) is
-  // sensitive: one thread instead of two moves its weights by 1e-4 in its one epoch, as much as
-  // the data-parallel epochs before it do; the children trained on other ranks alone are
-  // otherwise within 1e-6 of one process.
-  for (const Case& c : {Case{"--search hep", false, 1e-4}, Case{"--search few_shot_paper", true, 1e-4},
-                        Case{"--search hep --set split.rounds=simultaneous", true, 1e-3}}) {
+  for (const Case& c : {Case{"--search hep", false}, Case{"--search few_shot_paper", true}}) {
     SCOPED_TRACE(c.args);
     fs::path base = fresh_dir("cella_dp_search_");
     // few_shot_paper has no smoke block of its own: the full-size network (N=5, 17 cells) would
@@ -322,15 +317,20 @@ TEST(DistributedTraining, SearchesEndLikeOneProcess) {
               c.dealt)
         << two.text;
     expect_same_tree(base / "one", base / "two");
-    expect_same_node_checkpoints(base / "one", base / "two", c.tol, 1e-3);
+    expect_same_node_checkpoints(base / "one", base / "two", 1e-4, 1e-3);
     fs::remove_all(base);
   }
 }
 
 // HEP-NAS children under `rounds simultaneous`, several rounds of them: a search that stops
-// within a round (rank 0 cannot write the second child's checkpoint of round 2, so the first
-// child's is saved and the round's older checkpoints are kept) resumes with three processes and
-// ends like one process uninterrupted, replaying the round from every child's state at its start.
+// within a round (it cannot write the second child's checkpoint of round 2, so the first child's
+// is saved and the round's older checkpoints are kept) resumes with three processes, which deal
+// the children out, and ends like one process uninterrupted, replaying the round from every
+// child's state at its start. The search that stops is one process, so that everything before
+// the dealt rounds is one process's too: a child trained alone on another rank is then what one
+// process makes of it. (After data-parallel epochs, whose sums run in another order, some
+// children of these tiny smoke networks part by 1e-4 in one epoch, and by 1e-2 in their batch
+// statistics on the PyTorch 2.15 wheel: chaotic, as a change of thread count alone shows.)
 TEST(DistributedTraining, SimultaneousRoundCutShortIsReplayedWhole) {
   fs::path base = fresh_dir("cella_dp_rounds_");
   const std::string search =
@@ -341,7 +341,7 @@ TEST(DistributedTraining, SimultaneousRoundCutShortIsReplayedWhole) {
   ASSERT_EQ(one.code, 0) << one.text;
   fs::path run = base / "two";
   fs::create_directories(run / "node-2-e3.pt.tmp");  // a directory where the checkpoint's file would go
-  auto cut = run_cella("launch -n 2 cella " + search + " --out " + run.string());
+  auto cut = run_cella(search + " --out " + run.string());
   ASSERT_NE(cut.code, 0) << cut.text;
   EXPECT_NE(cut.text.find("node-2-e3.pt.tmp: cannot write the checkpoint"), std::string::npos) << cut.text;
   ASSERT_TRUE(fs::exists(run / "node-1-e3.pt"));
@@ -350,8 +350,9 @@ TEST(DistributedTraining, SimultaneousRoundCutShortIsReplayedWhole) {
   fs::remove_all(run / "node-2-e3.pt.tmp");
   auto resumed = run_cella("launch -n 3 cella search --resume " + run.string());
   ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("sub-supernets train on different ranks at once"), std::string::npos) << resumed.text;
   expect_same_tree(base / "one", run);
-  expect_same_node_checkpoints(base / "one", run, 1e-4, 1e-3);
+  expect_same_node_checkpoints(base / "one", run, 1e-6, 1e-6);
   EXPECT_FALSE(fs::exists(run / "node-1-e2.pt"));  // pruned once the round was saved whole
   fs::remove_all(base);
 }

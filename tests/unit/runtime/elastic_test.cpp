@@ -280,6 +280,27 @@ TEST(ElasticNet, OfaSpaceAndItsEncoding) {
   EXPECT_EQ(small.to_text(), "k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3@128");
 }
 
+// The largest (K7, E6, D4) and smallest (K3, E3, D2) children of OFA's space for ImageNet, cut
+// out, have the parameters OFA's definitions give (ofa_mbv3.py, dynamic_layers.py), counted layer
+// by layer: stem 3·16·9 + BN 32; first block depthwise 16·9 + BN 32 + project 16·16 + BN 32; per
+// block with mid = make_divisible(round(in·e)): expand in·mid + 2·mid, depthwise mid·k² + 2·mid,
+// SE (s = make_divisible(mid // 4)) 2·mid·s + s + mid, project mid·out + 2·out; head 160·960 +
+// 2·960, feature mix 960·1280 (no bias, no BN), classifier 1280·1000 + 1000. The largest is OFA's
+// "7.7M" MobileNetV3.
+TEST(ElasticNet, OfaChildrenHaveOfasParameterCounts) {
+  ElasticNetImpl net(ElasticNetSpec::ofa_mbv3(1000));
+  auto count = [](const torch::nn::Module& m) {
+    std::int64_t n = 0;
+    for (const auto& p : m.parameters()) n += p.numel();
+    return n;
+  };
+  EXPECT_EQ(count(*net.extract(ElasticArch::largest(net.spec()))), 7'664'760);
+  EXPECT_EQ(count(*net.extract(ElasticArch::smallest(net.spec()))), 3'410'792);
+  // The supernet holds the largest child's weights plus two kernel transformations (25² + 9²)
+  // per elastic block: 20 blocks.
+  EXPECT_EQ(count(net), 7'664'760 + 20 * (625 + 81));
+}
+
 TEST(ElasticNet, ChecksArchitectures) {
   ElasticNetImpl net(small_spec());
   ElasticArch a = ElasticArch::largest(small_spec());

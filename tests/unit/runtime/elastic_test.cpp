@@ -339,6 +339,7 @@ TEST(ElasticNet, ADepthRunsTheFirstBlocksOnly) {
 // BigNAS's code does).
 TEST(ElasticNet, EachChildSeesTheBatchAtItsResolution) {
   ElasticNetImpl net(small_spec());
+  scramble(net, 21);
   net.eval();
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({2, 1, 16, 16});
@@ -351,7 +352,9 @@ TEST(ElasticNet, EachChildSeesTheBatchAtItsResolution) {
   expect_close(net.forward(x, a), net.forward(x12, a), 1e-6);
   ElasticArch b = a;
   b.resolution = 16;
-  EXPECT_GT((net.forward(x, a) - net.forward(x, b)).abs().max().item<double>(), 1e-4);
+  const torch::Tensor at12 = net.forward(x, a);
+  // Far above the 1e-6 of the equality above.
+  EXPECT_GT((at12 - net.forward(x, b)).abs().max().item<double>(), 1e-3 * at12.abs().max().item<double>());
 }
 
 TEST(ElasticNet, ExtractionEqualsTheSupernetsChild) {

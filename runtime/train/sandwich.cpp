@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -51,6 +52,68 @@ SandwichStep sandwich_step(ElasticNetImpl& net, const torch::Tensor& x, const to
   }
   net.set_dropout(dropout);
   if (o.clip_value > 0) torch::nn::utils::clip_grad_value_(net.parameters(), o.clip_value);
+  optimizer.step();
+  return step;
+}
+
+std::vector<ShrinkingPhase> progressive_shrinking_phases(const ElasticNetSpec& spec) {
+  auto last = [](const std::vector<std::int64_t>& l, std::size_t n) {
+    return std::vector<std::int64_t>(l.end() - static_cast<std::ptrdiff_t>(std::min(n, l.size())), l.end());
+  };
+  auto depths = [&](std::size_t n) {
+    std::vector<std::vector<std::int64_t>> out;
+    for (const ElasticStageSpec& st : spec.stages) out.push_back(last(st.depths, n));
+    return out;
+  };
+  const std::size_t all = std::numeric_limits<std::size_t>::max();
+  return {{"full", last(spec.kernels, 1), last(spec.expands, 1), depths(1), 1, -1},
+          {"kernel", spec.kernels, last(spec.expands, 1), depths(1), 1, -1},
+          {"depth 1", spec.kernels, last(spec.expands, 1), depths(2), 2, -1},
+          {"depth 2", spec.kernels, last(spec.expands, 1), depths(all), 2, -1},
+          {"expand 1", spec.kernels, last(spec.expands, 2), depths(all), 4, 0},
+          {"expand 2", spec.kernels, spec.expands, depths(all), 4, 1}};
+}
+
+ElasticArch shrinking_child(const ElasticNetSpec& spec, const ShrinkingPhase& phase, std::mt19937_64& rng) {
+  auto pick = [&](const std::vector<std::int64_t>& l) {
+    return l[std::uniform_int_distribution<std::size_t>(0, l.size() - 1)(rng)];
+  };
+  ElasticArch a;
+  const auto n = static_cast<std::size_t>(spec.slot_count()) * spec.stages.size();
+  for (std::size_t i = 0; i < n; ++i) a.kernels.push_back(pick(phase.kernels));
+  for (std::size_t i = 0; i < n; ++i) a.expands.push_back(pick(phase.expands));
+  for (const auto& d : phase.depths) a.depths.push_back(pick(d));
+  a.resolution = spec.resolutions.empty() ? 0 : pick(spec.resolutions);
+  return a;
+}
+
+SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const ShrinkingPhase& phase,
+                            const torch::Tensor& x, const torch::Tensor& y, torch::optim::Optimizer& optimizer,
+                            std::mt19937_64& rng, double label_smoothing, double kd_ratio) {
+  SandwichStep step;
+  // One resolution per step, the first child's, for the teacher and every child (OFA's loader
+  // resizes the batch; BigNAS's children each have their own).
+  for (std::int64_t j = 0; j < phase.children; ++j) {
+    step.children.push_back(shrinking_child(net.spec(), phase, rng));
+    step.children.back().resolution = step.children.front().resolution;
+  }
+  torch::Tensor soft;
+  if (teacher && kd_ratio > 0) {
+    torch::NoGradGuard no_grad;
+    teacher->train();  // OFA's teacher runs in training mode: batch statistics
+    ElasticArch full = ElasticArch::largest(teacher->spec());
+    full.resolution = step.children.front().resolution;
+    soft = teacher->forward(x, full);
+  }
+  net.train();
+  optimizer.zero_grad();
+  for (const ElasticArch& child : step.children) {
+    const torch::Tensor logits = net.forward(x, child);
+    torch::Tensor loss = label_smoothing_loss(logits, y, label_smoothing);
+    if (soft.defined()) loss = loss + kd_ratio * inplace_distillation_loss(logits, soft);
+    loss.backward();
+    step.losses.push_back(loss.item<double>());
+  }
   optimizer.step();
   return step;
 }

@@ -1,15 +1,18 @@
-// BigNAS's training step for elastic supernets (../shared/reference/algorithms-wave2.md §1.6):
+// BigNAS's and OFA's training steps for elastic supernets (../shared/reference/algorithms-wave2.md
+// §1.5, §1.6). BigNAS:
 // the sandwich rule (the largest child, the smallest and N random ones each step) with in-place
 // distillation (the largest child's detached logits are the others' soft targets), regularisation
 // of the largest child only, zero-initialised residual batch norms, and the batch-norm
-// calibration every evaluation of a child needs. The pieces the `sandwich` training method is
-// made of; here on an ElasticNet.
+// calibration every evaluation of a child needs. OFA: progressive shrinking's phases and step
+// (children drawn within a phase's lists, distilled from the full network). The pieces the
+// `sandwich` and `progressive_shrinking` training methods are made of; here on an ElasticNet.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "runtime/supernet/elastic_net.h"
@@ -53,6 +56,36 @@ std::vector<ElasticArch> sandwich_children(const ElasticNetSpec& spec, std::int6
 /// clip the gradient values; one optimizer step. The network is left in training mode.
 SandwichStep sandwich_step(ElasticNetImpl& net, const torch::Tensor& x, const torch::Tensor& y,
                            torch::optim::Optimizer& optimizer, std::mt19937_64& rng, const SandwichOptions& options);
+
+/// One phase of OFA's progressive shrinking (§1.5): the choices children are drawn from (each
+/// list a subset of the space's), how many children each step sums, and where the phase starts
+/// by sorting channels (`sort_nested` ≥ 0: ElasticNetImpl::sort_channels(sort_nested) first).
+struct ShrinkingPhase {
+  std::string name;
+  std::vector<std::int64_t> kernels, expands;
+  std::vector<std::vector<std::int64_t>> depths;  ///< per stage
+  std::int64_t children = 1;
+  int sort_nested = -1;
+};
+
+/// OFA's phases for a space: the full network's (largest everything, one child), then elastic
+/// kernel (all kernels), depth in two steps (the two largest depths, then all), expansion in two
+/// (the two largest, sorted plainly; then all, sorted with the first width kept nested), with 1,
+/// 2, 2, 4 and 4 children per step. Resolutions stay elastic in every phase, as OFA's loader.
+std::vector<ShrinkingPhase> progressive_shrinking_phases(const ElasticNetSpec& spec);
+
+/// A child drawn uniformly within `phase`'s lists (kernel and expansion per slot, depth per
+/// stage) and the space's resolutions.
+ElasticArch shrinking_child(const ElasticNetSpec& spec, const ShrinkingPhase& phase, std::mt19937_64& rng);
+
+/// One progressive-shrinking step: `phase.children` children drawn within the phase, all at the
+/// first one's resolution; the teacher's logits (OFA's full network, in training mode: batch
+/// statistics; no gradient) at that resolution; then the children, each on label-smoothed cross-entropy plus `kd_ratio`
+/// times the soft-target cross-entropy against the teacher, each backward in turn (summed, not averaged: OFA), one
+/// optimizer step. Without a teacher (the full network's own phase) the distillation term is off.
+SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const ShrinkingPhase& phase,
+                            const torch::Tensor& x, const torch::Tensor& y, torch::optim::Optimizer& optimizer,
+                            std::mt19937_64& rng, double label_smoothing = 0.1, double kd_ratio = 1.0);
 
 /// BigNAS's zero-initialised residual batch norms: γ = 0 in the project batch norm of every block
 /// with an identity shortcut, so that each such block starts as the identity.

@@ -4,7 +4,8 @@
 // function and the nested widths, and extraction that equals the child; the elastic network
 // (runtime/supernet/elastic_net.h): architectures, encodings, depth and extraction; BigNAS's
 // sandwich step (runtime/train/sandwich.h): its children, its losses, its summed gradients,
-// zero-initialised residual batch norms and calibration.
+// zero-initialised residual batch norms and calibration; OFA's progressive-shrinking phases and
+// step.
 #include "runtime/ops/elastic.h"
 
 #include "runtime/supernet/elastic_net.h"
@@ -509,6 +510,74 @@ TEST(Sandwich, CalibrationGivesTheChildItsOwnStatistics) {
   EXPECT_GT((before - batch_stats).abs().max().item<double>(), 0.5 * scale);
   // The momentum is restored after the cumulative average.
   EXPECT_EQ(net.block(0, 0)->depthwise_bn->options.momentum().value(), 0.1);
+}
+
+TEST(ProgressiveShrinking, OfasPhasesAndTheirChildren) {
+  const ElasticNetSpec ofa = ElasticNetSpec::ofa_mbv3();
+  const auto phases = progressive_shrinking_phases(ofa);
+  ASSERT_EQ(phases.size(), 6u);
+  EXPECT_EQ(phases[0].kernels, (std::vector<std::int64_t>{7}));
+  EXPECT_EQ(phases[1].kernels, (std::vector<std::int64_t>{3, 5, 7}));
+  EXPECT_EQ(phases[1].expands, (std::vector<std::int64_t>{6}));
+  EXPECT_EQ(phases[2].depths[0], (std::vector<std::int64_t>{3, 4}));
+  EXPECT_EQ(phases[3].depths[4], (std::vector<std::int64_t>{2, 3, 4}));
+  EXPECT_EQ(phases[4].expands, (std::vector<std::int64_t>{4, 6}));
+  EXPECT_EQ(phases[5].expands, (std::vector<std::int64_t>{3, 4, 6}));
+  EXPECT_EQ((std::vector<std::int64_t>{phases[1].children, phases[2].children, phases[4].children}),
+            (std::vector<std::int64_t>{1, 2, 4}));
+  EXPECT_EQ(phases[4].sort_nested, 0);
+  EXPECT_EQ(phases[5].sort_nested, 1);
+  // Children stay inside their phase's lists.
+  std::mt19937_64 rng(4);
+  std::set<std::int64_t> kernels, depths;
+  for (int i = 0; i < 50; ++i) {
+    const ElasticArch a = shrinking_child(ofa, phases[2], rng);
+    kernels.insert(a.kernels.begin(), a.kernels.end());
+    depths.insert(a.depths.begin(), a.depths.end());
+    for (std::int64_t e : a.expands) EXPECT_EQ(e, 6);
+  }
+  EXPECT_EQ(kernels, (std::set<std::int64_t>{3, 5, 7}));
+  EXPECT_EQ(depths, (std::set<std::int64_t>{3, 4}));
+}
+
+// A step's children share one resolution; their loss is cross-entropy plus distillation from the
+// teacher's logits at that resolution, and the step's gradient is their sum.
+TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
+  ElasticNetSpec spec = small_spec();
+  spec.dropout = 0;
+  ElasticNet net(spec), teacher(spec);
+  torch::manual_seed(8);
+  torch::Tensor x = torch::randn({6, 1, 16, 16});
+  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
+  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  const ShrinkingPhase phase = progressive_shrinking_phases(spec).back();
+  std::mt19937_64 rng(3);
+  SandwichStep step = shrinking_step(*net, teacher.get(), phase, x, y, frozen, rng);
+  ASSERT_EQ(step.children.size(), 4u);
+  for (const ElasticArch& a : step.children) EXPECT_EQ(a.resolution, step.children[0].resolution);
+  std::vector<torch::Tensor> params = net->parameters(), got, sum;
+  for (const torch::Tensor& p : params) {
+    got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    sum.push_back(torch::zeros_like(p));
+  }
+  torch::Tensor soft;
+  {
+    torch::NoGradGuard no_grad;
+    ElasticArch full = ElasticArch::largest(spec);
+    full.resolution = step.children[0].resolution;
+    soft = teacher->forward(x, full);
+  }
+  for (std::size_t i = 0; i < step.children.size(); ++i) {
+    for (torch::Tensor& p : params)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    torch::Tensor logits = net->forward(x, step.children[i]);
+    torch::Tensor loss = label_smoothing_loss(logits, y, 0.1) + inplace_distillation_loss(logits, soft);
+    EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
+    loss.backward();
+    for (std::size_t j = 0; j < params.size(); ++j)
+      if (params[j].grad().defined()) sum[j] += params[j].grad();
+  }
+  for (std::size_t j = 0; j < params.size(); ++j) expect_close(got[j], sum[j], 1e-5);
 }
 
 }  // namespace

@@ -113,12 +113,16 @@ void SearchContext::load(int id, std::int64_t epoch) {
   if (curve.is_array()) nodes_[id].record.curve = curve_from_json(curve, ckpt(id, epoch, "json"));
 }
 
+json SearchContext::curve_json(int id) const {
+  json curve = json::array();
+  for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
+  return curve;
+}
+
 void SearchContext::save(int id, bool prune) {
   if (o_.checkpoint_dir.empty() || !distributed::leader()) return;  // rank 0 writes the run
   std::int64_t e = nodes_[id].state.epoch;
-  json curve = json::array();
-  for (const EpochRecord& r : nodes_[id].record.curve) curve.push_back(to_json(r));
-  write_json(ckpt(id, e, "json"), curve);
+  write_json(ckpt(id, e, "json"), curve_json(id));
   save_state(nodes_[id].state, ckpt(id, e, "pt"));  // last: its presence means the epoch is complete
   if (prune) prune_checkpoints(o_.checkpoint_dir, id);
 }
@@ -262,21 +266,18 @@ void SearchContext::say_dealt(const std::vector<int>& ids) {
 }
 
 void SearchContext::share(int id, int owner, const std::vector<Progress>& ends, bool prune) {
-  SplitNode& n = nodes_[id];
-  std::string bytes;
   if (!distributed::active()) {
     save(id, prune);
     return;
   }
+  SplitNode& n = nodes_[id];
+  std::string bytes;
   if (distributed::rank() == owner) {
     const std::string state = state_bytes(n.state);
-    json curve = json::array(), progress = json::array();
-    for (const EpochRecord& r : n.record.curve) curve.push_back(to_json(r));
-    for (const Progress& p : ends) progress.push_back(p);
     const std::vector<std::uint8_t> packed =
         json::to_cbor({{"state", json::binary(std::vector<std::uint8_t>(state.begin(), state.end()))},
-                       {"curve", curve},
-                       {"progress", progress}});
+                       {"curve", curve_json(id)},
+                       {"progress", ends}});
     bytes.assign(packed.begin(), packed.end());
   }
   distributed::broadcast_bytes(bytes, owner);

@@ -110,6 +110,8 @@ class SearchContext {
   void note(int id, int parent, const std::string& how, nlohmann::json split);
   std::string ckpt(int id, std::int64_t epoch, const char* ext) const;
   bool restore(int id, std::int64_t until);
+  /// Node `id`'s curve as its checkpoint's `.json` holds it.
+  nlohmann::json curve_json(int id) const;
   /// Checkpoints node `id` (rank 0), removing its older checkpoints if `prune`.
   void save(int id, bool prune = true);
   /// Loads node `id`'s checkpoint of epoch `epoch` and its curve.

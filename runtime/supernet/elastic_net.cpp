@@ -80,11 +80,19 @@ ElasticArch ElasticArch::largest(const ElasticNetSpec& spec) { return at_end(spe
 ElasticArch ElasticArch::smallest(const ElasticNetSpec& spec) { return at_end(spec, false); }
 
 ElasticArch ElasticArch::uniform(const ElasticNetSpec& spec, std::mt19937_64& rng) {
+  std::vector<std::vector<std::int64_t>> depths;
+  for (const ElasticStageSpec& st : spec.stages) depths.push_back(st.depths);
+  return uniform_within(spec, spec.kernels, spec.expands, depths, rng);
+}
+
+ElasticArch ElasticArch::uniform_within(const ElasticNetSpec& spec, const std::vector<std::int64_t>& kernels,
+                                        const std::vector<std::int64_t>& expands,
+                                        const std::vector<std::vector<std::int64_t>>& depths, std::mt19937_64& rng) {
   ElasticArch a;
   const auto n = static_cast<std::size_t>(spec.slot_count()) * spec.stages.size();
-  for (std::size_t i = 0; i < n; ++i) a.kernels.push_back(pick(spec.kernels, rng));
-  for (std::size_t i = 0; i < n; ++i) a.expands.push_back(pick(spec.expands, rng));
-  for (const ElasticStageSpec& st : spec.stages) a.depths.push_back(pick(st.depths, rng));
+  for (std::size_t i = 0; i < n; ++i) a.kernels.push_back(pick(kernels, rng));
+  for (std::size_t i = 0; i < n; ++i) a.expands.push_back(pick(expands, rng));
+  for (const auto& d : depths) a.depths.push_back(pick(d, rng));
   a.resolution = spec.resolutions.empty() ? 0 : pick(spec.resolutions, rng);
   return a;
 }

@@ -59,6 +59,11 @@ struct ElasticArch {
   static ElasticArch largest(const ElasticNetSpec& spec);
   static ElasticArch smallest(const ElasticNetSpec& spec);
   static ElasticArch uniform(const ElasticNetSpec& spec, std::mt19937_64& rng);
+  /// Drawn uniformly within narrower lists (a progressive-shrinking phase's): a kernel and an
+  /// expansion per slot, a depth per stage from `depths[stage]`, and one of the space's resolutions.
+  static ElasticArch uniform_within(const ElasticNetSpec& spec, const std::vector<std::int64_t>& kernels,
+                                    const std::vector<std::int64_t>& expands,
+                                    const std::vector<std::vector<std::int64_t>>& depths, std::mt19937_64& rng);
   /// DyNAS-T's flat encoding: the kernels, then the expansions, then the depths (for OFA's space
   /// 20 + 20 + 5 = 45 integers); the resolution is not part of it.
   std::vector<std::int64_t> flat() const;

@@ -75,16 +75,7 @@ std::vector<ShrinkingPhase> progressive_shrinking_phases(const ElasticNetSpec& s
 }
 
 ElasticArch shrinking_child(const ElasticNetSpec& spec, const ShrinkingPhase& phase, std::mt19937_64& rng) {
-  auto pick = [&](const std::vector<std::int64_t>& l) {
-    return l[std::uniform_int_distribution<std::size_t>(0, l.size() - 1)(rng)];
-  };
-  ElasticArch a;
-  const auto n = static_cast<std::size_t>(spec.slot_count()) * spec.stages.size();
-  for (std::size_t i = 0; i < n; ++i) a.kernels.push_back(pick(phase.kernels));
-  for (std::size_t i = 0; i < n; ++i) a.expands.push_back(pick(phase.expands));
-  for (const auto& d : phase.depths) a.depths.push_back(pick(d));
-  a.resolution = spec.resolutions.empty() ? 0 : pick(spec.resolutions);
-  return a;
+  return ElasticArch::uniform_within(spec, phase.kernels, phase.expands, phase.depths, rng);
 }
 
 SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const ShrinkingPhase& phase,

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <set>
 
 namespace cella::runtime {
@@ -419,6 +420,28 @@ TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
   EXPECT_NE(kids[2], kids[3]);
 }
 
+// A step's gradient (left in `net`'s parameters) equals the sum of its children's, each child i
+// run again alone on `x` with the loss `loss_of(i, logits)`, which is also the loss the step
+// reported for it.
+void expect_step_sums_children(ElasticNetImpl& net, const torch::Tensor& x, const SandwichStep& step,
+                               const std::function<torch::Tensor(std::size_t, const torch::Tensor&)>& loss_of) {
+  std::vector<torch::Tensor> params = net.parameters(), got, sum;
+  for (const torch::Tensor& p : params) {
+    got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    sum.push_back(torch::zeros_like(p));
+  }
+  for (std::size_t i = 0; i < step.children.size(); ++i) {
+    for (torch::Tensor& p : params)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    torch::Tensor loss = loss_of(i, net.forward(x, step.children[i]));
+    EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
+    loss.backward();
+    for (std::size_t j = 0; j < params.size(); ++j)
+      if (params[j].grad().defined()) sum[j] += params[j].grad();
+  }
+  for (std::size_t j = 0; j < params.size(); ++j) expect_close(got[j], sum[j], 1e-5);
+}
+
 // The step's gradient is the sum of the four children's: the largest on label-smoothed
 // cross-entropy, the others on in-place distillation from the largest's logits, computed here one
 // child at a time.
@@ -437,28 +460,12 @@ TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
   SandwichStep step = sandwich_step(*net, x, y, frozen, rng, o);
   ASSERT_EQ(step.children.size(), 4u);
   ASSERT_EQ(step.losses.size(), 4u);
-  std::vector<torch::Tensor> params = net->parameters(), got;
-  for (const torch::Tensor& p : params) got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-  std::vector<torch::Tensor> sum;
-  for (const torch::Tensor& p : params) sum.push_back(torch::zeros_like(p));
   torch::Tensor soft;
-  for (std::size_t i = 0; i < step.children.size(); ++i) {
-    for (torch::Tensor& p : params)
-      if (p.grad().defined()) p.mutable_grad().zero_();
-    torch::Tensor logits = net->forward(x, step.children[i]);
-    torch::Tensor loss;
-    if (i == 0) {
-      loss = label_smoothing_loss(logits, y, 0.1);
-      soft = logits.detach();
-    } else {
-      loss = inplace_distillation_loss(logits, soft);
-    }
-    EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
-    loss.backward();
-    for (std::size_t j = 0; j < params.size(); ++j)
-      if (params[j].grad().defined()) sum[j] += params[j].grad();
-  }
-  for (std::size_t j = 0; j < params.size(); ++j) expect_close(got[j], sum[j], 1e-5);
+  expect_step_sums_children(*net, x, step, [&](std::size_t i, const torch::Tensor& logits) {
+    if (i > 0) return inplace_distillation_loss(logits, soft);
+    soft = logits.detach();
+    return label_smoothing_loss(logits, y, 0.1);
+  });
   // The children after the largest learn from it, not from the labels.
   EXPECT_LT(step.losses[1], 3.0);
 }
@@ -555,11 +562,6 @@ TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
   SandwichStep step = shrinking_step(*net, teacher.get(), phase, x, y, frozen, rng);
   ASSERT_EQ(step.children.size(), 4u);
   for (const ElasticArch& a : step.children) EXPECT_EQ(a.resolution, step.children[0].resolution);
-  std::vector<torch::Tensor> params = net->parameters(), got, sum;
-  for (const torch::Tensor& p : params) {
-    got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-    sum.push_back(torch::zeros_like(p));
-  }
   torch::Tensor soft;
   {
     torch::NoGradGuard no_grad;
@@ -567,17 +569,9 @@ TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
     full.resolution = step.children[0].resolution;
     soft = teacher->forward(x, full);
   }
-  for (std::size_t i = 0; i < step.children.size(); ++i) {
-    for (torch::Tensor& p : params)
-      if (p.grad().defined()) p.mutable_grad().zero_();
-    torch::Tensor logits = net->forward(x, step.children[i]);
-    torch::Tensor loss = label_smoothing_loss(logits, y, 0.1) + inplace_distillation_loss(logits, soft);
-    EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
-    loss.backward();
-    for (std::size_t j = 0; j < params.size(); ++j)
-      if (params[j].grad().defined()) sum[j] += params[j].grad();
-  }
-  for (std::size_t j = 0; j < params.size(); ++j) expect_close(got[j], sum[j], 1e-5);
+  expect_step_sums_children(*net, x, step, [&](std::size_t, const torch::Tensor& logits) {
+    return label_smoothing_loss(logits, y, 0.1) + inplace_distillation_loss(logits, soft);
+  });
 }
 
 }  // namespace

@@ -51,12 +51,15 @@ networkDecl : 'network' name paramList? '{' netStmt* '}' ;
 
 netStmt
   : 'stem' expr ';'?                                          # stemStmt
-  | 'stage' name ('*' primary)? stageOpt* ';'?                # stageStmt
+  | 'stage' name stageArgs? ('*' primary)? stageOpt* ';'?     # stageStmt
+  | 'resolution' expr ('step' expr)? ';'?                     # resolutionStmt
   | 'layer' expr ';'?                                         # layerStmt
   | 'head' expr ';'?                                          # headStmt
   | 'auxiliary' expr ('weight' expr)? ';'?                    # auxiliaryStmt
   | 'share' name ';'?                                         # shareStmt
   ;
+// `stage ofa_block(se = true) * [2, 3, 4]`: the body's arguments, as in a call
+stageArgs : '(' (arg (',' arg)* ','?)? ')' ;
 stageOpt : 'width' expr | 'stride' expr ;
 
 // search hep on nb201 { data fashion_mnist; split hierarchical { at [10, 20, 30] } }
@@ -97,7 +100,7 @@ name
   : IDENT | 'inputs' | 'nodes' | 'node' | 'edge' | 'edges' | 'all' | 'combine' | 'select'
   | 'output' | 'reduction' | 'constraint' | 'optional' | 'stem' | 'stage'
   | 'layer' | 'head' | 'share' | 'width' | 'stride' | 'on' | 'cell' | 'network'
-  | 'auxiliary' | 'weight'
+  | 'auxiliary' | 'weight' | 'resolution' | 'step'
   ;
 
 INT : [0-9]+ ;

@@ -196,11 +196,20 @@ int cmd_count(const std::string& file, const Common& common) {
                         {"cells", cells}};
     if (!s.unique) j["unique_note"] = s.unique_note;
     if (s.without_swaps) j["without_swaps"] = big(*s.without_swaps);
+    if (s.resolutions > 1) {
+      j["resolutions"] = s.resolutions;
+      j["with_resolutions"] = big(s.raw * s.resolutions);
+    }
     std::cout << j.dump(2) << "\n";
     return kOk;
   }
   std::cout << fmt::format("network {} ({})\n", p.network->name, file);
-  std::cout << fmt::format("  architectures: {} ({})\n", big(s.raw), grouped(s.raw));
+  std::cout << fmt::format("  architectures: {} ({}){}\n", big(s.raw), grouped(s.raw),
+                           s.resolutions > 1 ? " at one input resolution" : "");
+  if (s.resolutions > 1) {
+    const passes::BigInt all = s.raw * s.resolutions;
+    std::cout << fmt::format("  with the {} input resolutions: {} ({})\n", s.resolutions, big(all), grouped(all));
+  }
   if (s.unique)
     std::cout << fmt::format("  unique:        {} ({})\n", big(*s.unique), grouped(*s.unique));
   else
@@ -381,6 +390,10 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
   std::optional<ir::Arch> arch;
   if (!arch_text.empty() && !(arch = arch_of(p, arch_text))) return kUsage;
   passes::NetworkStats s = passes::network_stats(p, arch ? &*arch : nullptr, shape->size, arch.has_value());
+  // The side the network resizes its input to, where it has a resolution choice.
+  std::optional<std::int64_t> resolution;
+  if (const auto& sizes = p.network->resolutions; !sizes.empty())
+    resolution = arch ? sizes[static_cast<std::size_t>(arch->resolution)] : sizes.back();
   if (common.json) {
     nlohmann::json j = {{"network", p.network->name},
                         {"data", data},
@@ -391,11 +404,13 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
                         {"what", arch ? "architecture" : "supernet"}};
     if (arch) j["arch"] = ir::to_text(p, *arch);
     if (s.aux_params > 0) j["aux_params"] = s.aux_params;
+    if (resolution) j["resolution"] = *resolution;
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << fmt::format("{} of network {} on {} ({}x{}x{})\n",
+    std::cout << fmt::format("{} of network {} on {} ({}x{}x{}){}\n",
                              arch ? "architecture" : "supernet (every candidate)", p.network->name, data,
-                             shape->channels, shape->size, shape->size);
+                             shape->channels, shape->size, shape->size,
+                             resolution ? fmt::format(", resized to {}x{}", *resolution, *resolution) : "");
     std::cout << fmt::format("  parameters: {} ({:.6f} M){}\n", s.params, s.params / 1e6,
                              s.aux_params > 0 ? fmt::format(", and {} in the auxiliary head", s.aux_params) : "");
     std::cout << fmt::format("  FLOPs:      {} ({:.6f} M multiply-accumulates)\n", s.macs, s.macs / 1e6);
@@ -444,8 +459,8 @@ int exec_runtime(int argc, char** argv) {
   return kInternal;
 }
 
-const std::set<std::string> kRuntimeCommands = {"train",  "eval",   "derive",  "retrain",   "search",
-                                                "export", "report", "devices", "specialize"};
+const std::set<std::string> kRuntimeCommands = {"train",  "eval",    "derive", "retrain", "search",
+                                                "export", "extract", "report", "devices", "specialize"};
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);

@@ -109,14 +109,16 @@ struct CellDecl {
   std::vector<CellStmt> stmts;
 };
 
-enum class NetStmtKind { Stem, Stage, Layer, Head, Auxiliary, Share };
+enum class NetStmtKind { Stem, Stage, Resolution, Layer, Head, Auxiliary, Share };
 
 struct NetStmt {
   NetStmtKind kind;
   SourceRange range;
-  ExprPtr value;     // Stem/Layer/Head/Auxiliary: the op expression
+  ExprPtr value;     // Stem/Layer/Head/Auxiliary: the op expression; Resolution: the sizes
   std::string name;  // Stage: the cell/opset/op; Share: the mode
   SourceRange name_range;
+  ExprPtr call;    // Stage: `name(args)` as a Call expression when the body has arguments (else null)
+  ExprPtr step;    // Resolution: `step N` after a range (may be null)
   ExprPtr depth;   // Stage: `* depth` (may be null)
   ExprPtr width;   // Stage (may be null)
   ExprPtr stride;  // Stage (may be null)

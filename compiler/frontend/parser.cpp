@@ -322,8 +322,9 @@ class Transformer {
     return d;
   }
 
-  // netStmt : 'stem' expr | 'stage' name ('*' primary)? stageOpt* | 'layer' expr | 'head' expr
-  //         | 'auxiliary' expr ('weight' expr)? | 'share' name ;     stageOpt : 'width' expr | 'stride' expr ;
+  // netStmt : 'stem' expr | 'stage' name stageArgs? ('*' primary)? stageOpt* | 'resolution' expr ('step' expr)?
+  //         | 'layer' expr | 'head' expr | 'auxiliary' expr ('weight' expr)? | 'share' name ;
+  // stageArgs : '(' args ')' ;     stageOpt : 'width' expr | 'stride' expr ;
   ast::NetStmt transform_net_stmt(P::NetStmtContext* ctx) {
     ast::NetStmt s;
     s.range = range(ctx->getStart());
@@ -341,6 +342,10 @@ class Transformer {
       s.kind = K::Auxiliary;
       s.value = transform_expr(c->expr(0));
       if (c->expr().size() > 1) s.weight = transform_expr(c->expr(1));
+    } else if (auto* c = dynamic_cast<P::ResolutionStmtContext*>(ctx)) {
+      s.kind = K::Resolution;
+      s.value = transform_expr(c->expr(0));
+      if (c->expr().size() > 1) s.step = transform_expr(c->expr(1));
     } else if (auto* c = dynamic_cast<P::ShareStmtContext*>(ctx)) {
       s.kind = K::Share;
       s.name = c->name()->getText();
@@ -350,6 +355,12 @@ class Transformer {
       s.kind = K::Stage;
       s.name = st->name()->getText();
       s.name_range = range(st->name());
+      if (auto* a = st->stageArgs()) {
+        s.call = make(ast::ExprKind::Call, s.name_range.to(range(a)));
+        s.call->text = s.name;
+        s.call->name_range = s.name_range;
+        for (auto* arg : a->arg()) s.call->args.push_back(transform_arg(arg, 0));
+      }
       if (st->primary()) s.depth = transform_primary(st->primary(), 0);
       for (auto* opt : st->stageOpt()) {
         auto e = transform_expr(opt->expr());
@@ -386,6 +397,17 @@ class Transformer {
       b.settings.push_back(std::move(setting));
     }
     return b;
+  }
+
+  // arg : (name '=')? expr ;
+  ast::Arg transform_arg(P::ArgContext* a, int depth) {
+    ast::Arg arg;
+    if (a->name()) {
+      arg.name = a->name()->getText();
+      arg.name_range = range(a->name());
+    }
+    arg.value = transform_expr(a->expr(), depth + 1);
+    return arg;
   }
 
   ast::ExprPtr make(ast::ExprKind kind, SourceRange r) {
@@ -493,15 +515,7 @@ class Transformer {
       auto e = make(ast::ExprKind::Call, r);
       e->name_range = range(c->name());
       e->text = c->name()->getText();
-      for (auto* a : c->arg()) {
-        ast::Arg arg;
-        if (a->name()) {
-          arg.name = a->name()->getText();
-          arg.name_range = range(a->name());
-        }
-        arg.value = transform_expr(a->expr(), depth + 1);
-        e->args.push_back(std::move(arg));
-      }
+      for (auto* a : c->arg()) e->args.push_back(transform_arg(a, depth));
       return e;
     }
     if (auto* c = dynamic_cast<P::NameExprContext*>(ctx)) {

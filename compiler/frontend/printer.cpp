@@ -152,8 +152,9 @@ std::string print_net_stmt(const ast::NetStmt& s) {
     case K::Head: return "head " + print(*s.value);
     case K::Auxiliary: return "auxiliary " + print(*s.value) + (s.weight ? " weight " + print(*s.weight) : "");
     case K::Share: return "share " + s.name;
+    case K::Resolution: return "resolution " + print(*s.value) + (s.step ? " step " + print(*s.step) : "");
     case K::Stage: {
-      std::string r = "stage " + s.name;
+      std::string r = "stage " + (s.call ? print(*s.call) : s.name);
       if (s.depth) r += " * " + wrap(*s.depth, 10);
       if (s.width) r += " width " + print(*s.width);
       if (s.stride) r += " stride " + print(*s.stride);

@@ -2,6 +2,7 @@
 #include "compiler/ir/arch.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -51,7 +52,8 @@ Arch empty_arch(const Program& p) {
 // The two cell groups of a DARTS-style network: (normal, reduce), or nullopt.
 std::optional<std::pair<int, int>> darts_groups(const Program& p) {
   const Network& n = net_of(p);
-  if (n.cell_groups.size() != 2 || !n.layer_groups.empty() || !n.depth_groups.empty()) return std::nullopt;
+  if (n.cell_groups.size() != 2 || !n.layer_groups.empty() || !n.depth_groups.empty() || n.resolutions.size() > 1)
+    return std::nullopt;
   int normal = -1, reduce = -1;
   for (int g = 0; g < 2; ++g) {
     const Cell& c = p.cells[n.cell_groups[g].cell];
@@ -64,7 +66,8 @@ std::optional<std::pair<int, int>> darts_groups(const Program& p) {
 bool nb201_like(const Program& p) {
   if (!p.network) return false;
   const Network& n = *p.network;
-  if (n.cell_groups.size() != 1 || !n.layer_groups.empty() || !n.depth_groups.empty()) return false;
+  if (n.cell_groups.size() != 1 || !n.layer_groups.empty() || !n.depth_groups.empty() || n.resolutions.size() > 1)
+    return false;
   const Cell& c = p.cells[n.cell_groups[0].cell];
   for (int v = 0; v < c.num_nodes(); ++v)
     if (!c.node(v).ops.empty()) return false;
@@ -195,6 +198,8 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
     if (a.depths[d] < 0 || a.depths[d] >= static_cast<int>(s.depths.size()))
       return fmt::format("stage {} has no depth choice {}", n.depth_groups[d], a.depths[d]);
   }
+  if (a.resolution < 0 || a.resolution >= std::max<int>(1, static_cast<int>(n.resolutions.size())))
+    return fmt::format("the network has no resolution choice {}", a.resolution);
   return std::nullopt;
 }
 
@@ -336,6 +341,7 @@ nlohmann::json to_json(const Program& p, const Arch& a) {
     }
     j["depths"] = depths;
   }
+  if (!n.resolutions.empty()) j["resolution"] = n.resolutions[a.resolution];
   return j;
 }
 
@@ -487,6 +493,12 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
   return a;
 }
 
+std::string no_resolution(const Network& n, const std::string& given) {
+  return fmt::format("{}: the network's resolutions are {}",
+                     given.empty() ? "the architecture has no resolution" : "no resolution " + given,
+                     fmt::join(n.resolutions, ", "));
+}
+
 std::variant<Arch, std::string> parse_json(const Program& p, std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::string("the architecture is not a JSON object");
@@ -554,10 +566,108 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
     if (it == s.depths.end()) return fmt::format("{} cannot have depth {}", key, j["depths"][key].dump());
     a.depths[d] = static_cast<int>(it - s.depths.begin());
   }
+  if (n.resolutions.size() > 1 || j.contains("resolution")) {
+    auto r = j.contains("resolution") && j["resolution"].is_number_integer()
+                 ? resolution_index(n, j["resolution"].get<std::int64_t>())
+                 : std::nullopt;
+    if (!r) return no_resolution(n, j.contains("resolution") ? j["resolution"].dump() : "");
+    a.resolution = *r;
+  }
   return a;
 }
 
+// DyNAS-T's flat encoding (elastic_encoding), optionally followed by the resolution in pixels.
+std::variant<Arch, std::string> parse_flat(const Program& p, std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  const Network& n = net_of(p);
+  const std::size_t length = elastic_encoding(p, empty_arch(p)).size();
+  if (j.is_discarded() || !j.is_array() ||
+      !std::all_of(j.begin(), j.end(), [](const nlohmann::json& x) { return x.is_number_integer(); }))
+    return std::string("a flat architecture encoding is a list of integers");
+  if (length == 0) return std::string("only a space of elastic layers has a flat encoding");
+  if (j.size() != length && j.size() != length + 1)
+    return fmt::format("the flat encoding of this space has {} integers (and the resolution after them), not {}",
+                       length, j.size());
+  std::vector<std::int64_t> flat = j.get<std::vector<std::int64_t>>();
+  std::optional<std::int64_t> pixels;
+  if (flat.size() > length) {
+    pixels = flat.back();
+    flat.pop_back();
+  }
+  auto a = decode_elastic(p, flat);
+  if (auto* err = std::get_if<std::string>(&a)) return *err;
+  Arch arch = std::get<Arch>(a);
+  if (pixels || n.resolutions.size() > 1) {
+    auto r = pixels ? resolution_index(n, *pixels) : std::nullopt;
+    if (!r) return no_resolution(n, pixels ? std::to_string(*pixels) : "");
+    arch.resolution = *r;
+  }
+  return arch;
+}
+
 }  // namespace
+
+std::optional<int> resolution_index(const Network& n, std::int64_t pixels) {
+  auto it = std::find(n.resolutions.begin(), n.resolutions.end(), pixels);
+  if (it == n.resolutions.end()) return std::nullopt;
+  return static_cast<int>(it - n.resolutions.begin());
+}
+
+std::vector<std::int64_t> elastic_encoding(const Program& p, const Arch& a) {
+  const Network& n = net_of(p);
+  std::vector<const Unit*> elastic;
+  for (int l : n.layer_groups)
+    if (!n.units[l].elastic.empty()) elastic.push_back(&n.units[l]);
+  if (elastic.empty() || elastic.size() != n.layer_groups.size()) return {};
+  std::vector<std::int64_t> out;
+  for (std::size_t dim = 0; dim < elastic.front()->elastic.size(); ++dim)
+    for (std::size_t l = 0; l < elastic.size(); ++l) {
+      const Unit& u = *elastic[l];
+      if (dim >= u.elastic.size()) return {};
+      const PrimCall& call = u.choices[a.layers[l]].seq[0];
+      out.push_back(call.int_arg(u.elastic[dim].param, 0));
+    }
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
+    out.push_back(n.stages[n.depth_groups[d]].depths[a.depths[d]]);
+  return out;
+}
+
+std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vector<std::int64_t>& flat) {
+  const Network& n = net_of(p);
+  Arch a = empty_arch(p);
+  const std::size_t layers = n.layer_groups.size();
+  if (flat.size() != elastic_encoding(p, a).size() || layers == 0)
+    return fmt::format("the flat encoding of this space has {} integers, not {}", elastic_encoding(p, a).size(),
+                       flat.size());
+  const std::size_t dims = n.units[n.layer_groups[0]].elastic.size();
+  for (std::size_t l = 0; l < layers; ++l) {
+    const Unit& u = n.units[n.layer_groups[l]];
+    int found = -1;
+    for (std::size_t c = 0; c < u.choices.size() && found < 0; ++c) {
+      bool all = true;
+      for (std::size_t dim = 0; dim < dims; ++dim)
+        all = all && u.choices[c].seq[0].int_arg(u.elastic[dim].param, 0) == flat[dim * layers + l];
+      if (all) found = static_cast<int>(c);
+    }
+    if (found < 0) {
+      std::vector<std::string> values;
+      for (std::size_t dim = 0; dim < dims; ++dim)
+        values.push_back(fmt::format("{} {}", u.elastic[dim].param, flat[dim * layers + l]));
+      return fmt::format("layer {} cannot have {}", u.name, fmt::join(values, " and "));
+    }
+    a.layers[l] = found;
+  }
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
+    const Stage& s = n.stages[n.depth_groups[d]];
+    const std::int64_t want = flat[dims * layers + d];
+    auto it = std::find(s.depths.begin(), s.depths.end(), want);
+    if (it == s.depths.end())
+      return fmt::format("stage {} cannot have depth {} (it has {})", n.depth_groups[d], want,
+                         fmt::join(s.depths, ", "));
+    a.depths[d] = static_cast<int>(it - s.depths.begin());
+  }
+  return a;
+}
 
 std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view text) {
   if (!p.network) return std::string("the file has no network");
@@ -570,8 +680,12 @@ std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view te
     r = parse_genotype(p, text);
   else if (text.starts_with("{"))
     r = parse_json(p, text);
+  else if (text.starts_with("["))
+    r = parse_flat(p, text);
   else
-    return std::string("an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...) or a JSON object");
+    return std::string(
+        "an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...), a JSON object or, for an elastic "
+        "space, its flat encoding [3, 5, ...]");
   if (auto* a = std::get_if<Arch>(&r))
     if (auto err = check_arch(p, *a)) return *err;
   return r;

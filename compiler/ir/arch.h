@@ -27,6 +27,7 @@ struct Arch {
   std::vector<CellChoice> cells;  ///< per Network::cell_groups
   std::vector<int> layers;        ///< per Network::layer_groups: candidate index
   std::vector<int> depths;        ///< per Network::depth_groups: index into Stage::depths
+  int resolution = 0;             ///< index into Network::resolutions (0 when it has none)
   bool operator==(const Arch&) const = default;
 };
 
@@ -54,6 +55,18 @@ std::vector<int> output_nodes(const Cell& cell, const CellChoice& choice);
 /// operations. An architecture whose cells fail this computes a constant.
 bool connects_input(const Cell& cell, const CellChoice& choice);
 
+/// Where `pixels` stands among the network's resolutions, or nullopt.
+std::optional<int> resolution_index(const Network& network, std::int64_t pixels);
+
+/// DyNAS-T's flat encoding of an architecture of a space whose choice layers are all elastic: the
+/// first elastic parameter of every layer (OFA: the kernels), then the second (the expansions),
+/// ..., then every stage's depth (OFA: 20 + 20 + 5 = 45 integers). Layers beyond their stage's
+/// depth keep their values, as in DyNAS-T. The resolution is not part of it. Empty for a space
+/// that has choice layers other than elastic ones, or none.
+std::vector<std::int64_t> elastic_encoding(const Program& program, const Arch& arch);
+/// The architecture a flat encoding describes (at resolution index 0), or a one-line error.
+std::variant<Arch, std::string> decode_elastic(const Program& program, const std::vector<std::int64_t>& flat);
+
 enum class ArchFormat { Nb201, Darts, Json };
 
 /// Formats the program can print its architectures in (JSON always; NB201 for a single shared
@@ -71,8 +84,10 @@ nlohmann::json to_json(const Program& program, const Arch& arch);
 /// The most specific form the program supports.
 std::string to_text(const Program& program, const Arch& arch);
 
-/// Parses an architecture in any of the three forms (recognised by its first character), and
-/// checks it against the space. Returns the architecture or a one-line error.
+/// Parses an architecture in any of the three forms (recognised by its first character), or an
+/// elastic space's flat encoding `[3, 5, ..., 2, 4]` optionally followed by the resolution in
+/// pixels (required when the network has several), and checks it against the space. Returns
+/// the architecture or a one-line error.
 std::variant<Arch, std::string> parse_arch(const Program& program, std::string_view text);
 
 }  // namespace cella::ir

@@ -5,6 +5,7 @@
 #include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,13 @@ std::string word(E value) {
 
 std::string shape_str(const Shape& s) {
   return s.flat ? fmt::format("[{}]", s.channels) : fmt::format("{}@1/{}", s.channels, s.reduction);
+}
+
+// `k [3, 5, 7] x e [3, 4, 6]`
+std::string elastic_text(const std::vector<ElasticDim>& dims) {
+  std::vector<std::string> parts;
+  for (const ElasticDim& d : dims) parts.push_back(fmt::format("{} [{}]", d.param, fmt::join(d.values, ", ")));
+  return fmt::format("{}", fmt::join(parts, " x "));
 }
 
 std::string names(const std::vector<Op>& ops) {
@@ -186,14 +194,18 @@ std::string dump_text(const Program& p) {
     for (const auto& [k, v] : n.params) params.push_back(k + "=" + to_string(v));
     out += fmt::format("network {}({}): input {}, share {}\n", n.name, fmt::join(params, ", "), shape_str(n.input),
                        share_name(n.share));
+    if (!n.resolutions.empty()) out += fmt::format("  resolutions {}\n", fmt::join(n.resolutions, "|"));
     for (std::size_t i = 0; i < n.units.size(); ++i) {
       const Unit& u = n.units[i];
       out += fmt::format("  {} {} {}: {} -> {}", i, u.name, kind_name(u.kind), shape_str(u.in), shape_str(u.out));
       if (u.kind == UnitKind::Fixed) out += " = " + u.op.expansion();
       if (u.kind == UnitKind::Cell)
         out += fmt::format(", cell {} width {}, group {}", p.cells[u.cell].props().name, u.width, u.group);
-      if (u.kind == UnitKind::Choice)
+      if (u.kind == UnitKind::Choice && u.elastic.empty())
         out += fmt::format(", stride {}, group {}, {}", u.stride, u.group, names(u.choices));
+      if (u.kind == UnitKind::Choice && !u.elastic.empty())
+        out += fmt::format(", stride {}, group {}, elastic {} of {}", u.stride, u.group, elastic_text(u.elastic),
+                           u.choices.back().expansion());
       if (u.stage >= 0) out += fmt::format(", stage {}", u.stage);
       out += "\n";
     }
@@ -274,6 +286,11 @@ nlohmann::json dump_json(const Program& p) {
         for (const Op& op : u.choices) cands.push_back(op_json(op));
         uj["choices"] = cands;
         uj["stride"] = u.stride;
+        if (!u.elastic.empty()) {
+          nlohmann::json dims = nlohmann::json::array();
+          for (const ElasticDim& d : u.elastic) dims.push_back({{"param", d.param}, {"values", d.values}});
+          uj["elastic"] = dims;
+        }
       }
       units.push_back(uj);
     }
@@ -290,6 +307,7 @@ nlohmann::json dump_json(const Program& p) {
                     {"cell_groups", groups},
                     {"layer_groups", n.layer_groups},
                     {"depth_groups", n.depth_groups}};
+    if (!n.resolutions.empty()) j["network"]["resolutions"] = n.resolutions;
     if (const auto& a = n.auxiliary)
       j["network"]["auxiliary"] = {{"after", a->after}, {"op", a->op.expansion()}, {"weight", a->weight}};
   }

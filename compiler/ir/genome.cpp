@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "compiler/ir/subspace.h"
@@ -13,7 +14,7 @@ namespace {
 // One decision of the network, with the values it can take. Decisions with one value are kept
 // here (decoding still has to fill them in) but get no gene.
 struct Slot {
-  enum class Kind { Select, Edge, NodeOp, Combine, Layer, Depth } kind;
+  enum class Kind { Select, Edge, NodeOp, Combine, Layer, Depth, Resolution } kind;
   int group = 0;            // cell group, layer group or depth group
   int node = -1;            // Select, NodeOp, Combine: the node; Edge: its target
   int edge = -1;            // Edge
@@ -85,6 +86,8 @@ std::vector<Slot> layout(const Program& p) {
                      {},
                      static_cast<int>(n.stages[n.depth_groups[d]].depths.size()),
                      fmt::format("depth.stage {}", n.depth_groups[d])});
+  slots.push_back(
+      {Slot::Kind::Resolution, 0, -1, -1, {}, std::max<int>(1, static_cast<int>(n.resolutions.size())), "resolution"});
   return slots;
 }
 
@@ -131,6 +134,7 @@ std::vector<int> encode(const Program& program, const Arch& arch) {
         value = unit_runs(program, n.layer_groups[s.group], arch) ? arch.layers[s.group] : 0;
         break;
       case Slot::Kind::Depth: value = arch.depths[s.group]; break;
+      case Slot::Kind::Resolution: value = arch.resolution; break;
     }
     if (s.cardinality > 1) genome.push_back(value);
   }
@@ -176,6 +180,7 @@ Arch decode(const Program& program, const std::vector<int>& genome) {
       case Slot::Kind::Combine: a.cells[s.group].node_combine[s.node] = value; break;
       case Slot::Kind::Layer: a.layers[s.group] = value; break;
       case Slot::Kind::Depth: a.depths[s.group] = value; break;
+      case Slot::Kind::Resolution: a.resolution = value; break;
     }
   }
   if (next != genome.size())

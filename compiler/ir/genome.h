@@ -4,7 +4,8 @@
 // The layout follows the decisions the space declares, in order: per cell group and node, which
 // inputs a `select k` node keeps (an index into k_subsets), then one gene per incoming edge (its
 // candidate; an optional edge's value 0 is "absent"), the node's operation and its combine mode;
-// then one gene per choice layer and one per stage depth. Decisions with one value have no gene.
+// then one gene per choice layer, one per stage depth and one for the input resolution. Decisions
+// with one value have no gene.
 // Like DyNAS-T's encoding, every genome has every gene, even those the architecture does not use
 // (an edge a select node leaves out, a layer beyond its stage's depth): variation operators keep
 // working on fixed-length vectors, and decoding ignores them. Encoding writes 0 for them, so that

@@ -9,8 +9,9 @@
 //    reduction cell), whether it may be absent, its index in the stable order (by target, then
 //    source: NB201's 1<-0, 2<-0, 2<-1, ...) and its hierarchy (the edges sharing a target node).
 //  * A Network is a chain of units: fixed layers (stem, layers, head), cell instances and choice
-//    layers (one operation per layer from a set, MobileNet style), grouped in stages that may
-//    have a depth choice. Decision groups say which units share one choice.
+//    layers (one operation per layer from a set, MobileNet style, or the sub-shapes of one
+//    elastic layer, Once-for-All style), grouped in stages that may have a depth choice, and
+//    optionally a set of input resolutions. Decision groups say which units share one choice.
 //  * Ops are fully resolved sequences of primitive calls with concrete arguments.
 //
 // Invariants the rest of cella relies on:
@@ -202,7 +203,12 @@ struct Unit {
   Op op;                    ///< Fixed
   int cell = -1;            ///< Cell: index into Program::cells
   std::vector<Op> choices;  ///< Choice: candidates bound to this layer's width and stride
-  int group = -1;           ///< Cell: cell decision group; Choice: layer decision group
+  /// Choice: empty for a choice among separate operations; for an elastic layer (one primitive
+  /// whose elastic parameters were given lists), its dimensions. Its candidates are then the
+  /// sub-shapes of one set of weights, one per combination of the dimensions' values, the first
+  /// dimension varying slowest (`k3_e3, k3_e4, ..., k7_e6`), each the primitive with those values.
+  std::vector<ElasticDim> elastic;
+  int group = -1;  ///< Cell: cell decision group; Choice: layer decision group
   int stage = -1;
   int depth_index = 0;  ///< position inside its stage (0-based)
   Shape in, out;
@@ -249,6 +255,10 @@ struct Network {
   std::vector<int> layer_groups;  ///< unit index of each choice layer
   std::vector<int> depth_groups;  ///< stage index of each stage with a depth choice
   Shape input;                    ///< the data's channels (what the stem sees)
+  /// The sides the network resizes its input to (`resolution 128..224 step 4`), increasing; an
+  /// architecture picks one (Arch::resolution). Empty: the data's own size, no resizing.
+  std::vector<std::int64_t> resolutions;
+  diag::SourceRange resolution_range;
   std::optional<AuxiliaryHead> auxiliary;
   diag::SourceRange range;
 };

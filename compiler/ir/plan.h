@@ -124,19 +124,38 @@ struct LatencyPlan {
 };
 
 /// How the weight-sharing supernet is trained.
+/// The elastic supernets' training methods (`sampler sandwich`, `sampler progressive_shrinking`;
+/// docs/runtime.md, "Elastic supernets").
+struct ElasticPlan {
+  std::int64_t children = 2;     ///< random children per sandwich step besides the two ends
+  double label_smoothing = 0.1;  ///< of the hard-label cross-entropy
+  double clip_value = 1.0;       ///< sandwich: gradient values clipped to ±this (0: off)
+  double kd_ratio = 1.0;         ///< progressive shrinking: weight of the distillation from the full network
+  /// Progressive shrinking: epochs of its six phases (full, kernel, depth 1, depth 2, expand 1,
+  /// expand 2), which add up to supernet.epochs.
+  std::vector<std::int64_t> phases;
+};
+
+/// The initial learning rate of progressive shrinking's phase `phase` (0-5) as a fraction of the
+/// plan's: OFA's per-task learning rates relative to the elastic-kernel task's (kernel 0.03, depth
+/// 2.5e-3 then 7.5e-3, expand 2.5e-3 then 7.5e-3; the full network's own training, 1).
+double shrinking_lr_scale(std::size_t phase);
+
 struct SupernetPlan {
   std::int64_t epochs = 50;
   std::int64_t batch = 64;
   Optimizer optimizer;
   LrSchedule schedule;
   double clip = 5.0;
-  /// uniform (RSPS/SPOS path sampling), darts (first-order), gdas or snas (Gumbel-softmax).
+  /// uniform (RSPS/SPOS path sampling), sandwich (BigNAS), darts (first-order), gdas or snas
+  /// (Gumbel-softmax), proxyless.
   std::string method = "uniform";
   /// Path sampling only: one path for the whole network, or one per cell.
   PathMode path = PathMode::Network;
   double tau_max = 10.0, tau_min = 0.1;
   ArchOptimizer arch;
   LatencyPlan latency;
+  ElasticPlan elastic;
   std::int64_t arch_warmup = 0;  ///< lineage epochs before the architecture weights start to learn
   /// Epochs the first cosine spans (0: up to the first fresh start or the lineage's end);
   /// schedule.h says how phases use it.

@@ -4,10 +4,12 @@
 #include "compiler/ir/plan.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace cella::ir {
@@ -28,6 +30,15 @@ PrimParam bool_param(std::string name, bool def) {
 }
 PrimParam float_param(std::string name, double def, double max) {
   return PrimParam{std::move(name), ParamType::Float, Scalar{def}, false, 0, max};
+}
+
+PrimParam odd(PrimParam p) {
+  p.odd = true;
+  return p;
+}
+PrimParam elastic(PrimParam p) {
+  p.elastic = true;
+  return p;
 }
 
 std::vector<Primitive> make_table() {
@@ -89,6 +100,15 @@ std::vector<Primitive> make_table() {
        "MobileNetV2 inverted residual: expand 1x1, depthwise kxk, project 1x1",
        {int_param("k", std::nullopt), int_param("e", std::nullopt), out_param(), int_param("stride", 1),
         bool_param("se", false)},
+       PrimKind::Other},
+      {"mbv3",
+       "MobileNetV3 inverted residual as Once-for-All builds it: 1x1 expand to make_divisible(in*e, 8) (none at e = "
+       "1), BN, act; kxk depthwise, BN, act; squeeze-and-excitation with `se`; 1x1 project, BN; identity shortcut at "
+       "stride 1 and equal widths; act is ReLU, or h-swish with `hswish`. `k` and `e` may be lists: an elastic layer, "
+       "whose smaller kernels are the largest's centre through OFA's learnt transformation (`transform`) or as they "
+       "are (BigNAS)",
+       {elastic(odd(int_param("k", std::nullopt))), elastic(int_param("e", std::nullopt)), out_param(),
+        int_param("stride", 1), bool_param("se", false), bool_param("hswish", false), bool_param("transform", true)},
        PrimKind::Other},
   };
 }
@@ -194,7 +214,8 @@ namespace {
 // The training methods a plan may name: path sampling (`sampler NAME`) and weighted ones
 // (`weights NAME`); the runtime's methods.def has the same built-in names (a test checks it).
 std::vector<std::string>& methods_table(bool samples_paths) {
-  static std::vector<std::string> paths{"uniform"}, weights{"darts", "gdas", "snas", "proxyless"};
+  static std::vector<std::string> paths{"uniform", "sandwich", "progressive_shrinking"},
+      weights{"darts", "gdas", "snas", "proxyless"};
   return samples_paths ? paths : weights;
 }
 }  // namespace
@@ -294,6 +315,19 @@ std::string load_plugin_signatures(const std::string& path) {
   return err.empty() ? "" : fmt::format("plugin {}: {}", path, err);
 }
 
+std::int64_t make_divisible(double v, std::int64_t divisor) {
+  const auto d = static_cast<double>(divisor);
+  auto rounded = std::max(divisor, static_cast<std::int64_t>(v + d / 2) / divisor * divisor);
+  if (static_cast<double>(rounded) < 0.9 * v) rounded += divisor;
+  return rounded;
+}
+
+std::int64_t mbv3_mid(std::int64_t in, std::int64_t e) {
+  return make_divisible(std::round(static_cast<double>(in * e)));
+}
+
+std::int64_t mbv3_se_mid(std::int64_t mid) { return make_divisible(static_cast<double>(mid / 4)); }
+
 void fill_derived(PrimCall& call) {
   const Primitive* p = find_primitive(call.prim);
   if (!p) return;
@@ -357,7 +391,7 @@ std::int64_t out_size(const PrimCall& c, std::int64_t hw) {
   if (is_windowed(c)) return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("pad", 0), c.int_arg("dilation", 1));
   if (p == "conv_1xk_kx1") return conv_out(hw, c.int_arg("k", 1), s, c.int_arg("k", 1) / 2, 1);
   if (p == "factorized_reduce") return (hw + 1) / 2;
-  return (hw + s - 1) / s;  // zero, skip, resblock, mbconv, and plugins' `stride`
+  return (hw + s - 1) / s;  // zero, skip, resblock, mbconv, mbv3, and plugins' `stride`
 }
 
 Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
@@ -418,6 +452,24 @@ Cost cost(const PrimCall& c, const Shape& in, std::int64_t hw, bool affine) {
     }
     conv(mid, cout, 1, 1, ohw);
     bn(cout);
+  } else if (p == "mbv3") {
+    // As Once-for-All's flops counter counts (ofa/utils/flops_counter.py): the convolutions'
+    // multiply-accumulates, the squeeze-and-excitation's two 1x1 convolutions at 1x1; not batch
+    // norms, activations, biases or the pooling. Parameters include biases and BN's γ and β.
+    const std::int64_t e = c.int_arg("e", 1), mid = e == 1 ? cin : mbv3_mid(cin, e);
+    if (e != 1) {
+      conv(cin, mid, 1, 1, hw);
+      bn(mid);
+    }
+    conv(mid, mid, c.int_arg("k", 3), mid, ohw);
+    bn(mid);
+    if (c.bool_arg("se", false)) {
+      const std::int64_t se = mbv3_se_mid(mid);
+      r.params += mid * se + se + se * mid + mid;
+      r.macs += 2 * mid * se;
+    }
+    conv(mid, cout, 1, 1, ohw);
+    bn(cout);
   } else if (const Primitive* plugin = find_primitive(p)) {
     for (const CostTerm& t : plugin->cost) {
       std::int64_t k = t.kernel.empty() ? 1 : c.int_arg(t.kernel, 1);
@@ -444,8 +496,13 @@ std::string to_string(const PrimCall& call) {
   std::string s = call.prim;
   if (call.args.empty()) return s;
   s += "(";
-  for (std::size_t i = 0; i < call.args.size(); ++i)
-    s += (i ? ", " : "") + call.args[i].first + "=" + to_string(call.args[i].second);
+  for (std::size_t i = 0; i < call.args.size(); ++i) {
+    const auto& [name, value] = call.args[i];
+    auto dim =
+        std::find_if(call.elastic.begin(), call.elastic.end(), [&](const ElasticDim& d) { return d.param == name; });
+    s += (i ? ", " : "") + name + "=" +
+         (dim == call.elastic.end() ? to_string(value) : fmt::format("[{}]", fmt::join(dim->values, ", ")));
+  }
   return s + ")";
 }
 

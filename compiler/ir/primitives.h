@@ -31,12 +31,27 @@ struct PrimParam {
   bool from_input = false;              ///< defaults to the input's channel count (`out`)
   std::int64_t min = 0;                 ///< smallest allowed value for Int parameters
   double max = 1e18;                    ///< largest allowed value
+  bool odd = false;                     ///< Int: only odd values (a kernel with a centre)
+  /// Int: may be given a list of values, which makes the operation elastic (docs/language.md,
+  /// "Elastic layers"): one set of weights whose sub-shapes are the choices.
+  bool elastic = false;
+};
+
+/// One elastic dimension of a call: a parameter given a list (`k = [3, 5, 7]`), its values
+/// increasing. The call's own argument holds the largest, the shape its weights are made for.
+struct ElasticDim {
+  std::string param;
+  std::vector<std::int64_t> values;
+  bool operator==(const ElasticDim&) const = default;
 };
 
 /// A primitive applied with all its arguments resolved (channel defaults may stay unset).
 struct PrimCall {
   std::string prim;
   std::vector<std::pair<std::string, Scalar>> args;
+  /// Lists given to elastic parameters, until the network expands the call into one candidate
+  /// per combination (sema; never set on an ir::Op of a built network).
+  std::vector<ElasticDim> elastic;
 
   const Scalar* arg(std::string_view name) const;
   std::int64_t int_arg(std::string_view name, std::int64_t fallback) const;
@@ -124,6 +139,16 @@ std::string add_primitives_from_json(const std::string& json_text);
 /// Loads a plugin library's signatures (`extern "C" const char* cella_plugin_signatures()`)
 /// without running any of its code that needs LibTorch. Returns an error message or "".
 std::string load_plugin_signatures(const std::string& path);
+
+/// Once-for-All's make_divisible(v, 8): `v` rounded to the nearest multiple of `divisor`, at
+/// least `divisor`, and one multiple more where rounding took off more than a tenth of `v`.
+std::int64_t make_divisible(double v, std::int64_t divisor = 8);
+
+/// The middle width of an `mbv3` block on `in` channels at expansion `e`, OFA's
+/// make_divisible(round(in·e), 8), and the hidden width of its squeeze-and-excitation on `mid`
+/// channels, make_divisible(mid // 4, 8).
+std::int64_t mbv3_mid(std::int64_t in, std::int64_t e);
+std::int64_t mbv3_se_mid(std::int64_t mid);
 
 /// Fills derived defaults that depend on other arguments (e.g. `pad` from `k` and `dilation`).
 void fill_derived(PrimCall& call);

@@ -34,6 +34,11 @@ std::vector<std::vector<int>> split_hierarchies(const Cell& cell) {
   return out;
 }
 
+double shrinking_lr_scale(std::size_t phase) {
+  static const double scales[] = {1.0, 1.0, 2.5e-3 / 0.03, 7.5e-3 / 0.03, 2.5e-3 / 0.03, 7.5e-3 / 0.03};
+  return phase < 6 ? scales[phase] : 1.0;
+}
+
 void Schedule::add(Phase p) {
   if (p.end > p.begin) phases_.push_back(p);
 }
@@ -53,7 +58,20 @@ Schedule::Schedule(const SearchPlan& plan) {
   const std::size_t levels = at.size();
   // Only a hierarchical split trains its children in a phase of their own before keeping one.
   const std::int64_t c = sp.strategy == SplitStrategy::Hierarchical ? sp.child_epochs : 0;
-  add({PhaseKind::Supernet, -1, 0, levels ? at[0] : plain});
+  if (sn.method == "progressive_shrinking" && sn.elastic.phases.size() == 6 && levels == 0) {
+    // OFA's tasks: each phase a fresh optimizer and a cosine of its own from its learning rate.
+    std::int64_t begin = 0;
+    for (std::size_t k = 0; k < 6; ++k) {
+      const std::int64_t end = begin + sn.elastic.phases[k];
+      Phase ph{PhaseKind::Supernet, -1, begin, end, k > 0 && begin > 0};
+      ph.lr_scale = shrinking_lr_scale(k);
+      ph.shrinking = static_cast<int>(k);
+      add(ph);
+      begin = end;
+    }
+  } else {
+    add({PhaseKind::Supernet, -1, 0, levels ? at[0] : plain});
+  }
   for (std::size_t k = 0; k < levels; ++k) {
     const auto done = static_cast<std::int64_t>(k) * c;  // children's epochs before this split
     const std::int64_t s = at[k] + done;
@@ -133,9 +151,10 @@ bool Schedule::fresh_at(std::int64_t epoch) const {
 }
 
 double Schedule::lr(std::int64_t epoch) const {
-  if (constant_) return lr0_;
+  const double lr0 = lr0_ * (phases_.empty() ? 1.0 : phase_at(epoch).lr_scale);
+  if (constant_) return lr0;
   Segment s = segment_at(epoch);
-  return cosine_lr(lr0_, min_lr_, epoch - s.begin, s.length);
+  return cosine_lr(lr0, min_lr_, epoch - s.begin, s.length);
 }
 
 double Schedule::tau(std::int64_t epoch) const {
@@ -213,6 +232,9 @@ class Trainees {
 };
 
 std::string phase_name(const Phase& p) {
+  static const char* const shrinking[] = {"full network",    "elastic kernel",   "elastic depth 1",
+                                          "elastic depth 2", "elastic expand 1", "elastic expand 2"};
+  if (p.shrinking >= 0 && p.shrinking < 6) return shrinking[p.shrinking];
   switch (p.kind) {
     case PhaseKind::Supernet: return "supernet";
     case PhaseKind::Children: return fmt::format("split {}: children", p.level + 1);

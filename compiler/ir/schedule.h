@@ -10,6 +10,9 @@
 // children's phases, as HEP-NAS's and GM-NAS's `split_ckpts` do); a hierarchical split's
 // `child_epochs` come on top of it.
 //
+// Progressive shrinking (`sampler progressive_shrinking`) divides the supernet's training into
+// its six phases, each a fresh start at its own learning rate (shrinking_lr_scale).
+//
 // The learning rate follows one cosine from the start, over `supernet.cosine_epochs` when set
 // (periodic past its end, as PyTorch's CosineAnnealingLR, which HEP-NAS's code runs past its
 // end), else up to the first fresh start or the lineage's end. A phase that starts fresh (the
@@ -46,6 +49,8 @@ struct Phase {
   bool fresh = false;               ///< fresh optimizer state and a new cosine at `begin`
   bool reinit = false;              ///< the nodes start from fresh weights (split.restart)
   bool distill = false;             ///< weight steps distil from frozen teachers
+  double lr_scale = 1;              ///< its initial learning rate, as a fraction of the plan's
+  int shrinking = -1;               ///< progressive shrinking's phase (0-5), or -1
   std::int64_t epochs() const { return end - begin; }
 };
 

@@ -178,6 +178,7 @@ Mask Mask::full(const Program& p) {
     m.combines.push_back(combines);
   }
   for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
+  for (int s : n.depth_groups) m.depths.emplace_back(n.stages[s].depths.size(), true);
   return m;
 }
 
@@ -198,6 +199,8 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
   }
   for (std::size_t l = 0; l < m.layers.size(); ++l)
     for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
+  for (std::size_t d = 0; d < m.depths.size(); ++d)
+    for (std::size_t k = 0; k < m.depths[d].size(); ++k) m.depths[d][k] = static_cast<int>(k) == a.depths[d];
   return m;
 }
 
@@ -217,6 +220,8 @@ bool holds(const Program& p, const Mask& m, const Arch& a) {
   }
   for (std::size_t l = 0; l < a.layers.size(); ++l)
     if (layer_active(n, a, l) && !m.layers[l].at(static_cast<std::size_t>(a.layers[l]))) return false;
+  for (std::size_t d = 0; d < a.depths.size() && d < m.depths.size(); ++d)
+    if (!m.depths[d].at(static_cast<std::size_t>(a.depths[d]))) return false;
   return true;
 }
 
@@ -227,6 +232,8 @@ std::optional<std::string> why_empty(const Program& p, const Mask& m) {
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
     if (enabled_candidates(m.layers[l]).empty())
       return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
+  for (std::size_t d = 0; d < m.depths.size(); ++d)
+    if (enabled_candidates(m.depths[d]).empty()) return fmt::format("stage {} keeps no depth", n.depth_groups[d]);
   return std::nullopt;
 }
 
@@ -240,12 +247,13 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
     std::vector<int> ops = enabled_candidates(m.layers[l]);
     a.layers.push_back(ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)]);
   }
-  for (int s : n.depth_groups) {
-    const Stage& st = n.stages[s];
+  for (std::size_t g = 0; g < n.depth_groups.size(); ++g) {
+    const Stage& st = n.stages[n.depth_groups[g]];
     // Uniform over architectures: a depth weighs as many architectures as its layers allow.
     std::vector<double> weights;
-    for (std::int64_t depth : st.depths) {
-      double w = 1;
+    for (std::size_t di = 0; di < st.depths.size(); ++di) {
+      const std::int64_t depth = st.depths[di];
+      double w = g < m.depths.size() && !m.depths[g][di] ? 0 : 1;
       for (std::int64_t i = 0; i < depth; ++i) {
         const Unit& u = n.units[st.units[i]];
         if (u.kind == UnitKind::Choice) w *= static_cast<double>(enabled_candidates(m.layers[u.group]).size());
@@ -256,6 +264,8 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
   }
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
     if (!layer_active(n, a, l)) a.layers[l] = enabled_candidates(m.layers[l]).front();
+  if (n.resolutions.size() > 1)
+    a.resolution = static_cast<int>(std::uniform_int_distribution<std::size_t>(0, n.resolutions.size() - 1)(rng));
   return a;
 }
 

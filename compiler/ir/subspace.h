@@ -29,6 +29,9 @@ struct Mask {
   /// node's projection where concat is on, a plain network combines with the one mode on
   std::vector<std::vector<std::vector<bool>>> combines;
   std::vector<std::vector<bool>> layers;  ///< [layer group][candidate]
+  /// [depth group][index into Stage::depths]: a layer deeper than every depth left on never runs,
+  /// and a network of the mask does not allocate it (lower.h)
+  std::vector<std::vector<bool>> depths;
 
   /// Every candidate enabled: the whole supernet.
   static Mask full(const Program& program);

@@ -42,6 +42,16 @@ std::vector<std::string> verify(const Program& p) {
       if (u.kind == UnitKind::Cell && p.cells[u.cell].props().inputs == 1 && !(u.in == cur))
         errs.push_back(fmt::format("unit {}: input shape does not follow from the previous unit", i));
       if (u.kind == UnitKind::Choice && u.choices.empty()) errs.push_back(fmt::format("unit {}: empty choice", i));
+      if (!u.elastic.empty()) {
+        std::size_t product = 1;
+        for (const ElasticDim& d : u.elastic) product *= d.values.size();
+        if (u.kind != UnitKind::Choice || u.choices.size() != product)
+          errs.push_back(fmt::format("unit {}: an elastic layer with {} candidates for {} combinations", i,
+                                     u.choices.size(), product));
+        for (const Op& op : u.choices)
+          if (op.seq.size() != 1 || !op.seq[0].elastic.empty())
+            errs.push_back(fmt::format("unit {}: elastic candidate '{}' is not one plain primitive", i, op.name));
+      }
       cur = u.out;
     }
     for (std::size_t g = 0; g < net.cell_groups.size(); ++g)

@@ -120,6 +120,19 @@ class Lowering {
         lu.cell = cell_unit(static_cast<int>(i), u, c_pp, c_p, s_pp, s_p, prev_reduction, lu.out_size);
         c_out = lu.cell->out_channels;
         prev_reduction = p_.cells[u.cell].props().reduction;
+      } else if (!may_run(u)) {
+        // Deeper than every depth the mask leaves: never runs, so nothing is allocated.
+        lu.choices.assign(u.choices.size(), std::nullopt);
+        lu.out_size = s_p;
+        prev_reduction = u.stride > 1;
+      } else if (supernet_ && !u.elastic.empty()) {
+        // One set of weights, the largest sub-shape's (the last candidate), which every candidate
+        // slices whatever the mask enables; its batch norms have weights, as OFA's and BigNAS's.
+        lu.elastic = module(Role::ElasticLayer, lu.name, lu.name, static_cast<int>(i), u.group, -1, -1,
+                            u.choices.back(), u.in.channels, s_p, true);
+        lu.elastic->elastic = u.elastic;
+        lu.out_size = lu.elastic->out_size;
+        prev_reduction = u.stride > 1;
       } else {
         lu.out_size = s_p;
         for (std::size_t k = 0; k < u.choices.size(); ++k) {
@@ -154,6 +167,17 @@ class Lowering {
   }
 
  private:
+  // Whether a unit runs at some depth of its stage that the mask leaves on.
+  bool may_run(const ir::Unit& u) const {
+    if (u.stage < 0) return true;
+    const ir::Stage& st = p_.network->stages[static_cast<std::size_t>(u.stage)];
+    if (st.depth_group < 0 || mask_.depths.empty()) return true;
+    const std::vector<bool>& allowed = mask_.depths[static_cast<std::size_t>(st.depth_group)];
+    for (std::size_t k = st.depths.size(); k-- > 0;)
+      if (allowed[k]) return u.depth_index < st.depths[k];
+    return false;
+  }
+
   Module module(Role role, std::string name, std::string path, int unit, int group, int slot, int candidate,
                 const ir::Op& op, std::int64_t in_channels, std::int64_t in_size, bool affine) const {
     Module m;
@@ -316,6 +340,7 @@ std::vector<const Module*> Network::modules() const {
       for (const auto& m : u.cell->combine) add(m);
     }
     for (const auto& m : u.choices) add(m);
+    add(u.elastic);
   }
   return out;
 }
@@ -336,6 +361,12 @@ ir::Cost cost(const Module& m) {
     if (auto* s = std::get_if<ir::Shape>(&next)) shape = *s;
     size = ir::out_size(c, size);
   }
+  // OFA's kernel transformations: a k²×k² matrix per step down an elastic kernel list.
+  if (!m.op.seq.empty() && m.op.seq[0].bool_arg("transform", false))
+    for (const ir::ElasticDim& d : m.elastic)
+      if (d.param == "k")
+        for (std::size_t i = 0; i + 1 < d.values.size(); ++i)
+          total.params += d.values[i] * d.values[i] * d.values[i] * d.values[i];
   return total;
 }
 

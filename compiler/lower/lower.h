@@ -24,6 +24,7 @@ enum class Role {
   NodeOp,          ///< one candidate operation of a cell node (NAS-Bench-101 style)
   Combine,         ///< the projection of a concatenating cell node back to the width
   LayerCandidate,  ///< one candidate of a choice layer (MobileNet style)
+  ElasticLayer,    ///< an elastic layer of a supernet: the largest sub-shape, sliced by every candidate
   Auxiliary,       ///< the auxiliary head (stand-alone networks only)
 };
 
@@ -40,6 +41,9 @@ struct Module {
   std::int64_t in_channels = 0;
   std::int64_t in_size = 0, out_size = 0;  ///< spatial side before and after (0 when not asked for)
   bool affine = true;                      ///< its batch norms have weights
+  /// ElasticLayer: the unit's elastic dimensions (`op` is the largest sub-shape); cost() counts
+  /// OFA's kernel transformations from them.
+  std::vector<ir::ElasticDim> elastic;
 };
 
 /// A cell unit: its modules indexed as the runtime runs them.
@@ -81,6 +85,8 @@ struct Unit {
   std::optional<Module> fixed;                 ///< Fixed units
   std::optional<CellUnit> cell;                ///< Cell units
   std::vector<std::optional<Module>> choices;  ///< Choice units: [candidate]; empty when masked off
+  /// An elastic choice unit of a supernet (ir::Unit::elastic): one module instead of `choices`.
+  std::optional<Module> elastic;
   std::int64_t in_size = 0, out_size = 0;
 };
 
@@ -94,10 +100,13 @@ struct Network {
   std::vector<const Module*> modules() const;
 };
 
-/// Lowers the program's network with the candidates `mask` enables. `supernet`: batch norms
-/// inside cells and choice layers without weights, and the space's `search_bn`s (the reference
-/// search code); otherwise a stand-alone network, without them. `input_size` is the input's side
-/// (28 for Fashion-MNIST); 0 leaves the spatial sizes at 0.
+/// Lowers the program's network with the candidates `mask` enables; a choice layer deeper than
+/// every depth the mask leaves its stage has no modules (a network of one architecture holds
+/// only the layers that run). `supernet`: batch norms
+/// inside cells and choice layers without weights (an elastic layer is one module with weighted
+/// batch norms instead, ElasticLayer), and the space's `search_bn`s (the reference search code); otherwise a
+/// stand-alone network, without them. `input_size` is the input's side (28 for Fashion-MNIST); 0 leaves the spatial
+/// sizes at 0.
 Network lower(const ir::Program& program, const ir::Mask& mask, bool supernet, std::int64_t input_size = 0);
 
 /// Parameters and multiply-accumulates of one module at its sizes.

@@ -314,7 +314,9 @@ std::string canonical(const ir::Program& p, const ir::Arch& a) {
     }
     chain.push_back("|");
   }
-  return s + "/" + fmt::format("{}", fmt::join(chain, " "));
+  s += "/" + fmt::format("{}", fmt::join(chain, " "));
+  if (!n.resolutions.empty()) s += fmt::format("@{}", n.resolutions[a.resolution]);
+  return s;
 }
 
 namespace {
@@ -596,6 +598,7 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
     if (unique) *unique *= chain_only && with_unique ? distinct_chain_words(n, st) : stage_sum;
   }
   out.raw = raw;
+  out.resolutions = std::max<int>(1, static_cast<int>(n.resolutions.size()));
   if (swaps && simple) {
     BigInt cells_raw = 1;
     for (const ir::CellGroup& g : n.cell_groups) cells_raw *= per_cell[g.cell];
@@ -609,10 +612,13 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
     // Identity layers make different encodings equal: count distinct canonical forms.
     if (raw <= kEnumerateLimit) {
       std::unordered_set<std::string> seen;
-      enumerate(p, kEnumerateLimit, [&](const ir::Arch& a) {
-        seen.insert(canonical(p, a));
-        return true;
-      });
+      enumerate(
+          p, kEnumerateLimit,
+          [&](const ir::Arch& a) {
+            seen.insert(canonical(p, a));
+            return true;
+          },
+          /*every_resolution=*/false);
       unique = BigInt(seen.size());
     } else {
       unique.reset();
@@ -625,7 +631,8 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
   return out;
 }
 
-bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn) {
+bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn,
+               bool every_resolution) {
   if (!p.network) return false;
   const ir::Network& n = *p.network;
   // Domains of every decision.
@@ -644,6 +651,8 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
   }
   for (int u : n.layer_groups) product *= n.units[u].choices.size();
   for (int s : n.depth_groups) product *= n.stages[s].depths.size();
+  const int resolutions = every_resolution ? std::max<int>(1, static_cast<int>(n.resolutions.size())) : 1;
+  product *= resolutions;
   if (product > BigInt(limit) * 64) return false;
   ir::Arch a;
   a.cells.resize(cells.size());
@@ -666,7 +675,9 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
       if (++emitted > limit) return false;
       if (!fn(a)) return true;
     }
-    // Odometer: depths, then layers, then cells.
+    // Odometer: the resolution, depths, then layers, then cells.
+    if (++a.resolution < resolutions) continue;
+    a.resolution = 0;
     std::size_t k = 0;
     for (; k < a.depths.size(); ++k) {
       if (++a.depths[k] < static_cast<int>(n.stages[n.depth_groups[k]].depths.size())) break;

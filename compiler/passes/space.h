@@ -35,8 +35,12 @@ struct CellCount {
   std::optional<BigInt> without_swaps;
 };
 
+/// The sizes count for one input resolution: a network that resizes its input to one of
+/// several (`resolution 128..224 step 4`) has `resolutions` times as many architectures, which
+/// the counts leave out, as Once-for-All's "10^19" does.
 struct SpaceSize {
   BigInt raw;
+  int resolutions = 1;
   std::optional<BigInt> unique;
   std::optional<BigInt> without_swaps;  ///< the whole space so counted; absent when no cell has swaps
   std::vector<CellCount> cells;         ///< one per cell type used by the network
@@ -57,15 +61,17 @@ SpaceSize count(const ir::Program& program, bool unique = true);
 /// Calls `fn` for every valid choice of the cell, in a stable order; stops early if `fn` returns false.
 void enumerate_cell(const ir::Cell& cell, const std::function<bool(const ir::CellChoice&)>& fn);
 /// Every architecture of the network (only for spaces of at most `limit` architectures; returns
-/// false without calling `fn` otherwise).
-bool enumerate(const ir::Program& program, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn);
+/// false without calling `fn` otherwise), at every input resolution, or at the first only.
+bool enumerate(const ir::Program& program, std::uint64_t limit, const std::function<bool(const ir::Arch&)>& fn,
+               bool every_resolution = true);
 
 /// The canonical form of a cell choice: equal for choices that compute the same function up to
 /// weight renaming. It follows NAS-Bench-201's convention: identity edges pass their input on,
 /// zero edges and edges from all-zero nodes become '#', the terms of a sum are sorted, and nodes
 /// that do not reach the output do not appear.
 std::string canonical(const ir::Cell& cell, const ir::CellChoice& choice);
-/// Canonical form of a whole architecture (cells, then the chain of layers without identities).
+/// Canonical form of a whole architecture (cells, then the chain of layers without identities,
+/// then `@` and the input resolution where the network has a resolution choice).
 std::string canonical(const ir::Program& program, const ir::Arch& arch);
 
 }  // namespace cella::passes

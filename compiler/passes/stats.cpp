@@ -7,6 +7,9 @@
 namespace cella::passes {
 
 NetworkStats network_stats(const ir::Program& p, const ir::Arch* arch, std::int64_t size, bool affine) {
+  const std::vector<std::int64_t>& resolutions = p.network->resolutions;
+  if (!resolutions.empty())
+    size = arch ? resolutions.at(static_cast<std::size_t>(arch->resolution)) : resolutions.back();
   ir::Mask mask = arch ? ir::Mask::of_arch(p, *arch) : ir::Mask::full(p);
   lower::Network net = lower::lower(p, mask, /*supernet=*/!affine, size);
   NetworkStats total;

@@ -17,7 +17,9 @@ struct NetworkStats {
 };
 
 /// Stats of `arch` (every unit at its chosen operations), or, with no architecture, of the
-/// supernet holding every candidate. `size` is the input's side length (28 for Fashion-MNIST).
+/// supernet holding every candidate (of an elastic layer, the largest sub-shape, whose weights
+/// the others slice, and OFA's kernel transformations). `size` is the input's side length (28 for Fashion-MNIST); a
+/// network with a resolution choice resizes it to the architecture's (the supernet: its largest).
 /// `affine` says whether batch norms inside cells and choice layers have weights (stand-alone
 /// networks) or not (supernets, as in the reference code).
 NetworkStats network_stats(const ir::Program& program, const ir::Arch* arch, std::int64_t size, bool affine);

@@ -554,6 +554,68 @@ std::vector<ir::Op> Evaluator::expand_all(const Value& ops, const Bindings& bind
   return out;
 }
 
+bool Evaluator::int_fits(const ir::PrimParam& p, const ir::Primitive& prim, const Value& v) {
+  if (v.i < p.min || static_cast<double>(v.i) > p.max) {
+    diags_.report(Kind::ValueOutOfRange, v.range,
+                  fmt::format("'{}' of '{}' must be at least {}, got {}", p.name, prim.name, p.min, v.i));
+    return false;
+  }
+  if (p.odd && v.i % 2 == 0) {
+    diags_.report(Kind::EvenKernel, v.range, fmt::format("'{}' of '{}' must be odd, got {}", p.name, prim.name, v.i));
+    diags_.note(
+        "a kernel needs a centre: 'same' padding keeps the size, and a smaller elastic kernel is the centre "
+        "of the largest");
+    return false;
+  }
+  return true;
+}
+
+std::string Evaluator::elastic_params_note() {
+  std::vector<std::string> names;
+  for (const ir::Primitive& q : ir::primitives())
+    for (const ir::PrimParam& pp : q.params)
+      if (pp.elastic) names.push_back(fmt::format("`{}` of `{}`", pp.name, q.name));
+  return fmt::format("only elastic parameters take a list of values ({})", fmt::join(names, ", "));
+}
+
+std::optional<ir::ElasticDim> Evaluator::elastic_dim(const ir::PrimParam& p, const ir::Primitive& prim,
+                                                     const Value& v) {
+  if (!allow_elastic_) {
+    diags_.report(
+        Kind::MisplacedElastic, v.range,
+        fmt::format("'{}' of '{}' is a list: an elastic layer, which only a stage may be", p.name, prim.name));
+    diags_.note(
+        "an elastic operation is the body of a stage, `stage NAME(...) * [2, 3, 4] width 24`; a fixed layer, a "
+        "cell edge or a candidate among others takes one value");
+    return std::nullopt;
+  }
+  ir::ElasticDim dim{p.name, {}};
+  for (std::size_t i = 0; i < v.list.size(); ++i) {
+    Value x = v.list[i];
+    if (i < v.item_ranges.size() && v.item_ranges[i].valid()) x.range = v.item_ranges[i];
+    if (!x.range.valid()) x.range = v.range;
+    if (x.kind != Value::Kind::Int) {
+      diags_.report(
+          Kind::TypeMismatch, x.range,
+          fmt::format("the values of elastic '{}' of '{}' are integers, got {}", p.name, prim.name, kind_word(x.kind)));
+      return std::nullopt;
+    }
+    if (!int_fits(p, prim, x)) return std::nullopt;
+    if (std::find(dim.values.begin(), dim.values.end(), x.i) != dim.values.end()) {
+      diags_.report(Kind::DuplicateCandidate, x.range,
+                    fmt::format("{} appears twice in the values of elastic '{}'", x.i, p.name));
+      return std::nullopt;
+    }
+    dim.values.push_back(x.i);
+  }
+  if (dim.values.empty()) {
+    diags_.report(Kind::EmptyChoice, v.range, fmt::format("elastic '{}' of '{}' has no values", p.name, prim.name));
+    return std::nullopt;
+  }
+  std::sort(dim.values.begin(), dim.values.end());
+  return dim;
+}
+
 bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, std::vector<ir::PrimCall>& out) {
   // Parameter names of the callee, in order.
   std::vector<std::string> params;
@@ -633,16 +695,23 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
           continue;
         }
         call.args.emplace_back(p.name, ir::Scalar{v.b});
+      } else if (p.type == ir::ParamType::Int && v.kind == Value::Kind::List && p.elastic) {
+        auto dim = elastic_dim(p, *prim, v);
+        if (!dim) {
+          ok = false;
+          continue;
+        }
+        call.args.emplace_back(p.name, ir::Scalar{dim->values.back()});
+        call.elastic.push_back(std::move(*dim));
       } else if (p.type == ir::ParamType::Int) {
         if (v.kind != Value::Kind::Int) {
           diags_.report(Kind::TypeMismatch, v.range,
                         fmt::format("'{}' of '{}' must be an integer, got {}", p.name, prim->name, kind_word(v.kind)));
+          if (v.kind == Value::Kind::List) diags_.note(elastic_params_note());
           ok = false;
           continue;
         }
-        if (v.i < p.min || static_cast<double>(v.i) > p.max) {
-          diags_.report(Kind::ValueOutOfRange, v.range,
-                        fmt::format("'{}' of '{}' must be at least {}, got {}", p.name, prim->name, p.min, v.i));
+        if (!int_fits(p, *prim, v)) {
           ok = false;
           continue;
         }

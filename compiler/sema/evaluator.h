@@ -56,6 +56,10 @@ class Evaluator {
 
   diag::DiagnosticEngine& diags() { return diags_; }
 
+  /// Whether a list may be given to an elastic parameter (`mbv3(k = [3, 5, 7])`): only while a
+  /// stage's body is expanded. Elsewhere such a list is reported.
+  void allow_elastic(bool allow) { allow_elastic_ = allow; }
+
  private:
   std::optional<Value> eval_name(const ast::Expr& e, const Env& env);
   std::optional<Value> eval_call(const ast::Expr& e, const Env& env);
@@ -64,11 +68,17 @@ class Evaluator {
   std::optional<Value> eval_comprehension(const ast::Expr& e, const Env& env);
   bool expand_step(const OpStep& step, const Bindings& bind, bool top, std::vector<ir::PrimCall>& out);
   void unknown_name(const std::string& name, diag::SourceRange range, bool want_op, const Env& env = {});
+  // Checks an integer argument against its parameter's range and oddness; reports and returns false.
+  bool int_fits(const ir::PrimParam& p, const ir::Primitive& prim, const Value& v);
+  // The values of a list given to an elastic parameter, checked and increasing; nullopt after reporting.
+  std::optional<ir::ElasticDim> elastic_dim(const ir::PrimParam& p, const ir::Primitive& prim, const Value& v);
+  static std::string elastic_params_note();
 
   const Globals& globals_;
   diag::DiagnosticEngine& diags_;
   std::vector<std::string> expanding_;  // composite ops being expanded, to catch recursion
   int want_op_ = 0;                     // > 0 while evaluating a list of operations
+  bool allow_elastic_ = false;
 };
 
 }  // namespace cella::sema

@@ -11,8 +11,11 @@ namespace cella::sema {
 std::optional<ir::Cell> build_cell(const ast::CellDecl& decl, const Globals& globals, Evaluator& ev);
 
 /// Builds the network, checking shapes through every unit. `cells` maps cell names to built cells.
+/// `input` is the data's shape and `classes` its classes, the value of a network parameter
+/// `classes` declared without a default.
 std::optional<ir::Network> build_network(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev,
-                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input);
+                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input,
+                                         std::int64_t classes);
 
 /// Builds the search plan for `network`; `overrides` holds the dotted `--set` entries.
 std::optional<ir::SearchPlan> build_search(const ast::SearchDecl& decl, Evaluator& ev,

@@ -1,5 +1,6 @@
 // Networks: parameters (with --set), units and stages, shape checks through every layer.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -23,8 +24,14 @@ std::string shape_text(const ir::Shape& s) {
 class NetworkBuilder {
  public:
   NetworkBuilder(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev, std::vector<ir::Cell>& cells,
-                 const Options& options)
-      : decl_(decl), globals_(globals), ev_(ev), diags_(ev.diags()), cells_(cells), options_(options) {}
+                 const Options& options, std::int64_t classes)
+      : decl_(decl),
+        globals_(globals),
+        ev_(ev),
+        diags_(ev.diags()),
+        cells_(cells),
+        options_(options),
+        classes_(classes) {}
 
   std::optional<ir::Network> build(ir::Shape input) {
     std::size_t before = diags_.error_count();
@@ -44,6 +51,7 @@ class NetworkBuilder {
           break;
         case ast::NetStmtKind::Auxiliary: auxiliary(s); break;
         case ast::NetStmtKind::Stage: stage(s); break;
+        case ast::NetStmtKind::Resolution: resolution(s); break;
         case ast::NetStmtKind::Share: share(s); break;
       }
       if (diags_.error_count() > before) return std::nullopt;
@@ -104,6 +112,8 @@ class NetworkBuilder {
         v->range = p.range;
       } else if (p.default_value) {
         v = ev_.eval(*p.default_value, env_);
+      } else if (p.name == "classes") {
+        v = Value::make_int(classes_, p.range);  // the data set's
       } else {
         diags_.report(Kind::MissingArgument, p.range, fmt::format("network parameter '{}' has no value", p.name));
         diags_.note(fmt::format("give it a default (`{} = 16`) or set it: `--set {}=16`", p.name, p.name));
@@ -265,6 +275,11 @@ class NetworkBuilder {
     for (std::size_t i = 0; i < cells_.size(); ++i)
       if (cells_[i].props().name == s.name) cell_index = static_cast<int>(i);
     if (cell_index < 0 && globals_.cells.count(s.name)) return;  // the cell had errors, reported already
+    if (cell_index >= 0 && s.call) {
+      diags_.report(Kind::TypeMismatch, s.call->range, fmt::format("cell '{}' takes no arguments", s.name));
+      diags_.note("a stage of cells sets their width with `width`; a cell's operations take their arguments inside it");
+      return;
+    }
     if (cell_index >= 0) {
       if (stride) {
         diags_.report(Kind::InvalidValue, s.stride->range, "a cell stage takes its stride from the cell");
@@ -280,8 +295,9 @@ class NetworkBuilder {
       name_expr.kind = ast::ExprKind::Name;
       name_expr.text = s.name;
       name_expr.range = s.name_range;
-      auto ops = ev_.eval_ops(name_expr, env_);
+      auto ops = ev_.eval_ops(s.call ? *s.call : name_expr, env_);
       if (!ops) return;
+      if (s.call) ops->names = {s.name};
       if (ops->list.empty()) {
         diags_.report(Kind::EmptyChoice, s.name_range, fmt::format("opset '{}' is empty", s.name));
         return;
@@ -429,8 +445,12 @@ class NetworkBuilder {
     Bindings bind;
     bind.stride = stride;
     bind.out = width;
+    ev_.allow_elastic(true);
     std::vector<ir::Op> cands = ev_.expand_all(ops, bind);
+    ev_.allow_elastic(false);
     if (cands.size() != ops.list.size()) return false;
+    std::vector<ir::ElasticDim> dims;
+    if (!elastic_candidates(cands, s, dims)) return false;
     ir::Shape want{width, cur_.reduction * stride, false};
     for (const ir::Op& op : cands) {
       auto r = op.shape(cur_);
@@ -460,6 +480,7 @@ class NetworkBuilder {
     u.role = "choice";
     u.name = fmt::format("layers.{}", net_.units.size());
     u.choices = std::move(cands);
+    u.elastic = std::move(dims);
     u.stage = stage_index;
     u.depth_index = d;
     u.width = width;
@@ -469,6 +490,133 @@ class NetworkBuilder {
     u.range = s.name_range;
     push(std::move(u));
     return true;
+  }
+
+  // An elastic operation (a primitive given lists) is a stage's whole body: its candidates are
+  // its sub-shapes, one per combination of the lists' values, replacing `cands`, and `dims` says
+  // which. Anything else that holds a list is reported; false then.
+  bool elastic_candidates(std::vector<ir::Op>& cands, const ast::NetStmt& s, std::vector<ir::ElasticDim>& dims) {
+    const ir::PrimCall* elastic = nullptr;
+    for (const ir::Op& op : cands)
+      for (const ir::PrimCall& c : op.seq)
+        if (!c.elastic.empty()) {
+          if (cands.size() > 1 || op.seq.size() > 1) {
+            diags_.report(Kind::MisplacedElastic, op.origin,
+                          cands.size() > 1 ? fmt::format("elastic '{}' is one candidate among {} in stage '{}'", c.prim,
+                                                         cands.size(), s.name)
+                                           : fmt::format("elastic '{}' is one step of '{}'", c.prim, op.expansion()));
+            diags_.note(
+                "an elastic layer's choices are the sub-shapes of one set of weights: it is a stage's whole body, "
+                "one primitive (`stage NAME(...) * [2, 3, 4]`)",
+                s.name_range);
+            return false;
+          }
+          elastic = &c;
+        }
+    if (!elastic) return true;
+    dims = elastic->elastic;
+    if (elastic->prim == "mbv3")
+      for (const ir::ElasticDim& d : dims)
+        if (d.param == "e" && d.values.front() == 1) {
+          diags_.report(Kind::ValueOutOfRange, cands[0].origin,
+                        fmt::format("elastic expansion [{}] includes 1", fmt::join(d.values, ", ")));
+          diags_.note(
+              "a block at expansion 1 has no expand layer, so it is not a slice of the others; give it a stage of "
+              "its own with `e = 1`");
+          return false;
+        }
+    // One candidate per combination, the first dimension slowest.
+    std::vector<ir::Op> subs;
+    std::vector<std::size_t> at(dims.size(), 0);
+    while (true) {
+      ir::Op op = cands[0];
+      ir::PrimCall& call = op.seq[0];
+      call.elastic.clear();
+      std::vector<std::string> parts;
+      for (std::size_t i = 0; i < dims.size(); ++i) {
+        call.set(dims[i].param, ir::Scalar{dims[i].values[at[i]]});
+        parts.push_back(fmt::format("{}{}", dims[i].param, dims[i].values[at[i]]));
+      }
+      op.name = fmt::format("{}", fmt::join(parts, "_"));
+      ir::fill_derived(call);
+      subs.push_back(std::move(op));
+      std::size_t i = dims.size();
+      while (i > 0 && ++at[i - 1] == dims[i - 1].values.size()) at[--i] = 0;
+      if (i == 0) break;
+    }
+    cands = std::move(subs);
+    return true;
+  }
+
+  // `resolution 128..224 step 4`, `resolution [160, 192, 224]` or `resolution 224`: the sides
+  // the network resizes its input to, one per architecture.
+  void resolution(const ast::NetStmt& s) {
+    if (!net_.resolutions.empty()) {
+      diags_.report(Kind::DuplicateStatement, s.range, "a network has one `resolution` statement");
+      diags_.note(fmt::format("the first is at line {}", net_.resolution_range.line));
+      return;
+    }
+    auto v = ev_.eval(*s.value, env_);
+    if (!v) return;
+    std::vector<std::int64_t> sizes;
+    std::vector<SourceRange> where;
+    if (v->kind == Value::Kind::Int) {
+      sizes.push_back(v->i);
+      where.push_back(s.value->range);
+    } else if (v->kind == Value::Kind::List) {
+      for (std::size_t i = 0; i < v->list.size(); ++i) {
+        SourceRange r = i < v->item_ranges.size() && v->item_ranges[i].valid() ? v->item_ranges[i] : s.value->range;
+        if (v->list[i].kind != Value::Kind::Int) {
+          diags_.report(Kind::TypeMismatch, r,
+                        fmt::format("a resolution is an integer (pixels), got {}", kind_word(v->list[i].kind)));
+          return;
+        }
+        sizes.push_back(v->list[i].i);
+        where.push_back(r);
+      }
+    } else {
+      diags_.report(Kind::TypeMismatch, s.value->range,
+                    fmt::format("`resolution` takes a side in pixels, a list or a range, got {}", kind_word(v->kind)));
+      return;
+    }
+    if (s.step) {
+      if (s.value->kind != ast::ExprKind::Range) {
+        diags_.report(Kind::BadResolution, s.step->range, "`step` follows a range, `128..224 step 4`");
+        return;
+      }
+      auto step = ev_.eval_int(*s.step, env_, "a resolution step", 1, 1 << 20);
+      if (!step) return;
+      if (!sizes.empty() && (sizes.back() - sizes.front()) % *step != 0) {
+        diags_.report(Kind::BadResolution, s.value->range.to(s.step->range),
+                      fmt::format("steps of {} from {} do not reach {}", *step, sizes.front(), sizes.back()));
+        diags_.note(fmt::format("end the range at {}", sizes.front() + (sizes.back() - sizes.front()) / *step * *step));
+        return;
+      }
+      std::vector<std::int64_t> stepped;
+      for (std::size_t i = 0; i < sizes.size(); i += static_cast<std::size_t>(*step)) stepped.push_back(sizes[i]);
+      sizes = std::move(stepped);
+      where.assign(sizes.size(), s.value->range);
+    }
+    if (sizes.empty()) {
+      diags_.report(Kind::BadResolution, s.value->range, "the resolution list is empty");
+      return;
+    }
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] < 1 || sizes[i] > 8192) {
+        diags_.report(Kind::BadResolution, where[i],
+                      fmt::format("a resolution must be between 1 and 8192 pixels, got {}", sizes[i]));
+        return;
+      }
+      if (i > 0 && sizes[i] <= sizes[i - 1]) {
+        diags_.report(Kind::BadResolution, where[i],
+                      sizes[i] == sizes[i - 1]
+                          ? fmt::format("resolution {} is listed twice", sizes[i])
+                          : fmt::format("resolution {} follows {}: list them increasing", sizes[i], sizes[i - 1]));
+        return;
+      }
+    }
+    net_.resolutions = std::move(sizes);
+    net_.resolution_range = s.range.to(s.value->range);
   }
 
   void share(const ast::NetStmt& s) {
@@ -521,6 +669,7 @@ class NetworkBuilder {
   diag::DiagnosticEngine& diags_;
   std::vector<ir::Cell>& cells_;
   const Options& options_;
+  std::int64_t classes_;
   ir::Network net_;
   Env env_;
   ir::Shape cur_;
@@ -530,8 +679,9 @@ class NetworkBuilder {
 }  // namespace
 
 std::optional<ir::Network> build_network(const ast::NetworkDecl& decl, const Globals& globals, Evaluator& ev,
-                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input) {
-  return NetworkBuilder(decl, globals, ev, cells, options).build(input);
+                                         std::vector<ir::Cell>& cells, const Options& options, ir::Shape input,
+                                         std::int64_t classes) {
+  return NetworkBuilder(decl, globals, ev, cells, options, classes).build(input);
 }
 
 std::optional<Value> parse_override(const std::string& text) {

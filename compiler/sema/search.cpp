@@ -668,10 +668,52 @@ class SearchBuilder {
     return true;
   }
 
+  // The sandwich rule and progressive shrinking train sub-shapes of one set of weights: they need
+  // elastic layers, and train the whole supernet; progressive shrinking needs its phases' epochs.
+  bool elastic_method_applies() {
+    const std::string& method = plan_.supernet.method;
+    if (method != "sandwich" && method != "progressive_shrinking") return true;
+    if (plan_.split.strategy != ir::SplitStrategy::None) {
+      diags_.report(Kind::InvalidValue, range_of("split"),
+                    fmt::format("`sampler {}` trains the whole supernet; splitting it is not built yet", method));
+      diags_.note("leave the split block out, or split a supernet trained with `sampler uniform`");
+      return false;
+    }
+    if (std::none_of(network_.units.begin(), network_.units.end(),
+                     [](const ir::Unit& u) { return !u.elastic.empty(); })) {
+      diags_.report(Kind::InvalidValue, range_of("supernet.sampler"),
+                    fmt::format("`sampler {}` trains the sub-shapes of elastic layers, and network '{}' has none",
+                                method, network_.name));
+      diags_.note(
+          "give a stage an elastic body (`stage mbv3(k = [3, 5, 7], e = [3, 4, 6]) * [2, 3, 4]`), or train "
+          "with `sampler uniform`");
+      return false;
+    }
+    if (method != "progressive_shrinking") return true;
+    const std::vector<std::int64_t>& phases = plan_.supernet.elastic.phases;
+    std::int64_t sum = 0;
+    for (std::int64_t e : phases) sum += e;
+    if (phases.size() != 6 || sum != plan_.supernet.epochs) {
+      diags_.report(
+          phases.empty() ? Kind::MissingSetting : Kind::InvalidSchedule,
+          phases.empty() ? range_of("supernet.sampler") : range_of("supernet.phases"),
+          phases.size() != 6
+              ? fmt::format("progressive shrinking has six phases, and `phases` lists {} epoch counts", phases.size())
+              : fmt::format("the phases' epochs add up to {}, and the supernet trains {} epochs", sum,
+                            plan_.supernet.epochs));
+      diags_.note(
+          "`phases [full, kernel, depth 1, depth 2, expand 1, expand 2]`: epochs per phase, adding up to "
+          "`epochs`, e.g. `phases [4, 4, 1, 4, 1, 4]` for 18 (OFA's proportions, shortened)");
+      return false;
+    }
+    return true;
+  }
+
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply() || !combine_choices_apply())
+    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply() || !combine_choices_apply() ||
+        !elastic_method_applies())
       return;
     if (!ir::split_points_apply(p)) {
       overrun_warning();

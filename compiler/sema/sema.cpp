@@ -147,7 +147,8 @@ std::optional<ir::Program> analyze(const std::vector<ast::File>& files, const Op
   if (diags.error_count() > before) return std::nullopt;
 
   if (network) {
-    program.network = build_network(*network, g, ev, program.cells, options, ir::Shape{shape->channels, 1, false});
+    program.network =
+        build_network(*network, g, ev, program.cells, options, ir::Shape{shape->channels, 1, false}, shape->classes);
   } else {
     for (const auto& [name, _] : options.overrides)
       if (name.find('.') == std::string::npos)

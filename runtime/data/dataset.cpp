@@ -159,6 +159,11 @@ std::pair<Dataset, Dataset> load_format(const ir::DataSet& set, const std::strin
     Dataset train = draw(templates, n, gen);
     return {train, draw(templates, std::max<std::int64_t>(256, n / 4), gen)};
   }
+  if (set.format == "shape_only")
+    throw DataError(
+        fmt::format("{}: cella has no loader for it; the entry gives the shape ({}x{}x{}, {} classes) that "
+                    "count, show and stats build the network for",
+                    set.name, set.channels, set.size, set.size, set.classes));
   throw DataError(fmt::format("{}: no loader for format '{}'", set.name, set.format));
 }
 

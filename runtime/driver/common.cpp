@@ -140,6 +140,12 @@ void smoke_plan(ir::SearchPlan& plan, const std::string& data) {
   for (std::size_t k = 0; k < at.size(); ++k) at[k] = static_cast<std::int64_t>(k) + 1;
   plan.supernet.epochs = std::max<std::int64_t>(1, static_cast<std::int64_t>(at.size()) + (trains_after_last ? 1 : 0));
   if (at.empty()) plan.supernet.epochs = 1;
+  // Progressive shrinking: one epoch per phase too.
+  std::vector<std::int64_t>& phases = plan.supernet.elastic.phases;
+  if (!phases.empty()) {
+    phases.assign(phases.size(), 1);
+    plan.supernet.epochs = static_cast<std::int64_t>(phases.size());
+  }
   plan.retrain.epochs = 1;
 }
 

@@ -47,7 +47,7 @@ struct SpecializeOptions {
 
 /// Every option of every runtime command (main.cpp defines which command takes which).
 struct Options {
-  std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search;
+  std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search, init;
   std::string format = "pytorch", python = "python3";
   std::vector<std::string> sets, plugins, includes, archs;
   std::uint64_t seed = 0;
@@ -77,6 +77,7 @@ int cmd_derive(Options& o);
 int cmd_eval(Options& o);
 int cmd_retrain(Options& o);
 int cmd_export(Options& o);
+int cmd_extract(Options& o);
 int cmd_report(Options& o);
 int cmd_specialize(Options& o);
 /// Writes RUN/report.html (runtime/driver/report.cpp) and returns its path.

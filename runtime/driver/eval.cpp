@@ -66,8 +66,8 @@ void warn_if_mixture_trained(const Opened& opened) {
       plan.method);
 }
 
-// Evaluates a `cella retrain` run's network: its one architecture, with its own weights, on the
-// test images (the retraining used the training and validation images).
+// Evaluates a `cella retrain` run's network, or a `cella extract` run's: its one architecture,
+// with its own weights, on the test images (retraining used the training and validation images).
 int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, const std::vector<std::string>& texts) {
   const ir::Program& p = *opened.r.program;
   ir::Arch trained = parse_arch_or_fail(p, opened.r.config.arch);
@@ -88,8 +88,9 @@ int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, co
     if (o.json)
       rows.push_back(row);
     else
-      std::cout << fmt::format("{}\n  test accuracy of the retrained network: {:.2f}% (loss {:.4f})\n",
-                               row["arch"].get<std::string>(), v.accuracy, v.loss);
+      std::cout << fmt::format("{}\n  test accuracy of the {} network: {:.2f}% (loss {:.4f})\n",
+                               row["arch"].get<std::string>(),
+                               opened.r.config.command == "extract" ? "extracted" : "retrained", v.accuracy, v.loss);
   }
   if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
   return kOk;
@@ -105,9 +106,9 @@ int cmd_eval(Options& o) {
   const Rebuilt& r = opened.r;
   const DataSplits& data = opened.data;
   const std::string command = r.config.command;
-  if (command == "retrain") {
+  if (command == "retrain" || command == "extract") {
     if (o.node >= 0)
-      throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network, not a search", o.node, o.weights));
+      throw Failure(kUsage, fmt::format("--node {}: {} is one network, not a search", o.node, o.weights));
     return eval_retrained(o, opened, run, texts);
   }
   if (command == "search" && !run.exists("tree.json"))

@@ -155,7 +155,7 @@ int cmd_export(Options& o) {
   } else {
     RunDir run(o.weights, true);
     Rebuilt r = rebuild(run, o);
-    if (r.config.command == "retrain")
+    if (r.config.command == "retrain" || r.config.command == "extract")
       e = retrained(o, run, std::move(r));
     else
       e = inherited(o, run, std::move(r));

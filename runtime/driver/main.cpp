@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   retrain->add_option("--arch", o.arch, "The architecture")->required();
   retrain->add_option("--out", o.out, "Run directory");
   retrain->add_option("--epochs", o.epochs, "Epochs (default: the retrain block's)");
+  retrain->add_option("--init", o.init, "Start from the weights of a `cella extract` run of this architecture");
   auto* exp = app.add_subcommand(
       "export", "One architecture as a PyTorch module (model.py) with its weights (weights.pt) and a self-check");
   common(exp, false);
@@ -113,6 +114,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"pytorch", "onnx"}));
   exp->add_option("--python", o.python, "The Python with torch that writes (and checks) model.onnx (default: python3)");
   exp->add_option("--out", o.out, "Directory to write into (default: export)");
+  auto* extract = app.add_subcommand(
+      "extract", "One architecture cut out of a trained supernet: a stand-alone network with its sub-shapes' weights");
+  common(extract, false);
+  extract->add_option("--weights", o.weights, "The run directory of `cella train` or `cella search`")->required();
+  extract->add_option("--arch", o.arch, "The architecture (default: the run's derived one)");
+  extract->add_option("--node", o.node,
+                      "With a search run: cut it out of this sub-supernet (default: the deepest that holds it)");
+  extract
+      ->add_option("--recalibrate", o.recalibrate,
+                   "Batches of 200 training images that calibrate the batch norms (default 10, OFA's 2,000 images)")
+      ->check(CLI::PositiveNumber);
+  extract->add_option("--out", o.out, "Directory to write into (default: a new run directory)");
   auto* report = app.add_subcommand(
       "report", "The run's page, RUN/report.html: curves, split tree, schedule, architecture and its costs");
   reopening(report);
@@ -221,6 +234,7 @@ int main(int argc, char** argv) {
     if (*eval) return cmd_eval(o);
     if (*retrain) return cmd_retrain(o);
     if (*exp) return cmd_export(o);
+    if (*extract) return cmd_extract(o);
     if (*report) return cmd_report(o);
     if (*spec) return cmd_specialize(o);
   } catch (const Failure& f) {

@@ -19,8 +19,8 @@ void he_fout(torch::Tensor& w) {
   w.normal_(0, std::sqrt(2.0 / fan_out));
 }
 
-BatchNorm batch_norm(std::int64_t channels) {
-  return BatchNorm(torch::nn::BatchNorm2dOptions(channels).momentum(0.1).eps(1e-5));
+BatchNorm batch_norm(std::int64_t channels, bool affine) {
+  return BatchNorm(torch::nn::BatchNorm2dOptions(channels).momentum(0.1).eps(1e-5).affine(affine));
 }
 
 torch::Tensor activate(const torch::Tensor& x, Activation act) {
@@ -55,13 +55,6 @@ void permute(BatchNormImpl& bn, const torch::Tensor& order) {
 
 }  // namespace
 
-std::int64_t make_divisible(double v, std::int64_t divisor) {
-  const auto d = static_cast<double>(divisor);
-  auto rounded = std::max(divisor, static_cast<std::int64_t>(v + d / 2) / divisor * divisor);
-  if (static_cast<double>(rounded) < 0.9 * v) rounded += divisor;
-  return rounded;
-}
-
 torch::Tensor centre_crop(const torch::Tensor& weight, std::int64_t k) {
   const std::int64_t full = weight.size(-1), start = full / 2 - k / 2;
   return weight.narrow(-2, start, k).narrow(-1, start, k);
@@ -74,17 +67,17 @@ ElasticMBConvImpl::ElasticMBConvImpl(ElasticMBConvOptions o) : options(std::move
 }
 
 std::int64_t ElasticMBConvImpl::mid(std::int64_t e) const {
-  return make_divisible(std::round(static_cast<double>(options.in * e)));
+  return options.expand_layer ? ir::mbv3_mid(options.in, e) : options.in;
 }
 
-std::int64_t ElasticMBConvImpl::se_mid(std::int64_t channels) const { return make_divisible(channels / 4); }
+std::int64_t ElasticMBConvImpl::se_mid(std::int64_t channels) const { return ir::mbv3_se_mid(channels); }
 
 void ElasticMBConvImpl::reset() {
   const std::int64_t big = mid(options.expands.back()), k = options.kernels.back();
   if (options.expand_layer) {
     expand_weight = register_parameter("expand_weight", torch::empty({big, options.in, 1, 1}));
     he_fout(expand_weight);
-    expand_bn = register_module("expand_bn", batch_norm(big));
+    expand_bn = register_module("expand_bn", batch_norm(big, options.affine));
   }
   depthwise_weight = register_parameter("depthwise_weight", torch::empty({big, 1, k, k}));
   he_fout(depthwise_weight);
@@ -95,7 +88,7 @@ void ElasticMBConvImpl::reset() {
       transforms.push_back(
           register_parameter(fmt::format("kernel_{}to{}", options.kernels[i], to), torch::eye(to * to)));
     }
-  depthwise_bn = register_module("depthwise_bn", batch_norm(big));
+  depthwise_bn = register_module("depthwise_bn", batch_norm(big, options.affine));
   if (options.se) {
     const std::int64_t s = se_mid(big);
     se_reduce_weight = register_parameter("se_reduce_weight", torch::empty({s, big}));
@@ -107,7 +100,7 @@ void ElasticMBConvImpl::reset() {
   }
   project_weight = register_parameter("project_weight", torch::empty({options.out, big, 1, 1}));
   he_fout(project_weight);
-  project_bn = register_module("project_bn", batch_norm(options.out));
+  project_bn = register_module("project_bn", batch_norm(options.out, options.affine));
 }
 
 torch::Tensor& ElasticMBConvImpl::transform_matrix(std::int64_t from) {
@@ -132,7 +125,7 @@ torch::Tensor ElasticMBConvImpl::active_filter(std::int64_t channels, std::int64
   return f;
 }
 
-torch::Tensor ElasticMBConvImpl::forward(const torch::Tensor& x, std::int64_t k, std::int64_t e) {
+torch::Tensor ElasticMBConvImpl::child(const torch::Tensor& x, std::int64_t k, std::int64_t e) {
   position(options.expands, e, "expansion");
   const std::int64_t c = mid(e);
   torch::Tensor y = x;
@@ -152,7 +145,7 @@ torch::Tensor ElasticMBConvImpl::forward(const torch::Tensor& x, std::int64_t k,
 }
 
 torch::Tensor ElasticMBConvImpl::forward(const torch::Tensor& x) {
-  return forward(x, options.kernels.back(), options.expands.back());
+  return child(x, options.kernels.back(), options.expands.back());
 }
 
 void ElasticMBConvImpl::sort_channels(int nested) {

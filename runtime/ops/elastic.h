@@ -14,13 +14,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "compiler/ir/primitives.h"
 #include "runtime/ops/modules.h"
 
 namespace cella::runtime {
 
-/// OFA's make_divisible(v, 8): `v` rounded to the nearest multiple of `divisor`, at least
-/// `divisor`, and one multiple more where rounding took off more than a tenth of `v`.
-std::int64_t make_divisible(double v, std::int64_t divisor = 8);
+/// OFA's make_divisible, shared with the compiler's cost of `mbv3` (compiler/ir/primitives.h).
+using ir::make_divisible;
 
 /// How a smaller depthwise kernel comes from the largest: its centre (BigNAS, AttentiveNAS;
 /// OFA's KERNEL_TRANSFORM_MODE None), or OFA's kernel transformation (the centre, then a learnt
@@ -44,6 +44,9 @@ struct ElasticMBConvOptions {
   bool se = false;  ///< squeeze-and-excitation after the depthwise layer
   Activation act = Activation::Relu;
   KernelTransform transform = KernelTransform::Ofa;
+  /// Batch norms with γ and β (an elastic supernet's); a plain `mbv3` candidate in a supernet of
+  /// separate candidates has them without, as every other candidate there (lower::Module::affine).
+  bool affine = true;
 };
 
 /// OFA's DynamicMBConvLayer: 1×1 expand (in → mid) BN act, k×k depthwise (stride) BN act,
@@ -59,8 +62,8 @@ class ElasticMBConvImpl : public torch::nn::Cloneable<ElasticMBConvImpl> {
   void reset() override;
 
   /// The block as the child (k, e) computes it; k and e from the options' lists.
-  torch::Tensor forward(const torch::Tensor& x, std::int64_t k, std::int64_t e);
-  /// At the largest kernel and expansion.
+  torch::Tensor child(const torch::Tensor& x, std::int64_t k, std::int64_t e);
+  /// At the largest kernel and expansion (the one forward, so that a plain `mbv3` is an AnyModule).
   torch::Tensor forward(const torch::Tensor& x);
 
   /// Middle channels at expansion e.

@@ -1,6 +1,8 @@
 // The custom modules and the factories of every built-in primitive.
 #include "runtime/ops/modules.h"
 
+#include "runtime/ops/elastic.h"
+
 #include <fmt/format.h>
 
 #include "runtime/distributed/distributed.h"
@@ -249,6 +251,20 @@ void register_builtins(std::map<std::string, Factory>& f) {
   f["mbconv"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
     return nn::AnyModule(MBConv(ctx.in_channels, i(c, "out", ctx.in_channels), i(c, "k", 3), i(c, "e", 1),
                                 i(c, "stride", 1), c.bool_arg("se", false), ctx.affine));
+  };
+  // One sub-shape alone: an elastic block whose lists have one value each.
+  f["mbv3"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
+    ElasticMBConvOptions o;
+    o.in = ctx.in_channels;
+    o.out = i(c, "out", ctx.in_channels);
+    o.stride = i(c, "stride", 1);
+    o.kernels = {i(c, "k", 3)};
+    o.expands = {i(c, "e", 1)};
+    o.expand_layer = o.expands[0] != 1;
+    o.se = c.bool_arg("se", false);
+    o.act = c.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
+    o.affine = ctx.affine;
+    return nn::AnyModule(ElasticMBConv(o));
   };
 }
 

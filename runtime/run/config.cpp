@@ -16,7 +16,7 @@ json RunConfig::to_json() const {
             {"network", network},   {"search", search},    {"overrides", overrides},       {"data", data},
             {"data_dir", data_dir}, {"seed", seed},        {"threads", threads},           {"ranks", ranks},
             {"device", device},     {"libtorch", libtorch}};
-  if (command == "search" || command == "train") j["smoke"] = smoke;
+  if (smoke || command == "search" || command == "train") j["smoke"] = smoke;  // an extract of a smoke run is one too
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
   if (epochs > 0) j["epochs"] = epochs;

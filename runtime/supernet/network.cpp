@@ -3,11 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <set>
 
 #include "compiler/ir/analysis.h"
 #include "compiler/lower/lower.h"
 #include "runtime/device/device.h"
+#include "runtime/ops/elastic.h"
 #include "runtime/ops/modules.h"
 #include "runtime/ops/registry.h"
 
@@ -49,7 +52,46 @@ Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
   }
   for (int op : a.layers) mix.layers.push_back(Mix{{op}, {}});
   mix.depths = a.depths;
+  mix.resolution = a.resolution;
   return mix;
+}
+
+namespace {
+
+// An elastic layer of a supernet (lower::Role::ElasticLayer): one block holding the largest
+// sub-shape's weights, with the unit's lists of kernels and expansions.
+ElasticMBConv build_elastic(const ir::Unit& unit, const lower::Module& m) {
+  const ir::PrimCall& largest = m.op.seq.at(0);
+  if (largest.prim != "mbv3")
+    throw std::invalid_argument(fmt::format("no elastic module for primitive '{}'", largest.prim));
+  ElasticMBConvOptions o;
+  o.in = m.in_channels;
+  o.out = largest.int_arg("out", m.in_channels);
+  o.stride = largest.int_arg("stride", 1);
+  o.kernels = {largest.int_arg("k", 3)};
+  o.expands = {largest.int_arg("e", 1)};
+  for (const ir::ElasticDim& d : unit.elastic) (d.param == "k" ? o.kernels : o.expands) = d.values;
+  o.expand_layer = o.expands.back() != 1;
+  o.se = largest.bool_arg("se", false);
+  o.act = largest.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
+  o.transform = largest.bool_arg("transform", true) ? KernelTransform::Ofa : KernelTransform::Crop;
+  o.affine = m.affine;
+  return ElasticMBConv(o);
+}
+
+}  // namespace
+
+std::int64_t resolution_of(const ir::Network& n, const Mixing& mix) {
+  if (n.resolutions.empty()) return 0;
+  return mix.resolution < 0 ? n.resolutions.back() : n.resolutions.at(static_cast<std::size_t>(mix.resolution));
+}
+
+torch::Tensor resize(const torch::Tensor& x, std::int64_t side) {
+  if (side <= 0 || (x.size(-1) == side && x.size(-2) == side)) return x;
+  return torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                   .size(std::vector<std::int64_t>{side, side})
+                                                   .mode(torch::kBicubic)
+                                                   .align_corners(false));
 }
 
 // --- cells -----------------------------------------------------------------------------------
@@ -253,12 +295,15 @@ void NetworkImpl::reset() {
   fixed_.assign(n, nullptr);
   cells_.assign(n, nullptr);
   choices_.assign(n, {});
+  elastic_.assign(n, nullptr);
   for (std::size_t i = 0; i < n; ++i) {
     const lower::Unit& u = desc_.units[i];
     if (u.fixed) fixed_[i] = register_module(u.fixed->name, build_module(*u.fixed));
     if (u.cell) cells_[i] = register_module(u.name, CellModule(program_, *u.cell));
     for (const auto& m : u.choices)
       choices_[i].push_back(m ? register_module(m->name, build_module(*m)) : nn::Sequential(nullptr));
+    if (u.elastic)
+      elastic_[i] = register_module(u.elastic->name, build_elastic(program_->network->units[i], *u.elastic));
   }
   auxiliary_ = desc_.auxiliary ? register_module(desc_.auxiliary->name, build_module(*desc_.auxiliary))
                                : nn::Sequential(nullptr);
@@ -280,13 +325,18 @@ bool NetworkImpl::is_auxiliary(const std::string& name) { return name.rfind("aux
 
 torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary) {
   const ir::Network& n = *program_->network;
-  const torch::Tensor input = x.device() == device_ ? x : x.to(device_);
+  torch::Tensor input = x.device() == device_ ? x : x.to(device_);
+  if (!n.resolutions.empty()) input = resize(input, resolution_of(n, mix));
   torch::Tensor prev_prev = input, prev = input;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
     const ir::Unit& u = n.units[i];
-    if (u.stage >= 0 && !mix.depths.empty()) {
+    if (u.stage >= 0 && n.stages[u.stage].depth_group >= 0) {
       const ir::Stage& st = n.stages[u.stage];
-      if (st.depth_group >= 0 && u.depth_index >= st.depths[mix.depths[st.depth_group]]) continue;
+      // Without a depth in the mixing: the deepest the mask leaves.
+      const auto group = static_cast<std::size_t>(st.depth_group);
+      int depth = mix.depths.empty() ? static_cast<int>(st.depths.size()) - 1 : mix.depths[group];
+      while (mix.depths.empty() && depth > 0 && !mask_.depths[group][static_cast<std::size_t>(depth)]) --depth;
+      if (u.depth_index >= st.depths[static_cast<std::size_t>(depth)]) continue;
     }
     torch::Tensor y;
     if (u.kind == ir::UnitKind::Fixed) {
@@ -301,7 +351,7 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
     } else {
       const Mix& m = mix.layers[u.group];
       for (std::size_t j = 0; j < m.ops.size(); ++j) {
-        torch::Tensor z = choices_[i][m.ops[j]]->forward(prev);
+        torch::Tensor z = layer_candidate(static_cast<int>(i), m.ops[j], prev);
         if (mix.record && m.ops.size() == 1 && z.requires_grad()) {
           z.retain_grad();
           mix.record->push_back(
@@ -320,6 +370,14 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
 
 torch::Tensor NetworkImpl::candidate_output(int unit, int edge, int candidate, const torch::Tensor& x) {
   if (edge >= 0) return cells_[unit]->candidate_output(edge, candidate, x);
+  return layer_candidate(unit, candidate, x);
+}
+
+torch::Tensor NetworkImpl::layer_candidate(int unit, int candidate, const torch::Tensor& x) {
+  if (const auto& block = elastic_[static_cast<std::size_t>(unit)]) {
+    const ir::PrimCall& call = program_->network->units[static_cast<std::size_t>(unit)].choices.at(candidate).seq[0];
+    return block->child(x, call.int_arg("k", 0), call.int_arg("e", 0));
+  }
   nn::Sequential& m = choices_[unit][candidate];
   if (!m) throw std::logic_error(fmt::format("candidate {} of unit {} is not allocated", candidate, unit));
   return m->forward(x);

@@ -55,6 +55,8 @@ struct Mixing {
   std::map<int, CellMix> per_unit;  ///< overrides for single cell units (one path per cell)
   std::vector<Mix> layers;          ///< per layer group
   std::vector<int> depths;          ///< per depth group: index into Stage::depths; empty: deepest
+  /// Index into Network::resolutions: the side the input is resized to; -1: the largest.
+  int resolution = -1;
   /// If set, the forward pass appends a record for every cell edge and choice layer that runs
   /// exactly one candidate, and keeps the gradient of that candidate's output.
   std::shared_ptr<std::vector<GateRecord>> record;
@@ -67,6 +69,7 @@ Mixing mixing_of(const ir::Program& program, const ir::Arch& arch);
 
 class CellModuleImpl;
 TORCH_MODULE(CellModule);
+class ElasticMBConvImpl;  // runtime/ops/elastic.h
 
 class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
  public:
@@ -116,6 +119,8 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   std::vector<torch::nn::Sequential> fixed_;
   std::vector<CellModule> cells_;
   std::vector<std::vector<torch::nn::Sequential>> choices_;  // [unit][candidate]; null when masked off
+  std::vector<std::shared_ptr<ElasticMBConvImpl>> elastic_;  // [unit]: an elastic layer of a supernet
+  torch::Tensor layer_candidate(int unit, int candidate, const torch::Tensor& x);
   torch::nn::Sequential auxiliary_{nullptr};
   torch::Tensor run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary);
 };
@@ -123,5 +128,11 @@ TORCH_MODULE(Network);
 
 /// One lowered module as LibTorch modules, in a Sequential.
 torch::nn::Sequential build_module(const lower::Module& module);
+
+/// The side `mix` resizes the network's input to (0: the network has no resolution choice).
+std::int64_t resolution_of(const ir::Network& network, const Mixing& mix);
+/// `x` resized to side x side, bicubic (BigNAS resizes inside the network; OFA in its loader);
+/// unchanged when it has that size already or `side` is 0.
+torch::Tensor resize(const torch::Tensor& x, std::int64_t side);
 
 }  // namespace cella::runtime

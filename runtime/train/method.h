@@ -6,9 +6,11 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "compiler/ir/plan.h"
@@ -57,6 +59,24 @@ class TrainingMethod {
   /// the trainer takes DARTS' step (first order, or unrolled where the plan asks).
   virtual bool architecture_step(SupernetState&, const ir::SupernetPlan&, const ArchitectureBatch&) const {
     return false;
+  }
+  /// Prepares a freshly built supernet (BigNAS's zero-initialised residual batch norms); after
+  /// the weights are initialised, before any step or checkpoint is read.
+  virtual void initialise(SupernetState&) const {}
+  /// Called before every epoch of training (s.epoch is the epoch about to run), also the first
+  /// one a resumed run runs: where a method changes its supernet between phases (progressive
+  /// shrinking sorts channels, keeps its teacher), deterministically from the epoch.
+  virtual void epoch_begins(SupernetState&, const ir::SupernetPlan&) const {}
+  /// A method whose weight step is more than one pass of one mixing (BigNAS's sandwich of
+  /// children with in-place distillation) takes the whole step here: its passes, the gradients
+  /// and the optimizer step, every random draw from `seed`. It returns the loss and logits the
+  /// trainer's meter counts (its first child's); the others return nullopt and the trainer takes
+  /// the step of step_mixing's mixing.
+  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> weight_step(SupernetState&, const ir::SupernetPlan&,
+                                                                             const torch::Tensor& /*x*/,
+                                                                             const torch::Tensor& /*y*/,
+                                                                             std::uint64_t /*seed*/) const {
+    return std::nullopt;
   }
   /// Whether its training splits each batch over processes (runtime/distributed) as the trainer
   /// does for every step it takes itself; a method that takes its own architecture step must

@@ -1,12 +1,13 @@
-// The sandwich rule, in-place distillation, zero-initialised residual batch norms, calibration.
+// The sandwich rule, in-place distillation, progressive shrinking, zero-initialised residual batch
+// norms, on supernets of elastic layers.
 #include "runtime/train/sandwich.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <limits>
-#include <optional>
 #include <utility>
+
+#include "runtime/ops/elastic.h"
 
 namespace cella::runtime {
 
@@ -21,87 +22,140 @@ torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Ten
   return ((1 - epsilon) * nll - epsilon * logp.mean(1)).mean();
 }
 
-std::vector<ElasticArch> sandwich_children(const ElasticNetSpec& spec, std::int64_t random_children,
-                                           std::mt19937_64& rng) {
-  std::vector<ElasticArch> out{ElasticArch::largest(spec), ElasticArch::smallest(spec)};
-  for (std::int64_t i = 0; i < random_children; ++i) out.push_back(ElasticArch::uniform(spec, rng));
+namespace {
+
+// The child at one end of every list.
+ir::Arch at_end(const ir::Program& p, bool largest) {
+  const ir::Network& n = *p.network;
+  auto end = [&](std::size_t size) { return largest ? static_cast<int>(size) - 1 : 0; };
+  ir::Arch a;
+  for (int l : n.layer_groups) a.layers.push_back(end(n.units[static_cast<std::size_t>(l)].choices.size()));
+  for (int s : n.depth_groups) a.depths.push_back(end(n.stages[static_cast<std::size_t>(s)].depths.size()));
+  a.resolution = n.resolutions.empty() ? 0 : end(n.resolutions.size());
+  return a;
+}
+
+// A uniform index among the last `n` of `size` (0: all of them).
+std::size_t pick_among_largest(std::size_t size, std::size_t n, std::mt19937_64& rng) {
+  const std::size_t from = n == 0 || n >= size ? 0 : size - n;
+  return std::uniform_int_distribution<std::size_t>(from, size - 1)(rng);
+}
+
+// Gradients left undefined rather than zero, as the trainer's own steps leave them: a weight no
+// child of the step reaches then gets no update (no weight decay, no momentum step), as
+// PyTorch 2's zero_grad(set_to_none=True) has it, and a resumed run, whose weights start without
+// gradients, steps exactly as the uninterrupted one.
+void clear_gradients(Network& net) {
+  for (const torch::Tensor& p : net->parameters())
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
+}
+
+}  // namespace
+
+ir::Arch largest_child(const ir::Program& program) { return at_end(program, true); }
+
+ir::Arch smallest_child(const ir::Program& program) { return at_end(program, false); }
+
+ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng) {
+  const ir::Network& n = *program.network;
+  ir::Arch a;
+  for (int l : n.layer_groups) {
+    const ir::Unit& u = n.units[static_cast<std::size_t>(l)];
+    if (u.elastic.empty()) {
+      a.layers.push_back(static_cast<int>(pick_among_largest(u.choices.size(), 0, rng)));
+      continue;
+    }
+    // Candidates are the product of the dimensions, the first varying slowest (ir::Unit).
+    std::size_t index = 0;
+    for (const ir::ElasticDim& d : u.elastic) {
+      auto it = choices.largest.find(d.param);
+      index = index * d.values.size() +
+              pick_among_largest(d.values.size(), it == choices.largest.end() ? 0 : it->second, rng);
+    }
+    a.layers.push_back(static_cast<int>(index));
+  }
+  for (int s : n.depth_groups)
+    a.depths.push_back(
+        static_cast<int>(pick_among_largest(n.stages[static_cast<std::size_t>(s)].depths.size(), choices.depths, rng)));
+  if (n.resolutions.size() > 1) a.resolution = static_cast<int>(pick_among_largest(n.resolutions.size(), 0, rng));
+  return a;
+}
+
+std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children,
+                                        std::mt19937_64& rng) {
+  std::vector<ir::Arch> out{largest_child(program), smallest_child(program)};
+  for (std::int64_t i = 0; i < random_children; ++i) out.push_back(draw_child(program, {}, rng));
   return out;
 }
 
-SandwichStep sandwich_step(ElasticNetImpl& net, const torch::Tensor& x, const torch::Tensor& y,
+ChildrenStep sandwich_step(Network& net, const torch::Tensor& x, const torch::Tensor& y,
                            torch::optim::Optimizer& optimizer, std::mt19937_64& rng, const SandwichOptions& o) {
-  SandwichStep step;
-  step.children = sandwich_children(net.spec(), o.random_children, rng);
-  net.train();
-  optimizer.zero_grad();
+  const ir::Program& p = net->program();
+  ChildrenStep step;
+  step.children = sandwich_children(p, o.random_children, rng);
+  net->train();
+  clear_gradients(net);
   torch::Tensor soft;
-  const double dropout = net.spec().dropout;
+  std::vector<double> dropout;
   for (std::size_t i = 0; i < step.children.size(); ++i) {
     // Regularisation on the largest child only: the others are not dropped out.
-    net.set_dropout(i == 0 ? o.dropout : 0.0);
-    const torch::Tensor logits = net.forward(x, step.children[i]);
+    if (i == 1) dropout = set_dropout(net, 0.0);
+    const torch::Tensor logits = net->forward(x, mixing_of(p, step.children[i]));
     torch::Tensor loss;
     if (i == 0) {
       loss = label_smoothing_loss(logits, y, o.label_smoothing);
       soft = logits.detach();
+      step.first_loss = loss.detach();
+      step.first_logits = soft;
     } else {
       loss = inplace_distillation_loss(logits, soft);
     }
     loss.backward();
     step.losses.push_back(loss.item<double>());
   }
-  net.set_dropout(dropout);
-  if (o.clip_value > 0) torch::nn::utils::clip_grad_value_(net.parameters(), o.clip_value);
+  if (!dropout.empty()) restore_dropout(net, dropout);
+  if (o.clip_value > 0) torch::nn::utils::clip_grad_value_(net->parameters(), o.clip_value);
   optimizer.step();
   return step;
 }
 
-std::vector<ShrinkingPhase> progressive_shrinking_phases(const ElasticNetSpec& spec) {
-  auto last = [](const std::vector<std::int64_t>& l, std::size_t n) {
-    return std::vector<std::int64_t>(l.end() - static_cast<std::ptrdiff_t>(std::min(n, l.size())), l.end());
-  };
-  auto depths = [&](std::size_t n) {
-    std::vector<std::vector<std::int64_t>> out;
-    for (const ElasticStageSpec& st : spec.stages) out.push_back(last(st.depths, n));
-    return out;
-  };
-  const std::size_t all = std::numeric_limits<std::size_t>::max();
-  return {{"full", last(spec.kernels, 1), last(spec.expands, 1), depths(1), 1, -1},
-          {"kernel", spec.kernels, last(spec.expands, 1), depths(1), 1, -1},
-          {"depth 1", spec.kernels, last(spec.expands, 1), depths(2), 2, -1},
-          {"depth 2", spec.kernels, last(spec.expands, 1), depths(all), 2, -1},
-          {"expand 1", spec.kernels, last(spec.expands, 2), depths(all), 4, 0},
-          {"expand 2", spec.kernels, spec.expands, depths(all), 4, 1}};
+const std::vector<ShrinkingPhase>& progressive_shrinking_phases() {
+  static const std::map<std::string, std::size_t> one{{"k", 1}, {"e", 1}}, kernels{{"e", 1}}, two_expands{{"e", 2}};
+  static const std::vector<ShrinkingPhase> phases{
+      {"full", {one, 1}, 1, -1},        {"kernel", {kernels, 1}, 1, -1},      {"depth 1", {kernels, 2}, 2, -1},
+      {"depth 2", {kernels, 0}, 2, -1}, {"expand 1", {two_expands, 0}, 4, 0}, {"expand 2", {{}, 0}, 4, 1}};
+  return phases;
 }
 
-ElasticArch shrinking_child(const ElasticNetSpec& spec, const ShrinkingPhase& phase, std::mt19937_64& rng) {
-  return ElasticArch::uniform_within(spec, phase.kernels, phase.expands, phase.depths, rng);
-}
-
-SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const ShrinkingPhase& phase,
-                            const torch::Tensor& x, const torch::Tensor& y, torch::optim::Optimizer& optimizer,
-                            std::mt19937_64& rng, double label_smoothing, double kd_ratio) {
-  SandwichStep step;
+ChildrenStep shrinking_step(Network& net, Network* teacher, const ShrinkingPhase& phase, const torch::Tensor& x,
+                            const torch::Tensor& y, torch::optim::Optimizer& optimizer, std::mt19937_64& rng,
+                            double label_smoothing, double kd_ratio) {
+  const ir::Program& p = net->program();
+  ChildrenStep step;
   // One resolution per step, the first child's, for the teacher and every child (OFA's loader
   // resizes the batch; BigNAS's children each have their own).
   for (std::int64_t j = 0; j < phase.children; ++j) {
-    step.children.push_back(shrinking_child(net.spec(), phase, rng));
+    step.children.push_back(draw_child(p, phase.choices, rng));
     step.children.back().resolution = step.children.front().resolution;
   }
   torch::Tensor soft;
   if (teacher && kd_ratio > 0) {
     torch::NoGradGuard no_grad;
-    teacher->train();  // OFA's teacher runs in training mode: batch statistics
-    ElasticArch full = ElasticArch::largest(teacher->spec());
+    (*teacher)->train();  // OFA's teacher runs in training mode: batch statistics
+    ir::Arch full = largest_child((*teacher)->program());
     full.resolution = step.children.front().resolution;
-    soft = teacher->forward(x, full);
+    soft = (*teacher)->forward(x, mixing_of((*teacher)->program(), full));
   }
-  net.train();
-  optimizer.zero_grad();
-  for (const ElasticArch& child : step.children) {
-    const torch::Tensor logits = net.forward(x, child);
+  net->train();
+  clear_gradients(net);
+  for (const ir::Arch& child : step.children) {
+    const torch::Tensor logits = net->forward(x, mixing_of(p, child));
     torch::Tensor loss = label_smoothing_loss(logits, y, label_smoothing);
     if (soft.defined()) loss = loss + kd_ratio * inplace_distillation_loss(logits, soft);
+    if (!step.first_loss.defined()) {
+      step.first_loss = loss.detach();
+      step.first_logits = logits.detach();
+    }
     loss.backward();
     step.losses.push_back(loss.item<double>());
   }
@@ -109,30 +163,34 @@ SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const 
   return step;
 }
 
-void zero_residual_batch_norms(ElasticNetImpl& net) {
-  torch::NoGradGuard no_grad;
-  for (auto& m : net.modules(/*include_self=*/false))
-    if (auto* b = m->as<ElasticMBConvImpl>(); b && b->residual()) b->project_bn->weight.zero_();
+void sort_channels(Network& net, int nested) {
+  // A block without an expand layer (expansion 1) has its input's channels in the middle: they
+  // cannot be reordered inside it (OFA sorts every block but the first).
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* b = m->as<ElasticMBConvImpl>(); b && b->options.expand_layer) b->sort_channels(nested);
 }
 
-void calibrate_batch_norm(ElasticNetImpl& net, const ElasticArch& arch, const torch::Tensor& images,
-                          std::int64_t batches, std::int64_t batch) {
+void zero_residual_batch_norms(Network& net) {
   torch::NoGradGuard no_grad;
-  std::vector<std::pair<BatchNormImpl*, c10::optional<double>>> norms;
-  for (auto& m : net.modules(/*include_self=*/false))
-    if (auto* bn = m->as<BatchNormImpl>()) {
-      norms.emplace_back(bn, bn->options.momentum());
-      bn->reset_running_stats();
-      bn->options.momentum(c10::nullopt);  // the cumulative average over the batches
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* b = m->as<ElasticMBConvImpl>(); b && b->residual() && b->project_bn->weight.defined())
+      b->project_bn->weight.zero_();
+}
+
+std::vector<double> set_dropout(Network& net, double p) {
+  std::vector<double> saved;
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* d = m->as<torch::nn::DropoutImpl>()) {
+      saved.push_back(d->options.p());
+      d->options.p(p);
     }
-  net.train();
-  const std::int64_t n = images.size(0);
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const std::int64_t start = (b * batch) % std::max<std::int64_t>(1, n);
-    net.forward(images.narrow(0, start, std::min(batch, n - start)), arch);
-  }
-  for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
-  net.eval();
+  return saved;
+}
+
+void restore_dropout(Network& net, const std::vector<double>& saved) {
+  std::size_t i = 0;
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* d = m->as<torch::nn::DropoutImpl>(); d && i < saved.size()) d->options.p(saved[i++]);
 }
 
 }  // namespace cella::runtime

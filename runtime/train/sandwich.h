@@ -1,21 +1,24 @@
 // BigNAS's and OFA's training steps for elastic supernets (../shared/reference/algorithms-wave2.md
-// §1.5, §1.6). BigNAS:
-// the sandwich rule (the largest child, the smallest and N random ones each step) with in-place
-// distillation (the largest child's detached logits are the others' soft targets), regularisation
-// of the largest child only, zero-initialised residual batch norms, and the batch-norm
-// calibration every evaluation of a child needs. OFA: progressive shrinking's phases and step
-// (children drawn within a phase's lists, distilled from the full network). The pieces the
-// `sandwich` and `progressive_shrinking` training methods are made of; here on an ElasticNet.
+// §1.5, §1.6), on a supernet of the language's elastic layers (runtime/supernet/network.h).
+// BigNAS: the sandwich rule (the largest child, the smallest and N random ones each step) with
+// in-place distillation (the largest child's detached logits are the others' soft targets),
+// regularisation of the largest child only, zero-initialised residual batch norms. OFA:
+// progressive shrinking's phases and step (children drawn within a phase's share of every list,
+// distilled from the full network). The pieces the `sandwich` and `progressive_shrinking`
+// training methods are made of. Every evaluation of a child with inherited weights needs its
+// batch norms calibrated first (recalibrate_batch_norm, runtime/train/trainer.h).
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "runtime/supernet/elastic_net.h"
+#include "compiler/ir/arch.h"
+#include "runtime/supernet/network.h"
 
 namespace torch::optim {
 class Optimizer;
@@ -31,72 +34,89 @@ torch::Tensor inplace_distillation_loss(const torch::Tensor& student, const torc
 /// Cross-entropy with label smoothing ε: (1 − ε)·CE + ε·mean over classes of −log p.
 torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Tensor& labels, double epsilon);
 
+/// The largest child of an elastic space: every choice layer's last candidate (an elastic
+/// layer's largest value of every dimension), every stage at its deepest, the largest resolution.
+ir::Arch largest_child(const ir::Program& program);
+/// The smallest: every first candidate, the shallowest depths, the smallest resolution.
+ir::Arch smallest_child(const ir::Program& program);
+
+/// Which share of every list children are drawn from: per elastic parameter its `n` largest
+/// values (absent or 0: all), every stage's `depths` largest depths (0: all). Resolutions are
+/// always all of them.
+struct ElasticChoices {
+  std::map<std::string, std::size_t> largest;
+  std::size_t depths = 0;
+  bool operator==(const ElasticChoices&) const = default;
+};
+
+/// A child drawn as OFA's and BigNAS's sample_active_subnet draws one: every layer's value of
+/// every elastic parameter, every stage's depth and the resolution uniformly and independently
+/// (a plain choice layer: one of its candidates). Not uniform over architectures (ir::sample is):
+/// a stage is as often shallow as deep.
+ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng);
+
 struct SandwichOptions {
   std::int64_t random_children = 2;  ///< N: BigNAS/AttentiveNAS train 2 random children besides the two ends
   double label_smoothing = 0.1;      ///< the largest child's cross-entropy
-  double dropout = 0.2;              ///< before the classifier, the largest child only
   double clip_value = 1.0;           ///< gradient values clipped to ±this before the step (0: off)
 };
 
-/// What one sandwich step ran: the children in order (largest, smallest, then the random ones)
-/// and each child's loss.
-struct SandwichStep {
-  std::vector<ElasticArch> children;
+/// What one step ran: the children in order, each child's loss, and the first child's loss and
+/// logits (detached), which a trainer's meter counts.
+struct ChildrenStep {
+  std::vector<ir::Arch> children;
   std::vector<double> losses;
+  torch::Tensor first_loss, first_logits;
 };
 
-/// Draws the children of one sandwich step: the largest, the smallest, then `random_children`
-/// drawn uniformly from `rng`.
-std::vector<ElasticArch> sandwich_children(const ElasticNetSpec& spec, std::int64_t random_children,
-                                           std::mt19937_64& rng);
+/// The children of one sandwich step: the largest, the smallest, then `random_children` drawn
+/// from `rng` (draw_child over every list).
+std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children, std::mt19937_64& rng);
 
-/// One step: zero the gradients; the largest child at the largest resolution, with dropout, on
+/// One step: zero the gradients; the largest child, with the network's dropout, on
 /// label-smoothed cross-entropy, backward; its logits detached are the soft targets of every other
-/// child (dropout off), each backward in turn, so the gradients add up unscaled (AttentiveNAS);
-/// clip the gradient values; one optimizer step. The network is left in training mode.
-SandwichStep sandwich_step(ElasticNetImpl& net, const torch::Tensor& x, const torch::Tensor& y,
+/// child (dropout off: regularisation on the largest only), each backward in turn, so the
+/// gradients add up unscaled (AttentiveNAS); clip the gradient values; one optimizer step. Each
+/// child sees the batch at its own resolution (BigNAS). The network is left in training mode.
+ChildrenStep sandwich_step(Network& net, const torch::Tensor& x, const torch::Tensor& y,
                            torch::optim::Optimizer& optimizer, std::mt19937_64& rng, const SandwichOptions& options);
 
-/// One phase of OFA's progressive shrinking (§1.5): the choices children are drawn from (each
-/// list a subset of the space's), how many children each step sums, and where the phase starts
-/// by sorting channels (`sort_nested` ≥ 0: ElasticNetImpl::sort_channels(sort_nested) first).
+/// One phase of OFA's progressive shrinking (§1.5): the share of the lists children are drawn
+/// from, how many children each step sums, and where the phase starts by sorting channels
+/// (`sort_nested` ≥ 0: sort_channels(net, sort_nested) first).
 struct ShrinkingPhase {
   std::string name;
-  std::vector<std::int64_t> kernels, expands;
-  std::vector<std::vector<std::int64_t>> depths;  ///< per stage
+  ElasticChoices choices;
   std::int64_t children = 1;
   int sort_nested = -1;
 };
 
-/// OFA's phases for a space: the full network's (largest everything, one child), then elastic
-/// kernel (all kernels), depth in two steps (the two largest depths, then all), expansion in two
-/// (the two largest, sorted plainly; then all, sorted with the first width kept nested), with 1,
-/// 2, 2, 4 and 4 children per step. Resolutions stay elastic in every phase, as OFA's loader.
-std::vector<ShrinkingPhase> progressive_shrinking_phases(const ElasticNetSpec& spec);
-
-/// A child drawn uniformly within `phase`'s lists (kernel and expansion per slot, depth per
-/// stage) and the space's resolutions.
-ElasticArch shrinking_child(const ElasticNetSpec& spec, const ShrinkingPhase& phase, std::mt19937_64& rng);
+/// OFA's phases: the full network's (the largest of everything, one child), then elastic kernel
+/// (every kernel), depth in two steps (the two largest depths, then all), expansion in two (the
+/// two largest, sorted plainly; then all, sorted with the first width kept nested), with 1, 2, 2,
+/// 4 and 4 children per step. Resolutions stay elastic in every phase, as OFA's loader.
+const std::vector<ShrinkingPhase>& progressive_shrinking_phases();
 
 /// One progressive-shrinking step: `phase.children` children drawn within the phase, all at the
 /// first one's resolution; the teacher's logits (OFA's full network, in training mode: batch
-/// statistics; no gradient) at that resolution; then the children, each on label-smoothed cross-entropy plus `kd_ratio`
-/// times the soft-target cross-entropy against the teacher, each backward in turn (summed, not averaged: OFA), one
-/// optimizer step. Without a teacher (the full network's own phase) the distillation term is off.
-SandwichStep shrinking_step(ElasticNetImpl& net, ElasticNetImpl* teacher, const ShrinkingPhase& phase,
-                            const torch::Tensor& x, const torch::Tensor& y, torch::optim::Optimizer& optimizer,
-                            std::mt19937_64& rng, double label_smoothing = 0.1, double kd_ratio = 1.0);
+/// statistics; no gradient) at that resolution; then the children, each on label-smoothed
+/// cross-entropy plus `kd_ratio` times the soft-target cross-entropy against the teacher, each
+/// backward in turn (summed, not averaged: OFA), one optimizer step. Without a teacher (the full
+/// network's own phase) the distillation term is off.
+ChildrenStep shrinking_step(Network& net, Network* teacher, const ShrinkingPhase& phase, const torch::Tensor& x,
+                            const torch::Tensor& y, torch::optim::Optimizer& optimizer, std::mt19937_64& rng,
+                            double label_smoothing = 0.1, double kd_ratio = 1.0);
 
-/// BigNAS's zero-initialised residual batch norms: γ = 0 in the project batch norm of every block
-/// with an identity shortcut, so that each such block starts as the identity.
-void zero_residual_batch_norms(ElasticNetImpl& net);
+/// OFA's re_organize_middle_weights on every elastic layer (ElasticMBConvImpl::sort_channels).
+void sort_channels(Network& net, int nested);
 
-/// Batch-norm calibration of child `arch` (OFA's set_running_statistics): every batch norm's
-/// running statistics restarted and set to the cumulative average of `batches` batches of
-/// `batch` images of `images` (from the first, wrapping around) under the child, in training mode
-/// without gradients; the network is then in evaluation mode. Every evaluation of a child with
-/// inherited weights needs one: running statistics are shared by all children.
-void calibrate_batch_norm(ElasticNetImpl& net, const ElasticArch& arch, const torch::Tensor& images,
-                          std::int64_t batches, std::int64_t batch);
+/// BigNAS's zero-initialised residual batch norms: γ = 0 in the project batch norm of every
+/// elastic block with an identity shortcut, so that each such block starts as the identity.
+void zero_residual_batch_norms(Network& net);
+
+/// Sets the probability of every dropout in the network (BigNAS regularises the largest child
+/// only), returning the ones it had, for restore_dropout.
+std::vector<double> set_dropout(Network& net, double p);
+void restore_dropout(Network& net, const std::vector<double>& saved);
 
 }  // namespace cella::runtime

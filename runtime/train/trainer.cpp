@@ -242,6 +242,7 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   s.optimizer = std::make_shared<torch::optim::SGD>(
       s.net->unique_parameters(),
       torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
+  method_of(plan).initialise(s);
   if (method_of(plan).learns_architecture())
     s.arch_optimizer = std::make_shared<torch::optim::Adam>(s.alphas, torch::optim::AdamOptions(plan.arch.lr)
                                                                           .betas({plan.arch.beta1, plan.arch.beta2})
@@ -280,6 +281,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     // A phase that starts fresh starts here, also when a resumed run reaches it from a checkpoint
     // saved just before it (clearing twice is clearing once).
     if (schedule.fresh_at(epoch)) fresh_optimizer_state(s);
+    method.epoch_begins(s, plan);
     double lr = schedule.lr(epoch);
     set_lr(*s.optimizer, lr);
     double tau = schedule.tau(epoch);
@@ -338,13 +340,17 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
           s.arch_optimizer->step();
         }
       }
-      Mixing mix;
-      {
-        torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
-        mix = method.step_mixing(s, plan, Step::Weights, step_seed(seed, epoch, step, 3), tau);
+      if (auto own = method.weight_step(s, plan, x, y, step_seed(seed, epoch, step, 3))) {
+        meter.add(own->first, own->second, y);
+      } else {
+        Mixing mix;
+        {
+          torch::NoGradGuard no_grad;  // the weight step does not train the architecture weights
+          mix = method.step_mixing(s, plan, Step::Weights, step_seed(seed, epoch, step, 3), tau);
+        }
+        weight_step(s.net, mix, x, y, batch_idx.size(0), distributed::active(), params, *s.optimizer, plan.clip, meter,
+                    loss_fn, batch_idx);
       }
-      weight_step(s.net, mix, x, y, batch_idx.size(0), distributed::active(), params, *s.optimizer, plan.clip, meter,
-                  loss_fn, batch_idx);
       clear_grads(s.alphas);
       if (progress) progress(meter.at("supernet", epoch + 1, schedule.total(), step + 1, steps, lr, false, -1));
     }
@@ -400,28 +406,38 @@ Key state_key(const torch::Tensor& param) {
 
 OptimizerStateKey optimizer_state_key(const torch::Tensor& param) { return state_key<OptimizerStateKey>(param); }
 
+namespace {
+// Training mode for the batch norms (batch statistics), without dropout: an evaluation, or a
+// calibration, must not draw (it would depend on the generator's state, and a resumed run's differs).
+void batch_statistics_mode(Network& net) {
+  net->train();
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (m->as<torch::nn::DropoutImpl>()) m->eval();
+}
+}  // namespace
+
 void recalibrate_batch_norm(Network& net, const Mixing& mix, const Dataset& data, std::int64_t batches,
                             std::int64_t batch) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::nn::BatchNorm2dOptions*> norms;
+  std::vector<std::pair<torch::nn::BatchNorm2dOptions*, c10::optional<double>>> norms;
   // cella's batch norm (ops/modules.h), and LibTorch's where a plugin's operation has one.
   auto restart = [&](auto* bn) {
     if (!bn || !bn->options.track_running_stats()) return;
     bn->reset_running_stats();
+    norms.emplace_back(&bn->options, bn->options.momentum());
     bn->options.momentum(c10::nullopt);  // the cumulative average over the batches
-    norms.push_back(&bn->options);
   };
   for (auto& m : net->modules()) {
     restart(m->as<BatchNormImpl>());
     restart(m->as<torch::nn::BatchNorm2dImpl>());
   }
-  net->train();
+  batch_statistics_mode(net);
   for (std::int64_t b = 0; b < batches; ++b) {
     std::int64_t start = (b * batch) % std::max<std::int64_t>(1, data.size());
     std::int64_t len = std::min(batch, data.size() - start);
     net->forward(data.images.narrow(0, start, len), mix);
   }
-  for (auto* options : norms) options->momentum(0.1);
+  for (auto& [options, momentum] : norms) options->momentum(momentum);
   net->eval();
 }
 
@@ -464,7 +480,7 @@ Evaluation evaluate(Network& net, const Mixing& mix, const Dataset& data, std::i
     if (recalibrate_on && recalibrate_batches > 0) {
       recalibrate_batch_norm(net, mix, *recalibrate_on, recalibrate_batches, batch);
     } else if (net->is_supernet()) {
-      net->train();  // batch statistics, as the reference search code evaluates supernets
+      batch_statistics_mode(net);  // batch statistics, as the reference search code evaluates supernets
     } else {
       net->eval();
     }
@@ -644,9 +660,10 @@ double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64
 }
 
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
-                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress) {
+                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress, const std::string& init) {
   torch::manual_seed(seed);
   Network net(program, Mask::of_arch(*program, arch), /*supernet=*/false);
+  if (!init.empty()) load_weights(net, init);
   Mixing mix = mixing_of(*program, arch);
   Dataset train;
   train.images = torch::cat({data.train.images, data.valid.images});
@@ -759,6 +776,11 @@ torch::serialize::OutputArchive state_archive(const SupernetState& s) {
   write_weights(archive, s.net);
   for (std::size_t i = 0; i < s.alphas.size(); ++i) archive.write(fmt::format("alpha/{}", i), s.alphas[i].detach());
   archive.write("epoch", torch::tensor(s.epoch));
+  if (s.teacher) {
+    torch::serialize::OutputArchive teacher;
+    write_weights(teacher, s.teacher);
+    archive.write("teacher", teacher);
+  }
   if (!s.latency.empty()) {
     archive.write("latency/fixed", torch::tensor(s.latency.fixed, torch::kDouble));
     for (std::size_t i = 0; i < s.latency.entries.size(); ++i)
@@ -785,6 +807,11 @@ void read_state(torch::serialize::InputArchive& archive, const std::string& wher
     torch::Tensor epoch;
     archive.read("epoch", epoch);
     s.epoch = epoch.item<std::int64_t>();
+    if (torch::serialize::InputArchive teacher; archive.try_read("teacher", teacher)) {
+      s.teacher = Network(std::dynamic_pointer_cast<NetworkImpl>(s.net->clone()));
+      read_weights(teacher, where + " (teacher)", s.teacher);
+      for (torch::Tensor& p : s.teacher->parameters()) p.requires_grad_(false);
+    }
     if (torch::Tensor fixed; archive.try_read("latency/fixed", fixed)) {
       s.latency = LatencyTable{.entries = {}, .fixed = fixed.item<double>()};
       for (std::size_t i = 0; i < s.alphas.size(); ++i) {

@@ -55,6 +55,9 @@ struct SupernetState {
   /// The latency term's table (plan.latency), made once per run and kept in checkpoints: a
   /// measured table differs from one measurement to the next, a resumed run must not.
   LatencyTable latency;
+  /// Progressive shrinking's teacher: the full network as its first phase left it, frozen; kept
+  /// in checkpoints (null for every other method).
+  Network teacher{nullptr};
 };
 
 /// The shapes of SupernetState::alphas: per cell group [edges, most candidates of an edge], then
@@ -198,9 +201,11 @@ struct RetrainResult {
 double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64_t cell, std::int64_t cells,
                              std::int64_t epoch, std::int64_t epochs, std::int64_t step, std::int64_t steps);
 
-/// Trains `arch` from scratch as a stand-alone network (affine BN) and tests it.
+/// Trains `arch` as a stand-alone network (affine BN) and tests it: from scratch, or from the
+/// weights in `init` (a weights file of the same architecture: `cella extract`'s, to fine-tune).
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
-                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress);
+                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress,
+                      const std::string& init = "");
 
 /// A checkpoint that is missing, damaged or made for another network; the message names the file.
 struct CheckpointError : std::runtime_error {

@@ -4,7 +4,7 @@
 // the best of a few sampled ones on the validation data.
 #include <fmt/format.h>
 
-#include "runtime/train/method.h"
+#include "runtime/train/methods/sampling.h"
 
 namespace cella::runtime {
 
@@ -42,35 +42,39 @@ class PathSampling : public TrainingMethod {
     return mixing_of(s.net->program(), derive(s, plan, data, seed, 10, {}));
   }
 
-  // Sample-and-evaluate: the best of `samples` architectures on (part of) the validation data.
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,
                   std::int64_t samples, const ProgressFn& progress) const override {
-    const ir::Program& p = s.net->program();
-    std::mt19937_64 rng(step_seed(seed, -3, 0));
-    ir::Arch best;
-    double best_acc = -1;
-    for (std::int64_t i = 0; i < samples; ++i) {
-      ir::Arch a = ir::sample(p, s.net->mask(), rng);
-      double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
-      if (acc > best_acc) {
-        best_acc = acc;
-        best = a;
-      }
-      if (progress)
-        progress(Progress{.phase = "derive",
-                          .epoch = 1,
-                          .epochs = 1,
-                          .step = i + 1,
-                          .steps = samples,
-                          .accuracy = best_acc,
-                          .epoch_end = i + 1 == samples,
-                          .valid_accuracy = best_acc});
-    }
-    return best;
+    return best_of_samples(s, data, seed, samples, progress);
   }
 };
 
 }  // namespace
+
+ir::Arch best_of_samples(SupernetState& s, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
+                         const ProgressFn& progress) {
+  const ir::Program& p = s.net->program();
+  std::mt19937_64 rng(step_seed(seed, -3, 0));
+  ir::Arch best;
+  double best_acc = -1;
+  for (std::int64_t i = 0; i < samples; ++i) {
+    ir::Arch a = ir::sample(p, s.net->mask(), rng);
+    double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
+    if (acc > best_acc) {
+      best_acc = acc;
+      best = a;
+    }
+    if (progress)
+      progress(Progress{.phase = "derive",
+                        .epoch = 1,
+                        .epochs = 1,
+                        .step = i + 1,
+                        .steps = samples,
+                        .accuracy = best_acc,
+                        .epoch_end = i + 1 == samples,
+                        .valid_accuracy = best_acc});
+  }
+  return best;
+}
 
 std::unique_ptr<TrainingMethod> make_path_sampling() { return std::make_unique<PathSampling>(); }
 

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -210,6 +212,55 @@ TEST(Stats, SupernetsHaveNoBatchNormWeightsInsideCells) {
   NetworkStats affine = network_stats(*c->program, nullptr, 28, true);
   EXPECT_LT(super.params, affine.params);
   EXPECT_GT(super.params, 1531546 / 2);
+}
+
+// Once-for-All's MobileNetV3 subnets, against OFA's own code: mit-han-lab/once-for-all at
+// f03b267, `OFAMobileNetV3(n_classes=1000, dropout_rate=0.1, ks_list=[3,5,7],
+// expand_ratio_list=[3,4,6], depth_list=[2,3,4])`, `set_active_subnet(...)`,
+// `get_active_subnet(preserve_weight=True)`, then `count_parameters(subnet)` and
+// `ofa.utils.flops_counter.profile(subnet, (1, 3, r, r))` (convolutions' and linear layers'
+// multiply-accumulates; not batch norms, activations or biases), run under PyTorch 1.13. OFA's
+// profiler sums in float32 and printed 566,170,688 for the largest at 224: the exact sum,
+// 566,170,656, is halfway between two float32 neighbours (their spacing is 64 there) and rounds
+// to that one. Every other figure is exact.
+TEST(Stats, OnceForAllSubnetsHaveOfaCodesParametersAndMacs) {
+  driver::CompileOptions o;
+  o.sema.data = "imagenet";
+  auto c = testing_helpers::compile_space("ofa_mbv3.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  const ir::Program& p = *c->program;
+  auto stats_of = [&](std::vector<std::int64_t> flat, std::int64_t resolution) {
+    flat.push_back(resolution);
+    auto a = ir::parse_arch(p, nlohmann::json(flat).dump());
+    EXPECT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    return network_stats(p, &std::get<ir::Arch>(a), 224, true);
+  };
+  auto uniform = [](std::int64_t k, std::int64_t e, std::int64_t d) {
+    std::vector<std::int64_t> flat(20, k);
+    flat.insert(flat.end(), 20, e);
+    flat.insert(flat.end(), 5, d);
+    return flat;
+  };
+  NetworkStats largest = stats_of(uniform(7, 6, 4), 224);
+  EXPECT_EQ(largest.params, 7664760);
+  EXPECT_EQ(largest.macs, 566170656);
+  NetworkStats smallest = stats_of(uniform(3, 3, 2), 128);
+  EXPECT_EQ(smallest.params, 3410792);
+  EXPECT_EQ(smallest.macs, 41476224);
+  EXPECT_EQ(stats_of(uniform(7, 6, 4), 128).macs, 188248320);
+  // ks = [3,5,7,3, 5,7,3,5, ...], e = [3,4,6,3, 4,6,3,4, ...], d = [2,3,4,3,2] at 160.
+  std::vector<std::int64_t> mixed;
+  for (int i = 0; i < 20; ++i) mixed.push_back(std::vector<std::int64_t>{3, 5, 7}[i % 3]);
+  for (int i = 0; i < 20; ++i) mixed.push_back(std::vector<std::int64_t>{3, 4, 6}[i % 3]);
+  for (std::int64_t d : {2, 3, 4, 3, 2}) mixed.push_back(d);
+  NetworkStats m = stats_of(mixed, 160);
+  EXPECT_EQ(m.params, 4782920);
+  EXPECT_EQ(m.macs, 131349824);
+  // The supernet holds the largest subnet's weights, batch norms' included, every one shared,
+  // and OFA's kernel transformations: 25x25 and 9x9 per block.
+  NetworkStats super = network_stats(p, nullptr, 224, false);
+  EXPECT_EQ(super.params, largest.params + 20 * (625 + 81));
+  EXPECT_EQ(super.macs, largest.macs);
 }
 
 }  // namespace

@@ -1,21 +1,28 @@
 // Elastic layers (runtime/ops/elastic.h) against hand computations: OFA's make_divisible, the
 // centre crop, the kernel transformation's matrices and chain, batch norm on the first channels,
 // a child's forward pass written out layer by layer, channel sorting that keeps the block's
-// function and the nested widths, and extraction that equals the child; the elastic network
-// (runtime/supernet/elastic_net.h): architectures, encodings, depth and extraction; BigNAS's
-// sandwich step (runtime/train/sandwich.h): its children, its losses, its summed gradients,
-// zero-initialised residual batch norms and calibration; OFA's progressive-shrinking phases and
-// step.
+// function and the nested widths, and extraction that equals the child; supernets of the
+// language's elastic layers (runtime/supernet/network.h): one block per layer, depth, resolution,
+// extraction (runtime/supernet/extract.h); BigNAS's sandwich step (runtime/train/sandwich.h): its
+// children, its losses, its summed gradients, dropout on the largest child only,
+// zero-initialised residual batch norms and calibration; OFA's progressive-shrinking phases,
+// step and channel sorting.
 #include "runtime/ops/elastic.h"
 
-#include "runtime/supernet/elastic_net.h"
+#include "runtime/supernet/extract.h"
 #include "runtime/train/sandwich.h"
+#include "runtime/train/trainer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <set>
+
+#include "compiler/ir/arch.h"
+#include "compiler/passes/stats.h"
+#include "tests/unit/helpers.h"
 
 namespace cella::runtime {
 namespace {
@@ -80,8 +87,8 @@ TEST(Elastic, ShapesOfABlock) {
   auto params = block.named_parameters();
   EXPECT_NE(params.find("kernel_7to5"), nullptr);
   EXPECT_NE(params.find("kernel_5to3"), nullptr);
-  EXPECT_THROW(block.forward(torch::zeros({1, 8, 6, 6}), 4, 6), std::invalid_argument);
-  EXPECT_THROW(block.forward(torch::zeros({1, 8, 6, 6}), 3, 5), std::invalid_argument);
+  EXPECT_THROW(block.child(torch::zeros({1, 8, 6, 6}), 4, 6), std::invalid_argument);
+  EXPECT_THROW(block.child(torch::zeros({1, 8, 6, 6}), 3, 5), std::invalid_argument);
 }
 
 TEST(Elastic, CentreCropAndKernelTransformation) {
@@ -112,7 +119,7 @@ TEST(Elastic, CentreCropAndKernelTransformation) {
   // A 3×3 child's gradient reaches both matrices, a 5×5 child's only the first.
   torch::Tensor x = torch::randn({2, 8, 6, 6});
   ofa.train();
-  ofa.forward(x, 5, 4).sum().backward();
+  ofa.child(x, 5, 4).sum().backward();
   EXPECT_TRUE(ofa.transform_matrix(7).grad().defined());
   EXPECT_FALSE(ofa.transform_matrix(5).grad().defined());
 }
@@ -177,7 +184,7 @@ TEST(Elastic, AChildIsTheSlicedBlock) {
       for (std::int64_t k : {3, 5, 7})
         for (std::int64_t e : {3, 4, 6}) {
           SCOPED_TRACE(::testing::Message() << "se " << se << " stride " << stride << " k " << k << " e " << e);
-          expect_close(block.forward(x, k, e), by_hand(block, x, k, e));
+          expect_close(block.child(x, k, e), by_hand(block, x, k, e));
         }
     }
 }
@@ -188,10 +195,10 @@ TEST(Elastic, SortingChannelsKeepsTheBlocksFunction) {
   block.eval();
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({3, 8, 7, 7});
-  const torch::Tensor before = block.forward(x, 7, 6);
+  const torch::Tensor before = block.child(x, 7, 6);
   const torch::Tensor importance = block.project_weight.abs().sum({0, 2, 3});
   block.sort_channels(0);
-  expect_close(block.forward(x, 7, 6), before);
+  expect_close(block.child(x, 7, 6), before);
   // Sorted by the project layer's input weights: the most important channel first.
   const torch::Tensor sorted = block.project_weight.abs().sum({0, 2, 3});
   EXPECT_TRUE(torch::allclose(sorted, std::get<0>(importance.sort(0, true))));
@@ -214,15 +221,15 @@ TEST(Elastic, NestedSortingKeepsTheNarrowerChildsChannels) {
     return out;
   };
   const auto first32 = channel_set(32);
-  const torch::Tensor child4 = block.forward(x, 5, 4), full = block.forward(x, 7, 6);
+  const torch::Tensor child4 = block.child(x, 5, 4), full = block.child(x, 7, 6);
   // Make a channel beyond the first 32 the most important of all: a plain sort would move it
   // into the E4 child; the nested sort of phase "expand 2" keeps it behind width 32.
   block.project_weight.select(1, 40).mul_(100);
-  const torch::Tensor full_scaled = block.forward(x, 7, 6);
+  const torch::Tensor full_scaled = block.child(x, 7, 6);
   block.sort_channels(1);
   EXPECT_EQ(channel_set(32), first32);
-  expect_close(block.forward(x, 5, 4), child4);
-  expect_close(block.forward(x, 7, 6), full_scaled, 1e-4);
+  expect_close(block.child(x, 5, 4), child4);
+  expect_close(block.child(x, 7, 6), full_scaled, 1e-4);
   EXPECT_NE(full_scaled.sub(full).abs().max().item<double>(), 0);
 }
 
@@ -241,145 +248,144 @@ TEST(Elastic, ExtractionEqualsTheChild) {
           EXPECT_EQ(alone->depthwise_weight.size(0), block.mid(e));
           EXPECT_EQ(alone->depthwise_weight.size(-1), k);
           EXPECT_TRUE(alone->transforms.empty());
-          expect_close(alone->forward(x), block.forward(x, k, e));
+          expect_close(alone->forward(x), block.child(x, k, e));
         }
     }
 }
 
 // A small elastic network for 1×16×16 images: two stages, resolutions 12 to 16.
-ElasticNetSpec small_spec() {
-  ElasticNetSpec s;
-  s.in_channels = 1;
-  s.classes = 10;
-  s.stem_width = 8;
-  s.first_width = 8;
-  s.stages = {{16, 2, {1, 2}, false, Activation::Relu}, {24, 2, {2, 3}, true, Activation::Hswish}};
-  s.resolutions = {12, 14, 16};
-  s.head_width = 32;
-  s.feature_width = 48;
-  return s;
+// A small elastic space: two stages of elastic blocks (depths {1, 2} and {2, 3}), SE and h-swish
+// in the second, three resolutions, on 1-channel images.
+std::shared_ptr<const ir::Program> small_space() {
+  auto c = testing_helpers::compile(R"(
+network small {
+  resolution [12, 14, 16]
+  stem conv(3, out = 8, stride = 2) >> bn >> hswish
+  layer mbv3(3, 1, out = 8)
+  stage mbv3(k = [3, 5, 7], e = [3, 4, 6]) * [1, 2] width 16 stride 2
+  stage mbv3(k = [3, 5, 7], e = [3, 4, 6], se = true, hswish = true) * [2, 3] width 24 stride 2
+  head conv(1, out = 32) >> bn >> hswish >> global_avg_pool >> linear(48, bias = false) >> hswish >> dropout(0.1) >> linear(10)
+  share none
+}
+)");
+  EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  return std::make_shared<const ir::Program>(*c->program);
 }
 
-TEST(ElasticNet, OfaSpaceAndItsEncoding) {
-  const ElasticNetSpec ofa = ElasticNetSpec::ofa_mbv3();
-  EXPECT_EQ(ofa.slot_count(), 4);
-  EXPECT_EQ(ofa.resolutions.size(), 25u);  // 128, 132, ..., 224
-  EXPECT_EQ(ofa.resolutions.front(), 128);
-  EXPECT_EQ(ofa.resolutions.back(), 224);
-  const ElasticArch big = ElasticArch::largest(ofa), small = ElasticArch::smallest(ofa);
-  EXPECT_EQ(big.flat().size(), 45u);  // DyNAS-T: 20 kernels, 20 expansions, 5 depths
-  EXPECT_EQ(big.flat()[0], 7);
-  EXPECT_EQ(big.flat()[20], 6);
-  EXPECT_EQ(big.flat()[44], 4);
-  EXPECT_EQ(small.flat()[0], 3);
-  EXPECT_EQ(small.flat()[44], 2);
-  EXPECT_EQ(big.resolution, 224);
-  EXPECT_EQ(small.resolution, 128);
-  std::mt19937_64 rng(1);
-  const ElasticArch a = ElasticArch::uniform(ofa, rng);
-  EXPECT_EQ(a.flat().size(), 45u);
-  EXPECT_NE(a, big);
-  EXPECT_EQ(small.to_text(), "k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3@128");
+Network small_supernet() {
+  auto p = small_space();
+  return Network(p, Mask::full(*p), /*supernet=*/true);
+}
+
+// The elastic block of stage `s`, slot `b` of the small space (units 2-3 and 4-6).
+ElasticMBConvImpl& block(Network& net, int s, int b) {
+  const std::string name = "layers_" + std::to_string((s == 0 ? 2 : 4) + b);
+  for (const auto& c : net->named_children())
+    if (c.key() == name) return *c.value()->as<ElasticMBConvImpl>();
+  throw std::logic_error("no block " + name);
+}
+
+std::int64_t count(const torch::nn::Module& m) {
+  std::int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+std::shared_ptr<const ir::Program> ofa_for_imagenet() {
+  driver::CompileOptions o;
+  o.sema.data = "imagenet";
+  auto c = testing_helpers::compile_space("ofa_mbv3.cella", o);
+  EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  return std::make_shared<const ir::Program>(*c->program);
+}
+
+// The language's elastic stage lowers to one ElasticMBConv per layer, with the stage's lists.
+TEST(ElasticSupernet, AnElasticLayerIsOneBlockWithTheStagesLists) {
+  Network net = small_supernet();
+  ElasticMBConvImpl& b = block(net, 1, 0);
+  EXPECT_EQ(b.options.kernels, (std::vector<std::int64_t>{3, 5, 7}));
+  EXPECT_EQ(b.options.expands, (std::vector<std::int64_t>{3, 4, 6}));
+  EXPECT_EQ(b.options.in, 16);
+  EXPECT_EQ(b.options.out, 24);
+  EXPECT_EQ(b.options.stride, 2);
+  EXPECT_TRUE(b.options.se);
+  EXPECT_EQ(b.options.act, Activation::Hswish);
+  EXPECT_EQ(b.options.transform, KernelTransform::Ofa);
+  EXPECT_TRUE(b.options.affine);
+  EXPECT_EQ(net->parameter_count(), passes::network_stats(net->program(), nullptr, 28, false).params);
 }
 
 // The largest (K7, E6, D4) and smallest (K3, E3, D2) children of OFA's space for ImageNet, cut
-// out, have the parameters OFA's definitions give (ofa_mbv3.py, dynamic_layers.py), counted layer
-// by layer: stem 3·16·9 + BN 32; first block depthwise 16·9 + BN 32 + project 16·16 + BN 32; per
-// block with mid = make_divisible(round(in·e)): expand in·mid + 2·mid, depthwise mid·k² + 2·mid,
-// SE (s = make_divisible(mid // 4)) 2·mid·s + s + mid, project mid·out + 2·out; head 160·960 +
-// 2·960, feature mix 960·1280 (no bias, no BN), classifier 1280·1000 + 1000. The largest is OFA's
-// "7.7M" MobileNetV3.
-TEST(ElasticNet, OfaChildrenHaveOfasParameterCounts) {
-  ElasticNetImpl net(ElasticNetSpec::ofa_mbv3(1000));
-  auto count = [](const torch::nn::Module& m) {
-    std::int64_t n = 0;
-    for (const auto& p : m.parameters()) n += p.numel();
-    return n;
-  };
-  EXPECT_EQ(count(*net.extract(ElasticArch::largest(net.spec()))), 7'664'760);
-  EXPECT_EQ(count(*net.extract(ElasticArch::smallest(net.spec()))), 3'410'792);
-  // The supernet holds the largest child's weights plus two kernel transformations (25² + 9²)
-  // per elastic block: 20 blocks.
-  EXPECT_EQ(count(net), 7'664'760 + 20 * (625 + 81));
+// out, have the parameters OFA's code gives (tests/unit/passes/stats_test.cpp says how they were
+// obtained); the supernet holds two kernel transformations (25² + 9²) per elastic block more.
+TEST(ElasticSupernet, OfaChildrenCutOutHaveOfasParameterCounts) {
+  auto p = ofa_for_imagenet();
+  Network net(p, Mask::full(*p), /*supernet=*/true);
+  EXPECT_EQ(count(*extract(net, largest_child(*p))), 7'664'760);
+  EXPECT_EQ(count(*extract(net, smallest_child(*p))), 3'410'792);
+  EXPECT_EQ(count(*net), 7'664'760 + 20 * (625 + 81));
 }
 
-TEST(ElasticNet, ChecksArchitectures) {
-  ElasticNetImpl net(small_spec());
-  ElasticArch a = ElasticArch::largest(small_spec());
-  EXPECT_NO_THROW(net.check(a));
-  ElasticArch bad = a;
-  bad.depths[0] = 3;
-  EXPECT_THROW(net.check(bad), std::invalid_argument);
-  bad = a;
-  bad.kernels[1] = 4;
-  EXPECT_THROW(net.check(bad), std::invalid_argument);
-  bad = a;
-  bad.resolution = 20;
-  EXPECT_THROW(net.check(bad), std::invalid_argument);
-  bad = a;
-  bad.expands.pop_back();
-  EXPECT_THROW(net.check(bad), std::invalid_argument);
-}
-
-TEST(ElasticNet, ADepthRunsTheFirstBlocksOnly) {
-  ElasticNetImpl net(small_spec());
-  net.train();
-  ElasticArch a = ElasticArch::smallest(small_spec());  // depths 1 and 2 of 2 and 3
+TEST(ElasticSupernet, ADepthRunsTheFirstBlocksOnly) {
+  Network net = small_supernet();
+  net->train();
+  const ir::Arch a = smallest_child(net->program());  // depths 1 and 2 of 2 and 3
   torch::Tensor x = torch::randn({4, 1, 16, 16});
-  net.forward(x, a).sum().backward();
-  EXPECT_TRUE(net.block(0, 0)->depthwise_weight.grad().defined());
-  EXPECT_FALSE(net.block(0, 1)->depthwise_weight.grad().defined());
-  EXPECT_TRUE(net.block(1, 1)->depthwise_weight.grad().defined());
-  EXPECT_FALSE(net.block(1, 2)->depthwise_weight.grad().defined());
+  net->forward(x, mixing_of(net->program(), a)).sum().backward();
+  EXPECT_TRUE(block(net, 0, 0).depthwise_weight.grad().defined());
+  EXPECT_FALSE(block(net, 0, 1).depthwise_weight.grad().defined());
+  EXPECT_TRUE(block(net, 1, 1).depthwise_weight.grad().defined());
+  EXPECT_FALSE(block(net, 1, 2).depthwise_weight.grad().defined());
   // A narrower child's gradient stops at its channels: expansion 3 of 16 input channels is 48.
-  const torch::Tensor g = net.block(1, 0)->expand_weight.grad();
+  const torch::Tensor g = block(net, 1, 0).expand_weight.grad();
   EXPECT_GT(g.slice(0, 0, 48).abs().sum().item<double>(), 0);
   EXPECT_EQ(g.slice(0, 48).abs().sum().item<double>(), 0);
 }
 
 // Each child sees the batch at its own resolution, resized inside the network (bicubic, as
 // BigNAS's code does).
-TEST(ElasticNet, EachChildSeesTheBatchAtItsResolution) {
-  ElasticNetImpl net(small_spec());
-  scramble(net, 21);
-  net.eval();
+TEST(ElasticSupernet, EachChildSeesTheBatchAtItsResolution) {
+  Network net = small_supernet();
+  scramble(*net, 21);
+  net->eval();
   torch::NoGradGuard no_grad;
+  const ir::Program& p = net->program();
   torch::Tensor x = torch::randn({2, 1, 16, 16});
-  ElasticArch a = ElasticArch::largest(small_spec());
-  a.resolution = 12;
+  ir::Arch a = largest_child(p);
+  a.resolution = 0;  // 12 pixels
   namespace F = torch::nn::functional;
   torch::Tensor x12 = F::interpolate(
       x,
       F::InterpolateFuncOptions().size(std::vector<std::int64_t>{12, 12}).mode(torch::kBicubic).align_corners(false));
-  expect_close(net.forward(x, a), net.forward(x12, a), 1e-6);
-  ElasticArch b = a;
-  b.resolution = 16;
-  const torch::Tensor at12 = net.forward(x, a);
+  expect_close(net->forward(x, mixing_of(p, a)), net->forward(x12, mixing_of(p, a)), 1e-6);
+  ir::Arch b = a;
+  b.resolution = 2;  // 16
+  const torch::Tensor at12 = net->forward(x, mixing_of(p, a));
   // Far above the 1e-6 of the equality above.
-  EXPECT_GT((at12 - net.forward(x, b)).abs().max().item<double>(), 1e-3 * at12.abs().max().item<double>());
+  EXPECT_GT((at12 - net->forward(x, mixing_of(p, b))).abs().max().item<double>(),
+            1e-3 * at12.abs().max().item<double>());
 }
 
-TEST(ElasticNet, ExtractionEqualsTheSupernetsChild) {
-  ElasticNetImpl net(small_spec());
-  scramble(net, 9);
-  net.eval();
+TEST(ElasticSupernet, ExtractionEqualsTheSupernetsChild) {
+  Network net = small_supernet();
+  scramble(*net, 9);
+  net->eval();
   torch::NoGradGuard no_grad;
+  const ir::Program& p = net->program();
   torch::Tensor x = torch::randn({3, 1, 16, 16});
   std::mt19937_64 rng(3);
-  std::vector<ElasticArch> archs{ElasticArch::largest(small_spec()), ElasticArch::smallest(small_spec())};
-  for (int i = 0; i < 6; ++i) archs.push_back(ElasticArch::uniform(small_spec(), rng));
-  for (const ElasticArch& a : archs) {
-    SCOPED_TRACE(a.to_text());
-    auto alone = net.extract(a);
-    alone->eval();
-    expect_close(alone->forward(x, a), net.forward(x, a), 1e-4);
-    // Only the chosen shapes: fewer parameters than the supernet, none of its transforms.
-    std::int64_t params = 0;
-    for (const auto& p : alone->parameters()) params += p.numel();
-    std::int64_t all = 0;
-    for (const auto& p : net.parameters()) all += p.numel();
-    EXPECT_LT(params, all);
-    for (const auto& p : alone->named_parameters()) EXPECT_EQ(p.key().find("kernel_"), std::string::npos) << p.key();
+  std::vector<ir::Arch> archs{largest_child(p), smallest_child(p)};
+  for (int i = 0; i < 6; ++i) archs.push_back(draw_child(p, {}, rng));
+  for (const ir::Arch& a : archs) {
+    SCOPED_TRACE(ir::to_text(p, a));
+    Network alone = extract(net, a);
+    EXPECT_FALSE(alone->is_training());
+    expect_close(alone->forward(x, mixing_of(p, a)), net->forward(x, mixing_of(p, a)), 1e-4);
+    // Only the chosen shapes: fewer parameters than the supernet, none of its transforms, and
+    // what `cella stats` counts for the architecture.
+    EXPECT_LT(count(*alone), count(*net));
+    EXPECT_EQ(alone->parameter_count(), passes::network_stats(p, &a, 16, true).params);
+    for (const auto& q : alone->named_parameters()) EXPECT_EQ(q.key().find("kernel_"), std::string::npos) << q.key();
   }
 }
 
@@ -409,23 +415,29 @@ TEST(Sandwich, LossesByHand) {
 }
 
 TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
-  const ElasticNetSpec spec = small_spec();
+  const auto p = small_space();
   std::mt19937_64 rng(5), same(5);
-  const auto kids = sandwich_children(spec, 2, rng);
+  const auto kids = sandwich_children(*p, 2, rng);
   ASSERT_EQ(kids.size(), 4u);
-  EXPECT_EQ(kids[0], ElasticArch::largest(spec));
-  EXPECT_EQ(kids[1], ElasticArch::smallest(spec));
-  EXPECT_EQ(kids[2], ElasticArch::uniform(spec, same));
-  EXPECT_EQ(kids[3], ElasticArch::uniform(spec, same));
+  EXPECT_EQ(kids[0], largest_child(*p));
+  EXPECT_EQ(kids[1], smallest_child(*p));
+  EXPECT_EQ(kids[2], draw_child(*p, {}, same));
+  EXPECT_EQ(kids[3], draw_child(*p, {}, same));
   EXPECT_NE(kids[2], kids[3]);
+  // The ends: K7 E6 and the deepest stages at 16 pixels; K3 E3, the shallowest, at 12.
+  EXPECT_EQ(ir::elastic_encoding(*p, kids[0]), (std::vector<std::int64_t>{7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 2, 3}));
+  EXPECT_EQ(ir::elastic_encoding(*p, kids[1]), (std::vector<std::int64_t>{3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 2}));
+  EXPECT_EQ(kids[0].resolution, 2);
+  EXPECT_EQ(kids[1].resolution, 0);
+  EXPECT_FALSE(ir::check_arch(*p, kids[2]));
 }
 
 // A step's gradient (left in `net`'s parameters) equals the sum of its children's, each child i
 // run again alone on `x` with the loss `loss_of(i, logits)`, which is also the loss the step
 // reported for it.
-void expect_step_sums_children(ElasticNetImpl& net, const torch::Tensor& x, const SandwichStep& step,
+void expect_step_sums_children(Network& net, const torch::Tensor& x, const ChildrenStep& step,
                                const std::function<torch::Tensor(std::size_t, const torch::Tensor&)>& loss_of) {
-  std::vector<torch::Tensor> params = net.parameters(), got, sum;
+  std::vector<torch::Tensor> params = net->parameters(), got, sum;
   for (const torch::Tensor& p : params) {
     got.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
     sum.push_back(torch::zeros_like(p));
@@ -433,7 +445,7 @@ void expect_step_sums_children(ElasticNetImpl& net, const torch::Tensor& x, cons
   for (std::size_t i = 0; i < step.children.size(); ++i) {
     for (torch::Tensor& p : params)
       if (p.grad().defined()) p.mutable_grad().zero_();
-    torch::Tensor loss = loss_of(i, net.forward(x, step.children[i]));
+    torch::Tensor loss = loss_of(i, net->forward(x, mixing_of(net->program(), step.children[i])));
     EXPECT_NEAR(loss.item<double>(), step.losses[i], 1e-5) << i;
     loss.backward();
     for (std::size_t j = 0; j < params.size(); ++j)
@@ -446,22 +458,20 @@ void expect_step_sums_children(ElasticNetImpl& net, const torch::Tensor& x, cons
 // cross-entropy, the others on in-place distillation from the largest's logits, computed here one
 // child at a time.
 TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
-  ElasticNetSpec spec = small_spec();
-  spec.dropout = 0;
-  ElasticNet net(spec);
+  Network net = small_supernet();
+  set_dropout(net, 0);
   torch::manual_seed(2);
   torch::Tensor x = torch::randn({6, 1, 16, 16});
   torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
   torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
   SandwichOptions o;
-  o.dropout = 0;
   o.clip_value = 0;
   std::mt19937_64 rng(11);
-  SandwichStep step = sandwich_step(*net, x, y, frozen, rng, o);
+  ChildrenStep step = sandwich_step(net, x, y, frozen, rng, o);
   ASSERT_EQ(step.children.size(), 4u);
   ASSERT_EQ(step.losses.size(), 4u);
   torch::Tensor soft;
-  expect_step_sums_children(*net, x, step, [&](std::size_t i, const torch::Tensor& logits) {
+  expect_step_sums_children(net, x, step, [&](std::size_t i, const torch::Tensor& logits) {
     if (i > 0) return inplace_distillation_loss(logits, soft);
     soft = logits.detach();
     return label_smoothing_loss(logits, y, 0.1);
@@ -470,21 +480,49 @@ TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
   EXPECT_LT(step.losses[1], 3.0);
 }
 
+// Dropout runs on the largest child only: replayed from the same generator state, the largest
+// child with the network's dropout gives the step's loss and soft targets, and the smallest child
+// without dropout gives its loss against them. After the step the dropout is the network's again.
+TEST(Sandwich, OnlyTheLargestChildIsDroppedOut) {
+  Network net = small_supernet();
+  set_dropout(net, 0.5);
+  torch::manual_seed(3);
+  torch::Tensor x = torch::randn({6, 1, 16, 16});
+  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
+  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  std::mt19937_64 rng(11);
+  torch::manual_seed(7);
+  const ChildrenStep step = sandwich_step(net, x, y, frozen, rng, {});
+  EXPECT_EQ(set_dropout(net, 0.5), (std::vector<double>{0.5}));
+  const ir::Program& p = net->program();
+  net->train();
+  torch::manual_seed(7);
+  const torch::Tensor soft = net->forward(x, mixing_of(p, step.children[0])).detach();
+  EXPECT_NEAR(label_smoothing_loss(soft, y, 0.1).item<double>(), step.losses[0], 1e-5);
+  set_dropout(net, 0);
+  const torch::Tensor smallest = net->forward(x, mixing_of(p, step.children[1]));
+  EXPECT_NEAR(inplace_distillation_loss(smallest, soft).item<double>(), step.losses[1], 1e-5);
+  set_dropout(net, 0.5);
+  const double dropped =
+      inplace_distillation_loss(net->forward(x, mixing_of(p, step.children[1])), soft).item<double>();
+  EXPECT_GT(std::abs(dropped - step.losses[1]), 1e-4);
+}
+
 TEST(Sandwich, ZeroInitialisedResidualBlocksStartAsTheIdentity) {
-  ElasticNetImpl net(small_spec());
+  Network net = small_supernet();
   zero_residual_batch_norms(net);
   torch::NoGradGuard no_grad;
   int residual = 0;
-  for (std::size_t s = 0; s < 2; ++s)
-    for (std::size_t b = 0; b < static_cast<std::size_t>(small_spec().stages[s].depths.back()); ++b) {
-      ElasticMBConv block = net.block(s, b);
-      const torch::Tensor x = torch::randn({2, block->options.in, 6, 6});
-      if (block->residual()) {
+  for (int s = 0; s < 2; ++s)
+    for (int b = 0; b < (s == 0 ? 2 : 3); ++b) {
+      ElasticMBConvImpl& blk = block(net, s, b);
+      const torch::Tensor x = torch::randn({2, blk.options.in, 6, 6});
+      if (blk.residual()) {
         ++residual;
-        EXPECT_TRUE(block->project_bn->weight.equal(torch::zeros_like(block->project_bn->weight)));
-        expect_close(block->forward(x, 5, 4), x, 0);
+        EXPECT_TRUE(blk.project_bn->weight.equal(torch::zeros_like(blk.project_bn->weight)));
+        expect_close(blk.child(x, 5, 4), x, 0);
       } else {
-        EXPECT_GT(block->project_bn->weight.abs().sum().item<double>(), 0);  // a strided first block
+        EXPECT_GT(blk.project_bn->weight.abs().sum().item<double>(), 0);  // a strided first block
       }
     }
   EXPECT_EQ(residual, 3);  // the blocks after each stage's first
@@ -494,84 +532,101 @@ TEST(Sandwich, ZeroInitialisedResidualBlocksStartAsTheIdentity) {
 // on batch statistics (the running variances are unbiased, the batch's biased); before, with
 // statistics other children left, it does not.
 TEST(Sandwich, CalibrationGivesTheChildItsOwnStatistics) {
-  ElasticNetImpl net(small_spec());
-  scramble(net, 13);
+  Network net = small_supernet();
+  scramble(*net, 13);
+  set_dropout(net, 0);
   torch::NoGradGuard no_grad;
-  torch::Tensor x = torch::randn({64, 1, 16, 16});
+  const ir::Program& p = net->program();
+  Dataset data;
+  data.images = torch::randn({64, 1, 16, 16});
+  data.labels = torch::zeros({64}, torch::kLong);
   std::mt19937_64 rng(2);
-  const ElasticArch a = ElasticArch::uniform(small_spec(), rng);
-  net.train();
-  net.set_dropout(0);
-  const torch::Tensor batch_stats = net.forward(x, a);
-  net.eval();
-  const torch::Tensor before = net.forward(x, a);
-  calibrate_batch_norm(net, a, x, 1, 64);
-  EXPECT_FALSE(net.is_training());
-  const torch::Tensor calibrated = net.forward(x, a);
+  const Mixing a = mixing_of(p, draw_child(p, {}, rng));
+  net->train();
+  const torch::Tensor batch_stats = net->forward(data.images, a);
+  net->eval();
+  const torch::Tensor before = net->forward(data.images, a);
+  recalibrate_batch_norm(net, a, data, 1, 64);
+  EXPECT_FALSE(net->is_training());
+  const torch::Tensor calibrated = net->forward(data.images, a);
   const double scale = batch_stats.abs().max().item<double>();
   // Within a few per cent: in 2×2 maps of the last stage the unbiased variance of 256 values is
   // 0.4 % above the biased one, and a dozen batch norms compound it.
   EXPECT_LT((calibrated - batch_stats).abs().max().item<double>(), 0.05 * scale) << "of " << scale;
-  EXPECT_GT((net.forward(x, ElasticArch::largest(small_spec())) - batch_stats).abs().max().item<double>(),
+  EXPECT_GT((net->forward(data.images, mixing_of(p, largest_child(p))) - batch_stats).abs().max().item<double>(),
             0.05 * scale);
-  EXPECT_GT((before - batch_stats).abs().max().item<double>(), 0.5 * scale);
+  EXPECT_GT((before - batch_stats).abs().max().item<double>(), 0.2 * scale);
   // The momentum is restored after the cumulative average.
-  EXPECT_EQ(net.block(0, 0)->depthwise_bn->options.momentum().value(), 0.1);
+  EXPECT_EQ(block(net, 0, 0).depthwise_bn->options.momentum().value(), 0.1);
 }
 
 TEST(ProgressiveShrinking, OfasPhasesAndTheirChildren) {
-  const ElasticNetSpec ofa = ElasticNetSpec::ofa_mbv3();
-  const auto phases = progressive_shrinking_phases(ofa);
+  const auto p = ofa_for_imagenet();
+  const auto phases = progressive_shrinking_phases();
   ASSERT_EQ(phases.size(), 6u);
-  EXPECT_EQ(phases[0].kernels, (std::vector<std::int64_t>{7}));
-  EXPECT_EQ(phases[1].kernels, (std::vector<std::int64_t>{3, 5, 7}));
-  EXPECT_EQ(phases[1].expands, (std::vector<std::int64_t>{6}));
-  EXPECT_EQ(phases[2].depths[0], (std::vector<std::int64_t>{3, 4}));
-  EXPECT_EQ(phases[3].depths[4], (std::vector<std::int64_t>{2, 3, 4}));
-  EXPECT_EQ(phases[4].expands, (std::vector<std::int64_t>{4, 6}));
-  EXPECT_EQ(phases[5].expands, (std::vector<std::int64_t>{3, 4, 6}));
-  EXPECT_EQ((std::vector<std::int64_t>{phases[1].children, phases[2].children, phases[4].children}),
-            (std::vector<std::int64_t>{1, 2, 4}));
+  EXPECT_EQ((std::vector<std::int64_t>{phases[0].children, phases[1].children, phases[2].children, phases[3].children,
+                                       phases[4].children, phases[5].children}),
+            (std::vector<std::int64_t>{1, 1, 2, 2, 4, 4}));
   EXPECT_EQ(phases[4].sort_nested, 0);
   EXPECT_EQ(phases[5].sort_nested, 1);
-  // Children stay inside their phase's lists.
-  std::mt19937_64 rng(4);
-  std::set<std::int64_t> kernels, depths;
-  for (int i = 0; i < 50; ++i) {
-    const ElasticArch a = shrinking_child(ofa, phases[2], rng);
-    kernels.insert(a.kernels.begin(), a.kernels.end());
-    depths.insert(a.depths.begin(), a.depths.end());
-    for (std::int64_t e : a.expands) EXPECT_EQ(e, 6);
-  }
-  EXPECT_EQ(kernels, (std::set<std::int64_t>{3, 5, 7}));
-  EXPECT_EQ(depths, (std::set<std::int64_t>{3, 4}));
+  // The values children take in each phase (the flat encoding: 20 kernels, 20 expansions, 5 depths).
+  using S = std::set<std::int64_t>;
+  auto seen = [&](const ShrinkingPhase& phase) {
+    std::mt19937_64 rng(4);
+    std::array<S, 3> out;
+    for (int i = 0; i < 60; ++i) {
+      const std::vector<std::int64_t> flat = ir::elastic_encoding(*p, draw_child(*p, phase.choices, rng));
+      for (std::size_t j = 0; j < flat.size(); ++j) out[j < 20 ? 0 : j < 40 ? 1 : 2].insert(flat[j]);
+    }
+    return out;
+  };
+  EXPECT_EQ(seen(phases[0]), (std::array<S, 3>{S{7}, S{6}, S{4}}));
+  EXPECT_EQ(seen(phases[1]), (std::array<S, 3>{S{3, 5, 7}, S{6}, S{4}}));
+  EXPECT_EQ(seen(phases[2]), (std::array<S, 3>{S{3, 5, 7}, S{6}, S{3, 4}}));
+  EXPECT_EQ(seen(phases[3]), (std::array<S, 3>{S{3, 5, 7}, S{6}, S{2, 3, 4}}));
+  EXPECT_EQ(seen(phases[4]), (std::array<S, 3>{S{3, 5, 7}, S{4, 6}, S{2, 3, 4}}));
+  EXPECT_EQ(seen(phases[5]), (std::array<S, 3>{S{3, 5, 7}, S{3, 4, 6}, S{2, 3, 4}}));
 }
 
 // A step's children share one resolution; their loss is cross-entropy plus distillation from the
 // teacher's logits at that resolution, and the step's gradient is their sum.
 TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
-  ElasticNetSpec spec = small_spec();
-  spec.dropout = 0;
-  ElasticNet net(spec), teacher(spec);
+  Network net = small_supernet(), teacher = small_supernet();
+  set_dropout(net, 0);
+  set_dropout(teacher, 0);  // the teacher runs in training mode: its dropout would draw anew
   torch::manual_seed(8);
   torch::Tensor x = torch::randn({6, 1, 16, 16});
   torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
   torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
-  const ShrinkingPhase phase = progressive_shrinking_phases(spec).back();
+  const ShrinkingPhase phase = progressive_shrinking_phases().back();
   std::mt19937_64 rng(3);
-  SandwichStep step = shrinking_step(*net, teacher.get(), phase, x, y, frozen, rng);
+  ChildrenStep step = shrinking_step(net, &teacher, phase, x, y, frozen, rng);
   ASSERT_EQ(step.children.size(), 4u);
-  for (const ElasticArch& a : step.children) EXPECT_EQ(a.resolution, step.children[0].resolution);
+  for (const ir::Arch& a : step.children) EXPECT_EQ(a.resolution, step.children[0].resolution);
   torch::Tensor soft;
   {
     torch::NoGradGuard no_grad;
-    ElasticArch full = ElasticArch::largest(spec);
+    ir::Arch full = largest_child(teacher->program());
     full.resolution = step.children[0].resolution;
-    soft = teacher->forward(x, full);
+    soft = teacher->forward(x, mixing_of(teacher->program(), full));
   }
-  expect_step_sums_children(*net, x, step, [&](std::size_t, const torch::Tensor& logits) {
+  expect_step_sums_children(net, x, step, [&](std::size_t, const torch::Tensor& logits) {
     return label_smoothing_loss(logits, y, 0.1) + inplace_distillation_loss(logits, soft);
   });
+}
+
+// Sorting every elastic layer's channels keeps the full network's function (the first block,
+// without an expand layer, is left as it is).
+TEST(ProgressiveShrinking, SortingTheNetworksChannelsKeepsItsFunction) {
+  Network net = small_supernet();
+  scramble(*net, 5);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const Mixing full = mixing_of(net->program(), largest_child(net->program()));
+  torch::Tensor x = torch::randn({2, 1, 16, 16});
+  const torch::Tensor before = net->forward(x, full);
+  sort_channels(net, 0);
+  expect_close(net->forward(x, full), before, 1e-4);
 }
 
 }  // namespace

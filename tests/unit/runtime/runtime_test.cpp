@@ -381,12 +381,17 @@ TEST(Train, GdasEvaluatesAnArchitectureOfTheSpace) {
 // of method takes (methods.def and compiler/sema/search.cpp agree).
 TEST(Train, EveryRegisteredMethodIsAPlanWord) {
   const auto names = MethodRegistry::instance().names();  // built-ins first, then any plugin's
-  ASSERT_GE(names.size(), 4u);
-  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 4),
-            (std::vector<std::string>{"uniform", "darts", "gdas", "snas"}));
+  ASSERT_GE(names.size(), 6u);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 6),
+            (std::vector<std::string>{"uniform", "sandwich", "progressive_shrinking", "darts", "gdas", "snas"}));
   for (const std::string& name : names) {
     const TrainingMethod& m = *MethodRegistry::instance().find(name);
-    auto p = program("nb201.cella", {{m.samples_paths() ? "supernet.sampler" : "supernet.weights", name}});
+    // The elastic methods train elastic spaces, whole (no split).
+    const bool elastic = name == "sandwich" || name == "progressive_shrinking";
+    auto p = elastic
+                 ? program("ofa_mbv3.cella",
+                           {{"supernet.sampler", name}, {"supernet.epochs", "6"}, {"supernet.phases", "[1,1,1,1,1,1]"}})
+                 : program("nb201.cella", {{m.samples_paths() ? "supernet.sampler" : "supernet.weights", name}});
     ASSERT_TRUE(p->search);
     EXPECT_EQ(p->search->supernet.method, name);
     EXPECT_EQ(&method_of(p->search->supernet), &m);

@@ -1,0 +1,16 @@
+// What the path-sampling methods (`sampler uniform`, `sampler sandwich`) share.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/train/method.h"
+
+namespace cella::runtime {
+
+/// Sample-and-evaluate: the best of `samples` architectures drawn uniformly from the supernet's
+/// mask (ir::sample), by accuracy on (up to 1,000 images of) the validation data with batch
+/// statistics.
+ir::Arch best_of_samples(SupernetState& state, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
+                         const ProgressFn& progress);
+
+}  // namespace cella::runtime

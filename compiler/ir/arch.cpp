@@ -493,7 +493,15 @@ std::variant<Arch, std::string> parse_genotype(const Program& p, std::string_vie
   return a;
 }
 
-std::string no_resolution(const Network& n, const std::string& given) {
+// Sets `a.resolution` from `pixels`, which the input wrote as `given` ("" where it wrote none):
+// required where the network has several resolutions. Returns an error, or nullopt.
+std::optional<std::string> read_resolution(const Network& n, std::optional<std::int64_t> pixels,
+                                           const std::string& given, Arch& a) {
+  if (given.empty() && n.resolutions.size() <= 1) return std::nullopt;
+  if (auto r = pixels ? resolution_index(n, *pixels) : std::nullopt) {
+    a.resolution = *r;
+    return std::nullopt;
+  }
   return fmt::format("{}: the network's resolutions are {}",
                      given.empty() ? "the architecture has no resolution" : "no resolution " + given,
                      fmt::join(n.resolutions, ", "));
@@ -566,13 +574,10 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
     if (it == s.depths.end()) return fmt::format("{} cannot have depth {}", key, j["depths"][key].dump());
     a.depths[d] = static_cast<int>(it - s.depths.begin());
   }
-  if (n.resolutions.size() > 1 || j.contains("resolution")) {
-    auto r = j.contains("resolution") && j["resolution"].is_number_integer()
-                 ? resolution_index(n, j["resolution"].get<std::int64_t>())
-                 : std::nullopt;
-    if (!r) return no_resolution(n, j.contains("resolution") ? j["resolution"].dump() : "");
-    a.resolution = *r;
-  }
+  const bool integer = j.contains("resolution") && j["resolution"].is_number_integer();
+  if (auto err = read_resolution(n, integer ? std::optional(j["resolution"].get<std::int64_t>()) : std::nullopt,
+                                 j.contains("resolution") ? j["resolution"].dump() : "", a))
+    return *err;
   return a;
 }
 
@@ -597,11 +602,7 @@ std::variant<Arch, std::string> parse_flat(const Program& p, std::string_view te
   auto a = decode_elastic(p, flat);
   if (auto* err = std::get_if<std::string>(&a)) return *err;
   Arch arch = std::get<Arch>(a);
-  if (pixels || n.resolutions.size() > 1) {
-    auto r = pixels ? resolution_index(n, *pixels) : std::nullopt;
-    if (!r) return no_resolution(n, pixels ? std::to_string(*pixels) : "");
-    arch.resolution = *r;
-  }
+  if (auto err = read_resolution(n, pixels, pixels ? std::to_string(*pixels) : "", arch)) return *err;
   return arch;
 }
 
@@ -635,10 +636,9 @@ std::vector<std::int64_t> elastic_encoding(const Program& p, const Arch& a) {
 std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vector<std::int64_t>& flat) {
   const Network& n = net_of(p);
   Arch a = empty_arch(p);
-  const std::size_t layers = n.layer_groups.size();
-  if (flat.size() != elastic_encoding(p, a).size() || layers == 0)
-    return fmt::format("the flat encoding of this space has {} integers, not {}", elastic_encoding(p, a).size(),
-                       flat.size());
+  const std::size_t layers = n.layer_groups.size(), length = elastic_encoding(p, a).size();
+  if (flat.size() != length || layers == 0)
+    return fmt::format("the flat encoding of this space has {} integers, not {}", length, flat.size());
   const std::size_t dims = n.units[n.layer_groups[0]].elastic.size();
   for (std::size_t l = 0; l < layers; ++l) {
     const Unit& u = n.units[n.layer_groups[l]];

@@ -66,6 +66,23 @@ ElasticMBConvImpl::ElasticMBConvImpl(ElasticMBConvOptions o) : options(std::move
   reset();
 }
 
+ElasticMBConvOptions mbv3_options(const ir::PrimCall& call, std::int64_t in, bool affine,
+                                  const std::vector<ir::ElasticDim>& elastic) {
+  ElasticMBConvOptions o;
+  o.in = in;
+  o.out = call.int_arg("out", in);
+  o.stride = call.int_arg("stride", 1);
+  o.kernels = {call.int_arg("k", 3)};
+  o.expands = {call.int_arg("e", 1)};
+  for (const ir::ElasticDim& d : elastic) (d.param == "k" ? o.kernels : o.expands) = d.values;
+  o.expand_layer = o.expands.back() != 1;
+  o.se = call.bool_arg("se", false);
+  o.act = call.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
+  o.transform = call.bool_arg("transform", true) ? KernelTransform::Ofa : KernelTransform::Crop;
+  o.affine = affine;
+  return o;
+}
+
 std::int64_t ElasticMBConvImpl::mid(std::int64_t e) const {
   return options.expand_layer ? ir::mbv3_mid(options.in, e) : options.in;
 }

@@ -49,6 +49,12 @@ struct ElasticMBConvOptions {
   bool affine = true;
 };
 
+/// The block an `mbv3` call describes on `in` channels (compiler/ir/primitives.cpp): one shape,
+/// the call's kernel and expansion, unless `elastic` gives the lists of an elastic layer
+/// (ir::Unit::elastic; the call is then its largest sub-shape).
+ElasticMBConvOptions mbv3_options(const ir::PrimCall& call, std::int64_t in, bool affine,
+                                  const std::vector<ir::ElasticDim>& elastic = {});
+
 /// OFA's DynamicMBConvLayer: 1×1 expand (in → mid) BN act, k×k depthwise (stride) BN act,
 /// squeeze-and-excitation (reduce to make_divisible(mid / 4), ReLU, expand, hard sigmoid),
 /// 1×1 project (mid → out) BN, and the identity shortcut where the stride is 1 and in == out.

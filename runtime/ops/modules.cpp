@@ -253,18 +253,8 @@ void register_builtins(std::map<std::string, Factory>& f) {
                                 i(c, "stride", 1), c.bool_arg("se", false), ctx.affine));
   };
   // One sub-shape alone: an elastic block whose lists have one value each.
-  f["mbv3"] = [=](const ir::PrimCall& c, const Ctx& ctx) {
-    ElasticMBConvOptions o;
-    o.in = ctx.in_channels;
-    o.out = i(c, "out", ctx.in_channels);
-    o.stride = i(c, "stride", 1);
-    o.kernels = {i(c, "k", 3)};
-    o.expands = {i(c, "e", 1)};
-    o.expand_layer = o.expands[0] != 1;
-    o.se = c.bool_arg("se", false);
-    o.act = c.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
-    o.affine = ctx.affine;
-    return nn::AnyModule(ElasticMBConv(o));
+  f["mbv3"] = [](const ir::PrimCall& c, const Ctx& ctx) {
+    return nn::AnyModule(ElasticMBConv(mbv3_options(c, ctx.in_channels, ctx.affine)));
   };
 }
 

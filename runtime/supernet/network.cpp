@@ -64,19 +64,7 @@ ElasticMBConv build_elastic(const ir::Unit& unit, const lower::Module& m) {
   const ir::PrimCall& largest = m.op.seq.at(0);
   if (largest.prim != "mbv3")
     throw std::invalid_argument(fmt::format("no elastic module for primitive '{}'", largest.prim));
-  ElasticMBConvOptions o;
-  o.in = m.in_channels;
-  o.out = largest.int_arg("out", m.in_channels);
-  o.stride = largest.int_arg("stride", 1);
-  o.kernels = {largest.int_arg("k", 3)};
-  o.expands = {largest.int_arg("e", 1)};
-  for (const ir::ElasticDim& d : unit.elastic) (d.param == "k" ? o.kernels : o.expands) = d.values;
-  o.expand_layer = o.expands.back() != 1;
-  o.se = largest.bool_arg("se", false);
-  o.act = largest.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
-  o.transform = largest.bool_arg("transform", true) ? KernelTransform::Ofa : KernelTransform::Crop;
-  o.affine = m.affine;
-  return ElasticMBConv(o);
+  return ElasticMBConv(mbv3_options(largest, m.in_channels, m.affine, unit.elastic));
 }
 
 }  // namespace

@@ -497,7 +497,9 @@ std::string to_string(const PrimCall& call) {
   if (call.args.empty()) return s;
   s += "(";
   for (std::size_t i = 0; i < call.args.size(); ++i) {
-    const auto& [name, value] = call.args[i];
+    // Not a structured binding: clang 14 (Debian 12's, the fuzzer's) cannot capture one.
+    const std::string& name = call.args[i].first;
+    const auto& value = call.args[i].second;
     auto dim =
         std::find_if(call.elastic.begin(), call.elastic.end(), [&](const ElasticDim& d) { return d.param == name; });
     s += (i ? ", " : "") + name + "=" +

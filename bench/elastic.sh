@@ -1,25 +1,41 @@
 #!/usr/bin/env bash
 # Elastic supernets (issue 11) on OFA's two-core profile (spaces/ofa_mbv3.cella with W=2 D=3,
-# resolutions 20-28) over Fashion-MNIST (SUBSET images, half of them for the weights): the
-# supernet trained EPOCHS epochs by `sampler sandwich` (BigNAS), `sampler progressive_shrinking`
-# (OFA, phases in OFA's proportions) and `sampler uniform` (one child per step); then the largest,
-# the smallest and 10 sampled children cut out of each (`cella extract`: batch norms calibrated
-# on 2,000 training images) and tested, against the same children trained stand-alone from
-# scratch for EPOCHS epochs on the same images (`cella retrain`). BigNAS's claim: inherited
-# accuracies as good as stand-alone ones, without retraining.
-# Results go to bench/elastic/results.jsonl (the cache bench/README.md quotes), the table to
-# bench/elastic/report.md. Runs for about an hour on two cores; run it in the background.
+# resolutions 20-28) over Fashion-MNIST (SUBSET images, half of them train the weights): the
+# supernet trained EPOCHS epochs by `sampler sandwich` (BigNAS), by the sandwich without in-place
+# distillation (children on the labels) and without zero-initialised residual batch norms (the
+# ablations), by `sampler progressive_shrinking` (OFA, phases PHASES) and by `sampler uniform` (one
+# child per step); then the largest, the smallest and 10 sampled children cut out of each (`cella
+# extract`: batch norms calibrated on 2,000 training images) and tested, against the same
+# children trained stand-alone from scratch for EPOCHS epochs on the same SUBSET/2 training images
+# (`cella retrain` with data.subset=SUBSET/2: the same seed draws the same images first).
+# BigNAS's claim: inherited accuracies as good as stand-alone ones, without retraining.
+#
+# Each variant's rows are cached in bench/elastic/cache/VARIANT-eEPOCHS.jsonl and skipped when
+# there (delete a file to rerun it; the stand-alone trainings, the longest part, are kept child by
+# child in its .part file until all are done, so an interrupted benchmark resumes); VARIANTS picks some (default: all). The table goes to
+# bench/elastic/report.md. About 80 minutes on two cores for EPOCHS=20; run it in the background.
+# BIN runs another cella binary (a copy of build/cella beside build/cella-runtime, so that rebuilding
+# does not change it mid-run; then run a copy of this script too, with CELLA_ROOT the checkout).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "${CELLA_ROOT:-$(dirname "$0")/..}"
 build=${BUILD_DIR:-build}
 subset=${SUBSET:-5000}
 epochs=${EPOCHS:-20}
 phases=${PHASES:-[6,4,1,4,1,4]}
 seed=${SEED:-1}
+variants=${VARIANTS:-standalone sandwich progressive_shrinking uniform sandwich_no_distillation sandwich_no_zero_gamma}
 out=bench/elastic
-ninja -C "$build" cella cella-runtime >/dev/null
-mkdir -p "$out"
+cache=$out/cache
+if [ -z "${BIN:-}" ]; then
+  ninja -C "$build" cella cella-runtime >/dev/null
+  BIN=$build/cella
+fi
+mkdir -p "$cache"
 runs=$(mktemp -d)
+trap 'rm -rf "$runs"' EXIT
+# A copy of the space, so that editing the tree while the benchmark runs does not change it.
+space=$runs/ofa_mbv3.cella
+cp spaces/ofa_mbv3.cella "$space"
 profile="--data fashion_mnist --set W=2 --set D=3 --set R_min=20 --set R_max=28"
 data="--set data.subset=$subset --set data.train_portion=0.5"
 # The children: the largest and smallest of the profile (15 layers, 5 stages, resolutions 20-28)
@@ -28,73 +44,103 @@ python3 - >"$runs/archs.txt" <<'PY'
 print([7] * 15 + [6] * 15 + [3] * 5 + [28])
 print([3] * 15 + [3] * 15 + [2] * 5 + [20])
 PY
-"$build/cella" sample spaces/ofa_mbv3.cella $profile -n 10 --seed 7 >>"$runs/archs.txt"
-: >"$out/results.jsonl.part"
-record() {  # method child kind json-file seconds
-  python3 - "$@" >>"$out/results.jsonl.part" <<'PY'
+"$BIN" sample "$space" $profile -n 10 --seed 7 >>"$runs/archs.txt"
+cp "$runs/archs.txt" "$out/archs.txt"
+
+record() {  # variant child kind json-file seconds -> one row
+  python3 - "$@" <<'PY'
 import json, sys
-method, child, kind, path, seconds = sys.argv[1:]
-j = json.loads(open(path).read()[open(path).read().find("{"):])
-print(json.dumps({"method": method, "child": int(child), "kind": kind, "test_acc": j.get("test_acc"),
+variant, child, kind, path, seconds = sys.argv[1:]
+text = open(path).read()
+j = json.loads(text[text.find("{"):])
+print(json.dumps({"method": variant, "child": int(child), "kind": kind, "test_acc": j.get("test_acc"),
                   "valid_acc": j.get("valid_acc"), "params": j.get("params"), "seconds": float(seconds)}))
 PY
-  tail -1 "$out/results.jsonl.part"
 }
-for method in sandwich progressive_shrinking uniform; do
-  search=ofa_sandwich
-  extra="--set supernet.epochs=$epochs"
-  [ "$method" = progressive_shrinking ] && search=ofa_shrinking && extra="$extra --set supernet.phases=$phases"
-  [ "$method" = uniform ] && extra="$extra --set supernet.sampler=uniform"
-  dir="$runs/$method"
-  start=$(date +%s%N)
-  "$build/cella" train spaces/ofa_mbv3.cella --search "$search" $profile $data $extra --seed "$seed" --threads 2 \
+now() { date +%s%N; }
+elapsed() { echo $((($(now) - $1) / 1000000000)); }
+
+train_variant() {  # variant -> rows on stdout
+  local variant=$1 search=ofa_sandwich extra="--set supernet.epochs=$epochs"
+  case $variant in
+  progressive_shrinking) search=ofa_shrinking extra="$extra --set supernet.phases=$phases" ;;
+  uniform) extra="$extra --set supernet.sampler=uniform" ;;
+  sandwich_no_distillation) extra="$extra --set supernet.inplace_distillation=false" ;;
+  sandwich_no_zero_gamma) extra="$extra --set supernet.zero_init_residual=false" ;;
+  esac
+  local dir=$runs/$variant start
+  start=$(now)
+  "$BIN" train "$space" --search "$search" $profile $data $extra --seed "$seed" --threads 2 \
     --samples 2 --out "$dir" >"$dir.log" 2>&1
-  seconds=$((($(date +%s%N) - start) / 1000000))
-  echo "{\"method\": \"$method\", \"kind\": \"train\", \"seconds\": $((seconds / 1000))}" >>"$out/results.jsonl.part"
-  child=0
+  echo "{\"method\": \"$variant\", \"kind\": \"train\", \"seconds\": $(elapsed "$start")}"
+  local child=0 arch
   while read -r arch; do
-    "$build/cella" extract --weights "$dir" --arch "$arch" --threads 2 --json --out "$dir-child$child" \
+    "$BIN" extract --weights "$dir" --arch "$arch" --threads 2 --json --out "$dir-child$child" \
       >"$dir-child$child.extract" 2>/dev/null
-    "$build/cella" eval spaces/ofa_mbv3.cella --weights "$dir-child$child" --arch "$arch" --threads 2 --json \
+    "$BIN" eval "$space" --weights "$dir-child$child" --arch "$arch" --threads 2 --json \
       >"$dir-child$child.eval"
     python3 - "$dir-child$child.extract" "$dir-child$child.eval" >"$dir-child$child.json" <<'PY'
 import json, sys
-read = lambda p: json.loads(open(p).read()[open(p).read().find("{"):])
+def read(p):
+    text = open(p).read()
+    return json.loads(text[text.find("{"):])
 e, t = read(sys.argv[1]), read(sys.argv[2])
 print(json.dumps({"valid_acc": e["valid_acc"], "params": e["params"], "test_acc": t["test_acc"]}))
 PY
-    record "$method" "$child" inherited "$dir-child$child.json" 0
+    record "$variant" "$child" inherited "$dir-child$child.json" 0
     child=$((child + 1))
   done <"$runs/archs.txt"
+}
+
+standalone() {  # rows appended to $1, skipping the children already there (a resumed benchmark)
+  local child=0 arch start
+  while read -r arch; do
+    if grep -q "\"child\": $child," "$1" 2>/dev/null; then
+      child=$((child + 1))
+      continue
+    fi
+    start=$(now)
+    "$BIN" retrain "$space" --search ofa_sandwich $profile --set data.subset=$((subset / 2)) \
+      --epochs "$epochs" --seed "$seed" --threads 2 --arch "$arch" --json --out "$runs/alone$child" \
+      >"$runs/alone$child.json" 2>/dev/null
+    record standalone "$child" standalone "$runs/alone$child.json" "$(elapsed "$start")" >>"$1"
+    child=$((child + 1))
+  done <"$runs/archs.txt"
+}
+
+for variant in $variants; do
+  file=$cache/$variant-e$epochs.jsonl
+  [ -s "$file" ] && continue
+  echo "elastic: $variant, $epochs epochs" >&2
+  if [ "$variant" = standalone ]; then standalone "$file.part"; else train_variant "$variant" >"$file.part"; fi
+  mv "$file.part" "$file"
 done
-child=0
-while read -r arch; do
-  start=$(date +%s%N)
-  "$build/cella" retrain spaces/ofa_mbv3.cella $profile $data --epochs "$epochs" --seed "$seed" --threads 2 \
-    --arch "$arch" --json --out "$runs/alone$child" >"$runs/alone$child.json" 2>/dev/null
-  record standalone "$child" standalone "$runs/alone$child.json" "$((($(date +%s%N) - start) / 1000000000))"
-  child=$((child + 1))
-done <"$runs/archs.txt"
-mv "$out/results.jsonl.part" "$out/results.jsonl"
-cp "$runs/archs.txt" "$out/archs.txt"
-rm -rf "$runs"
-python3 - "$out/results.jsonl" <<'PY' | tee "$out/report.md"
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+
+python3 - "$epochs" "$cache" <<'PY' | tee "$out/report.md"
+import glob, json, statistics, sys
+epochs, cache = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for f in sorted(glob.glob(f"{cache}/*-e{epochs}.jsonl")) for l in open(f) if l.strip()]
 train = {r["method"]: r["seconds"] for r in rows if r["kind"] == "train"}
 acc = {(r["method"], r["child"]): r["test_acc"] for r in rows if r["kind"] in ("inherited", "standalone")}
 alone = {c: a for (m, c), a in acc.items() if m == "standalone"}
 names = ["largest", "smallest"] + [f"random {i}" for i in range(1, 11)]
-methods = ["sandwich", "progressive_shrinking", "uniform"]
-print("Test accuracy (%) of each child: inherited weights (cut out, batch norms calibrated) and the same child trained stand-alone\n")
-print("| child | params | " + " | ".join(methods) + " | stand-alone |")
+order = ["sandwich", "sandwich_no_distillation", "sandwich_no_zero_gamma", "progressive_shrinking", "uniform"]
+methods = [m for m in order if m in train]
+nan = float("nan")
+print(f"Test accuracy (%) after {epochs} epochs: inherited weights (cut out, batch norms calibrated) "
+      "and the same child trained stand-alone\n")
+print("| child | params | " + " | ".join(m.replace("_", " ") for m in methods) + " | stand-alone |")
 print("|---|---:|" + "---:|" * (len(methods) + 1))
-params = {r["child"]: r["params"] for r in rows if r["kind"] == "inherited"}
+params = {r["child"]: r["params"] for r in rows if r["kind"] in ("inherited", "standalone")}
 for c, name in enumerate(names):
-    cells = [f"{acc.get((m, c), float('nan')):.2f}" for m in methods]
-    print(f"| {name} | {params.get(c, 0):,} | " + " | ".join(cells) + f" | {alone.get(c, float('nan')):.2f} |")
-gaps = {m: statistics.mean(acc[(m, c)] - alone[c] for c in alone if (m, c) in acc) for m in methods}
-print("| mean gap to stand-alone | | " + " | ".join(f"{gaps[m]:+.2f}" for m in methods) + " | |")
-print("| supernet training (s) | | " + " | ".join(f"{train.get(m, 0)}" for m in methods) + " | |")
-print(f"\nStand-alone training: {sum(r['seconds'] for r in rows if r['kind'] == 'standalone'):.0f} s for {len(alone)} children.")
+    cells = [f"{acc.get((m, c), nan):.2f}" for m in methods]
+    print(f"| {name} | {params.get(c, 0):,} | " + " | ".join(cells) + f" | {alone.get(c, nan):.2f} |")
+def mean_gap(m, children):
+    gaps = [acc[(m, c)] - alone[c] for c in children if (m, c) in acc and c in alone]
+    return f"{statistics.mean(gaps):+.2f}" if gaps else "n/a"
+print("| mean gap to stand-alone, all | | " + " | ".join(mean_gap(m, range(12)) for m in methods) + " | |")
+print("| mean gap, 10 sampled | | " + " | ".join(mean_gap(m, range(2, 12)) for m in methods) + " | |")
+print("| supernet training (s) | | " + " | ".join(f"{train[m]}" for m in methods) + " | |")
+alone_s = sum(r["seconds"] for r in rows if r["kind"] == "standalone")
+print(f"\nStand-alone training: {alone_s:.0f} s for {len(alone)} children.")
 PY

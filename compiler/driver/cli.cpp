@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "compiler/driver/compile.h"
+#include "compiler/driver/stats.h"
 #include "compiler/frontend/printer.h"
 #include "compiler/ir/arch.h"
 #include "compiler/ir/dump.h"
@@ -385,36 +386,10 @@ int cmd_stats(const std::string& file, const std::string& arch_text, const Commo
   auto c = compile_network(file, common, common.json, code);
   if (!c) return code;
   const ir::Program& p = *c->program;
-  std::string data = !common.data.empty() ? common.data : p.search ? p.search->data.name : "fashion_mnist";
-  const ir::DataSet* shape = ir::find_data_set(data);
   std::optional<ir::Arch> arch;
   if (!arch_text.empty() && !(arch = arch_of(p, arch_text))) return kUsage;
-  passes::NetworkStats s = passes::network_stats(p, arch ? &*arch : nullptr, shape->size, arch.has_value());
-  // The side the network resizes its input to, where it has a resolution choice.
-  std::optional<std::int64_t> resolution;
-  if (const auto& sizes = p.network->resolutions; !sizes.empty())
-    resolution = arch ? sizes[static_cast<std::size_t>(arch->resolution)] : sizes.back();
-  if (common.json) {
-    nlohmann::json j = {{"network", p.network->name},
-                        {"data", data},
-                        {"input", {shape->channels, shape->size, shape->size}},
-                        {"params", s.params},
-                        {"flops", s.macs},
-                        {"macs", s.macs},
-                        {"what", arch ? "architecture" : "supernet"}};
-    if (arch) j["arch"] = ir::to_text(p, *arch);
-    if (s.aux_params > 0) j["aux_params"] = s.aux_params;
-    if (resolution) j["resolution"] = *resolution;
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::cout << fmt::format("{} of network {} on {} ({}x{}x{}){}\n",
-                             arch ? "architecture" : "supernet (every candidate)", p.network->name, data,
-                             shape->channels, shape->size, shape->size,
-                             resolution ? fmt::format(", resized to {}x{}", *resolution, *resolution) : "");
-    std::cout << fmt::format("  parameters: {} ({:.6f} M){}\n", s.params, s.params / 1e6,
-                             s.aux_params > 0 ? fmt::format(", and {} in the auxiliary head", s.aux_params) : "");
-    std::cout << fmt::format("  FLOPs:      {} ({:.6f} M multiply-accumulates)\n", s.macs, s.macs / 1e6);
-  }
+  const StatsReport r = stats_report(p, arch ? &*arch : nullptr, common.data);
+  std::cout << (common.json ? r.json.dump(2) + "\n" : r.text);
   return kOk;
 }
 
@@ -526,6 +501,20 @@ int run_cli(int argc, char** argv) {
   stats->add_option("--arch", arch_text,
                     "An architecture: NB201 string, DARTS genotype or JSON, a file holding one, or a run directory");
   add_common(stats, common);
+  // Measuring latency builds the network in LibTorch: `cella-runtime stats` does it (the options
+  // are declared here for --help and parsed again there).
+  bool latency = false;
+  std::int64_t latency_batch = 32;
+  int repeats = 30, warmups = 5, threads = 0;
+  stats->add_flag("--latency", latency,
+                  "Also measure the CPU latency of the architecture (LibTorch, eval mode): at batch 1 and at --batch");
+  stats->add_option("--batch", latency_batch, "--latency: the second batch size timed (default 32)")
+      ->check(CLI::Range(1, 1 << 20));
+  stats->add_option("--repeats", repeats, "--latency: timed forward passes per batch size (default 30)")
+      ->check(CLI::Range(1, 100000));
+  stats->add_option("--warmups", warmups, "--latency: untimed forward passes before them (default 5)")
+      ->check(CLI::Range(0, 100000));
+  stats->add_option("--threads", threads, "--latency: CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
 
   try {
     app.parse(argc, argv);
@@ -544,7 +533,15 @@ int run_cli(int argc, char** argv) {
       std::cout << ir::plan_settings_markdown();
       return kOk;
     }
-    if (*stats) return cmd_stats(file, arch_text, common);
+    if (*stats) {
+      if (latency) return exec_runtime(argc, argv);
+      for (const char* option : {"--batch", "--repeats", "--warmups", "--threads"})
+        if (stats->count(option) > 0) {
+          std::cerr << fmt::format("cella: error: {} times latency; it needs --latency\n", option);
+          return kUsage;
+        }
+      return cmd_stats(file, arch_text, common);
+    }
   } catch (const std::exception& e) {
     std::cerr << "cella: internal error: " << e.what() << "\n";
     return kInternal;

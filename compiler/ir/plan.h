@@ -20,7 +20,9 @@
 
 namespace cella::ir {
 
-enum class ScheduleKind { Cosine, Constant };
+/// Cosine to min_lr, constant, or exponential decay down to a floor (BigNAS's "exponentially
+/// decaying with constant ending").
+enum class ScheduleKind { Cosine, Constant, Exponential };
 enum class PathMode { Network, Cell };         ///< path sampling: one path per network or per cell
 enum class GmVariant { Nb201, Darts };         ///< gradient matching: min cut + one-hot, or min intra + θ
 enum class Selection { ValidAcc, ValidLoss };  ///< what picks the kept sub-supernet
@@ -42,7 +44,7 @@ enum class SpecializeTactic { Random, Evolution, Nsga2, Linas };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
-inline constexpr std::array<std::string_view, 2> kScheduleKindWords{"cosine", "constant"};
+inline constexpr std::array<std::string_view, 3> kScheduleKindWords{"cosine", "constant", "exponential"};
 inline constexpr std::array<std::string_view, 2> kPathModeWords{"network", "cell"};
 inline constexpr std::array<std::string_view, 2> kGmVariantWords{"nb201", "darts"};
 inline constexpr std::array<std::string_view, 2> kSelectionWords{"valid_acc", "valid_loss"};
@@ -102,7 +104,8 @@ struct Optimizer {
 
 struct LrSchedule {
   ScheduleKind kind = ScheduleKind::Cosine;
-  double min_lr = 0.001;
+  double min_lr = 0.001;  ///< where a cosine ends; an exponential decay's floor
+  double decay = 0.97;    ///< exponential: the learning rate's factor per epoch
 };
 
 struct ArchOptimizer {
@@ -131,6 +134,11 @@ struct ElasticPlan {
   double label_smoothing = 0.1;  ///< of the hard-label cross-entropy
   double clip_value = 1.0;       ///< sandwich: gradient values clipped to ±this (0: off)
   double kd_ratio = 1.0;         ///< progressive shrinking: weight of the distillation from the full network
+  /// Sandwich: the children learn from the largest child's logits (BigNAS); off, from the labels
+  /// (the ablation).
+  bool inplace_distillation = true;
+  /// Sandwich: γ = 0 in the project batch norm of every residual block at the start (BigNAS).
+  bool zero_init_residual = true;
   /// Progressive shrinking: epochs of its six phases (full, kernel, depth 1, depth 2, expand 1,
   /// expand 2), which add up to supernet.epochs.
   std::vector<std::int64_t> phases;

@@ -18,6 +18,15 @@ double cosine_lr(double lr, double min_lr, std::int64_t epoch, std::int64_t leng
   return min_lr + (lr - min_lr) * (1.0 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(length))) / 2.0;
 }
 
+double scheduled_lr(const LrSchedule& schedule, double lr, std::int64_t epoch, std::int64_t length) {
+  switch (schedule.kind) {
+    case ScheduleKind::Constant: return lr;
+    case ScheduleKind::Exponential: return std::max(schedule.min_lr, lr * std::pow(schedule.decay, epoch));
+    case ScheduleKind::Cosine: break;
+  }
+  return cosine_lr(lr, schedule.min_lr, epoch, length);
+}
+
 namespace {
 
 // Whether a `none | final | all | first` choice applies to split `level` of `levels`.
@@ -47,8 +56,7 @@ Schedule::Schedule(const SearchPlan& plan) {
   const SupernetPlan& sn = plan.supernet;
   const SplitPlan& sp = plan.split;
   lr0_ = sn.optimizer.lr;
-  min_lr_ = sn.schedule.min_lr;
-  constant_ = sn.schedule.kind == ScheduleKind::Constant;
+  lr_schedule_ = sn.schedule;
   tau_max_ = sn.tau_max;
   tau_min_ = sn.tau_min;
   arch_warmup_ = sn.arch_warmup;
@@ -152,9 +160,8 @@ bool Schedule::fresh_at(std::int64_t epoch) const {
 
 double Schedule::lr(std::int64_t epoch) const {
   const double lr0 = lr0_ * (phases_.empty() ? 1.0 : phase_at(epoch).lr_scale);
-  if (constant_) return lr0;
   Segment s = segment_at(epoch);
-  return cosine_lr(lr0, min_lr_, epoch - s.begin, s.length);
+  return scheduled_lr(lr_schedule_, lr0, epoch - s.begin, s.length);
 }
 
 double Schedule::tau(std::int64_t epoch) const {
@@ -254,7 +261,10 @@ std::string schedule_text(const Program& program) {
   std::string out =
       fmt::format("search '{}': split {}, {} {}; learning rate {} from {}{}\n", plan.name, strategy_word(plan.split),
                   weights ? "weights" : "sampler", sn.method, name_of(sn.schedule.kind), sn.optimizer.lr,
-                  sn.schedule.kind == ScheduleKind::Cosine ? fmt::format(" to {}", sn.schedule.min_lr) : "");
+                  sn.schedule.kind == ScheduleKind::Cosine ? fmt::format(" to {}", sn.schedule.min_lr)
+                  : sn.schedule.kind == ScheduleKind::Exponential
+                      ? fmt::format(" times {} per epoch, down to {}", sn.schedule.decay, sn.schedule.min_lr)
+                      : "");
   out += fmt::format("{} per lineage (root to leaf)", plural(s.total(), "epoch", "epochs"));
   if (sn.schedule.kind == ScheduleKind::Cosine) {
     Segment first = s.segment_at(0);

@@ -106,9 +106,13 @@ class Schedule {
   std::int64_t first_length_ = 0;  ///< the first piece's cosine length (supernet.cosine_epochs or derived)
   std::int64_t arch_warmup_ = 0;
   double final_confidence_ = 0;
-  double lr0_ = 0, min_lr_ = 0, tau_max_ = 1, tau_min_ = 1;
-  bool constant_ = false;
+  double lr0_ = 0, tau_max_ = 1, tau_min_ = 1;
+  LrSchedule lr_schedule_;
 };
+
+/// The learning rate `epoch` epochs into a piece of `length` epochs that starts at `lr`, under
+/// `schedule`: constant, cosine (cosine_lr) or exponential (lr·decay^epoch, never below min_lr).
+double scheduled_lr(const LrSchedule& schedule, double lr, std::int64_t epoch, std::int64_t length);
 
 /// The learning rate `epoch` epochs into a cosine of `length` epochs from `lr` to `min_lr`,
 /// periodic past its end as PyTorch's CosineAnnealingLR.

@@ -204,6 +204,16 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
   return m;
 }
 
+int deepest_depth(const Program& program, const Mask& mask, int group) {
+  const Stage& st = program.network->stages[static_cast<std::size_t>(program.network->depth_groups[group])];
+  const auto size = static_cast<int>(st.depths.size());
+  if (mask.depths.empty()) return size - 1;
+  const std::vector<bool>& on = mask.depths[static_cast<std::size_t>(group)];
+  for (int k = size; k-- > 0;)
+    if (on[static_cast<std::size_t>(k)]) return k;
+  return -1;
+}
+
 bool holds(const Program& p, const Mask& m, const Arch& a) {
   const Network& n = *p.network;
   if (a.cells.size() != m.cells.size() || a.layers.size() != m.layers.size() ||

@@ -40,6 +40,10 @@ struct Mask {
   bool operator==(const Mask&) const = default;
 };
 
+/// The deepest depth `mask` leaves depth group `group`: an index into its stage's Stage::depths,
+/// or -1 when it leaves none. A layer at or past that depth never runs under the mask.
+int deepest_depth(const Program& program, const Mask& mask, int group);
+
 /// Whether `mask` holds `arch` (see the file comment for absent edges and inactive layers).
 bool holds(const Program& program, const Mask& mask, const Arch& arch);
 

@@ -171,11 +171,9 @@ class Lowering {
   bool may_run(const ir::Unit& u) const {
     if (u.stage < 0) return true;
     const ir::Stage& st = p_.network->stages[static_cast<std::size_t>(u.stage)];
-    if (st.depth_group < 0 || mask_.depths.empty()) return true;
-    const std::vector<bool>& allowed = mask_.depths[static_cast<std::size_t>(st.depth_group)];
-    for (std::size_t k = st.depths.size(); k-- > 0;)
-      if (allowed[k]) return u.depth_index < st.depths[k];
-    return false;
+    if (st.depth_group < 0) return true;
+    const int deepest = ir::deepest_depth(p_, mask_, st.depth_group);
+    return deepest >= 0 && u.depth_index < st.depths[static_cast<std::size_t>(deepest)];
   }
 
   Module module(Role role, std::string name, std::string path, int unit, int group, int slot, int candidate,

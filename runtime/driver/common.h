@@ -45,6 +45,12 @@ struct SpecializeOptions {
   std::int64_t latency_batch = 0;
 };
 
+/// `cella stats --latency`'s timing (runtime/driver/stats.cpp).
+struct LatencyOptions {
+  std::int64_t batch = 32;  ///< timed at batch 1 and at this one
+  int warmups = 5, repeats = 30;
+};
+
 /// Every option of every runtime command (main.cpp defines which command takes which).
 struct Options {
   std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search, init;
@@ -52,6 +58,7 @@ struct Options {
   std::vector<std::string> sets, plugins, includes, archs;
   std::uint64_t seed = 0;
   bool seed_given = false;
+  bool samples_given = false;  ///< `--samples` on the command line (a resume keeps the run's otherwise)
   int threads = 0;
   std::string device = "cpu";  ///< `--device`: cpu, cuda, cuda:N (runtime/device)
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
@@ -60,6 +67,7 @@ struct Options {
   bool smoke = false;
   double collective_timeout = 300;  ///< seconds a data-parallel collective waits for the other ranks
   SpecializeOptions spec;
+  LatencyOptions latency;
 };
 
 /// Warns when a resume runs with other threads or on another LibTorch than the run began with:
@@ -78,6 +86,7 @@ int cmd_eval(Options& o);
 int cmd_retrain(Options& o);
 int cmd_export(Options& o);
 int cmd_extract(Options& o);
+int cmd_stats(Options& o);
 int cmd_report(Options& o);
 int cmd_specialize(Options& o);
 /// Writes RUN/report.html (runtime/driver/report.cpp) and returns its path.

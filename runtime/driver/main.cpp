@@ -49,7 +49,10 @@ int main(int argc, char** argv) {
   train->add_option("file", o.file, "The .cella file");
   train->add_option("--out", o.out, "Run directory (default: runs/<file>-train-<time>)");
   train->add_option("--resume", o.resume, "Continue a killed run from its last checkpoint");
-  train->add_option("--samples", o.samples, "Architectures evaluated to derive one under path sampling");
+  train
+      ->add_option("--samples", o.samples,
+                   "Architectures evaluated to derive one under path sampling (default 20; a resume: the run's)")
+      ->each([&](const std::string&) { o.samples_given = true; });
   train->add_flag("--smoke", o.smoke,
                   "The same training on 256 synthetic images, one epoch: checks a space and its plan in seconds");
   auto collective_timeout = [&](CLI::App* c) {
@@ -176,6 +179,20 @@ int main(int argc, char** argv) {
   spec->add_option("--search", o.search, "Which search block's `specialize` settings, when the file has several");
   spec->add_option("--out", o.out, "Run directory (default: runs/<file>-specialize-<time>)");
   spec->add_option("--resume", o.resume, "Continue a killed specialisation (or raise its --budget)");
+  // `cella stats` runs in the front end; with --latency it comes here (compiler/driver/cli.cpp
+  // declares the same options).
+  auto* stats =
+      app.add_subcommand("stats", "Parameters, multiply-accumulates and measured CPU latency of an architecture");
+  common(stats, true);
+  stats->add_option("--arch", o.arch, "The architecture (text, a file holding one, or a run directory)");
+  bool latency = true;  // what the front end passes on; here it always measures
+  stats->add_flag("--latency", latency, "Measure the latency (always, here)");
+  stats->add_option("--batch", o.latency.batch, "The second batch size timed (default 32)")
+      ->check(CLI::Range(1, 1 << 20));
+  stats->add_option("--repeats", o.latency.repeats, "Timed forward passes per batch size (default 30)")
+      ->check(CLI::Range(1, 100000));
+  stats->add_option("--warmups", o.latency.warmups, "Untimed forward passes before them (default 5)")
+      ->check(CLI::Range(0, 100000));
   auto* devices = app.add_subcommand("devices", "The LibTorch this cella runs on, and the devices `--device` can name");
   try {
     app.parse(argc, argv);
@@ -191,9 +208,9 @@ int main(int argc, char** argv) {
     }
     torch::set_num_threads(o.threads);
     // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
-    if ((*exp || *report) && o.device != "cpu")
-      throw Failure(kUsage,
-                    fmt::format("--device {}: export runs on the CPU; --device is for training commands", o.device));
+    if ((*exp || *report || *stats) && o.device != "cpu")
+      throw Failure(kUsage, fmt::format("--device {}: {} runs on the CPU; --device is for training commands", o.device,
+                                        app.get_subcommands().front()->get_name()));
     // Several processes (`cella launch`, torchrun): one rank each; train and search run that way.
     std::optional<distributed::Environment> env;
     try {
@@ -209,7 +226,7 @@ int main(int argc, char** argv) {
       if (o.device == "cuda") o.device = fmt::format("cuda:{}", env->local_rank);  // one device per local rank
       distributed::init(*env, std::chrono::milliseconds(static_cast<std::int64_t>(o.collective_timeout * 1000)));
     }
-    if (!*exp && !*report) {
+    if (!*exp && !*report && !*stats) {
       try {
         use_device(parse_device(o.device));
       } catch (const DeviceError& e) {
@@ -237,6 +254,7 @@ int main(int argc, char** argv) {
     if (*extract) return cmd_extract(o);
     if (*report) return cmd_report(o);
     if (*spec) return cmd_specialize(o);
+    if (*stats) return cmd_stats(o);
   } catch (const Failure& f) {
     // One write per line: the ranks of a data-parallel run share the terminal.
     if (!std::string(f.what()).empty()) std::cerr << fmt::format("cella: error: {}{}\n", rank_prefix(), f.what());

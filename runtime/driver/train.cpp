@@ -25,6 +25,7 @@ int cmd_train(Options& o) {
     r = rebuild(*run, o);
     o.seed = r.config.seed;
     o.data_dir = r.config.data_dir;
+    if (!o.samples_given && r.config.samples > 0) o.samples = r.config.samples;
     warn_if_resume_differs(r.config, o);
     plan = ir::plan_of(*r.program);
     o.smoke = r.config.smoke;
@@ -45,6 +46,7 @@ int cmd_train(Options& o) {
     data = data_of(plan, o.data_dir, o.seed);
     r.config = source_config(o, "train");
     r.config.seed = o.seed;
+    r.config.samples = o.samples;
     r.config.smoke = o.smoke;
     r.config.ranks = distributed::world();
     r.config.data = plan.data.name;  // the data set it ran on (a smoke run's synthetic one too)

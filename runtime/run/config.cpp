@@ -20,6 +20,7 @@ json RunConfig::to_json() const {
   if (!plan.is_null()) j["plan"] = plan;
   if (!arch.empty()) j["arch"] = arch;
   if (epochs > 0) j["epochs"] = epochs;
+  if (samples > 0) j["samples"] = samples;
   return j;
 }
 
@@ -50,6 +51,7 @@ RunConfig RunConfig::read(const RunDir& run) {
     c.plan = j.value("plan", json());
     c.arch = j.value("arch", "");
     c.epochs = j.value("epochs", std::int64_t{0});
+    c.samples = j.value("samples", std::int64_t{0});
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not a cella run configuration: {}", path, e.what()));
   }

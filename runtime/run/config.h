@@ -30,6 +30,9 @@ struct RunConfig {
   nlohmann::json plan;         ///< the resolved plan, for readers of the run (not read back)
   std::string arch;            ///< retrain: the architecture
   std::int64_t epochs = 0;     ///< retrain: the epochs
+  /// train: `--samples`, the architectures derivation evaluates under path sampling (0 in older
+  /// runs); a resume derives with them unless it is given its own.
+  std::int64_t samples = 0;
 
   nlohmann::json to_json() const;
   /// Writes config.json atomically.

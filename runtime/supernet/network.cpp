@@ -322,9 +322,8 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
       const ir::Stage& st = n.stages[u.stage];
       // Without a depth in the mixing: the deepest the mask leaves.
       const auto group = static_cast<std::size_t>(st.depth_group);
-      int depth = mix.depths.empty() ? static_cast<int>(st.depths.size()) - 1 : mix.depths[group];
-      while (mix.depths.empty() && depth > 0 && !mask_.depths[group][static_cast<std::size_t>(depth)]) --depth;
-      if (u.depth_index >= st.depths[static_cast<std::size_t>(depth)]) continue;
+      const int depth = mix.depths.empty() ? ir::deepest_depth(*program_, mask_, st.depth_group) : mix.depths[group];
+      if (depth < 0 || u.depth_index >= st.depths[static_cast<std::size_t>(depth)]) continue;
     }
     torch::Tensor y;
     if (u.kind == ir::UnitKind::Fixed) {

@@ -62,7 +62,7 @@ class TrainingMethod {
   }
   /// Prepares a freshly built supernet (BigNAS's zero-initialised residual batch norms); after
   /// the weights are initialised, before any step or checkpoint is read.
-  virtual void initialise(SupernetState&) const {}
+  virtual void initialise(SupernetState&, const ir::SupernetPlan&) const {}
   /// Called before every epoch of training (s.epoch is the epoch about to run), also the first
   /// one a resumed run runs: where a method changes its supernet between phases (progressive
   /// shrinking sorts channels, keeps its teacher), deterministically from the epoch.

@@ -108,7 +108,8 @@ ChildrenStep sandwich_step(Network& net, const torch::Tensor& x, const torch::Te
       step.first_loss = loss.detach();
       step.first_logits = soft;
     } else {
-      loss = inplace_distillation_loss(logits, soft);
+      loss = o.inplace_distillation ? inplace_distillation_loss(logits, soft)
+                                    : label_smoothing_loss(logits, y, o.label_smoothing);
     }
     loss.backward();
     step.losses.push_back(loss.item<double>());

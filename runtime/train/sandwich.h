@@ -59,6 +59,9 @@ struct SandwichOptions {
   std::int64_t random_children = 2;  ///< N: BigNAS/AttentiveNAS train 2 random children besides the two ends
   double label_smoothing = 0.1;      ///< the largest child's cross-entropy
   double clip_value = 1.0;           ///< gradient values clipped to ±this before the step (0: off)
+  /// The other children learn from the largest's detached logits (BigNAS); off, from the labels
+  /// with the largest's label smoothing (the ablation).
+  bool inplace_distillation = true;
 };
 
 /// What one step ran: the children in order, each child's loss, and the first child's loss and

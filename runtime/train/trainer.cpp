@@ -202,8 +202,7 @@ void fsync_file(const std::string& path) {
 }  // namespace
 
 double learning_rate(const ir::Optimizer& opt, const ir::LrSchedule& sched, std::int64_t epoch, std::int64_t epochs) {
-  if (sched.kind == ir::ScheduleKind::Constant) return opt.lr;
-  return ir::cosine_lr(opt.lr, sched.min_lr, epoch, epochs);
+  return ir::scheduled_lr(sched, opt.lr, epoch, epochs);
 }
 
 void fresh_optimizer_state(SupernetState& s) {
@@ -242,7 +241,7 @@ SupernetState make_supernet(std::shared_ptr<const ir::Program> program, const Ma
   s.optimizer = std::make_shared<torch::optim::SGD>(
       s.net->unique_parameters(),
       torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay).nesterov(o.nesterov));
-  method_of(plan).initialise(s);
+  method_of(plan).initialise(s, plan);
   if (method_of(plan).learns_architecture())
     s.arch_optimizer = std::make_shared<torch::optim::Adam>(s.alphas, torch::optim::AdamOptions(plan.arch.lr)
                                                                           .betas({plan.arch.beta1, plan.arch.beta2})
@@ -570,6 +569,12 @@ void unrolled_arch_gradient(SupernetState& s, const std::vector<torch::Tensor>& 
   for (std::size_t i = 0; i < s.alphas.size(); ++i) s.alphas[i].mutable_grad() = d_alpha[i] - eta * implicit[i];
 }
 
+Network frozen_copy(const Network& net) {
+  Network copy(std::dynamic_pointer_cast<NetworkImpl>(net->clone()));
+  for (torch::Tensor& p : copy->parameters()) p.requires_grad_(false);
+  return copy;
+}
+
 ir::Arch strongest_arch(const SupernetState& s) {
   const ir::Program& p = s.net->program();
   const Mask& mask = s.net->mask();
@@ -808,9 +813,8 @@ void read_state(torch::serialize::InputArchive& archive, const std::string& wher
     archive.read("epoch", epoch);
     s.epoch = epoch.item<std::int64_t>();
     if (torch::serialize::InputArchive teacher; archive.try_read("teacher", teacher)) {
-      s.teacher = Network(std::dynamic_pointer_cast<NetworkImpl>(s.net->clone()));
+      s.teacher = frozen_copy(s.net);
       read_weights(teacher, where + " (teacher)", s.teacher);
-      for (torch::Tensor& p : s.teacher->parameters()) p.requires_grad_(false);
     }
     if (torch::Tensor fixed; archive.try_read("latency/fixed", fixed)) {
       s.latency = LatencyTable{.entries = {}, .fixed = fixed.item<double>()};

@@ -60,6 +60,9 @@ struct SupernetState {
   Network teacher{nullptr};
 };
 
+/// A copy of `net` that no gradient reaches (a teacher): its weights, buffers and mask.
+Network frozen_copy(const Network& net);
+
 /// The shapes of SupernetState::alphas: per cell group [edges, most candidates of an edge], then
 /// per layer group [candidates]. Latency tables are laid out the same way.
 std::vector<std::vector<std::int64_t>> architecture_weight_shapes(const ir::Program& program);

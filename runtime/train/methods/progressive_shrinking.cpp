@@ -32,10 +32,7 @@ class ProgressiveShrinking : public ElasticMethod {
     const auto [phase, first] = phase_of(plan, s.epoch);
     // The teacher is the full network as the first phase left it: taken when a later phase
     // begins (a resumed run reads it from its checkpoint instead).
-    if (phase > 0 && !s.teacher) {
-      s.teacher = Network(std::dynamic_pointer_cast<NetworkImpl>(s.net->clone()));
-      for (torch::Tensor& p : s.teacher->parameters()) p.requires_grad_(false);
-    }
+    if (phase > 0 && !s.teacher) s.teacher = frozen_copy(s.net);
     if (first && progressive_shrinking_phases().at(phase).sort_nested >= 0)
       sort_channels(s.net, progressive_shrinking_phases()[phase].sort_nested);
   }

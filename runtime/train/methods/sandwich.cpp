@@ -15,12 +15,15 @@ class Sandwich : public ElasticMethod {
  public:
   std::string_view name() const override { return "sandwich"; }
 
-  void initialise(SupernetState& s) const override { zero_residual_batch_norms(s.net); }
+  void initialise(SupernetState& s, const ir::SupernetPlan& plan) const override {
+    if (plan.elastic.zero_init_residual) zero_residual_batch_norms(s.net);
+  }
 
  protected:
   ChildrenStep children_step(SupernetState& s, const ir::SupernetPlan& plan, const torch::Tensor& x,
                              const torch::Tensor& y, std::mt19937_64& rng) const override {
-    const SandwichOptions o{plan.elastic.children, plan.elastic.label_smoothing, plan.elastic.clip_value};
+    const SandwichOptions o{plan.elastic.children, plan.elastic.label_smoothing, plan.elastic.clip_value,
+                            plan.elastic.inplace_distillation};
     return sandwich_step(s.net, x, y, *s.optimizer, rng, o);
   }
 };

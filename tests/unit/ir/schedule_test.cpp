@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "tests/unit/helpers.h"
@@ -31,6 +32,47 @@ TEST(Schedule, AOneShotPlanAnnealsToMinLr) {
   EXPECT_NEAR(s.lr(23), cosine_lr(0.025, 0.001, 23, 24), 1e-15);
   EXPECT_NEAR(cosine_lr(0.025, 0.001, 24, 24), 0.001, 1e-15);  // where the next epoch would start
   EXPECT_LT(s.lr(23), 0.0012);
+}
+
+// BigNAS's learning rate: exponential decay per epoch that stops at a floor and stays there; a
+// fresh start (progressive shrinking's phases) starts the decay again.
+TEST(Schedule, AnExponentialDecayStopsAtItsFloor) {
+  SearchPlan p = plan_with(20, SplitStrategy::None, {});
+  p.supernet.optimizer.lr = 0.05;
+  p.supernet.schedule = {ScheduleKind::Exponential, 0.0025, 0.8};
+  Schedule s(p);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.05);
+  EXPECT_DOUBLE_EQ(s.lr(1), 0.05 * 0.8);
+  EXPECT_DOUBLE_EQ(s.lr(13), 0.05 * std::pow(0.8, 13));  // 0.00275, still above the floor
+  EXPECT_DOUBLE_EQ(s.lr(14), 0.0025);                    // 0.8^14 would be 0.0022
+  EXPECT_DOUBLE_EQ(s.lr(19), 0.0025);
+  EXPECT_DOUBLE_EQ(scheduled_lr(p.supernet.schedule, 0.05, 3, 20), 0.05 * 0.8 * 0.8 * 0.8);
+  // Constant and cosine through the same function.
+  EXPECT_DOUBLE_EQ(scheduled_lr({ScheduleKind::Constant, 0.001, 0.8}, 0.05, 7, 20), 0.05);
+  EXPECT_DOUBLE_EQ(scheduled_lr({ScheduleKind::Cosine, 0.001, 0.8}, 0.05, 7, 20), cosine_lr(0.05, 0.001, 7, 20));
+  // The printed schedule names the decay and the floor.
+  auto c = testing_helpers::compile(R"(
+import std.ops
+opset two = [conv(3), conv(5)]
+network net(C = 4) {
+  stem conv(1, out = C) >> bn
+  stage two * 1 width C
+  head global_avg_pool >> linear(10)
+}
+search s on net {
+  supernet {
+    epochs 4
+    lr 0.05
+    schedule exponential
+    lr_decay 0.5
+    min_lr 0.01
+  }
+}
+)");
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  const std::string text = schedule_text(*c->program);
+  EXPECT_NE(text.find("learning rate exponential from 0.05 times 0.5 per epoch, down to 0.01"), std::string::npos)
+      << text;
 }
 
 // HEP-NAS: split points lie on the plain timeline; each split's children train `child_epochs` on

@@ -143,5 +143,25 @@ TEST(Holds, AnEdgeLeftOutIsHeldByAnyMask) {
   EXPECT_TRUE(holds(p, Mask::of_arch(p, a), a));
 }
 
+// The deepest depth a mask leaves a stage: the whole space's deepest, the deepest still on after
+// the deeper ones are turned off, none when every depth is off.
+TEST(Mask, DeepestDepthLeftOn) {
+  auto c = compile_space("ofa_mbv3.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const Program& p = *c->program;
+  ASSERT_EQ(p.network->depth_groups.size(), 5u);
+  Mask m = Mask::full(p);
+  EXPECT_EQ(deepest_depth(p, m, 2), 2);  // depths {2, 3, 4}
+  m.depths[2] = {true, true, false};
+  EXPECT_EQ(deepest_depth(p, m, 2), 1);
+  m.depths[2] = {true, false, false};
+  EXPECT_EQ(deepest_depth(p, m, 2), 0);
+  m.depths[2] = {false, false, false};
+  EXPECT_EQ(deepest_depth(p, m, 2), -1);
+  EXPECT_EQ(deepest_depth(p, m, 1), 2);
+  m.depths.clear();  // a mask made without depths leaves them all
+  EXPECT_EQ(deepest_depth(p, m, 2), 2);
+}
+
 }  // namespace
 }  // namespace cella::ir

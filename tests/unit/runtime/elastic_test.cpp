@@ -480,6 +480,41 @@ TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
   EXPECT_LT(step.losses[1], 3.0);
 }
 
+// The ablation of in-place distillation (`inplace_distillation false`): every child learns from the
+// labels, with the largest's label smoothing.
+TEST(Sandwich, WithoutInplaceDistillationEveryChildLearnsFromTheLabels) {
+  Network net = small_supernet();
+  set_dropout(net, 0);
+  torch::manual_seed(2);
+  torch::Tensor x = torch::randn({6, 1, 16, 16});
+  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
+  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  SandwichOptions o;
+  o.clip_value = 0;
+  o.label_smoothing = 0.2;
+  o.inplace_distillation = false;
+  std::mt19937_64 rng(11);
+  ChildrenStep step = sandwich_step(net, x, y, frozen, rng, o);
+  ASSERT_EQ(step.children.size(), 4u);
+  expect_step_sums_children(
+      net, x, step, [&](std::size_t, const torch::Tensor& logits) { return label_smoothing_loss(logits, y, 0.2); });
+}
+
+// The sandwich's supernet starts with zero-initialised residual batch norms unless the plan turns
+// them off (`zero_init_residual false`, the ablation); other methods never zero them.
+TEST(Sandwich, ThePlanTurnsTheZeroInitialisedBatchNormsOff) {
+  auto zeroed = [](const std::string& method, bool zero_init) {
+    ir::SupernetPlan plan = testing_helpers::tiny_plan(method, 1);
+    plan.elastic.zero_init_residual = zero_init;
+    auto program = small_space();
+    SupernetState s = make_supernet(program, Mask::full(*program), plan, 0);
+    return block(s.net, 0, 1).project_bn->weight.abs().sum().item<double>() == 0;  // a residual block
+  };
+  EXPECT_TRUE(zeroed("sandwich", true));
+  EXPECT_FALSE(zeroed("sandwich", false));
+  EXPECT_FALSE(zeroed("uniform", true));
+}
+
 // Dropout runs on the largest child only: replayed from the same generator state, the largest
 // child with the network's dropout gives the step's loss and soft targets, and the smallest child
 // without dropout gives its loss against them. After the step the dropout is the network's again.

@@ -225,6 +225,45 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
   fs::remove_all(base);
 }
 
+// `stats --latency` times the architecture as a stand-alone network at batch 1 and at --batch, at
+// its own resolution, and reports the same parameters and MACs as `stats`; it needs an
+// architecture, and the timing options need --latency.
+TEST(TrainCli, StatsMeasuresTheLatencyOfAnArchitecture) {
+  const std::string profile =
+      "stats spaces/ofa_mbv3.cella --data synthetic --set W=2 --set D=3 --set R_min=20 --set R_max=28";
+  const std::string arch = " --arch '[3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,2,3,2,3,2,24]'";
+  Result plain = run_cella(profile + arch + " --json");
+  ASSERT_EQ(plain.code, 0) << plain.text;
+  Result timed = run_cella(profile + arch + " --latency --batch 4 --repeats 3 --warmups 1 --threads 1 --json");
+  ASSERT_EQ(timed.code, 0) << timed.text;
+  auto a = nlohmann::json::parse(plain.text.substr(plain.text.find('{')));
+  auto b = nlohmann::json::parse(timed.text.substr(timed.text.find('{')));
+  EXPECT_EQ(a["params"], b["params"]);
+  EXPECT_EQ(a["macs"], b["macs"]);
+  const nlohmann::json& runs = b["latency"]["runs"];
+  ASSERT_EQ(runs.size(), 2u) << b.dump();
+  EXPECT_EQ(runs[0]["batch"], 1);
+  EXPECT_EQ(runs[1]["batch"], 4);
+  for (const auto& r : runs) {
+    EXPECT_GT(r["median_ms"].get<double>(), 0);
+    EXPECT_LE(r["q1_ms"].get<double>(), r["median_ms"].get<double>());
+    EXPECT_LE(r["median_ms"].get<double>(), r["q3_ms"].get<double>());
+  }
+  EXPECT_EQ(b["latency"]["input"][1], 24);  // the architecture's resolution, not the data's 28
+  EXPECT_EQ(b["latency"]["threads"], 1);
+  EXPECT_EQ(b["latency"]["repeats"], 3);
+  Result text = run_cella(profile + arch + " --latency --batch 1 --repeats 2 --warmups 0 --threads 1");
+  ASSERT_EQ(text.code, 0) << text.text;
+  EXPECT_NE(text.text.find("  latency:    batch 1: "), std::string::npos) << text.text;
+  EXPECT_EQ(text.text.find("batch 1: ", text.text.find("batch 1: ") + 1), std::string::npos) << text.text;
+  Result no_arch = run_cella(profile + " --latency");
+  EXPECT_EQ(no_arch.code, 2) << no_arch.text;
+  EXPECT_NE(no_arch.text.find("needs --arch"), std::string::npos) << no_arch.text;
+  Result no_latency = run_cella(profile + arch + " --repeats 3");
+  EXPECT_EQ(no_latency.code, 2) << no_latency.text;
+  EXPECT_NE(no_latency.text.find("--repeats times latency; it needs --latency"), std::string::npos) << no_latency.text;
+}
+
 // OFA's progressive shrinking on the two-core profile, one epoch per phase: killed after its first
 // checkpoint and resumed (the teacher and the sorted channels come back from the checkpoint, or
 // are made again at the same epoch), it ends as the uninterrupted run does.
@@ -238,7 +277,9 @@ TEST(TrainCli, ProgressiveShrinkingResumesToTheSameResult) {
   bool killed = kill_cella_when(cmd + (base / "b").string(), base / "b" / "checkpoint.pt",
                                 std::chrono::milliseconds(20), std::chrono::milliseconds(1500));
   ASSERT_TRUE(killed) << "the run finished before it could be killed; make it longer";
-  Result resumed = run_cella("train --resume " + (base / "b").string() + " --threads 1 --samples 2");
+  // The resume derives from the run's own --samples (2), recorded in its configuration.
+  EXPECT_EQ(nlohmann::json::parse(slurp(base / "b" / "config.json"))["samples"], 2);
+  Result resumed = run_cella("train --resume " + (base / "b").string() + " --threads 1");
   ASSERT_EQ(resumed.code, 0) << resumed.text;
   EXPECT_NE(resumed.text.find("resuming after epoch"), std::string::npos) << resumed.text;
   EXPECT_EQ(slurp(base / "a" / "metrics.jsonl"), slurp(base / "b" / "metrics.jsonl"));

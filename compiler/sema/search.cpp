@@ -755,20 +755,53 @@ class SearchBuilder {
     }
     overrun_warning();
     if (p.strategy == ir::SplitStrategy::None) return;
-    // The cell whose edges are split: named, or the first cell with a choice.
+    // What the split divides (compiler/ir/split_sites.h): the edges of a cell, named or the first
+    // with a choice; in a network of elastic layers without one, each layer's first dimension.
     const ir::Cell* cell = nullptr;
     for (const ir::Cell& c : cells_)
       if (p.cell.empty() ? !c.props().reduction && c.num_edges() > 0 : c.props().name == p.cell) {
         cell = &c;
         break;
       }
-    if (!cell) {
+    std::vector<const ir::Unit*> elastic;
+    if (!cell && p.cell.empty())
+      for (int l : network_.layer_groups)
+        if (!network_.units[static_cast<std::size_t>(l)].elastic.empty())
+          elastic.push_back(&network_.units[static_cast<std::size_t>(l)]);
+    if (!cell && elastic.empty()) {
       diags_.report(Kind::UnknownName, range_of("split"),
                     "the split plan needs a cell with edges to split, and there is none");
       return;
     }
-    p.cell = cell->props().name;
-    auto n_of = [&](int e) { return static_cast<std::int64_t>(cell->edge(e).candidates.size()); };
+    if (cell) p.cell = cell->props().name;
+    const int sites = cell ? cell->num_edges() : static_cast<int>(elastic.size());
+    auto n_of = [&](int s) {
+      return static_cast<std::int64_t>(cell ? cell->edge(s).candidates.size()
+                                            : elastic[static_cast<std::size_t>(s)]->elastic.front().values.size());
+    };
+    auto site_name = [&](int s) {
+      const ir::Unit* u = cell ? nullptr : elastic[static_cast<std::size_t>(s)];
+      return cell ? cell->edge_name(s) : fmt::format("{} {}", u->name, u->elastic.front().param);
+    };
+    const std::string what = cell ? "edge" : "layer";
+    const std::string where =
+        cell ? fmt::format("cell '{}'", cell->props().name) : fmt::format("network '{}'", network_.name);
+    if (!cell && p.strategy == ir::SplitStrategy::Hierarchical) {
+      diags_.report(Kind::InvalidValue, range_of("split"),
+                    fmt::format("hierarchical splitting divides the edges into a cell's nodes, and network '{}' has "
+                                "no cell to split: its choices are elastic layers",
+                                network_.name));
+      diags_.note("`split gradient_match` and `split exhaustive` divide each elastic layer's first dimension");
+      return;
+    }
+    if (!cell && p.strategy == ir::SplitStrategy::GradientMatch && p.criterion != "gradient_match") {
+      diags_.report(Kind::InvalidValue, range_of("split.criterion"),
+                    fmt::format("criterion '{}' scores the edges of cells; the elastic layers of network '{}' are "
+                                "scored by gradient matching",
+                                p.criterion, network_.name));
+      diags_.note("leave `criterion` out, or write `criterion gradient_match`");
+      return;
+    }
 
     if (p.strategy == ir::SplitStrategy::Exhaustive) {
       if (has_edges_) {
@@ -779,60 +812,60 @@ class SearchBuilder {
           refs.push_back(*edges_input_.value);
         for (const Value& r : refs) {
           int idx = -1;
-          if (r.kind == Value::Kind::Int && r.i >= 0 && r.i < cell->num_edges()) idx = static_cast<int>(r.i);
+          if (r.kind == Value::Kind::Int && r.i >= 0 && r.i < sites) idx = static_cast<int>(r.i);
           if (r.kind == Value::Kind::String)
-            for (int e = 0; e < cell->num_edges(); ++e)
-              if (cell->edge_name(e) == r.s) idx = e;
+            for (int e = 0; e < sites; ++e)
+              if (site_name(e) == r.s || (!cell && elastic[static_cast<std::size_t>(e)]->name == r.s)) idx = e;
           if (idx < 0) {
             std::vector<std::string> names;
-            for (int e = 0; e < cell->num_edges(); ++e) names.push_back(fmt::format("\"{}\"", cell->edge_name(e)));
+            for (int e = 0; e < sites; ++e) names.push_back(fmt::format("\"{}\"", site_name(e)));
             diags_.report(Kind::UnknownEdge, edges_input_.range,
-                          fmt::format("cell '{}' has no edge {}", cell->props().name, to_text(r)));
-            diags_.note(fmt::format("its edges are 0..{}: {}", cell->num_edges() - 1, fmt::join(names, ", ")));
+                          fmt::format("{} has no {} {}", where, what, to_text(r)));
+            diags_.note(fmt::format("its {}s are 0..{}: {}", what, sites - 1, fmt::join(names, ", ")));
             return;
           }
           p.edges.push_back(idx);
         }
         if (p.edges.size() != p.at.size()) {
           diags_.report(Kind::InvalidSchedule, edges_input_.range,
-                        fmt::format("{} edge{} to split but {} split point{}", p.edges.size(),
+                        fmt::format("{} {}{} to split but {} split point{}", p.edges.size(), what,
                                     p.edges.size() == 1 ? "" : "s", p.at.size(), p.at.size() == 1 ? "" : "s"));
           return;
         }
       } else {
-        for (int e = 0; e < cell->num_edges() && p.edges.size() < p.at.size(); ++e)
+        for (int e = 0; e < sites && p.edges.size() < p.at.size(); ++e)
           if (n_of(e) > 1) p.edges.push_back(e);
       }
       for (int e : p.edges)
         if (n_of(e) < 2) {
           diags_.report(Kind::ImpossibleGroups, has_edges_ ? edges_input_.range : range_of("split"),
-                        fmt::format("edge {} of cell '{}' has {} candidate; an exhaustive split needs at least 2",
-                                    cell->edge_name(e), cell->props().name, n_of(e)));
+                        fmt::format("{} {} of {} has {} {}; an exhaustive split needs at least 2", what, site_name(e),
+                                    where, n_of(e), cell ? "candidate" : "value"));
           return;
         }
       if (p.edges.size() < p.at.size()) {
         diags_.report(Kind::InvalidSchedule, range_of("split.at"),
-                      fmt::format("{} split points but only {} edges can be split", p.at.size(), p.edges.size()));
+                      fmt::format("{} split points but only {} {}s can be split", p.at.size(), p.edges.size(), what));
       }
       return;
     }
     if (p.strategy == ir::SplitStrategy::GradientMatch) {
       int splittable = 0;
-      for (int e = 0; e < cell->num_edges(); ++e) splittable += can_partition(n_of(e), p.branches, p.group_sizes);
+      for (int e = 0; e < sites; ++e) splittable += can_partition(n_of(e), p.branches, p.group_sizes);
       if (splittable == 0) {
         diags_.report(
             Kind::ImpossibleGroups,
             range_of("split.groups").valid()     ? range_of("split.groups")
             : range_of("split.branches").valid() ? range_of("split.branches")
                                                  : range_of("split"),
-            fmt::format("no edge of cell '{}' can be cut into {} groups{}", cell->props().name, p.branches,
+            fmt::format("no {} of {} can be cut into {} groups{}", what, where, p.branches,
                         p.group_sizes.empty() ? "" : fmt::format(" of sizes {}", fmt::join(p.group_sizes, "/"))));
-        diags_.note(fmt::format("its edges have {} candidates", n_of(0)));
+        diags_.note(fmt::format("its {}s have {} {}", what, n_of(0), cell ? "candidates" : "values"));
         return;
       }
       if (static_cast<int>(p.at.size()) > splittable)
         diags_.report(Kind::InvalidSchedule, range_of("split.at"),
-                      fmt::format("{} split points but only {} edges can be split", p.at.size(), splittable));
+                      fmt::format("{} split points but only {} {}s can be split", p.at.size(), splittable, what));
       return;
     }
     if (p.strategy == ir::SplitStrategy::Plugin) return;  // its own checks are its own

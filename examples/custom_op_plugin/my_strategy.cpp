@@ -27,17 +27,18 @@ class RandomEdge : public Strategy {
     return split_every_level(
         ctx,
         [](SearchContext& c, int id, std::size_t k) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
+          // The sites (compiler/ir/split_sites.h): the split cell's edges, or elastic layers.
+          const cella::ir::SplitSites& sites = c.sites();
           std::vector<int> open;
-          for (int e = 0; e < c.cell().num_edges(); ++e)
-            if (c.enabled(c.node(id), e).size() >= 2) open.push_back(e);
+          for (int s = 0; s < sites.size(); ++s)
+            if (c.kept(c.node(id), s).size() >= 2) open.push_back(s);
           if (open.empty()) return std::nullopt;
           std::mt19937_64 rng(c.seed() * 7919 + static_cast<std::uint64_t>(id) * 131 + k);
-          const int e = open[std::uniform_int_distribution<std::size_t>(0, open.size() - 1)(rng)];
-          std::vector<Mask> children =
-              c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
-          c.log(fmt::format("node {}: random_edge split of edge {} into {} sub-supernets", id, c.cell().edge_name(e),
-                            children.size()));
-          return std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}});
+          const int s = open[std::uniform_int_distribution<std::size_t>(0, open.size() - 1)(rng)];
+          std::vector<Mask> children = c.holding_masks(id, exhaustive_children(sites, c.node(id).state.net->mask(), s));
+          c.log(fmt::format("node {}: random_edge split of {} {} into {} sub-supernets", id,
+                            sites.elastic() ? "layer" : "edge", sites.name(s), children.size()));
+          return std::make_pair(children, nlohmann::json{{"edge", sites.name(s)}});
         },
         "random_edge");
   }

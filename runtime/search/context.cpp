@@ -40,8 +40,12 @@ void write_json(const std::string& path, const json& j) {
 
 SearchContext::SearchContext(std::shared_ptr<const ir::Program> program, const ir::SearchPlan& plan,
                              const DataSplits& data, const SearchOptions& o)
-    : program_(std::move(program)), plan_(plan), data_(data), o_(o), schedule_(plan_) {
-  group_ = split_group(*program_, plan_.split.cell);
+    : program_(std::move(program)),
+      plan_(plan),
+      data_(data),
+      o_(o),
+      schedule_(plan_),
+      sites_(*program_, plan_.split.cell) {
   snapshot_ = snapshot_checkpoints(o_.checkpoint_dir);
   // Also the moment the ranks of a data-parallel search meet before rank 0 writes anything.
   distributed::check_agreement(snapshot_.hash(),
@@ -73,7 +77,8 @@ std::string SearchContext::ckpt(int id, std::int64_t epoch, const char* ext) con
   return checkpoint_path(o_.checkpoint_dir, id, epoch, ext);
 }
 
-// Node record: its mask on the split cell, and how it was made.
+// Node record: the values it keeps of every site (the split cell's edges, the elastic layers'
+// split dimension), and how it was made.
 void SearchContext::note(int id, int parent, const std::string& how, json split) {
   SplitNode& n = nodes_[id];
   TreeNode& r = n.record;
@@ -82,12 +87,11 @@ void SearchContext::note(int id, int parent, const std::string& how, json split)
   r.level = parent < 0 ? 0 : nodes_[parent].record.level + 1;
   r.made_by = how;
   r.split = std::move(split);
-  if (program_->network->cell_groups.empty()) return;  // a chain of choice layers: nothing to split
-  for (int e = 0; e < cell().num_edges(); ++e) {
-    std::vector<int> on = enabled(n, e);
+  for (int s = 0; s < sites_.size(); ++s) {
+    std::vector<int> on = kept(n, s);
     std::vector<std::string> names;
-    for (int k : on) names.push_back(cell().edge(e).candidates[k].name);
-    r.mask.emplace_back(cell().edge_name(e), std::move(names));
+    for (int k : on) names.push_back(sites_.value_name(s, k));
+    r.mask.emplace_back(sites_.name(s), std::move(names));
     r.mask_index.push_back(std::move(on));
   }
 }
@@ -359,31 +363,36 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
 
 // Scores `edge` of node `id` by the plan's criterion (gradient matching unless a plugin's) and
 // partitions it.
-std::pair<Partition, json> SearchContext::match(int id, int edge, std::int64_t branches,
+std::pair<Partition, json> SearchContext::match(int id, int site, std::int64_t branches,
                                                 const std::vector<std::int64_t>& sizes) {
   auto t = Clock::now();
   GradientMatchOptions g;
   g.batches = plan_.split.batches;
   g.batch = plan_.supernet.batch;
   g.variant = plan_.split.variant;
-  g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(edge);
-  const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
-  if (!criterion)
-    throw std::runtime_error(
-        fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
-  torch::Tensor s = (*criterion)(nodes_[id].state, plan_.supernet, data_.train, group_, edge, g);
-  Partition p = best_partition(s, enabled(nodes_[id], edge), branches, sizes, plan_.split.variant);
+  g.seed = o_.seed * 31 + static_cast<std::uint64_t>(id) * 1009 + static_cast<std::uint64_t>(site);
+  torch::Tensor s;
+  if (sites_.elastic()) {  // sema allows gradient matching alone on elastic layers
+    s = gradient_match_elastic_scores(nodes_[id].state, plan_.supernet, data_.train, sites_, site, g);
+  } else {
+    const SplitCriterion* criterion = CriterionRegistry::instance().find(plan_.split.criterion);
+    if (!criterion)
+      throw std::runtime_error(
+          fmt::format("split criterion '{}' is declared but no plugin registered it", plan_.split.criterion));
+    s = (*criterion)(nodes_[id].state, plan_.supernet, data_.train, group(), site, g);
+  }
+  Partition p = best_partition(s, kept(nodes_[id], site), branches, sizes, plan_.split.variant);
   phases_["scores"] += seconds(t);
   json groups = json::array();
   for (const auto& grp : p.groups) {
     json names = json::array();
-    for (int k : grp) names.push_back(cell().edge(edge).candidates[k].name);
+    for (int k : grp) names.push_back(sites_.value_name(site, k));
     groups.push_back(names);
   }
   std::vector<std::vector<double>> matrix(s.size(0), std::vector<double>(s.size(1)));
   for (std::int64_t i = 0; i < s.size(0); ++i)
     for (std::int64_t j = 0; j < s.size(1); ++j) matrix[i][j] = s[i][j].item<double>();
-  return {p, json{{"edge", cell().edge_name(edge)}, {"scores", matrix}, {"groups", groups}, {"cost", p.cost}}};
+  return {p, json{{"edge", sites_.name(site)}, {"scores", matrix}, {"groups", groups}, {"cost", p.cost}}};
 }
 
 // The children masks that hold some architecture of the space. On a `select` node a child

@@ -46,14 +46,18 @@ class SearchContext {
   /// The plan's phases and per-epoch settings, along a lineage (compiler/ir/schedule.h).
   const ir::Schedule& schedule() const { return schedule_; }
   std::uint64_t seed() const { return o_.seed; }
-  /// The cell group the plan splits, and its cell type.
-  int group() const { return group_; }
-  const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group_].cell]; }
+  /// What the plan splits (compiler/ir/split_sites.h): the edges of one cell type, or the first
+  /// dimension of every elastic layer (OFA's kernel sizes) in a network of elastic layers.
+  const ir::SplitSites& sites() const { return sites_; }
+  /// The values node `n` keeps on site `site`.
+  std::vector<int> kept(const SplitNode& n, int site) const { return sites_.kept(n.state.net->mask(), site); }
+  /// With cell sites: the cell group the plan splits, and its cell type (for strategies of cell
+  /// edges only: hierarchies).
+  int group() const { return sites_.cell_group(); }
+  const ir::Cell& cell() const { return program_->cells[program_->network->cell_groups[group()].cell]; }
   SplitNode& node(int id) { return nodes_[id]; }
-  /// The candidates node `n` keeps on edge `e` of the split cell.
-  std::vector<int> enabled(const SplitNode& n, int e) const {
-    return enabled_candidates(n.state.net->mask().cells[group_][e]);
-  }
+  /// The candidates node `n` keeps on edge `e` of the split cell (cell sites).
+  std::vector<int> enabled(const SplitNode& n, int e) const { return kept(n, e); }
 
   /// Trains node `id` to lineage epoch `until` (weight steps with `loss` if given); the batch order,
   /// paths and noise come from `seed` (default: one per node).
@@ -84,9 +88,10 @@ class SearchContext {
   double score(int id, std::int64_t epoch);
   /// Marks the best of the scored nodes `ids` as kept (by the plan's `select`) and logs it.
   int keep_best(const std::vector<int>& ids, const char* what);
-  /// Scores `edge` of node `id` by the plan's criterion and partitions its candidates into
-  /// `branches` groups with sizes in `sizes`; also the split's record.
-  std::pair<Partition, nlohmann::json> match(int id, int edge, std::int64_t branches,
+  /// Scores site `site` of node `id` by the plan's criterion (an elastic site: by gradient
+  /// matching) and partitions the values it keeps into `branches` groups with sizes in `sizes`;
+  /// also the split's record.
+  std::pair<Partition, nlohmann::json> match(int id, int site, std::int64_t branches,
                                              const std::vector<std::int64_t>& sizes);
   /// The masks among `masks` that hold an architecture of the space (the others are logged).
   std::vector<Mask> holding_masks(int parent, const std::vector<Mask>& masks);
@@ -140,7 +145,7 @@ class SearchContext {
   /// loads and skips (the same on every rank of a data-parallel search).
   CheckpointSnapshot snapshot_;
   ir::Schedule schedule_;
-  int group_ = 0;
+  ir::SplitSites sites_;
   std::vector<SplitNode> nodes_;
   /// (frozen node, its epoch, the student's epoch, the batch's first image) -> logits; one hierarchy
   std::map<std::tuple<int, std::int64_t, std::int64_t, std::int64_t>, torch::Tensor> batch_logits_;

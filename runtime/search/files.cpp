@@ -99,11 +99,4 @@ CheckpointSnapshot snapshot_checkpoints(const std::string& dir) {
   return snap;
 }
 
-int split_group(const ir::Program& p, const std::string& cell) {
-  const ir::Network& n = *p.network;
-  for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
-    if (p.cells[n.cell_groups[g].cell].props().name == cell) return static_cast<int>(g);
-  return 0;
-}
-
 }  // namespace cella::runtime

@@ -35,7 +35,5 @@ struct CheckpointSnapshot {
   std::uint64_t hash() const;
 };
 CheckpointSnapshot snapshot_checkpoints(const std::string& dir);
-/// The cell group a plan splits (the first group of that cell type).
-int split_group(const ir::Program& program, const std::string& cell);
 
 }  // namespace cella::runtime

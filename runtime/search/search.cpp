@@ -21,18 +21,13 @@ SearchResult run_search(std::shared_ptr<const ir::Program> program, const ir::Se
 
 namespace {
 
-// Node `id`'s mask: the whole supernet but the split cell group, restricted as the tree says.
+// Node `id`'s mask: the whole supernet with every split site restricted as the tree says.
 Mask node_mask(const ir::Program& program, const SplitTree& tree, int id) {
   Mask m = Mask::full(program);
-  if (program.network->cell_groups.empty()) return m;  // a chain of choice layers is never split
-  int g = split_group(program, tree.cell);
+  const ir::SplitSites sites(program, tree.cell);
   const auto& index = tree.nodes.at(id).mask_index;
-  for (std::size_t e = 0; e < m.cells[g].size() && e < index.size(); ++e) {
-    std::vector<bool> row(m.cells[g][e].size(), false);
-    for (int k : index[e])
-      if (k >= 0 && k < static_cast<int>(row.size())) row[k] = true;
-    m.cells[g][e] = row;
-  }
+  for (int s = 0; s < sites.size() && s < static_cast<int>(index.size()); ++s)
+    m = sites.restrict(m, s, index[static_cast<std::size_t>(s)]);
   return m;
 }
 
@@ -43,13 +38,15 @@ bool node_holds(const ir::Program& program, const SplitTree& tree, int id, const
 }
 
 int owning_node(const ir::Program& program, const SplitTree& tree, const ir::Arch& arch) {
-  if (program.network->cell_groups.empty()) return 0;  // the root alone: nothing splits a chain
-  const int g = split_group(program, tree.cell);
-  const ir::Cell& cell = program.cells[program.network->cell_groups[g].cell];
+  const ir::SplitSites sites(program, tree.cell);
+  if (sites.size() == 0) return 0;  // the root alone: a chain of plain choice layers is never split
   // Among equally deep holders, an edge the architecture leaves out is best judged by the
   // sub-supernet that keeps `none` there: leaving an edge out computes what `none` does.
   auto zero_matches = [&](const ir::Mask& m) {
     int n = 0;
+    if (sites.elastic()) return n;
+    const int g = sites.cell_group();
+    const ir::Cell& cell = program.cells[program.network->cell_groups[g].cell];
     for (int e = 0; e < cell.num_edges(); ++e) {
       if (arch.cells[g].edge_op[e] >= 0) continue;
       for (std::size_t k = 0; k < m.cells[g][e].size(); ++k)

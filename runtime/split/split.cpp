@@ -96,49 +96,103 @@ torch::Tensor cosine_similarity_matrix(const std::vector<torch::Tensor>& g) {
   return s;
 }
 
-torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
-                                    int group, int edge, const GradientMatchOptions& o) {
-  const ir::Program& p = parent.net->program();
-  std::vector<int> cands = enabled_candidates(parent.net->mask().cells[group][edge]);
-  const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
-  std::vector<torch::Tensor> params;
-  for (auto& [name, tensor] : gradient_match_weights(parent, group, edge)) params.push_back(tensor);
+namespace {
+
+// What both scores share: for `o.batches` random minibatches, the mixing the parent's method
+// judges with, then for each of `values` the mixing `with(base, value)`: the cosine similarity of
+// the training-loss gradients on `params`, averaged. [K, K], rows and columns of other values 0.
+torch::Tensor match_gradients(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                              const std::vector<int>& values, std::int64_t K, const std::vector<torch::Tensor>& params,
+                              const std::function<Mixing(const Mixing&, int)>& with, const GradientMatchOptions& o) {
   KeepBuffers keep(parent.net);  // batch-norm statistics as they were: scoring must not change the parent
   torch::Tensor sum = torch::zeros({K, K}, torch::kFloat64);
   parent.net->train();
   std::mt19937_64 rng(o.seed);
-  torch::Tensor theta_row;
-  Mixing base;
   for (std::int64_t r = 0; r < o.batches; ++r) {
     torch::Generator gen = at::detail::createCPUGenerator(o.seed * 7919 + static_cast<std::uint64_t>(r));
     torch::Tensor idx = torch::randint(train.size(), {std::min(o.batch, train.size())}, gen, torch::kInt64);
     torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx).to(parent.net->device());
+    Mixing base;
     {
       torch::NoGradGuard no_grad;
       base = method_of(plan).judging_mixing(parent, plan, rng);
     }
     std::vector<torch::Tensor> grads;
-    for (int c : cands) {
-      Mixing mix = base;
-      Mix m{{c}, {}};
-      if (o.variant == ir::GmVariant::Darts) {  // the parent's θ on this candidate (a sampled path has no weights)
-        const Mix& full = base.cells[group].edges[edge];
-        for (std::size_t j = 0; j < full.ops.size(); ++j)
-          if (full.ops[j] == c && full.weights.defined())
-            m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
-      }
-      mix.cells[group].edges[edge] = m;
+    for (int v : values) {
       clear_grads(parent.net->parameters());
-      torch::cross_entropy_loss(parent.net->forward(x, mix), y).backward();
+      torch::cross_entropy_loss(parent.net->forward(x, with(base, v)), y).backward();
       grads.push_back(flat_grad(params));
     }
     torch::Tensor s = cosine_similarity_matrix(grads);
-    for (std::size_t i = 0; i < cands.size(); ++i)
-      for (std::size_t j = 0; j < cands.size(); ++j)
-        sum[cands[i]][cands[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
+    for (std::size_t i = 0; i < values.size(); ++i)
+      for (std::size_t j = 0; j < values.size(); ++j)
+        sum[values[i]][values[j]] += s[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)];
   }
   clear_grads(parent.net->parameters());
   return sum / static_cast<double>(std::max<std::int64_t>(1, o.batches));
+}
+
+}  // namespace
+
+torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                    int group, int edge, const GradientMatchOptions& o) {
+  const ir::Program& p = parent.net->program();
+  const auto K = static_cast<std::int64_t>(p.cells[p.network->cell_groups[group].cell].edge(edge).candidates.size());
+  std::vector<torch::Tensor> params;
+  for (auto& [name, tensor] : gradient_match_weights(parent, group, edge)) params.push_back(tensor);
+  auto with = [&](const Mixing& base, int c) {
+    Mixing mix = base;
+    Mix m{{c}, {}};
+    if (o.variant == ir::GmVariant::Darts) {  // the parent's θ on this candidate (a sampled path has no weights)
+      const Mix& full = base.cells[group].edges[edge];
+      for (std::size_t j = 0; j < full.ops.size(); ++j)
+        if (full.ops[j] == c && full.weights.defined())
+          m.weights = full.weights.narrow(0, static_cast<std::int64_t>(j), 1).detach();
+    }
+    mix.cells[group].edges[edge] = m;
+    return mix;
+  };
+  return match_gradients(parent, plan, train, enabled_candidates(parent.net->mask().cells[group][edge]), K, params,
+                         with, o);
+}
+
+torch::Tensor gradient_match_elastic_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                            const ir::SplitSites& sites, int site, const GradientMatchOptions& o) {
+  const int layer = sites.layer_group(site);
+  if (layer < 0) throw std::invalid_argument("gradient_match_elastic_scores: not an elastic site");
+  // Every weight but the elastic layer's own module(s), in named_parameters() order.
+  std::vector<std::string> own;
+  for (const lower::Module* m : parent.net->description().modules())
+    if (m->role == lower::Role::ElasticLayer && m->group == layer) own.push_back(m->path + ".");
+  std::vector<torch::Tensor> params;
+  for (const auto& kv : parent.net->named_parameters())
+    if (std::none_of(own.begin(), own.end(), [&](const std::string& pre) { return kv.key().rfind(pre, 0) == 0; }))
+      params.push_back(kv.value());
+  const ir::Program& p = parent.net->program();
+  const ir::Unit& unit = p.network->units[static_cast<std::size_t>(p.network->layer_groups[layer])];
+  const ir::Stage* stage = unit.stage >= 0 ? &p.network->stages[static_cast<std::size_t>(unit.stage)] : nullptr;
+  const Mask& mask = parent.net->mask();
+  auto with = [&](const Mixing& base, int value) {
+    Mixing mix = base;
+    // The layer's candidate as judged (its largest, should the method mix several), with the
+    // split dimension at `value`.
+    const std::vector<int>& ops = base.layers[static_cast<std::size_t>(layer)].ops;
+    mix.layers[static_cast<std::size_t>(layer)] = Mix{{sites.with_value(site, ops.back(), value)}, {}};
+    // A path whose stage is too shallow to run the layer is deepened to the least depth that
+    // runs it: its kernel sizes would otherwise match perfectly (GM-NAS's OFA code scores such
+    // draws as they come).
+    if (stage && stage->depth_group >= 0 && !mix.depths.empty()) {
+      int& d = mix.depths[static_cast<std::size_t>(stage->depth_group)];
+      for (std::size_t k = 0;
+           k < stage->depths.size() && stage->depths[static_cast<std::size_t>(d)] <= unit.depth_index; ++k)
+        if (stage->depths[k] > unit.depth_index &&
+            (mask.depths.empty() || mask.depths[static_cast<std::size_t>(stage->depth_group)][k]))
+          d = static_cast<int>(k);
+    }
+    return mix;
+  };
+  return match_gradients(parent, plan, train, sites.kept(parent.net->mask(), site), sites.values(site), params, with,
+                         o);
 }
 
 Partition best_partition(const torch::Tensor& sim, const std::vector<int>& cands, std::int64_t branches,
@@ -200,15 +254,15 @@ Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<in
   return m;
 }
 
-std::vector<Mask> exhaustive_children(const Mask& parent, int group, int edge) {
+std::vector<Mask> exhaustive_children(const ir::SplitSites& sites, const Mask& parent, int site) {
   std::vector<Mask> out;
-  for (int c : enabled_candidates(parent.cells[group][edge])) out.push_back(restrict_edge(parent, group, edge, {c}));
+  for (int v : sites.kept(parent, site)) out.push_back(sites.restrict(parent, site, {v}));
   return out;
 }
 
-std::vector<Mask> partition_children(const Mask& parent, int group, int edge, const Partition& p) {
+std::vector<Mask> partition_children(const ir::SplitSites& sites, const Mask& parent, int site, const Partition& p) {
   std::vector<Mask> out;
-  for (const auto& g : p.groups) out.push_back(restrict_edge(parent, group, edge, g));
+  for (const auto& g : p.groups) out.push_back(sites.restrict(parent, site, g));
   return out;
 }
 

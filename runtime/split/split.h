@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compiler/ir/plan.h"
+#include "compiler/ir/split_sites.h"
 #include "runtime/train/trainer.h"
 
 namespace cella::runtime {
@@ -37,6 +38,16 @@ std::vector<std::pair<std::string, torch::Tensor>> gradient_match_weights(const 
 /// columns of disabled candidates are 0).
 torch::Tensor gradient_match_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
                                     int group, int edge, const GradientMatchOptions& options);
+
+/// GM-NAS's score for an elastic site (site `site` of `sites`: one elastic layer's split
+/// dimension, OFA's kernel sizes): the similarity of the training-loss gradients that each value
+/// the parent keeps induces on every weight but the layer's own (GM-NAS's OFA code: the stem, the
+/// other blocks and the head), the layer's other dimensions and the rest of the network as the
+/// parent's method draws them for judging (path sampling: a path inside its mask), averaged over
+/// minibatches. Returns [K, K] over the dimension's values (rows and columns of values the parent
+/// does not keep are 0).
+torch::Tensor gradient_match_elastic_scores(SupernetState& parent, const ir::SupernetPlan& plan, const Dataset& train,
+                                            const ir::SplitSites& sites, int site, const GradientMatchOptions& options);
 
 /// A split criterion: the [K, K] similarity of the candidates of edge `edge` of cell group `group`
 /// in `parent` (rows and columns of disabled candidates 0). The partition keeps similar
@@ -81,10 +92,11 @@ SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir
 /// `parent`'s mask with edge `edge` of cell group `group` restricted to `keep`.
 Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<int>& keep);
 
-/// Children masks of each strategy: exhaustive (one per enabled candidate of the edge), a
-/// partition (one per group), and a hierarchy (every combination of one group per edge).
-std::vector<Mask> exhaustive_children(const Mask& parent, int group, int edge);
-std::vector<Mask> partition_children(const Mask& parent, int group, int edge, const Partition& p);
+/// Children masks of each strategy: exhaustive (one per value `parent` keeps on the site: an
+/// edge's candidate, an elastic dimension's value), a partition (one per group of values), and a
+/// hierarchy of cell edges (every combination of one group per edge).
+std::vector<Mask> exhaustive_children(const ir::SplitSites& sites, const Mask& parent, int site);
+std::vector<Mask> partition_children(const ir::SplitSites& sites, const Mask& parent, int site, const Partition& p);
 std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::vector<int>& edges,
                                      const std::vector<Partition>& partitions);
 

@@ -1,5 +1,6 @@
 // `split exhaustive` (Few-Shot NAS, Zhao et al., ICML 2021): at split point k every current
-// sub-supernet splits edge `edges[k]` into one child per candidate it keeps.
+// sub-supernet splits site `edges[k]` (an edge of the split cell, or an elastic layer's first
+// dimension) into one child per value it keeps.
 #include <fmt/format.h>
 
 #include "runtime/search/strategies/levels.h"
@@ -14,12 +15,12 @@ class Exhaustive final : public Strategy {
     return split_every_level(
         ctx,
         [](SearchContext& c, int id, std::size_t k) {
-          int e = c.split().edges[k];
+          const int site = c.split().edges[k];
           std::vector<Mask> children =
-              c.holding_masks(id, exhaustive_children(c.node(id).state.net->mask(), c.group(), e));
-          c.log(fmt::format("node {}: exhaustive split of edge {} into {} sub-supernets", id, c.cell().edge_name(e),
-                            children.size()));
-          return std::make_optional(std::make_pair(children, nlohmann::json{{"edge", c.cell().edge_name(e)}}));
+              c.holding_masks(id, exhaustive_children(c.sites(), c.node(id).state.net->mask(), site));
+          c.log(fmt::format("node {}: exhaustive split of {} {} into {} sub-supernets", id,
+                            c.sites().elastic() ? "layer" : "edge", c.sites().name(site), children.size()));
+          return std::make_optional(std::make_pair(children, nlohmann::json{{"edge", c.sites().name(site)}}));
         },
         "exhaustive");
   }

@@ -1,6 +1,7 @@
 // `split gradient_match` (GM-NAS, Hu et al., ICLR 2022): at each split point every current
-// sub-supernet scores each edge it has not split by the plan's criterion, partitions it into
-// `branches` groups, and splits the edge whose best partition costs least.
+// sub-supernet scores each site it has not split (an edge of the split cell by the plan's
+// criterion; an elastic layer's first dimension, as GM-NAS's OFA code splits kernel sizes),
+// partitions it into `branches` groups, and splits the site whose best partition costs least.
 #include <fmt/format.h>
 
 #include "runtime/search/strategies/levels.h"
@@ -16,27 +17,29 @@ class GradientMatch final : public Strategy {
         ctx,
         [](SearchContext& c, int id, std::size_t) -> std::optional<std::pair<std::vector<Mask>, nlohmann::json>> {
           const ir::SplitPlan& sp = c.split();
-          // The unsplit edge whose best partition costs least.
+          const ir::SplitSites& sites = c.sites();
+          const char* what = sites.elastic() ? "layer" : "edge";
+          // The unsplit site whose best partition costs least.
           std::optional<std::pair<Partition, nlohmann::json>> best;
-          int best_edge = -1;
-          for (int e = 0; e < c.cell().num_edges(); ++e) {
-            const auto on = static_cast<std::int64_t>(c.enabled(c.node(id), e).size());
-            if (on != static_cast<std::int64_t>(c.cell().edge(e).candidates.size()) || on < sp.branches) continue;
-            auto m = c.match(id, e, sp.branches, sp.group_sizes);
+          int best_site = -1;
+          for (int s = 0; s < sites.size(); ++s) {
+            const auto on = static_cast<std::int64_t>(c.kept(c.node(id), s).size());
+            if (on != sites.values(s) || on < sp.branches) continue;
+            auto m = c.match(id, s, sp.branches, sp.group_sizes);
             if (m.first.groups.empty()) continue;
             if (!best || m.first.cost < best->first.cost) {
               best = m;
-              best_edge = e;
+              best_site = s;
             }
           }
           if (!best) {
-            c.log(fmt::format("node {}: no edge left to split", id));
+            c.log(fmt::format("node {}: no {} left to split", id, what));
             return std::nullopt;
           }
           std::vector<Mask> children =
-              c.holding_masks(id, partition_children(c.node(id).state.net->mask(), c.group(), best_edge, best->first));
-          c.log(fmt::format("node {}: edge {} split by {} into {}", id, c.cell().edge_name(best_edge),
-                            c.criterion_words(), best->second["groups"].dump()));
+              c.holding_masks(id, partition_children(sites, c.node(id).state.net->mask(), best_site, best->first));
+          c.log(fmt::format("node {}: {} {} split by {} into {}", id, what, sites.name(best_site), c.criterion_words(),
+                            best->second["groups"].dump()));
           return std::make_pair(children, best->second);
         },
         "gradient_match");

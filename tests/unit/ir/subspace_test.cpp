@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "compiler/ir/split_sites.h"
 #include "tests/unit/helpers.h"
 
 namespace cella::ir {
@@ -161,6 +162,57 @@ TEST(Mask, DeepestDepthLeftOn) {
   EXPECT_EQ(deepest_depth(p, m, 1), 2);
   m.depths.clear();  // a mask made without depths leaves them all
   EXPECT_EQ(deepest_depth(p, m, 2), 2);
+}
+
+// A network of elastic layers is split on each layer's first dimension (OFA's kernel sizes): a
+// site's values are the sizes, a mask keeps those of some enabled candidate, and a restriction
+// turns off every candidate whose kernel is not kept, whatever its expansion.
+TEST(SplitSites, ElasticLayersSplitTheirFirstDimension) {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"W", "2"}, {"D", "3"}, {"R_min", "20"}, {"R_max", "28"}};
+  auto c = compile_space("ofa_mbv3.cella", o);
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const Program& p = *c->program;
+  const SplitSites sites(p, "");
+  ASSERT_TRUE(sites.elastic());
+  EXPECT_EQ(sites.cell_group(), -1);
+  ASSERT_EQ(sites.size(), 15);  // 5 stages of 3 elastic blocks
+  EXPECT_EQ(sites.name(0), "layers.2 k");
+  EXPECT_EQ(sites.values(0), 3);
+  EXPECT_EQ(sites.value_name(0, 2), "7");
+  EXPECT_EQ(sites.layer_group(4), 4);
+  const Mask full = Mask::full(p);
+  EXPECT_EQ(sites.kept(full, 3), (std::vector<int>{0, 1, 2}));
+  const Mask m = sites.restrict(full, 3, {0, 2});  // kernels 3 and 7
+  EXPECT_EQ(sites.kept(m, 3), (std::vector<int>{0, 2}));
+  EXPECT_EQ(sites.kept(m, 4), (std::vector<int>{0, 1, 2}));  // the other layers untouched
+  const Unit& u = p.network->units[static_cast<std::size_t>(p.network->layer_groups[3])];
+  for (std::size_t k = 0; k < u.choices.size(); ++k)  // k3_e3 ... k7_e6: kernel slowest
+    EXPECT_EQ(m.layers[3][k], u.choices[k].seq[0].int_arg("k", 0) != 5) << u.choices[k].name;
+  // The candidate with another kernel and the same expansion: k3_e4 (1) -> k7_e4 (7).
+  EXPECT_EQ(u.choices[1].name, "k3_e4");
+  EXPECT_EQ(sites.with_value(3, 1, 2), 7);
+  EXPECT_EQ(u.choices[7].name, "k7_e4");
+  // Every architecture the restricted mask samples keeps layer 3's kernel in {3, 7}.
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 50; ++i) EXPECT_NE(sites.value_name(3, sample(p, m, rng).layers[3] / 3), "5");
+}
+
+// A network with cells is split on the edges of the plan's cell type, as before.
+TEST(SplitSites, CellsSplitTheirEdges) {
+  auto c = compile_space("nb201.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const Program& p = *c->program;
+  const SplitSites sites(p, p.cells[p.network->cell_groups[0].cell].props().name);
+  EXPECT_FALSE(sites.elastic());
+  EXPECT_EQ(sites.cell_group(), 0);
+  ASSERT_EQ(sites.size(), 6);
+  EXPECT_EQ(sites.name(0), "1<-0");
+  EXPECT_EQ(sites.values(0), 5);
+  const Mask m = sites.restrict(Mask::full(p), 2, {1, 3});
+  EXPECT_EQ(sites.kept(m, 2), (std::vector<int>{1, 3}));
+  EXPECT_EQ(enabled_candidates(m.cells[0][2]), (std::vector<int>{1, 3}));
+  EXPECT_EQ(sites.value_name(2, 3), p.cells[0].edge(2).candidates[3].name);
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 // step and channel sorting.
 #include "runtime/ops/elastic.h"
 
+#include "runtime/split/split.h"
 #include "runtime/supernet/extract.h"
+#include "runtime/train/method.h"
 #include "runtime/train/sandwich.h"
 #include "runtime/train/trainer.h"
 
@@ -662,6 +664,102 @@ TEST(ProgressiveShrinking, SortingTheNetworksChannelsKeepsItsFunction) {
   const torch::Tensor before = net->forward(x, full);
   sort_channels(net, 0);
   expect_close(net->forward(x, full), before, 1e-4);
+}
+
+// GM-NAS on an elastic layer's kernel sizes (runtime/split/split.h): a [K, K] cosine similarity
+// over the kernel sizes the parent keeps (1 on the diagonal, 0 for sizes it does not keep),
+// computed on every weight but the layer's own, and the parent's weights and batch-norm
+// statistics are as they were.
+TEST(ElasticSplit, GradientMatchingScoresAKernelSizesSimilarity) {
+  auto program = small_space();
+  const ir::SupernetPlan plan = testing_helpers::tiny_plan("uniform", 1);
+  const ir::SplitSites sites(*program, "");
+  ASSERT_TRUE(sites.elastic());
+  ASSERT_EQ(sites.size(), 5);  // two stages of 2 and 3 elastic blocks
+  torch::manual_seed(5);
+  Dataset train;
+  train.images = torch::randn({32, 1, 16, 16});
+  train.labels = torch::randint(0, 10, {32}, torch::kLong);
+  GradientMatchOptions o;
+  o.batches = 3;
+  o.batch = 8;
+  o.seed = 9;
+  SupernetState parent = make_supernet(program, sites.restrict(Mask::full(*program), 1, {0, 2}), plan, 0);
+  std::vector<torch::Tensor> before, weights;
+  for (const torch::Tensor& b : parent.net->buffers()) before.push_back(b.clone());
+  for (const torch::Tensor& w : parent.net->parameters()) weights.push_back(w.clone());
+  const torch::Tensor s = gradient_match_elastic_scores(parent, plan, train, sites, 1, o);
+  ASSERT_EQ(s.sizes(), (std::vector<std::int64_t>{3, 3}));
+  EXPECT_NEAR(s[0][0].item<double>(), 1.0, 1e-4);
+  EXPECT_NEAR(s[2][2].item<double>(), 1.0, 1e-4);
+  EXPECT_NEAR(s[0][2].item<double>(), s[2][0].item<double>(), 1e-9);
+  EXPECT_LT(s[0][2].item<double>(), 1.0 - 1e-6);  // 3x3 and 7x7 do not pull the other weights alike
+  EXPECT_GT(s[0][2].item<double>(), -1.0);
+  EXPECT_EQ(s[1].abs().sum().item<double>(), 0);  // kernel 5 is not kept
+  EXPECT_EQ(s.select(1, 1).abs().sum().item<double>(), 0);
+  const std::vector<torch::Tensor> after = parent.net->buffers();
+  for (std::size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(before[i].equal(after[i])) << i;
+  const std::vector<torch::Tensor> now = parent.net->parameters();
+  for (std::size_t i = 0; i < weights.size(); ++i) EXPECT_TRUE(weights[i].equal(now[i])) << i;
+  // Children of a partition of the layer's kernel sizes keep one group each.
+  Partition p{{{0}, {2}}, 0};
+  const std::vector<Mask> children = partition_children(sites, parent.net->mask(), 1, p);
+  ASSERT_EQ(children.size(), 2u);
+  EXPECT_EQ(sites.kept(children[0], 1), (std::vector<int>{0}));
+  EXPECT_EQ(sites.kept(children[1], 1), (std::vector<int>{2}));
+  EXPECT_EQ(exhaustive_children(sites, parent.net->mask(), 1).size(), 2u);
+}
+
+// One minibatch's score by hand: the path the parent's method judges with, layer 3 (layer group
+// 1, stage 0's second block, so stage 0 at depth 2) at kernel 3 and at kernel 7 with the path's
+// expansion, the cross-entropy's gradients on every parameter not under `layers_3.`, and their
+// cosine.
+TEST(ElasticSplit, OneBatchsScoreByHand) {
+  auto program = small_space();
+  const ir::SupernetPlan plan = testing_helpers::tiny_plan("uniform", 1);
+  const ir::SplitSites sites(*program, "");
+  torch::manual_seed(5);
+  Dataset train;
+  train.images = torch::randn({32, 1, 16, 16});
+  train.labels = torch::randint(0, 10, {32}, torch::kLong);
+  GradientMatchOptions o;
+  o.batches = 1;
+  o.batch = 8;
+  o.seed = 9;
+  SupernetState parent = make_supernet(program, Mask::full(*program), plan, 0);
+  set_dropout(parent.net, 0);  // no random draws in the passes, so that they can be replayed
+  const double score = gradient_match_elastic_scores(parent, plan, train, sites, 1, o)[0][2].item<double>();
+
+  std::mt19937_64 rng(o.seed);
+  torch::Generator gen = at::detail::createCPUGenerator(o.seed * 7919);
+  const torch::Tensor idx = torch::randint(32, {8}, gen, torch::kInt64);
+  const torch::Tensor x = train.images.index_select(0, idx), y = train.labels.index_select(0, idx);
+  Mixing base;
+  {
+    torch::NoGradGuard no_grad;
+    base = method_of(plan).judging_mixing(parent, plan, rng);
+  }
+  auto gradient = [&](int kernel, bool own_too) {
+    Mixing mix = base;
+    mix.layers[1] = Mix{{sites.with_value(1, base.layers[1].ops.back(), kernel)}, {}};
+    mix.depths[0] = 1;  // stage 0 at depth 2, so that its second block runs
+    parent.net->train();
+    for (const torch::Tensor& w : parent.net->parameters())
+      if (w.grad().defined()) const_cast<torch::Tensor&>(w).mutable_grad().reset();
+    torch::cross_entropy_loss(parent.net->forward(x, mix), y).backward();
+    std::vector<torch::Tensor> parts;
+    for (const auto& kv : parent.net->named_parameters())
+      if (own_too || kv.key().rfind("layers_3.", 0) != 0)
+        parts.push_back(kv.value().grad().defined() ? kv.value().grad().reshape({-1}).to(torch::kFloat64)
+                                                    : torch::zeros({kv.value().numel()}, torch::kFloat64));
+    return torch::cat(parts);
+  };
+  auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>() + 1e-6);
+  };
+  EXPECT_NEAR(score, cosine(gradient(0, false), gradient(2, false)), 1e-6);
+  // The layer's own weights are left out: with them the similarity differs.
+  EXPECT_GT(std::abs(score - cosine(gradient(0, true), gradient(2, true))), 1e-4);
 }
 
 }  // namespace

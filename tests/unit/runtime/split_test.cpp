@@ -89,7 +89,8 @@ TEST(Split, PartitionKeepsAgreeingCandidatesTogether) {
 TEST(Split, ChildrenPerStrategyOnNb201) {
   auto p = nb201_tiny();
   Mask full = Mask::full(*p);
-  EXPECT_EQ(exhaustive_children(full, 0, 0).size(), 5u);
+  const ir::SplitSites sites(*p, p->cells[0].props().name);
+  EXPECT_EQ(exhaustive_children(sites, full, 0).size(), 5u);
   torch::Tensor sim = torch::eye(5, torch::kFloat64);
   Partition two = best_partition(sim, {0, 1, 2, 3, 4}, 2, {}, ir::GmVariant::Nb201);
   const auto& h = p->cells[0].hierarchies;

@@ -434,6 +434,12 @@ TEST(Extending, PluginErrorsAreOneLine) {
   EXPECT_EQ(no_plugin.code, 1);
   EXPECT_NE(no_plugin.text.find("'random_partition' is not a valid value for 'split.criterion'"), std::string::npos)
       << no_plugin.text;
+  // A plugin's criterion scores cell edges; elastic layers are scored by gradient matching alone.
+  Result elastic = run_cella(std::string("check --plugin ") + CELLA_PLUGIN +
+                             " spaces/ofa_mbv3.cella --search ofa_gm --set split.criterion=random_partition");
+  EXPECT_EQ(elastic.code, 1) << elastic.text;
+  EXPECT_NE(elastic.text.find("criterion 'random_partition' scores the edges of cells"), std::string::npos)
+      << elastic.text;
 }
 
 nlohmann::json search_tree(const std::string& file, const std::string& extra, const fs::path& out) {
@@ -482,6 +488,35 @@ TEST(Search, EveryStrategyRunsEndToEndAndRecordsItsTree) {
   EXPECT_EQ(hep["nodes"].size(), 1u + 2u + 4u + 8u);
   EXPECT_EQ(kept, 3);  // one sub-supernet kept per hierarchy
   EXPECT_EQ(slurp(base / "hep" / "arch.txt").front(), '|');
+  fs::remove_all(base);
+}
+
+// GM-NAS on OFA's space (`--search ofa_gm`, two of its three split points, stages of depth 2 to
+// keep the test short): two splits of elastic layers' kernel sizes into two groups, 4 leaves; each
+// split is recorded with its layer, scores and groups, each node's mask with the kernel sizes it
+// keeps of every layer; the derived architecture is evaluated in the sub-supernet that holds it.
+TEST(Search, GradientMatchingSplitsTheKernelSizesOfElasticLayers) {
+  fs::path base = fresh_dir("cella_search_elastic_");
+  auto gm = search_tree("spaces/ofa_mbv3.cella", "--search ofa_gm --set D=2 --set split.at=[4,8]", base / "gm");
+  EXPECT_EQ(gm["strategy"], "gradient_match");
+  ASSERT_EQ(gm["nodes"].size(), 1u + 2u + 4u);
+  EXPECT_EQ(children_of(gm, 0), 2);
+  const auto& root = gm["nodes"][0];
+  EXPECT_EQ(root["mask"].size(), 10u);  // every elastic layer: 5 stages of 2
+  EXPECT_EQ(root["mask"]["layers.2 k"], (nlohmann::json{"3", "5", "7"}));
+  const auto& split = gm["nodes"][1]["split"];
+  const std::string layer = split["edge"].get<std::string>();
+  EXPECT_EQ(layer.substr(0, 7), "layers.");
+  EXPECT_EQ(layer.substr(layer.size() - 2), " k");
+  EXPECT_EQ(split["scores"].size(), 3u);
+  EXPECT_EQ(split["groups"][0].size() + split["groups"][1].size(), 3u);
+  for (int child : {1, 2}) {
+    const auto& kept = gm["nodes"][child]["mask"][layer];
+    EXPECT_EQ(kept, split["groups"][child - 1]) << gm["nodes"][child].dump();
+  }
+  Result e = run_cella("eval spaces/ofa_mbv3.cella --threads 1 --weights " + (base / "gm").string() + " --arch " +
+                       (base / "gm").string());
+  EXPECT_EQ(e.code, 0) << e.text;
   fs::remove_all(base);
 }
 

@@ -124,6 +124,61 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
+def make_divisible(v, divisor=8):
+    """OFA's make_divisible: the nearest multiple of `divisor`, at least `divisor`, not below 0.9 v."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class MBV3(nn.Module):
+    """OFA's MobileNetV3 block at one kernel size and expansion (cella's `mbv3`, one sub-shape of an
+    elastic layer): 1x1 expand to make_divisible(C_in e) (none at e = 1), kxk depthwise,
+    squeeze-and-excitation (make_divisible(mid / 4) hidden, hard sigmoid), 1x1 project, and the
+    identity shortcut where the stride is 1 and the widths agree. Its tensors carry the names of
+    cella's elastic block, so that an extracted child's weights load as they are."""
+
+    def __init__(self, C_in, C_out, k, e, stride=1, se=False, hswish=False, affine=True):
+        super().__init__()
+        mid = make_divisible(round(C_in * e)) if e != 1 else C_in
+        self.k, self.stride, self.hswish, self.se = k, stride, hswish, se
+        self.residual = stride == 1 and C_in == C_out
+        self.expand_weight = nn.Parameter(torch.randn(mid, C_in, 1, 1) * 0.1) if e != 1 else None
+        self.expand_bn = nn.BatchNorm2d(mid, affine=affine) if e != 1 else None
+        self.depthwise_weight = nn.Parameter(torch.randn(mid, 1, k, k) * 0.1)
+        self.depthwise_bn = nn.BatchNorm2d(mid, affine=affine)
+        if se:
+            hidden = make_divisible(mid // 4)
+            self.se_reduce_weight = nn.Parameter(torch.randn(hidden, mid) * 0.1)
+            self.se_reduce_bias = nn.Parameter(torch.zeros(hidden))
+            self.se_expand_weight = nn.Parameter(torch.randn(mid, hidden) * 0.1)
+            self.se_expand_bias = nn.Parameter(torch.zeros(mid))
+        self.project_weight = nn.Parameter(torch.randn(C_out, mid, 1, 1) * 0.1)
+        self.project_bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def act(self, x):
+        return F.hardswish(x) if self.hswish else F.relu(x)
+
+    def forward(self, x):
+        y = x
+        if self.expand_weight is not None:
+            y = self.act(self.expand_bn(F.conv2d(x, self.expand_weight)))
+        y = F.conv2d(y, self.depthwise_weight, None, self.stride, self.k // 2, 1, y.size(1))
+        y = self.act(self.depthwise_bn(y))
+        if self.se:
+            g = F.relu(F.linear(y.mean((2, 3)), self.se_reduce_weight, self.se_reduce_bias))
+            g = F.hardsigmoid(F.linear(g, self.se_expand_weight, self.se_expand_bias))
+            y = y * g[:, :, None, None]
+        y = self.project_bn(F.conv2d(y, self.project_weight))
+        return x + y if self.residual else y
+
+
+def resize(x, side):
+    """The input at `side` x `side` pixels (bicubic), as cella resizes it for a resolution choice."""
+    if x.size(-1) == side and x.size(-2) == side:
+        return x
+    return F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False)
+
+
 def zeros_of(ref, C, f):
     """What a node with no kept input computes: zeros of its width, at 1/f of the cell's resolution."""
     return ref.new_zeros(ref.size(0), C, -(-ref.size(2) // f), -(-ref.size(3) // f))
@@ -238,6 +293,12 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
     out = out_of();
     return fmt::format("MBConv({}, {}, {}, {}{}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
                        c.bool_arg("se", false) ? ", se=True" : "", no_affine);
+  }
+  if (p == "mbv3") {
+    out = out_of();
+    return fmt::format("MBV3({}, {}, {}, {}{}{}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
+                       c.bool_arg("se", false) ? ", se=True" : "", c.bool_arg("hswish", false) ? ", hswish=True" : "",
+                       no_affine);
   }
   throw std::invalid_argument(
       fmt::format("cannot export operation '{}': export writes the built-in primitives only (is it a plugin's?)", p));
@@ -397,6 +458,10 @@ class Writer {
   std::string network_class(PytorchModule& m, const std::map<int, std::string>& unit_class) {
     const ir::Network& n = *p_.network;
     std::string init, fwd = "        prev_prev = prev = x\n";
+    // A resolution choice: the network resizes its input to the architecture's (NetworkImpl::run).
+    if (!n.resolutions.empty())
+      fwd = fmt::format("        prev_prev = prev = x = resize(x, {})\n",
+                        n.resolutions[static_cast<std::size_t>(a_.resolution)]);
     for (std::size_t i = 0; i < n.units.size(); ++i) {
       if (!ir::unit_runs(p_, static_cast<int>(i), a_)) continue;
       const ir::Unit& u = n.units[i];

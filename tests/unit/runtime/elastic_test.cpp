@@ -434,6 +434,21 @@ TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
   EXPECT_FALSE(ir::check_arch(*p, kids[2]));
 }
 
+// What the step tests share: a fresh small supernet with dropout `p`, a batch of 6 images and
+// labels drawn from `seed`, and an optimizer that leaves the weights as they are (learning rate
+// 0), so that a step's gradients can be compared with its children's run one at a time.
+struct StepBench {
+  StepBench(double p, std::uint64_t seed) : frozen(net->parameters(), torch::optim::SGDOptions(0.0)) {
+    set_dropout(net, p);
+    torch::manual_seed(seed);
+    x = torch::randn({6, 1, 16, 16});
+    y = torch::randint(0, 10, {6}, torch::kLong);
+  }
+  Network net = small_supernet();
+  torch::Tensor x, y;
+  torch::optim::SGD frozen;
+};
+
 // A step's gradient (left in `net`'s parameters) equals the sum of its children's, each child i
 // run again alone on `x` with the loss `loss_of(i, logits)`, which is also the loss the step
 // reported for it.
@@ -460,12 +475,10 @@ void expect_step_sums_children(Network& net, const torch::Tensor& x, const Child
 // cross-entropy, the others on in-place distillation from the largest's logits, computed here one
 // child at a time.
 TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
-  Network net = small_supernet();
-  set_dropout(net, 0);
-  torch::manual_seed(2);
-  torch::Tensor x = torch::randn({6, 1, 16, 16});
-  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
-  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  StepBench b(0, 2);
+  Network& net = b.net;
+  const torch::Tensor &x = b.x, &y = b.y;
+  torch::optim::SGD& frozen = b.frozen;
   SandwichOptions o;
   o.clip_value = 0;
   std::mt19937_64 rng(11);
@@ -485,12 +498,10 @@ TEST(Sandwich, TheStepsGradientSumsTheChildrens) {
 // The ablation of in-place distillation (`inplace_distillation false`): every child learns from the
 // labels, with the largest's label smoothing.
 TEST(Sandwich, WithoutInplaceDistillationEveryChildLearnsFromTheLabels) {
-  Network net = small_supernet();
-  set_dropout(net, 0);
-  torch::manual_seed(2);
-  torch::Tensor x = torch::randn({6, 1, 16, 16});
-  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
-  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  StepBench b(0, 2);
+  Network& net = b.net;
+  const torch::Tensor &x = b.x, &y = b.y;
+  torch::optim::SGD& frozen = b.frozen;
   SandwichOptions o;
   o.clip_value = 0;
   o.label_smoothing = 0.2;
@@ -521,12 +532,10 @@ TEST(Sandwich, ThePlanTurnsTheZeroInitialisedBatchNormsOff) {
 // child with the network's dropout gives the step's loss and soft targets, and the smallest child
 // without dropout gives its loss against them. After the step the dropout is the network's again.
 TEST(Sandwich, OnlyTheLargestChildIsDroppedOut) {
-  Network net = small_supernet();
-  set_dropout(net, 0.5);
-  torch::manual_seed(3);
-  torch::Tensor x = torch::randn({6, 1, 16, 16});
-  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
-  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
+  StepBench b(0.5, 3);
+  Network& net = b.net;
+  const torch::Tensor &x = b.x, &y = b.y;
+  torch::optim::SGD& frozen = b.frozen;
   std::mt19937_64 rng(11);
   torch::manual_seed(7);
   const ChildrenStep step = sandwich_step(net, x, y, frozen, rng, {});
@@ -628,13 +637,12 @@ TEST(ProgressiveShrinking, OfasPhasesAndTheirChildren) {
 // A step's children share one resolution; their loss is cross-entropy plus distillation from the
 // teacher's logits at that resolution, and the step's gradient is their sum.
 TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
-  Network net = small_supernet(), teacher = small_supernet();
-  set_dropout(net, 0);
+  StepBench b(0, 8);
+  Network& net = b.net;
+  const torch::Tensor &x = b.x, &y = b.y;
+  torch::optim::SGD& frozen = b.frozen;
+  Network teacher = small_supernet();
   set_dropout(teacher, 0);  // the teacher runs in training mode: its dropout would draw anew
-  torch::manual_seed(8);
-  torch::Tensor x = torch::randn({6, 1, 16, 16});
-  torch::Tensor y = torch::randint(0, 10, {6}, torch::kLong);
-  torch::optim::SGD frozen(net->parameters(), torch::optim::SGDOptions(0.0));
   const ShrinkingPhase phase = progressive_shrinking_phases().back();
   std::mt19937_64 rng(3);
   ChildrenStep step = shrinking_step(net, &teacher, phase, x, y, frozen, rng);

@@ -67,6 +67,11 @@ TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
   std::ofstream(arch) << sample.text;
   expect_logits_match("mobilenet", "spaces/mobilenet.cella --arch " + arch.string());
   fs::remove(arch);
+  // OFA's space at its two-core profile: `mbv3` blocks with and without expansion, SE and
+  // h-swish, shallower stages, and the input resized to the architecture's resolution (24).
+  expect_logits_match("ofa_mbv3",
+                      "spaces/ofa_mbv3.cella --data synthetic --set W=2 --set D=3 --set R_min=20 --set R_max=28 "
+                      "--arch '[3,5,7,7,5,3,3,7,5,5,3,7,7,7,3,6,3,4,4,6,3,3,3,6,6,4,3,6,4,6,2,3,2,3,3,24]'");
   // NAS-Bench-101: split vertex channels (C = 7 does not divide), projections, truncation, and a
   // pruned vertex; a class per cell unit.
   fs::path nb101 = scratch("nb101_arch.json");

@@ -211,6 +211,11 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
   Result e = run_cella("eval spaces/ofa_mbv3.cella --threads 1 --weights " + (base / "child").string() + arch);
   ASSERT_EQ(e.code, 0) << e.text;
   EXPECT_NE(e.text.find("test accuracy of the extracted network"), std::string::npos) << e.text;
+  // The extracted child as a PyTorch module (export_test runs such a module's self-check).
+  Result exported =
+      run_cella("export --threads 1 --weights " + (base / "child").string() + " --out " + (base / "exported").string());
+  ASSERT_EQ(exported.code, 0) << exported.text;
+  EXPECT_NE(slurp(base / "exported" / "model.py").find("MBV3("), std::string::npos);
   Result tuned = run_cella("retrain " + profile + " --set data.subset=256 --epochs 1 --threads 1 --init " +
                            (base / "child").string() + arch + " --out " + (base / "tuned").string());
   ASSERT_EQ(tuned.code, 0) << tuned.text;

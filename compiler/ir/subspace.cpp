@@ -78,14 +78,128 @@ std::optional<std::string> cell_empty(const Cell& c, const std::vector<std::vect
   return std::nullopt;
 }
 
+// The inputs node `v` keeps under `select`: subsets of its edges weighted by how many choices they
+// carry, so that the draw is uniform; each kept edge one of its real operations. Returns the
+// subsets' total weight when `draw` is false (nothing drawn).
+double select_inputs(const Cell& c, const std::vector<std::vector<bool>>& edges, int v, CellChoice* draw,
+                     std::mt19937_64* rng) {
+  const std::vector<int> in = c.in_edges(v);
+  std::vector<std::vector<int>> real(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) real[i] = enabled_ops(c, edges[in[i]], in[i], true);
+  std::vector<std::vector<int>> picks = k_subsets(static_cast<int>(in.size()), c.node(v).select);
+  std::vector<double> weights;
+  double total = 0;
+  for (const auto& pick : picks) {
+    double w = 1;
+    for (int i : pick) w *= static_cast<double>(real[i].size());
+    weights.push_back(w);
+    total += w;
+  }
+  if (!draw) return total;
+  std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
+  for (int i : picks[which(*rng)])
+    draw->edge_op[in[i]] = real[i][std::uniform_int_distribution<std::size_t>(0, real[i].size() - 1)(*rng)];
+  return total;
+}
+
+// A cell's edges in groups whose numbers of present edges add up: a `select` node's inputs
+// (exactly `select` of them), or one free edge (absent where optional, else one of its
+// operations). `weight[d]`: how many ways the group has d present edges.
+struct EdgeGroup {
+  int node = -1;  ///< a select node, or -1
+  int edge = -1;  ///< a free edge, or -1
+  std::vector<double> weight;
+};
+
+std::vector<EdgeGroup> edge_groups(const Cell& c, const std::vector<std::vector<bool>>& edges) {
+  std::vector<EdgeGroup> out;
+  for (int v = c.props().inputs; v < c.num_nodes(); ++v) {
+    const int select = c.node(v).select;
+    if (select > 0) {
+      EdgeGroup g{v, -1, std::vector<double>(static_cast<std::size_t>(select) + 1, 0.0)};
+      g.weight[static_cast<std::size_t>(select)] = select_inputs(c, edges, v, nullptr, nullptr);
+      out.push_back(g);
+      continue;
+    }
+    for (int e : c.in_edges(v))
+      out.push_back(
+          {-1, e, {c.edge(e).optional ? 1.0 : 0.0, static_cast<double>(enabled_ops(c, edges[e], e, false).size())}});
+  }
+  return out;
+}
+
+// Under a constraint that few choices satisfy, rejection would draw for long (NAS-Bench-101's
+// cell with `edges <= 0` keeps one edge set in 2^21): instead the number of present edges is
+// drawn by how many allowed choices have it, then each group's share of it, last group first,
+// by how many choices of the groups before it make up the rest. Uniform too. Returns false (and
+// draws nothing) where rejection accepts at least one draw in a thousand.
+bool draw_edges_exactly(const Cell& c, const std::vector<std::vector<bool>>& edges, CellChoice& ch,
+                        std::mt19937_64& rng) {
+  const std::vector<EdgeGroup> groups = edge_groups(c, edges);
+  std::vector<std::vector<double>> prefix{{1.0}};  // prefix[i][k]: ways for groups < i to have k present
+  for (const EdgeGroup& g : groups) {
+    const std::vector<double>& p = prefix.back();
+    std::vector<double> next(p.size() + g.weight.size() - 1, 0.0);
+    for (std::size_t i = 0; i < p.size(); ++i)
+      for (std::size_t d = 0; d < g.weight.size(); ++d) next[i + d] += p[i] * g.weight[d];
+    prefix.push_back(std::move(next));
+  }
+  std::vector<double> allowed(prefix.back().size(), 0.0);
+  double total = 0, kept = 0;
+  for (std::size_t k = 0; k < allowed.size(); ++k) {
+    total += prefix.back()[k];
+    if (count_allowed(c, static_cast<int>(k))) kept += allowed[k] = prefix.back()[k];
+  }
+  if (kept >= 1e-3 * total || kept <= 0) return false;
+  auto k = static_cast<std::int64_t>(std::discrete_distribution<std::size_t>(allowed.begin(), allowed.end())(rng));
+  for (std::size_t i = groups.size(); i-- > 0;) {
+    const EdgeGroup& g = groups[i];
+    std::vector<double> w(g.weight.size(), 0.0);
+    for (std::size_t d = 0; d < g.weight.size(); ++d)
+      if (k - static_cast<std::int64_t>(d) >= 0 &&
+          k - static_cast<std::int64_t>(d) < static_cast<std::int64_t>(prefix[i].size()))
+        w[d] = prefix[i][static_cast<std::size_t>(k) - d] * g.weight[d];
+    const std::size_t d = std::discrete_distribution<std::size_t>(w.begin(), w.end())(rng);
+    k -= static_cast<std::int64_t>(d);
+    if (g.node >= 0) {
+      select_inputs(c, edges, g.node, &ch, &rng);
+    } else if (d == 1) {
+      std::vector<int> options = enabled_ops(c, edges[g.edge], g.edge, false);
+      ch.edge_op[g.edge] = options[std::uniform_int_distribution<std::size_t>(0, options.size() - 1)(rng)];
+    }
+  }
+  return true;
+}
+
+// The operation and combine mode of every node that chooses them, uniformly.
+void draw_node(const Cell& c, const std::vector<std::vector<bool>>& nodes,
+               const std::vector<std::vector<bool>>& combines, int v, CellChoice& ch, std::mt19937_64& rng) {
+  const NodeProps& np = c.node(v);
+  if (!np.ops.empty()) {
+    std::vector<int> ops = enabled_candidates(nodes[v]);
+    ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
+  }
+  if (np.chooses_combine()) {
+    std::vector<int> modes = enabled_candidates(combines[v]);
+    ch.node_combine[v] = modes[std::uniform_int_distribution<std::size_t>(0, modes.size() - 1)(rng)];
+  }
+}
+
 // One uniformly random choice of the cell among those the mask rows keep (the cell is not empty).
 CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edges,
                        const std::vector<std::vector<bool>>& nodes, const std::vector<std::vector<bool>>& combines,
                        std::mt19937_64& rng) {
   CellChoice ch;
   const bool constrained = has_constraint(c);
-  // Rejection keeps the draw uniform under a constraint; cell_empty has checked that some
-  // choice satisfies it.
+  ch.edge_op.assign(c.num_edges(), -1);
+  ch.node_op.assign(c.num_nodes(), -1);
+  ch.node_combine.assign(c.num_nodes(), -1);
+  if (constrained && draw_edges_exactly(c, edges, ch, rng)) {
+    for (int v = c.props().inputs; v < c.num_nodes(); ++v) draw_node(c, nodes, combines, v, ch, rng);
+    return ch;
+  }
+  // Rejection keeps the draw uniform under a constraint that many choices satisfy; cell_empty
+  // has checked that some choice satisfies it.
   for (int attempt = 0; attempt < 1000000; ++attempt) {
     ch.edge_op.assign(c.num_edges(), -1);
     ch.node_op.assign(c.num_nodes(), -1);
@@ -94,19 +208,7 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
       const NodeProps& np = c.node(v);
       std::vector<int> in = c.in_edges(v);
       if (np.select > 0) {
-        // Subsets of inputs weighted by how many choices they carry, so the result is uniform.
-        std::vector<std::vector<int>> real(in.size());
-        for (std::size_t i = 0; i < in.size(); ++i) real[i] = enabled_ops(c, edges[in[i]], in[i], true);
-        std::vector<std::vector<int>> picks = k_subsets(static_cast<int>(in.size()), np.select);
-        std::vector<double> weights;
-        for (const auto& pick : picks) {
-          double w = 1;
-          for (int i : pick) w *= static_cast<double>(real[i].size());
-          weights.push_back(w);
-        }
-        std::discrete_distribution<std::size_t> which(weights.begin(), weights.end());
-        for (int i : picks[which(rng)])
-          ch.edge_op[in[i]] = real[i][std::uniform_int_distribution<std::size_t>(0, real[i].size() - 1)(rng)];
+        select_inputs(c, edges, v, &ch, &rng);
       } else {
         for (int e : in) {
           std::vector<int> options = enabled_ops(c, edges[e], e, false);
@@ -114,14 +216,7 @@ CellChoice sample_cell(const Cell& c, const std::vector<std::vector<bool>>& edge
           ch.edge_op[e] = options[std::uniform_int_distribution<std::size_t>(0, options.size() - 1)(rng)];
         }
       }
-      if (!np.ops.empty()) {
-        std::vector<int> ops = enabled_candidates(nodes[v]);
-        ch.node_op[v] = ops[std::uniform_int_distribution<std::size_t>(0, ops.size() - 1)(rng)];
-      }
-      if (np.chooses_combine()) {
-        std::vector<int> modes = enabled_candidates(combines[v]);
-        ch.node_combine[v] = modes[std::uniform_int_distribution<std::size_t>(0, modes.size() - 1)(rng)];
-      }
+      draw_node(c, nodes, combines, v, ch, rng);
     }
     if (!constrained) return ch;
     int present = 0;

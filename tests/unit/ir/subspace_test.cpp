@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -213,6 +214,30 @@ TEST(SplitSites, CellsSplitTheirEdges) {
   EXPECT_EQ(sites.kept(m, 2), (std::vector<int>{1, 3}));
   EXPECT_EQ(enabled_candidates(m.cells[0][2]), (std::vector<int>{1, 3}));
   EXPECT_EQ(sites.value_name(2, 3), p.cells[0].edge(2).candidates[3].name);
+}
+
+// A constraint that few choices satisfy (one edge set in 2^21 for NAS-Bench-101's cell with
+// `edges <= 1` has at most one edge: 22 of them) is drawn exactly rather than by rejection, which
+// would need millions of tries (the fuzzer found it): every draw satisfies it, and both counts
+// allowed come up.
+TEST(Sample, ARareConstraintIsDrawnExactly) {
+  std::ifstream in(std::string(CELLA_SOURCE_DIR) + "/spaces/nasbench101.cella");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string from = "constraint edges <= 9";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "constraint edges <= 1");
+  auto c = compile(text);
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  std::mt19937_64 rng(2);
+  std::set<int> counts;
+  for (int i = 0; i < 200; ++i) {
+    const Arch a = sample(*c->program, rng);
+    int present = 0;
+    for (int op : a.cells[0].edge_op) present += op >= 0;
+    EXPECT_LE(present, 1);
+    counts.insert(present);
+  }
+  EXPECT_EQ(counts, (std::set<int>{0, 1}));
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ int stride_of_first(const Unit& u) {
   return stride;
 }
 
+// The cell type of cell group `group`.
+const Cell& cell_of(const Program& p, int group) {
+  return p.cells[static_cast<std::size_t>(p.network->cell_groups[static_cast<std::size_t>(group)].cell)];
+}
+
 }  // namespace
 
 SplitSites::SplitSites(const Program& program, const std::string& cell) : program_(&program) {
@@ -25,7 +30,7 @@ SplitSites::SplitSites(const Program& program, const std::string& cell) : progra
     group_ = 0;
     for (std::size_t g = 0; g < n.cell_groups.size(); ++g)
       if (program.cells[n.cell_groups[g].cell].props().name == cell) group_ = static_cast<int>(g);
-    for (int e = 0; e < program.cells[n.cell_groups[group_].cell].num_edges(); ++e) sites_.push_back(e);
+    for (int e = 0; e < cell_of(program, group_).num_edges(); ++e) sites_.push_back(e);
     return;
   }
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
@@ -39,23 +44,17 @@ const Unit& SplitSites::unit(int site) const {
 }
 
 std::string SplitSites::name(int site) const {
-  if (!elastic_) return program_->cells[program_->network->cell_groups[group_].cell].edge_name(sites_[site]);
+  if (!elastic_) return cell_of(*program_, group_).edge_name(sites_[site]);
   return fmt::format("{} {}", unit(site).name, unit(site).elastic.front().param);
 }
 
 int SplitSites::values(int site) const {
-  if (!elastic_)
-    return static_cast<int>(
-        program_->cells[program_->network->cell_groups[group_].cell].edge(sites_[site]).candidates.size());
+  if (!elastic_) return static_cast<int>(cell_of(*program_, group_).edge(sites_[site]).candidates.size());
   return static_cast<int>(unit(site).elastic.front().values.size());
 }
 
 std::string SplitSites::value_name(int site, int value) const {
-  if (!elastic_)
-    return program_->cells[program_->network->cell_groups[group_].cell]
-        .edge(sites_[site])
-        .candidates[static_cast<std::size_t>(value)]
-        .name;
+  if (!elastic_) return cell_of(*program_, group_).edge(sites_[site]).candidates[static_cast<std::size_t>(value)].name;
   return std::to_string(unit(site).elastic.front().values[static_cast<std::size_t>(value)]);
 }
 

@@ -182,12 +182,14 @@ torch::Tensor gradient_match_elastic_scores(SupernetState& parent, const ir::Sup
     // runs it: its kernel sizes would otherwise match perfectly (GM-NAS's OFA code scores such
     // draws as they come).
     if (stage && stage->depth_group >= 0 && !mix.depths.empty()) {
-      int& d = mix.depths[static_cast<std::size_t>(stage->depth_group)];
-      for (std::size_t k = 0;
-           k < stage->depths.size() && stage->depths[static_cast<std::size_t>(d)] <= unit.depth_index; ++k)
-        if (stage->depths[k] > unit.depth_index &&
-            (mask.depths.empty() || mask.depths[static_cast<std::size_t>(stage->depth_group)][k]))
-          d = static_cast<int>(k);
+      const auto group = static_cast<std::size_t>(stage->depth_group);
+      int& d = mix.depths[group];
+      if (stage->depths[static_cast<std::size_t>(d)] <= unit.depth_index)
+        for (std::size_t k = 0; k < stage->depths.size(); ++k)
+          if (stage->depths[k] > unit.depth_index && (mask.depths.empty() || mask.depths[group][k])) {
+            d = static_cast<int>(k);
+            break;
+          }
     }
     return mix;
   };

@@ -46,6 +46,7 @@ Arch empty_arch(const Program& p) {
   }
   a.layers.assign(n.layer_groups.size(), 0);
   a.depths.assign(n.depth_groups.size(), 0);
+  a.widths.assign(n.width_groups.size(), 0);
   return a;
 }
 
@@ -184,7 +185,7 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
   if (!p.network) return std::string("the file has no network");
   const Network& n = *p.network;
   if (a.cells.size() != n.cell_groups.size() || a.layers.size() != n.layer_groups.size() ||
-      a.depths.size() != n.depth_groups.size())
+      a.depths.size() != n.depth_groups.size() || a.widths.size() != n.width_groups.size())
     return std::string("the architecture does not match the network's decisions");
   for (std::size_t g = 0; g < a.cells.size(); ++g)
     if (auto err = check_choice(p.cells[n.cell_groups[g].cell], a.cells[g])) return err;
@@ -198,9 +199,23 @@ std::optional<std::string> check_arch(const Program& p, const Arch& a) {
     if (a.depths[d] < 0 || a.depths[d] >= static_cast<int>(s.depths.size()))
       return fmt::format("stage {} has no depth choice {}", n.depth_groups[d], a.depths[d]);
   }
+  for (std::size_t w = 0; w < a.widths.size(); ++w) {
+    const Stage& s = n.stages[n.width_groups[w]];
+    if (a.widths[w] < 0 || a.widths[w] >= static_cast<int>(s.widths.size()))
+      return fmt::format("stage {} has no width choice {}", n.width_groups[w], a.widths[w]);
+  }
   if (a.resolution < 0 || a.resolution >= std::max<int>(1, static_cast<int>(n.resolutions.size())))
     return fmt::format("the network has no resolution choice {}", a.resolution);
   return std::nullopt;
+}
+
+std::int64_t unit_width(const Program& program, int unit, const Arch& arch) {
+  const Network& n = *program.network;
+  const Unit& u = n.units[static_cast<std::size_t>(unit)];
+  if (u.stage < 0) return u.out.channels;
+  const Stage& st = n.stages[static_cast<std::size_t>(u.stage)];
+  if (st.width_group < 0) return u.out.channels;
+  return st.widths[static_cast<std::size_t>(arch.widths.at(static_cast<std::size_t>(st.width_group)))];
 }
 
 int real_op(const Cell& cell, const CellChoice& choice, int edge) {
@@ -340,6 +355,12 @@ nlohmann::json to_json(const Program& p, const Arch& a) {
       depths[fmt::format("stages.{}", n.depth_groups[d])] = s.depths[a.depths[d]];
     }
     j["depths"] = depths;
+  }
+  if (!n.width_groups.empty()) {
+    nlohmann::json widths = nlohmann::json::object();
+    for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+      widths[fmt::format("stages.{}", n.width_groups[w])] = n.stages[n.width_groups[w]].widths[a.widths[w]];
+    j["widths"] = widths;
   }
   if (!n.resolutions.empty()) j["resolution"] = n.resolutions[a.resolution];
   return j;
@@ -574,6 +595,17 @@ std::variant<Arch, std::string> parse_json(const Program& p, std::string_view te
     if (it == s.depths.end()) return fmt::format("{} cannot have depth {}", key, j["depths"][key].dump());
     a.depths[d] = static_cast<int>(it - s.depths.begin());
   }
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w) {
+    std::string key = fmt::format("stages.{}", n.width_groups[w]);
+    const Stage& s = n.stages[n.width_groups[w]];
+    if (!j.contains("widths") || !j["widths"].contains(key) || !j["widths"][key].is_number_integer())
+      return fmt::format("the architecture has no width for {}", key);
+    auto it = std::find(s.widths.begin(), s.widths.end(), j["widths"][key].get<std::int64_t>());
+    if (it == s.widths.end())
+      return fmt::format("{} cannot have width {} (it has {})", key, j["widths"][key].dump(),
+                         fmt::join(s.widths, ", "));
+    a.widths[w] = static_cast<int>(it - s.widths.begin());
+  }
   const bool integer = j.contains("resolution") && j["resolution"].is_number_integer();
   if (auto err = read_resolution(n, integer ? std::optional(j["resolution"].get<std::int64_t>()) : std::nullopt,
                                  j.contains("resolution") ? j["resolution"].dump() : "", a))
@@ -614,34 +646,54 @@ std::optional<int> resolution_index(const Network& n, std::int64_t pixels) {
   return static_cast<int>(it - n.resolutions.begin());
 }
 
+namespace {
+
+// The layer groups the flat encoding describes: the elastic layers, when every other layer has
+// one candidate (a width-elastic stem or head, BigNAS); empty when some other layer chooses.
+std::vector<std::size_t> encoded_layers(const Network& n) {
+  std::vector<std::size_t> out;
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    const Unit& u = n.units[n.layer_groups[l]];
+    if (!u.elastic.empty())
+      out.push_back(l);
+    else if (u.choices.size() > 1)
+      return {};
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::int64_t> elastic_encoding(const Program& p, const Arch& a) {
   const Network& n = net_of(p);
-  std::vector<const Unit*> elastic;
-  for (int l : n.layer_groups)
-    if (!n.units[l].elastic.empty()) elastic.push_back(&n.units[l]);
-  if (elastic.empty() || elastic.size() != n.layer_groups.size()) return {};
+  const std::vector<std::size_t> elastic = encoded_layers(n);
+  if (elastic.empty()) return {};
   std::vector<std::int64_t> out;
-  for (std::size_t dim = 0; dim < elastic.front()->elastic.size(); ++dim)
-    for (std::size_t l = 0; l < elastic.size(); ++l) {
-      const Unit& u = *elastic[l];
+  const std::size_t dims = n.units[n.layer_groups[elastic.front()]].elastic.size();
+  for (std::size_t dim = 0; dim < dims; ++dim)
+    for (std::size_t l : elastic) {
+      const Unit& u = n.units[n.layer_groups[l]];
       if (dim >= u.elastic.size()) return {};
       const PrimCall& call = u.choices[a.layers[l]].seq[0];
       out.push_back(call.int_arg(u.elastic[dim].param, 0));
     }
   for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
     out.push_back(n.stages[n.depth_groups[d]].depths[a.depths[d]]);
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+    out.push_back(n.stages[n.width_groups[w]].widths[a.widths[w]]);
   return out;
 }
 
 std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vector<std::int64_t>& flat) {
   const Network& n = net_of(p);
   Arch a = empty_arch(p);
-  const std::size_t layers = n.layer_groups.size(), length = elastic_encoding(p, a).size();
+  const std::vector<std::size_t> elastic = encoded_layers(n);
+  const std::size_t layers = elastic.size(), length = elastic_encoding(p, a).size();
   if (flat.size() != length || layers == 0)
     return fmt::format("the flat encoding of this space has {} integers, not {}", length, flat.size());
-  const std::size_t dims = n.units[n.layer_groups[0]].elastic.size();
+  const std::size_t dims = n.units[n.layer_groups[elastic.front()]].elastic.size();
   for (std::size_t l = 0; l < layers; ++l) {
-    const Unit& u = n.units[n.layer_groups[l]];
+    const Unit& u = n.units[n.layer_groups[elastic[l]]];
     int found = -1;
     for (std::size_t c = 0; c < u.choices.size() && found < 0; ++c) {
       bool all = true;
@@ -655,7 +707,7 @@ std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vect
         values.push_back(fmt::format("{} {}", u.elastic[dim].param, flat[dim * layers + l]));
       return fmt::format("layer {} cannot have {}", u.name, fmt::join(values, " and "));
     }
-    a.layers[l] = found;
+    a.layers[elastic[l]] = found;
   }
   for (std::size_t d = 0; d < n.depth_groups.size(); ++d) {
     const Stage& s = n.stages[n.depth_groups[d]];
@@ -665,6 +717,15 @@ std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vect
       return fmt::format("stage {} cannot have depth {} (it has {})", n.depth_groups[d], want,
                          fmt::join(s.depths, ", "));
     a.depths[d] = static_cast<int>(it - s.depths.begin());
+  }
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w) {
+    const Stage& s = n.stages[n.width_groups[w]];
+    const std::int64_t want = flat[dims * layers + n.depth_groups.size() + w];
+    auto it = std::find(s.widths.begin(), s.widths.end(), want);
+    if (it == s.widths.end())
+      return fmt::format("stage {} cannot have width {} (it has {})", n.width_groups[w], want,
+                         fmt::join(s.widths, ", "));
+    a.widths[w] = static_cast<int>(it - s.widths.begin());
   }
   return a;
 }

@@ -27,6 +27,7 @@ struct Arch {
   std::vector<CellChoice> cells;  ///< per Network::cell_groups
   std::vector<int> layers;        ///< per Network::layer_groups: candidate index
   std::vector<int> depths;        ///< per Network::depth_groups: index into Stage::depths
+  std::vector<int> widths;        ///< per Network::width_groups: index into Stage::widths
   int resolution = 0;             ///< index into Network::resolutions (0 when it has none)
   bool operator==(const Arch&) const = default;
 };
@@ -55,14 +56,19 @@ std::vector<int> output_nodes(const Cell& cell, const CellChoice& choice);
 /// operations. An architecture whose cells fail this computes a constant.
 bool connects_input(const Cell& cell, const CellChoice& choice);
 
+/// The channels unit `unit` makes in `arch`: its stage's chosen width in a width-elastic stage,
+/// else the unit's own (ir::Unit::out).
+std::int64_t unit_width(const Program& program, int unit, const Arch& arch);
+
 /// Where `pixels` stands among the network's resolutions, or nullopt.
 std::optional<int> resolution_index(const Network& network, std::int64_t pixels);
 
-/// DyNAS-T's flat encoding of an architecture of a space whose choice layers are all elastic: the
-/// first elastic parameter of every layer (OFA: the kernels), then the second (the expansions),
-/// ..., then every stage's depth (OFA: 20 + 20 + 5 = 45 integers). Layers beyond their stage's
-/// depth keep their values, as in DyNAS-T. The resolution is not part of it. Empty for a space
-/// that has choice layers other than elastic ones, or none.
+/// DyNAS-T's flat encoding of an architecture of a space whose choice layers are all elastic
+/// (layers of one candidate aside): the first elastic parameter of every elastic layer (OFA: the
+/// kernels), then the second (the expansions), ..., then every stage's depth (OFA: 20 + 20 + 5 =
+/// 45 integers), then every width-elastic stage's width (BigNAS; OFA has none). Layers beyond
+/// their stage's depth keep their values, as in DyNAS-T. The resolution is not part of it. Empty
+/// for a space that has other choice layers, or none.
 std::vector<std::int64_t> elastic_encoding(const Program& program, const Arch& arch);
 /// The architecture a flat encoding describes (at resolution index 0), or a one-line error.
 std::variant<Arch, std::string> decode_elastic(const Program& program, const std::vector<std::int64_t>& flat);

@@ -209,8 +209,11 @@ std::string dump_text(const Program& p) {
       if (u.stage >= 0) out += fmt::format(", stage {}", u.stage);
       out += "\n";
     }
-    for (std::size_t s = 0; s < n.stages.size(); ++s)
-      out += fmt::format("  stage {} {}: depth {}\n", s, n.stages[s].body, fmt::join(n.stages[s].depths, "|"));
+    for (std::size_t s = 0; s < n.stages.size(); ++s) {
+      out += fmt::format("  stage {} {}: depth {}", s, n.stages[s].body, fmt::join(n.stages[s].depths, "|"));
+      if (!n.stages[s].widths.empty()) out += fmt::format(", width {}", fmt::join(n.stages[s].widths, "|"));
+      out += "\n";
+    }
     if (const auto& a = n.auxiliary)
       out += fmt::format("  auxiliary after unit {}: {} -> {} = {}, weight {}\n", a->after, shape_str(a->in),
                          shape_str(a->out), a->op.expansion(), a->weight);
@@ -295,7 +298,11 @@ nlohmann::json dump_json(const Program& p) {
       units.push_back(uj);
     }
     nlohmann::json stages = nlohmann::json::array();
-    for (const Stage& s : n.stages) stages.push_back({{"body", s.body}, {"units", s.units}, {"depths", s.depths}});
+    for (const Stage& s : n.stages) {
+      nlohmann::json sj = {{"body", s.body}, {"units", s.units}, {"depths", s.depths}};
+      if (!s.widths.empty()) sj["widths"] = s.widths;
+      stages.push_back(sj);
+    }
     nlohmann::json groups = nlohmann::json::array();
     for (const CellGroup& g : n.cell_groups)
       groups.push_back({{"name", g.name}, {"cell", p.cells[g.cell].props().name}, {"units", g.units}});
@@ -307,6 +314,7 @@ nlohmann::json dump_json(const Program& p) {
                     {"cell_groups", groups},
                     {"layer_groups", n.layer_groups},
                     {"depth_groups", n.depth_groups}};
+    if (!n.width_groups.empty()) j["network"]["width_groups"] = n.width_groups;
     if (!n.resolutions.empty()) j["network"]["resolutions"] = n.resolutions;
     if (const auto& a = n.auxiliary)
       j["network"]["auxiliary"] = {{"after", a->after}, {"op", a->op.expansion()}, {"weight", a->weight}};
@@ -414,6 +422,8 @@ std::string arch_dot(const Program& p, const Arch& a) {
       label = fmt::format("{}\\n{}", u.name, u.choices[a.layers[u.group]].name);
     else
       label = fmt::format("{}\\n{}", u.name, short_ops(u.op));
+    if (u.stage >= 0 && n.stages[u.stage].width_group >= 0)
+      label += fmt::format(" w{}", unit_width(p, static_cast<int>(i), a));
     out += fmt::format("    u{} [label=\"{}\"];\n", i, label);
     if (prev >= 0) out += fmt::format("    u{} -> u{};\n", prev, i);
     prev = static_cast<int>(i);

@@ -14,8 +14,8 @@ namespace {
 // One decision of the network, with the values it can take. Decisions with one value are kept
 // here (decoding still has to fill them in) but get no gene.
 struct Slot {
-  enum class Kind { Select, Edge, NodeOp, Combine, Layer, Depth, Resolution } kind;
-  int group = 0;            // cell group, layer group or depth group
+  enum class Kind { Select, Edge, NodeOp, Combine, Layer, Depth, Width, Resolution } kind;
+  int group = 0;            // cell group, layer group, depth group or width group
   int node = -1;            // Select, NodeOp, Combine: the node; Edge: its target
   int edge = -1;            // Edge
   std::vector<int> values;  // Edge: candidate per value (-1: absent); Select: unused
@@ -86,6 +86,14 @@ std::vector<Slot> layout(const Program& p) {
                      {},
                      static_cast<int>(n.stages[n.depth_groups[d]].depths.size()),
                      fmt::format("depth.stage {}", n.depth_groups[d])});
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+    slots.push_back({Slot::Kind::Width,
+                     static_cast<int>(w),
+                     -1,
+                     -1,
+                     {},
+                     static_cast<int>(n.stages[n.width_groups[w]].widths.size()),
+                     fmt::format("width.stage {}", n.width_groups[w])});
   slots.push_back(
       {Slot::Kind::Resolution, 0, -1, -1, {}, std::max<int>(1, static_cast<int>(n.resolutions.size())), "resolution"});
   return slots;
@@ -134,6 +142,7 @@ std::vector<int> encode(const Program& program, const Arch& arch) {
         value = unit_runs(program, n.layer_groups[s.group], arch) ? arch.layers[s.group] : 0;
         break;
       case Slot::Kind::Depth: value = arch.depths[s.group]; break;
+      case Slot::Kind::Width: value = arch.widths[s.group]; break;
       case Slot::Kind::Resolution: value = arch.resolution; break;
     }
     if (s.cardinality > 1) genome.push_back(value);
@@ -152,6 +161,7 @@ Arch decode(const Program& program, const std::vector<int>& genome) {
   }
   a.layers.assign(n.layer_groups.size(), 0);
   a.depths.assign(n.depth_groups.size(), 0);
+  a.widths.assign(n.width_groups.size(), 0);
   std::size_t next = 0;
   std::vector<int> kept;  // of the select node whose edges come next
   for (const Slot& s : slots) {
@@ -180,6 +190,7 @@ Arch decode(const Program& program, const std::vector<int>& genome) {
       case Slot::Kind::Combine: a.cells[s.group].node_combine[s.node] = value; break;
       case Slot::Kind::Layer: a.layers[s.group] = value; break;
       case Slot::Kind::Depth: a.depths[s.group] = value; break;
+      case Slot::Kind::Width: a.widths[s.group] = value; break;
       case Slot::Kind::Resolution: a.resolution = value; break;
     }
   }

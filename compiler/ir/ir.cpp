@@ -34,6 +34,14 @@ std::string Op::expansion() const {
   return s;
 }
 
+Op at_width(const Op& op, std::int64_t largest, std::int64_t width) {
+  Op out = op;
+  if (width == largest) return out;
+  for (PrimCall& c : out.seq)
+    if (c.arg("out") && c.int_arg("out", 0) == largest) c.set("out", Scalar{width});
+  return out;
+}
+
 void Cell::reindex() {
   edges.assign(boost::num_edges(graph), EdgeDesc{});
   for (auto [it, end] = boost::edges(graph); it != end; ++it) edges[graph[*it].index] = *it;

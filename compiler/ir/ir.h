@@ -222,6 +222,12 @@ struct Stage {
   std::vector<int> units;   ///< all units of the stage at its largest depth
   std::vector<int> depths;  ///< allowed depths; one entry: fixed
   int depth_group = -1;     ///< index into Network::depth_groups, or -1
+  /// An elastic width (BigNAS: `width [16, 24]`): the output widths its layers may have, one
+  /// choice for the whole stage, increasing. Its units are built at the largest; a narrower child
+  /// uses the first channels of every layer's output (and its next layer's input): at_width.
+  /// Empty: the stage's width is fixed.
+  std::vector<std::int64_t> widths;
+  int width_group = -1;  ///< index into Network::width_groups, or -1
   diag::SourceRange range;
 };
 
@@ -254,6 +260,7 @@ struct Network {
   std::vector<CellGroup> cell_groups;
   std::vector<int> layer_groups;  ///< unit index of each choice layer
   std::vector<int> depth_groups;  ///< stage index of each stage with a depth choice
+  std::vector<int> width_groups;  ///< stage index of each stage with a width choice
   Shape input;                    ///< the data's channels (what the stem sees)
   /// The sides the network resizes its input to (`resolution 128..224 step 4`), increasing; an
   /// architecture picks one (Arch::resolution). Empty: the data's own size, no resizing.
@@ -262,6 +269,11 @@ struct Network {
   std::optional<AuxiliaryHead> auxiliary;
   diag::SourceRange range;
 };
+
+/// `op` as a layer of a width-elastic stage computes it at `width` instead of its largest width
+/// `largest`: every primitive whose `out` is `largest` makes `width` channels (sema checks that the
+/// stage's body expanded at each width is exactly this).
+Op at_width(const Op& op, std::int64_t largest, std::int64_t width);
 
 struct SearchPlan;  // plan.h: kept apart so that a plan change does not rebuild the network code
 

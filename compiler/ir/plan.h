@@ -139,6 +139,8 @@ struct ElasticPlan {
   bool inplace_distillation = true;
   /// Sandwich: γ = 0 in the project batch norm of every residual block at the start (BigNAS).
   bool zero_init_residual = true;
+  /// Sandwich: BigNAS's drop-connect on the largest child, the rate of the last block (0: off).
+  double drop_connect = 0;
   /// Progressive shrinking: epochs of its six phases (full, kernel, depth 1, depth 2, expand 1,
   /// expand 2), which add up to supernet.epochs.
   std::vector<std::int64_t> phases;

@@ -56,6 +56,7 @@ std::vector<Primitive> make_table() {
       {"relu", "rectified linear unit", {}, PrimKind::Other},
       {"relu6", "ReLU clipped at 6", {}, PrimKind::Other},
       {"hswish", "hard swish", {}, PrimKind::Other},
+      {"swish", "swish, x times its sigmoid (SiLU)", {}, PrimKind::Other},
       {"sigmoid", "logistic sigmoid", {}, PrimKind::Other},
       {"bn", "batch normalisation (affine in stand-alone networks, not in supernets)", {}, PrimKind::Other},
       {"search_bn",
@@ -104,11 +105,14 @@ std::vector<Primitive> make_table() {
       {"mbv3",
        "MobileNetV3 inverted residual as Once-for-All builds it: 1x1 expand to make_divisible(in*e, 8) (none at e = "
        "1), BN, act; kxk depthwise, BN, act; squeeze-and-excitation with `se`; 1x1 project, BN; identity shortcut at "
-       "stride 1 and equal widths; act is ReLU, or h-swish with `hswish`. `k` and `e` may be lists: an elastic layer, "
+       "stride 1 and equal widths; act is ReLU, h-swish with `hswish` or swish with `swish`. `k` and `e` may be lists: "
+       "an "
+       "elastic layer, "
        "whose smaller kernels are the largest's centre through OFA's learnt transformation (`transform`) or as they "
        "are (BigNAS)",
        {elastic(odd(int_param("k", std::nullopt))), elastic(int_param("e", std::nullopt)), out_param(),
-        int_param("stride", 1), bool_param("se", false), bool_param("hswish", false), bool_param("transform", true)},
+        int_param("stride", 1), bool_param("se", false), bool_param("hswish", false), bool_param("swish", false),
+        bool_param("transform", true)},
        PrimKind::Other},
   };
 }
@@ -350,8 +354,8 @@ std::variant<Shape, std::string> infer_shape(const PrimCall& c, const Shape& in)
     out.flat = true;
     return out;
   }
-  bool spatial = p != "relu" && p != "relu6" && p != "hswish" && p != "sigmoid" && p != "bn" && p != "search_bn" &&
-                 p != "dropout" && p != "identity";
+  bool spatial = p != "relu" && p != "relu6" && p != "hswish" && p != "swish" && p != "sigmoid" && p != "bn" &&
+                 p != "search_bn" && p != "dropout" && p != "identity";
   if (spatial && in.flat)
     return fmt::format("{} needs a spatial input, but the tensor was already pooled to a vector", p);
   std::int64_t stride = c.int_arg("stride", 1);

@@ -274,6 +274,7 @@ Mask Mask::full(const Program& p) {
   }
   for (int u : n.layer_groups) m.layers.emplace_back(n.units[u].choices.size(), true);
   for (int s : n.depth_groups) m.depths.emplace_back(n.stages[s].depths.size(), true);
+  for (int s : n.width_groups) m.widths.emplace_back(n.stages[s].widths.size(), true);
   return m;
 }
 
@@ -296,6 +297,8 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
     for (std::size_t k = 0; k < m.layers[l].size(); ++k) m.layers[l][k] = static_cast<int>(k) == a.layers[l];
   for (std::size_t d = 0; d < m.depths.size(); ++d)
     for (std::size_t k = 0; k < m.depths[d].size(); ++k) m.depths[d][k] = static_cast<int>(k) == a.depths[d];
+  for (std::size_t w = 0; w < m.widths.size(); ++w)
+    for (std::size_t k = 0; k < m.widths[w].size(); ++k) m.widths[w][k] = static_cast<int>(k) == a.widths[w];
   return m;
 }
 
@@ -309,10 +312,20 @@ int deepest_depth(const Program& program, const Mask& mask, int group) {
   return -1;
 }
 
+int widest_width(const Program& program, const Mask& mask, int group) {
+  const Stage& st = program.network->stages[static_cast<std::size_t>(program.network->width_groups[group])];
+  const auto size = static_cast<int>(st.widths.size());
+  if (mask.widths.empty()) return size - 1;
+  const std::vector<bool>& on = mask.widths[static_cast<std::size_t>(group)];
+  for (int k = size; k-- > 0;)
+    if (on[static_cast<std::size_t>(k)]) return k;
+  return -1;
+}
+
 bool holds(const Program& p, const Mask& m, const Arch& a) {
   const Network& n = *p.network;
   if (a.cells.size() != m.cells.size() || a.layers.size() != m.layers.size() ||
-      a.depths.size() != n.depth_groups.size())
+      a.depths.size() != n.depth_groups.size() || a.widths.size() != n.width_groups.size())
     return false;
   for (std::size_t g = 0; g < a.cells.size(); ++g) {
     const CellChoice& ch = a.cells[g];
@@ -327,6 +340,8 @@ bool holds(const Program& p, const Mask& m, const Arch& a) {
     if (layer_active(n, a, l) && !m.layers[l].at(static_cast<std::size_t>(a.layers[l]))) return false;
   for (std::size_t d = 0; d < a.depths.size() && d < m.depths.size(); ++d)
     if (!m.depths[d].at(static_cast<std::size_t>(a.depths[d]))) return false;
+  for (std::size_t w = 0; w < a.widths.size() && w < m.widths.size(); ++w)
+    if (!m.widths[w].at(static_cast<std::size_t>(a.widths[w]))) return false;
   return true;
 }
 
@@ -339,6 +354,8 @@ std::optional<std::string> why_empty(const Program& p, const Mask& m) {
       return fmt::format("layer {} keeps no candidate", n.units[n.layer_groups[l]].name);
   for (std::size_t d = 0; d < m.depths.size(); ++d)
     if (enabled_candidates(m.depths[d]).empty()) return fmt::format("stage {} keeps no depth", n.depth_groups[d]);
+  for (std::size_t w = 0; w < m.widths.size(); ++w)
+    if (enabled_candidates(m.widths[w]).empty()) return fmt::format("stage {} keeps no width", n.width_groups[w]);
   return std::nullopt;
 }
 
@@ -371,6 +388,13 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
     if (!layer_active(n, a, l)) a.layers[l] = enabled_candidates(m.layers[l]).front();
   if (n.resolutions.size() > 1)
     a.resolution = static_cast<int>(std::uniform_int_distribution<std::size_t>(0, n.resolutions.size() - 1)(rng));
+  // Drawn last, so that spaces without width choices draw what they drew before widths existed.
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w) {
+    std::vector<int> on = w < m.widths.size() ? enabled_candidates(m.widths[w]) : std::vector<int>{};
+    if (on.empty())
+      for (std::size_t k = 0; k < n.stages[n.width_groups[w]].widths.size(); ++k) on.push_back(static_cast<int>(k));
+    a.widths.push_back(on[std::uniform_int_distribution<std::size_t>(0, on.size() - 1)(rng)]);
+  }
   return a;
 }
 

@@ -32,6 +32,9 @@ struct Mask {
   /// [depth group][index into Stage::depths]: a layer deeper than every depth left on never runs,
   /// and a network of the mask does not allocate it (lower.h)
   std::vector<std::vector<bool>> depths;
+  /// [width group][index into Stage::widths]: a network of the mask is built at the widest width
+  /// left on (lower.h), which the narrower ones slice
+  std::vector<std::vector<bool>> widths;
 
   /// Every candidate enabled: the whole supernet.
   static Mask full(const Program& program);
@@ -43,6 +46,10 @@ struct Mask {
 /// The deepest depth `mask` leaves depth group `group`: an index into its stage's Stage::depths,
 /// or -1 when it leaves none. A layer at or past that depth never runs under the mask.
 int deepest_depth(const Program& program, const Mask& mask, int group);
+
+/// The widest width `mask` leaves width group `group`: an index into its stage's Stage::widths,
+/// or -1 when it leaves none.
+int widest_width(const Program& program, const Mask& mask, int group);
 
 /// Whether `mask` holds `arch` (see the file comment for absent edges and inactive layers).
 bool holds(const Program& program, const Mask& mask, const Arch& arch);

@@ -124,23 +124,26 @@ class Lowering {
         // Deeper than every depth the mask leaves: never runs, so nothing is allocated.
         lu.choices.assign(u.choices.size(), std::nullopt);
         lu.out_size = s_p;
+        c_out = c_p;
         prev_reduction = u.stride > 1;
       } else if (supernet_ && !u.elastic.empty()) {
         // One set of weights, the largest sub-shape's (the last candidate), which every candidate
         // slices whatever the mask enables; its batch norms have weights, as OFA's and BigNAS's.
+        c_out = width_of(u);
         lu.elastic = module(Role::ElasticLayer, lu.name, lu.name, static_cast<int>(i), u.group, -1, -1,
-                            u.choices.back(), u.in.channels, s_p, true);
+                            ir::at_width(u.choices.back(), u.out.channels, c_out), c_p, s_p, true);
         lu.elastic->elastic = u.elastic;
         lu.out_size = lu.elastic->out_size;
         prev_reduction = u.stride > 1;
       } else {
         lu.out_size = s_p;
+        c_out = width_of(u);
         for (std::size_t k = 0; k < u.choices.size(); ++k) {
           std::optional<Module> m;
           if (mask_.layers[u.group][k]) {
             std::string name = lu.name + "/" + module_key(u.choices[k].name);
             m = module(Role::LayerCandidate, name, name, static_cast<int>(i), u.group, -1, static_cast<int>(k),
-                       u.choices[k], u.in.channels, s_p, !supernet_);
+                       ir::at_width(u.choices[k], u.out.channels, c_out), c_p, s_p, !supernet_);
             lu.out_size = m->out_size;
           }
           lu.choices.push_back(std::move(m));
@@ -167,6 +170,16 @@ class Lowering {
   }
 
  private:
+  // The channels a choice layer makes: in a width-elastic stage the widest width the mask leaves
+  // (a network of one architecture: its width; a supernet: the largest, which the others slice).
+  std::int64_t width_of(const ir::Unit& u) const {
+    if (u.stage < 0) return u.out.channels;
+    const ir::Stage& st = p_.network->stages[static_cast<std::size_t>(u.stage)];
+    if (st.width_group < 0) return u.out.channels;
+    const int widest = ir::widest_width(p_, mask_, st.width_group);
+    return widest < 0 ? u.out.channels : st.widths[static_cast<std::size_t>(widest)];
+  }
+
   // Whether a unit runs at some depth of its stage that the mask leaves on.
   bool may_run(const ir::Unit& u) const {
     if (u.stage < 0) return true;

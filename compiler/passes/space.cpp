@@ -312,6 +312,7 @@ std::string canonical(const ir::Program& p, const ir::Arch& a) {
       const ir::Op& op = u.choices[a.layers[u.group]];
       if (!op.is_identity(u.in.channels)) chain.push_back(op.name);
     }
+    if (st.width_group >= 0) chain.push_back(fmt::format("w{}", st.widths[a.widths[st.width_group]]));
     chain.push_back("|");
   }
   s += "/" + fmt::format("{}", fmt::join(chain, " "));
@@ -594,8 +595,10 @@ SpaceSize count(const ir::Program& p, bool with_unique) {
       }
       stage_sum += prod;
     }
-    raw *= stage_sum;
-    if (unique) *unique *= chain_only && with_unique ? distinct_chain_words(n, st) : stage_sum;
+    // A width choice multiplies the stage's networks: every width is a different network.
+    const std::size_t widths = std::max<std::size_t>(1, st.widths.size());
+    raw *= stage_sum * widths;
+    if (unique) *unique *= (chain_only && with_unique ? distinct_chain_words(n, st) : stage_sum) * widths;
   }
   out.raw = raw;
   out.resolutions = std::max<int>(1, static_cast<int>(n.resolutions.size()));
@@ -651,6 +654,7 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
   }
   for (int u : n.layer_groups) product *= n.units[u].choices.size();
   for (int s : n.depth_groups) product *= n.stages[s].depths.size();
+  for (int s : n.width_groups) product *= n.stages[s].widths.size();
   const int resolutions = every_resolution ? std::max<int>(1, static_cast<int>(n.resolutions.size())) : 1;
   product *= resolutions;
   if (product > BigInt(limit) * 64) return false;
@@ -658,6 +662,7 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
   a.cells.resize(cells.size());
   a.layers.assign(n.layer_groups.size(), 0);
   a.depths.assign(n.depth_groups.size(), 0);
+  a.widths.assign(n.width_groups.size(), 0);
   std::vector<std::size_t> ci(cells.size(), 0);
   auto active = [&](int layer) {
     const ir::Unit& u = n.units[n.layer_groups[layer]];
@@ -675,7 +680,7 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
       if (++emitted > limit) return false;
       if (!fn(a)) return true;
     }
-    // Odometer: the resolution, depths, then layers, then cells.
+    // Odometer: the resolution, depths, widths, then layers, then cells.
     if (++a.resolution < resolutions) continue;
     a.resolution = 0;
     std::size_t k = 0;
@@ -684,6 +689,12 @@ bool enumerate(const ir::Program& p, std::uint64_t limit, const std::function<bo
       a.depths[k] = 0;
     }
     if (k < a.depths.size()) continue;
+    std::size_t w = 0;
+    for (; w < a.widths.size(); ++w) {
+      if (++a.widths[w] < static_cast<int>(n.stages[n.width_groups[w]].widths.size())) break;
+      a.widths[w] = 0;
+    }
+    if (w < a.widths.size()) continue;
     std::size_t l = 0;
     for (; l < a.layers.size(); ++l) {
       if (++a.layers[l] < static_cast<int>(n.units[n.layer_groups[l]].choices.size())) break;

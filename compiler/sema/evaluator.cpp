@@ -734,6 +734,12 @@ bool Evaluator::expand_step(const OpStep& step, const Bindings& bind, bool top, 
       }
     }
     if (!ok) return false;
+    if (call.bool_arg("hswish", false) && call.bool_arg("swish", false)) {
+      diags_.report(Kind::InvalidValue, step.range,
+                    fmt::format("'{}' takes one activation, and this call asks for h-swish and swish", prim->name));
+      diags_.note("set one of `hswish = true` (Once-for-All) and `swish = true` (BigNAS); without either it is ReLU");
+      return false;
+    }
     ir::fill_derived(call);
     out.push_back(std::move(call));
     return true;

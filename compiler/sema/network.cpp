@@ -74,6 +74,7 @@ class NetworkBuilder {
       diags_.note("end the auxiliary head with `linear(classes)`");
       return std::nullopt;
     }
+    if (!net_.width_groups.empty() && !check_narrowing()) return std::nullopt;
     make_groups();
     return std::move(net_);
   }
@@ -257,13 +258,54 @@ class NetworkBuilder {
     return out;
   }
 
+  // `width 24`, or an elastic width `width [16, 24]` (BigNAS): the widths, increasing.
+  std::optional<std::vector<std::int64_t>> widths(const ast::NetStmt& s) {
+    auto v = ev_.eval(*s.width, env_);
+    if (!v) return std::nullopt;
+    std::vector<std::int64_t> out;
+    if (v->kind == Value::Kind::Int)
+      out.push_back(v->i);
+    else if (v->kind == Value::Kind::List) {
+      for (const Value& x : v->list) {
+        if (x.kind != Value::Kind::Int) {
+          diags_.report(Kind::TypeMismatch, s.width->range, "an elastic width lists integers, e.g. [16, 24]");
+          return std::nullopt;
+        }
+        out.push_back(x.i);
+      }
+    } else {
+      diags_.report(Kind::TypeMismatch, s.width->range,
+                    fmt::format("a stage width is an integer or a list of integers, got {}", kind_word(v->kind)));
+      return std::nullopt;
+    }
+    if (out.empty()) {
+      diags_.report(Kind::EmptyChoice, s.width->range, "the width choice is empty");
+      return std::nullopt;
+    }
+    for (std::int64_t w : out)
+      if (w < 1 || w > (1 << 20)) {
+        diags_.report(Kind::ValueOutOfRange, s.width->range,
+                      fmt::format("a stage width must be between 1 and {}, got {}", 1 << 20, w));
+        return std::nullopt;
+      }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
   void stage(const ast::NetStmt& s) {
     auto ds = depths(s);
     if (!ds) return;
     std::optional<std::int64_t> width, stride;
-    if (s.width) width = ev_.eval_int(*s.width, env_, "a stage width", 1, 1 << 20);
+    std::vector<std::int64_t> elastic_widths;
+    if (s.width) {
+      auto ws = widths(s);
+      if (!ws) return;
+      width = ws->back();
+      if (ws->size() > 1) elastic_widths = std::move(*ws);
+    }
     if (s.stride) stride = ev_.eval_int(*s.stride, env_, "a stage stride", 1, 64);
-    if ((s.width && !width) || (s.stride && !stride)) return;
+    if (s.stride && !stride) return;
     ir::Stage st;
     st.body = s.name;
     st.range = s.name_range;
@@ -281,6 +323,11 @@ class NetworkBuilder {
       return;
     }
     if (cell_index >= 0) {
+      if (!elastic_widths.empty()) {
+        diags_.report(Kind::MisplacedElastic, s.width->range, "a stage of cells has one width");
+        diags_.note("an elastic width narrows a stage of operations (BigNAS's MBConv stages), not cells");
+        return;
+      }
       if (stride) {
         diags_.report(Kind::InvalidValue, s.stride->range, "a cell stage takes its stride from the cell");
         diags_.note("declare `reduction` in the cell to halve the resolution on its input edges");
@@ -308,6 +355,7 @@ class NetworkBuilder {
         std::int64_t layer_stride = d == 0 ? stride.value_or(1) : 1;
         if (!choice_unit(*ops, w, layer_stride, s, stage_index, static_cast<int>(d))) return;
       }
+      if (!elastic_widths.empty() && !narrows(*ops, elastic_widths, st, s)) return;
     } else {
       std::vector<std::string> names;
       for (const auto& c : cells_) names.push_back(c.props().name);
@@ -324,7 +372,90 @@ class NetworkBuilder {
       st.depth_group = static_cast<int>(net_.depth_groups.size());
       net_.depth_groups.push_back(stage_index);
     }
+    if (!elastic_widths.empty()) {
+      st.widths = std::move(elastic_widths);
+      st.width_group = static_cast<int>(net_.width_groups.size());
+      net_.width_groups.push_back(stage_index);
+    }
     net_.stages.push_back(std::move(st));
+  }
+
+  // From the first width-elastic stage on, a layer may receive fewer channels than it was built
+  // for, and one of that stage may make fewer: the runtime then runs it on the first channels of
+  // its weights, which the primitives below allow. An identity shortcut whose input width varies
+  // apart from its output's (the first block of a width-elastic stage, or any block after one
+  // outside it) could not add its input to its output.
+  bool check_narrowing() {
+    static const std::set<std::string> sliceable = {
+        "identity", "skip",   "relu", "relu6",    "hswish",          "swish",    "sigmoid", "bn",
+        "conv",     "dwconv", "mbv3", "avg_pool", "global_avg_pool", "max_pool", "linear",  "dropout"};
+    bool varying = false;
+    for (const ir::Unit& u : net_.units) {
+      const ir::Stage* st = u.stage >= 0 ? &net_.stages[static_cast<std::size_t>(u.stage)] : nullptr;
+      const bool elastic = st && st->width_group >= 0;
+      varying = varying || elastic;
+      if (!varying) continue;
+      const bool input_follows = elastic && u.depth_index > 0;  // the stage's own width, as its output
+      std::vector<const ir::Op*> ops;
+      if (u.kind == ir::UnitKind::Fixed) ops.push_back(&u.op);
+      for (const ir::Op& op : u.choices) ops.push_back(&op);
+      for (const ir::Op* op : ops)
+        for (const ir::PrimCall& c : op->seq) {
+          std::string why;
+          if (!sliceable.count(c.prim) || (c.prim == "conv" && c.int_arg("groups", 1) != 1))
+            why = fmt::format("'{}' cannot run on fewer channels than it was built for", c.prim);
+          else if (c.prim == "mbv3" && !input_follows && c.int_arg("stride", 1) == 1 &&
+                   c.int_arg("out", u.in.channels) == u.in.channels)
+            why = fmt::format("'{}' adds its input to its output, and its input's width varies apart from its output's",
+                              c.prim);
+          if (why.empty()) continue;
+          diags_.report(Kind::UnsliceableLayer, u.range, fmt::format("{} ({})", why, u.name));
+          diags_.note(
+              "after a stage with an elastic width, layers run on the first channels of their weights: convolutions, "
+              "batch norms, linear layers, `mbv3` blocks (a stage's first one without a shortcut) and activations",
+              net_.stages[static_cast<std::size_t>(net_.width_groups.front())].range);
+          return false;
+        }
+    }
+    return true;
+  }
+
+  // An elastic width's layers at a narrower width are their widest ones sliced (ir::at_width):
+  // the body written at each width must be exactly that, so that the narrow networks are the
+  // ones the file describes.
+  bool narrows(const Value& ops, const std::vector<std::int64_t>& widths, const ir::Stage& st, const ast::NetStmt& s) {
+    const std::int64_t largest = widths.back();
+    for (std::int64_t w : widths) {
+      if (w == largest) continue;
+      for (int index : st.units) {
+        const ir::Unit& u = net_.units[static_cast<std::size_t>(index)];
+        Bindings bind;
+        bind.stride = u.stride;
+        bind.out = w;
+        ev_.allow_elastic(true);
+        std::vector<ir::Op> cands = ev_.expand_all(ops, bind);
+        ev_.allow_elastic(false);
+        std::vector<ir::ElasticDim> dims;
+        if (cands.size() != ops.list.size() || !elastic_candidates(cands, s, dims)) return false;
+        for (std::size_t k = 0; k < cands.size() && k < u.choices.size(); ++k) {
+          const ir::Op narrowed = ir::at_width(u.choices[k], largest, w);
+          if (cands[k].expansion() == narrowed.expansion()) continue;
+          std::size_t i = 0;
+          while (i + 1 < cands[k].seq.size() && i + 1 < narrowed.seq.size() &&
+                 ir::to_string(cands[k].seq[i]) == ir::to_string(narrowed.seq[i]))
+            ++i;
+          diags_.report(Kind::ChannelMismatch, s.width->range,
+                        fmt::format("at width {}, '{}' runs `{}` where its width-{} layer narrowed runs `{}`", w,
+                                    u.choices[k].name, ir::to_string(cands[k].seq.at(i)), largest,
+                                    ir::to_string(narrowed.seq.at(i))));
+          diags_.note(
+              "an elastic width narrows the channels equal to the stage's width and keeps every other; give the "
+              "body's channels the stage's width (`out = out`)");
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   bool cell_unit(int cell_index, std::int64_t width, const ast::NetStmt& s, int stage_index, int d) {

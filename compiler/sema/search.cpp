@@ -679,8 +679,8 @@ class SearchBuilder {
       diags_.note("leave the split block out, or split a supernet trained with `sampler uniform`");
       return false;
     }
-    if (std::none_of(network_.units.begin(), network_.units.end(),
-                     [](const ir::Unit& u) { return !u.elastic.empty(); })) {
+    if (network_.width_groups.empty() && std::none_of(network_.units.begin(), network_.units.end(),
+                                                      [](const ir::Unit& u) { return !u.elastic.empty(); })) {
       diags_.report(Kind::InvalidValue, range_of("supernet.sampler"),
                     fmt::format("`sampler {}` trains the sub-shapes of elastic layers, and network '{}' has none",
                                 method, network_.name));
@@ -690,6 +690,14 @@ class SearchBuilder {
       return false;
     }
     if (method != "progressive_shrinking") return true;
+    if (!network_.width_groups.empty()) {
+      diags_.report(Kind::InvalidValue, range_of("supernet.sampler"),
+                    fmt::format("network '{}' has elastic widths, and progressive shrinking has no phase for them",
+                                network_.name));
+      diags_.note("OFA's phases shrink kernels, depths and expansions; train elastic widths with `sampler sandwich`",
+                  network_.stages[static_cast<std::size_t>(network_.width_groups.front())].range);
+      return false;
+    }
     const std::vector<std::int64_t>& phases = plan_.supernet.elastic.phases;
     std::int64_t sum = 0;
     for (std::int64_t e : phases) sum += e;

@@ -137,10 +137,10 @@ class MBV3(nn.Module):
     identity shortcut where the stride is 1 and the widths agree. Its tensors carry the names of
     cella's elastic block, so that an extracted child's weights load as they are."""
 
-    def __init__(self, C_in, C_out, k, e, stride=1, se=False, hswish=False, affine=True):
+    def __init__(self, C_in, C_out, k, e, stride=1, se=False, hswish=False, swish=False, affine=True):
         super().__init__()
         mid = make_divisible(round(C_in * e)) if e != 1 else C_in
-        self.k, self.stride, self.hswish, self.se = k, stride, hswish, se
+        self.k, self.stride, self.hswish, self.swish, self.se = k, stride, hswish, swish, se
         self.residual = stride == 1 and C_in == C_out
         self.expand_weight = nn.Parameter(torch.randn(mid, C_in, 1, 1) * 0.1) if e != 1 else None
         self.expand_bn = nn.BatchNorm2d(mid, affine=affine) if e != 1 else None
@@ -156,7 +156,7 @@ class MBV3(nn.Module):
         self.project_bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def act(self, x):
-        return F.hardswish(x) if self.hswish else F.relu(x)
+        return F.hardswish(x) if self.hswish else F.silu(x) if self.swish else F.relu(x)
 
     def forward(self, x):
         y = x
@@ -248,6 +248,7 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
   if (p == "relu") return "nn.ReLU()";
   if (p == "relu6") return "nn.ReLU6()";
   if (p == "hswish") return "nn.Hardswish()";
+  if (p == "swish") return "nn.SiLU()";
   if (p == "sigmoid") return "nn.Sigmoid()";
   if (p == "bn") return fmt::format("nn.BatchNorm2d({}{})", in, no_affine);
   if (p == "search_bn") return fmt::format("nn.BatchNorm2d({}, affine=False)", in);
@@ -296,9 +297,9 @@ std::string primitive(const ir::PrimCall& c, const std::string& in, std::string&
   }
   if (p == "mbv3") {
     out = out_of();
-    return fmt::format("MBV3({}, {}, {}, {}{}{}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
+    return fmt::format("MBV3({}, {}, {}, {}{}{}{}{}{})", in, out, i("k", 3), i("e", 1), kw("stride", i("stride", 1), 1),
                        c.bool_arg("se", false) ? ", se=True" : "", c.bool_arg("hswish", false) ? ", hswish=True" : "",
-                       no_affine);
+                       c.bool_arg("swish", false) ? ", swish=True" : "", no_affine);
   }
   throw std::invalid_argument(
       fmt::format("cannot export operation '{}': export writes the built-in primitives only (is it a plugin's?)", p));

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +26,12 @@ BatchNorm batch_norm(std::int64_t channels, bool affine) {
 }
 
 torch::Tensor activate(const torch::Tensor& x, Activation act) {
-  return act == Activation::Relu ? torch::relu(x) : torch::hardswish(x);
+  switch (act) {
+    case Activation::Hswish: return torch::hardswish(x);
+    case Activation::Swish: return torch::silu(x);
+    case Activation::Relu: break;
+  }
+  return torch::relu(x);
 }
 
 // The index of `value` in `list`, or an error naming what the block offers.
@@ -77,14 +84,17 @@ ElasticMBConvOptions mbv3_options(const ir::PrimCall& call, std::int64_t in, boo
   for (const ir::ElasticDim& d : elastic) (d.param == "k" ? o.kernels : o.expands) = d.values;
   o.expand_layer = o.expands.back() != 1;
   o.se = call.bool_arg("se", false);
-  o.act = call.bool_arg("hswish", false) ? Activation::Hswish : Activation::Relu;
+  o.act = call.bool_arg("hswish", false)  ? Activation::Hswish
+          : call.bool_arg("swish", false) ? Activation::Swish
+                                          : Activation::Relu;
   o.transform = call.bool_arg("transform", true) ? KernelTransform::Ofa : KernelTransform::Crop;
   o.affine = affine;
   return o;
 }
 
-std::int64_t ElasticMBConvImpl::mid(std::int64_t e) const {
-  return options.expand_layer ? ir::mbv3_mid(options.in, e) : options.in;
+std::int64_t ElasticMBConvImpl::mid(std::int64_t e, std::int64_t in) const {
+  if (in <= 0) in = options.in;
+  return options.expand_layer ? ir::mbv3_mid(in, e) : in;
 }
 
 std::int64_t ElasticMBConvImpl::se_mid(std::int64_t channels) const { return ir::mbv3_se_mid(channels); }
@@ -142,11 +152,17 @@ torch::Tensor ElasticMBConvImpl::active_filter(std::int64_t channels, std::int64
   return f;
 }
 
-torch::Tensor ElasticMBConvImpl::child(const torch::Tensor& x, std::int64_t k, std::int64_t e) {
+torch::Tensor ElasticMBConvImpl::child(const torch::Tensor& x, std::int64_t k, std::int64_t e, std::int64_t out) {
   position(options.expands, e, "expansion");
-  const std::int64_t c = mid(e);
+  const std::int64_t in = x.size(1);
+  if (in > options.in || out > options.out)
+    throw std::invalid_argument(
+        fmt::format("an elastic block of {} -> {} channels cannot run {} -> {}", options.in, options.out, in, out));
+  if (out <= 0) out = options.out;
+  const std::int64_t c = mid(e, in);
   torch::Tensor y = x;
-  if (expand_weight.defined()) y = activate(expand_bn(torch::conv2d(x, expand_weight.narrow(0, 0, c))), options.act);
+  if (expand_weight.defined())
+    y = activate(expand_bn(torch::conv2d(x, expand_weight.narrow(0, 0, c).narrow(1, 0, in))), options.act);
   y = torch::conv2d(y, active_filter(c, k), {}, options.stride, k / 2, 1, c);
   y = activate(depthwise_bn(y), options.act);
   if (options.se) {
@@ -157,8 +173,17 @@ torch::Tensor ElasticMBConvImpl::child(const torch::Tensor& x, std::int64_t k, s
         torch::linear(g, se_expand_weight.narrow(0, 0, c).narrow(1, 0, s), se_expand_bias.narrow(0, 0, c)));
     y = y * g.unsqueeze(-1).unsqueeze(-1);
   }
-  y = project_bn(torch::conv2d(y, project_weight.narrow(1, 0, c)));
-  return residual() ? x + y : y;
+  y = project_bn(torch::conv2d(y, project_weight.narrow(0, 0, out).narrow(1, 0, c)));
+  if (!residual()) return y;
+  if (drop_connect > 0 && is_training()) {
+    // AttentiveNAS's drop_connect: a Bernoulli draw per image from the CPU's generator (as
+    // dropout's, which the sandwich seeds per step), moved to the device.
+    const double keep = 1 - drop_connect;
+    const torch::Tensor mask =
+        torch::empty({y.size(0), 1, 1, 1}, y.options().device(c10::kCPU)).bernoulli_(keep).to(y.device());
+    y = y / keep * mask;
+  }
+  return x + y;
 }
 
 torch::Tensor ElasticMBConvImpl::forward(const torch::Tensor& x) {
@@ -202,17 +227,20 @@ void ElasticMBConvImpl::sort_channels(int nested) {
   }
 }
 
-std::shared_ptr<ElasticMBConvImpl> ElasticMBConvImpl::extract(std::int64_t k, std::int64_t e) const {
+std::shared_ptr<ElasticMBConvImpl> ElasticMBConvImpl::extract(std::int64_t k, std::int64_t e, std::int64_t in,
+                                                              std::int64_t out) const {
   position(options.expands, e, "expansion");
   ElasticMBConvOptions o = options;
   o.kernels = {k};
   o.expands = {e};
+  if (in > 0) o.in = in;
+  if (out > 0) o.out = out;
   auto block = std::make_shared<ElasticMBConvImpl>(o);
   block->train(is_training());
-  const std::int64_t c = mid(e);
+  const std::int64_t c = mid(e, o.in);
   torch::NoGradGuard no_grad;
   if (expand_weight.defined()) {
-    block->expand_weight.copy_(expand_weight.narrow(0, 0, c));
+    block->expand_weight.copy_(expand_weight.narrow(0, 0, c).narrow(1, 0, o.in));
     copy_first(*expand_bn, *block->expand_bn, c);
   }
   block->depthwise_weight.copy_(active_filter(c, k));
@@ -224,9 +252,50 @@ std::shared_ptr<ElasticMBConvImpl> ElasticMBConvImpl::extract(std::int64_t k, st
     block->se_expand_weight.copy_(se_expand_weight.narrow(0, 0, c).narrow(1, 0, s));
     block->se_expand_bias.copy_(se_expand_bias.narrow(0, 0, c));
   }
-  block->project_weight.copy_(project_weight.narrow(1, 0, c));
-  copy_first(*project_bn, *block->project_bn, options.out);
+  block->project_weight.copy_(project_weight.narrow(0, 0, o.out).narrow(1, 0, c));
+  copy_first(*project_bn, *block->project_bn, o.out);
   return block;
+}
+
+torch::Tensor run_narrowed(torch::nn::Sequential& seq, const ir::Op& op, torch::Tensor x, std::int64_t largest,
+                           std::int64_t width) {
+  if (seq->size() != op.seq.size())
+    throw std::logic_error(fmt::format("'{}' has {} modules for {} primitives", op.name, seq->size(), op.seq.size()));
+  std::size_t i = 0;
+  for (auto it = seq->begin(); it != seq->end(); ++it, ++i) {
+    const ir::PrimCall& call = op.seq[i];
+    // The output channels this call makes here: `width` where its `out` is the layer's width.
+    auto out_of = [&](std::int64_t built) {
+      return width > 0 && call.arg("out") && call.int_arg("out", 0) == largest ? width : built;
+    };
+    const std::int64_t in = x.size(1);
+    const std::shared_ptr<torch::nn::Module> m = it->ptr();
+    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
+      const std::int64_t groups = conv->options.groups(), stride = call.int_arg("stride", 1);
+      const std::int64_t pad = call.int_arg("pad", 0), dilation = call.int_arg("dilation", 1);
+      if (groups == 1) {
+        const std::int64_t out = out_of(conv->options.out_channels());
+        const torch::Tensor bias = conv->bias.defined() ? conv->bias.narrow(0, 0, out) : torch::Tensor();
+        x = torch::conv2d(x, conv->weight.narrow(0, 0, out).narrow(1, 0, in), bias, stride, pad, dilation);
+      } else {  // depthwise (sema allows no other grouping here): one filter per input channel
+        const torch::Tensor bias = conv->bias.defined() ? conv->bias.narrow(0, 0, in) : torch::Tensor();
+        x = torch::conv2d(x, conv->weight.narrow(0, 0, in), bias, stride, pad, dilation, in);
+      }
+    } else if (auto* pw = m->as<PointwiseConvImpl>()) {
+      const std::int64_t out = out_of(pw->out_);
+      const torch::Tensor bias = pw->bias.defined() ? pw->bias.narrow(0, 0, out) : torch::Tensor();
+      x = torch::conv2d(x, pw->weight.narrow(0, 0, out).narrow(1, 0, in), bias, pw->stride_);
+    } else if (auto* linear = m->as<torch::nn::LinearImpl>()) {
+      const std::int64_t out = out_of(linear->options.out_features());
+      const torch::Tensor bias = linear->bias.defined() ? linear->bias.narrow(0, 0, out) : torch::Tensor();
+      x = torch::linear(x, linear->weight.narrow(0, 0, out).narrow(1, 0, in), bias);
+    } else if (auto* block = m->as<ElasticMBConvImpl>()) {
+      x = block->child(x, call.int_arg("k", 3), call.int_arg("e", 1), out_of(0));
+    } else {
+      x = it->forward(x);  // batch norm slices itself; activations, pooling and dropout need nothing
+    }
+  }
+  return x;
 }
 
 }  // namespace cella::runtime

@@ -9,11 +9,13 @@
 #pragma once
 
 #include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "compiler/ir/ir.h"
 #include "compiler/ir/primitives.h"
 #include "runtime/ops/modules.h"
 
@@ -31,8 +33,8 @@ enum class KernelTransform { Crop, Ofa };
 /// The k×k centre of a [C, 1, K, K] depthwise weight (K, k odd).
 torch::Tensor centre_crop(const torch::Tensor& weight, std::int64_t k);
 
-/// The activation of an MBConv block's expand and depthwise layers.
-enum class Activation { Relu, Hswish };
+/// The activation of an MBConv block's expand and depthwise layers (Swish: BigNAS's).
+enum class Activation { Relu, Hswish, Swish };
 
 struct ElasticMBConvOptions {
   std::int64_t in = 16, out = 16, stride = 1;
@@ -67,13 +69,16 @@ class ElasticMBConvImpl : public torch::nn::Cloneable<ElasticMBConvImpl> {
   explicit ElasticMBConvImpl(ElasticMBConvOptions options);
   void reset() override;
 
-  /// The block as the child (k, e) computes it; k and e from the options' lists.
-  torch::Tensor child(const torch::Tensor& x, std::int64_t k, std::int64_t e);
+  /// The block as the child (k, e) computes it; k and e from the options' lists. An input with
+  /// fewer channels than the block's `in` uses the first input channels of the expand layer (and
+  /// the middle width make_divisible(round(x.size(1) · e)), as AttentiveNAS's elastic-width
+  /// block); `out` > 0 makes only the first `out` output channels (BigNAS's elastic widths).
+  torch::Tensor child(const torch::Tensor& x, std::int64_t k, std::int64_t e, std::int64_t out = 0);
   /// At the largest kernel and expansion (the one forward, so that a plain `mbv3` is an AnyModule).
   torch::Tensor forward(const torch::Tensor& x);
 
-  /// Middle channels at expansion e.
-  std::int64_t mid(std::int64_t e) const;
+  /// Middle channels at expansion e (on `in` input channels; 0: the block's).
+  std::int64_t mid(std::int64_t e, std::int64_t in = 0) const;
   /// Hidden units of the squeeze-and-excitation over `channels` middle channels.
   std::int64_t se_mid(std::int64_t channels) const;
   bool residual() const { return options.stride == 1 && options.in == options.out; }
@@ -94,8 +99,9 @@ class ElasticMBConvImpl : public torch::nn::Cloneable<ElasticMBConvImpl> {
   /// A stand-alone block of the child (k, e): a block whose lists hold only k and e, with the
   /// active weights sliced out (the kernel transformation applied) and the batch norms' first
   /// channels' parameters and running statistics. It computes what this block computes for
-  /// (k, e) in evaluation mode.
-  std::shared_ptr<ElasticMBConvImpl> extract(std::int64_t k, std::int64_t e) const;
+  /// (k, e) in evaluation mode; `in` and `out` (0: the block's) narrow it as child() does.
+  std::shared_ptr<ElasticMBConvImpl> extract(std::int64_t k, std::int64_t e, std::int64_t in = 0,
+                                             std::int64_t out = 0) const;
 
   ElasticMBConvOptions options;
   torch::Tensor expand_weight;     ///< [mid_max, in, 1, 1]; undefined without expansion
@@ -108,7 +114,20 @@ class ElasticMBConvImpl : public torch::nn::Cloneable<ElasticMBConvImpl> {
   BatchNorm project_bn{nullptr};
   /// Per step down the kernel list (largest first), its transformation matrix (Ofa only).
   std::vector<torch::Tensor> transforms;
+  /// In training, the probability of dropping a residual block's branch per image, the kept ones
+  /// scaled by 1 / (1 - p) (BigNAS's drop-connect, which the sandwich sets for its largest child
+  /// only); 0: off. Not a parameter and not saved: a pass's setting.
+  double drop_connect = 0;
 };
 TORCH_MODULE(ElasticMBConv);
+
+/// Runs `seq`, the modules build_module made of `op`, on an input that may have fewer channels
+/// than it was built for, and at `width` instead of `largest` output channels (0: as built): the
+/// layers of a width-elastic supernet (ir::Stage::widths). Convolutions and linear layers use the
+/// first input channels of their weights and, where the call's `out` is `largest`, the first
+/// `width` output channels (ir::at_width); batch norms and `mbv3` blocks slice themselves;
+/// everything else runs as it is.
+torch::Tensor run_narrowed(torch::nn::Sequential& seq, const ir::Op& op, torch::Tensor x, std::int64_t largest,
+                           std::int64_t width);
 
 }  // namespace cella::runtime

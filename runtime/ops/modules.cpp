@@ -211,6 +211,7 @@ void register_builtins(std::map<std::string, Factory>& f) {
   f["relu"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::ReLU()); };
   f["relu6"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::relu6)); };
   f["hswish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::hardswish)); };
+  f["swish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::silu)); };
   f["sigmoid"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Sigmoid()); };
   f["bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, ctx.affine)); };
   f["search_bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, false)); };

@@ -52,6 +52,7 @@ Mixing mixing_of(const ir::Program& p, const ir::Arch& a) {
   }
   for (int op : a.layers) mix.layers.push_back(Mix{{op}, {}});
   mix.depths = a.depths;
+  mix.widths = a.widths;
   mix.resolution = a.resolution;
   return mix;
 }
@@ -284,6 +285,9 @@ void NetworkImpl::reset() {
   cells_.assign(n, nullptr);
   choices_.assign(n, {});
   elastic_.assign(n, nullptr);
+  // A supernet with width choices runs its layers on the first channels of their weights; a
+  // network of one architecture is built at its widths (lower.h) and runs as built.
+  narrowing_ = supernet_ && !program_->network->width_groups.empty();
   for (std::size_t i = 0; i < n; ++i) {
     const lower::Unit& u = desc_.units[i];
     if (u.fixed) fixed_[i] = register_module(u.fixed->name, build_module(*u.fixed));
@@ -326,8 +330,10 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
       if (depth < 0 || u.depth_index >= st.depths[static_cast<std::size_t>(depth)]) continue;
     }
     torch::Tensor y;
+    const std::int64_t width = pass_width(i, mix);
     if (u.kind == ir::UnitKind::Fixed) {
-      y = fixed_[i]->forward(prev);
+      // After a width-elastic stage its input may be narrower than it was built for.
+      y = narrowing_ ? run_narrowed(fixed_[i], u.op, prev, 0, 0) : fixed_[i]->forward(prev);
     } else if (u.kind == ir::UnitKind::Cell) {
       auto it = mix.per_unit.find(static_cast<int>(i));
       const std::size_t recorded = mix.record ? mix.record->size() : 0;
@@ -338,7 +344,7 @@ torch::Tensor NetworkImpl::run(const torch::Tensor& x, const Mixing& mix, torch:
     } else {
       const Mix& m = mix.layers[u.group];
       for (std::size_t j = 0; j < m.ops.size(); ++j) {
-        torch::Tensor z = layer_candidate(static_cast<int>(i), m.ops[j], prev);
+        torch::Tensor z = layer_candidate(static_cast<int>(i), m.ops[j], prev, width);
         if (mix.record && m.ops.size() == 1 && z.requires_grad()) {
           z.retain_grad();
           mix.record->push_back(
@@ -360,14 +366,28 @@ torch::Tensor NetworkImpl::candidate_output(int unit, int edge, int candidate, c
   return layer_candidate(unit, candidate, x);
 }
 
-torch::Tensor NetworkImpl::layer_candidate(int unit, int candidate, const torch::Tensor& x) {
+torch::Tensor NetworkImpl::layer_candidate(int unit, int candidate, const torch::Tensor& x, std::int64_t width) {
+  const ir::Unit& u = program_->network->units[static_cast<std::size_t>(unit)];
   if (const auto& block = elastic_[static_cast<std::size_t>(unit)]) {
-    const ir::PrimCall& call = program_->network->units[static_cast<std::size_t>(unit)].choices.at(candidate).seq[0];
-    return block->child(x, call.int_arg("k", 0), call.int_arg("e", 0));
+    const ir::PrimCall& call = u.choices.at(candidate).seq[0];
+    return block->child(x, call.int_arg("k", 0), call.int_arg("e", 0), width);
   }
   nn::Sequential& m = choices_[unit][candidate];
   if (!m) throw std::logic_error(fmt::format("candidate {} of unit {} is not allocated", candidate, unit));
+  if (narrowing_) return run_narrowed(m, u.choices.at(candidate), x, u.out.channels, width);
   return m->forward(x);
+}
+
+std::int64_t NetworkImpl::pass_width(std::size_t unit, const Mixing& mix) const {
+  if (!narrowing_) return 0;
+  const ir::Network& n = *program_->network;
+  const ir::Unit& u = n.units[unit];
+  if (u.stage < 0) return 0;
+  const ir::Stage& st = n.stages[static_cast<std::size_t>(u.stage)];
+  if (st.width_group < 0) return 0;
+  const auto group = static_cast<std::size_t>(st.width_group);
+  const int index = mix.widths.empty() ? ir::widest_width(*program_, mask_, st.width_group) : mix.widths.at(group);
+  return st.widths.at(static_cast<std::size_t>(index));
 }
 
 void NetworkImpl::set_drop_path(const std::vector<double>& per_cell) {

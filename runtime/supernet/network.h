@@ -55,6 +55,7 @@ struct Mixing {
   std::map<int, CellMix> per_unit;  ///< overrides for single cell units (one path per cell)
   std::vector<Mix> layers;          ///< per layer group
   std::vector<int> depths;          ///< per depth group: index into Stage::depths; empty: deepest
+  std::vector<int> widths;          ///< per width group: index into Stage::widths; empty: widest
   /// Index into Network::resolutions: the side the input is resized to; -1: the largest.
   int resolution = -1;
   /// If set, the forward pass appends a record for every cell edge and choice layer that runs
@@ -120,7 +121,12 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   std::vector<CellModule> cells_;
   std::vector<std::vector<torch::nn::Sequential>> choices_;  // [unit][candidate]; null when masked off
   std::vector<std::shared_ptr<ElasticMBConvImpl>> elastic_;  // [unit]: an elastic layer of a supernet
-  torch::Tensor layer_candidate(int unit, int candidate, const torch::Tensor& x);
+  bool narrowing_ = false;  // a supernet with width choices: layers run on their first channels
+  /// `width`: the channels the layer makes in a width-elastic supernet (0: as built).
+  torch::Tensor layer_candidate(int unit, int candidate, const torch::Tensor& x, std::int64_t width = 0);
+  /// The channels unit `unit` makes in this pass: its stage's width under `mix`, or 0 where the
+  /// network has no width choice to make (a supernet without one, or a network of one width).
+  std::int64_t pass_width(std::size_t unit, const Mixing& mix) const;
   torch::nn::Sequential auxiliary_{nullptr};
   torch::Tensor run(const torch::Tensor& x, const Mixing& mix, torch::Tensor* auxiliary);
 };

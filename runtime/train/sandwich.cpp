@@ -32,6 +32,7 @@ ir::Arch at_end(const ir::Program& p, bool largest) {
   for (int l : n.layer_groups) a.layers.push_back(end(n.units[static_cast<std::size_t>(l)].choices.size()));
   for (int s : n.depth_groups) a.depths.push_back(end(n.stages[static_cast<std::size_t>(s)].depths.size()));
   a.resolution = n.resolutions.empty() ? 0 : end(n.resolutions.size());
+  for (int s : n.width_groups) a.widths.push_back(end(n.stages[static_cast<std::size_t>(s)].widths.size()));
   return a;
 }
 
@@ -78,6 +79,10 @@ ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, s
     a.depths.push_back(
         static_cast<int>(pick_among_largest(n.stages[static_cast<std::size_t>(s)].depths.size(), choices.depths, rng)));
   if (n.resolutions.size() > 1) a.resolution = static_cast<int>(pick_among_largest(n.resolutions.size(), 0, rng));
+  // After the other draws, so that spaces without width choices draw what they drew before.
+  for (int s : n.width_groups)
+    a.widths.push_back(
+        static_cast<int>(pick_among_largest(n.stages[static_cast<std::size_t>(s)].widths.size(), 0, rng)));
   return a;
 }
 
@@ -99,7 +104,11 @@ ChildrenStep sandwich_step(Network& net, const torch::Tensor& x, const torch::Te
   std::vector<double> dropout;
   for (std::size_t i = 0; i < step.children.size(); ++i) {
     // Regularisation on the largest child only: the others are not dropped out.
-    if (i == 1) dropout = set_dropout(net, 0.0);
+    if (i == 0 && o.drop_connect > 0) set_drop_connect(net, o.drop_connect);
+    if (i == 1) {
+      dropout = set_dropout(net, 0.0);
+      if (o.drop_connect > 0) set_drop_connect(net, 0.0);
+    }
     const torch::Tensor logits = net->forward(x, mixing_of(p, step.children[i]));
     torch::Tensor loss;
     if (i == 0) {
@@ -186,6 +195,35 @@ std::vector<double> set_dropout(Network& net, double p) {
       d->options.p(p);
     }
   return saved;
+}
+
+std::vector<double> set_drop_connect(Network& net, double rate) {
+  const ir::Network& n = *net->program().network;
+  // The blocks by unit: a supernet's elastic layer is the module "layers_N", a plain `mbv3` the
+  // first module of a candidate's sequence "layers_N/...".
+  std::vector<std::pair<int, ElasticMBConvImpl*>> blocks;
+  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
+    auto* b = item.value()->as<ElasticMBConvImpl>();
+    const std::string& key = item.key();
+    if (!b || key.rfind("layers_", 0) != 0) continue;
+    blocks.emplace_back(std::stoi(key.substr(7)), b);
+  }
+  std::stable_sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<int> stages;
+  for (const auto& [unit, b] : blocks) {
+    const int stage = n.units[static_cast<std::size_t>(unit)].stage;
+    if (stages.empty() || stages.back() != stage) stages.push_back(stage);
+  }
+  const int from = stages.size() >= 2 ? stages[stages.size() - 2] : stages.empty() ? 0 : stages.back();
+  std::vector<double> rates;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    const int stage = n.units[static_cast<std::size_t>(blocks[i].first)].stage;
+    const bool last_two = stage >= 0 && stage >= from;
+    blocks[i].second->drop_connect =
+        last_two ? rate * static_cast<double>(i) / static_cast<double>(blocks.size()) : 0.0;
+    rates.push_back(blocks[i].second->drop_connect);
+  }
+  return rates;
 }
 
 void restore_dropout(Network& net, const std::vector<double>& saved) {

@@ -62,6 +62,8 @@ struct SandwichOptions {
   /// The other children learn from the largest's detached logits (BigNAS); off, from the labels
   /// with the largest's label smoothing (the ablation).
   bool inplace_distillation = true;
+  /// BigNAS's drop-connect on the largest child: the rate of the last block (set_drop_connect).
+  double drop_connect = 0;
 };
 
 /// What one step ran: the children in order, each child's loss, and the first child's loss and
@@ -121,5 +123,11 @@ void zero_residual_batch_norms(Network& net);
 /// only), returning the ones it had, for restore_dropout.
 std::vector<double> set_dropout(Network& net, double p);
 void restore_dropout(Network& net, const std::vector<double>& saved);
+
+/// BigNAS's drop-connect as AttentiveNAS sets it for the largest child: of the network's n
+/// MBConv blocks (elastic or not, in unit order), block i gets `rate` · i / n if it is in one of
+/// the last two stages that hold such blocks, else 0 (ElasticMBConvImpl::drop_connect; only
+/// residual blocks use it). `rate` 0 turns it off everywhere. Returns the rates set, in order.
+std::vector<double> set_drop_connect(Network& net, double rate);
 
 }  // namespace cella::runtime

@@ -635,6 +635,7 @@ ir::Arch strongest_arch(const SupernetState& s) {
     a.layers.push_back(best);
   }
   for (int st : n.depth_groups) a.depths.push_back(static_cast<int>(n.stages[st].depths.size()) - 1);
+  for (int st : n.width_groups) a.widths.push_back(static_cast<int>(n.stages[st].widths.size()) - 1);
   return a;
 }
 

@@ -23,7 +23,7 @@ class Sandwich : public ElasticMethod {
   ChildrenStep children_step(SupernetState& s, const ir::SupernetPlan& plan, const torch::Tensor& x,
                              const torch::Tensor& y, std::mt19937_64& rng) const override {
     const SandwichOptions o{plan.elastic.children, plan.elastic.label_smoothing, plan.elastic.clip_value,
-                            plan.elastic.inplace_distillation};
+                            plan.elastic.inplace_distillation, plan.elastic.drop_connect};
     return sandwich_step(s.net, x, y, *s.optimizer, rng, o);
   }
 };

@@ -20,6 +20,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "compiler/ir/arch.h"
@@ -154,14 +155,18 @@ TEST(Elastic, BatchNormOnTheFirstChannels) {
                       bn->bias.slice(0, 0, 4).view({1, 4, 1, 1}));
 }
 
-// The child (k, e) written out with LibTorch's functions on hand-sliced weights.
-torch::Tensor by_hand(ElasticMBConvImpl& b, const torch::Tensor& x, std::int64_t k, std::int64_t e) {
-  const std::int64_t c = b.mid(e), s = b.se_mid(c);
+// The child (k, e) written out with LibTorch's functions on hand-sliced weights: on the input's
+// channels (the first of the block's), making `out` channels (0: the block's).
+torch::Tensor by_hand(ElasticMBConvImpl& b, const torch::Tensor& x, std::int64_t k, std::int64_t e,
+                      std::int64_t out = 0) {
+  const std::int64_t in = x.size(1), c = ir::mbv3_mid(in, e), s = b.se_mid(c);
+  if (out == 0) out = b.options.out;
   auto bn = [](BatchNormImpl& n, const torch::Tensor& t, std::int64_t ch) {
     return torch::batch_norm(t, n.weight.slice(0, 0, ch), n.bias.slice(0, 0, ch), n.running_mean.slice(0, 0, ch),
                              n.running_var.slice(0, 0, ch), false, 0.1, 1e-5, false);
   };
-  torch::Tensor y = torch::hardswish(bn(*b.expand_bn, torch::conv2d(x, b.expand_weight.slice(0, 0, c)), c));
+  torch::Tensor y =
+      torch::hardswish(bn(*b.expand_bn, torch::conv2d(x, b.expand_weight.slice(0, 0, c).slice(1, 0, in)), c));
   y = torch::conv2d(y, b.active_filter(c, k), {}, b.options.stride, k / 2, 1, c);
   y = torch::hardswish(bn(*b.depthwise_bn, y, c));
   if (b.options.se) {
@@ -171,7 +176,7 @@ torch::Tensor by_hand(ElasticMBConvImpl& b, const torch::Tensor& x, std::int64_t
     g = torch::matmul(g, b.se_expand_weight.slice(0, 0, c).slice(1, 0, s).t()) + b.se_expand_bias.slice(0, 0, c);
     y = y * (torch::clamp(g + 3, 0, 6) / 6).view({x.size(0), c, 1, 1});
   }
-  y = bn(*b.project_bn, torch::conv2d(y, b.project_weight.slice(1, 0, c)), b.options.out);
+  y = bn(*b.project_bn, torch::conv2d(y, b.project_weight.slice(0, 0, out).slice(1, 0, c)), out);
   return b.residual() ? x + y : y;
 }
 
@@ -554,6 +559,69 @@ TEST(Sandwich, OnlyTheLargestChildIsDroppedOut) {
   EXPECT_GT(std::abs(dropped - step.losses[1]), 1e-4);
 }
 
+// BigNAS's drop-connect: the blocks of the last two stages get rate · i / n (i of the n blocks,
+// the fixed first one included); a residual block drops its branch per image in training, the
+// kept ones scaled by 1 / (1 - p), and never in evaluation; the step applies it to the largest
+// child only and turns it off after.
+TEST(Sandwich, DropConnectOnTheLargestChildsLastStages) {
+  StepBench b(0.0, 3);
+  Network& net = b.net;
+  const std::vector<double> rates = set_drop_connect(net, 0.3);
+  ASSERT_EQ(rates.size(), 6u);  // the fixed block, 2 + 3 elastic ones
+  EXPECT_EQ(rates[0], 0.0);     // not in the last two stages
+  for (std::size_t i = 1; i < rates.size(); ++i) EXPECT_NEAR(rates[i], 0.3 * static_cast<double>(i) / 6, 1e-12);
+  set_drop_connect(net, 0.0);
+
+  ElasticMBConvImpl& res = block(net, 1, 1);  // 24 -> 24 at stride 1
+  ASSERT_TRUE(res.residual());
+  res.train();
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({16, 24, 4, 4});
+  const torch::Tensor branch = res.child(x, 7, 6) - x;
+  res.drop_connect = 0.5;
+  torch::manual_seed(1);
+  const torch::Tensor got = res.child(x, 7, 6) - x;
+  int dropped = 0, kept = 0;
+  for (std::int64_t i = 0; i < 16; ++i) {
+    if (got[i].abs().max().item<double>() == 0) {
+      ++dropped;
+    } else {
+      ++kept;
+      expect_close(got[i], branch[i] * 2);
+    }
+  }
+  EXPECT_GT(dropped, 0);
+  EXPECT_GT(kept, 0);
+  res.eval();
+  const torch::Tensor evaluated = res.child(x, 7, 6);
+  res.drop_connect = 0;
+  expect_close(evaluated, res.child(x, 7, 6), 0);
+}
+
+TEST(Sandwich, TheStepDropsConnectionsOfTheLargestChildOnly) {
+  StepBench b(0.0, 3);
+  Network& net = b.net;
+  SandwichOptions o;
+  o.drop_connect = 0.6;
+  std::mt19937_64 rng(11);
+  torch::manual_seed(7);
+  const ChildrenStep step = sandwich_step(net, b.x, b.y, b.frozen, rng, o);
+  for (int s = 0; s < 2; ++s)
+    for (int i = 0; i < (s == 0 ? 2 : 3); ++i) EXPECT_EQ(block(net, s, i).drop_connect, 0.0);
+  const ir::Program& p = net->program();
+  net->train();
+  torch::manual_seed(7);
+  set_drop_connect(net, 0.6);
+  const torch::Tensor soft = net->forward(b.x, mixing_of(p, step.children[0])).detach();
+  EXPECT_NEAR(label_smoothing_loss(soft, b.y, 0.1).item<double>(), step.losses[0], 1e-5);
+  set_drop_connect(net, 0.0);
+  EXPECT_NEAR(inplace_distillation_loss(net->forward(b.x, mixing_of(p, step.children[1])), soft).item<double>(),
+              step.losses[1], 1e-5);
+  torch::manual_seed(7);
+  const torch::Tensor plain = net->forward(b.x, mixing_of(p, step.children[0]));
+  EXPECT_GT(std::abs(label_smoothing_loss(plain, b.y, 0.1).item<double>() - step.losses[0]), 1e-4);
+}
+
 TEST(Sandwich, ZeroInitialisedResidualBlocksStartAsTheIdentity) {
   Network net = small_supernet();
   zero_residual_batch_norms(net);
@@ -768,6 +836,145 @@ TEST(ElasticSplit, OneBatchsScoreByHand) {
   EXPECT_NEAR(score, cosine(gradient(0, false), gradient(2, false)), 1e-6);
   // The layer's own weights are left out: with them the similarity differs.
   EXPECT_GT(std::abs(score - cosine(gradient(0, true), gradient(2, true))), 1e-4);
+}
+
+// --- elastic widths (BigNAS) -------------------------------------------------------------------
+
+// A narrower child of a block is the block on the first channels: its input's, its middle
+// width's (make_divisible of the narrower input times e) and its output's.
+TEST(ElasticWidth, ANarrowerChildIsTheSlicedBlock) {
+  for (std::int64_t stride : {1, 2}) {
+    ElasticMBConvOptions o = options(true, KernelTransform::Ofa, stride);
+    o.in = 16;
+    o.out = stride == 1 ? 16 : 24;
+    ElasticMBConvImpl block(o);
+    scramble(block, 31);
+    block.eval();
+    torch::NoGradGuard no_grad;
+    for (std::int64_t in : {8, 16}) {
+      const std::int64_t out = stride == 1 ? in : 16;  // a residual block keeps its input's width
+      torch::Tensor x = torch::randn({2, in, 9, 9});
+      for (std::int64_t k : {3, 7})
+        for (std::int64_t e : {3, 6}) {
+          SCOPED_TRACE(::testing::Message() << "stride " << stride << " in " << in << " k " << k << " e " << e);
+          torch::Tensor y = block.child(x, k, e, out);
+          EXPECT_EQ(y.size(1), out);
+          expect_close(y, by_hand(block, x, k, e, out));
+          // Its stand-alone cut computes the same.
+          auto piece = block.extract(k, e, in, out);
+          piece->eval();
+          expect_close(piece->child(x, k, e), y);
+        }
+    }
+    EXPECT_THROW(block.child(torch::randn({1, 20, 9, 9}), 3, 3), std::invalid_argument);
+  }
+}
+
+// A fixed sequence of a width-elastic stage (convolution, batch norm, swish, then a linear layer
+// after pooling) run on fewer channels is the sequence on its weights' first channels.
+TEST(ElasticWidth, ANarrowedSequenceUsesTheFirstChannels) {
+  namespace nn = torch::nn;
+  nn::Conv2d conv(nn::Conv2dOptions(4, 12, 3).padding(1).bias(false));
+  BatchNorm bn(nn::BatchNorm2dOptions(12));
+  nn::Linear linear(12, 5);
+  nn::Sequential seq(conv, bn, nn::Functional(torch::silu), nn::Functional([](const torch::Tensor& t) {
+                       return t.mean({2, 3});
+                     }),
+                     linear);
+  scramble(*seq, 8);
+  seq->eval();
+  auto call = [](std::string prim, std::vector<std::pair<std::string, std::int64_t>> args) {
+    ir::PrimCall c;
+    c.prim = std::move(prim);
+    for (auto& [n, v] : args) c.set(n, ir::Scalar{v});
+    return c;
+  };
+  ir::Op op;
+  op.name = "conv_bn_swish";
+  op.seq = {call("conv", {{"k", 3}, {"out", 12}, {"pad", 1}}), call("bn", {}), call("swish", {}),
+            call("global_avg_pool", {}), call("linear", {{"out", 5}})};
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({2, 3, 6, 6});  // 3 of the 4 input channels
+  torch::Tensor y = run_narrowed(seq, op, x, 12, 8);
+  torch::Tensor h = torch::conv2d(x, conv->weight.slice(0, 0, 8).slice(1, 0, 3), {}, 1, 1);
+  h = torch::batch_norm(h, bn->weight.slice(0, 0, 8), bn->bias.slice(0, 0, 8), bn->running_mean.slice(0, 0, 8),
+                        bn->running_var.slice(0, 0, 8), false, 0.1, 1e-5, false);
+  h = torch::silu(h).mean({2, 3});
+  expect_close(y, torch::linear(h, linear->weight.slice(1, 0, 8), linear->bias));
+  // At its largest width and full input it is the sequence itself.
+  torch::Tensor full = torch::randn({2, 4, 6, 6});
+  expect_close(run_narrowed(seq, op, full, 12, 12), seq->forward(full));
+}
+
+// A small width-elastic space on 1-channel images: a width-elastic stem, two width-elastic stages
+// of blocks (the second's width also narrows its swish and squeeze-and-excitation), a fixed
+// last convolution that takes whatever width comes.
+std::shared_ptr<const ir::Program> wide_space() {
+  auto c = testing_helpers::compile(R"(
+op conv_bn(out, k = 3, stride = 1) = conv(k, out = out, stride = stride) >> bn >> swish
+network wide {
+  resolution [12, 16]
+  stage conv_bn * 1 width [8, 12] stride 2
+  stage mbv3(k = [3, 5], e = [3, 6], transform = false) * [1, 2] width [8, 16] stride 2
+  stage mbv3(k = [3, 5], e = 6, se = true, swish = true) * [1, 2] width [16, 24] stride 2
+  layer conv(1, out = 40) >> bn >> swish
+  head global_avg_pool >> dropout(0.1) >> linear(10)
+  share none
+}
+)");
+  EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  return std::make_shared<const ir::Program>(*c->program);
+}
+
+TEST(ElasticWidth, ExtractionEqualsTheSupernetsNarrowerChild) {
+  auto p = wide_space();
+  Network net(p, Mask::full(*p), /*supernet=*/true);
+  scramble(*net, 12);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, nullptr, 16, false).params);
+  torch::Tensor x = torch::randn({3, 1, 16, 16});
+  std::mt19937_64 rng(4);
+  std::vector<ir::Arch> archs{largest_child(*p), smallest_child(*p)};
+  EXPECT_EQ(archs[0].widths, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(archs[1].widths, (std::vector<int>{0, 0, 0}));
+  std::set<std::vector<int>> widths;
+  for (int i = 0; i < 8; ++i) archs.push_back(draw_child(*p, {}, rng));
+  for (const ir::Arch& a : archs) {
+    SCOPED_TRACE(ir::to_text(*p, a));
+    widths.insert(a.widths);
+    Network alone = extract(net, a);
+    // Built at the architecture's widths, with what `cella stats` counts for it.
+    EXPECT_EQ(alone->parameter_count(), passes::network_stats(*p, &a, 16, true).params);
+    expect_close(alone->forward(x, mixing_of(*p, a)), net->forward(x, mixing_of(*p, a)), 1e-4);
+  }
+  EXPECT_GE(widths.size(), 4u);  // the draws narrow different stages
+}
+
+TEST(ElasticWidth, ANarrowerChildsGradientStopsAtItsChannels) {
+  auto p = wide_space();
+  Network net(p, Mask::full(*p), /*supernet=*/true);
+  net->train();
+  ir::Arch a = largest_child(*p);
+  a.widths = {0, 1, 0};  // stem 8 of 12, stage 1 at 16, stage 2 at 16 of 24
+  net->forward(torch::randn({4, 1, 16, 16}), mixing_of(*p, a)).sum().backward();
+  std::map<std::string, torch::Tensor> grads;
+  for (const auto& q : net->named_parameters()) grads[q.key()] = q.value().grad();
+  auto nonzero = [](const torch::Tensor& g) { return g.abs().sum().item<double>() > 0; };
+  const torch::Tensor stem = grads.at("layers_0/conv_bn.0.weight");
+  EXPECT_TRUE(nonzero(stem.slice(0, 0, 8)));
+  EXPECT_FALSE(nonzero(stem.slice(0, 8)));
+  // Stage 1's first block reads the stem's 8 channels, not its 12.
+  const torch::Tensor expand = grads.at("layers_1.expand_weight");
+  EXPECT_TRUE(nonzero(expand.slice(1, 0, 8)));
+  EXPECT_FALSE(nonzero(expand.slice(1, 8)));
+  const torch::Tensor project = grads.at("layers_3.project_weight");
+  EXPECT_TRUE(nonzero(project.slice(0, 0, 16)));
+  EXPECT_FALSE(nonzero(project.slice(0, 16)));
+  // The fixed last convolution reads 16 of its 24 input channels.
+  const torch::Tensor last = grads.at("layers_5.0.weight");
+  EXPECT_TRUE(nonzero(last.slice(1, 0, 16)));
+  EXPECT_FALSE(nonzero(last.slice(1, 16)));
 }
 
 }  // namespace

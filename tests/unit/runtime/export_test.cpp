@@ -72,6 +72,12 @@ TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
   expect_logits_match("ofa_mbv3",
                       "spaces/ofa_mbv3.cella --data synthetic --set W=2 --set D=3 --set R_min=20 --set R_max=28 "
                       "--arch '[3,5,7,7,5,3,3,7,5,5,3,7,7,7,3,6,3,4,4,6,3,3,3,6,6,4,3,6,4,6,2,3,2,3,3,24]'");
+  // BigNAS's space at its two-core profile: narrower widths in every stage, swish, no expansion in
+  // MB1, the last convolution at 336 of 352 channels, resolution 20.
+  expect_logits_match("bignas",
+                      "spaces/bignas.cella --data synthetic --set S=2 --set D4=3 --set D=3 --set R1=16 --set R2=20 "
+                      "--set R3=24 --set R4=28 "
+                      "--arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,84,336,20]'");
   // NAS-Bench-101: split vertex channels (C = 7 does not divide), projections, truncation, and a
   // pruned vertex; a class per cell unit.
   fs::path nb101 = scratch("nb101_arch.json");

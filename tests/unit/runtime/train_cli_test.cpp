@@ -230,6 +230,37 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
   fs::remove_all(base);
 }
 
+// BigNAS's space end to end on its two-core profile: `train --smoke` with the sandwich rule over
+// elastic kernels, depths, widths and resolutions, one child of narrower widths cut out with the
+// parameters `stats` counts for it, and exported.
+TEST(TrainCli, WidthElasticSupernetTrainsAndANarrowChildIsCutOut) {
+  fs::path base = fresh_dir("cella_bignas_");
+  Result r =
+      run_cella("train spaces/bignas.cella --smoke --threads 1 --samples 2 --json --out " + (base / "run").string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("cella: smoke test passed"), std::string::npos) << r.text;
+  // The flat encoding: 14 kernels (MB3-MB7), 7 depths (MB1-MB7), 9 widths (the stem, MB1-MB7,
+  // the last convolution), the resolution.
+  const std::string arch = " --arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,84,336,24]'";
+  Result x = run_cella("extract --threads 1 --json --weights " + (base / "run").string() + arch + " --out " +
+                       (base / "child").string());
+  ASSERT_EQ(x.code, 0) << x.text;
+  auto extracted = nlohmann::json::parse(x.text.substr(x.text.find('{')));
+  Result stats = run_cella(
+      "stats spaces/bignas.cella --data synthetic --set S=2 --set D4=3 --set D=3 --set R1=16 --set R2=20 --set R3=24 "
+      "--set R4=28 --json" +
+      arch);
+  ASSERT_EQ(stats.code, 0) << stats.text;
+  auto counted = nlohmann::json::parse(stats.text.substr(stats.text.find('{')));
+  EXPECT_EQ(extracted["params"], counted["params"]);
+  EXPECT_EQ(counted["params"], 447'986);
+  Result exported =
+      run_cella("export --threads 1 --weights " + (base / "child").string() + " --out " + (base / "exported").string());
+  ASSERT_EQ(exported.code, 0) << exported.text;
+  EXPECT_NE(slurp(base / "exported" / "model.py").find("swish=True"), std::string::npos);
+  fs::remove_all(base);
+}
+
 // `stats --latency` times the architecture as a stand-alone network at batch 1 and at --batch, at
 // its own resolution, and reports the same parameters and MACs as `stats`; it needs an
 // architecture, and the timing options need --latency.

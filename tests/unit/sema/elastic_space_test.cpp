@@ -1,6 +1,6 @@
-// Elastic layers and input resolutions in the language: what sema builds from
-// `mbv3(k = [3, 5, 7], e = [3, 4, 6])` and `resolution 128..224 step 4`, and how counting,
-// encodings, genomes, sampling and enumeration treat them. Diagnostics are golden tests
+// Elastic layers, widths and input resolutions in the language: what sema builds from
+// `mbv3(k = [3, 5, 7], e = [3, 4, 6])`, `width [16, 24]` and `resolution 128..224 step 4`, and how
+// counting, encodings, genomes, sampling and enumeration treat them. Diagnostics are golden tests
 // (tests/golden/fail_elastic_*, fail_resolution_*); OFA's parameter and MAC figures are in
 // tests/unit/passes/stats_test.cpp.
 #include <gtest/gtest.h>
@@ -208,6 +208,129 @@ network n {
   ASSERT_TRUE(fixed->ok()) << messages(*fixed);
   EXPECT_EQ(fixed->program->network->resolutions, (std::vector<std::int64_t>{32}));
   EXPECT_EQ(passes::count(*fixed->program).resolutions, 1);
+}
+
+// --- elastic widths (BigNAS) -------------------------------------------------------------------
+
+// A width-elastic stem (a stage of one convolution), two width-elastic stages of elastic blocks,
+// a fixed-width last convolution and the head.
+const char* kWide = R"(
+op conv_bn(out, k = 3, stride = 1) = conv(k, out = out, stride = stride) >> bn >> relu
+network wide {
+  resolution [12, 16]
+  stage conv_bn * 1 width [8, 12] stride 2
+  stage mbv3(k = [3, 5], e = 4) * [1, 2] width [8, 16] stride 2
+  stage mbv3(k = 3, e = 6, se = true, swish = true) * 2 width [16, 24, 32] stride 2
+  layer conv(1, out = 40) >> bn >> relu
+  head global_avg_pool >> linear(10)
+  share none
+}
+)";
+
+driver::CompileOptions bignas_profile() {
+  driver::CompileOptions o;
+  o.sema.overrides = {{"S", "2"}, {"D4", "3"}, {"D", "3"}, {"R1", "16"}, {"R2", "20"}, {"R3", "24"}, {"R4", "28"}};
+  return o;
+}
+
+TEST(ElasticWidth, AStageWidthListIsOneChoiceForTheStage) {
+  auto c = compile(kWide);
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const ir::Network& n = *c->program->network;
+  EXPECT_EQ(n.width_groups, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(n.stages[1].widths, (std::vector<std::int64_t>{8, 16}));
+  EXPECT_EQ(n.stages[2].width_group, 2);
+  // Built at the largest width; the widths are not part of the layers' candidates.
+  EXPECT_EQ(n.units[1].out.channels, 16);
+  EXPECT_EQ(n.units[1].choices.size(), 2u);
+  EXPECT_EQ(n.units[3].in.channels, 16);
+  EXPECT_EQ(n.units[3].out.channels, 32);
+  // ir::at_width narrows the channels that equal the stage's width, nothing else.
+  const ir::Op narrowed = ir::at_width(n.units[0].choices[0], 12, 8);
+  EXPECT_EQ(narrowed.seq[0].int_arg("out", 0), 8);
+  EXPECT_EQ(narrowed.seq[0].int_arg("k", 0), 3);
+  EXPECT_EQ(ir::at_width(n.units[3].choices[0], 32, 32).expansion(), n.units[3].choices[0].expansion());
+  // Counting: 2 stem widths x (2 + 2^2 kernels over depths 1, 2) x 2 widths x 3 widths.
+  passes::SpaceSize s = passes::count(*c->program);
+  EXPECT_EQ(s.raw, 2 * 6 * 2 * 3);
+  ASSERT_TRUE(s.unique);
+  EXPECT_EQ(*s.unique, s.raw);
+  EXPECT_EQ(s.resolutions, 2);
+  // Every architecture once, each width at both resolutions, with its genome and JSON round trips.
+  std::set<std::string> seen;
+  std::set<std::vector<int>> widths;
+  EXPECT_TRUE(passes::enumerate(*c->program, 1000, [&](const ir::Arch& a) {
+    EXPECT_FALSE(ir::check_arch(*c->program, a));
+    seen.insert(passes::canonical(*c->program, a));
+    widths.insert(a.widths);
+    EXPECT_EQ(ir::decode(*c->program, ir::encode(*c->program, a)), a);
+    auto json = ir::parse_arch(*c->program, ir::to_json(*c->program, a).dump());
+    EXPECT_TRUE(std::holds_alternative<ir::Arch>(json) && std::get<ir::Arch>(json) == a);
+    return true;
+  }));
+  EXPECT_EQ(seen.size(), 72u * 2);  // every architecture at both resolutions
+  EXPECT_EQ(widths.size(), 12u);
+  // Uniform sampling draws each width of a stage equally often.
+  std::mt19937_64 rng(5);
+  std::vector<int> hits(3, 0);
+  for (int i = 0; i < 3000; ++i) ++hits[static_cast<std::size_t>(ir::sample(*c->program, rng).widths[2])];
+  for (int h : hits) EXPECT_NEAR(h, 1000, 120);
+}
+
+TEST(ElasticWidth, WidthsInTheArchitecturesTextAndErrors) {
+  auto c = compile(kWide);
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const ir::Program& p = *c->program;
+  std::mt19937_64 rng(2);
+  ir::Arch a = ir::sample(p, rng);
+  nlohmann::json j = ir::to_json(p, a);
+  ASSERT_TRUE(j.contains("widths"));
+  EXPECT_EQ(j["widths"]["stages.2"], p.network->stages[2].widths[a.widths[2]]);
+  EXPECT_EQ(ir::unit_width(p, 3, a), p.network->stages[2].widths[a.widths[2]]);
+  EXPECT_EQ(ir::unit_width(p, 5, a), 40);  // the fixed layer
+  j["widths"]["stages.1"] = 12;
+  auto bad = ir::parse_arch(p, j.dump());
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad));
+  EXPECT_EQ(std::get<std::string>(bad), "stages.1 cannot have width 12 (it has 8, 16)");
+  j["widths"].erase("stages.1");
+  EXPECT_EQ(std::get<std::string>(ir::parse_arch(p, j.dump())), "the architecture has no width for stages.1");
+  // The flat encoding: the kernels of the elastic layers, the depth, then the widths (the
+  // stem's single-candidate layer and the fixed-kernel stage are not in it).
+  std::vector<std::int64_t> flat = ir::elastic_encoding(p, a);
+  ASSERT_EQ(flat.size(), 2u + 1u + 3u);
+  EXPECT_EQ(flat[3], p.network->stages[0].widths[a.widths[0]]);
+  EXPECT_EQ(flat[5], p.network->stages[2].widths[a.widths[2]]);
+  auto back = ir::decode_elastic(p, flat);
+  ASSERT_TRUE(std::holds_alternative<ir::Arch>(back)) << std::get<std::string>(back);
+  ir::Arch b = std::get<ir::Arch>(back);
+  b.resolution = a.resolution;
+  // Layers beyond the chosen depth keep their encoded values; compare what runs.
+  EXPECT_EQ(passes::canonical(p, b), passes::canonical(p, a));
+  flat[4] = 20;
+  EXPECT_EQ(std::get<std::string>(ir::decode_elastic(p, flat)), "stage 1 cannot have width 20 (it has 8, 16)");
+}
+
+// BigNAS's space (spaces/bignas.cella) for ImageNet: per stage its depths' kernel choices times
+// its widths (stem 2 widths; MB1 2 depths x 2 widths; MB2 2 depths x 2; MB3 (2^2 + 2^3) x 2;
+// MB4 (2^2 + 2^3 + 2^4) x 2; MB5 and MB6 (2^2 + ... + 2^6) x 3 and x 4; MB7 (2 + 2^2) x 5; the
+// last convolution 17 widths, 1280 to 1408 in steps of 8): 4,047,100,968,960, times 4
+// resolutions. The two-core profile: 4,777,574,400.
+TEST(ElasticWidth, BigNasCountsItsArchitectures) {
+  auto c = compile_space("bignas.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  passes::SpaceSize s = passes::count(*c->program);
+  EXPECT_EQ(s.raw, passes::BigInt(2) * 4 * 4 * 24 * 56 * 372 * 496 * 30 * 17);
+  EXPECT_EQ(s.raw, passes::BigInt("4047100968960"));
+  EXPECT_EQ(s.resolutions, 4);
+  const ir::Network& n = *c->program->network;
+  EXPECT_EQ(n.resolutions, (std::vector<std::int64_t>{192, 224, 288, 320}));
+  EXPECT_EQ(n.stages.front().widths, (std::vector<std::int64_t>{32, 40}));
+  EXPECT_EQ(n.stages.back().widths.size(), 17u);
+  EXPECT_EQ(n.stages.back().widths.back(), 1408);
+  auto small = compile_space("bignas.cella", bignas_profile());
+  ASSERT_TRUE(small->ok()) << messages(*small);
+  EXPECT_EQ(passes::count(*small->program).raw, passes::BigInt(2) * 4 * 4 * 24 * 24 * 36 * 48 * 30 * 5);
+  EXPECT_EQ(small->program->network->resolutions.back(), 28);
 }
 
 }  // namespace

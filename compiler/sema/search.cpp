@@ -673,10 +673,11 @@ class SearchBuilder {
   bool elastic_method_applies() {
     const std::string& method = plan_.supernet.method;
     if (method != "sandwich" && method != "progressive_shrinking") return true;
-    if (plan_.split.strategy != ir::SplitStrategy::None) {
+    if (method == "progressive_shrinking" && plan_.split.strategy != ir::SplitStrategy::None) {
       diags_.report(Kind::InvalidValue, range_of("split"),
-                    fmt::format("`sampler {}` trains the whole supernet; splitting it is not built yet", method));
-      diags_.note("leave the split block out, or split a supernet trained with `sampler uniform`");
+                    "progressive shrinking's phases train the whole supernet; splitting it is not built yet");
+      diags_.note(
+          "leave the split block out, or split a supernet trained with `sampler sandwich` or `sampler uniform`");
       return false;
     }
     if (network_.width_groups.empty() && std::none_of(network_.units.begin(), network_.units.end(),

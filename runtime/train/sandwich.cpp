@@ -24,15 +24,29 @@ torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Ten
 
 namespace {
 
-// The child at one end of every list.
-ir::Arch at_end(const ir::Program& p, bool largest) {
+// The indices a mask row leaves, or all `size` of them without a mask.
+std::vector<int> allowed(const std::vector<std::vector<bool>>* rows, std::size_t row, std::size_t size) {
+  if (rows && row < rows->size()) return ir::enabled_candidates((*rows)[row]);
+  std::vector<int> all(size);
+  for (std::size_t i = 0; i < size; ++i) all[i] = static_cast<int>(i);
+  return all;
+}
+
+// The child at one end of every list the mask leaves.
+ir::Arch at_end(const ir::Program& p, bool largest, const ir::Mask* mask) {
   const ir::Network& n = *p.network;
-  auto end = [&](std::size_t size) { return largest ? static_cast<int>(size) - 1 : 0; };
+  auto end = [&](const std::vector<int>& on) { return largest ? on.back() : on.front(); };
   ir::Arch a;
-  for (int l : n.layer_groups) a.layers.push_back(end(n.units[static_cast<std::size_t>(l)].choices.size()));
-  for (int s : n.depth_groups) a.depths.push_back(end(n.stages[static_cast<std::size_t>(s)].depths.size()));
-  a.resolution = n.resolutions.empty() ? 0 : end(n.resolutions.size());
-  for (int s : n.width_groups) a.widths.push_back(end(n.stages[static_cast<std::size_t>(s)].widths.size()));
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    a.layers.push_back(end(allowed(mask ? &mask->layers : nullptr, l,
+                                   n.units[static_cast<std::size_t>(n.layer_groups[l])].choices.size())));
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
+    a.depths.push_back(end(allowed(mask ? &mask->depths : nullptr, d,
+                                   n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size())));
+  a.resolution = n.resolutions.empty() ? 0 : largest ? static_cast<int>(n.resolutions.size()) - 1 : 0;
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+    a.widths.push_back(end(allowed(mask ? &mask->widths : nullptr, w,
+                                   n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size())));
   return a;
 }
 
@@ -40,6 +54,11 @@ ir::Arch at_end(const ir::Program& p, bool largest) {
 std::size_t pick_among_largest(std::size_t size, std::size_t n, std::mt19937_64& rng) {
   const std::size_t from = n == 0 || n >= size ? 0 : size - n;
   return std::uniform_int_distribution<std::size_t>(from, size - 1)(rng);
+}
+
+// A uniform one of the last `n` of `on` (0: any).
+int pick_among_largest(const std::vector<int>& on, std::size_t n, std::mt19937_64& rng) {
+  return on[pick_among_largest(on.size(), n, rng)];
 }
 
 // Gradients left undefined rather than zero, as the trainer's own steps leave them: a weight no
@@ -53,43 +72,57 @@ void clear_gradients(Network& net) {
 
 }  // namespace
 
-ir::Arch largest_child(const ir::Program& program) { return at_end(program, true); }
+ir::Arch largest_child(const ir::Program& program, const ir::Mask* mask) { return at_end(program, true, mask); }
 
-ir::Arch smallest_child(const ir::Program& program) { return at_end(program, false); }
+ir::Arch smallest_child(const ir::Program& program, const ir::Mask* mask) { return at_end(program, false, mask); }
 
-ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng) {
+ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng,
+                    const ir::Mask* mask) {
   const ir::Network& n = *program.network;
   ir::Arch a;
-  for (int l : n.layer_groups) {
-    const ir::Unit& u = n.units[static_cast<std::size_t>(l)];
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+    const ir::Unit& u = n.units[static_cast<std::size_t>(n.layer_groups[l])];
+    const std::vector<int> on = allowed(mask ? &mask->layers : nullptr, l, u.choices.size());
     if (u.elastic.empty()) {
-      a.layers.push_back(static_cast<int>(pick_among_largest(u.choices.size(), 0, rng)));
+      a.layers.push_back(pick_among_largest(on, 0, rng));
       continue;
     }
-    // Candidates are the product of the dimensions, the first varying slowest (ir::Unit).
+    // Candidates are the product of the dimensions, the first varying slowest (ir::Unit): each
+    // dimension's value among those some enabled candidate has.
+    std::vector<std::size_t> stride(u.elastic.size(), 1);
+    for (std::size_t d = u.elastic.size() - 1; d > 0; --d) stride[d - 1] = stride[d] * u.elastic[d].values.size();
     std::size_t index = 0;
-    for (const ir::ElasticDim& d : u.elastic) {
-      auto it = choices.largest.find(d.param);
-      index = index * d.values.size() +
-              pick_among_largest(d.values.size(), it == choices.largest.end() ? 0 : it->second, rng);
+    for (std::size_t d = 0; d < u.elastic.size(); ++d) {
+      std::vector<bool> has(u.elastic[d].values.size(), false);
+      for (int c : on) has[(static_cast<std::size_t>(c) / stride[d]) % has.size()] = true;
+      auto it = choices.largest.find(u.elastic[d].param);
+      const int value =
+          pick_among_largest(ir::enabled_candidates(has), it == choices.largest.end() ? 0 : it->second, rng);
+      index += stride[d] * static_cast<std::size_t>(value);
     }
+    // A mask that is not a product of per-dimension sets (no split makes one) may leave this
+    // combination out: then one of its candidates, uniformly.
+    if (std::find(on.begin(), on.end(), static_cast<int>(index)) == on.end())
+      index = static_cast<std::size_t>(pick_among_largest(on, 0, rng));
     a.layers.push_back(static_cast<int>(index));
   }
-  for (int s : n.depth_groups)
-    a.depths.push_back(
-        static_cast<int>(pick_among_largest(n.stages[static_cast<std::size_t>(s)].depths.size(), choices.depths, rng)));
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
+    a.depths.push_back(pick_among_largest(
+        allowed(mask ? &mask->depths : nullptr, d, n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size()),
+        choices.depths, rng));
   if (n.resolutions.size() > 1) a.resolution = static_cast<int>(pick_among_largest(n.resolutions.size(), 0, rng));
   // After the other draws, so that spaces without width choices draw what they drew before.
-  for (int s : n.width_groups)
-    a.widths.push_back(
-        static_cast<int>(pick_among_largest(n.stages[static_cast<std::size_t>(s)].widths.size(), 0, rng)));
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+    a.widths.push_back(pick_among_largest(
+        allowed(mask ? &mask->widths : nullptr, w, n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size()),
+        0, rng));
   return a;
 }
 
-std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children,
-                                        std::mt19937_64& rng) {
-  std::vector<ir::Arch> out{largest_child(program), smallest_child(program)};
-  for (std::int64_t i = 0; i < random_children; ++i) out.push_back(draw_child(program, {}, rng));
+std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children, std::mt19937_64& rng,
+                                        const ir::Mask* mask) {
+  std::vector<ir::Arch> out{largest_child(program, mask), smallest_child(program, mask)};
+  for (std::int64_t i = 0; i < random_children; ++i) out.push_back(draw_child(program, {}, rng, mask));
   return out;
 }
 
@@ -97,7 +130,7 @@ ChildrenStep sandwich_step(Network& net, const torch::Tensor& x, const torch::Te
                            torch::optim::Optimizer& optimizer, std::mt19937_64& rng, const SandwichOptions& o) {
   const ir::Program& p = net->program();
   ChildrenStep step;
-  step.children = sandwich_children(p, o.random_children, rng);
+  step.children = sandwich_children(p, o.random_children, rng, &net->mask());
   net->train();
   clear_gradients(net);
   torch::Tensor soft;
@@ -145,7 +178,7 @@ ChildrenStep shrinking_step(Network& net, Network* teacher, const ShrinkingPhase
   // One resolution per step, the first child's, for the teacher and every child (OFA's loader
   // resizes the batch; BigNAS's children each have their own).
   for (std::int64_t j = 0; j < phase.children; ++j) {
-    step.children.push_back(draw_child(p, phase.choices, rng));
+    step.children.push_back(draw_child(p, phase.choices, rng, &net->mask()));
     step.children.back().resolution = step.children.front().resolution;
   }
   torch::Tensor soft;

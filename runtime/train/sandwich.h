@@ -34,11 +34,13 @@ torch::Tensor inplace_distillation_loss(const torch::Tensor& student, const torc
 /// Cross-entropy with label smoothing ε: (1 − ε)·CE + ε·mean over classes of −log p.
 torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Tensor& labels, double epsilon);
 
-/// The largest child of an elastic space: every choice layer's last candidate (an elastic
-/// layer's largest value of every dimension), every stage at its deepest, the largest resolution.
-ir::Arch largest_child(const ir::Program& program);
-/// The smallest: every first candidate, the shallowest depths, the smallest resolution.
-ir::Arch smallest_child(const ir::Program& program);
+/// The largest child of an elastic space, or of the part of it `mask` holds (a sub-supernet of a
+/// split): every choice layer's last enabled candidate (an elastic layer's largest value of every
+/// dimension the mask leaves), every stage at its deepest and widest, the largest resolution.
+ir::Arch largest_child(const ir::Program& program, const ir::Mask* mask = nullptr);
+/// The smallest: every first enabled candidate, the shallowest and narrowest stages, the smallest
+/// resolution.
+ir::Arch smallest_child(const ir::Program& program, const ir::Mask* mask = nullptr);
 
 /// Which share of every list children are drawn from: per elastic parameter its `n` largest
 /// values (absent or 0: all), every stage's `depths` largest depths (0: all). Resolutions are
@@ -52,8 +54,11 @@ struct ElasticChoices {
 /// A child drawn as OFA's and BigNAS's sample_active_subnet draws one: every layer's value of
 /// every elastic parameter, every stage's depth and the resolution uniformly and independently
 /// (a plain choice layer: one of its candidates). Not uniform over architectures (ir::sample is):
-/// a stage is as often shallow as deep.
-ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng);
+/// a stage is as often shallow as deep. Under `mask` (a sub-supernet of a split) only the values
+/// it leaves are drawn, the `n` largest of them; on the whole space the draws are the same as
+/// without one.
+ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng,
+                    const ir::Mask* mask = nullptr);
 
 struct SandwichOptions {
   std::int64_t random_children = 2;  ///< N: BigNAS/AttentiveNAS train 2 random children besides the two ends
@@ -76,7 +81,8 @@ struct ChildrenStep {
 
 /// The children of one sandwich step: the largest, the smallest, then `random_children` drawn
 /// from `rng` (draw_child over every list).
-std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children, std::mt19937_64& rng);
+std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children, std::mt19937_64& rng,
+                                        const ir::Mask* mask = nullptr);
 
 /// One step: zero the gradients; the largest child, with the network's dropout, on
 /// label-smoothed cross-entropy, backward; its logits detached are the soft targets of every other

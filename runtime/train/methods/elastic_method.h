@@ -33,11 +33,11 @@ class ElasticMethod : public TrainingMethod {
   Mixing step_mixing(const SupernetState& s, const ir::SupernetPlan& plan, Step, std::uint64_t seed,
                      double) const override {
     std::mt19937_64 rng(seed);
-    return mixing_of(s.net->program(), draw_child(s.net->program(), choices(s, plan), rng));
+    return mixing_of(s.net->program(), draw_child(s.net->program(), choices(s, plan), rng, &s.net->mask()));
   }
 
   Mixing judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64&) const override {
-    return mixing_of(s.net->program(), largest_child(s.net->program()));
+    return mixing_of(s.net->program(), largest_child(s.net->program(), &s.net->mask()));
   }
 
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,

@@ -439,6 +439,34 @@ TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
   EXPECT_FALSE(ir::check_arch(*p, kids[2]));
 }
 
+// In a sub-supernet of a split (a mask that keeps kernels 3 and 5 of one layer and depth 2 of the
+// second stage) the children stay inside it: the largest there is K5 and the deepest left, the
+// smallest K3, random ones never K7; on the whole space the draws are those without a mask.
+TEST(Sandwich, ChildrenOfASubSupernetStayInsideIt) {
+  const auto p = small_space();
+  const ir::Network& n = *p->network;
+  ir::Mask full = ir::Mask::full(*p), mask = full;
+  const std::size_t g = 2;  // layers.4's group: the second stage's first block
+  ASSERT_EQ(n.units[static_cast<std::size_t>(n.layer_groups[g])].name, "layers.4");
+  for (std::size_t k = 0; k < mask.layers[g].size(); ++k)
+    mask.layers[g][k] = n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[k].seq[0].int_arg("k", 0) != 7;
+  mask.depths[1] = {true, false};  // depths {2, 3}: 2 only
+  const ir::Arch largest = largest_child(*p, &mask), smallest = smallest_child(*p, &mask);
+  EXPECT_EQ(n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[largest.layers[g]].name, "k5_e6");
+  EXPECT_EQ(n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[smallest.layers[g]].name, "k3_e3");
+  EXPECT_EQ(largest.depths[1], 0);
+  EXPECT_EQ(largest.layers[0], largest_child(*p).layers[0]);  // elsewhere the whole lists
+  std::mt19937_64 rng(9);
+  std::set<std::string> seen;
+  for (const ir::Arch& a : sandwich_children(*p, 200, rng, &mask)) {
+    EXPECT_TRUE(ir::holds(*p, mask, a));
+    seen.insert(n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[a.layers[g]].name);
+  }
+  EXPECT_EQ(seen.size(), 6u);  // k3 and k5, each with e 3, 4, 6
+  std::mt19937_64 masked(5), plain(5);
+  EXPECT_EQ(sandwich_children(*p, 3, masked, &full), sandwich_children(*p, 3, plain));
+}
+
 // What the step tests share: a fresh small supernet with dropout `p`, a batch of 6 images and
 // labels drawn from `seed`, and an optimizer that leaves the weights as they are (learning rate
 // 0), so that a step's gradients can be compared with its children's run one at a time.

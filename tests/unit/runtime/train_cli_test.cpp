@@ -553,6 +553,12 @@ TEST(Search, GradientMatchingSplitsTheKernelSizesOfElasticLayers) {
   Result e = run_cella("eval spaces/ofa_mbv3.cella --threads 1 --weights " + (base / "gm").string() + " --arch " +
                        (base / "gm").string());
   EXPECT_EQ(e.code, 0) << e.text;
+  // The same split of a supernet the sandwich rule trains: its sub-supernets train their own
+  // largest, smallest and random children (runtime unit tests check they stay inside).
+  auto sandwich =
+      search_tree("spaces/ofa_mbv3.cella",
+                  "--search ofa_gm --set D=2 --set split.at=[4] --set supernet.sampler=sandwich", base / "sandwich");
+  EXPECT_EQ(sandwich["nodes"].size(), 1u + 2u);
   fs::remove_all(base);
 }
 

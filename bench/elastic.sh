@@ -16,6 +16,9 @@
 # bench/elastic/report.md. About 80 minutes on two cores for EPOCHS=20; run it in the background.
 # BIN runs another cella binary (a copy of build/cella beside build/cella-runtime, so that rebuilding
 # does not change it mid-run; then run a copy of this script too, with CELLA_ROOT the checkout).
+# SPACE=bignas runs the same on BigNAS's space (spaces/bignas.cella, its two-core profile S=2 D4=3
+# D=3, resolutions 16-28; `search bignas_sandwich`, with drop-connect) into bench/elastic/bignas/;
+# it has no progressive-shrinking variant (OFA's phases have no widths).
 set -euo pipefail
 cd "${CELLA_ROOT:-$(dirname "$0")/..}"
 build=${BUILD_DIR:-build}
@@ -23,8 +26,24 @@ subset=${SUBSET:-5000}
 epochs=${EPOCHS:-20}
 phases=${PHASES:-[6,4,1,4,1,4]}
 seed=${SEED:-1}
-variants=${VARIANTS:-standalone sandwich progressive_shrinking uniform sandwich_no_distillation sandwich_no_zero_gamma}
-out=bench/elastic
+space_name=${SPACE:-ofa_mbv3}
+case $space_name in
+ofa_mbv3)
+  out=bench/elastic sandwich_search=ofa_sandwich
+  profile="--data fashion_mnist --set W=2 --set D=3 --set R_min=20 --set R_max=28"
+  default_variants="standalone sandwich progressive_shrinking uniform sandwich_no_distillation sandwich_no_zero_gamma"
+  ;;
+bignas)
+  out=bench/elastic/bignas sandwich_search=bignas_sandwich
+  profile="--data fashion_mnist --set S=2 --set D4=3 --set D=3 --set R1=16 --set R2=20 --set R3=24 --set R4=28"
+  default_variants="standalone sandwich uniform sandwich_no_distillation sandwich_no_zero_gamma"
+  ;;
+*)
+  echo "elastic.sh: SPACE is ofa_mbv3 or bignas, not $space_name" >&2
+  exit 2
+  ;;
+esac
+variants=${VARIANTS:-$default_variants}
 cache=$out/cache
 if [ -z "${BIN:-}" ]; then
   ninja -C "$build" cella cella-runtime >/dev/null
@@ -34,15 +53,20 @@ mkdir -p "$cache"
 runs=$(mktemp -d)
 trap 'rm -rf "$runs"' EXIT
 # A copy of the space, so that editing the tree while the benchmark runs does not change it.
-space=$runs/ofa_mbv3.cella
-cp spaces/ofa_mbv3.cella "$space"
-profile="--data fashion_mnist --set W=2 --set D=3 --set R_min=20 --set R_max=28"
+space=$runs/$space_name.cella
+cp "spaces/$space_name.cella" "$space"
 data="--set data.subset=$subset --set data.train_portion=0.5"
-# The children: the largest and smallest of the profile (15 layers, 5 stages, resolutions 20-28)
-# and 10 drawn uniformly from its architectures.
-python3 - >"$runs/archs.txt" <<'PY'
-print([7] * 15 + [6] * 15 + [3] * 5 + [28])
-print([3] * 15 + [3] * 15 + [2] * 5 + [20])
+# The children: the largest and smallest of the profile and 10 drawn uniformly from its
+# architectures. OFA: 15 layers, 5 stages, resolutions 20-28. BigNAS: 14 elastic layers, 7 depths,
+# 9 widths, resolutions 16-28.
+python3 - "$space_name" >"$runs/archs.txt" <<'PY'
+import sys
+if sys.argv[1] == "ofa_mbv3":
+    print([7] * 15 + [6] * 15 + [3] * 5 + [28])
+    print([3] * 15 + [3] * 15 + [2] * 5 + [20])
+else:
+    print([5] * 14 + [2, 3, 3, 3, 3, 3, 2] + [10, 6, 8, 12, 22, 32, 54, 88, 352] + [28])
+    print([3] * 14 + [1, 2, 2, 2, 2, 2, 1] + [8, 4, 6, 10, 20, 28, 48, 80, 320] + [16])
 PY
 "$BIN" sample "$space" $profile -n 10 --seed 7 >>"$runs/archs.txt"
 cp "$runs/archs.txt" "$out/archs.txt"
@@ -61,7 +85,7 @@ now() { date +%s%N; }
 elapsed() { echo $((($(now) - $1) / 1000000000)); }
 
 train_variant() {  # variant -> rows on stdout
-  local variant=$1 search=ofa_sandwich extra="--set supernet.epochs=$epochs"
+  local variant=$1 search=$sandwich_search extra="--set supernet.epochs=$epochs"
   case $variant in
   progressive_shrinking) search=ofa_shrinking extra="$extra --set supernet.phases=$phases" ;;
   uniform) extra="$extra --set supernet.sampler=uniform" ;;
@@ -100,7 +124,7 @@ standalone() {  # rows appended to $1, skipping the children already there (a re
       continue
     fi
     start=$(now)
-    "$BIN" retrain "$space" --search ofa_sandwich $profile --set data.subset=$((subset / 2)) \
+    "$BIN" retrain "$space" --search "$sandwich_search" $profile --set data.subset=$((subset / 2)) \
       --epochs "$epochs" --seed "$seed" --threads 2 --arch "$arch" --json --out "$runs/alone$child" \
       >"$runs/alone$child.json" 2>/dev/null
     record standalone "$child" standalone "$runs/alone$child.json" "$(elapsed "$start")" >>"$1"
@@ -111,7 +135,7 @@ standalone() {  # rows appended to $1, skipping the children already there (a re
 for variant in $variants; do
   file=$cache/$variant-e$epochs.jsonl
   [ -s "$file" ] && continue
-  echo "elastic: $variant, $epochs epochs" >&2
+  echo "elastic: $space_name, $variant, $epochs epochs" >&2
   if [ "$variant" = standalone ]; then standalone "$file.part"; else train_variant "$variant" >"$file.part"; fi
   mv "$file.part" "$file"
 done

@@ -255,6 +255,16 @@ class NetworkBuilder {
       }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
+    if (out.size() > 1 && out.front() == 0) {
+      // Depth d runs the stage's first d blocks: at 0 not even the first, which strides and sets
+      // the width, so the layers after the stage would see another shape (OFA: never drop it).
+      diags_.report(Kind::ValueOutOfRange, s.depth->range,
+                    fmt::format("the depth choice [{}] includes 0", fmt::join(out, ", ")));
+      diags_.note(
+          "a depth keeps the stage's first blocks and drops the last ones; the first block always runs, so the "
+          "smallest depth is 1");
+      return std::nullopt;
+    }
     return out;
   }
 

@@ -302,24 +302,27 @@ Mask Mask::of_arch(const Program& p, const Arch& a) {
   return m;
 }
 
-int deepest_depth(const Program& program, const Mask& mask, int group) {
-  const Stage& st = program.network->stages[static_cast<std::size_t>(program.network->depth_groups[group])];
-  const auto size = static_cast<int>(st.depths.size());
-  if (mask.depths.empty()) return size - 1;
-  const std::vector<bool>& on = mask.depths[static_cast<std::size_t>(group)];
-  for (int k = size; k-- > 0;)
-    if (on[static_cast<std::size_t>(k)]) return k;
+namespace {
+
+// The last index of `size` that row `group` of `rows` leaves on (all of them without rows), or -1.
+int last_on(const std::vector<std::vector<bool>>& rows, int group, std::size_t size) {
+  if (rows.empty()) return static_cast<int>(size) - 1;
+  const std::vector<bool>& on = rows[static_cast<std::size_t>(group)];
+  for (std::size_t k = size; k-- > 0;)
+    if (on[k]) return static_cast<int>(k);
   return -1;
 }
 
+}  // namespace
+
+int deepest_depth(const Program& program, const Mask& mask, int group) {
+  const Network& n = *program.network;
+  return last_on(mask.depths, group, n.stages[static_cast<std::size_t>(n.depth_groups[group])].depths.size());
+}
+
 int widest_width(const Program& program, const Mask& mask, int group) {
-  const Stage& st = program.network->stages[static_cast<std::size_t>(program.network->width_groups[group])];
-  const auto size = static_cast<int>(st.widths.size());
-  if (mask.widths.empty()) return size - 1;
-  const std::vector<bool>& on = mask.widths[static_cast<std::size_t>(group)];
-  for (int k = size; k-- > 0;)
-    if (on[static_cast<std::size_t>(k)]) return k;
-  return -1;
+  const Network& n = *program.network;
+  return last_on(mask.widths, group, n.stages[static_cast<std::size_t>(n.width_groups[group])].widths.size());
 }
 
 bool holds(const Program& p, const Mask& m, const Arch& a) {

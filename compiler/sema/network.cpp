@@ -223,9 +223,11 @@ class NetworkBuilder {
     net_.auxiliary = std::move(a);
   }
 
-  std::optional<std::vector<std::int64_t>> depths(const ast::NetStmt& s) {
-    if (!s.depth) return std::vector<std::int64_t>{1};
-    auto v = ev_.eval(*s.depth, env_);
+  // A stage's `noun` (depth, width): an integer or a list of them (a choice), each within
+  // [lo, hi]; sorted, without repeats. `example` shows a list.
+  std::optional<std::vector<std::int64_t>> stage_choice(const ast::Expr& e, std::string_view noun,
+                                                        std::string_view example, std::int64_t lo, std::int64_t hi) {
+    auto v = ev_.eval(e, env_);
     if (!v) return std::nullopt;
     std::vector<std::int64_t> out;
     if (v->kind == Value::Kind::Int)
@@ -233,33 +235,39 @@ class NetworkBuilder {
     else if (v->kind == Value::Kind::List) {
       for (const Value& x : v->list) {
         if (x.kind != Value::Kind::Int) {
-          diags_.report(Kind::TypeMismatch, s.depth->range, "a depth choice lists integers, e.g. [2, 3, 4]");
+          diags_.report(Kind::TypeMismatch, e.range, fmt::format("a {} choice lists integers, e.g. {}", noun, example));
           return std::nullopt;
         }
         out.push_back(x.i);
       }
     } else {
-      diags_.report(Kind::TypeMismatch, s.depth->range,
-                    fmt::format("a stage depth is an integer or a list of integers, got {}", kind_word(v->kind)));
+      diags_.report(Kind::TypeMismatch, e.range,
+                    fmt::format("a stage {} is an integer or a list of integers, got {}", noun, kind_word(v->kind)));
       return std::nullopt;
     }
     if (out.empty()) {
-      diags_.report(Kind::EmptyChoice, s.depth->range, "the depth choice is empty");
+      diags_.report(Kind::EmptyChoice, e.range, fmt::format("the {} choice is empty", noun));
       return std::nullopt;
     }
-    for (std::int64_t d : out)
-      if (d < 0 || d > 1000) {
-        diags_.report(Kind::ValueOutOfRange, s.depth->range,
-                      fmt::format("a stage depth must be between 0 and 1000, got {}", d));
+    for (std::int64_t x : out)
+      if (x < lo || x > hi) {
+        diags_.report(Kind::ValueOutOfRange, e.range,
+                      fmt::format("a stage {} must be between {} and {}, got {}", noun, lo, hi, x));
         return std::nullopt;
       }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
-    if (out.size() > 1 && out.front() == 0) {
+    return out;
+  }
+
+  std::optional<std::vector<std::int64_t>> depths(const ast::NetStmt& s) {
+    if (!s.depth) return std::vector<std::int64_t>{1};
+    auto out = stage_choice(*s.depth, "depth", "[2, 3, 4]", 0, 1000);
+    if (out && out->size() > 1 && out->front() == 0) {
       // Depth d runs the stage's first d blocks: at 0 not even the first, which strides and sets
       // the width, so the layers after the stage would see another shape (OFA: never drop it).
       diags_.report(Kind::ValueOutOfRange, s.depth->range,
-                    fmt::format("the depth choice [{}] includes 0", fmt::join(out, ", ")));
+                    fmt::format("the depth choice [{}] includes 0", fmt::join(*out, ", ")));
       diags_.note(
           "a depth keeps the stage's first blocks and drops the last ones; the first block always runs, so the "
           "smallest depth is 1");
@@ -268,39 +276,9 @@ class NetworkBuilder {
     return out;
   }
 
-  // `width 24`, or an elastic width `width [16, 24]` (BigNAS): the widths, increasing.
+  // `width 24`, or an elastic width `width [16, 24]` (BigNAS).
   std::optional<std::vector<std::int64_t>> widths(const ast::NetStmt& s) {
-    auto v = ev_.eval(*s.width, env_);
-    if (!v) return std::nullopt;
-    std::vector<std::int64_t> out;
-    if (v->kind == Value::Kind::Int)
-      out.push_back(v->i);
-    else if (v->kind == Value::Kind::List) {
-      for (const Value& x : v->list) {
-        if (x.kind != Value::Kind::Int) {
-          diags_.report(Kind::TypeMismatch, s.width->range, "an elastic width lists integers, e.g. [16, 24]");
-          return std::nullopt;
-        }
-        out.push_back(x.i);
-      }
-    } else {
-      diags_.report(Kind::TypeMismatch, s.width->range,
-                    fmt::format("a stage width is an integer or a list of integers, got {}", kind_word(v->kind)));
-      return std::nullopt;
-    }
-    if (out.empty()) {
-      diags_.report(Kind::EmptyChoice, s.width->range, "the width choice is empty");
-      return std::nullopt;
-    }
-    for (std::int64_t w : out)
-      if (w < 1 || w > (1 << 20)) {
-        diags_.report(Kind::ValueOutOfRange, s.width->range,
-                      fmt::format("a stage width must be between 1 and {}, got {}", 1 << 20, w));
-        return std::nullopt;
-      }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return stage_choice(*s.width, "width", "[16, 24]", 1, 1 << 20);
   }
 
   void stage(const ast::NetStmt& s) {

@@ -248,14 +248,6 @@ SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir
   return child;
 }
 
-Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<int>& keep) {
-  Mask m = parent;
-  auto& row = m.cells[group][edge];
-  for (std::size_t k = 0; k < row.size(); ++k)
-    row[k] = row[k] && std::find(keep.begin(), keep.end(), static_cast<int>(k)) != keep.end();
-  return m;
-}
-
 std::vector<Mask> exhaustive_children(const ir::SplitSites& sites, const Mask& parent, int site) {
   std::vector<Mask> out;
   for (int v : sites.kept(parent, site)) out.push_back(sites.restrict(parent, site, {v}));
@@ -268,13 +260,13 @@ std::vector<Mask> partition_children(const ir::SplitSites& sites, const Mask& pa
   return out;
 }
 
-std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::vector<int>& edges,
+std::vector<Mask> hierarchy_children(const ir::SplitSites& sites, const Mask& parent, const std::vector<int>& edges,
                                      const std::vector<Partition>& partitions) {
   std::vector<Mask> out{parent};
   for (std::size_t i = 0; i < edges.size(); ++i) {
     std::vector<Mask> next;
     for (const Mask& m : out)
-      for (const auto& g : partitions[i].groups) next.push_back(restrict_edge(m, group, edges[i], g));
+      for (const auto& g : partitions[i].groups) next.push_back(sites.restrict(m, edges[i], g));
     out.swap(next);
   }
   return out;

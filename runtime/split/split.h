@@ -89,15 +89,13 @@ Partition best_partition(const torch::Tensor& similarity, const std::vector<int>
 SupernetState make_child(const SupernetState& parent, const Mask& mask, const ir::SupernetPlan& plan, bool restart,
                          std::uint64_t seed);
 
-/// `parent`'s mask with edge `edge` of cell group `group` restricted to `keep`.
-Mask restrict_edge(const Mask& parent, int group, int edge, const std::vector<int>& keep);
-
 /// Children masks of each strategy: exhaustive (one per value `parent` keeps on the site: an
 /// edge's candidate, an elastic dimension's value), a partition (one per group of values), and a
-/// hierarchy of cell edges (every combination of one group per edge).
+/// hierarchy of cell edges (every combination of one group per edge; `edges` are sites of `sites`,
+/// a cell's edges).
 std::vector<Mask> exhaustive_children(const ir::SplitSites& sites, const Mask& parent, int site);
 std::vector<Mask> partition_children(const ir::SplitSites& sites, const Mask& parent, int site, const Partition& p);
-std::vector<Mask> hierarchy_children(const Mask& parent, int group, const std::vector<int>& edges,
+std::vector<Mask> hierarchy_children(const ir::SplitSites& sites, const Mask& parent, const std::vector<int>& edges,
                                      const std::vector<Partition>& partitions);
 
 /// HEP-NAS's search-space mutual distillation loss of a child:

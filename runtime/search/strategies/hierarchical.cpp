@@ -32,7 +32,7 @@ class Hierarchical final : public Strategy {
         split.push_back(m.second);
       }
       std::vector<Mask> masks = ctx.holding_masks(
-          current, hierarchy_children(ctx.node(current).state.net->mask(), ctx.group(), edges, parts));
+          current, hierarchy_children(ctx.sites(), ctx.node(current).state.net->mask(), edges, parts));
       std::vector<int> kids;
       for (const Mask& m : masks) kids.push_back(ctx.add_child(current, m, schedule.reinit(k), "hierarchical", split));
       ctx.log(fmt::format("node {}: hierarchy {} ({} edges) split into {} sub-supernets", current, k, edges.size(),

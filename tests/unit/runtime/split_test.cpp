@@ -42,6 +42,11 @@ Trained trained_supernet(const std::shared_ptr<const ir::Program>& program, cons
   return t;
 }
 
+// `mask` with the first edge of the first cell type keeping only the candidates `keep`.
+Mask first_edge_keeping(const ir::Program& p, const Mask& mask, const std::vector<int>& keep) {
+  return ir::SplitSites(p, p.cells[0].props().name).restrict(mask, 0, keep);
+}
+
 TEST(Split, CosineSimilarityOfConstructedGradients) {
   torch::Tensor s = cosine_similarity_matrix(
       {torch::tensor({1.0, 0.0}), torch::tensor({2.0, 0.0}), torch::tensor({0.0, 3.0}), torch::tensor({-1.0, 0.0})});
@@ -96,10 +101,10 @@ TEST(Split, ChildrenPerStrategyOnNb201) {
   const auto& h = p->cells[0].hierarchies;
   std::vector<std::size_t> counts;
   for (const auto& edges : h)
-    counts.push_back(hierarchy_children(full, 0, edges, std::vector<Partition>(edges.size(), two)).size());
+    counts.push_back(hierarchy_children(sites, full, edges, std::vector<Partition>(edges.size(), two)).size());
   EXPECT_EQ(counts, (std::vector<std::size_t>{2, 4, 8}));
   // Each child enables a different combination; together they cover the parent's space.
-  auto children = hierarchy_children(full, 0, h[2], std::vector<Partition>(3, two));
+  auto children = hierarchy_children(sites, full, h[2], std::vector<Partition>(3, two));
   for (std::size_t i = 0; i < children.size(); ++i)
     for (std::size_t j = i + 1; j < children.size(); ++j) EXPECT_FALSE(children[i] == children[j]);
 }
@@ -130,7 +135,7 @@ TEST(Split, DistillationLossMatchesAHandComputation) {
 TEST(Split, ChildrenInheritWeightsStatisticsAndOptimizerState) {
   auto p = nb201_tiny();
   auto [data, plan, parent] = trained_supernet(p, "darts", 4, 2);
-  Mask narrow = restrict_edge(Mask::full(*p), 0, 0, {1, 3});  // drops nor_conv_1x1 and its weights
+  Mask narrow = first_edge_keeping(*p, Mask::full(*p), {1, 3});  // drops nor_conv_1x1 and its weights
   SupernetState child = make_child(parent, narrow, plan, /*restart=*/false, 9);
   EXPECT_EQ(child.epoch, 2);
   auto pp = parent.net->named_parameters(), cp = child.net->named_parameters();
@@ -168,7 +173,7 @@ TEST(Split, RestartedLeavesLearnArchitectureWeightsAfterTheWarmUp) {
   train_supernet(parent, plan.supernet, schedule, data, 1, 2, {}, {});
   EXPECT_TRUE(torch::equal(parent.alphas[0], initial)) << "architecture weights learned during the warm-up";
   SupernetState leaf =
-      make_child(parent, restrict_edge(Mask::full(*p), 0, 0, {1, 3}), plan.supernet, schedule.reinit(0), 9);
+      make_child(parent, first_edge_keeping(*p, Mask::full(*p), {1, 3}), plan.supernet, schedule.reinit(0), 9);
   const torch::Tensor fresh = leaf.alphas[0].clone();
   double first_lr = 0;
   train_supernet(leaf, plan.supernet, schedule, data, 1, 3,
@@ -224,8 +229,8 @@ TEST(Split, SiblingTeachersRunPathsOfTheirOwnInsideTheirMasks) {
   SearchContext ctx(p, plan, data, SearchOptions{});
   ctx.start();
   const Mask full = Mask::full(*p);
-  const int a = ctx.add_child(0, restrict_edge(full, 0, 0, {0, 1}), false, "test", {});
-  const int b = ctx.add_child(0, restrict_edge(full, 0, 0, {2, 3, 4}), false, "test", {});
+  const int a = ctx.add_child(0, first_edge_keeping(*p, full, {0, 1}), false, "test", {});
+  const int b = ctx.add_child(0, first_edge_keeping(*p, full, {2, 3, 4}), false, "test", {});
   const TrainingMethod& method = method_of(plan.supernet);
   const Mixing student = method.step_mixing(ctx.node(a).state, plan.supernet, Step::Weights, 11, 1.0);
   const Mixing from_parent = ctx.teacher_path(0, a, student, 5);

@@ -106,10 +106,8 @@ std::vector<Primitive> make_table() {
        "MobileNetV3 inverted residual as Once-for-All builds it: 1x1 expand to make_divisible(in*e, 8) (none at e = "
        "1), BN, act; kxk depthwise, BN, act; squeeze-and-excitation with `se`; 1x1 project, BN; identity shortcut at "
        "stride 1 and equal widths; act is ReLU, h-swish with `hswish` or swish with `swish`. `k` and `e` may be lists: "
-       "an "
-       "elastic layer, "
-       "whose smaller kernels are the largest's centre through OFA's learnt transformation (`transform`) or as they "
-       "are (BigNAS)",
+       "an elastic layer, whose smaller kernels are the largest's centre through OFA's learnt transformation "
+       "(`transform`) or as they are (BigNAS)",
        {elastic(odd(int_param("k", std::nullopt))), elastic(int_param("e", std::nullopt)), out_param(),
         int_param("stride", 1), bool_param("se", false), bool_param("hswish", false), bool_param("swish", false),
         bool_param("transform", true)},

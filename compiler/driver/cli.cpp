@@ -514,7 +514,7 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   stats->add_option("--warmups", warmups, "--latency: untimed forward passes before them (default 5)")
       ->check(CLI::Range(0, 100000));
-  stats->add_option("--threads", threads, "--latency: CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+  stats->add_option("--threads", threads, "--latency: CPU threads to time on (default: 1)")->check(CLI::Range(1, 1024));
 
   try {
     app.parse(argc, argv);

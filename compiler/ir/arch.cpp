@@ -730,10 +730,33 @@ std::variant<Arch, std::string> decode_elastic(const Program& p, const std::vect
   return a;
 }
 
+namespace {
+
+// Published architectures by the names their papers' code gives them (quark0/darts
+// cnn/genotypes.py), so that `--arch DARTS_V2` reproduces the counts the docs quote.
+constexpr std::pair<std::string_view, std::string_view> kPublishedGenotypes[] = {
+    {"DARTS_V1",
+     "Genotype(normal=[('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+     "('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2)], normal_concat=[2, 3, 4, "
+     "5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), "
+     "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, "
+     "5])"},
+    {"DARTS_V2",
+     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+     "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, "
+     "5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+     "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, "
+     "5])"},
+};
+
+}  // namespace
+
 std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view text) {
   if (!p.network) return std::string("the file has no network");
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  for (const auto& [name, genotype] : kPublishedGenotypes)
+    if (text == name) text = genotype;
   std::variant<Arch, std::string> r;
   if (text.starts_with("|"))
     r = parse_nb201(p, text);
@@ -745,8 +768,8 @@ std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view te
     r = parse_flat(p, text);
   else
     return std::string(
-        "an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...), a JSON object or, for an elastic "
-        "space, its flat encoding [3, 5, ...]");
+        "an architecture is an NB201 string (|op~0|+...), a DARTS Genotype(...) or a published one's name (DARTS_V1, "
+        "DARTS_V2), a JSON object or, for an elastic space, its flat encoding [3, 5, ...]");
   if (auto* a = std::get_if<Arch>(&r))
     if (auto err = check_arch(p, *a)) return *err;
   return r;

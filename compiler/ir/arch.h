@@ -90,9 +90,10 @@ nlohmann::json to_json(const Program& program, const Arch& arch);
 /// The most specific form the program supports.
 std::string to_text(const Program& program, const Arch& arch);
 
-/// Parses an architecture in any of the three forms (recognised by its first character), or an
-/// elastic space's flat encoding `[3, 5, ..., 2, 4]` optionally followed by the resolution in
-/// pixels (required when the network has several), and checks it against the space. Returns
+/// Parses an architecture in any of the three forms (recognised by its first character), a
+/// published genotype's name (`DARTS_V1`, `DARTS_V2`), or an elastic space's flat encoding
+/// `[3, 5, ..., 2, 4]` optionally followed by the resolution in pixels (required when the network
+/// has several), and checks it against the space. Returns
 /// the architecture or a one-line error.
 std::variant<Arch, std::string> parse_arch(const Program& program, std::string_view text);
 

@@ -151,7 +151,10 @@ nlohmann::json plan_json(const SearchPlan& s) {
         {"population", s.specialize.population},
         {"sample_size", s.specialize.sample_size},
         {"inner_evaluations", s.specialize.inner_evaluations},
-        {"latency_batch", s.specialize.latency_batch}}},
+        {"latency_batch", s.specialize.latency_batch},
+        {"initial", word(s.specialize.initial)},
+        {"resolution", s.specialize.resolution},
+        {"search_resolution", s.specialize.search_resolution}}},
       {"smoke", smoke},
   };
 }

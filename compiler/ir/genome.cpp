@@ -14,13 +14,14 @@ namespace {
 // One decision of the network, with the values it can take. Decisions with one value are kept
 // here (decoding still has to fill them in) but get no gene.
 struct Slot {
-  enum class Kind { Select, Edge, NodeOp, Combine, Layer, Depth, Width, Resolution } kind;
+  enum class Kind { Select, Edge, NodeOp, Combine, Layer, ElasticDim, Depth, Width, Resolution } kind;
   int group = 0;            // cell group, layer group, depth group or width group
   int node = -1;            // Select, NodeOp, Combine: the node; Edge: its target
   int edge = -1;            // Edge
   std::vector<int> values;  // Edge: candidate per value (-1: absent); Select: unused
   int cardinality = 1;
   std::string name;
+  int stride = 1;  // ElasticDim: its value's weight in the layer's choice index
 };
 
 // A selected edge runs a real operation (sema and check_arch refuse `none` there).
@@ -31,7 +32,7 @@ std::vector<int> real_candidates(const Cell& c, int e) {
   return out;
 }
 
-std::vector<Slot> layout(const Program& p) {
+std::vector<Slot> layout(const Program& p, const GenomeOptions& options) {
   const Network& n = *p.network;
   std::vector<Slot> slots;
   for (std::size_t g = 0; g < n.cell_groups.size(); ++g) {
@@ -74,10 +75,32 @@ std::vector<Slot> layout(const Program& p) {
                          fmt::format("{}node {}.combine", prefix, v)});
     }
   }
+  std::size_t dimensions = 0;
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
     const Unit& u = n.units[n.layer_groups[l]];
-    slots.push_back({Slot::Kind::Layer, static_cast<int>(l), -1, -1, {}, static_cast<int>(u.choices.size()), u.name});
+    dimensions = std::max(dimensions, u.elastic.size());
+    if (u.elastic.empty())
+      slots.push_back({Slot::Kind::Layer, static_cast<int>(l), -1, -1, {}, static_cast<int>(u.choices.size()), u.name});
   }
+  // An elastic layer's candidates are its dimensions' combinations, the first varying slowest
+  // (ir.h, Unit::elastic): a dimension's value weighs the product of the later ones' sizes.
+  for (std::size_t d = 0; d < dimensions; ++d)
+    for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
+      const Unit& u = n.units[n.layer_groups[l]];
+      if (u.elastic.size() <= d) continue;
+      int stride = 1;
+      for (std::size_t later = d + 1; later < u.elastic.size(); ++later)
+        stride *= static_cast<int>(u.elastic[later].values.size());
+      Slot s{Slot::Kind::ElasticDim,
+             static_cast<int>(l),
+             static_cast<int>(d),
+             -1,
+             {},
+             static_cast<int>(u.elastic[d].values.size()),
+             u.name + "." + u.elastic[d].param};
+      s.stride = stride;
+      slots.push_back(std::move(s));
+    }
   for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
     slots.push_back({Slot::Kind::Depth,
                      static_cast<int>(d),
@@ -94,8 +117,8 @@ std::vector<Slot> layout(const Program& p) {
                      {},
                      static_cast<int>(n.stages[n.width_groups[w]].widths.size()),
                      fmt::format("width.stage {}", n.width_groups[w])});
-  slots.push_back(
-      {Slot::Kind::Resolution, 0, -1, -1, {}, std::max<int>(1, static_cast<int>(n.resolutions.size())), "resolution"});
+  const int resolutions = options.fixed_resolution >= 0 ? 1 : std::max<int>(1, static_cast<int>(n.resolutions.size()));
+  slots.push_back({Slot::Kind::Resolution, 0, -1, -1, {}, resolutions, "resolution"});
   return slots;
 }
 
@@ -112,17 +135,17 @@ int position(const std::vector<int>& values, int value) {
 
 }  // namespace
 
-std::vector<Gene> genes(const Program& program) {
+std::vector<Gene> genes(const Program& program, const GenomeOptions& options) {
   std::vector<Gene> out;
-  for (const Slot& s : layout(program))
+  for (const Slot& s : layout(program, options))
     if (s.cardinality > 1) out.push_back({s.name, s.cardinality});
   return out;
 }
 
-std::vector<int> encode(const Program& program, const Arch& arch) {
+std::vector<int> encode(const Program& program, const Arch& arch, const GenomeOptions& options) {
   const Network& n = *program.network;
   std::vector<int> genome;
-  for (const Slot& s : layout(program)) {
+  for (const Slot& s : layout(program, options)) {
     int value = 0;
     switch (s.kind) {
       case Slot::Kind::Select: {
@@ -141,6 +164,9 @@ std::vector<int> encode(const Program& program, const Arch& arch) {
       case Slot::Kind::Layer:
         value = unit_runs(program, n.layer_groups[s.group], arch) ? arch.layers[s.group] : 0;
         break;
+      case Slot::Kind::ElasticDim:
+        value = unit_runs(program, n.layer_groups[s.group], arch) ? arch.layers[s.group] / s.stride % s.cardinality : 0;
+        break;
       case Slot::Kind::Depth: value = arch.depths[s.group]; break;
       case Slot::Kind::Width: value = arch.widths[s.group]; break;
       case Slot::Kind::Resolution: value = arch.resolution; break;
@@ -150,9 +176,9 @@ std::vector<int> encode(const Program& program, const Arch& arch) {
   return genome;
 }
 
-Arch decode(const Program& program, const std::vector<int>& genome) {
+Arch decode(const Program& program, const std::vector<int>& genome, const GenomeOptions& options) {
   const Network& n = *program.network;
-  std::vector<Slot> slots = layout(program);
+  std::vector<Slot> slots = layout(program, options);
   Arch a;
   for (const CellGroup& g : n.cell_groups) {
     const Cell& c = program.cells[g.cell];
@@ -189,9 +215,12 @@ Arch decode(const Program& program, const std::vector<int>& genome) {
       case Slot::Kind::NodeOp: a.cells[s.group].node_op[s.node] = value; break;
       case Slot::Kind::Combine: a.cells[s.group].node_combine[s.node] = value; break;
       case Slot::Kind::Layer: a.layers[s.group] = value; break;
+      case Slot::Kind::ElasticDim: a.layers[s.group] += value * s.stride; break;
       case Slot::Kind::Depth: a.depths[s.group] = value; break;
       case Slot::Kind::Width: a.widths[s.group] = value; break;
-      case Slot::Kind::Resolution: a.resolution = value; break;
+      case Slot::Kind::Resolution:
+        a.resolution = options.fixed_resolution >= 0 ? options.fixed_resolution : value;
+        break;
     }
   }
   if (next != genome.size())
@@ -201,8 +230,8 @@ Arch decode(const Program& program, const std::vector<int>& genome) {
   return a;
 }
 
-std::optional<Arch> decode_valid(const Program& program, const std::vector<int>& genome) {
-  Arch a = decode(program, genome);
+std::optional<Arch> decode_valid(const Program& program, const std::vector<int>& genome, const GenomeOptions& options) {
+  Arch a = decode(program, genome, options);
   if (check_arch(program, a)) return std::nullopt;
   return a;
 }

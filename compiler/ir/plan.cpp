@@ -113,6 +113,15 @@ bool split_points_apply(const SplitPlan& split) {
          split.restart != Restart::None;
 }
 
+std::int64_t specialize_inner_evaluations(const SpecializePlan& plan, const Program& program) {
+  if (plan.inner_evaluations > 0) return plan.inner_evaluations;
+  // DyNAS-T's supernetwork registry: 20,000 for OFA's MobileNetV3 (and ProxylessNAS), 5,000 for
+  // OFA's ResNet-50; a space of elastic layers is OFA's kind.
+  const bool elastic = program.network && std::any_of(program.network->units.begin(), program.network->units.end(),
+                                                      [](const Unit& u) { return !u.elastic.empty(); });
+  return elastic ? 20'000 : 5'000;
+}
+
 SearchPlan plan_of(const Program& program) {
   if (program.search) return *program.search;
   if (program.default_plan) return *program.default_plan;

@@ -41,6 +41,9 @@ enum class BinaryGates { One, Two };
 enum class LatencySource { None, Measured, Macs };
 /// How `cella specialize` searches (runtime/specialize/tactics.h).
 enum class SpecializeTactic { Random, Evolution, Nsga2, Linas };
+/// How `cella specialize` draws random architectures (first populations, LINAS's first batch and
+/// top-ups): every gene uniformly (DyNAS-T), or uniformly over the space's architectures.
+enum class SpecializeInitial { Genes, Architectures };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -55,6 +58,7 @@ inline constexpr std::array<std::string_view, 4> kDistillWords{"smd", "parent", 
 inline constexpr std::array<std::string_view, 2> kRoundsWords{"sequential", "simultaneous"};
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 inline constexpr std::array<std::string_view, 4> kSpecializeTacticWords{"random", "evolution", "nsga2", "linas"};
+inline constexpr std::array<std::string_view, 2> kSpecializeInitialWords{"genes", "architectures"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
 inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",
@@ -74,6 +78,7 @@ constexpr std::span<const std::string_view> words_of(Rounds) { return kRoundsWor
 constexpr std::span<const std::string_view> words_of(Restart) { return kRestartWords; }
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
 constexpr std::span<const std::string_view> words_of(SpecializeTactic) { return kSpecializeTacticWords; }
+constexpr std::span<const std::string_view> words_of(SpecializeInitial) { return kSpecializeInitialWords; }
 
 /// The plan words of enum E, in enumerator order.
 template <class E>
@@ -228,8 +233,15 @@ struct SpecializePlan {
   std::int64_t budget = 250;
   std::int64_t population = 50;
   std::int64_t sample_size = 10;
-  std::int64_t inner_evaluations = 5000;
+  /// 0: DyNAS-T's for the space, 20,000 with elastic layers (its OFA-MobileNetV3 figure), else
+  /// 5,000 (specialize_inner_evaluations).
+  std::int64_t inner_evaluations = 0;
   std::int64_t latency_batch = 1;
+  SpecializeInitial initial = SpecializeInitial::Genes;
+  /// The input resolution (pixels) every architecture is measured at; 0: the network's largest
+  /// (DyNAS-T evaluates OFA at 224). Ignored with search_resolution.
+  std::int64_t resolution = 0;
+  bool search_resolution = false;  ///< a gene for the resolution (OFA's own evolution searches it)
 };
 
 struct SearchPlan {
@@ -265,6 +277,8 @@ bool split_points_apply(const SplitPlan& split);
 struct Program;
 /// The program's plan, or the default plan when the file has no search block.
 SearchPlan plan_of(const Program& program);
+/// What `inner_evaluations` 0 stands for on `program`'s space (DyNAS-T's figures).
+std::int64_t specialize_inner_evaluations(const SpecializePlan& plan, const Program& program);
 
 /// One row of datasets.def.
 struct DataSet {

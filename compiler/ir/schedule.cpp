@@ -159,9 +159,14 @@ bool Schedule::fresh_at(std::int64_t epoch) const {
 }
 
 double Schedule::lr(std::int64_t epoch) const {
-  const double lr0 = lr0_ * (phases_.empty() ? 1.0 : phase_at(epoch).lr_scale);
+  // A phase that starts at a fraction of the plan's rate (progressive shrinking's) ends at the
+  // same fraction of its floor: with the floor absolute, a phase whose start lies below it
+  // would see its rate rise (OFA's cosine ends at 0 in every phase).
+  const double scale = phases_.empty() ? 1.0 : phase_at(epoch).lr_scale;
+  LrSchedule scaled = lr_schedule_;
+  scaled.min_lr *= scale;
   Segment s = segment_at(epoch);
-  return scheduled_lr(lr_schedule_, lr0, epoch - s.begin, s.length);
+  return scheduled_lr(scaled, lr0_ * scale, epoch - s.begin, s.length);
 }
 
 double Schedule::tau(std::int64_t epoch) const {
@@ -253,8 +258,9 @@ std::string phase_name(const Phase& p) {
 
 }  // namespace
 
-std::string schedule_text(const Program& program) {
-  const SearchPlan plan = plan_of(program);
+std::string schedule_text(const Program& program) { return schedule_text(program, plan_of(program)); }
+
+std::string schedule_text(const Program& program, const SearchPlan& plan) {
   const Schedule s(plan);
   const SupernetPlan& sn = plan.supernet;
   const bool weights = is_weights_method(sn.method);

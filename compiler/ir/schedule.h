@@ -121,5 +121,7 @@ double cosine_lr(double lr, double min_lr, std::int64_t epoch, std::int64_t leng
 /// `cella show --emit schedule`: the resolved plan epoch by epoch (which nodes train, the
 /// learning rate, architecture steps, distillation), with a header saying what it follows.
 std::string schedule_text(const Program& program);
+/// The same for `plan` as a run changed it (`--smoke` shrinks the program's plan).
+std::string schedule_text(const Program& program, const SearchPlan& plan);
 
 }  // namespace cella::ir

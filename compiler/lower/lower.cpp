@@ -138,12 +138,17 @@ class Lowering {
       } else {
         lu.out_size = s_p;
         c_out = width_of(u);
+        // Candidates of a supernet's choice layer are mixed, so their batch norms have no
+        // weights (as DARTS'); a layer with one candidate (a stage whose only choice is its width,
+        // as BigNAS's stem, MB1, MB2 and last convolution) mixes nothing and keeps them, as BigNAS
+        // trains them.
+        const bool affine = !supernet_ || u.choices.size() == 1;
         for (std::size_t k = 0; k < u.choices.size(); ++k) {
           std::optional<Module> m;
           if (mask_.layers[u.group][k]) {
             std::string name = lu.name + "/" + module_key(u.choices[k].name);
             m = module(Role::LayerCandidate, name, name, static_cast<int>(i), u.group, -1, static_cast<int>(k),
-                       ir::at_width(u.choices[k], u.out.channels, c_out), c_p, s_p, !supernet_);
+                       ir::at_width(u.choices[k], u.out.channels, c_out), c_p, s_p, affine);
             lu.out_size = m->out_size;
           }
           lu.choices.push_back(std::move(m));

@@ -715,6 +715,15 @@ class SearchBuilder {
           "`epochs`, e.g. `phases [4, 4, 1, 4, 1, 4]` for 18 (OFA's proportions, shortened)");
       return false;
     }
+    // The first phase trains the teacher every later phase distils from; OFA's is pretrained.
+    // Without it the children would learn from an untrained network's logits.
+    if (phases.front() == 0 && plan_.supernet.elastic.kd_ratio > 0) {
+      diags_.report(Kind::InvalidSchedule, range_of("supernet.phases"),
+                    "the first phase trains the full network that every later phase distils from, and it has 0 "
+                    "epochs: the children would learn from an untrained teacher");
+      diags_.note("give the first phase epochs, or set `kd_ratio 0` to train without distillation");
+      return false;
+    }
     return true;
   }
 

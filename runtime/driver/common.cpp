@@ -3,6 +3,7 @@
 
 #include "runtime/distributed/distributed.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -210,6 +211,24 @@ void warn_if_resume_differs(const RunConfig& cfg, const Options& o) {
         cfg.libtorch, libtorch_version());
 }
 
+std::string expect_kind(const RunDir& run, std::initializer_list<std::string_view> kinds, std::string_view command) {
+  std::string kind;
+  try {
+    kind = run_kind(run);
+  } catch (const std::runtime_error& e) {
+    throw Failure(kInvalid, e.what());
+  }
+  if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) return kind;
+  std::vector<std::string> wanted;
+  for (std::string_view k : kinds) wanted.push_back(fmt::format("`cella {}`", k));
+  // Runs that train can be continued; retrain and extract runs are finished when they exist.
+  const bool continues = kind == "train" || kind == "search" || kind == "specialize";
+  throw Failure(
+      kUsage,
+      fmt::format("{} is a `cella {}` run; {} takes a {} run{}", run.path(), kind, command, fmt::join(wanted, " or "),
+                  continues ? fmt::format("; `cella {} --resume {}` continues it", kind, run.path()) : ""));
+}
+
 RunConfig read_config(const RunDir& run, const Options& o) {
   RunConfig cfg = RunConfig::read(run);
   load_recorded_plugins(run, cfg, o);
@@ -249,6 +268,16 @@ Rebuilt rebuild(const RunDir& run, const Options& o) {
                 /*warnings=*/false);
   r.program = std::make_shared<const ir::Program>(*r.c->program);
   return r;
+}
+
+void keep_metrics_until(const RunDir& run, std::int64_t epoch) {
+  if (!run.exists("metrics.jsonl")) return;
+  std::stringstream in(run.read("metrics.jsonl")), kept;
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("epoch", std::int64_t{0}) <= epoch) kept << line << "\n";
+  }
+  run.write("metrics.jsonl", kept.str());
 }
 
 // What to do about a damaged checkpoint, after the one-line error that names it.
@@ -324,12 +353,35 @@ SupernetState trained_supernet(const Opened& o, const RunDir& run) {
 }
 
 SplitTree read_tree(const RunDir& run) {
+  if (!run.exists("tree.json"))
+    throw Failure(kInvalid, fmt::format("{}: no such file: the search has not finished (or the file was deleted); "
+                                        "`cella search --resume {}` finishes it and writes the tree",
+                                        run.file("tree.json"), run.path()));
   try {
     return SplitTree::read(run.file("tree.json"));
   } catch (const TreeError& e) {
     throw Failure(kInvalid, fmt::format("{}; `cella search --resume {}` after deleting it writes it again", e.what(),
                                         run.path()));
   }
+}
+
+std::optional<SplitTree> tree_of(const RunDir& run, const std::string& kind, int requested) {
+  if (kind == "search") return read_tree(run);
+  if (requested >= 0)
+    throw Failure(kUsage, fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has "
+                                      "sub-supernets)",
+                                      requested, run.path()));
+  return std::nullopt;
+}
+
+SupernetState weights_for(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree,
+                          const ir::Arch& arch, int requested, int& node) {
+  if (!tree) {
+    node = 0;
+    return trained_supernet(o, run);
+  }
+  node = sub_supernet_for(*o.r.program, *tree, arch, requested);
+  return search_node(o, run, *tree, node);
 }
 
 SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id) {

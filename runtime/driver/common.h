@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +63,9 @@ struct Options {
   bool seed_given = false;
   bool samples_given = false;  ///< `--samples` on the command line (a resume keeps the run's otherwise)
   int threads = 0;
+  /// `--threads` on the command line; latency is timed on one thread otherwise
+  /// (runtime/train/latency.h, latency_threads).
+  bool threads_given = false;
   std::string device = "cpu";  ///< `--device`: cpu, cuda, cuda:N (runtime/device)
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
   int node = -1;
@@ -100,6 +106,14 @@ class Printer {
   void operator()(const Progress& p) {
     bool tty = isatty(2);
     auto now = std::chrono::steady_clock::now();
+    if (p.phase == "derive") {
+      // Derivation trains nothing: no loss, throughput or learning rate to show.
+      if (!p.epoch_end && !tty) return;
+      std::cerr << fmt::format("{}[derive] {}/{} architectures evaluated, the best at {:.2f}% validation accuracy{}",
+                               tty ? "\r\033[K" : "", p.step, p.steps, p.valid_accuracy, p.epoch_end ? "\n" : "")
+                << std::flush;
+      return;
+    }
     if (p.epoch_end) {
       std::string line = fmt::format("[{}] epoch {}/{}  loss {:.4f}  train acc {:.2f}%", p.phase, p.epoch, p.epochs,
                                      p.loss, p.accuracy);
@@ -168,6 +182,12 @@ void smoke_plan(ir::SearchPlan& plan, const std::string& data);
 /// directories (`-I` ones and the source's own, absolute), the plugins, the network and search
 /// chosen, the `--set` values and the data options. The command adds what it resolved.
 RunConfig source_config(const Options& o, const std::string& command);
+/// Checks, before anything is read further or written, that `run` is of one of `kinds` (the
+/// commands that make runs: train, search, retrain, extract, specialize); `command` is what the
+/// user typed, for the message. A run of another kind is a usage error (exit 2) that names the
+/// run's kind and, for a run that can be continued, the command that continues it. Returns the
+/// run's kind.
+std::string expect_kind(const RunDir& run, std::initializer_list<std::string_view> kinds, std::string_view command);
 /// A run's configuration, with its plugins loaded (unless the command line names its own).
 RunConfig read_config(const RunDir& run, const Options& o);
 void load_recorded_plugins(const RunDir& run, const RunConfig& cfg, const Options& o);
@@ -185,6 +205,10 @@ struct Rebuilt {
 
 Rebuilt rebuild(const RunDir& run, const Options& o);
 
+/// Rewrites metrics.jsonl with its whole lines of epochs up to `epoch` (a kill between a
+/// checkpoint and its line, or in the middle of a line, leaves more or less than the checkpoint
+/// holds).
+void keep_metrics_until(const RunDir& run, std::int64_t epoch);
 std::string damaged_checkpoint_advice(const std::string& error, const std::string& resume_command);
 void load_train_checkpoint(SupernetState& state, const RunDir& run);
 std::string source_text(const std::string& file);
@@ -205,8 +229,16 @@ Opened open_run(const RunDir& run, const Options& options);
 Opened open_run(Rebuilt rebuilt);
 /// A `cella train` run's supernet, from its checkpoint.
 SupernetState trained_supernet(const Opened& o, const RunDir& run);
-/// A search run's split tree; a damaged one is a Failure naming the file.
+/// A search run's split tree; a missing or damaged one is a Failure naming the file.
 SplitTree read_tree(const RunDir& run);
+/// A search run's split tree (`kind` "search"), or none for a train run, where `--node`
+/// (`requested` >= 0) is a usage error: it has no sub-supernets.
+std::optional<SplitTree> tree_of(const RunDir& run, const std::string& kind, int requested);
+/// The weights that serve `arch`: a train run's supernet, or the sub-supernet of a search run's
+/// `tree` that holds it (`requested`, --node, when given); `node` is set to the sub-supernet's id
+/// (0 for a train run).
+SupernetState weights_for(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree,
+                          const ir::Arch& arch, int requested, int& node);
 /// Sub-supernet `id` of a search run, from its checkpoint.
 SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id);
 /// The sub-supernet whose weights serve `arch`: `requested` (`--node`) when it holds it (a
@@ -215,5 +247,8 @@ int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch
 /// Warns, once, that single paths of a supernet trained as a weighted mixture (DARTS, GDAS,
 /// SNAS) do not compute what they would trained alone.
 void warn_if_mixture_trained(const Opened& opened);
+/// The same for a supernet trained by `plan` (`cella train` and `cella search` say it after the
+/// derived architecture's inherited accuracy).
+void warn_if_mixture_trained(const ir::SupernetPlan& plan);
 
 }  // namespace cella::runtime::cli

@@ -12,7 +12,8 @@ namespace cella::runtime::cli {
 
 namespace fs = std::filesystem;
 
-// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, # comments).
+// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, # comments), or
+// the run's own.
 std::vector<std::string> arch_texts(const Options& o) {
   std::vector<std::string> out = o.archs;
   if (!o.arch_file.empty()) {
@@ -25,7 +26,9 @@ std::vector<std::string> arch_texts(const Options& o) {
       if (!line.empty()) out.push_back(line);
     }
   }
-  if (out.empty()) throw Failure(kUsage, "eval needs --arch A (repeatable) or --archs FILE");
+  // Without either, the run's own architecture (its arch.txt): the one a retrain or extract run
+  // holds, or the one a train or search run derived.
+  if (out.empty()) out.push_back(o.weights);
   return out;
 }
 
@@ -55,8 +58,9 @@ int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch
 // compute what that path would compute trained by itself. On a run of the main job, 60
 // architectures evaluated so came out anti-correlated with their stand-alone accuracies. Said
 // once per command, on stderr, so that the numbers are not taken for a ranking.
-void warn_if_mixture_trained(const Opened& opened) {
-  const ir::SupernetPlan& plan = opened.plan.supernet;
+void warn_if_mixture_trained(const Opened& opened) { warn_if_mixture_trained(opened.plan.supernet); }
+
+void warn_if_mixture_trained(const ir::SupernetPlan& plan) {
   if (method_of(plan).trains_single_paths()) return;
   std::cerr << fmt::format(
       "cella: warning: this supernet was trained with architecture weights ({}): each candidate learned inside a "
@@ -100,6 +104,7 @@ int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, co
 // run the sub-supernet of the split tree that holds each architecture (the deepest one).
 int cmd_eval(Options& o) {
   RunDir run(o.weights, true);
+  expect_kind(run, {"train", "search", "retrain", "extract"}, "`cella eval --weights`");
   std::vector<std::string> texts = arch_texts(o);
   Opened opened = open_run(run, o);
   warn_if_file_differs(o, run);
@@ -111,26 +116,15 @@ int cmd_eval(Options& o) {
       throw Failure(kUsage, fmt::format("--node {}: {} is one network, not a search", o.node, o.weights));
     return eval_retrained(o, opened, run, texts);
   }
-  if (command == "search" && !run.exists("tree.json"))
-    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
-                                        run.path(), run.path()));
   const bool search = command == "search";
-  SplitTree tree;
-  if (search) {
-    tree = read_tree(run);
-  } else if (o.node >= 0) {
-    throw Failure(kUsage,
-                  fmt::format("--node {}: {} has no split tree (only a finished `cella search` run has sub-supernets)",
-                              o.node, o.weights));
-  }
+  const std::optional<SplitTree> tree = tree_of(run, command, o.node);
   warn_if_mixture_trained(opened);
   std::map<int, SupernetState> supernets;
   json rows = json::array();
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
-    int node = search ? sub_supernet_for(*r.program, tree, arch, o.node) : 0;
-    if (!supernets.contains(node))
-      supernets[node] = search ? search_node(opened, run, tree, node) : trained_supernet(opened, run);
+    int node = search ? sub_supernet_for(*r.program, *tree, arch, o.node) : 0;
+    if (!supernets.contains(node)) supernets[node] = weights_for(opened, run, tree, arch, o.node, node);
     Evaluation v = evaluate(supernets[node].net, mixing_of(*r.program, arch), data.valid, 256, 0,
                             o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};

@@ -12,6 +12,7 @@
 
 #include "runtime/driver/common.h"
 #include "runtime/export/pytorch.h"
+#include "runtime/supernet/extract.h"
 
 extern char** environ;
 
@@ -51,23 +52,33 @@ Exported fresh(const Options& o) {
   return e;
 }
 
-// A `cella retrain` run: its one architecture with the weights it trained.
+// A `cella retrain` or `cella extract` run: its one architecture with the weights it holds.
 Exported retrained(const Options& o, const RunDir& run, Rebuilt r) {
+  const std::string kind = r.config.command;
+  const char* made = kind == "extract" ? "extracted" : "retrained";
   Exported e;
   e.program = r.program;
   e.arch = parse_arch_or_fail(*e.program, run.path());  // its arch.txt
   if (!o.arch.empty() && !(parse_arch_or_fail(*e.program, o.arch) == e.arch))
-    throw Failure(kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(),
+    throw Failure(kUsage, fmt::format("{} {} {}; it holds no other architecture", run.path(), made,
                                       ir::to_text(*e.program, e.arch)));
-  if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is a retrained network", o.node, run.path()));
+  if (o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} is one {} network", o.node, run.path(), made));
   e.net = Network(e.program, Mask::of_arch(*e.program, e.arch), false);
   try {
     load_weights(e.net, run.file("weights.pt"));
   } catch (const CheckpointError& err) {
-    throw Failure(kInvalid, fmt::format("{}; `cella retrain` writes it again", err.what()));
+    throw Failure(kInvalid, fmt::format("{}; `cella {}` writes it again", err.what(), kind));
   }
-  e.source = fmt::format("the retrain run {}", run.path());
+  e.source = fmt::format("the {} run {}", kind, run.path());
   return e;
+}
+
+// Whether a supernet's children hold slices of its tensors (elastic layers, elastic widths)
+// rather than some of them whole.
+bool sliced(const ir::Program& p) {
+  const ir::Network& n = *p.network;
+  return !n.width_groups.empty() ||
+         std::any_of(n.units.begin(), n.units.end(), [](const ir::Unit& u) { return !u.elastic.empty(); });
 }
 
 // A `cella train` or `cella search` run: the architecture's path through the supernet (for a
@@ -80,28 +91,22 @@ Exported inherited(const Options& o, const RunDir& run, Rebuilt r) {
   const std::string command = r.config.command;
   Opened opened = open_run(std::move(r));
   const bool search = command == "search";
-  if (search && !run.exists("tree.json"))
-    throw Failure(kInvalid, fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
-                                        run.path(), run.path()));
-  if (!search && o.node >= 0) throw Failure(kUsage, fmt::format("--node {}: {} has no split tree", o.node, run.path()));
+  const std::optional<SplitTree> tree = tree_of(run, command, o.node);
   Exported e;
   e.program = opened.r.program;
   const ir::Program& p = *e.program;
   e.arch = parse_arch_or_fail(p, o.arch.empty() ? run.path() : o.arch);  // default: the derived one
   warn_if_mixture_trained(opened);
-  SupernetState supernet;
   int node = 0;
-  if (search) {
-    SplitTree tree = read_tree(run);
-    node = sub_supernet_for(p, tree, e.arch, o.node);
-    supernet = search_node(opened, run, tree, node);
+  SupernetState supernet = weights_for(opened, run, tree, e.arch, o.node, node);
+  if (sliced(p)) {
+    // An elastic child's tensors are slices of the supernet's (kernels, expansions, widths), not
+    // copies under the same names: cut it out as `cella extract` does, a stand-alone network.
+    e.net = extract(supernet.net, e.arch);
   } else {
-    supernet = trained_supernet(opened, run);
-  }
-  // The path alone, with the supernet's weights under the same names.
-  e.net = Network(e.program, Mask::of_arch(p, e.arch), true);
-  e.supernet = true;
-  {
+    // The path alone, with the supernet's weights under the same names.
+    e.net = Network(e.program, Mask::of_arch(p, e.arch), true);
+    e.supernet = true;
     torch::NoGradGuard no_grad;
     auto params = supernet.net->named_parameters();
     auto buffers = supernet.net->named_buffers();
@@ -154,6 +159,7 @@ int cmd_export(Options& o) {
     e = fresh(o);
   } else {
     RunDir run(o.weights, true);
+    expect_kind(run, {"train", "search", "retrain", "extract"}, "`cella export --weights`");
     Rebuilt r = rebuild(run, o);
     if (r.config.command == "retrain" || r.config.command == "extract")
       e = retrained(o, run, std::move(r));

@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
       ->add_option("--samples", o.samples,
                    "Architectures evaluated to derive one under path sampling (default 20; a resume: the run's)")
       ->each([&](const std::string&) { o.samples_given = true; });
-  train->add_flag("--smoke", o.smoke,
-                  "The same training on 256 synthetic images, one epoch: checks a space and its plan in seconds");
+  train->add_flag(
+      "--smoke", o.smoke,
+      "The same training on 256 synthetic images, one epoch per phase of the plan: checks a space and its plan "
+      "in seconds");
   auto collective_timeout = [&](CLI::App* c) {
     c->add_option("--collective-timeout", o.collective_timeout,
                   "With several processes (cella launch, torchrun): seconds to wait for the other ranks before "
@@ -84,18 +86,24 @@ int main(int argc, char** argv) {
   derive->add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   derive->add_option("--device", o.device, "Where to compute: cpu (default), cuda or cuda:N");
   auto* eval = app.add_subcommand("eval", "Accuracy of architectures with a trained supernet's (or search's) weights");
-  common(eval, true);
-  eval->add_option("--arch", o.archs, "An architecture (repeatable)")->allow_extra_args(false);
+  common(eval, false);
+  eval->add_option("file", o.file, "The .cella file (default: the run's own copy, which is used either way)");
+  eval->add_option("--arch", o.archs, "An architecture (repeatable; default: the run's own)")->allow_extra_args(false);
   eval->add_option("--archs", o.arch_file, "A file of architectures, one per line");
-  eval->add_option("--weights", o.weights, "The run directory of `cella train` or `cella search`")->required();
+  eval->add_option("--weights", o.weights,
+                   "The run directory: `cella train` or `cella search` (inherited weights), `cella retrain` or "
+                   "`cella extract` (one network)")
+      ->required();
   eval->add_option(
       "--node", o.node,
       "With a search run: evaluate with this sub-supernet (default: the deepest that holds each architecture)");
   eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
   auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
-  common(retrain, true);
-  retrain->add_option("--arch", o.arch, "The architecture")->required();
+  common(retrain, false);
+  retrain->add_option("file", o.file, "The .cella file");
+  retrain->add_option("--arch", o.arch, "The architecture");
   retrain->add_option("--out", o.out, "Run directory");
+  retrain->add_option("--resume", o.resume, "Continue a killed retrain from its last checkpoint");
   retrain->add_option("--epochs", o.epochs, "Epochs (default: the retrain block's)");
   retrain->add_option("--init", o.init, "Start from the weights of a `cella extract` run of this architecture");
   auto* exp = app.add_subcommand(
@@ -132,7 +140,7 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand(
       "report", "The run's page, RUN/report.html: curves, split tree, schedule, architecture and its costs");
   reopening(report);
-  report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: all cores)")
+  report->add_option("--threads", o.threads, "CPU threads for the latency measured (default: 1)")
       ->check(CLI::Range(1, 1024));
   auto* spec = app.add_subcommand(
       "specialize", "Search a space's architectures for the best trade-offs of accuracy and cost (DyNAS-T)");
@@ -146,7 +154,8 @@ int main(int argc, char** argv) {
                    "With --weights: re-estimate batch-norm statistics on this many training batches first");
   spec->add_option("--latency-batch", o.spec.latency_batch, "Batch size latency is timed at (default: the plan's, 1)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
-  spec->add_option("--threads", o.threads, "CPU threads (default: all cores); latency is timed with these")
+  spec->add_option("--threads", o.threads,
+                   "CPU threads (default: all cores); latency is timed with these if given, else on one")
       ->check(CLI::Range(1, 1024));
   spec->add_option("--device", o.device, "Where inherited accuracies are computed: cpu (default), cuda or cuda:N");
   spec->add_option("--column", o.spec.column, "The table's accuracy column (default: the first named *accuracy*)");
@@ -165,8 +174,10 @@ int main(int argc, char** argv) {
   spec->add_option("--sample-size", o.spec.sample_size,
                    "Tournament size of regularized evolution (default: the plan's, 10)")
       ->check(CLI::Range(2, 100'000));
-  spec->add_option("--inner-evaluations", o.spec.inner_evaluations,
-                   "LINAS: predictor evaluations per inner NSGA-II run (default: the plan's, 5000)")
+  spec->add_option(
+          "--inner-evaluations", o.spec.inner_evaluations,
+          "LINAS: predictor evaluations per inner NSGA-II run (default: the plan's, else DyNAS-T's: 20000 on a "
+          "space of elastic layers, 5000 otherwise)")
       ->check(CLI::Range(1, 100'000'000));
   spec->add_option("--reference", o.spec.references,
                    "Hypervolume reference point for one objective: METRIC=VALUE (repeatable)")
@@ -201,6 +212,7 @@ int main(int argc, char** argv) {
   }
   try {
     // By default the cores, shared among the processes a launcher started on this machine.
+    o.threads_given = o.threads > 0;
     if (o.threads == 0) {
       int local = 1;
       if (const char* n = std::getenv("LOCAL_WORLD_SIZE")) local = std::max(1, std::atoi(n));

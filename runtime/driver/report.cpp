@@ -36,13 +36,24 @@ std::string write_report(const RunDir& run, const Options& o) {
       if (!j.is_discarded()) in.metrics.push_back(std::move(j));  // a line cut by a kill is left out
     }
   }
+  if (r.config.smoke) {
+    std::vector<std::string> sets;
+    if (p.search)
+      for (const auto& [name, value] : p.search->smoke) sets.push_back(name + "=" + value);
+    in.smoke =
+        fmt::format("--smoke: 256 images, one epoch per phase{}",
+                    sets.empty() ? "" : fmt::format("; the search block's smoke parameters {}", fmt::join(sets, " ")));
+  }
   const std::string command = r.config.command;
   SplitTree tree;
   if (command == "search" && run.exists("tree.json")) {
     tree = read_tree(run);
     in.tree = &tree;
     in.judged_images = tree.judged_images;
-    in.schedule = ir::schedule_text(p);
+    // The plan as the run ran it: a smoke run's is shrunk (smoke_plan), not the file's.
+    ir::SearchPlan plan = ir::plan_of(p);
+    if (r.config.smoke) smoke_plan(plan, r.config.data);
+    in.schedule = ir::schedule_text(p, plan);
   }
   for (const ir::CellGroup& g : p.network->cell_groups) {
     const ir::Cell& c = p.cells[g.cell];
@@ -65,13 +76,17 @@ std::string write_report(const RunDir& run, const Options& o) {
     passes::NetworkStats stats = passes::network_stats(p, &arch, in.input_size, true);
     in.params = stats.params;
     in.macs = stats.macs;
-    in.threads = torch::get_num_threads();
-    in.latency_ms = measure_latency(r.program, arch, in.input_size).median_ms;
+    const LatencyStats timed =
+        measure_latency(r.program, arch, in.input_size, 1, 5, 30, latency_threads(o.threads_given ? o.threads : 0));
+    in.threads = timed.conditions.threads;
+    in.latency_ms = timed.median_ms;
+    if (const std::string w = timed.conditions.warning(); !w.empty()) std::cerr << "cella: warning: " << w << "\n";
     // The same figures for scripts (bench/proxyless.sh compares them with the expected latency).
     run.write("arch_costs.json", json{{"params", in.params},
                                       {"macs", in.macs},
                                       {"latency_ms", in.latency_ms},
                                       {"threads", in.threads},
+                                      {"load_average", timed.conditions.load},
                                       {"input_size", in.input_size}}
                                          .dump(2) +
                                      "\n");

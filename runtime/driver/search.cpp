@@ -18,7 +18,7 @@ int cmd_search(Options& o) {
   if (!o.resume.empty()) {
     // Replay the run's own configuration; completed training is loaded from its checkpoints.
     RunDir old(o.resume, true);
-    if (RunConfig::read(old).command != "search") throw Failure(kInvalid, o.resume + ": not a cella search run");
+    expect_kind(old, {"search"}, "`cella search --resume`");
     if (say_if_finished(old)) return kOk;
     const RunConfig cfg = read_config(old, o);
     warn_if_resume_differs(cfg, o);
@@ -147,6 +147,7 @@ int cmd_search(Options& o) {
   if (!phases.empty()) phases.resize(phases.size() - 2);
   std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n",
                            r.tree.selected, r.valid_accuracy, phases);
+  warn_if_mixture_trained(plan.supernet);
   if (o.smoke)
     std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per "
                  "phase on 256 "

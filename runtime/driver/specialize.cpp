@@ -67,6 +67,25 @@ TacticOptions tactic_of(const SpecializeOptions& s, std::uint64_t seed) {
   return t;
 }
 
+// The genome's resolution: searched (`specialize.search_resolution`), or fixed at
+// `specialize.resolution` pixels, by default the network's largest (DyNAS-T measures OFA's
+// children at 224).
+ir::GenomeOptions genome_options(const ir::SpecializePlan& p, const ir::Program& program) {
+  ir::GenomeOptions g;
+  const std::vector<std::int64_t>& sizes = program.network->resolutions;
+  if (p.search_resolution || sizes.empty()) return g;
+  if (p.resolution == 0) {
+    g.fixed_resolution = static_cast<int>(sizes.size()) - 1;
+    return g;
+  }
+  const auto at = ir::resolution_index(*program.network, p.resolution);
+  if (!at)
+    throw Failure(kUsage,
+                  fmt::format("specialize.resolution {}: the network takes {}", p.resolution, fmt::join(sizes, ", ")));
+  g.fixed_resolution = *at;
+  return g;
+}
+
 json config_of(const Options& o, const std::string& data) {
   const SpecializeOptions& s = o.spec;
   std::vector<std::string> includes;
@@ -84,6 +103,7 @@ json config_of(const Options& o, const std::string& data) {
           {"recalibrate", o.recalibrate},
           {"latency_batch", s.latency_batch},
           {"threads", o.threads},
+          {"latency_threads", latency_threads(o.threads_given ? o.threads : 0)},
           {"column", s.column},
           {"objectives", s.objectives},
           {"constraints", s.constraints},
@@ -97,7 +117,8 @@ json config_of(const Options& o, const std::string& data) {
 }
 
 // A resumed run takes every setting from its config.json; the command line may only raise the
-// budget (a finished search continued further). Returns the threads the run was timed with.
+// budget (a finished search continued further). Returns the threads the run timed latency with
+// (runs made before latency was timed on one thread by default: the threads they ran with).
 int restore(Options& o, const json& cfg, const RunDir& run) {
   try {
     SpecializeOptions& s = o.spec;
@@ -122,7 +143,7 @@ int restore(Options& o, const json& cfg, const RunDir& run) {
     s.sample_size = cfg.at("sample_size").get<int>();
     s.inner_evaluations = cfg.at("inner_evaluations").get<int>();
     o.seed = cfg.at("seed").get<std::uint64_t>();
-    return cfg.value("threads", o.threads);
+    return cfg.value("latency_threads", cfg.value("threads", o.threads));
   } catch (const json::exception& e) {
     throw Failure(kInvalid,
                   fmt::format("{}: not a specialisation's configuration ({})", run.file("config.json"), e.what()));
@@ -139,15 +160,16 @@ std::string shown(Metric m, double v) {
   return "";
 }
 
-// Options the command line left unset take the plan's `specialize` block (or its defaults).
-void resolve(SpecializeOptions& s, const ir::SpecializePlan& p) {
+// Options the command line left unset take the plan's `specialize` block (or its defaults, some
+// of which depend on the space).
+void resolve(SpecializeOptions& s, const ir::SpecializePlan& p, const ir::Program& program) {
   if (s.objectives.empty()) s.objectives = p.objectives;
   if (s.constraints.empty()) s.constraints = p.constraints;
   if (s.tactic.empty()) s.tactic = std::string(ir::name_of(p.tactic));
   if (s.budget == 0) s.budget = static_cast<int>(p.budget);
   if (s.population == 0) s.population = static_cast<int>(p.population);
   if (s.sample_size == 0) s.sample_size = static_cast<int>(p.sample_size);
-  if (s.inner_evaluations == 0) s.inner_evaluations = static_cast<int>(p.inner_evaluations);
+  if (s.inner_evaluations == 0) s.inner_evaluations = static_cast<int>(ir::specialize_inner_evaluations(p, program));
   if (s.latency_batch == 0) s.latency_batch = p.latency_batch;
 }
 
@@ -158,17 +180,9 @@ void resolve(SpecializeOptions& s, const ir::SpecializePlan& p) {
 class InheritedAccuracy {
  public:
   InheritedAccuracy(const std::string& weights, const Options& o) : run_(weights, true), recalibrate_(o.recalibrate) {
+    const std::string command = expect_kind(run_, {"train", "search"}, "`cella specialize --weights` (a supernet)");
     opened_ = open_run(run_, o);
-    const std::string& command = opened_.r.config.command;
-    if (command != "train" && command != "search")
-      throw Failure(kUsage, fmt::format("--weights {}: a `cella {}` run holds one network; specialize needs a "
-                                        "supernet (a `cella train` or `cella search` run)",
-                                        weights, command));
     search_ = command == "search";
-    if (search_ && !run_.exists("tree.json"))
-      throw Failure(kInvalid,
-                    fmt::format("{} is a search that has not finished; `cella search --resume {}` finishes it",
-                                run_.path(), run_.path()));
     if (search_) tree_ = read_tree(run_);
   }
 
@@ -200,15 +214,15 @@ int cmd_specialize(Options& o) {
   SpecializeOptions& s = o.spec;
   const bool resuming = !o.resume.empty();
   std::unique_ptr<RunDir> run;
-  int timed_threads = o.threads;
+  // Latency is timed on one thread unless --threads says otherwise; a resume times as its run did.
+  int timed_threads = latency_threads(o.threads_given ? o.threads : 0);
+  int recorded_threads = timed_threads;
   if (resuming) {
     run = std::make_unique<RunDir>(o.resume, true);
-    if (!run->exists("config.json"))
-      throw Failure(kInvalid, fmt::format("{}: not a run directory of `cella specialize` (no config.json)", o.resume));
+    expect_kind(*run, {"specialize"}, "`cella specialize --resume`");
     json cfg = json::parse(run->read("config.json"), nullptr, false);
-    if (cfg.is_discarded() || cfg.value("command", "") != "specialize")
-      throw Failure(kInvalid, fmt::format("{}: not a specialisation's configuration", run->file("config.json")));
-    timed_threads = restore(o, cfg, *run);
+    recorded_threads = restore(o, cfg, *run);
+    if (!o.threads_given) timed_threads = recorded_threads;
   } else {
     if (s.table.empty() == s.weights.empty())
       throw Failure(kUsage,
@@ -222,18 +236,21 @@ int cmd_specialize(Options& o) {
   std::unique_ptr<sp::Table> table;
   std::shared_ptr<const ir::Program> program;
   std::string data;
+  ir::SpecializePlan spec;  // the plan's `specialize` block
   if (!s.weights.empty()) {
     inherited = std::make_unique<InheritedAccuracy>(s.weights, o);
     if (!resuming) warn_if_mixture_trained(inherited->opened());
     program = inherited->opened().r.program;
     data = inherited->opened().plan.data.name;
-    resolve(s, inherited->opened().plan.specialize);
+    spec = inherited->opened().plan.specialize;
+    resolve(s, spec, *program);
   } else {
     auto c = compile(o.file, parse_sets(o.sets), o.data, o.includes, o.network, o.search, false, !resuming);
     program = std::make_shared<const ir::Program>(*c->program);
     const ir::SearchPlan plan = ir::plan_of(*program);
     data = plan.data.name;
-    resolve(s, plan.specialize);
+    spec = plan.specialize;
+    resolve(s, spec, *program);
     try {
       table = std::make_unique<sp::Table>(*program, s.table, s.column);
     } catch (const sp::TableError& e) {
@@ -243,46 +260,62 @@ int cmd_specialize(Options& o) {
   Goal goal = goal_of(s);
   std::vector<std::pair<Metric, double>> given = references_of(s);
   TacticOptions tactic = tactic_of(s, o.seed);
+  tactic.initial = spec.initial;
+  const ir::GenomeOptions genome = genome_options(spec, *program);
   const std::int64_t size = ir::find_data_set(data)->size;
   sp::Measurer::Meter accuracy, latency;
+  double worst_load = -1;    // the highest load average a timing began under
+  bool warned_busy = false;  // once per run
   if (inherited)
     accuracy = [&](const ir::Arch& a) { return (*inherited)(a); };
   else
     accuracy = [&](const ir::Arch& a) { return table->accuracy(a); };
   const std::vector<Metric> needed = goal.needed();
   if (std::find(needed.begin(), needed.end(), Metric::Latency) != needed.end())
-    latency = [&](const ir::Arch& a) { return measure_latency(program, a, size, s.latency_batch).median_ms; };
+    latency = [&](const ir::Arch& a) {
+      const LatencyStats timed = measure_latency(program, a, size, s.latency_batch, 5, 30, timed_threads);
+      worst_load = std::max(worst_load, timed.conditions.load);
+      if (const std::string w = timed.conditions.warning(); !w.empty() && !warned_busy) {
+        std::cerr << "cella: warning: " << w << "\n";
+        warned_busy = true;
+      }
+      return timed.median_ms;
+    };
   // Timings depend on the threads: the rest of a run timed with others is not the same run.
-  if (latency && timed_threads != o.threads)
+  if (latency && timed_threads != recorded_threads)
     std::cerr << fmt::format(
         "cella: warning: {} timed latency with {} threads and this resume times it with {}; pass --threads {} to "
         "continue as it began\n",
-        run->path(), timed_threads, o.threads, timed_threads);
+        run->path(), recorded_threads, timed_threads, recorded_threads);
   sp::Measurer measurer(*program, size, accuracy, latency);
+  std::optional<NewRun> fresh;  // removed if the run fails before its first evaluation
   if (!resuming) {
     run = std::make_unique<RunDir>(o.out.empty() ? new_run_path(o.file, "specialize") : o.out, false);
+    fresh.emplace(*run);
     run->write("space.cella", source_text(o.file));
     if (table) s.column = table->column();
     run->write("config.json", config_of(o, data).dump(2) + "\n");
   }
 
-  sp::History history(*program, measurer, goal);
+  sp::History history(*program, measurer, goal, genome);
   if (resuming && run->exists("evaluations.jsonl"))
     history.seed_with(sp::read_evaluations(run->file("evaluations.jsonl")));
   std::ofstream log(run->file("evaluations.jsonl"), std::ios::app);
   history.on_new([&](const Evaluation& e) {
     log << sp::evaluation_line(e) << "\n" << std::flush;
+    if (fresh) fresh->keep();
     if ((e.index + 1) % 50 == 0) std::cerr << fmt::format("[specialize] {} evaluations\n", e.index + 1);
   });
   std::ofstream notes(run->file("predictors.jsonl"), resuming ? std::ios::app : std::ios::trunc);
   const std::string source =
       table ? fmt::format("{} ({} architectures, column {})", s.table, table->rows(), table->column())
             : fmt::format("the weights of {}", s.weights);
-  std::cerr << fmt::format(
-      "[specialize] {} on {}, objectives {}, {} evaluations{}{}\n", sp::tactic_name(tactic.tactic), source,
-      fmt::join(s.objectives, ", "), tactic.budget,
-      latency ? fmt::format(", latency at batch {} on {} threads", s.latency_batch, o.threads) : "",
-      resuming ? ", resumed" : "");
+  std::cerr << fmt::format("[specialize] {} on {}, objectives {}, {} evaluations{}{}\n", sp::tactic_name(tactic.tactic),
+                           source, fmt::join(s.objectives, ", "), tactic.budget,
+                           latency ? fmt::format(", latency at batch {} on {} thread{}", s.latency_batch, timed_threads,
+                                                 timed_threads == 1 ? "" : "s")
+                                   : "",
+                           resuming ? ", resumed" : "");
   try {
     sp::run_tactic(history, tactic, [&](const sp::BatchNote& n) {
       if (n.validated <= history.replayed()) return;  // logged before the run was killed
@@ -299,6 +332,17 @@ int cmd_specialize(Options& o) {
   }
   const sp::Results results = sp::write_results(run->path(), goal, history.evaluations(), reference);
   for (const std::string& w : results.warnings) std::cerr << "cella: warning: " << w << "\n";
+  // Latency's default reference is this run's own (twice its largest latency): two runs' printed
+  // hypervolumes then measure against different points, and a run that found better
+  // architectures can print the smaller one.
+  for (std::size_t k = 0; k < goal.objectives.size(); ++k)
+    if (goal.objectives[k] == Metric::Latency &&
+        std::none_of(given.begin(), given.end(), [](const auto& g) { return g.first == Metric::Latency; }))
+      std::cerr << fmt::format(
+          "cella: warning: the hypervolume's latency reference is this run's own ({:.3f} ms, twice its largest "
+          "latency), so it compares with no other run's; to compare runs, give them one: --reference "
+          "latency={:.3f}ms\n",
+          reference[k], reference[k]);
   const std::vector<Evaluation>& front = results.front;
   const std::vector<double>& hv = results.hypervolume;
   json ref = json::object();
@@ -313,7 +357,9 @@ int cmd_specialize(Options& o) {
       {"reference", ref}};
   if (latency)
     result["latency"] = {{"batch", s.latency_batch},
-                         {"threads", o.threads},
+                         {"threads", timed_threads},
+                         {"cores", timing_conditions(timed_threads).cores},
+                         {"highest_load_average", worst_load},
                          {"statistic", "median of 30 timed forward passes after 5 untimed, fresh weights, eval mode"}};
   run->write("result.json", result.dump(2) + "\n");
   std::cout << fmt::format("{} evaluations, {} on the Pareto front, hypervolume {:.6g} (reference {})\n",

@@ -28,7 +28,8 @@ int cmd_stats(Options& o) {
   std::vector<LatencyStats> timed;
   for (std::int64_t batch : {std::int64_t{1}, o.latency.batch})
     if (timed.empty() || batch != timed.back().batch)
-      timed.push_back(measure_latency(program, arch, size, batch, o.latency.warmups, o.latency.repeats));
+      timed.push_back(measure_latency(program, arch, size, batch, o.latency.warmups, o.latency.repeats,
+                                      latency_threads(o.threads_given ? o.threads : 0)));
   json rows = json::array();
   std::string text;
   for (const LatencyStats& t : timed) {
@@ -37,15 +38,25 @@ int cmd_stats(Options& o) {
                         t.batch, t.median_ms, t.q1_ms, t.q3_ms,
                         t.batch > 1 ? fmt::format(", {:.3f} ms per image", t.median_ms / t.batch) : "");
   }
+  const TimingConditions& when = timed.front().conditions;
   r.json["latency"] = {{"runs", rows},
-                       {"threads", timed.front().threads},
+                       {"threads", when.threads},
+                       {"cores", when.cores},
+                       {"load_average", when.load},
+                       {"busy", when.busy()},
                        {"warmups", o.latency.warmups},
                        {"repeats", o.latency.repeats},
                        {"input", {r.channels, size, size}},
                        {"what", "forward passes on random inputs, fresh weights, eval mode, no gradients, CPU"}};
   r.text += fmt::format(
-      "  latency:    {}\n              {} CPU thread{}, {} timed passes after {} untimed, eval mode\n", text,
-      timed.front().threads, timed.front().threads == 1 ? "" : "s", o.latency.repeats, o.latency.warmups);
+      "  latency:    {}\n              {} CPU thread{}, {} timed passes after {} untimed, eval mode, load average "
+      "{:.1f} on {} cores\n",
+      text, when.threads, when.threads == 1 ? "" : "s", o.latency.repeats, o.latency.warmups, when.load, when.cores);
+  for (const LatencyStats& t : timed)
+    if (const std::string w = t.conditions.warning(); !w.empty()) {
+      std::cerr << "cella: warning: " << w << "\n";
+      break;
+    }
   std::cout << (o.json ? r.json.dump(2) + "\n" : r.text);
   return kOk;
 }

@@ -16,11 +16,14 @@ int cmd_train(Options& o) {
   // Only rank 0 of a data-parallel run writes the run directory and talks; the others compute.
   const bool leader = distributed::leader();
   std::optional<RunDir> run;
+  std::optional<NewRun> fresh;  // removed if the run fails before its first checkpoint
   Rebuilt r;
   ir::SearchPlan plan;
   DataSplits data;
   if (resuming) {
     run.emplace(o.resume, true);
+    // The kind first: resuming a search run as a train run would overwrite its results.
+    expect_kind(*run, {"train"}, "`cella train --resume`");
     if (say_if_finished(*run)) return kOk;
     r = rebuild(*run, o);
     o.seed = r.config.seed;
@@ -51,8 +54,11 @@ int cmd_train(Options& o) {
     r.config.ranks = distributed::world();
     r.config.data = plan.data.name;  // the data set it ran on (a smoke run's synthetic one too)
     r.config.plan = ir::dump_json(*r.program).value("search", json::object());
+    // What cannot run data-parallel is refused before the run directory exists.
+    if (distributed::active()) check_data_parallel(plan, r.config, 0);
     if (leader) {
       run.emplace(o.out.empty() ? new_run_path(o.file, "train") : o.out, false);
+      fresh.emplace(*run);
       run->write("space.cella", source_text(o.file));
       r.config.write(*run);
       announce_search_choice(*r.program, o);
@@ -60,26 +66,19 @@ int cmd_train(Options& o) {
   }
   if (leader)
     std::cerr << fmt::format(
-        "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epochs, {} threads{}) in {}\n",
+        "cella: training the {} supernet of {} ({}{}, {} train / {} valid images, {} epoch{}, {} threads{}) in {}\n",
         plan.supernet.method, r.program->network->name, o.smoke ? "smoke test, " : "", plan.data.name,
-        data.train.size(), data.valid.size(), plan.supernet.epochs, o.threads, where_it_runs(o), run->path());
+        data.train.size(), data.valid.size(), plan.supernet.epochs, plan.supernet.epochs == 1 ? "" : "s", o.threads,
+        where_it_runs(o), run->path());
   SupernetState state = make_supernet(r.program, Mask::full(*r.program), plan.supernet, o.seed);
   if (resuming && run->exists("checkpoint.pt")) {
     load_train_checkpoint(state, *run);
     if (leader) std::cerr << fmt::format("cella: resuming after epoch {}\n", state.epoch);
   }
-  if (distributed::active()) check_data_parallel(plan, r.config, state.epoch);
+  if (resuming && distributed::active()) check_data_parallel(plan, r.config, state.epoch);
   const std::int64_t first_epoch = state.epoch;  // the epochs this process trains start here
-  if (leader && resuming && run->exists("metrics.jsonl")) {
-    // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
-    std::stringstream in(run->read("metrics.jsonl")), kept;
-    std::string line;
-    while (std::getline(in, line)) {
-      json j = json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.value("epoch", 0) <= state.epoch) kept << line << "\n";
-    }
-    run->write("metrics.jsonl", kept.str());
-  }
+  // Drop metrics of epochs the checkpoint does not contain (a kill between the two writes).
+  if (leader && resuming) keep_metrics_until(*run, state.epoch);
   Printer printer;
   Progress last;
   auto progress = [&](const Progress& p) {
@@ -92,6 +91,7 @@ int cmd_train(Options& o) {
                    if (!leader) return;
                    run->metric(epoch_record(last, s.epoch));
                    save_state(s, run->file("checkpoint.pt"));
+                   if (fresh) fresh->keep();
                  });
   const distributed::Communication communication = distributed::communication();
   ir::Arch arch = derive(state, plan.supernet, data, o.seed, o.samples, progress);
@@ -119,10 +119,13 @@ int cmd_train(Options& o) {
   std::cerr << fmt::format(
       "cella: derived architecture, {:.2f}% validation accuracy with the supernet's weights; run in {}\n", e.accuracy,
       run->path());
+  warn_if_mixture_trained(plan.supernet);
   report_at_end(*run, o);
   if (o.smoke)
-    std::cerr << "cella: smoke test passed: training, derivation and the run's files work end to end; its "
-                 "architecture comes from one epoch on 256 images and says nothing about the space\n";
+    std::cerr << fmt::format(
+        "cella: smoke test passed: training, derivation and the run's files work end to end; its architecture comes "
+        "from {} epoch{} on {} images and says nothing about the space\n",
+        state.epoch, state.epoch == 1 ? "" : "s", data.train.size());
   return kOk;
 }
 

@@ -202,6 +202,7 @@ class Renderer {
     std::string s = "<h2 id=\"summary\">Run</h2>\n<table>\n";
     s += row("command", "<code>cella " + escape(c.value("command", "?")) + "</code>");
     s += row("space", "<code>" + escape(c.value("file", "?")) + "</code>");
+    if (!r_.smoke.empty()) s += row("smoke test", escape(r_.smoke) + " (says nothing about the space)");
     if (c.contains("plan") && c["plan"].is_object()) {
       const json& plan = c["plan"];
       if (plan.contains("data")) s += row("data", escape(plan["data"].value("name", "?")));

@@ -31,6 +31,7 @@ struct RunReport {
   nlohmann::json result;                     ///< result.json, or null
   std::vector<nlohmann::json> metrics;       ///< metrics.jsonl, line by line
   std::string schedule;                      ///< the resolved schedule (`cella show --emit schedule`), or ""
+  std::string smoke;                         ///< what `--smoke` changed, for a smoke run; else ""
   const runtime::SplitTree* tree = nullptr;  ///< a search's split tree
   std::int64_t judged_images = 0;            ///< validation images each node's accuracy was measured on
   std::string arch;                          ///< the final architecture, as text

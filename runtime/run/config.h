@@ -29,6 +29,7 @@ struct RunConfig {
   std::string libtorch;        ///< the LibTorch version the run began on ("" in older runs)
   nlohmann::json plan;         ///< the resolved plan, for readers of the run (not read back)
   std::string arch;            ///< retrain: the architecture
+  std::string init;            ///< retrain: the weights file it started from (absolute), or ""
   std::int64_t epochs = 0;     ///< retrain: the epochs
   /// train: `--samples`, the architectures derivation evaluates under path sampling (0 in older
   /// runs); a resume derives with them unless it is given its own.
@@ -40,5 +41,11 @@ struct RunConfig {
   /// Reads config.json; a missing or damaged one is a std::runtime_error naming the file.
   static RunConfig read(const RunDir& run);
 };
+
+/// The command that made a run (config.json's "command": train, search, retrain, extract or
+/// specialize), read without the rest of the file so that every kind of run answers, `cella
+/// specialize`'s own shape included. A missing or damaged config.json is a std::runtime_error
+/// naming it.
+std::string run_kind(const RunDir& run);
 
 }  // namespace cella::runtime

@@ -1,10 +1,10 @@
 // Run directories.
 #include "runtime/run/run_dir.h"
 
-#include <fcntl.h>
+#include "runtime/base/durable_file.h"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,11 +26,33 @@ RunDir::RunDir(std::string path, bool resume) : path_(std::move(path)) {
   }
   // A new run in a directory that holds another would pick up that run's checkpoints as if it
   // were resuming: training from another seed, plan or network, without a word.
-  if (fs::exists(path_ + "/config.json", ec))
+  if (fs::exists(path_ + "/config.json", ec)) {
+    std::ifstream in(path_ + "/config.json");
+    const nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
+    const std::string kind = config.is_object() ? config.value("command", "") : "";
+    // An extraction has no --resume: it is written whole at its end (a killed one leaves
+    // nothing), so one that is there is finished.
+    if (kind == "extract")
+      throw std::runtime_error(
+          fmt::format("{} already holds a `cella extract` run (config.json); give a new --out, or delete it", path_));
     throw std::runtime_error(fmt::format(
-        "{} already holds a run (config.json); continue it with --resume {}, or give a new --out", path_, path_));
+        "{} already holds a {}run (config.json); continue it with `cella {}--resume "
+        "{}`, or give a new --out",
+        path_, kind.empty() ? "" : fmt::format("`cella {}` ", kind), kind.empty() ? "" : kind + " ", path_));
+  }
+  created_ = !fs::exists(path_, ec);
   fs::create_directories(path_, ec);
   if (ec) throw std::runtime_error(fmt::format("cannot create run directory {}: {}", path_, ec.message()));
+}
+
+NewRun::~NewRun() {
+  if (!run_) return;
+  std::error_code ec;  // best effort: a destructor reports nothing
+  if (run_->created()) {
+    fs::remove_all(run_->path(), ec);
+    return;
+  }
+  for (const char* name : {"config.json", "space.cella"}) fs::remove(run_->file(name), ec);
 }
 
 bool RunDir::write_drawing(const std::string& stem, const std::string& dot) const {
@@ -39,20 +61,7 @@ bool RunDir::write_drawing(const std::string& stem, const std::string& dot) cons
   return std::system(cmd.c_str()) == 0;
 }
 
-void RunDir::write(const std::string& name, const std::string& text) const {
-  std::string target = file(name), tmp = target + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
-  }
-  int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, target);
-}
+void RunDir::write(const std::string& name, const std::string& text) const { write_durably(file(name), text); }
 
 std::string RunDir::read(const std::string& name) const {
   std::ifstream in(file(name), std::ios::binary);

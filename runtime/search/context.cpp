@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/base/durable_file.h"
 #include "runtime/search/files.h"
 #include "runtime/split/split.h"
 #include "runtime/train/method.h"
@@ -29,12 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Writes `j` to `path` through a temporary file and a rename, so that a kill leaves the old file
-// or the new one, never half of one.
-void write_json(const std::string& path, const json& j) {
-  std::ofstream(path + ".tmp") << j.dump();
-  std::filesystem::rename(path + ".tmp", path);
-}
+// Writes `j` to `path` so that a kill leaves the old file or the new one, never half of one, and a
+// full disk is an error rather than a short file.
+void write_json(const std::string& path, const json& j) { write_durably(path, j.dump()); }
 
 }  // namespace
 

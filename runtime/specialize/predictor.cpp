@@ -1,10 +1,13 @@
 // Ridge and RBF-SVR predictors chosen by cross-validation, as DyNAS-T's
 // dynast/predictors/dynamic_predictor.py does: gamma = 1 / features, epsilon 0, 5 unshuffled
-// folds scored by mean absolute percentage error, features without variance dropped, labels
-// divided by 10^(floor(log10 max|y|) - 1). One departure: DyNAS-T tries 100 values of each
-// hyperparameter on a linear grid (alpha 0.1..10.0 by 0.1, C 1..100 by 1); we try 11 on a log
-// grid over the same ranges. With epsilon 0 an SVR fit converges slowly, and the 500 fits of
-// DyNAS-T's grid took a minute per LINAS batch on 100 rows; the error varies smoothly in both.
+// folds scored by mean absolute percentage error, labels divided by
+// 10^(floor(log10 max|y|) - 1). Two departures: DyNAS-T tries 100 values of each hyperparameter
+// on a linear grid (alpha 0.1..10.0 by 0.1, C 1..100 by 1); we try 11 on a log grid over the same
+// ranges (with epsilon 0 an SVR fit converges slowly, and the 500 fits of DyNAS-T's grid took a
+// minute per LINAS batch on 100 rows; the error varies smoothly in both). And features without
+// variance in the training rows are dropped, which DyNAS-T does not do: ridge is the same either
+// way (a centred constant column is zero), but the SVR's gamma is 1 / the varying features, not
+// 1 / all of them.
 #include "runtime/specialize/predictor.h"
 
 #include <fmt/format.h>

@@ -1,6 +1,10 @@
 // Random search, regularized evolution, NSGA-II and LINAS over a space's genomes. pagmo2 runs
-// NSGA-II (with DyNAS-T's operators: SBX crossover p 0.9 eta 15, polynomial mutation p 0.02
-// eta 20) and picks each LINAS batch from the inner population.
+// NSGA-II with DyNAS-T's operators as pymoo applies them: genes relaxed to real numbers and
+// rounded (pymoo's RoundingRepair), SBX crossover (p 0.9, eta 15) and polynomial mutation (eta
+// 20) of 0.02 genes per offspring on average (pymoo's PM(prob=0.02) mutates 2 % of the offspring,
+// each gene of those with probability 1/genes: pagmo's per-gene probability 0.02/genes), first
+// populations drawn gene by gene (pymoo's IntegerRandomSampling); it picks each LINAS batch from
+// the inner population.
 #include "runtime/specialize/tactics.h"
 
 #include <fmt/format.h>
@@ -32,8 +36,35 @@ struct BudgetSpent {};
 
 int nsga2_population(int population) { return std::max(8, (population + 3) / 4 * 4); }
 
-std::vector<int> random_genome(const History& h, std::mt19937_64& rng) {
-  return ir::encode(h.program(), ir::sample(h.program(), rng));
+// A random architecture's genome: each gene drawn uniformly, as DyNAS-T samples (drawn again while
+// it breaks a constraint, at most 100 times), or uniformly among the space's architectures.
+std::vector<int> random_genome(const History& h, ir::SpecializeInitial initial, std::mt19937_64& rng) {
+  if (initial == ir::SpecializeInitial::Genes)
+    for (int tries = 0; tries < 100; ++tries) {
+      std::vector<int> g;
+      for (int c : h.cardinalities()) g.push_back(std::uniform_int_distribution<int>(0, c - 1)(rng));
+      if (auto arch = h.decode_valid(g)) return h.encode(*arch);
+    }
+  return h.encode(ir::sample(h.program(), rng));
+}
+
+// DyNAS-T's mutation rate (pymoo's PM(prob=0.02)) as pagmo's per-gene probability: 0.02 genes
+// per offspring on average.
+double mutation_probability(const History& h) {
+  return 0.02 / static_cast<double>(std::max<std::size_t>(1, h.cardinalities().size()));
+}
+
+// A first NSGA-II population of `size`, drawn gene by gene; pagmo's own would draw real numbers
+// uniformly, whose rounding gives a gene's first and last values half the chance of the others.
+pagmo::population first_population(const pagmo::problem& problem, const History& h, int size,
+                                   ir::SpecializeInitial initial, unsigned seed) {
+  pagmo::population pop{problem, 0u, seed};
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < size; ++i) {
+    const std::vector<int> g = random_genome(h, initial, rng);
+    pop.push_back(pagmo::vector_double(g.begin(), g.end()));
+  }
+  return pop;
 }
 
 // Real et al.'s mutation: one gene, to another of its values.
@@ -74,7 +105,10 @@ struct GenomeProblem {
   pagmo::vector_double::size_type get_nobj() const {
     return std::max<std::size_t>(history->goal().objectives.size(), 2);
   }
-  pagmo::vector_double::size_type get_nix() const { return history->cardinalities().size(); }
+  // Genes are real numbers to pagmo, rounded by genome_of: pagmo's SBX and polynomial mutation
+  // apply to real genes only (its integer genes get two-point crossover and uniform mutation,
+  // and ignore eta), and pymoo, which DyNAS-T runs, relaxes and rounds them too.
+  pagmo::vector_double::size_type get_nix() const { return 0; }
   /// The fitness of a genome outside the space: behind every infeasible architecture too.
   pagmo::vector_double outside() const { return pagmo::vector_double(get_nobj(), 2 * kInfeasible); }
 };
@@ -85,7 +119,7 @@ struct ValidatedProblem : GenomeProblem {
   pagmo::vector_double fitness(const pagmo::vector_double& x) const {
     auto e = history->validate(genome_of(x), budget);
     if (!e) {
-      if (ir::decode_valid(history->program(), genome_of(x))) throw BudgetSpent{};
+      if (history->decode_valid(genome_of(x))) throw BudgetSpent{};
       return outside();
     }
     return for_pagmo(history->penalized(e->measures));
@@ -97,10 +131,10 @@ struct PredictedProblem : GenomeProblem {
   const std::map<Metric, Predictor>* predictors = nullptr;
   pagmo::vector_double fitness(const pagmo::vector_double& x) const {
     std::vector<int> g = genome_of(x);
-    auto arch = ir::decode_valid(history->program(), g);
+    auto arch = history->decode_valid(g);
     if (!arch) return outside();
     Measures m = history->exact(g);
-    std::vector<int> canonical = ir::encode(history->program(), *arch);
+    std::vector<int> canonical = history->encode(*arch);
     for (const auto& [metric, p] : *predictors) m[metric] = p.predict(one_hot(canonical, history->cardinalities()));
     return for_pagmo(history->penalized(m));
   }
@@ -109,7 +143,7 @@ struct PredictedProblem : GenomeProblem {
 void random_search(History& h, const TacticOptions& o) {
   std::mt19937_64 rng(o.seed);
   for (long tries = 0; h.size() < o.budget && tries < static_cast<long>(kProposalsPerEvaluation) * o.budget; ++tries)
-    h.validate(random_genome(h, rng), o.budget);
+    h.validate(random_genome(h, o.initial, rng), o.budget);
 }
 
 // Real et al. (2019): a population of P, tournaments of S, the best of the tournament mutated,
@@ -121,7 +155,7 @@ void regularized_evolution(History& h, const TacticOptions& o) {
   long tries = 0;
   const long max_tries = static_cast<long>(kProposalsPerEvaluation) * o.budget;
   while (static_cast<int>(population.size()) < o.population && h.size() < o.budget && tries++ < max_tries)
-    if (auto e = h.validate(random_genome(h, rng), o.budget)) population.push_back(*e);
+    if (auto e = h.validate(random_genome(h, o.initial, rng), o.budget)) population.push_back(*e);
   while (h.size() < o.budget && tries++ < max_tries && !population.empty()) {
     std::vector<std::size_t> picks(population.size());
     for (std::size_t i = 0; i < picks.size(); ++i) picks[i] = i;
@@ -143,9 +177,9 @@ void regularized_evolution(History& h, const TacticOptions& o) {
 void nsga2_search(History& h, const TacticOptions& o) {
   pagmo::problem problem{ValidatedProblem{{&h}, o.budget}};
   try {
-    pagmo::population pop{problem, static_cast<pagmo::population::size_type>(nsga2_population(o.population)),
-                          static_cast<unsigned>(o.seed)};
-    pagmo::nsga2 algorithm{1, 0.9, 15., 0.02, 20., static_cast<unsigned>(o.seed)};
+    pagmo::population pop =
+        first_population(problem, h, nsga2_population(o.population), o.initial, static_cast<unsigned>(o.seed));
+    pagmo::nsga2 algorithm{1, 0.9, 15., mutation_probability(h), 20., static_cast<unsigned>(o.seed)};
     const long generations = static_cast<long>(kProposalsPerEvaluation) * o.budget / nsga2_population(o.population);
     for (long g = 0; g < generations && h.size() < o.budget; ++g) pop = algorithm.evolve(pop);
   } catch (const BudgetSpent&) {}
@@ -157,12 +191,12 @@ void nsga2_search(History& h, const TacticOptions& o) {
 // stall on a population it has seen). When the predicted front has been validated already, the
 // batch is filled with random architectures not validated yet: exploration.
 std::vector<std::vector<int>> next_batch(const History& h, const pagmo::population& pop, int size,
-                                         std::mt19937_64& rng) {
+                                         ir::SpecializeInitial initial, std::mt19937_64& rng) {
   const std::vector<pagmo::vector_double> f = pop.get_f();
   std::vector<std::vector<int>> batch;
   std::set<std::string> chosen;
   auto take = [&](const std::vector<int>& g) {
-    auto arch = ir::decode_valid(h.program(), g);
+    auto arch = h.decode_valid(g);
     if (!arch) return;
     std::string key = ir::to_text(h.program(), *arch);
     if (h.validated(key) || !chosen.insert(key).second) return;
@@ -184,21 +218,21 @@ std::vector<std::vector<int>> next_batch(const History& h, const pagmo::populati
       if (static_cast<int>(batch.size()) < size) take(genome_of(pop.get_x()[i]));
   }
   for (int tries = 0; static_cast<int>(batch.size()) < size && tries < kProposalsPerEvaluation * size; ++tries)
-    take(random_genome(h, rng));
+    take(random_genome(h, initial, rng));
   return batch;
 }
 
 void linas(History& h, const TacticOptions& o, const std::function<void(const BatchNote&)>& on_batch) {
   std::mt19937_64 rng(o.seed);
   std::vector<std::vector<int>> batch;
-  for (int i = 0; i < o.population; ++i) batch.push_back(random_genome(h, rng));
+  for (int i = 0; i < o.population; ++i) batch.push_back(random_genome(h, o.initial, rng));
   const int inner_population = nsga2_population(o.population);
   const unsigned generations = static_cast<unsigned>(std::max(1, o.inner_evaluations / inner_population));
   for (int loop = 0; h.size() < o.budget && loop < kProposalsPerEvaluation * o.budget / o.population + 1; ++loop) {
     for (const auto& g : batch) h.validate(g, o.budget);
     if (h.size() >= o.budget || h.size() < 2) {
       if (h.size() >= o.budget) break;
-      for (auto& g : batch) g = random_genome(h, rng);
+      for (auto& g : batch) g = random_genome(h, o.initial, rng);
       continue;
     }
     // One predictor per measured (not exact) metric, on everything validated so far.
@@ -219,10 +253,10 @@ void linas(History& h, const TacticOptions& o, const std::function<void(const Ba
     if (on_batch) on_batch(note);
     const unsigned seed = static_cast<unsigned>(o.seed + 1000003ull * static_cast<unsigned>(loop + 1));
     pagmo::problem inner{PredictedProblem{{&h}, &predictors}};
-    pagmo::population pop{inner, static_cast<pagmo::population::size_type>(inner_population), seed};
-    pagmo::nsga2 algorithm{generations, 0.9, 15., 0.02, 20., seed};
+    pagmo::population pop = first_population(inner, h, inner_population, o.initial, seed);
+    pagmo::nsga2 algorithm{generations, 0.9, 15., mutation_probability(h), 20., seed};
     pop = algorithm.evolve(pop);
-    batch = next_batch(h, pop, o.population, rng);
+    batch = next_batch(h, pop, o.population, o.initial, rng);
   }
 }
 
@@ -232,9 +266,9 @@ const char* tactic_name(Tactic t) { return ir::plan_words<Tactic>()[static_cast<
 
 std::optional<Tactic> tactic_named(std::string_view name) { return ir::plan_value<Tactic>(name); }
 
-History::History(const ir::Program& program, Evaluator& evaluator, Goal goal)
-    : program_(program), evaluator_(evaluator), goal_(std::move(goal)) {
-  for (const ir::Gene& g : ir::genes(program)) cardinalities_.push_back(g.cardinality);
+History::History(const ir::Program& program, Evaluator& evaluator, Goal goal, ir::GenomeOptions genome)
+    : program_(program), evaluator_(evaluator), goal_(std::move(goal)), genome_(genome) {
+  for (const ir::Gene& g : ir::genes(program, genome_)) cardinalities_.push_back(g.cardinality);
 }
 
 void History::seed_with(const std::vector<Evaluation>& earlier) {
@@ -242,7 +276,7 @@ void History::seed_with(const std::vector<Evaluation>& earlier) {
 }
 
 std::optional<Evaluation> History::validate(const std::vector<int>& genome, int limit) {
-  auto arch = ir::decode_valid(program_, genome);
+  auto arch = decode_valid(genome);
   if (!arch) return std::nullopt;
   std::string key = ir::to_text(program_, *arch);
   if (auto it = index_.find(key); it != index_.end()) return done_[it->second];
@@ -256,7 +290,7 @@ std::optional<Evaluation> History::validate(const std::vector<int>& genome, int 
     e.measures = evaluator_.measure(*arch);
   }
   e.index = size();
-  e.genome = ir::encode(program_, *arch);
+  e.genome = encode(*arch);
   e.arch = key;
   e.feasible = goal_.violation(e.measures) == 0;
   index_[key] = e.index;
@@ -268,7 +302,7 @@ std::optional<Evaluation> History::validate(const std::vector<int>& genome, int 
 bool History::validated(const std::string& arch) const { return index_.count(arch) > 0; }
 
 Measures History::exact(const std::vector<int>& genome) {
-  ir::Arch arch = ir::decode(program_, genome);
+  ir::Arch arch = decode(genome);
   std::string key = ir::to_text(program_, arch);
   auto it = exact_.find(key);
   if (it == exact_.end()) it = exact_.emplace(key, evaluator_.exact(arch)).first;

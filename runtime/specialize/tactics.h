@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/ir/genome.h"
 #include "compiler/ir/ir.h"
 #include "compiler/ir/plan.h"
 #include "runtime/specialize/objectives.h"
@@ -36,15 +37,19 @@ struct TacticOptions {
   int population = 50;   ///< DyNAS-T's; NSGA-II runs pagmo's with the next multiple of 4
   int sample_size = 10;  ///< regularized evolution's tournament
   /// LINAS: evaluations of the predictors per inner NSGA-II run (generations = this / population;
-  /// DyNAS-T uses 20,000 for OFA MobileNetV3, 5,000 for OFA ResNet-50)
+  /// DyNAS-T uses 20,000 for OFA MobileNetV3, 5,000 for OFA ResNet-50: ir::SpecializePlan)
   int inner_evaluations = 5000;
+  /// How random architectures are drawn: each gene uniformly (DyNAS-T) or uniformly over the
+  /// space's architectures.
+  ir::SpecializeInitial initial = ir::SpecializeInitial::Genes;
   std::uint64_t seed = 0;
 };
 
 /// Validated architectures in validation order, with the cache that makes repeats free.
 class History {
  public:
-  History(const ir::Program& program, Evaluator& evaluator, Goal goal);
+  /// `genome` says what the genomes leave out (a resolution fixed for every architecture).
+  History(const ir::Program& program, Evaluator& evaluator, Goal goal, ir::GenomeOptions genome = {});
 
   /// Evaluations of an earlier run of the same search, given back instead of measuring again.
   void seed_with(const std::vector<Evaluation>& earlier);
@@ -67,6 +72,12 @@ class History {
   const Goal& goal() const { return goal_; }
   const ir::Program& program() const { return program_; }
   const std::vector<int>& cardinalities() const { return cardinalities_; }
+  /// The genome forms of this search (compiler/ir/genome.h with its options).
+  std::vector<int> encode(const ir::Arch& arch) const { return ir::encode(program_, arch, genome_); }
+  ir::Arch decode(const std::vector<int>& genome) const { return ir::decode(program_, genome, genome_); }
+  std::optional<ir::Arch> decode_valid(const std::vector<int>& genome) const {
+    return ir::decode_valid(program_, genome, genome_);
+  }
 
   /// The minimisation vector of an evaluation, with infeasible ones pushed behind every
   /// feasible one (ordered by how far they are outside the constraints).
@@ -76,6 +87,7 @@ class History {
   const ir::Program& program_;
   Evaluator& evaluator_;
   Goal goal_;
+  ir::GenomeOptions genome_;
   std::vector<int> cardinalities_;
   std::vector<Evaluation> done_;
   std::map<std::string, int> index_;  // arch text -> position in done_

@@ -1,8 +1,12 @@
 // Latency tables: one module of the lowered network at a time, as the runtime builds it.
 #include "runtime/train/latency.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 
 #include "compiler/lower/lower.h"
 #include "runtime/train/trainer.h"
@@ -24,14 +28,54 @@ std::vector<double> timings_ms(const std::function<void()>& forward, int warmups
   return ms;
 }
 
+// LibTorch's intra-op threads set for one timing and restored after: a command trains with its
+// own count and times with another.
+class ThreadsForTiming {
+ public:
+  explicit ThreadsForTiming(int threads) : saved_(torch::get_num_threads()) {
+    if (threads > 0 && threads != saved_) torch::set_num_threads(threads);
+  }
+  ~ThreadsForTiming() {
+    if (torch::get_num_threads() != saved_) torch::set_num_threads(saved_);
+  }
+  ThreadsForTiming(const ThreadsForTiming&) = delete;
+  ThreadsForTiming& operator=(const ThreadsForTiming&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace
+
+bool TimingConditions::busy() const { return load > static_cast<double>(std::max(0, cores - threads)) + 1.0; }
+
+std::string TimingConditions::warning() const {
+  if (!busy()) return "";
+  return fmt::format(
+      "the machine was busy while latency was timed (load average {:.1f} on {} cores, timing on {} thread{}): the "
+      "figures are inflated and vary with the load; time on an idle machine",
+      load, cores, threads, threads == 1 ? "" : "s");
+}
+
+TimingConditions timing_conditions(int threads) {
+  TimingConditions c;
+  c.threads = threads > 0 ? threads : torch::get_num_threads();
+  c.cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  double load[1] = {-1};
+  c.load = getloadavg(load, 1) == 1 ? load[0] : -1;
+  return c;
+}
+
+int latency_threads(int requested) { return requested > 0 ? requested : 1; }
 
 double median_ms(const std::function<void()>& forward, int warmups, int repeats) {
   return timings_ms(forward, warmups, repeats)[static_cast<std::size_t>(repeats) / 2];
 }
 
 LatencyStats measure_latency(const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, std::int64_t size,
-                             std::int64_t batch, int warmups, int repeats) {
+                             std::int64_t batch, int warmups, int repeats, int threads) {
+  const TimingConditions conditions = timing_conditions(threads);
+  ThreadsForTiming scope(conditions.threads);
   torch::manual_seed(0);
   Network net(program, Mask::of_arch(*program, arch), false);
   net->eval();
@@ -40,7 +84,7 @@ LatencyStats measure_latency(const std::shared_ptr<const ir::Program>& program, 
   torch::NoGradGuard no_grad;
   std::vector<double> ms = timings_ms([&] { net->forward(x, mix); }, warmups, repeats);
   const std::size_t n = ms.size();
-  return {ms[n / 2], ms[n / 4], ms[(3 * n) / 4], batch, torch::get_num_threads(), warmups, repeats};
+  return {ms[n / 2], ms[n / 4], ms[(3 * n) / 4], batch, warmups, repeats, conditions};
 }
 
 namespace {
@@ -60,6 +104,7 @@ double measure_ms(const lower::Module& module, int repeats) {
 LatencyTable latency_table(const ir::Program& p, ir::LatencySource source, std::int64_t size, int repeats) {
   LatencyTable t;
   if (source == ir::LatencySource::None) return t;
+  ThreadsForTiming one_thread(latency_threads(0));
   const ir::Network& n = *p.network;
   for (const std::vector<std::int64_t>& shape : architecture_weight_shapes(p))
     t.entries.push_back(torch::zeros(shape, torch::kDouble));

@@ -184,7 +184,11 @@ ChildrenStep shrinking_step(Network& net, Network* teacher, const ShrinkingPhase
   torch::Tensor soft;
   if (teacher && kd_ratio > 0) {
     torch::NoGradGuard no_grad;
-    (*teacher)->train();  // OFA's teacher runs in training mode: batch statistics
+    // OFA's teacher runs in training mode (batch statistics) but is built with dropout_rate=0
+    // (train_ofa_net.py): its dropout would perturb every soft target. Set here, not when the
+    // teacher is taken, so that a teacher read back from a checkpoint has it off too.
+    (*teacher)->train();
+    set_dropout(*teacher, 0);
     ir::Arch full = largest_child((*teacher)->program());
     full.resolution = step.children.front().resolution;
     soft = (*teacher)->forward(x, mixing_of((*teacher)->program(), full));

@@ -1,6 +1,7 @@
 // Supernet training, evaluation, derivation and stand-alone training.
 #include "runtime/train/trainer.h"
 
+#include "runtime/base/durable_file.h"
 #include "runtime/device/device.h"
 #include "runtime/distributed/distributed.h"
 #include "runtime/ops/modules.h"
@@ -9,9 +10,7 @@
 
 #include "runtime/train/method.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -189,14 +188,6 @@ void weight_step(Network& net, const Mixing& mix, const torch::Tensor& x, const 
   opt.step();
   sums = sums.to(torch::kCPU, torch::kDouble);
   meter.add_sums(sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>());
-}
-
-void fsync_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace
@@ -665,8 +656,19 @@ double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64
   return ratio * by_depth;
 }
 
+namespace {
+
+// A retrain's state after an epoch (retrain's `checkpoint`), saved and read here only.
+void save_retrain(const Network& net, torch::optim::Optimizer& opt, std::int64_t epochs, const RetrainResult& r,
+                  const std::string& path);
+// Reads it into `net` and `opt`; returns the epochs it holds and sets the accuracies in `r`.
+std::int64_t load_retrain(Network& net, torch::optim::Optimizer& opt, RetrainResult& r, const std::string& path);
+
+}  // namespace
+
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
-                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress, const std::string& init) {
+                      const DataSplits& data, std::uint64_t seed, const ProgressFn& progress, const std::string& init,
+                      const std::string& checkpoint) {
   torch::manual_seed(seed);
   Network net(program, Mask::of_arch(*program, arch), /*supernet=*/false);
   if (!init.empty()) load_weights(net, init);
@@ -687,7 +689,12 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
   RetrainResult r;
   r.net = net;
   r.params = net->parameter_count();
-  for (std::int64_t epoch = 0; epoch < plan.epochs; ++epoch) {
+  std::int64_t first = 0;
+  if (!checkpoint.empty() && std::filesystem::exists(checkpoint)) first = load_retrain(net, opt, r, checkpoint);
+  for (std::int64_t epoch = first; epoch < plan.epochs; ++epoch) {
+    // Dropout and drop path draw from LibTorch's global generator: seeded per epoch, so that an
+    // epoch after a resume draws what it would have drawn.
+    torch::manual_seed(step_seed(seed, epoch, -7));
     double lr = learning_rate(o, plan.schedule, epoch, plan.epochs);
     set_lr(opt, lr);
     net->train();
@@ -717,6 +724,7 @@ RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch
     r.train_accuracy = meter.accuracy();
     Evaluation tested = evaluate(net, mix, data.test, 256);
     r.test_accuracy = tested.accuracy;
+    if (!checkpoint.empty()) save_retrain(net, opt, epoch + 1, r, checkpoint);
     if (progress) {
       Progress p = meter.at("retrain", epoch + 1, plan.epochs, steps, steps, lr, true, r.test_accuracy);
       p.valid_loss = tested.loss;
@@ -733,17 +741,19 @@ void write_weights(torch::serialize::OutputArchive& archive, const Network& net)
   for (const auto& b : net->named_buffers()) archive.write("buffer/" + b.key(), b.value(), /*is_buffer=*/true);
 }
 
-// Saves atomically: a temporary file, fsync, rename, fsync of the directory.
+// Saves atomically and durably (write_durably). The archive is serialised in memory first:
+// LibTorch's file writer, on a full disk, throws from its destructor and aborts the process.
 void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
-  std::string tmp = path + ".tmp";
+  std::ostringstream bytes;
+  archive.save_to(bytes);
   try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {  // a full disk, a directory or a file without write permission in the way
-    throw std::runtime_error(fmt::format("{}: cannot write the checkpoint: {}", tmp, e.what_without_backtrace()));
+    write_durably(path, std::move(bytes).str());
+  } catch (const WriteError& e) {  // a full disk, a directory or a file without write permission in the way
+    throw std::runtime_error(
+        fmt::format("{}: cannot write the checkpoint ({}); the previous one is intact, and "
+                    "`--resume` continues from it once the cause is gone",
+                    e.file, e.reason));
   }
-  fsync_file(tmp);
-  std::filesystem::rename(tmp, path);
-  fsync_file(std::filesystem::path(path).parent_path().string());
 }
 
 torch::serialize::InputArchive open_archive(const std::string& path) {
@@ -835,6 +845,43 @@ void read_state(torch::serialize::InputArchive& archive, const std::string& wher
     }
   } catch (const c10::Error&) {
     throw CheckpointError(fmt::format("{}: not a cella checkpoint, or damaged", where));
+  }
+}
+
+}  // namespace
+
+namespace {
+
+void save_retrain(const Network& net, torch::optim::Optimizer& opt, std::int64_t epochs, const RetrainResult& r,
+                  const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  write_weights(archive, net);
+  archive.write("epoch", torch::tensor(epochs));
+  archive.write("train_acc", torch::tensor(r.train_accuracy, torch::kDouble));
+  archive.write("test_acc", torch::tensor(r.test_accuracy, torch::kDouble));
+  torch::serialize::OutputArchive state;
+  opt.save(state);
+  archive.write("optimizer", state);
+  save_archive(archive, path);
+}
+
+std::int64_t load_retrain(Network& net, torch::optim::Optimizer& opt, RetrainResult& r, const std::string& path) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  torch::NoGradGuard no_grad;
+  try {
+    read_weights(archive, path, net);
+    torch::Tensor epoch, train_acc, test_acc;
+    archive.read("epoch", epoch);
+    archive.read("train_acc", train_acc);
+    archive.read("test_acc", test_acc);
+    r.train_accuracy = train_acc.item<double>();
+    r.test_accuracy = test_acc.item<double>();
+    torch::serialize::InputArchive state;
+    archive.read("optimizer", state);
+    opt.load(state);
+    return epoch.item<std::int64_t>();
+  } catch (const c10::Error&) {
+    throw CheckpointError(fmt::format("{}: not a cella retrain checkpoint, or damaged", path));
   }
 }
 

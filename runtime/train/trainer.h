@@ -206,9 +206,13 @@ double drop_path_probability(ir::DropPathSchedule schedule, double p, std::int64
 
 /// Trains `arch` as a stand-alone network (affine BN) and tests it: from scratch, or from the
 /// weights in `init` (a weights file of the same architecture: `cella extract`'s, to fine-tune).
+/// With `checkpoint` (a file), the state after every epoch is saved there atomically (weights,
+/// optimizer, epoch, accuracies), and a call that finds the file goes on after its epoch. Each
+/// epoch draws its data order, augmentation, drop path and dropout from (seed, epoch) alone, so a
+/// run continued so ends as the uninterrupted one does. A damaged checkpoint is a CheckpointError.
 RetrainResult retrain(std::shared_ptr<const ir::Program> program, const ir::Arch& arch, const ir::RetrainPlan& plan,
                       const DataSplits& data, std::uint64_t seed, const ProgressFn& progress,
-                      const std::string& init = "");
+                      const std::string& init = "", const std::string& checkpoint = "");
 
 /// A checkpoint that is missing, damaged or made for another network; the message names the file.
 struct CheckpointError : std::runtime_error {

@@ -75,6 +75,37 @@ search s on net {
       << text;
 }
 
+// Progressive shrinking's phases start at fractions of the plan's rate (OFA's 1, 1/12, 1/4, ...)
+// and end at the same fraction of the floor, so every phase's rate falls. With the floor
+// absolute, depth 1 (from 0.01/12 = 0.00083, below the 0.001 floor) rose to 0.00098, and the
+// exponential decay jumped to the floor at once.
+TEST(Schedule, EveryProgressiveShrinkingPhaseFallsTowardItsOwnFloor) {
+  for (ScheduleKind kind : {ScheduleKind::Cosine, ScheduleKind::Exponential}) {
+    SCOPED_TRACE(kind == ScheduleKind::Cosine ? "cosine" : "exponential");
+    SearchPlan p = plan_with(16, SplitStrategy::None, {});
+    p.supernet.method = "progressive_shrinking";
+    p.supernet.elastic.phases = {2, 2, 4, 2, 4, 2};
+    p.supernet.optimizer.lr = 0.01;
+    p.supernet.schedule = {kind, 0.001, 0.8};
+    Schedule s(p);
+    ASSERT_EQ(s.phases().size(), 6u);
+    for (std::size_t k = 0; k < 6; ++k) {
+      const Phase& ph = s.phases()[k];
+      const double start = 0.01 * shrinking_lr_scale(k), floor = 0.001 * shrinking_lr_scale(k);
+      EXPECT_NEAR(s.lr(ph.begin), start, 1e-15) << "phase " << k;
+      for (std::int64_t e = ph.begin + 1; e < ph.end; ++e) {
+        EXPECT_LT(s.lr(e), s.lr(e - 1)) << "phase " << k << ", epoch " << e;
+        EXPECT_GE(s.lr(e), floor) << "phase " << k << ", epoch " << e;
+      }
+    }
+    // Depth 1 (phase 2, epochs 4-7) by hand.
+    if (kind == ScheduleKind::Cosine)
+      EXPECT_NEAR(s.lr(5), cosine_lr(0.01 / 12, 0.001 / 12, 1, 4), 1e-15);
+    else
+      EXPECT_NEAR(s.lr(5), 0.01 / 12 * 0.8, 1e-15);
+  }
+}
+
 // HEP-NAS: split points lie on the plain timeline; each split's children train `child_epochs` on
 // top, and the kept child trains the plain epochs between split points.
 TEST(Schedule, HierarchicalChildEpochsComeOnTopOfThePlainOnes) {

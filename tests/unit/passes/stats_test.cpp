@@ -97,6 +97,14 @@ TEST(Stats, DartsGenotypesOnTheEvaluationNetworkHaveTheReferenceParameterCounts)
     EXPECT_EQ(stats.params, params) << genotype;
     EXPECT_EQ(stats.aux_params, 476426) << genotype;
   }
+  // By name, as the README quotes them (`--arch DARTS_V2`): the same architectures.
+  const std::vector<std::pair<std::string, std::string>> names = {{"DARTS_V2", genotypes[0].first},
+                                                                  {"DARTS_V1", genotypes[1].first}};
+  for (const auto& [name, genotype] : names) {
+    auto by_name = ir::parse_arch(*c->program, name);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(by_name)) << std::get<std::string>(by_name);
+    EXPECT_TRUE(std::get<ir::Arch>(by_name) == std::get<ir::Arch>(ir::parse_arch(*c->program, genotype))) << name;
+  }
 }
 
 // NASNet-A in spaces/nasnet.cella, against quark0/darts' NetworkCIFAR(C, 10, layers, False,

@@ -731,14 +731,15 @@ TEST(ProgressiveShrinking, OfasPhasesAndTheirChildren) {
 }
 
 // A step's children share one resolution; their loss is cross-entropy plus distillation from the
-// teacher's logits at that resolution, and the step's gradient is their sum.
+// teacher's logits at that resolution, and the step's gradient is their sum. The teacher runs in
+// training mode without its dropout (OFA builds it with dropout_rate=0): its soft targets are
+// the same whenever they are computed (with dropout on, the check below would see other ones).
 TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
   StepBench b(0, 8);
   Network& net = b.net;
   const torch::Tensor &x = b.x, &y = b.y;
   torch::optim::SGD& frozen = b.frozen;
   Network teacher = small_supernet();
-  set_dropout(teacher, 0);  // the teacher runs in training mode: its dropout would draw anew
   const ShrinkingPhase phase = progressive_shrinking_phases().back();
   std::mt19937_64 rng(3);
   ChildrenStep step = shrinking_step(net, &teacher, phase, x, y, frozen, rng);
@@ -977,6 +978,40 @@ TEST(ElasticWidth, ExtractionEqualsTheSupernetsNarrowerChild) {
     expect_close(alone->forward(x, mixing_of(*p, a)), net->forward(x, mixing_of(*p, a)), 1e-4);
   }
   EXPECT_GE(widths.size(), 4u);  // the draws narrow different stages
+}
+
+// BigNAS's stem, MB1, MB2 and last convolution choose only their width: choice layers of one
+// candidate, which mix nothing, so their batch norms keep γ and β as BigNAS trains them. The
+// supernet then holds exactly its largest child's parameters (cropped kernels add none); it used
+// to hold 5,424 fewer, and zero-initialisation skipped MB1's and MB2's residual blocks.
+TEST(ElasticWidth, LayersWhoseOnlyChoiceIsTheirWidthKeepTheirBatchNormWeights) {
+  driver::CompileOptions o;
+  o.sema.data = "imagenet";
+  auto c = testing_helpers::compile_space("bignas.cella", o);
+  ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
+  const ir::Arch largest = largest_child(*c->program);
+  const std::int64_t child = passes::network_stats(*c->program, &largest, 224, true).params;
+  EXPECT_EQ(child, 19132664);
+  EXPECT_EQ(passes::network_stats(*c->program, nullptr, 224, false).params, child);
+  // Built, on the two-core profile.
+  o.sema.data = "synthetic";
+  o.sema.overrides = {{"S", "2"}, {"D4", "3"}, {"D", "3"}, {"R1", "16"}, {"R2", "20"}, {"R3", "24"}, {"R4", "28"}};
+  auto small = testing_helpers::compile_space("bignas.cella", o);
+  ASSERT_TRUE(small->ok()) << testing_helpers::messages(*small);
+  auto p = std::make_shared<const ir::Program>(*small->program);
+  Network net(p, Mask::full(*p), /*supernet=*/true);
+  const ir::Arch widest = largest_child(*p);
+  EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &widest, 28, true).params);
+  zero_residual_batch_norms(net);
+  int residual = 0;
+  for (auto& m : net->modules(/*include_self=*/false))
+    if (auto* b = m->as<ElasticMBConvImpl>(); b && b->residual()) {
+      ++residual;
+      ASSERT_TRUE(b->project_bn->weight.defined());
+      EXPECT_EQ(b->project_bn->weight.abs().sum().item<double>(), 0);
+    }
+  // MB1's second block, MB2's 2, MB3's 2, MB4's 2, MB5's and MB6's 2 each, MB7's 1.
+  EXPECT_EQ(residual, 1 + 2 + 2 + 2 + 2 + 2 + 1);
 }
 
 TEST(ElasticWidth, ANarrowerChildsGradientStopsAtItsChannels) {

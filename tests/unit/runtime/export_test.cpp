@@ -77,7 +77,7 @@ TEST(Export, ShippedSpacesModulesGiveCellasLogits) {
   expect_logits_match("bignas",
                       "spaces/bignas.cella --data synthetic --set S=2 --set D4=3 --set D=3 --set R1=16 --set R2=20 "
                       "--set R3=24 --set R4=28 "
-                      "--arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,84,336,20]'");
+                      "--arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,88,352,20]'");
   // NAS-Bench-101: split vertex channels (C = 7 does not divide), projections, truncation, and a
   // pruned vertex; a class per cell unit.
   fs::path nb101 = scratch("nb101_arch.json");

@@ -125,8 +125,12 @@ TEST(Report, MainJobPageOpensOfflineInChromium) {
        {"id=\"summary\"", "Time per phase", "id=\"architecture\"", "multiply-accumulates", "latency",
         "alt=\"loss per epoch\"", "alt=\"accuracy per epoch\"", "alt=\"learning rate per epoch\"",
         "alt=\"the split tree\"", "id=\"schedule\"", "alt=\"architecture weights of cell nb201_cell\"", "config.json",
-        "split into 2 sub-supernets", "its margin against its best sibling", "includes their distillation term"})
+        "split into 2 sub-supernets", "its margin against its best sibling", "includes their distillation term",
+        "smoke test", "--smoke: 256 images, one epoch per phase; the search block's smoke parameters C=4 N=1"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
+  // The schedule the smoke run ran (6 epochs per lineage), not the file's plan (9).
+  EXPECT_NE(html.find("6 epochs per lineage"), std::string::npos);
+  EXPECT_EQ(html.find("9 epochs per lineage"), std::string::npos);
   EXPECT_EQ(html.find("http"), std::string::npos) << "no address may leave the page";
   Visit v = visit(run / "report.html", run / "browser");
   EXPECT_TRUE(v.console.empty()) << v.log;

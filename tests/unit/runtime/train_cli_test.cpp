@@ -70,6 +70,51 @@ TEST(TrainCli, KilledMidEpochAndResumedEndsLikeAnUninterruptedRun) {
 // A file without a search block (spaces/mobilenet.cella) runs the default plan with the command
 // line's data set and settings. They used to be dropped: the network was built for `--data`'s
 // images while Fashion-MNIST was loaded, and training died in LibTorch.
+// A checkpoint written to a full disk: a one-line error, the previous checkpoint intact, and the
+// resume ends as the uninterrupted run once there is space. The disk is a tmpfs with room for one
+// checkpoint and a half (the second one's temporary file does not fit); mounting one needs root,
+// as CI has, and the test is skipped without it.
+TEST(TrainCli, AFullDiskDuringACheckpointLosesNothing) {
+  fs::path base = fresh_dir("cella_full_disk_");
+  Result straight = run_cella(kTrain + " --out " + (base / "a").string());
+  ASSERT_EQ(straight.code, 0) << straight.text;
+  const std::uintmax_t checkpoint = fs::file_size(base / "a" / "checkpoint.pt");
+  const fs::path disk = base / "disk";
+  fs::create_directories(disk);
+  auto mount = [&](std::uintmax_t kib, const std::string& how) {
+    const std::string cmd =
+        "mount -t tmpfs -o " + how + "size=" + std::to_string(kib) + "k tmpfs '" + disk.string() + "' 2>/dev/null";
+    return std::system(cmd.c_str()) == 0;
+  };
+  if (!mount(checkpoint * 3 / 2 / 1024 + 64, "")) GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
+  struct Unmount {  // also when an assertion returns early; then the directory can go
+    fs::path base, at;
+    ~Unmount() {
+      if (std::system(("umount '" + at.string() + "' 2>/dev/null").c_str()) == 0) fs::remove_all(base);
+    }
+  } unmount{base, disk};
+  const fs::path run = disk / "run";
+  Result full = run_cella(kTrain + " --out " + run.string());
+  EXPECT_EQ(full.code, 1) << full.text;
+  const std::size_t error = full.text.find("cella: error: ");
+  ASSERT_NE(error, std::string::npos) << full.text;
+  EXPECT_NE(full.text.find("checkpoint.pt.tmp: cannot write the checkpoint (cannot write it: No space left on device); "
+                           "the previous one is intact",
+                           error),
+            std::string::npos)
+      << full.text;
+  EXPECT_EQ(std::count(full.text.begin() + static_cast<std::ptrdiff_t>(error), full.text.end(), '\n'), 1) << full.text;
+  ASSERT_TRUE(fs::exists(run / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(run / "checkpoint.pt.tmp"));  // its space given back
+  ASSERT_TRUE(mount(checkpoint * 8 / 1024 + 1024, "remount,"));
+  Result resumed = run_cella("train --resume " + run.string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("resuming after epoch 1"), std::string::npos) << resumed.text;
+  EXPECT_EQ(nlohmann::json::parse(slurp(run / "result.json"))["valid_acc_inherited"],
+            nlohmann::json::parse(slurp(base / "a" / "result.json"))["valid_acc_inherited"]);
+  EXPECT_EQ(slurp(run / "arch.txt"), slurp(base / "a" / "arch.txt"));
+}
+
 TEST(TrainCli, DataAndSettingsApplyWithoutASearchBlock) {
   fs::path out = cella::testing_helpers::fresh_dir("cella_no_search_block_");
   Result r = run_cella(
@@ -77,7 +122,7 @@ TEST(TrainCli, DataAndSettingsApplyWithoutASearchBlock) {
       "--threads 1 --out " +
       out.string());
   EXPECT_EQ(r.code, 0) << r.text;
-  EXPECT_NE(r.text.find("(synthetic, 32 train / 32 valid images, 1 epochs"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("(synthetic, 32 train / 32 valid images, 1 epoch,"), std::string::npos) << r.text;
   fs::remove_all(out);
 }
 
@@ -211,11 +256,22 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
   Result e = run_cella("eval spaces/ofa_mbv3.cella --threads 1 --weights " + (base / "child").string() + arch);
   ASSERT_EQ(e.code, 0) << e.text;
   EXPECT_NE(e.text.find("test accuracy of the extracted network"), std::string::npos) << e.text;
+  // As docs/cli.md writes it: the run alone, its own space and architecture (it was a bare
+  // "file is required").
+  Result own = run_cella("eval --threads 1 --weights " + (base / "child").string());
+  ASSERT_EQ(own.code, 0) << own.text;
+  EXPECT_EQ(own.text, e.text);
   // The extracted child as a PyTorch module (export_test runs such a module's self-check).
   Result exported =
       run_cella("export --threads 1 --weights " + (base / "child").string() + " --out " + (base / "exported").string());
   ASSERT_EQ(exported.code, 0) << exported.text;
   EXPECT_NE(slurp(base / "exported" / "model.py").find("MBV3("), std::string::npos);
+  // Straight from the supernet's run, the child is cut out as extract cuts it (it was a
+  // segmentation fault: the supernet's whole tensors were copied into the child's narrower ones).
+  Result direct = run_cella("export --threads 1 --weights " + (base / "run").string() + arch + " --out " +
+                            (base / "direct").string());
+  ASSERT_EQ(direct.code, 0) << direct.text;
+  EXPECT_NE(slurp(base / "direct" / "model.py").find("MBV3("), std::string::npos);
   Result tuned = run_cella("retrain " + profile + " --set data.subset=256 --epochs 1 --threads 1 --init " +
                            (base / "child").string() + arch + " --out " + (base / "tuned").string());
   ASSERT_EQ(tuned.code, 0) << tuned.text;
@@ -224,9 +280,19 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
                            " --arch '[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,2,2,2,2,2,20]'");
   EXPECT_EQ(other.code, 2) << other.text;
   EXPECT_NE(other.text.find("it holds"), std::string::npos) << other.text;
+  // A retrain whose --init cannot be read leaves no run directory (retrain has no --resume, and
+  // running it again was refused as "already holds a run").
+  fs::copy(base / "child", base / "damaged", fs::copy_options::recursive);
+  std::ofstream(base / "damaged" / "weights.pt", std::ios::trunc) << "not weights";
+  Result bad = run_cella("retrain " + profile + " --set data.subset=256 --epochs 1 --threads 1 --init " +
+                         (base / "damaged").string() + arch + " --out " + (base / "bad").string());
+  EXPECT_EQ(bad.code, 1) << bad.text;
+  EXPECT_FALSE(fs::exists(base / "bad")) << bad.text;
   Result supernet = run_cella("retrain " + profile + " --epochs 1 --init " + (base / "run").string() + arch);
   EXPECT_EQ(supernet.code, 2) << supernet.text;
-  EXPECT_NE(supernet.text.find("holds no one network's weights"), std::string::npos) << supernet.text;
+  EXPECT_NE(supernet.text.find("(one network's weights) takes a `cella extract` or `cella retrain` run"),
+            std::string::npos)
+      << supernet.text;
   fs::remove_all(base);
 }
 
@@ -241,7 +307,7 @@ TEST(TrainCli, WidthElasticSupernetTrainsAndANarrowChildIsCutOut) {
   EXPECT_NE(r.text.find("cella: smoke test passed"), std::string::npos) << r.text;
   // The flat encoding: 14 kernels (MB3-MB7), 7 depths (MB1-MB7), 9 widths (the stem, MB1-MB7,
   // the last convolution), the resolution.
-  const std::string arch = " --arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,84,336,24]'";
+  const std::string arch = " --arch '[5,3,5,3,5,3,5,5,3,3,3,5,5,3,2,3,2,3,2,3,1,8,6,6,10,22,30,50,88,352,24]'";
   Result x = run_cella("extract --threads 1 --json --weights " + (base / "run").string() + arch + " --out " +
                        (base / "child").string());
   ASSERT_EQ(x.code, 0) << x.text;
@@ -253,11 +319,17 @@ TEST(TrainCli, WidthElasticSupernetTrainsAndANarrowChildIsCutOut) {
   ASSERT_EQ(stats.code, 0) << stats.text;
   auto counted = nlohmann::json::parse(stats.text.substr(stats.text.find('{')));
   EXPECT_EQ(extracted["params"], counted["params"]);
-  EXPECT_EQ(counted["params"], 447'986);
+  EXPECT_EQ(counted["params"], 452'154);
   Result exported =
       run_cella("export --threads 1 --weights " + (base / "child").string() + " --out " + (base / "exported").string());
   ASSERT_EQ(exported.code, 0) << exported.text;
   EXPECT_NE(slurp(base / "exported" / "model.py").find("swish=True"), std::string::npos);
+  // From the supernet's run directly: a narrower child cut out, not full-width tensors copied
+  // into it (that was an internal error).
+  Result direct = run_cella("export --threads 1 --weights " + (base / "run").string() + arch + " --out " +
+                            (base / "direct").string());
+  ASSERT_EQ(direct.code, 0) << direct.text;
+  EXPECT_NE(slurp(base / "direct" / "model.py").find("swish=True"), std::string::npos);
   fs::remove_all(base);
 }
 
@@ -288,9 +360,14 @@ TEST(TrainCli, StatsMeasuresTheLatencyOfAnArchitecture) {
   EXPECT_EQ(b["latency"]["input"][1], 24);  // the architecture's resolution, not the data's 28
   EXPECT_EQ(b["latency"]["threads"], 1);
   EXPECT_EQ(b["latency"]["repeats"], 3);
-  Result text = run_cella(profile + arch + " --latency --batch 1 --repeats 2 --warmups 0 --threads 1");
+  EXPECT_EQ(b["latency"]["cores"], std::thread::hardware_concurrency());
+  EXPECT_TRUE(b["latency"]["load_average"].is_number()) << b.dump();
+  // Without --threads: one thread, said with the load it ran under.
+  Result text = run_cella(profile + arch + " --latency --batch 1 --repeats 2 --warmups 0");
   ASSERT_EQ(text.code, 0) << text.text;
   EXPECT_NE(text.text.find("  latency:    batch 1: "), std::string::npos) << text.text;
+  EXPECT_NE(text.text.find("1 CPU thread, 2 timed passes after 0 untimed, eval mode, load average"), std::string::npos)
+      << text.text;
   EXPECT_EQ(text.text.find("batch 1: ", text.text.find("batch 1: ") + 1), std::string::npos) << text.text;
   Result no_arch = run_cella(profile + " --latency");
   EXPECT_EQ(no_arch.code, 2) << no_arch.text;
@@ -326,18 +403,42 @@ TEST(TrainCli, ProgressiveShrinkingResumesToTheSameResult) {
   fs::remove_all(base);
 }
 
-TEST(TrainCli, RetrainTrainsAFixedArchitecture) {
-  fs::path out = fs::temp_directory_path() / ("cella_retrain_" + std::to_string(getpid()));
-  Result r = run_cella(
+// A retrain keeps a checkpoint after every epoch: killed after one and resumed, it ends with the
+// uninterrupted run's weights and accuracies (each epoch draws its randomness from the seed and
+// its number), and its metrics have each epoch once.
+TEST(TrainCli, RetrainTrainsAFixedArchitectureAndResumes) {
+  fs::path base = fresh_dir("cella_retrain_");
+  const std::string retrain =
       "retrain spaces/nb201.cella --data synthetic --set C=8 --set N=1 --set data.subset=2048 --epochs 4 --threads 1 "
-      "--json "
-      "--arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' --out " +
-      out.string());
+      "--json --arch '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|' "
+      "--set retrain.drop_path=0.2 --out ";
+  Result r = run_cella(retrain + (base / "a").string());
   ASSERT_EQ(r.code, 0) << r.text;
   auto j = nlohmann::json::parse(r.text.substr(r.text.find('{')));
   EXPECT_GT(j["test_acc"].get<double>(), 15.0);  // synthetic classes are learnable: well above 10% chance
-  EXPECT_TRUE(fs::exists(out / "metrics.jsonl"));
-  fs::remove_all(out);
+  EXPECT_TRUE(fs::exists(base / "a" / "metrics.jsonl"));
+  const fs::path b = base / "b";
+  bool killed = kill_cella_when(retrain + b.string(), b / "checkpoint.pt", std::chrono::milliseconds(20),
+                                std::chrono::milliseconds(200));
+  ASSERT_TRUE(killed) << "the retrain finished before it could be killed";
+  ASSERT_FALSE(fs::exists(b / "result.json"));
+  Result again = run_cella(retrain + b.string());
+  EXPECT_EQ(again.code, 1) << again.text;
+  EXPECT_NE(again.text.find("continue it with `cella retrain --resume"), std::string::npos) << again.text;
+  Result resumed = run_cella("retrain --resume " + b.string() + " --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.text;
+  EXPECT_NE(resumed.text.find("resuming the retrain"), std::string::npos) << resumed.text;
+  auto ra = nlohmann::json::parse(slurp(base / "a" / "result.json"));
+  auto rb = nlohmann::json::parse(slurp(b / "result.json"));
+  EXPECT_EQ(ra["test_acc"], rb["test_acc"]);
+  EXPECT_EQ(ra["train_acc"], rb["train_acc"]);
+  EXPECT_TRUE(slurp(base / "a" / "weights.pt") == slurp(b / "weights.pt")) << "the weights differ";
+  const std::string metrics = slurp(b / "metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4) << metrics;
+  Result finished = run_cella("retrain --resume " + b.string() + " --threads 1");
+  EXPECT_EQ(finished.code, 0) << finished.text;
+  EXPECT_NE(finished.text.find("finished already"), std::string::npos) << finished.text;
+  fs::remove_all(base);
 }
 
 TEST(Extending, AnOperationWrittenInCellaTrainsWithoutCpp) {
@@ -970,6 +1071,85 @@ TEST(DeadEnds, DeriveEvalAndResumeWorkOnEveryKindOfRun) {
   fs::remove_all(base);
 }
 
+// Every file of a run directory, by name.
+std::map<std::string, std::string> files_of(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& f : fs::directory_iterator(dir))
+    if (f.is_regular_file()) files[f.path().filename().string()] = slurp(f.path());
+  return files;
+}
+
+// Every command checks the kind of the run it is given before it writes anything: a run of
+// the wrong kind is a usage error (2) that names the command that continues it. `train --resume`
+// on an unfinished search used to train a one-shot supernet inside it and replace its results.
+TEST(DeadEnds, ARunOfTheWrongKindIsRefusedBeforeAnythingIsWritten) {
+  fs::path base = fresh_dir("cella_kind_");
+  const fs::path search = base / "search", unfinished = base / "unfinished", train = base / "train";
+  Result s = run_cella("search tests/search/exhaustive.cella --smoke --threads 1 --out " + search.string());
+  ASSERT_EQ(s.code, 0) << s.text;
+  fs::copy(search, unfinished, fs::copy_options::recursive);
+  fs::remove(unfinished / "result.json");
+  fs::remove(unfinished / "tree.json");
+  Result t = run_cella("train tests/search/exhaustive.cella --smoke --threads 1 --out " + train.string());
+  ASSERT_EQ(t.code, 0) << t.text;
+  const auto before_search = files_of(search), before_unfinished = files_of(unfinished), before_train = files_of(train);
+  struct Case {
+    std::string command;
+    fs::path run;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"train --resume", unfinished,
+       "is a `cella search` run; `cella train --resume` takes a `cella train` run; "
+       "`cella search --resume " +
+           unfinished.string() + "` continues it"},
+      {"train --resume", search, "is a `cella search` run"},
+      {"search --resume", train, "is a `cella train` run; `cella search --resume` takes a `cella search` run"},
+      {"specialize --objectives accuracy,macs --resume", train, "is a `cella train` run"},
+      {"retrain tests/search/exhaustive.cella --arch " + search.string() + " --init", search,
+       "`cella retrain --init` (one network's weights) takes a `cella extract` or `cella retrain` run"},
+  };
+  for (const Case& c : cases) {
+    Result r = run_cella(c.command + " " + c.run.string() + " --threads 1");
+    EXPECT_EQ(r.code, 2) << c.command << " " << c.run << ": " << r.text;
+    EXPECT_NE(r.text.find(c.says), std::string::npos) << r.text;
+    EXPECT_EQ(std::count(r.text.begin(), r.text.end(), '\n'), 1) << r.text;
+  }
+  EXPECT_EQ(files_of(search), before_search);
+  EXPECT_EQ(files_of(unfinished), before_unfinished);
+  EXPECT_EQ(files_of(train), before_train);
+  // An unfinished search names the file it lacks.
+  Result derive = run_cella("derive " + unfinished.string() + " --threads 1");
+  EXPECT_EQ(derive.code, 1) << derive.text;
+  EXPECT_NE(derive.text.find((unfinished / "tree.json").string() + ": no such file: the search has not finished"),
+            std::string::npos)
+      << derive.text;
+  // A field of config.json with the wrong type is named (the JSON library's message was not).
+  const fs::path edited = base / "edited";
+  fs::copy(train, edited, fs::copy_options::recursive);
+  auto config = nlohmann::json::parse(slurp(edited / "config.json"));
+  config["seed"] = "zero";
+  std::ofstream(edited / "config.json", std::ios::trunc) << config.dump(2);
+  Result typed = run_cella("derive " + edited.string() + " --threads 1");
+  EXPECT_EQ(typed.code, 1) << typed.text;
+  EXPECT_NE(typed.text.find("config.json: \"seed\" is \"zero\", which is not what a cella run records there"),
+            std::string::npos)
+      << typed.text;
+  // A command that fails after making its run directory takes it away again: specialize on a
+  // damaged checkpoint left an empty evaluations.jsonl, and running it again was refused.
+  const fs::path damaged = base / "damaged", spec = base / "spec";
+  fs::copy(train, damaged, fs::copy_options::recursive);
+  std::ofstream(damaged / "checkpoint.pt", std::ios::trunc) << "not a checkpoint";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Result r = run_cella("specialize --weights " + damaged.string() +
+                         " --objectives accuracy,macs --budget 2 --population 2 --threads 1 --out " + spec.string());
+    EXPECT_EQ(r.code, 1) << r.text;
+    EXPECT_NE(r.text.find("not a cella checkpoint"), std::string::npos) << r.text;
+    EXPECT_FALSE(fs::exists(spec)) << "a failed specialize left " << spec;
+  }
+  fs::remove_all(base);
+}
+
 // One rule for exit codes: a command-line value that names nothing is a usage error (2) in
 // every command; a bad file or data set is invalid input (1) and leaves no run directory.
 TEST(DeadEnds, ExitCodesAndLeftovers) {
@@ -1004,7 +1184,9 @@ TEST(DeadEnds, ExitCodesAndLeftovers) {
                                 "train tests/search/exhaustive.cella --set supernet.epochs=3"}) {
     Result again = run_cella(cmd + " --threads 1" + out);
     EXPECT_EQ(again.code, 1) << cmd << ": " << again.text;
-    EXPECT_NE(again.text.find("already holds a run (config.json); continue it with --resume"), std::string::npos)
+    EXPECT_NE(again.text.find("already holds a `cella search` run (config.json); continue it with `cella search "
+                              "--resume"),
+              std::string::npos)
         << again.text;
   }
   fs::remove_all(base);

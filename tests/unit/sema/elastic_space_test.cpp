@@ -184,6 +184,54 @@ TEST(ElasticSpace, GenomeSamplingAndEnumerationCoverTheResolution) {
   for (int h : hits) EXPECT_NEAR(h, 1000, 120);
 }
 
+// DyNAS-T's encoding of OFA's space: 20 kernel genes, then 20 expansion genes, then 5 depth
+// genes, three values each (45 genes, 135 one-hot columns), the resolution fixed; a gene for it
+// only when it is searched. It used to be one gene per layer over its 9 kernel-expansion pairs
+// and a 25-valued resolution gene (26 genes, 220 columns).
+TEST(ElasticSpace, OfasGenomeIsDynastsFortyFiveGenes) {
+  auto c = compile_space("ofa_mbv3.cella");
+  ASSERT_TRUE(c->ok()) << messages(*c);
+  const ir::Program& p = *c->program;
+  const ir::GenomeOptions at_largest{static_cast<int>(p.network->resolutions.size()) - 1};
+  const std::vector<ir::Gene> genes = ir::genes(p, at_largest);
+  ASSERT_EQ(genes.size(), 45u);
+  int columns = 0;
+  for (std::size_t i = 0; i < genes.size(); ++i) {
+    const char* want = i < 20 ? ".k" : i < 40 ? ".e" : "";
+    EXPECT_TRUE(i < 40 ? genes[i].name.ends_with(want) : genes[i].name.starts_with("depth.")) << genes[i].name;
+    EXPECT_EQ(genes[i].cardinality, 3) << genes[i].name;
+    columns += genes[i].cardinality;
+  }
+  EXPECT_EQ(columns, 135);
+  const std::vector<ir::Gene> searched = ir::genes(p);
+  ASSERT_EQ(searched.size(), 46u);
+  EXPECT_EQ(searched.back().name, "resolution");
+  EXPECT_EQ(searched.back().cardinality, 25);
+  // Each layer's kernel and expansion are the indices of its values: the flat encoding's lists.
+  std::vector<std::int64_t> flat;
+  for (int i = 0; i < 20; ++i) flat.push_back(std::vector<std::int64_t>{3, 5, 7}[i % 3]);
+  for (int i = 0; i < 20; ++i) flat.push_back(std::vector<std::int64_t>{6, 4, 3}[i % 3]);
+  for (int i = 0; i < 5; ++i) flat.push_back(4);
+  flat.push_back(224);
+  auto parsed = ir::parse_arch(p, nlohmann::json(flat).dump());
+  ASSERT_TRUE(std::holds_alternative<ir::Arch>(parsed)) << std::get<std::string>(parsed);
+  const ir::Arch& a = std::get<ir::Arch>(parsed);
+  const std::vector<int> genome = ir::encode(p, a, at_largest);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(genome[static_cast<std::size_t>(i)], i % 3) << "kernel of layer " << i;
+    EXPECT_EQ(genome[static_cast<std::size_t>(20 + i)], 2 - i % 3) << "expansion of layer " << i;
+  }
+  EXPECT_EQ(ir::decode(p, genome, at_largest), a);
+  // Sampled architectures come back, at the fixed resolution.
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 50; ++i) {
+    ir::Arch s = ir::sample(p, rng);
+    s.resolution = at_largest.fixed_resolution;
+    EXPECT_EQ(passes::canonical(p, ir::decode(p, ir::encode(p, s, at_largest), at_largest)), passes::canonical(p, s));
+    EXPECT_EQ(passes::canonical(p, ir::decode(p, ir::encode(p, s))), passes::canonical(p, s));
+  }
+}
+
 TEST(ElasticSpace, ANetworkWithoutResolutionsRunsAtTheDataSize) {
   auto c = compile(R"(
 network n {
@@ -312,24 +360,24 @@ TEST(ElasticWidth, WidthsInTheArchitecturesTextAndErrors) {
 
 // BigNAS's space (spaces/bignas.cella) for ImageNet: per stage its depths' kernel choices times
 // its widths (stem 2 widths; MB1 2 depths x 2 widths; MB2 2 depths x 2; MB3 (2^2 + 2^3) x 2;
-// MB4 (2^2 + 2^3 + 2^4) x 2; MB5 and MB6 (2^2 + ... + 2^6) x 3 and x 4; MB7 (2 + 2^2) x 5; the
-// last convolution 17 widths, 1280 to 1408 in steps of 8): 4,047,100,968,960, times 4
-// resolutions. The two-core profile: 4,777,574,400.
+// MB4 (2^2 + 2^3 + 2^4) x 2; MB5 and MB6 (2^2 + ... + 2^6) x 3 and x 4; MB7 (2 + 2^2) x 2; the
+// last convolution 2 widths, 1280 and 1408, as XNAS lists them): 190,451,810,304, times 4
+// resolutions. The two-core profile: 764,411,904.
 TEST(ElasticWidth, BigNasCountsItsArchitectures) {
   auto c = compile_space("bignas.cella");
   ASSERT_TRUE(c->ok()) << messages(*c);
   passes::SpaceSize s = passes::count(*c->program);
-  EXPECT_EQ(s.raw, passes::BigInt(2) * 4 * 4 * 24 * 56 * 372 * 496 * 30 * 17);
-  EXPECT_EQ(s.raw, passes::BigInt("4047100968960"));
+  EXPECT_EQ(s.raw, passes::BigInt(2) * 4 * 4 * 24 * 56 * 372 * 496 * 12 * 2);
+  EXPECT_EQ(s.raw, passes::BigInt("190451810304"));
   EXPECT_EQ(s.resolutions, 4);
   const ir::Network& n = *c->program->network;
   EXPECT_EQ(n.resolutions, (std::vector<std::int64_t>{192, 224, 288, 320}));
   EXPECT_EQ(n.stages.front().widths, (std::vector<std::int64_t>{32, 40}));
-  EXPECT_EQ(n.stages.back().widths.size(), 17u);
-  EXPECT_EQ(n.stages.back().widths.back(), 1408);
+  EXPECT_EQ(n.stages.back().widths, (std::vector<std::int64_t>{1280, 1408}));
+  EXPECT_EQ(n.stages[n.stages.size() - 2].widths, (std::vector<std::int64_t>{320, 352}));
   auto small = compile_space("bignas.cella", bignas_profile());
   ASSERT_TRUE(small->ok()) << messages(*small);
-  EXPECT_EQ(passes::count(*small->program).raw, passes::BigInt(2) * 4 * 4 * 24 * 24 * 36 * 48 * 30 * 5);
+  EXPECT_EQ(passes::count(*small->program).raw, passes::BigInt(2) * 4 * 4 * 24 * 24 * 36 * 48 * 12 * 2);
   EXPECT_EQ(small->program->network->resolutions.back(), 28);
 }
 

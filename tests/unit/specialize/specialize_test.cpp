@@ -234,6 +234,51 @@ TEST(Tactics, GuidedSearchBeatsRandomOnASyntheticFront) {
   EXPECT_GT(hv(Tactic::Nsga2), random);
 }
 
+// Every architecture alike: for tests that look only at what a tactic proposes.
+class Flat : public Evaluator {
+ public:
+  Measures measure(const ir::Arch& a) override {
+    Measures m = exact(a);
+    m[Metric::Accuracy] = 50;
+    return m;
+  }
+  Measures exact(const ir::Arch&) override {
+    Measures m;
+    m[Metric::Macs] = 1e6;
+    m[Metric::Params] = 1e4;
+    return m;
+  }
+  std::optional<double> worst(Metric m) const override {
+    return m == Metric::Accuracy ? std::optional<double>(0) : std::optional<double>(1e8);
+  }
+};
+
+// Random architectures are drawn gene by gene, as DyNAS-T draws them: on OFA's space each stage
+// depth a third of the time. Drawn uniformly over the space's architectures (`initial
+// architectures`), 89 % of the stages are at depth 4: the first predictor would see almost no
+// shallow network.
+TEST(Tactics, RandomArchitecturesAreDrawnGeneByGene) {
+  auto c = compile_space("ofa_mbv3.cella");
+  const ir::Program& p = *c->program;
+  Goal goal{{Metric::Accuracy, Metric::Macs}, {}};
+  auto depths = [&](ir::SpecializeInitial initial) {
+    Flat ev;
+    History h(p, ev, goal, {static_cast<int>(p.network->resolutions.size()) - 1});
+    TacticOptions o = small(Tactic::Random, 300, 2);
+    o.initial = initial;
+    run_tactic(h, o);
+    std::vector<int> counts(3, 0);
+    for (const Evaluation& e : h.evaluations()) {
+      const ir::Arch a = h.decode(e.genome);
+      EXPECT_EQ(a.resolution, 24);  // the largest, 224
+      for (int d : a.depths) ++counts[static_cast<std::size_t>(d)];
+    }
+    return counts;  // of 1,500 stages
+  };
+  for (int n : depths(ir::SpecializeInitial::Genes)) EXPECT_NEAR(n, 500, 90);
+  EXPECT_GT(depths(ir::SpecializeInitial::Architectures)[2], 1200);
+}
+
 TEST(Tactics, ConstraintsKeepInfeasibleArchitecturesOffTheFront) {
   auto c = compile_space("nb201.cella");
   const ir::Program& p = *c->program;

@@ -2,7 +2,8 @@
 """Kill-anywhere harness (bench/crash.sh): each case runs once uninterrupted, then KILLS times
 killed with SIGKILL at a random moment and continued (`--resume`, or run again where the command
 has none), and the continued run's results are compared with the uninterrupted run's. Each
-finished case is cached (bench/crash/cache/CASE.json), so a killed harness goes on where it was.
+finished case is cached (bench/crash/cache/CASE.json, gitignored), so a killed harness goes on
+where it was; every case's summary is written to bench/crash/results.json.
 
 A killed run is continued as a user would: with the command its run directory asks for. A kill
 before the run directory exists leaves nothing, and the command is run again from the start.
@@ -190,6 +191,7 @@ def main():
         if "skipped" not in d and not (d["exit"] == 1 and d["one_line"] and d["checkpoint_kept"] and
                                        d["resumed_equal"]):
             results.append({"case": "full_disk", "equal": 0, "kills": 1})
+    json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)
     failed = [r["case"] for r in results if r["equal"] != r["kills"]]
     if failed:
         print("differ:", ", ".join(failed))

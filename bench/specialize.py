@@ -237,7 +237,7 @@ def main():
     print(f"## Accuracy against latency timed here (batch 1, {a.threads} threads), {a.latency_seeds} seeds, "
           f"{LATENCY_BUDGET} evaluations\n")
     all_latency = [p for runs in latency_runs.values() for r in runs for p in r]
-    lat_ref = 1.2 * max(l for _, l in all_latency)
+    lat_ref = 1.2 * max((l for _, l in all_latency), default=0)
     full_latency = os.path.join(RUNS, "full-table-latency")
     if a.full_latency:
         specialize(a.build, full_latency, ["--objectives", "accuracy,latency", "--tactic", "random", "--budget",
@@ -249,7 +249,7 @@ def main():
         lat_ref = 1.2 * max(l for _, l in table_latency + all_latency)
         hv_table(latency_runs, table_latency, (85.0, lat_ref), LATENCY_POINTS,
                  "the front of all 15,625 architectures, timed in one run")
-    else:
+    elif all_latency:
         # Without the hour it takes to time all 15,625 architectures, the union of every run's
         # points stands in for the true front.
         hv_table(latency_runs, all_latency, (85.0, lat_ref), LATENCY_POINTS,

@@ -314,6 +314,7 @@ std::string format_arch(const ir::Program& p, const ir::Arch& a, const std::stri
   if (format == "nb201") return ir::to_nb201(p, a);
   if (format == "darts") return ir::to_genotype(p, a);
   if (format == "json") return ir::to_json(p, a).dump();
+  if (format == "flat") return ir::to_flat(p, a);
   return ir::to_text(p, a);
 }
 
@@ -323,6 +324,8 @@ std::optional<std::string> check_format(const ir::Program& p, const std::string&
     return std::string("--format nb201: this space has no NAS-Bench-201 form (one shared 1-input cell)");
   if (format == "darts" && std::find(f.begin(), f.end(), ir::ArchFormat::Darts) == f.end())
     return std::string("--format darts: this space has no DARTS genotype form (a normal and a reduction cell)");
+  if (format == "flat" && std::find(f.begin(), f.end(), ir::ArchFormat::Flat) == f.end())
+    return std::string("--format flat: only a space of elastic layers has a flat encoding");
   return std::nullopt;
 }
 
@@ -479,8 +482,8 @@ int run_cli(int argc, char** argv) {
   sample->add_option("file", file, "The .cella file")->required();
   sample->add_option("-n", n, "How many")->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
   sample->add_option("--seed", seed, "Random seed");
-  sample->add_option("--format", format, "auto, nb201, darts or json")
-      ->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  sample->add_option("--format", format, "auto, nb201, darts, json or flat (elastic spaces: DyNAS-T's integers)")
+      ->check(CLI::IsMember({"auto", "nb201", "darts", "json", "flat"}));
   add_common(sample, common);
 
   std::uint64_t limit = 1'000'000;
@@ -489,8 +492,8 @@ int run_cli(int argc, char** argv) {
   enumerate->add_option("file", file, "The .cella file")->required();
   enumerate->add_option("--limit", limit, "Print at most this many architectures");
   enumerate->add_flag("--unique", unique_only, "Print one architecture per isomorphism class");
-  enumerate->add_option("--format", format, "auto, nb201, darts or json")
-      ->check(CLI::IsMember({"auto", "nb201", "darts", "json"}));
+  enumerate->add_option("--format", format, "auto, nb201, darts, json or flat")
+      ->check(CLI::IsMember({"auto", "nb201", "darts", "json", "flat"}));
   add_common(enumerate, common, false);
 
   auto* prims = app.add_subcommand("primitives", "List the built-in primitive operations");

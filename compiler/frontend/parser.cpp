@@ -102,14 +102,14 @@ class ErrorListener : public antlr4::BaseErrorListener {
  public:
   ErrorListener(DiagnosticEngine& diags, diag::FileId id) : diags_(diags), id_(id) {}
 
-  void syntaxError(antlr4::Recognizer*, antlr4::Token* token, size_t line, size_t column, const std::string& msg,
-                   std::exception_ptr) override {
+  void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* token, size_t line, size_t column,
+                   const std::string& msg, std::exception_ptr) override {
     // Stray characters were reported already, as UnexpectedCharacter.
     if (token && token->getType() == CellaLexer::ERROR_CHAR) return;
-    // One error per place: ANTLR's recovery can report the same spot twice.
-    if (line == last_line_ && column == last_column_) return;
+    // One error per line: after the first, ANTLR's recovery reports the rest of the line again
+    // (`lr = 0.0.25` gave three errors for one typo).
+    if (line == last_line_) return;
     last_line_ = line;
-    last_column_ = column;
     if (count_++ >= kMaxSyntaxErrors) return;
     std::uint32_t len = 1;
     if (token && token->getType() != antlr4::Token::EOF) {
@@ -124,14 +124,26 @@ class ErrorListener : public antlr4::BaseErrorListener {
     diags_.report(Kind::SyntaxError,
                   SourceRange{id_, static_cast<std::uint32_t>(line), static_cast<std::uint32_t>(column + 1), len},
                   friendly(text));
+    if (const std::string number = number_before(recognizer, token); !number.empty())
+      diags_.note(fmt::format("a number has one decimal point: '{}' ends before this '.'", number));
     if (count_ == kMaxSyntaxErrors) diags_.note("further syntax errors in this file are not shown");
   }
 
  private:
+  // The number `token`, a '.', directly follows (`0.0.25`), or "".
+  static std::string number_before(antlr4::Recognizer* recognizer, antlr4::Token* token) {
+    if (!recognizer || !token || token->getText() != "." || token->getTokenIndex() == 0) return "";
+    auto* tokens = dynamic_cast<antlr4::TokenStream*>(recognizer->getInputStream());
+    if (!tokens) return "";
+    antlr4::Token* before = tokens->get(token->getTokenIndex() - 1);
+    const bool number = before->getType() == CellaLexer::FLOAT || before->getType() == CellaLexer::INT;
+    return number && before->getStopIndex() + 1 == token->getStartIndex() ? before->getText() : "";
+  }
+
   DiagnosticEngine& diags_;
   diag::FileId id_;
   std::size_t count_ = 0;
-  std::size_t last_line_ = 0, last_column_ = SIZE_MAX;
+  std::size_t last_line_ = 0;
 };
 
 // --- transformer: parse tree -> AST ---------------------------------------------------------

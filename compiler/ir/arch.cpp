@@ -1,6 +1,8 @@
 // Architecture checks and encodings.
 #include "compiler/ir/arch.h"
 
+#include "compiler/ir/subspace.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -271,6 +273,7 @@ std::vector<ArchFormat> formats(const Program& p) {
   if (nb201_like(p)) out.push_back(ArchFormat::Nb201);
   if (p.network && darts_groups(p)) out.push_back(ArchFormat::Darts);
   out.push_back(ArchFormat::Json);
+  if (p.network && !elastic_encoding(p, empty_arch(p)).empty()) out.push_back(ArchFormat::Flat);
   return out;
 }
 
@@ -364,6 +367,12 @@ nlohmann::json to_json(const Program& p, const Arch& a) {
   }
   if (!n.resolutions.empty()) j["resolution"] = n.resolutions[a.resolution];
   return j;
+}
+
+std::string to_flat(const Program& p, const Arch& a) {
+  std::vector<std::int64_t> flat = elastic_encoding(p, a);
+  if (!net_of(p).resolutions.empty()) flat.push_back(net_of(p).resolutions[a.resolution]);
+  return fmt::format("[{}]", fmt::join(flat, ", "));
 }
 
 std::string to_text(const Program& p, const Arch& a) {
@@ -757,6 +766,14 @@ std::variant<Arch, std::string> parse_arch(const Program& p, std::string_view te
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
   for (const auto& [name, genotype] : kPublishedGenotypes)
     if (text == name) text = genotype;
+  if (text == "largest" || text == "smallest") {
+    // The ends of an elastic space: every choice a size (a sub-shape, a depth, a width, a
+    // resolution), so that its last value is the largest. Among separate operations or cells
+    // no order says which is largest.
+    if (formats(p).back() != ArchFormat::Flat)
+      return fmt::format("--arch {}: only a space of elastic layers has a largest and a smallest architecture", text);
+    return text == "largest" ? largest_arch(p) : smallest_arch(p);
+  }
   std::variant<Arch, std::string> r;
   if (text.starts_with("|"))
     r = parse_nb201(p, text);

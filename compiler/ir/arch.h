@@ -73,10 +73,11 @@ std::vector<std::int64_t> elastic_encoding(const Program& program, const Arch& a
 /// The architecture a flat encoding describes (at resolution index 0), or a one-line error.
 std::variant<Arch, std::string> decode_elastic(const Program& program, const std::vector<std::int64_t>& flat);
 
-enum class ArchFormat { Nb201, Darts, Json };
+enum class ArchFormat { Nb201, Darts, Json, Flat };
 
 /// Formats the program can print its architectures in (JSON always; NB201 for a single shared
-/// 1-input cell; DARTS for a normal and a reduction cell with node selection).
+/// 1-input cell; DARTS for a normal and a reduction cell with node selection; the flat encoding,
+/// last, for a space of elastic layers).
 std::vector<ArchFormat> formats(const Program& program);
 
 /// `|nor_conv_3x3~0|+|...|`; requires ArchFormat::Nb201.
@@ -87,14 +88,17 @@ std::string to_nb201(const Program& program, const Arch& arch);
 /// without them reads every choosing node as `sum`: DARTS' genotypes add.
 std::string to_genotype(const Program& program, const Arch& arch);
 nlohmann::json to_json(const Program& program, const Arch& arch);
+/// `[3, 5, ..., 4, 6, ..., 2, 3, 224]`: elastic_encoding with the resolution in pixels after it
+/// where the network has resolutions (what parse_arch reads back); requires ArchFormat::Flat.
+std::string to_flat(const Program& program, const Arch& arch);
 /// The most specific form the program supports.
 std::string to_text(const Program& program, const Arch& arch);
 
 /// Parses an architecture in any of the three forms (recognised by its first character), a
-/// published genotype's name (`DARTS_V1`, `DARTS_V2`), or an elastic space's flat encoding
+/// published genotype's name (`DARTS_V1`, `DARTS_V2`), an elastic space's flat encoding
 /// `[3, 5, ..., 2, 4]` optionally followed by the resolution in pixels (required when the network
-/// has several), and checks it against the space. Returns
-/// the architecture or a one-line error.
+/// has several) or `largest` / `smallest` (largest_arch, smallest_arch), and checks it against
+/// the space. Returns the architecture or a one-line error.
 std::variant<Arch, std::string> parse_arch(const Program& program, std::string_view text);
 
 }  // namespace cella::ir

@@ -244,6 +244,39 @@ std::vector<int> enabled_candidates(const std::vector<bool>& row) {
   return out;
 }
 
+std::vector<int> enabled_or_all(const std::vector<std::vector<bool>>* rows, std::size_t row, std::size_t size) {
+  if (rows && row < rows->size()) return enabled_candidates((*rows)[row]);
+  std::vector<int> all(size);
+  for (std::size_t i = 0; i < size; ++i) all[i] = static_cast<int>(i);
+  return all;
+}
+
+namespace {
+
+// The architecture at one end of every list the mask leaves.
+Arch at_end(const Program& p, bool largest, const Mask* mask) {
+  const Network& n = *p.network;
+  auto end = [&](const std::vector<int>& on) { return largest ? on.back() : on.front(); };
+  Arch a;
+  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
+    a.layers.push_back(end(enabled_or_all(mask ? &mask->layers : nullptr, l,
+                                          n.units[static_cast<std::size_t>(n.layer_groups[l])].choices.size())));
+  for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
+    a.depths.push_back(end(enabled_or_all(mask ? &mask->depths : nullptr, d,
+                                          n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size())));
+  a.resolution = n.resolutions.empty() ? 0 : largest ? static_cast<int>(n.resolutions.size()) - 1 : 0;
+  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
+    a.widths.push_back(end(enabled_or_all(mask ? &mask->widths : nullptr, w,
+                                          n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size())));
+  return a;
+}
+
+}  // namespace
+
+Arch largest_arch(const Program& program, const Mask* mask) { return at_end(program, true, mask); }
+
+Arch smallest_arch(const Program& program, const Mask* mask) { return at_end(program, false, mask); }
+
 std::vector<std::vector<int>> k_subsets(int n, int k) {
   std::vector<std::vector<int>> out;
   if (k > n) return out;
@@ -393,9 +426,7 @@ Arch sample(const Program& p, const Mask& m, std::mt19937_64& rng) {
     a.resolution = static_cast<int>(std::uniform_int_distribution<std::size_t>(0, n.resolutions.size() - 1)(rng));
   // Drawn last, so that spaces without width choices draw what they drew before widths existed.
   for (std::size_t w = 0; w < n.width_groups.size(); ++w) {
-    std::vector<int> on = w < m.widths.size() ? enabled_candidates(m.widths[w]) : std::vector<int>{};
-    if (on.empty())
-      for (std::size_t k = 0; k < n.stages[n.width_groups[w]].widths.size(); ++k) on.push_back(static_cast<int>(k));
+    const std::vector<int> on = enabled_or_all(&m.widths, w, n.stages[n.width_groups[w]].widths.size());
     a.widths.push_back(on[std::uniform_int_distribution<std::size_t>(0, on.size() - 1)(rng)]);
   }
   return a;

@@ -68,6 +68,18 @@ Arch sample(const Program& program, std::mt19937_64& rng);
 
 /// Indices of the enabled candidates in one row of a mask.
 std::vector<int> enabled_candidates(const std::vector<bool>& row);
+/// The enabled indices of row `row` of `rows`, or all `size` of them where there is no such row
+/// (no mask: the whole space).
+std::vector<int> enabled_or_all(const std::vector<std::vector<bool>>* rows, std::size_t row, std::size_t size);
+
+/// The largest architecture of a space of elastic layers, or of the part `mask` holds (a split's
+/// sub-supernet): every choice layer's last enabled candidate (an elastic layer's largest value of
+/// every dimension the mask leaves), every stage at its deepest and widest, the largest
+/// resolution. What BigNAS's sandwich trains with the labels; `--arch largest`.
+Arch largest_arch(const Program& program, const Mask* mask = nullptr);
+/// The smallest: every first enabled candidate, the shallowest and narrowest stages, the smallest
+/// resolution (`--arch smallest`).
+Arch smallest_arch(const Program& program, const Mask* mask = nullptr);
 
 /// All k-subsets of {0..n-1}, in lexicographic order (the input sets a `select k` node can keep).
 std::vector<std::vector<int>> k_subsets(int n, int k);

@@ -347,8 +347,9 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
   nodes_[best].record.kept = true;
   const double acc = nodes_[best].record.valid_acc.value() / 100;
   const std::int64_t n = judged_images();
-  std::string line = fmt::format("{} {} ({:.2f}% validation accuracy, loss {:.4f}) of {}", what, best, 100 * acc,
-                                 nodes_[best].record.valid_loss.value(), ids.size());
+  std::string line =
+      fmt::format("{} {} ({:.2f}% {}, loss {:.4f}) of {}", what, best, 100 * acc,
+                  method_of(plan_.supernet).selection_measure(), nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {
     const TreeNode& r = nodes_[order[1]].record;
     line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%",

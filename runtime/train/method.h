@@ -93,6 +93,9 @@ class TrainingMethod {
     std::mt19937_64 rng(seed);
     return judging_mixing(state, plan, rng);
   }
+  /// What the selection's accuracy is of, for the log: it differs from the accuracy each epoch's
+  /// line shows under path sampling.
+  virtual std::string selection_measure() const { return "validation accuracy"; }
   /// The final architecture of a trained supernet.
   virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data,
                           std::uint64_t seed, std::int64_t samples, const ProgressFn& progress) const = 0;

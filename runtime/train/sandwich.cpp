@@ -24,32 +24,6 @@ torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Ten
 
 namespace {
 
-// The indices a mask row leaves, or all `size` of them without a mask.
-std::vector<int> allowed(const std::vector<std::vector<bool>>* rows, std::size_t row, std::size_t size) {
-  if (rows && row < rows->size()) return ir::enabled_candidates((*rows)[row]);
-  std::vector<int> all(size);
-  for (std::size_t i = 0; i < size; ++i) all[i] = static_cast<int>(i);
-  return all;
-}
-
-// The child at one end of every list the mask leaves.
-ir::Arch at_end(const ir::Program& p, bool largest, const ir::Mask* mask) {
-  const ir::Network& n = *p.network;
-  auto end = [&](const std::vector<int>& on) { return largest ? on.back() : on.front(); };
-  ir::Arch a;
-  for (std::size_t l = 0; l < n.layer_groups.size(); ++l)
-    a.layers.push_back(end(allowed(mask ? &mask->layers : nullptr, l,
-                                   n.units[static_cast<std::size_t>(n.layer_groups[l])].choices.size())));
-  for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
-    a.depths.push_back(end(allowed(mask ? &mask->depths : nullptr, d,
-                                   n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size())));
-  a.resolution = n.resolutions.empty() ? 0 : largest ? static_cast<int>(n.resolutions.size()) - 1 : 0;
-  for (std::size_t w = 0; w < n.width_groups.size(); ++w)
-    a.widths.push_back(end(allowed(mask ? &mask->widths : nullptr, w,
-                                   n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size())));
-  return a;
-}
-
 // A uniform index among the last `n` of `size` (0: all of them).
 std::size_t pick_among_largest(std::size_t size, std::size_t n, std::mt19937_64& rng) {
   const std::size_t from = n == 0 || n >= size ? 0 : size - n;
@@ -72,17 +46,13 @@ void clear_gradients(Network& net) {
 
 }  // namespace
 
-ir::Arch largest_child(const ir::Program& program, const ir::Mask* mask) { return at_end(program, true, mask); }
-
-ir::Arch smallest_child(const ir::Program& program, const ir::Mask* mask) { return at_end(program, false, mask); }
-
 ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, std::mt19937_64& rng,
                     const ir::Mask* mask) {
   const ir::Network& n = *program.network;
   ir::Arch a;
   for (std::size_t l = 0; l < n.layer_groups.size(); ++l) {
     const ir::Unit& u = n.units[static_cast<std::size_t>(n.layer_groups[l])];
-    const std::vector<int> on = allowed(mask ? &mask->layers : nullptr, l, u.choices.size());
+    const std::vector<int> on = ir::enabled_or_all(mask ? &mask->layers : nullptr, l, u.choices.size());
     if (u.elastic.empty()) {
       a.layers.push_back(pick_among_largest(on, 0, rng));
       continue;
@@ -107,21 +77,23 @@ ir::Arch draw_child(const ir::Program& program, const ElasticChoices& choices, s
     a.layers.push_back(static_cast<int>(index));
   }
   for (std::size_t d = 0; d < n.depth_groups.size(); ++d)
-    a.depths.push_back(pick_among_largest(
-        allowed(mask ? &mask->depths : nullptr, d, n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size()),
-        choices.depths, rng));
+    a.depths.push_back(
+        pick_among_largest(ir::enabled_or_all(mask ? &mask->depths : nullptr, d,
+                                              n.stages[static_cast<std::size_t>(n.depth_groups[d])].depths.size()),
+                           choices.depths, rng));
   if (n.resolutions.size() > 1) a.resolution = static_cast<int>(pick_among_largest(n.resolutions.size(), 0, rng));
   // After the other draws, so that spaces without width choices draw what they drew before.
   for (std::size_t w = 0; w < n.width_groups.size(); ++w)
-    a.widths.push_back(pick_among_largest(
-        allowed(mask ? &mask->widths : nullptr, w, n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size()),
-        0, rng));
+    a.widths.push_back(
+        pick_among_largest(ir::enabled_or_all(mask ? &mask->widths : nullptr, w,
+                                              n.stages[static_cast<std::size_t>(n.width_groups[w])].widths.size()),
+                           0, rng));
   return a;
 }
 
 std::vector<ir::Arch> sandwich_children(const ir::Program& program, std::int64_t random_children, std::mt19937_64& rng,
                                         const ir::Mask* mask) {
-  std::vector<ir::Arch> out{largest_child(program, mask), smallest_child(program, mask)};
+  std::vector<ir::Arch> out{ir::largest_arch(program, mask), ir::smallest_arch(program, mask)};
   for (std::int64_t i = 0; i < random_children; ++i) out.push_back(draw_child(program, {}, rng, mask));
   return out;
 }
@@ -189,7 +161,7 @@ ChildrenStep shrinking_step(Network& net, Network* teacher, const ShrinkingPhase
     // teacher is taken, so that a teacher read back from a checkpoint has it off too.
     (*teacher)->train();
     set_dropout(*teacher, 0);
-    ir::Arch full = largest_child((*teacher)->program());
+    ir::Arch full = ir::largest_arch((*teacher)->program());
     full.resolution = step.children.front().resolution;
     soft = (*teacher)->forward(x, mixing_of((*teacher)->program(), full));
   }

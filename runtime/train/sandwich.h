@@ -34,14 +34,6 @@ torch::Tensor inplace_distillation_loss(const torch::Tensor& student, const torc
 /// Cross-entropy with label smoothing ε: (1 − ε)·CE + ε·mean over classes of −log p.
 torch::Tensor label_smoothing_loss(const torch::Tensor& logits, const torch::Tensor& labels, double epsilon);
 
-/// The largest child of an elastic space, or of the part of it `mask` holds (a sub-supernet of a
-/// split): every choice layer's last enabled candidate (an elastic layer's largest value of every
-/// dimension the mask leaves), every stage at its deepest and widest, the largest resolution.
-ir::Arch largest_child(const ir::Program& program, const ir::Mask* mask = nullptr);
-/// The smallest: every first enabled candidate, the shallowest and narrowest stages, the smallest
-/// resolution.
-ir::Arch smallest_child(const ir::Program& program, const ir::Mask* mask = nullptr);
-
 /// Which share of every list children are drawn from: per elastic parameter its `n` largest
 /// values (absent or 0: all), every stage's `depths` largest depths (0: all). Resolutions are
 /// always all of them.

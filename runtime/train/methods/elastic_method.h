@@ -37,7 +37,7 @@ class ElasticMethod : public TrainingMethod {
   }
 
   Mixing judging_mixing(const SupernetState& s, const ir::SupernetPlan&, std::mt19937_64&) const override {
-    return mixing_of(s.net->program(), largest_child(s.net->program(), &s.net->mask()));
+    return mixing_of(s.net->program(), ir::largest_arch(s.net->program(), &s.net->mask()));
   }
 
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,

@@ -10,6 +10,10 @@ namespace cella::runtime {
 
 namespace {
 
+// Sampled architectures a sub-supernet is judged by at selection (the best of them, each on
+// 1,000 validation images, then the best on the whole split).
+constexpr std::int64_t kSelectionSamples = 10;
+
 class PathSampling : public TrainingMethod {
  public:
   std::string_view name() const override { return "uniform"; }
@@ -39,7 +43,11 @@ class PathSampling : public TrainingMethod {
   // The best of 10 sampled architectures.
   Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data,
                           std::uint64_t seed) const override {
-    return mixing_of(s.net->program(), derive(s, plan, data, seed, 10, {}));
+    return mixing_of(s.net->program(), derive(s, plan, data, seed, kSelectionSamples, {}));
+  }
+
+  std::string selection_measure() const override {
+    return fmt::format("validation accuracy of the best of {} sampled architectures", kSelectionSamples);
   }
 
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,

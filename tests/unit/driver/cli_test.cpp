@@ -68,6 +68,18 @@ TEST(Cli, SampleIsReproducibleAndParsesBack) {
   EXPECT_EQ(a.text, b.text);
   EXPECT_EQ(std::count(a.text.begin(), a.text.end(), '\n'), 5);
   EXPECT_EQ(run_cella("sample spaces/nb201.cella --format darts").code, 2);
+  // An elastic space's flat encoding (DyNAS-T's integers and the resolution), which `stats --arch`
+  // reads back; a space of cells has none.
+  Result flat = run_cella("sample spaces/ofa_mbv3.cella -n 1 --seed 3 --format flat");
+  ASSERT_EQ(flat.code, 0) << flat.text;
+  ASSERT_EQ(flat.text.front(), '[') << flat.text;
+  EXPECT_EQ(std::count(flat.text.begin(), flat.text.end(), ','), 45) << flat.text;
+  std::string arch = flat.text.substr(0, flat.text.find('\n'));
+  Result stats = run_cella("stats spaces/ofa_mbv3.cella --data imagenet --arch '" + arch + "'");
+  EXPECT_EQ(stats.code, 0) << stats.text;
+  Result cells = run_cella("sample spaces/nb201.cella --format flat");
+  EXPECT_EQ(cells.code, 2) << cells.text;
+  EXPECT_NE(cells.text.find("only a space of elastic layers has a flat encoding"), std::string::npos) << cells.text;
 }
 
 TEST(Cli, EnumerateUniqueListsOneCellPerClass) {

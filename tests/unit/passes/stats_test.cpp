@@ -97,6 +97,8 @@ TEST(Stats, DartsGenotypesOnTheEvaluationNetworkHaveTheReferenceParameterCounts)
     EXPECT_EQ(stats.params, params) << genotype;
     EXPECT_EQ(stats.aux_params, 476426) << genotype;
   }
+  EXPECT_EQ(std::get<std::string>(ir::parse_arch(*c->program, "largest")),
+            "--arch largest: only a space of elastic layers has a largest and a smallest architecture");
   // By name, as the README quotes them (`--arch DARTS_V2`): the same architectures.
   const std::vector<std::pair<std::string, std::string>> names = {{"DARTS_V2", genotypes[0].first},
                                                                   {"DARTS_V1", genotypes[1].first}};
@@ -255,6 +257,21 @@ TEST(Stats, OnceForAllSubnetsHaveOfaCodesParametersAndMacs) {
   NetworkStats smallest = stats_of(uniform(3, 3, 2), 128);
   EXPECT_EQ(smallest.params, 3410792);
   EXPECT_EQ(smallest.macs, 41476224);
+  // By name (`--arch largest`, `--arch smallest`), without typing 46 integers; and printed back in
+  // the flat encoding `cella sample --format flat` writes.
+  for (const auto& [name, want] : {std::pair{"largest", largest}, std::pair{"smallest", smallest}}) {
+    auto a = ir::parse_arch(p, name);
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(a)) << std::get<std::string>(a);
+    const NetworkStats s = network_stats(p, &std::get<ir::Arch>(a), 224, true);
+    EXPECT_EQ(s.params, want.params) << name;
+    EXPECT_EQ(s.macs, want.macs) << name;
+    auto back = ir::parse_arch(p, ir::to_flat(p, std::get<ir::Arch>(a)));
+    ASSERT_TRUE(std::holds_alternative<ir::Arch>(back)) << std::get<std::string>(back);
+    EXPECT_EQ(std::get<ir::Arch>(back), std::get<ir::Arch>(a)) << name;
+  }
+  EXPECT_EQ(ir::to_flat(p, std::get<ir::Arch>(ir::parse_arch(p, "smallest"))),
+            "[3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, "
+            "3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 128]");
   EXPECT_EQ(stats_of(uniform(7, 6, 4), 128).macs, 188248320);
   // ks = [3,5,7,3, 5,7,3,5, ...], e = [3,4,6,3, 4,6,3,4, ...], d = [2,3,4,3,2] at 160.
   std::vector<std::int64_t> mixed;

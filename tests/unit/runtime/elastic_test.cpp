@@ -328,15 +328,15 @@ TEST(ElasticSupernet, AnElasticLayerIsOneBlockWithTheStagesLists) {
 TEST(ElasticSupernet, OfaChildrenCutOutHaveOfasParameterCounts) {
   auto p = ofa_for_imagenet();
   Network net(p, Mask::full(*p), /*supernet=*/true);
-  EXPECT_EQ(count(*extract(net, largest_child(*p))), 7'664'760);
-  EXPECT_EQ(count(*extract(net, smallest_child(*p))), 3'410'792);
+  EXPECT_EQ(count(*extract(net, ir::largest_arch(*p))), 7'664'760);
+  EXPECT_EQ(count(*extract(net, ir::smallest_arch(*p))), 3'410'792);
   EXPECT_EQ(count(*net), 7'664'760 + 20 * (625 + 81));
 }
 
 TEST(ElasticSupernet, ADepthRunsTheFirstBlocksOnly) {
   Network net = small_supernet();
   net->train();
-  const ir::Arch a = smallest_child(net->program());  // depths 1 and 2 of 2 and 3
+  const ir::Arch a = ir::smallest_arch(net->program());  // depths 1 and 2 of 2 and 3
   torch::Tensor x = torch::randn({4, 1, 16, 16});
   net->forward(x, mixing_of(net->program(), a)).sum().backward();
   EXPECT_TRUE(block(net, 0, 0).depthwise_weight.grad().defined());
@@ -358,7 +358,7 @@ TEST(ElasticSupernet, EachChildSeesTheBatchAtItsResolution) {
   torch::NoGradGuard no_grad;
   const ir::Program& p = net->program();
   torch::Tensor x = torch::randn({2, 1, 16, 16});
-  ir::Arch a = largest_child(p);
+  ir::Arch a = ir::largest_arch(p);
   a.resolution = 0;  // 12 pixels
   namespace F = torch::nn::functional;
   torch::Tensor x12 = F::interpolate(
@@ -381,7 +381,7 @@ TEST(ElasticSupernet, ExtractionEqualsTheSupernetsChild) {
   const ir::Program& p = net->program();
   torch::Tensor x = torch::randn({3, 1, 16, 16});
   std::mt19937_64 rng(3);
-  std::vector<ir::Arch> archs{largest_child(p), smallest_child(p)};
+  std::vector<ir::Arch> archs{ir::largest_arch(p), ir::smallest_arch(p)};
   for (int i = 0; i < 6; ++i) archs.push_back(draw_child(p, {}, rng));
   for (const ir::Arch& a : archs) {
     SCOPED_TRACE(ir::to_text(p, a));
@@ -426,8 +426,8 @@ TEST(Sandwich, FourChildrenLargestSmallestAndTwoRandom) {
   std::mt19937_64 rng(5), same(5);
   const auto kids = sandwich_children(*p, 2, rng);
   ASSERT_EQ(kids.size(), 4u);
-  EXPECT_EQ(kids[0], largest_child(*p));
-  EXPECT_EQ(kids[1], smallest_child(*p));
+  EXPECT_EQ(kids[0], ir::largest_arch(*p));
+  EXPECT_EQ(kids[1], ir::smallest_arch(*p));
   EXPECT_EQ(kids[2], draw_child(*p, {}, same));
   EXPECT_EQ(kids[3], draw_child(*p, {}, same));
   EXPECT_NE(kids[2], kids[3]);
@@ -451,11 +451,11 @@ TEST(Sandwich, ChildrenOfASubSupernetStayInsideIt) {
   for (std::size_t k = 0; k < mask.layers[g].size(); ++k)
     mask.layers[g][k] = n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[k].seq[0].int_arg("k", 0) != 7;
   mask.depths[1] = {true, false};  // depths {2, 3}: 2 only
-  const ir::Arch largest = largest_child(*p, &mask), smallest = smallest_child(*p, &mask);
+  const ir::Arch largest = ir::largest_arch(*p, &mask), smallest = ir::smallest_arch(*p, &mask);
   EXPECT_EQ(n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[largest.layers[g]].name, "k5_e6");
   EXPECT_EQ(n.units[static_cast<std::size_t>(n.layer_groups[g])].choices[smallest.layers[g]].name, "k3_e3");
   EXPECT_EQ(largest.depths[1], 0);
-  EXPECT_EQ(largest.layers[0], largest_child(*p).layers[0]);  // elsewhere the whole lists
+  EXPECT_EQ(largest.layers[0], ir::largest_arch(*p).layers[0]);  // elsewhere the whole lists
   std::mt19937_64 rng(9);
   std::set<std::string> seen;
   for (const ir::Arch& a : sandwich_children(*p, 200, rng, &mask)) {
@@ -695,7 +695,7 @@ TEST(Sandwich, CalibrationGivesTheChildItsOwnStatistics) {
   // Within a few per cent: in 2×2 maps of the last stage the unbiased variance of 256 values is
   // 0.4 % above the biased one, and a dozen batch norms compound it.
   EXPECT_LT((calibrated - batch_stats).abs().max().item<double>(), 0.05 * scale) << "of " << scale;
-  EXPECT_GT((net->forward(data.images, mixing_of(p, largest_child(p))) - batch_stats).abs().max().item<double>(),
+  EXPECT_GT((net->forward(data.images, mixing_of(p, ir::largest_arch(p))) - batch_stats).abs().max().item<double>(),
             0.05 * scale);
   EXPECT_GT((before - batch_stats).abs().max().item<double>(), 0.2 * scale);
   // The momentum is restored after the cumulative average.
@@ -748,7 +748,7 @@ TEST(ProgressiveShrinking, TheStepSumsItsChildrensDistilledLosses) {
   torch::Tensor soft;
   {
     torch::NoGradGuard no_grad;
-    ir::Arch full = largest_child(teacher->program());
+    ir::Arch full = ir::largest_arch(teacher->program());
     full.resolution = step.children[0].resolution;
     soft = teacher->forward(x, mixing_of(teacher->program(), full));
   }
@@ -764,7 +764,7 @@ TEST(ProgressiveShrinking, SortingTheNetworksChannelsKeepsItsFunction) {
   scramble(*net, 5);
   net->eval();
   torch::NoGradGuard no_grad;
-  const Mixing full = mixing_of(net->program(), largest_child(net->program()));
+  const Mixing full = mixing_of(net->program(), ir::largest_arch(net->program()));
   torch::Tensor x = torch::randn({2, 1, 16, 16});
   const torch::Tensor before = net->forward(x, full);
   sort_channels(net, 0);
@@ -964,7 +964,7 @@ TEST(ElasticWidth, ExtractionEqualsTheSupernetsNarrowerChild) {
   EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, nullptr, 16, false).params);
   torch::Tensor x = torch::randn({3, 1, 16, 16});
   std::mt19937_64 rng(4);
-  std::vector<ir::Arch> archs{largest_child(*p), smallest_child(*p)};
+  std::vector<ir::Arch> archs{ir::largest_arch(*p), ir::smallest_arch(*p)};
   EXPECT_EQ(archs[0].widths, (std::vector<int>{1, 1, 1}));
   EXPECT_EQ(archs[1].widths, (std::vector<int>{0, 0, 0}));
   std::set<std::vector<int>> widths;
@@ -989,7 +989,7 @@ TEST(ElasticWidth, LayersWhoseOnlyChoiceIsTheirWidthKeepTheirBatchNormWeights) {
   o.sema.data = "imagenet";
   auto c = testing_helpers::compile_space("bignas.cella", o);
   ASSERT_TRUE(c->ok()) << testing_helpers::messages(*c);
-  const ir::Arch largest = largest_child(*c->program);
+  const ir::Arch largest = ir::largest_arch(*c->program);
   const std::int64_t child = passes::network_stats(*c->program, &largest, 224, true).params;
   EXPECT_EQ(child, 19132664);
   EXPECT_EQ(passes::network_stats(*c->program, nullptr, 224, false).params, child);
@@ -1000,7 +1000,7 @@ TEST(ElasticWidth, LayersWhoseOnlyChoiceIsTheirWidthKeepTheirBatchNormWeights) {
   ASSERT_TRUE(small->ok()) << testing_helpers::messages(*small);
   auto p = std::make_shared<const ir::Program>(*small->program);
   Network net(p, Mask::full(*p), /*supernet=*/true);
-  const ir::Arch widest = largest_child(*p);
+  const ir::Arch widest = ir::largest_arch(*p);
   EXPECT_EQ(net->parameter_count(), passes::network_stats(*p, &widest, 28, true).params);
   zero_residual_batch_norms(net);
   int residual = 0;
@@ -1018,7 +1018,7 @@ TEST(ElasticWidth, ANarrowerChildsGradientStopsAtItsChannels) {
   auto p = wide_space();
   Network net(p, Mask::full(*p), /*supernet=*/true);
   net->train();
-  ir::Arch a = largest_child(*p);
+  ir::Arch a = ir::largest_arch(*p);
   a.widths = {0, 1, 0};  // stem 8 of 12, stage 1 at 16, stage 2 at 16 of 24
   net->forward(torch::randn({4, 1, 16, 16}), mixing_of(*p, a)).sum().backward();
   std::map<std::string, torch::Tensor> grads;

@@ -374,9 +374,13 @@ std::string dump_dot(const Program& p) {
 }
 
 std::string arch_dot(const Program& p, const Arch& a) {
-  std::string out =
-      "digraph architecture {\n  rankdir=LR;\n  node [shape=circle, fontname=\"Helvetica\"];\n"
-      "  edge [fontname=\"Helvetica\", fontsize=10];\n";
+  // A network of cells reads left to right. A chain of layers (OFA's, BigNAS's: 20 to 30 of them)
+  // drawn so is one row too wide to read: it goes top to bottom, one row per stage.
+  const bool chain = p.network && p.network->cell_groups.empty();
+  std::string out = fmt::format(
+      "digraph architecture {{\n  rankdir={};\n  node [shape=circle, fontname=\"Helvetica\"];\n"
+      "  edge [fontname=\"Helvetica\", fontsize=10];\n",
+      chain ? "TB" : "LR");
   if (!p.network) return out + "}\n";
   const Network& n = *p.network;
   for (std::size_t g = 0; g < n.cell_groups.size() && g < a.cells.size(); ++g) {
@@ -413,7 +417,12 @@ std::string arch_dot(const Program& p, const Arch& a) {
     out += "  }\n";
   }
   // The network: the units that run, each choice layer with its chosen candidate.
-  out += fmt::format("  subgraph cluster_network {{\n    label=\"network {}\";\n    node [shape=box];\n", n.name);
+  const std::string resolution =
+      n.resolutions.empty() ? ""
+                            : fmt::format(", {0}x{0} input", n.resolutions.at(static_cast<std::size_t>(a.resolution)));
+  out += fmt::format("  subgraph cluster_network {{\n    label=\"network {}{}\";\n    node [shape=box];\n", n.name,
+                     resolution);
+  std::map<int, std::vector<std::size_t>> rows;  // stage -> its units that run, one row each
   int prev = -1;
   for (std::size_t i = 0; i < n.units.size(); ++i) {
     const Unit& u = n.units[i];
@@ -430,7 +439,14 @@ std::string arch_dot(const Program& p, const Arch& a) {
     out += fmt::format("    u{} [label=\"{}\"];\n", i, label);
     if (prev >= 0) out += fmt::format("    u{} -> u{};\n", prev, i);
     prev = static_cast<int>(i);
+    if (chain && u.stage >= 0) rows[u.stage].push_back(i);
   }
+  for (const auto& [stage, units] : rows)
+    if (units.size() > 1) {
+      out += "    { rank=same;";
+      for (std::size_t i : units) out += fmt::format(" u{};", i);
+      out += " }\n";
+    }
   out += "  }\n";
   return out + "}\n";
 }

@@ -220,8 +220,24 @@ Results write_results(const std::string& dir, const Goal& goal, const std::vecto
         "set grid lc rgb '#dddddd'\nset border lc rgb '#555555'\nset termoption noenhanced\n"
         "set key outside right top\n";
     script += fmt::format("set xlabel '{}'\nset ylabel '{}'\n", info(x).label, info(y).label);
+    std::vector<std::string> title;
     if (goal.objectives.size() > 2)
-      script += fmt::format("set title 'front over {} objectives, drawn in these two'\n", goal.objectives.size());
+      title.push_back(fmt::format("front over {} objectives, drawn in these two", goal.objectives.size()));
+    // Accuracy's axis from just below the front: a few far worse architectures (a 10 % one among
+    // 90 % ones) would otherwise squeeze the front into the top of the plot.
+    if (y == Metric::Accuracy && !front.empty()) {
+      double lo = front.front().measures[y], hi = lo;
+      for (const Evaluation& e : front) lo = std::min(lo, e.measures[y]);
+      for (const Evaluation& e : evaluations) hi = std::max(hi, e.measures[y]);
+      const double bottom = std::max(0.0, lo - std::max(1.0, 0.25 * (hi - lo)));
+      std::size_t below = 0;
+      for (const Evaluation& e : evaluations) below += e.measures[y] < bottom;
+      if (below > 0) {
+        script += fmt::format("set yrange [{}:*]\n", number(bottom));
+        title.push_back(fmt::format("{} evaluated below {}% not shown", below, number(bottom)));
+      }
+    }
+    if (!title.empty()) script += fmt::format("set title '{}'\n", fmt::join(title, "; "));
     script += block("all", evaluations, 1) + block("infeasible", evaluations, 0) + block("front", front, -1);
     script += fmt::format("plot $all using 1:2 with points pt 7 ps 0.45 lc rgb '#6baed6' title 'evaluated ({})', \\\n",
                           evaluations.size() - infeasible);

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,23 +24,28 @@ KILLS = int(os.environ.get("KILLS", "10"))
 SEED = int(os.environ.get("SEED", "1"))
 ONLY = os.environ.get("CASES", "")
 
-# Small synthetic runs: each takes 5-60 s alone on one thread, so that ten kills per case fit.
-NB201 = ("spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set data.subset=2000 "
+# Small synthetic runs, each 5-60 s alone on one thread, long enough that most kills land in
+# training (after the first checkpoint), short enough that ten kills per case fit.
+NB201 = ("spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set data.subset=4000 "
          "--seed 3 --threads 1")
+OFA = ("spaces/ofa_mbv3.cella --data synthetic --set W=2 --set D=3 --set R_min=20 --set R_max=28 "
+       "--set data.subset=512 --samples 2 --threads 1")
+ONE_SHOT = "--set split=none --set supernet.epochs=8"
 CASES = [
     # name, command making a run into {out}, how it continues, the result files compared
-    ("train_uniform", f"train {NB201} --set split=none --set supernet.epochs=4 --set supernet.sampler=uniform "
-                      "--samples 5 --out {out}", "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_darts", f"train {NB201} --set split=none --set supernet.epochs=4 --set supernet.weights=darts "
-                    "--out {out}", "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_gdas", f"train {NB201} --set split=none --set supernet.epochs=4 --set supernet.weights=gdas "
-                   "--out {out}", "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_proxyless", "train spaces/proxyless.cella --smoke --threads 1 --out {out}",
+    ("train_uniform", f"train {NB201} {ONE_SHOT} --set supernet.sampler=uniform --samples 5 --out {{out}}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_sandwich", "train spaces/ofa_mbv3.cella --smoke --threads 1 --samples 2 --out {out}",
+    ("train_darts", f"train {NB201} {ONE_SHOT} --set supernet.weights=darts --out {{out}}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_shrinking", "train spaces/ofa_mbv3.cella --smoke --threads 1 --samples 2 "
-                        "--set supernet.sampler=progressive_shrinking --out {out}",
+    ("train_gdas", f"train {NB201} {ONE_SHOT} --set supernet.weights=gdas --out {{out}}",
+     "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
+    ("train_proxyless", "train spaces/proxyless.cella --data synthetic --set W=1 --set blocks=2 "
+                        "--set supernet.epochs=6 --set data.subset=1000 --threads 1 --out {out}",
+     "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
+    ("train_sandwich", f"train {OFA} --set supernet.epochs=4 --out {{out}}",
+     "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
+    ("train_shrinking", f"train {OFA} --search ofa_shrinking --set supernet.epochs=6 "
+                        "--set 'supernet.phases=[1,1,1,1,1,1]' --out {{out}}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
     ("search_exhaustive", "search tests/search/exhaustive.cella --smoke --threads 1 --out {out}",
      "search --resume {out} --threads 1", ["result.json", "arch.txt", "tree.json"]),
@@ -51,8 +57,8 @@ CASES = [
                    "--objectives accuracy,macs --tactic linas --budget 150 --population 20 "
                    "--inner-evaluations 600 --threads 1 --out {out}",
      "specialize --resume {out}", ["result.json", "evaluations.csv", "front.csv"]),
-    ("train_2_processes", f"launch -n 2 {CELLA} train {NB201} --set split=none --set supernet.epochs=4 "
-                          "--set supernet.sampler=uniform --samples 5 --out {out}",
+    ("train_2_processes", f"launch -n 2 {CELLA} train {NB201} {ONE_SHOT} --set supernet.sampler=uniform "
+                          "--samples 5 --out {{out}}",
      f"launch -n 2 {CELLA} train --resume {{out}} --threads 1", ["result.json", "arch.txt"]),
 ]
 # Made from a finished run. Extract has no --resume (it writes its run whole at the end): a killed
@@ -72,7 +78,7 @@ VOLATILE = {"phases_seconds", "phases", "seconds", "communication_seconds", "col
 def run(command, out, timeout=None):
     """Runs `cella COMMAND`; returns (exit code, seconds, output), killed with SIGKILL after
     `timeout` seconds if given (exit code None then)."""
-    argv = [CELLA] + command.format(out=out, base=OUT + "/cache").split()
+    argv = [CELLA] + shlex.split(command.format(out=out, base=OUT + "/cache"))
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -1,7 +1,7 @@
 // What the elastic supernets' methods (`sampler sandwich`, `sampler progressive_shrinking`) share:
 // each step trains several children of one set of weights and takes its own optimizer step
 // (runtime/train/sandwich.h); epochs are judged on the largest child; the final architecture is
-// the best of a few sampled ones, as path sampling's.
+// the best of a few sampled ones, as path sampling's, and of the largest and smallest children.
 #pragma once
 
 #include <torch/types.h>
@@ -40,9 +40,13 @@ class ElasticMethod : public TrainingMethod {
     return mixing_of(s.net->program(), ir::largest_arch(s.net->program(), &s.net->mask()));
   }
 
+  // The sampled children and the largest and smallest ones, which every sandwich step trains
+  // (and which a few uniform draws over a space of 10^19 architectures would not meet).
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,
                   std::int64_t samples, const ProgressFn& progress) const override {
-    return best_of_samples(s, data, seed, samples, progress);
+    const ir::Program& p = s.net->program();
+    return best_of_samples(s, data, seed, samples, progress,
+                           {ir::largest_arch(p, &s.net->mask()), ir::smallest_arch(p, &s.net->mask())});
   }
 
  protected:

@@ -59,13 +59,16 @@ class PathSampling : public TrainingMethod {
 }  // namespace
 
 ir::Arch best_of_samples(SupernetState& s, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
-                         const ProgressFn& progress) {
+                         const ProgressFn& progress, const std::vector<ir::Arch>& also) {
   const ir::Program& p = s.net->program();
   std::mt19937_64 rng(step_seed(seed, -3, 0));
   ir::Arch best;
   double best_acc = -1;
+  const auto tried = static_cast<std::int64_t>(also.size());
+  samples += tried;
   for (std::int64_t i = 0; i < samples; ++i) {
-    ir::Arch a = ir::sample(p, s.net->mask(), rng);
+    // The given ones first; the draws then are those a call without them makes.
+    ir::Arch a = i < tried ? also[static_cast<std::size_t>(i)] : ir::sample(p, s.net->mask(), rng);
     double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
     if (acc > best_acc) {
       best_acc = acc;

@@ -31,21 +31,22 @@ NB201 = ("spaces/nb201.cella --data synthetic --set C=6 --set N=1 --set data.sub
 OFA = ("spaces/ofa_mbv3.cella --data synthetic --set W=2 --set D=3 --set R_min=20 --set R_max=28 "
        "--set data.subset=512 --samples 2 --threads 1")
 ONE_SHOT = "--set split=none --set supernet.epochs=8"
+# Commands are templates: {out} is the run directory, {base} the cache (for runs made from others).
 CASES = [
     # name, command making a run into {out}, how it continues, the result files compared
-    ("train_uniform", f"train {NB201} {ONE_SHOT} --set supernet.sampler=uniform --samples 5 --out {{out}}",
+    ("train_uniform", "train " + NB201 + " " + ONE_SHOT + " --set supernet.sampler=uniform --samples 5 --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_darts", f"train {NB201} {ONE_SHOT} --set supernet.weights=darts --out {{out}}",
+    ("train_darts", "train " + NB201 + " " + ONE_SHOT + " --set supernet.weights=darts --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_gdas", f"train {NB201} {ONE_SHOT} --set supernet.weights=gdas --out {{out}}",
+    ("train_gdas", "train " + NB201 + " " + ONE_SHOT + " --set supernet.weights=gdas --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
     ("train_proxyless", "train spaces/proxyless.cella --data synthetic --set W=1 --set blocks=2 "
                         "--set supernet.epochs=6 --set data.subset=1000 --threads 1 --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_sandwich", f"train {OFA} --set supernet.epochs=4 --out {{out}}",
+    ("train_sandwich", "train " + OFA + " --set supernet.epochs=4 --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
-    ("train_shrinking", f"train {OFA} --search ofa_shrinking --set supernet.epochs=6 "
-                        "--set 'supernet.phases=[1,1,1,1,1,1]' --out {{out}}",
+    ("train_shrinking", "train " + OFA + " --search ofa_shrinking --set supernet.epochs=6 "
+                        "--set supernet.phases=[1,1,1,1,1,1] --out {out}",
      "train --resume {out} --threads 1", ["result.json", "arch.txt"]),
     ("search_exhaustive", "search tests/search/exhaustive.cella --smoke --threads 1 --out {out}",
      "search --resume {out} --threads 1", ["result.json", "arch.txt", "tree.json"]),
@@ -57,22 +58,22 @@ CASES = [
                    "--objectives accuracy,macs --tactic linas --budget 150 --population 20 "
                    "--inner-evaluations 600 --threads 1 --out {out}",
      "specialize --resume {out}", ["result.json", "evaluations.csv", "front.csv"]),
-    ("train_2_processes", f"launch -n 2 {CELLA} train {NB201} {ONE_SHOT} --set supernet.sampler=uniform "
-                          "--samples 5 --out {{out}}",
-     f"launch -n 2 {CELLA} train --resume {{out}} --threads 1", ["result.json", "arch.txt"]),
+    ("train_2_processes", "launch -n 2 " + CELLA + " train " + NB201 + " " + ONE_SHOT +
+     " --set supernet.sampler=uniform --samples 5 --out {out}",
+     "launch -n 2 " + CELLA + " train --resume {out} --threads 1", ["result.json", "arch.txt"]),
 ]
 # Made from a finished run. Extract has no --resume (it writes its run whole at the end): a killed
 # one is run again.
 DERIVED = [
     ("extract", "extract --weights {base}/train_sandwich/straight --threads 1 --out {out}", None,
      ["result.json", "arch.txt"]),
-    ("retrain", f"retrain {NB201} --arch {{base}}/train_uniform/straight --epochs 3 --set retrain.drop_path=0.2 "
+    ("retrain", "retrain " + NB201 + " --arch {base}/train_uniform/straight --epochs 3 --set retrain.drop_path=0.2 "
                 "--out {out}", "retrain --resume {out} --threads 1", ["result.json", "arch.txt"]),
 ]
 
 # Fields that measure time, not results.
 VOLATILE = {"phases_seconds", "phases", "seconds", "communication_seconds", "collectives", "communication_bytes",
-            "steps", "replayed"}
+            "steps_timed", "replayed"}
 
 
 def run(command, out, timeout=None):
@@ -114,14 +115,15 @@ def case(name, make, resume, files, rng):
     shutil.rmtree(cache, ignore_errors=True)
     os.makedirs(cache)
     code, seconds, text = run(make, straight)
-    if code != 0:
-        raise SystemExit(f"{name}: the uninterrupted run failed:\n{text}")
+    missing = [f for f in files if not os.path.exists(os.path.join(straight, f))]
+    if code != 0 or missing:
+        raise SystemExit(f"{name}: the uninterrupted run failed (or lacks {missing}):\n{text}")
     want = {f: comparable(os.path.join(straight, f)) for f in files}
     rows = []
     for k in range(KILLS):
         out = os.path.join(cache, f"killed-{k}")
         at = rng.uniform(0.05, 0.95) * seconds
-        code, _, _ = run(make, out, timeout=at)
+        code, _, text = run(make, out, timeout=at)
         resumed = code is None
         if code is None:
             if resume and os.path.exists(os.path.join(out, "config.json")):
@@ -130,9 +132,9 @@ def case(name, make, resume, files, rng):
                 # Nothing to continue (killed before the run existed, or a command without
                 # --resume): a second run into the same directory must work.
                 code, _, text = run(make, out)
-            if code != 0:
-                rows.append({"kill_at": round(at, 2), "resumed": resumed, "equal": False, "error": text[-2000:]})
-                continue
+        if code != 0:  # the continuation failed, or a run that was not killed did
+            rows.append({"kill_at": round(at, 2), "resumed": resumed, "equal": False, "error": text[-2000:]})
+            continue
         got = {f: comparable(os.path.join(out, f)) for f in files}
         differ = [f for f in files if got[f] != want[f]]
         rows.append({"kill_at": round(at, 2), "resumed": resumed, "equal": not differ, "differ": differ})

@@ -74,19 +74,20 @@ void warn_if_mixture_trained(const ir::SupernetPlan& plan) {
 // with its own weights, on the test images (retraining used the training and validation images).
 int eval_retrained(const Options& o, const Opened& opened, const RunDir& run, const std::vector<std::string>& texts) {
   const ir::Program& p = *opened.r.program;
+  const std::string& kind = opened.r.config.command;  // retrain or extract
   ir::Arch trained = parse_arch_or_fail(p, opened.r.config.arch);
   Network net(opened.r.program, Mask::of_arch(p, trained), /*supernet=*/false);
   try {
     load_weights(net, run.file("weights.pt"));
   } catch (const CheckpointError& e) {
-    throw Failure(kInvalid, fmt::format("{}; `cella retrain` writes it again", e.what()));
+    throw Failure(kInvalid, fmt::format("{}; `cella {}` writes it again", e.what(), kind));
   }
   json rows = json::array();
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(p, text);
     if (!(arch == trained))
-      throw Failure(
-          kUsage, fmt::format("{} retrained {}; it holds no other architecture", run.path(), ir::to_text(p, trained)));
+      throw Failure(kUsage, fmt::format("{} {} {}; it holds no other architecture", run.path(),
+                                        kind == "extract" ? "extracted" : "retrained", ir::to_text(p, trained)));
     Evaluation v = evaluate(net, mixing_of(p, arch), opened.data.test, 256);
     json row = {{"arch", ir::to_text(p, arch)}, {"test_acc", v.accuracy}, {"test_loss", v.loss}};
     if (o.json)

@@ -146,9 +146,11 @@ void write_onnx(const std::string& python, const std::string& dir) {
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Failure(kInvalid, fmt::format("`{} {} --onnx {}` failed (above); {}/model.py and weights.pt are written, "
-                                        "model.onnx is not to be trusted",
-                                        python, model, onnx, dir));
+    throw Failure(kInvalid,
+                  fmt::format("`{} {} --onnx {}` failed (above); {}/model.py and weights.pt are written, "
+                              "{}; --python PATH names a Python with torch",
+                              python, model, onnx, dir,
+                              std::filesystem::exists(onnx) ? "model.onnx is not to be trusted" : "model.onnx is not"));
 }
 
 }  // namespace

@@ -101,11 +101,13 @@ int cmd_train(Options& o) {
   json result = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc_inherited", e.accuracy}, {"epochs", state.epoch}};
   if (distributed::active()) {
     // What this process's training spent in collectives (rank 0's: communication, and waiting for
-    // the slowest rank), in all and per training step.
-    const std::int64_t steps = std::max<std::int64_t>(
-        1, (data.train.size() + plan.supernet.batch - 1) / plan.supernet.batch * (state.epoch - first_epoch));
+    // the slowest rank), in all and per training step: the steps since it started, which after a
+    // resume are not all of the run's.
+    const std::int64_t per_epoch = (data.train.size() + plan.supernet.batch - 1) / plan.supernet.batch;
+    const std::int64_t steps = std::max<std::int64_t>(1, per_epoch * (state.epoch - first_epoch));
     result["processes"] = distributed::world();
-    result["steps"] = steps;
+    result["steps"] = per_epoch * state.epoch;
+    result["steps_timed"] = steps;
     result["communication_seconds"] = communication.seconds;
     result["collectives"] = communication.collectives;
     result["communication_bytes"] = communication.bytes;

@@ -261,6 +261,10 @@ TEST(TrainCli, ElasticSupernetTrainsAndAChildIsCutOut) {
   Result own = run_cella("eval --threads 1 --weights " + (base / "child").string());
   ASSERT_EQ(own.code, 0) << own.text;
   EXPECT_EQ(own.text, e.text);
+  // An extract run is called one (it was called a retrain run, with `cella retrain` as the fix).
+  Result smallest = run_cella("eval --threads 1 --weights " + (base / "child").string() + " --arch smallest");
+  EXPECT_EQ(smallest.code, 2) << smallest.text;
+  EXPECT_NE(smallest.text.find((base / "child").string() + " extracted "), std::string::npos) << smallest.text;
   // The extracted child as a PyTorch module (export_test runs such a module's self-check).
   Result exported =
       run_cella("export --threads 1 --weights " + (base / "child").string() + " --out " + (base / "exported").string());

@@ -10,11 +10,7 @@
 # editing during a run changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD_DIR:-build}
-ninja -C "$build" cella cella-runtime >/dev/null
-copy=$(mktemp -d)
-trap 'rm -rf "$copy"' EXIT
-cp "$build/cella" "$build/cella-runtime" "$copy/"
+source bench/binaries.sh
 cp -r spaces "$copy/spaces"
 cp bench/ranking.cella "$copy/spaces/ranking.cella"
 export RANKING_SPACE="$copy/spaces/nb201.cella" RANKING_PLAN="$copy/spaces/ranking.cella"

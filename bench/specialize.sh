@@ -5,9 +5,5 @@
 # the binaries, so rebuilding meanwhile changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BUILD_DIR:-build}
-ninja -C "$build" cella cella-runtime >/dev/null
-copy=$(mktemp -d)
-trap 'rm -rf "$copy"' EXIT
-cp "$build/cella" "$build/cella-runtime" "$copy/"
+source bench/binaries.sh
 python3 bench/specialize.py --build "$copy" "$@"

@@ -247,8 +247,9 @@ int sub_supernet_for(const ir::Program& p, const SplitTree& tree, const ir::Arch
 /// Warns, once, that single paths of a supernet trained as a weighted mixture (DARTS, GDAS,
 /// SNAS) do not compute what they would trained alone.
 void warn_if_mixture_trained(const Opened& opened);
-/// The same for a supernet trained by `plan` (`cella train` and `cella search` say it after the
-/// derived architecture's inherited accuracy).
+/// The same for a supernet trained by `plan` (`cella train` says it after the derived
+/// architecture's inherited accuracy; `cella search` prints a sub-supernet's accuracy, no single
+/// architecture's, and does not).
 void warn_if_mixture_trained(const ir::SupernetPlan& plan);
 
 }  // namespace cella::runtime::cli

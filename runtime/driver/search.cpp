@@ -147,7 +147,6 @@ int cmd_search(Options& o) {
   if (!phases.empty()) phases.resize(phases.size() - 2);
   std::cerr << fmt::format("cella: selected sub-supernet {} at {:.2f}% validation accuracy; time: {}\n",
                            r.tree.selected, r.valid_accuracy, phases);
-  warn_if_mixture_trained(plan.supernet);
   if (o.smoke)
     std::cerr << "cella: smoke test passed: the whole plan ran end to end. Its architecture comes from one epoch per "
                  "phase on 256 "

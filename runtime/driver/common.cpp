@@ -331,6 +331,13 @@ bool say_if_finished(const RunDir& run) {
   return true;
 }
 
+std::optional<RunDir> resumable(const std::string& path, const std::string& kind) {
+  RunDir run(path, true);
+  expect_kind(run, {kind}, fmt::format("`cella {} --resume`", kind));
+  if (say_if_finished(run)) return std::nullopt;
+  return run;
+}
+
 Opened open_run(const RunDir& run, const Options& options) { return open_run(rebuild(run, options)); }
 
 Opened open_run(Rebuilt rebuilt) {
@@ -374,14 +381,12 @@ std::optional<SplitTree> tree_of(const RunDir& run, const std::string& kind, int
   return std::nullopt;
 }
 
-SupernetState weights_for(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree,
-                          const ir::Arch& arch, int requested, int& node) {
-  if (!tree) {
-    node = 0;
-    return trained_supernet(o, run);
-  }
-  node = sub_supernet_for(*o.r.program, *tree, arch, requested);
-  return search_node(o, run, *tree, node);
+int node_for(const ir::Program& p, const std::optional<SplitTree>& tree, const ir::Arch& arch, int requested) {
+  return tree ? sub_supernet_for(p, *tree, arch, requested) : 0;
+}
+
+SupernetState weights_of(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree, int node) {
+  return tree ? search_node(o, run, *tree, node) : trained_supernet(o, run);
 }
 
 SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id) {

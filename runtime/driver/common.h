@@ -63,9 +63,10 @@ struct Options {
   bool seed_given = false;
   bool samples_given = false;  ///< `--samples` on the command line (a resume keeps the run's otherwise)
   int threads = 0;
-  /// `--threads` on the command line; latency is timed on one thread otherwise
-  /// (runtime/train/latency.h, latency_threads).
-  bool threads_given = false;
+  /// `--threads` as the command line gave it, 0 where it did not (`threads` then holds the
+  /// default): latency is timed with it, or on one thread (runtime/train/latency.h,
+  /// latency_threads).
+  int threads_asked = 0;
   std::string device = "cpu";  ///< `--device`: cpu, cuda, cuda:N (runtime/device)
   std::int64_t samples = 20, recalibrate = 0, epochs = 0;
   int node = -1;
@@ -214,6 +215,9 @@ void load_train_checkpoint(SupernetState& state, const RunDir& run);
 std::string source_text(const std::string& file);
 /// Says so and returns true when a run has nothing left to resume.
 bool say_if_finished(const RunDir& run);
+/// The run `path` for `cella KIND --resume`, its kind checked before anything else (resuming
+/// another kind's run as this one would overwrite it); nullopt, said so, when it has finished.
+std::optional<RunDir> resumable(const std::string& path, const std::string& kind);
 
 // A finished (or interrupted) run: its program, the plan as it ran (`--smoke` shrinks it), its
 // seed and data.
@@ -234,11 +238,12 @@ SplitTree read_tree(const RunDir& run);
 /// A search run's split tree (`kind` "search"), or none for a train run, where `--node`
 /// (`requested` >= 0) is a usage error: it has no sub-supernets.
 std::optional<SplitTree> tree_of(const RunDir& run, const std::string& kind, int requested);
-/// The weights that serve `arch`: a train run's supernet, or the sub-supernet of a search run's
-/// `tree` that holds it (`requested`, --node, when given); `node` is set to the sub-supernet's id
-/// (0 for a train run).
-SupernetState weights_for(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree,
-                          const ir::Arch& arch, int requested, int& node);
+/// The sub-supernet whose weights serve `arch`: of a search run's `tree`, `requested` (--node)
+/// when given, else the deepest that holds it (sub_supernet_for); 0 for a train run (no tree).
+int node_for(const ir::Program& p, const std::optional<SplitTree>& tree, const ir::Arch& arch, int requested);
+/// The weights of sub-supernet `node`: a train run's supernet (no tree), or that node's
+/// checkpoint of a search run.
+SupernetState weights_of(const Opened& o, const RunDir& run, const std::optional<SplitTree>& tree, int node);
 /// Sub-supernet `id` of a search run, from its checkpoint.
 SupernetState search_node(const Opened& o, const RunDir& run, const SplitTree& tree, int id);
 /// The sub-supernet whose weights serve `arch`: `requested` (`--node`) when it holds it (a

@@ -117,25 +117,24 @@ int cmd_eval(Options& o) {
       throw Failure(kUsage, fmt::format("--node {}: {} is one network, not a search", o.node, o.weights));
     return eval_retrained(o, opened, run, texts);
   }
-  const bool search = command == "search";
   const std::optional<SplitTree> tree = tree_of(run, command, o.node);
   warn_if_mixture_trained(opened);
   std::map<int, SupernetState> supernets;
   json rows = json::array();
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
-    int node = search ? sub_supernet_for(*r.program, *tree, arch, o.node) : 0;
-    if (!supernets.contains(node)) supernets[node] = weights_for(opened, run, tree, arch, o.node, node);
+    const int node = node_for(*r.program, tree, arch, o.node);
+    if (!supernets.contains(node)) supernets[node] = weights_of(opened, run, tree, node);
     Evaluation v = evaluate(supernets[node].net, mixing_of(*r.program, arch), data.valid, 256, 0,
                             o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
-    if (search) row["node"] = node;
+    if (tree) row["node"] = node;
     if (o.json) {
       rows.push_back(row);
     } else {
       std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n",
                                row["arch"].get<std::string>(), v.accuracy, v.loss,
-                               search ? fmt::format(", sub-supernet {}", node) : "");
+                               tree ? fmt::format(", sub-supernet {}", node) : "");
     }
   }
   if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";

@@ -90,15 +90,14 @@ bool sliced(const ir::Program& p) {
 Exported inherited(const Options& o, const RunDir& run, Rebuilt r) {
   const std::string command = r.config.command;
   Opened opened = open_run(std::move(r));
-  const bool search = command == "search";
   const std::optional<SplitTree> tree = tree_of(run, command, o.node);
   Exported e;
   e.program = opened.r.program;
   const ir::Program& p = *e.program;
   e.arch = parse_arch_or_fail(p, o.arch.empty() ? run.path() : o.arch);  // default: the derived one
   warn_if_mixture_trained(opened);
-  int node = 0;
-  SupernetState supernet = weights_for(opened, run, tree, e.arch, o.node, node);
+  const int node = node_for(p, tree, e.arch, o.node);
+  SupernetState supernet = weights_of(opened, run, tree, node);
   if (sliced(p)) {
     // An elastic child's tensors are slices of the supernet's (kernels, expansions, widths), not
     // copies under the same names: cut it out as `cella extract` does, a stand-alone network.
@@ -117,8 +116,8 @@ Exported inherited(const Options& o, const RunDir& run, Rebuilt r) {
   const Mixing mix = mixing_of(p, e.arch);
   recalibrate_batch_norm(e.net, mix, opened.data.train, batches, 256);
   Evaluation valid = evaluate_with_running_statistics(e.net, mix, opened.data.valid, 256);
-  std::string where = search ? fmt::format("sub-supernet {} of the search run {}", node, run.path())
-                             : fmt::format("the supernet of the train run {}", run.path());
+  std::string where = tree ? fmt::format("sub-supernet {} of the search run {}", node, run.path())
+                           : fmt::format("the supernet of the train run {}", run.path());
   std::cerr << fmt::format(
       "cella: weights inherited from {}; batch norms re-estimated on {} training batches; validation accuracy "
       "{:.2f}%\n",

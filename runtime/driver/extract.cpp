@@ -33,12 +33,11 @@ int cmd_extract(Options& o) {
   const std::string command = expect_kind(run, {"train", "search"}, "`cella extract --weights`");
   Opened opened = open_run(run, o);
   const ir::Program& p = *opened.r.program;
-  const bool search = command == "search";
   const std::optional<SplitTree> tree = tree_of(run, command, o.node);
   const ir::Arch arch = parse_arch_or_fail(p, o.arch.empty() ? run.path() : o.arch);  // default: the derived one
   warn_if_mixture_trained(opened);
-  int node = 0;
-  SupernetState supernet = weights_for(opened, run, tree, arch, o.node, node);
+  const int node = node_for(p, tree, arch, o.node);
+  SupernetState supernet = weights_of(opened, run, tree, node);
   Network net{nullptr};
   try {
     net = extract(supernet.net, arch);
@@ -88,7 +87,7 @@ int cmd_extract(Options& o) {
     std::cout << fmt::format(
         "extracted {} from {}{}: {} parameters, batch norms calibrated on {}, validation accuracy {:.2f}%; network "
         "in {}\n",
-        ir::to_text(p, arch), run.path(), search ? fmt::format(" (sub-supernet {})", node) : "", net->parameter_count(),
+        ir::to_text(p, arch), run.path(), tree ? fmt::format(" (sub-supernet {})", node) : "", net->parameter_count(),
         calibration, valid.accuracy, path);
   return kOk;
 }

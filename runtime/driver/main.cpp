@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
   }
   try {
     // By default the cores, shared among the processes a launcher started on this machine.
-    o.threads_given = o.threads > 0;
+    o.threads_asked = o.threads;
     if (o.threads == 0) {
       int local = 1;
       if (const char* n = std::getenv("LOCAL_WORLD_SIZE")) local = std::max(1, std::atoi(n));

@@ -77,7 +77,7 @@ std::string write_report(const RunDir& run, const Options& o) {
     in.params = stats.params;
     in.macs = stats.macs;
     const LatencyStats timed =
-        measure_latency(r.program, arch, in.input_size, 1, 5, 30, latency_threads(o.threads_given ? o.threads : 0));
+        measure_latency(r.program, arch, in.input_size, 1, 5, 30, latency_threads(o.threads_asked));
     in.threads = timed.conditions.threads;
     in.latency_ms = timed.median_ms;
     if (const std::string w = timed.conditions.warning(); !w.empty()) std::cerr << "cella: warning: " << w << "\n";

@@ -69,9 +69,8 @@ int cmd_retrain(Options& o) {
   std::optional<NewRun> fresh;  // a new retrain that fails before its first checkpoint leaves nothing
   RetrainRun r;
   if (resuming) {
-    run.emplace(o.resume, true);
-    expect_kind(*run, {"retrain"}, "`cella retrain --resume`");
-    if (say_if_finished(*run)) return kOk;
+    run = resumable(o.resume, "retrain");
+    if (!run) return kOk;
     r = from_run(*run, o);
     // Lines a kill cut short go; the checkpoint holds every epoch the file has whole (it is
     // written before the epoch's line).

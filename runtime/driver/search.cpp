@@ -17,12 +17,11 @@ int cmd_search(Options& o) {
   const bool leader = distributed::leader();
   if (!o.resume.empty()) {
     // Replay the run's own configuration; completed training is loaded from its checkpoints.
-    RunDir old(o.resume, true);
-    expect_kind(old, {"search"}, "`cella search --resume`");
-    if (say_if_finished(old)) return kOk;
-    const RunConfig cfg = read_config(old, o);
+    const std::optional<RunDir> old = resumable(o.resume, "search");
+    if (!old) return kOk;
+    const RunConfig cfg = read_config(*old, o);
     warn_if_resume_differs(cfg, o);
-    o.file = old.file("space.cella");
+    o.file = old->file("space.cella");
     o.sets.clear();
     for (const auto& [name, value] : cfg.overrides) o.sets.push_back(name + "=" + value);
     o.smoke = cfg.smoke;

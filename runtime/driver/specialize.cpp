@@ -103,7 +103,7 @@ json config_of(const Options& o, const std::string& data) {
           {"recalibrate", o.recalibrate},
           {"latency_batch", s.latency_batch},
           {"threads", o.threads},
-          {"latency_threads", latency_threads(o.threads_given ? o.threads : 0)},
+          {"latency_threads", latency_threads(o.threads_asked)},
           {"column", s.column},
           {"objectives", s.objectives},
           {"constraints", s.constraints},
@@ -182,15 +182,13 @@ class InheritedAccuracy {
   InheritedAccuracy(const std::string& weights, const Options& o) : run_(weights, true), recalibrate_(o.recalibrate) {
     const std::string command = expect_kind(run_, {"train", "search"}, "`cella specialize --weights` (a supernet)");
     opened_ = open_run(run_, o);
-    search_ = command == "search";
-    if (search_) tree_ = read_tree(run_);
+    tree_ = tree_of(run_, command, -1);
   }
 
   double operator()(const ir::Arch& arch) {
     const ir::Program& p = *opened_.r.program;
-    const int node = search_ ? owning_node(p, tree_, arch) : 0;
-    if (!nets_.contains(node))
-      nets_.emplace(node, search_ ? search_node(opened_, run_, tree_, node) : trained_supernet(opened_, run_));
+    const int node = node_for(p, tree_, arch, -1);
+    if (!nets_.contains(node)) nets_.emplace(node, weights_of(opened_, run_, tree_, node));
     const DataSplits& d = opened_.data;
     return evaluate(nets_.at(node).net, mixing_of(p, arch), d.valid, 256, 0, recalibrate_ > 0 ? &d.train : nullptr,
                     recalibrate_)
@@ -203,8 +201,7 @@ class InheritedAccuracy {
   RunDir run_;
   Opened opened_;
   std::int64_t recalibrate_;
-  bool search_ = false;
-  SplitTree tree_;
+  std::optional<SplitTree> tree_;  // a search run's
   std::map<int, SupernetState> nets_;
 };
 
@@ -215,14 +212,14 @@ int cmd_specialize(Options& o) {
   const bool resuming = !o.resume.empty();
   std::unique_ptr<RunDir> run;
   // Latency is timed on one thread unless --threads says otherwise; a resume times as its run did.
-  int timed_threads = latency_threads(o.threads_given ? o.threads : 0);
+  int timed_threads = latency_threads(o.threads_asked);
   int recorded_threads = timed_threads;
   if (resuming) {
     run = std::make_unique<RunDir>(o.resume, true);
     expect_kind(*run, {"specialize"}, "`cella specialize --resume`");
     json cfg = json::parse(run->read("config.json"), nullptr, false);
     recorded_threads = restore(o, cfg, *run);
-    if (!o.threads_given) timed_threads = recorded_threads;
+    if (o.threads_asked == 0) timed_threads = recorded_threads;
   } else {
     if (s.table.empty() == s.weights.empty())
       throw Failure(kUsage,

@@ -29,7 +29,7 @@ int cmd_stats(Options& o) {
   for (std::int64_t batch : {std::int64_t{1}, o.latency.batch})
     if (timed.empty() || batch != timed.back().batch)
       timed.push_back(measure_latency(program, arch, size, batch, o.latency.warmups, o.latency.repeats,
-                                      latency_threads(o.threads_given ? o.threads : 0)));
+                                      latency_threads(o.threads_asked)));
   json rows = json::array();
   std::string text;
   for (const LatencyStats& t : timed) {

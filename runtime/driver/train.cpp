@@ -21,10 +21,8 @@ int cmd_train(Options& o) {
   ir::SearchPlan plan;
   DataSplits data;
   if (resuming) {
-    run.emplace(o.resume, true);
-    // The kind first: resuming a search run as a train run would overwrite its results.
-    expect_kind(*run, {"train"}, "`cella train --resume`");
-    if (say_if_finished(*run)) return kOk;
+    run = resumable(o.resume, "train");
+    if (!run) return kOk;
     r = rebuild(*run, o);
     o.seed = r.config.seed;
     o.data_dir = r.config.data_dir;

@@ -2,6 +2,7 @@
 #include "runtime/run/run_dir.h"
 
 #include "runtime/base/durable_file.h"
+#include "runtime/run/config.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -27,9 +28,10 @@ RunDir::RunDir(std::string path, bool resume) : path_(std::move(path)) {
   // A new run in a directory that holds another would pick up that run's checkpoints as if it
   // were resuming: training from another seed, plan or network, without a word.
   if (fs::exists(path_ + "/config.json", ec)) {
-    std::ifstream in(path_ + "/config.json");
-    const nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
-    const std::string kind = config.is_object() ? config.value("command", "") : "";
+    std::string kind;  // "" for a damaged config.json: the refusal stands, without the advice
+    try {
+      kind = run_kind(*this);
+    } catch (const std::runtime_error&) {}
     // An extraction has no --resume: it is written whole at its end (a killed one leaves
     // nothing), so one that is there is finished.
     if (kind == "extract")

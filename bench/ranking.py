@@ -9,6 +9,8 @@
                           has the derived architecture, wall time per phase, epochs and the root's
                           training curve (the pairing check)
   ranking.py derived      train each search's derived architecture stand-alone (cached too)
+  ranking.py proxies      the training-free scores of the sample (`cella score`, every proxy, one
+                          row per proxy, seed and architecture in proxies.csv; seeds there are skipped)
   ranking.py report       the tables of bench/README.md (Kendall tau-b and Spearman rho with
                           bootstrap intervals, paired differences to one-shot, noise ceiling)
 
@@ -37,6 +39,7 @@ NET = ["--set", "C=8", "--set", "N=1"]
 STANDALONE = os.path.join(HERE, "standalone.csv")
 METHODS = os.path.join(HERE, "methods.csv")  # and methods.csv.summary
 ARCHS = os.path.join(HERE, "archs.txt")
+PROXIES = os.path.join(HERE, "proxies.csv")
 # The two protocols of bench/ranking.cella; the first search of each is its one-shot control.
 PROTOCOLS = {
     "continue": ["one_shot", "few_shot", "gm_nas", "hep_nas"],
@@ -192,6 +195,28 @@ def methods(args):
 
 # ---- statistics (standard library only) ----------------------------------------------------------
 
+def proxies(args):
+    """Every training-free score of the sample, per seed (weights, and Zen-NAS's inputs, are drawn
+    from it); the data proxies read one batch of 64 Fashion-MNIST training images."""
+    archs = sample_archs(args.build, 60, 2026)
+    done = {int(r["seed"]) for r in read_csv(PROXIES)} if os.path.exists(PROXIES) else set()
+    header = ["proxy", "seed", "arch", "score"]
+    for seed in args.seeds:
+        if seed in done:
+            continue
+        t0 = time.time()
+        out = subprocess.run([cella(args.build), "score", SPACE, *NET, "--archs", ARCHS, "--proxy", "all",
+                              "--seed", str(seed), "--threads", str(args.threads), "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        rows = json.loads(out)["rows"]
+        for r in rows:
+            for name in json.loads(out)["proxies"]:
+                v = r[name]
+                append_row(PROXIES, header, {"proxy": name, "seed": seed, "arch": r["arch"],
+                                             "score": "nan" if v is None else repr(v)})
+        print(f"proxies, seed {seed}: {len(rows)} architectures in {time.time() - t0:.0f} s", flush=True)
+
+
 def sign(v):
     return (v > 0) - (v < 0)
 
@@ -201,16 +226,20 @@ def signs(x):
     return [[sign(a - b) for b in x] for a in x]
 
 
-def kendall_tau_b(sx, sy, idx):
+def kendall_tau_b(sx, sy, idx, same=None):
     """Kendall's tau-b of the items idx (repeats allowed, as in a bootstrap resample) from the
     comparison matrices of two series; ties in either series are handled as scipy.stats.kendalltau
-    does, and a pair of copies of one item counts as tied in both (left out)."""
+    does, and a pair of copies of one item counts as tied in both (left out). With `same` (a
+    series), only the pairs that are equal in it count: `same` = the parameter counts gives the
+    tau over equal-size pairs, where size says nothing."""
     conc = disc = tx = ty = 0
     for a in range(len(idx)):
         i = idx[a]
         rx, ry = sx[i], sy[i]
         for b in range(a + 1, len(idx)):
             j = idx[b]
+            if same is not None and same[i] != same[j]:
+                continue
             dx, dy = rx[j], ry[j]
             if dx == 0:
                 if dy != 0:
@@ -271,6 +300,8 @@ def interval(values):
 
 
 def fmt_ci(point, values):
+    if point != point and all(v != v for v in values):
+        return "undefined (every pair tied)"
     lo, hi = interval(values)
     return f"{point:.3f} [{lo:.3f}, {hi:.3f}]"
 
@@ -302,6 +333,50 @@ def report(args):
     print(f"bootstrap: {args.bootstrap} resamples of the architectures (seed {args.bootstrap_seed}), "
           "95 % percentile intervals in brackets\n")
 
+    # The size baseline: every ranking is shown beside the parameter count's, and over the pairs of
+    # equal size, where the count says nothing.
+    size = {}
+    for r in read_csv(STANDALONE):
+        size[r["arch"]] = int(r["params"])
+    size = [size[a] for a in sample]
+    ssize = signs(size)
+    equal = sum(1 for i, j in itertools.combinations(range(n), 2) if size[i] == size[j])
+    params_tau = boot(lambda idx: kendall_tau_b(ssize, smean, idx))
+    baseline = {"params": params_tau}
+
+    def versus_size(tau):
+        """tau-b minus the parameter count's, paired over the same resamples."""
+        return fmt_ci(tau[0] - params_tau[0], [a - b for a, b in zip(tau[1], params_tau[1])])
+
+    def equal_size(sx_list):
+        return boot(lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx, size) for m in sx_list))
+
+    print(f"### training-free baselines\n")
+    print(f"{len(set(size))} distinct parameter counts among the {n}; {equal} of the {n * (n - 1) // 2} pairs have "
+          "equal counts. Scores from `ranking.py proxies` (the mean tau over its seeds).\n")
+    print("| ranking | seeds | Kendall tau-b against the stand-alone mean | minus the parameter count's | "
+          f"tau-b over the {equal} equal-size pairs |")
+    print("|---|---:|---|---|---|")
+    ceiling_equal = boot(lambda idx: kendall_tau_b(s0, s1, idx, size))
+    print(f"| stand-alone seed {seeds[0]} against seed {seeds[1]} (noise ceiling) | 2 | {fmt_ci(ceiling, ceiling_boot)} | "
+          f"- | {fmt_ci(*ceiling_equal)} |")
+    scores = {}
+    for r in read_csv(PROXIES) if os.path.exists(PROXIES) else []:
+        v = float(r["score"])
+        scores.setdefault(r["proxy"], {}).setdefault(int(r["seed"]), {})[r["arch"]] = v if v == v else float("-inf")
+    order = ["params", "macs"] + sorted(k for k in scores if k not in ("params", "macs"))
+    for name in order:
+        if name == "params" or name not in scores:
+            if name == "params":
+                print(f"| parameter count | - | {fmt_ci(*params_tau)} | - | - |")
+            continue
+        runs = [v for v in scores[name].values() if all(a in v for a in sample)]
+        sx = [signs([v[a] for a in sample]) for v in runs]
+        tau = boot(lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx) for m in sx))
+        baseline[name] = tau
+        print(f"| {name} | {len(runs)} | {fmt_ci(*tau)} | {versus_size(tau)} | {fmt_ci(*equal_size(sx))} |")
+    print()
+
     rows = read_csv(METHODS)
     summary = read_csv(METHODS + ".summary")
     acc, owner = {}, {}  # (method, seed) -> {arch: inherited accuracy}, {arch: node that evaluated it}
@@ -320,20 +395,21 @@ def report(args):
         sx = [signs(x) for x in xs]
         tau = lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx) for m in sx)
         rho = lambda idx: statistics.fmean(spearman_rho(x, mean, idx) for x in xs)
-        return ss, boot(tau), boot(rho), [kendall_tau_b(m, smean, full) for m in sx], xs
+        return ss, boot(tau), boot(rho), [kendall_tau_b(m, smean, full) for m in sx], xs, equal_size(sx)
 
     for protocol, names in PROTOCOLS.items():
         present = [m for m in names + [names[1] + "@root"] if run_seeds(m)]
         if not present:
             continue
         print(f"### protocol `{protocol}`\n")
-        print("| method | seeds | Kendall tau-b | (per seed) | Spearman rho | tau-b minus one-shot's (same seeds) | "
+        print("| method | seeds | Kendall tau-b | (per seed) | minus the parameter count's | tau-b over equal-size "
+              "pairs | Spearman rho | tau-b minus one-shot's (same seeds) | "
               "tau within a sub-supernet | sub-supernets | epochs of training | wall time per phase (s) | "
               "derived architecture: stand-alone accuracy (%) |")
-        print("|---|---:|---|---|---|---|---:|---:|---:|---|---|")
+        print("|---|---:|---|---|---|---|---|---|---:|---:|---:|---|---|")
         control = series_stats(names[0]) if names[0] in present else None
         for m in present:
-            ss, (tau, tau_b), (rho, rho_b), taus, xs = series_stats(m)
+            ss, (tau, tau_b), (rho, rho_b), taus, xs, eq = series_stats(m)
             diff = "-"
             if control and m != names[0] and ss == control[0]:
                 ctau, ctau_b = control[1]
@@ -356,7 +432,7 @@ def report(args):
             label = "the root when first split" if m.endswith("@root") else LABELS[base]
             wall = ", ".join(f"{k} {statistics.fmean(v):.0f}" for k, v in sorted(walls.items())) or "-"
             print(f"| {label} | {len(ss)} | {fmt_ci(tau, tau_b)} | {', '.join(f'{t:.3f}' for t in taus)} | "
-                  f"{fmt_ci(rho, rho_b)} | {diff} | {statistics.fmean(within):.3f} | {statistics.fmean(nodes):.1f} | "
+                  f"{versus_size((tau, tau_b))} | {fmt_ci(*eq)} | {fmt_ci(rho, rho_b)} | {diff} | {statistics.fmean(within):.3f} | {statistics.fmean(nodes):.1f} | "
                   f"{statistics.fmean(epochs) if epochs else '-'} | {wall} | {'; '.join(derived_acc) or '-'} |")
         print()
         pairing(protocol, names, summary, acc)
@@ -392,6 +468,9 @@ if __name__ == "__main__":
         s.add_argument("--subset", type=int, default=10000)
         s.add_argument("--workers", type=int, default=2)
         s.add_argument("--threads", type=int, default=1)
+    x = sub.add_parser("proxies")
+    x.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2])
+    x.add_argument("--threads", type=int, default=1)
     m = sub.add_parser("methods")
     m.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2])
     m.add_argument("--searches", type=lambda v: v.split(","), default=SEARCHES)
@@ -400,4 +479,5 @@ if __name__ == "__main__":
     r.add_argument("--bootstrap", type=int, default=1000, help="resamples of the architectures")
     r.add_argument("--bootstrap-seed", type=int, default=2026)
     args = p.parse_args()
-    {"standalone": standalone, "derived": derived, "methods": methods, "report": report}[args.cmd](args)
+    {"standalone": standalone, "derived": derived, "methods": methods, "report": report,
+     "proxies": proxies}[args.cmd](args)

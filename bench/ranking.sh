@@ -19,4 +19,5 @@ standalone=$!
 python3 bench/ranking.py --build "$copy" methods
 wait "$standalone"
 python3 bench/ranking.py --build "$copy" derived --workers 2
+python3 bench/ranking.py --build "$copy" proxies
 python3 bench/ranking.py report

@@ -437,8 +437,8 @@ int exec_runtime(int argc, char** argv) {
   return kInternal;
 }
 
-const std::set<std::string> kRuntimeCommands = {"train",  "eval",    "derive", "retrain", "search",
-                                                "export", "extract", "report", "devices", "specialize"};
+const std::set<std::string> kRuntimeCommands = {"train",   "eval",   "derive",  "retrain",    "search", "export",
+                                                "extract", "report", "devices", "specialize", "score"};
 
 int run_cli(int argc, char** argv) {
   if (argc > 1 && kRuntimeCommands.count(argv[1])) return exec_runtime(argc, argv);
@@ -446,7 +446,7 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"cella: a language for neural-architecture search spaces"};
   app.footer(
       "Training commands (run by cella-runtime): search, train, eval, derive, retrain, export, report, devices, "
-      "specialize. See "
+      "specialize, score. See "
       "`cella search --help`. Several processes: `cella launch -n N cella train ...` (`cella launch --help`).");
   app.require_subcommand(1);
   app.set_version_flag("--version", "cella 0.1.0");

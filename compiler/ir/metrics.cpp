@@ -13,10 +13,16 @@ namespace cella::ir {
 namespace {
 
 const std::array<MetricInfo, kMetrics> kInfo = {{
-    {"accuracy", "accuracy (%)", true, false},
-    {"latency", "latency (ms)", false, false},
-    {"macs", "multiply-accumulates (M)", false, true},
-    {"params", "parameters (M)", false, true},
+    {"accuracy", "accuracy (%)", true, false, false, false},
+    {"latency", "latency (ms)", false, false, false, false},
+    {"macs", "multiply-accumulates (M)", false, true, true, false},
+    {"params", "parameters (M)", false, true, true, false},
+    {"synflow", "synflow", true, false, true, false},
+    {"snip", "snip", true, false, true, true},
+    {"grasp", "grasp", true, false, true, true},
+    {"jacob_cov", "jacob_cov", true, false, true, true},
+    {"naswot", "naswot", true, false, true, true},
+    {"zen", "zen", true, false, true, false},
 }};
 
 std::string_view trim(std::string_view s) {
@@ -74,6 +80,14 @@ std::vector<std::string> metric_list() {
 
 std::string metric_names() { return fmt::format("{}", fmt::join(metric_list(), ", ")); }
 
+std::vector<Metric> training_free_metrics() {
+  // Size first, as the tables show the baselines.
+  std::vector<Metric> out{Metric::Params, Metric::Macs};
+  for (int i = 0; i < kMetrics; ++i)
+    if (kInfo[i].training_free && !kInfo[i].exact) out.push_back(static_cast<Metric>(i));
+  return out;
+}
+
 std::optional<std::string> wrong_direction(Metric metric, bool upper) {
   if (upper != info(metric).maximize) return std::nullopt;
   const char* name = info(metric).name;
@@ -103,7 +117,8 @@ std::variant<Constraint, std::string> parse_constraint(std::string_view text) {
       return fmt::format("constraint '{}': '{}' is not a number with a unit for {} ({})", whole, trim(rest), name,
                          *metric == Metric::Latency    ? "us, ms or s"
                          : *metric == Metric::Accuracy ? "a percentage"
-                                                       : "K, M or G");
+                         : info(*metric).exact         ? "K, M or G"
+                                                       : "a number");
     return Constraint{*metric, *bound, std::string(whole)};
   }
   return fmt::format("constraint '{}': expected METRIC <= VALUE or accuracy >= VALUE", whole);

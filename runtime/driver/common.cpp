@@ -75,6 +75,21 @@ DataSplits data_of(const ir::SearchPlan& plan, const std::string& data_dir, std:
                    plan.data.train_portion, seed);
 }
 
+std::vector<std::string> arch_arguments(const Options& o) {
+  std::vector<std::string> out = o.archs;
+  if (!o.arch_file.empty()) {
+    std::ifstream in(o.arch_file);
+    if (!in) throw Failure(kInvalid, o.arch_file + ": cannot read");
+    for (std::string line; std::getline(in, line);) {
+      line = line.substr(0, line.find('#'));
+      line.erase(0, line.find_first_not_of(" \t\r"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (!line.empty()) out.push_back(line);
+    }
+  }
+  return out;
+}
+
 ir::Arch parse_arch_or_fail(const ir::Program& p, const std::string& value) {
   auto a = driver::parse_arch_argument(p, value);
   if (auto* error = std::get_if<std::string>(&a)) throw Failure(kUsage, *error);

@@ -23,6 +23,7 @@
 #include "compiler/ir/plan.h"
 #include "runtime/run/config.h"
 #include "runtime/run/run_dir.h"
+#include "runtime/score/proxies.h"
 #include "runtime/search/search.h"
 #include "runtime/train/trainer.h"
 
@@ -54,11 +55,18 @@ struct LatencyOptions {
   int warmups = 5, repeats = 30;
 };
 
+/// `cella score`'s images (runtime/driver/score.cpp).
+struct ScoreOptions {
+  std::int64_t batch = 64;  ///< images per batch of the data proxies
+  int batches = 1;
+};
+
 /// Every option of every runtime command (main.cpp defines which command takes which).
 struct Options {
   std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search, init;
   std::string format = "pytorch", python = "python3";
   std::vector<std::string> sets, plugins, includes, archs;
+  std::vector<std::string> proxies;  ///< `--proxy` names (comma-separated or repeated)
   std::uint64_t seed = 0;
   bool seed_given = false;
   bool samples_given = false;  ///< `--samples` on the command line (a resume keeps the run's otherwise)
@@ -75,6 +83,7 @@ struct Options {
   double collective_timeout = 300;  ///< seconds a data-parallel collective waits for the other ranks
   SpecializeOptions spec;
   LatencyOptions latency;
+  ScoreOptions score;
 };
 
 /// Warns when a resume runs with other threads or on another LibTorch than the run began with:
@@ -96,6 +105,15 @@ int cmd_extract(Options& o);
 int cmd_stats(Options& o);
 int cmd_report(Options& o);
 int cmd_specialize(Options& o);
+int cmd_score(Options& o);
+/// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, `#` comments), in
+/// that order; a Failure naming the file when it cannot be read.
+std::vector<std::string> arch_arguments(const Options& o);
+/// What the training-free scores of `proxies` read (runtime/score): the input's shape from the
+/// data set (`--data`, else the plan's), and where a proxy needs them, the first `batch` ×
+/// `batches` training images after the seeded shuffle.
+score::Input score_input(const ir::Program& p, const Options& o, const std::vector<score::Proxy>& proxies,
+                         std::int64_t batch, int batches);
 /// Writes RUN/report.html (runtime/driver/report.cpp) and returns its path.
 std::string write_report(const RunDir& run, const Options& o);
 /// The same at the end of `cella train` and `cella search`: a failure is a warning.

@@ -2,6 +2,7 @@
 // search that holds each one) or a retrained network on the test images.
 #include "runtime/driver/common.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,20 +13,9 @@ namespace cella::runtime::cli {
 
 namespace fs = std::filesystem;
 
-// The architectures of `--arch` (repeatable) and `--archs FILE` (one per line, # comments), or
-// the run's own.
+// The architectures of `--arch` and `--archs FILE`, or the run's own.
 std::vector<std::string> arch_texts(const Options& o) {
-  std::vector<std::string> out = o.archs;
-  if (!o.arch_file.empty()) {
-    std::ifstream in(o.arch_file);
-    if (!in) throw Failure(kInvalid, o.arch_file + ": cannot read");
-    for (std::string line; std::getline(in, line);) {
-      line = line.substr(0, line.find('#'));
-      line.erase(0, line.find_first_not_of(" \t\r"));
-      line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (!line.empty()) out.push_back(line);
-    }
-  }
+  std::vector<std::string> out = arch_arguments(o);
   // Without either, the run's own architecture (its arch.txt): the one a retrain or extract run
   // holds, or the one a train or search run derived.
   if (out.empty()) out.push_back(o.weights);
@@ -121,6 +111,17 @@ int cmd_eval(Options& o) {
   warn_if_mixture_trained(opened);
   std::map<int, SupernetState> supernets;
   json rows = json::array();
+  // Training-free scores beside the inherited accuracies (--proxy), and how each ranks as they do.
+  std::vector<score::Proxy> proxies;
+  try {
+    proxies = score::parse_proxies(o.proxies);
+  } catch (const std::invalid_argument& e) {
+    throw Failure(kUsage, fmt::format("--proxy: {}", e.what()));
+  }
+  const score::Input score_in =
+      proxies.empty() ? score::Input{} : score_input(*r.program, o, proxies, o.score.batch, o.score.batches);
+  std::vector<double> accuracies;
+  std::vector<std::vector<double>> scores(proxies.size());
   for (const std::string& text : texts) {
     ir::Arch arch = parse_arch_or_fail(*r.program, text);
     const int node = node_for(*r.program, tree, arch, o.node);
@@ -129,15 +130,39 @@ int cmd_eval(Options& o) {
                             o.recalibrate > 0 ? &data.train : nullptr, o.recalibrate);
     json row = {{"arch", ir::to_text(*r.program, arch)}, {"valid_acc", v.accuracy}, {"valid_loss", v.loss}};
     if (tree) row["node"] = node;
+    accuracies.push_back(v.accuracy);
+    std::vector<std::string> shown;
+    for (std::size_t k = 0; k < proxies.size(); ++k) {
+      const double value = score::score(proxies[k], r.program, arch, score_in);
+      scores[k].push_back(value);
+      row[std::string(score::name_of(proxies[k]))] = std::isfinite(value) ? json(value) : json(nullptr);
+      shown.push_back(fmt::format("{} {:.6g}", score::name_of(proxies[k]), value));
+    }
     if (o.json) {
       rows.push_back(row);
     } else {
-      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n",
+      std::cout << fmt::format("{}\n  validation accuracy with inherited weights: {:.2f}% (loss {:.4f}){}\n{}",
                                row["arch"].get<std::string>(), v.accuracy, v.loss,
-                               tree ? fmt::format(", sub-supernet {}", node) : "");
+                               tree ? fmt::format(", sub-supernet {}", node) : "",
+                               shown.empty() ? "" : fmt::format("  training-free: {}\n", fmt::join(shown, ", ")));
     }
   }
-  if (o.json) std::cout << (rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows).dump(2) << "\n";
+  json agreement = json::object();
+  for (std::size_t k = 0; k < proxies.size() && accuracies.size() >= 3; ++k) {
+    const double tau = score::kendall_tau_b(scores[k], accuracies);
+    agreement[std::string(score::name_of(proxies[k]))] = std::isfinite(tau) ? json(tau) : json(nullptr);
+  }
+  if (o.json) {
+    json out = rows.size() == 1 && o.arch_file.empty() ? rows[0] : rows;
+    // With scores: the rows and each score's Kendall tau-b with the inherited accuracies.
+    if (!agreement.empty()) out = {{"rows", rows}, {"kendall_tau_b_with_inherited_accuracy", agreement}};
+    std::cout << out.dump(2) << "\n";
+  } else if (!agreement.empty()) {
+    std::cout << fmt::format("Kendall tau-b with the inherited accuracies over {} architectures:", accuracies.size());
+    for (const auto& [name, tau] : agreement.items())
+      std::cout << fmt::format(" {} {}", name, tau.is_null() ? "nan" : fmt::format("{:.3f}", tau.get<double>()));
+    std::cout << "\n";
+  }
   return kOk;
 }
 

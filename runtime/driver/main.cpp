@@ -98,6 +98,12 @@ int main(int argc, char** argv) {
       "--node", o.node,
       "With a search run: evaluate with this sub-supernet (default: the deepest that holds each architecture)");
   eval->add_option("--recalibrate", o.recalibrate, "Re-estimate batch-norm statistics on this many batches first");
+  eval->add_option("--proxy", o.proxies,
+                   "Training-free scores to print beside the inherited accuracies, with each one's Kendall tau-b "
+                   "with them (as `cella score --proxy`)")
+      ->allow_extra_args(false);
+  eval->add_option("--batch", o.score.batch, "--proxy: images per batch of the data-dependent scores (default 64)")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));
   auto* retrain = app.add_subcommand("retrain", "Train one architecture from scratch and test it");
   common(retrain, false);
   retrain->add_option("file", o.file, "The .cella file");
@@ -160,7 +166,8 @@ int main(int argc, char** argv) {
   spec->add_option("--device", o.device, "Where inherited accuracies are computed: cpu (default), cuda or cuda:N");
   spec->add_option("--column", o.spec.column, "The table's accuracy column (default: the first named *accuracy*)");
   spec->add_option("--objectives", o.spec.objectives,
-                   "One to three of accuracy, latency, macs, params (default: the plan's, accuracy,macs)")
+                   "One to three of accuracy, latency, macs, params and the training-free scores synflow, snip, "
+                   "grasp, jacob_cov, naswot, zen (default: the plan's, accuracy,macs)")
       ->delimiter(',');
   spec->add_option("--constraint", o.spec.constraints,
                    "A bound such as 'params <= 1M' or 'accuracy >= 90' (repeatable)")
@@ -204,6 +211,24 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   stats->add_option("--warmups", o.latency.warmups, "Untimed forward passes before them (default 5)")
       ->check(CLI::Range(0, 100000));
+  auto* score = app.add_subcommand(
+      "score", "Training-free scores of architectures: parameters, MACs and zero-cost proxies, one row each");
+  common(score, true);
+  score->add_option("--arch", o.archs, "An architecture (repeatable; text, `largest`, `smallest` or a run directory)")
+      ->allow_extra_args(false);
+  score->add_option("--archs", o.arch_file, "A file of architectures, one per line (`cella sample` writes one)");
+  score
+      ->add_option("--proxy", o.proxies,
+                   "Which scores, comma-separated: params, macs, synflow, snip, grasp, jacob_cov, naswot, zen, or all "
+                   "(default all)")
+      ->allow_extra_args(false);
+  score->add_option("--batch", o.score.batch, "Images per batch of the data-dependent scores (default 64)")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));
+  score
+      ->add_option("--batches", o.score.batches,
+                   "Batches: snip, grasp, jacob_cov see them as one, naswot averages over them, zen repeats as often "
+                   "(default 1)")
+      ->check(CLI::Range(1, 1 << 16));
   auto* devices = app.add_subcommand("devices", "The LibTorch this cella runs on, and the devices `--device` can name");
   try {
     app.parse(argc, argv);
@@ -220,7 +245,7 @@ int main(int argc, char** argv) {
     }
     torch::set_num_threads(o.threads);
     // Export and report run on the CPU: they write CPU tensors and time CPU latencies.
-    if ((*exp || *report || *stats) && o.device != "cpu")
+    if ((*exp || *report || *stats || *score) && o.device != "cpu")
       throw Failure(kUsage, fmt::format("--device {}: {} runs on the CPU; --device is for training commands", o.device,
                                         app.get_subcommands().front()->get_name()));
     // Several processes (`cella launch`, torchrun): one rank each; train and search run that way.
@@ -238,7 +263,7 @@ int main(int argc, char** argv) {
       if (o.device == "cuda") o.device = fmt::format("cuda:{}", env->local_rank);  // one device per local rank
       distributed::init(*env, std::chrono::milliseconds(static_cast<std::int64_t>(o.collective_timeout * 1000)));
     }
-    if (!*exp && !*report && !*stats) {
+    if (!*exp && !*report && !*stats && !*score) {
       try {
         use_device(parse_device(o.device));
       } catch (const DeviceError& e) {
@@ -267,6 +292,7 @@ int main(int argc, char** argv) {
     if (*report) return cmd_report(o);
     if (*spec) return cmd_specialize(o);
     if (*stats) return cmd_stats(o);
+    if (*score) return cmd_score(o);
   } catch (const Failure& f) {
     // One write per line: the ranks of a data-parallel run share the terminal.
     if (!std::string(f.what()).empty()) std::cerr << fmt::format("cella: error: {}{}\n", rank_prefix(), f.what());

@@ -156,8 +156,8 @@ std::string shown(Metric m, double v) {
     case Metric::Latency: return fmt::format("{:.3f} ms", v);
     case Metric::Macs: return fmt::format("{:.2f} M MACs", v / 1e6);
     case Metric::Params: return fmt::format("{:.4f} M params", v / 1e6);
+    default: return fmt::format("{} {:.6g}", ir::info(m).name, v);  // a training-free score
   }
-  return "";
 }
 
 // Options the command line left unset take the plan's `specialize` block (or its defaults, some
@@ -221,10 +221,14 @@ int cmd_specialize(Options& o) {
     recorded_threads = restore(o, cfg, *run);
     if (o.threads_asked == 0) timed_threads = recorded_threads;
   } else {
-    if (s.table.empty() == s.weights.empty())
+    if (!s.table.empty() && !s.weights.empty())
       throw Failure(kUsage,
                     "specialize needs accuracies from one place: --weights RUN (a trained supernet) or "
-                    "--table CSV (a tabular benchmark)");
+                    "--table CSV (a tabular benchmark), not both");
+    if (s.table.empty() && s.weights.empty() && o.file.empty())
+      throw Failure(kUsage,
+                    "specialize needs a space: FILE (training-free objectives such as --objectives "
+                    "synflow,macs), --table CSV with FILE, or --weights RUN");
     if (!s.table.empty() && o.file.empty()) throw Failure(kUsage, "specialize --table needs the space's FILE");
     if (o.file.empty()) o.file = (fs::path(s.weights) / "space.cella").string();
   }
@@ -248,13 +252,19 @@ int cmd_specialize(Options& o) {
     data = plan.data.name;
     spec = plan.specialize;
     resolve(s, spec, *program);
-    try {
-      table = std::make_unique<sp::Table>(*program, s.table, s.column);
-    } catch (const sp::TableError& e) {
-      throw Failure(kInvalid, e.what());
-    }
+    if (!s.table.empty()) try {
+        table = std::make_unique<sp::Table>(*program, s.table, s.column);
+      } catch (const sp::TableError& e) {
+        throw Failure(kInvalid, e.what());
+      }
   }
   Goal goal = goal_of(s);
+  const std::vector<Metric> needed = goal.needed();
+  auto needs = [&](Metric m) { return std::find(needed.begin(), needed.end(), m) != needed.end(); };
+  if (!inherited && !table && needs(Metric::Accuracy))
+    throw Failure(kUsage,
+                  "specialize needs accuracies from one place: --weights RUN (a trained supernet) or --table CSV (a "
+                  "tabular benchmark); training-free objectives (such as --objectives synflow,macs) need neither");
   std::vector<std::pair<Metric, double>> given = references_of(s);
   TacticOptions tactic = tactic_of(s, o.seed);
   tactic.initial = spec.initial;
@@ -265,10 +275,21 @@ int cmd_specialize(Options& o) {
   bool warned_busy = false;  // once per run
   if (inherited)
     accuracy = [&](const ir::Arch& a) { return (*inherited)(a); };
-  else
+  else if (table)
     accuracy = [&](const ir::Arch& a) { return table->accuracy(a); };
-  const std::vector<Metric> needed = goal.needed();
-  if (std::find(needed.begin(), needed.end(), Metric::Latency) != needed.end())
+  // Training-free scores (runtime/score): each architecture fresh from the run's seed, the data
+  // proxies on one batch of 64 training images.
+  std::vector<Metric> scored;
+  for (Metric m : needed)
+    if (ir::info(m).training_free && !ir::info(m).exact) scored.push_back(m);
+  score::Input score_in;
+  if (!scored.empty()) {
+    Options data_options = o;
+    data_options.data = data;
+    score_in = score_input(*program, data_options, scored, o.score.batch, o.score.batches);
+  }
+  sp::Measurer::Scorer scorer = [&](Metric m, const ir::Arch& a) { return score::score(m, program, a, score_in); };
+  if (needs(Metric::Latency))
     latency = [&](const ir::Arch& a) {
       const LatencyStats timed = measure_latency(program, a, size, s.latency_batch, 5, 30, timed_threads);
       worst_load = std::max(worst_load, timed.conditions.load);
@@ -284,7 +305,7 @@ int cmd_specialize(Options& o) {
         "cella: warning: {} timed latency with {} threads and this resume times it with {}; pass --threads {} to "
         "continue as it began\n",
         run->path(), recorded_threads, timed_threads, recorded_threads);
-  sp::Measurer measurer(*program, size, accuracy, latency);
+  sp::Measurer measurer(*program, size, accuracy, latency, scored, scorer);
   std::optional<NewRun> fresh;  // removed if the run fails before its first evaluation
   if (!resuming) {
     run = std::make_unique<RunDir>(o.out.empty() ? new_run_path(o.file, "specialize") : o.out, false);
@@ -305,8 +326,9 @@ int cmd_specialize(Options& o) {
   });
   std::ofstream notes(run->file("predictors.jsonl"), resuming ? std::ios::app : std::ios::trunc);
   const std::string source =
-      table ? fmt::format("{} ({} architectures, column {})", s.table, table->rows(), table->column())
-            : fmt::format("the weights of {}", s.weights);
+      table       ? fmt::format("{} ({} architectures, column {})", s.table, table->rows(), table->column())
+      : inherited ? fmt::format("the weights of {}", s.weights)
+                  : fmt::format("{} (training-free)", o.file);
   std::cerr << fmt::format("[specialize] {} on {}, objectives {}, {} evaluations{}{}\n", sp::tactic_name(tactic.tactic),
                            source, fmt::join(s.objectives, ", "), tactic.budget,
                            latency ? fmt::format(", latency at batch {} on {} thread{}", s.latency_batch, timed_threads,

@@ -1,6 +1,8 @@
 // Elastic layers: slicing, OFA's kernel transformation, channel sorting, extraction.
 #include "runtime/ops/elastic.h"
 
+#include "runtime/ops/observe.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/nn/modules/conv.h>
@@ -27,12 +29,27 @@ BatchNorm batch_norm(std::int64_t channels, bool affine) {
 
 torch::Tensor activate(const torch::Tensor& x, Activation act) {
   switch (act) {
-    case Activation::Hswish: return torch::hardswish(x);
-    case Activation::Swish: return torch::silu(x);
+    case Activation::Hswish: return observed_hswish(x);
+    case Activation::Swish: return observed_swish(x);
     case Activation::Relu: break;
   }
-  return torch::relu(x);
+  return observed_relu(x);
 }
+
+// Hard sigmoid with a backward pass that is itself differentiable: LibTorch 1.13 has no derivative
+// of hardsigmoid_backward, and GraSP (runtime/score) differentiates twice. Forward and first
+// derivative are LibTorch's to the bit: grad · [-3 < x < 3] · 1/6.
+struct HardSigmoid : torch::autograd::Function<HardSigmoid> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return torch::hardsigmoid(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    return {grad[0] * ((x > -3) & (x < 3)).to(grad[0].scalar_type()) * (1.0 / 6)};
+  }
+};
 
 // The index of `value` in `list`, or an error naming what the block offers.
 std::size_t position(const std::vector<std::int64_t>& list, std::int64_t value, const char* what) {
@@ -168,8 +185,9 @@ torch::Tensor ElasticMBConvImpl::child(const torch::Tensor& x, std::int64_t k, s
   if (options.se) {
     const std::int64_t s = se_mid(c);
     torch::Tensor g = y.mean({2, 3});
-    g = torch::relu(torch::linear(g, se_reduce_weight.narrow(0, 0, s).narrow(1, 0, c), se_reduce_bias.narrow(0, 0, s)));
-    g = torch::hardsigmoid(
+    g = observed_relu(
+        torch::linear(g, se_reduce_weight.narrow(0, 0, s).narrow(1, 0, c), se_reduce_bias.narrow(0, 0, s)));
+    g = HardSigmoid::apply(
         torch::linear(g, se_expand_weight.narrow(0, 0, c).narrow(1, 0, s), se_expand_bias.narrow(0, 0, c)));
     y = y * g.unsqueeze(-1).unsqueeze(-1);
   }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "runtime/distributed/distributed.h"
+#include "runtime/ops/observe.h"
 #include "runtime/ops/registry.h"
 
 namespace cella::runtime {
@@ -48,6 +49,7 @@ void BatchNormImpl::reset_running_stats() {
 }
 
 torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
+  if (ForwardObserver* o = forward_observer()) o->batch_norm(x);
   // BatchNorm2d's update factor: the momentum, or the cumulative average without one.
   double factor = options.momentum().value_or(0.0);
   const bool track = is_training() && options.track_running_stats();
@@ -90,7 +92,7 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
 
 nn::Sequential relu_conv_bn(std::int64_t in, std::int64_t out, std::int64_t k, std::int64_t stride, std::int64_t pad,
                             bool affine) {
-  return nn::Sequential(nn::ReLU(), conv(in, out, k, stride, pad), bn(out, affine));
+  return nn::Sequential(nn::Functional(observed_relu), conv(in, out, k, stride, pad), bn(out, affine));
 }
 
 void PointwiseConvImpl::reset() {
@@ -138,14 +140,17 @@ void ConvPairImpl::reset() {
 
 torch::Tensor FactorizedReduceImpl::forward(const torch::Tensor& x) {
   using torch::indexing::Slice;
-  torch::Tensor y = torch::relu(x);
+  torch::Tensor y = observed_relu(x);
   // The second path starts one pixel in; pad odd sizes so both paths agree.
   torch::Tensor shifted = y.index({Slice(), Slice(), Slice(1, torch::indexing::None), Slice(1, torch::indexing::None)});
   if (y.size(2) % 2 == 1) shifted = torch::constant_pad_nd(shifted, {0, 1, 0, 1});
   return bn_(torch::cat({conv1_(y), conv2_(shifted)}, 1));
 }
 
-torch::Tensor GlobalAvgPoolImpl::forward(const torch::Tensor& x) { return x.mean({2, 3}); }
+torch::Tensor GlobalAvgPoolImpl::forward(const torch::Tensor& x) {
+  if (ForwardObserver* o = forward_observer()) o->pooling(x);
+  return x.mean({2, 3});
+}
 
 void ResBlockImpl::reset() {
   conv_a_ = register_module("conv_a", relu_conv_bn(in_, out_, 3, stride_, 1, true));
@@ -169,16 +174,17 @@ void MBConvImpl::reset() {
   if (e_ != 1) {
     body_->push_back(conv(in_, mid, 1, 1, 0));
     body_->push_back(bn(mid, affine_));
-    body_->push_back(nn::Functional(torch::relu6));
+    body_->push_back(nn::Functional(observed_relu6));
   }
   body_->push_back(conv(mid, mid, k_, stride_, k_ / 2, 1, mid));
   body_->push_back(bn(mid, affine_));
-  body_->push_back(nn::Functional(torch::relu6));
+  body_->push_back(nn::Functional(observed_relu6));
   register_module("body", body_);
   if (se_) {
     std::int64_t red = std::max<std::int64_t>(8, mid / 4);
-    squeeze_ = register_module(
-        "se", nn::Sequential(GlobalAvgPool(), nn::Linear(mid, red), nn::ReLU(), nn::Linear(red, mid), nn::Sigmoid()));
+    squeeze_ =
+        register_module("se", nn::Sequential(GlobalAvgPool(), nn::Linear(mid, red), nn::Functional(observed_relu),
+                                             nn::Linear(red, mid), nn::Sigmoid()));
   }
   project_ = register_module("project", PointwiseConv(mid, out_));
   project_bn_ = register_module("project_bn", bn(out_, affine_));
@@ -208,10 +214,10 @@ void register_builtins(std::map<std::string, Factory>& f) {
     if (i(c, "stride", 1) == 1 && out == ctx.in_channels) return nn::AnyModule(nn::Identity());
     return nn::AnyModule(FactorizedReduce(ctx.in_channels, out, ctx.affine));
   };
-  f["relu"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::ReLU()); };
-  f["relu6"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::relu6)); };
-  f["hswish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::hardswish)); };
-  f["swish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(torch::silu)); };
+  f["relu"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(observed_relu)); };
+  f["relu6"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(observed_relu6)); };
+  f["hswish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(observed_hswish)); };
+  f["swish"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Functional(observed_swish)); };
   f["sigmoid"] = [](const ir::PrimCall&, const Ctx&) { return nn::AnyModule(nn::Sigmoid()); };
   f["bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, ctx.affine)); };
   f["search_bn"] = [](const ir::PrimCall&, const Ctx& ctx) { return nn::AnyModule(bn(ctx.in_channels, false)); };

@@ -67,7 +67,9 @@ std::vector<Evaluation> read_evaluations(const std::string& path) {
     e.feasible = j.value("feasible", true);
     for (int k = 0; k < kMetrics; ++k) {
       auto m = static_cast<Metric>(k);
-      if (j.contains(field_name(m))) e.measures[m] = j[field_name(m)].get<double>();
+      // JSON has no infinities: a score of -inf (the worst) is written as null.
+      if (j.contains(field_name(m)))
+        e.measures[m] = j[field_name(m)].is_null() ? -INFINITY : j[field_name(m)].get<double>();
     }
     out.push_back(std::move(e));
   }
@@ -82,7 +84,12 @@ Point reference_point(const Goal& goal, const Evaluator& evaluator, const std::v
     for (const auto& [gm, gv] : given)
       if (gm == m) v = gv;
     if (!v) v = evaluator.worst(m);
-    if (!v) {
+    if (!v && info(m).maximize) {
+      // A score without a bound (a training-free one): the run's lowest finite value, on which
+      // an architecture adds no volume.
+      for (const Evaluation& e : evaluations)
+        if (std::isfinite(e.measures[m])) v = v ? std::min(*v, e.measures[m]) : e.measures[m];
+    } else if (!v) {
       double largest = 0;
       for (const Evaluation& e : evaluations)
         if (!std::isnan(e.measures[m])) largest = std::max(largest, e.measures[m]);
@@ -148,24 +155,23 @@ Results write_results(const std::string& dir, const Goal& goal, const std::vecto
                       const Point& reference) {
   Results out;
   std::vector<std::string>& warnings = out.warnings;
+  // Accuracy and the three costs always; a training-free score where the goal measures it.
+  std::vector<Metric> columns{Metric::Accuracy, Metric::Latency, Metric::Macs, Metric::Params};
+  for (Metric m : goal.needed())
+    if (std::find(columns.begin(), columns.end(), m) == columns.end()) columns.push_back(m);
   auto header = [&](std::ofstream& f) {
     f << "index,arch,feasible";
-    for (int k = 0; k < kMetrics; ++k) {
-      auto m = static_cast<Metric>(k);
+    for (Metric m : columns)
       f << ","
         << (m == Metric::Latency  ? "latency_ms"
             : m == Metric::Macs   ? "macs_M"
             : m == Metric::Params ? "params_M"
-                                  : "accuracy");
-    }
+                                  : info(m).name);
     f << "\n";
   };
   auto row = [&](std::ofstream& f, const Evaluation& e) {
     f << e.index << "," << quoted_field(e.arch) << "," << (e.feasible ? 1 : 0);
-    for (int k = 0; k < kMetrics; ++k) {
-      auto m = static_cast<Metric>(k);
-      f << "," << number(shown(m, e.measures[m]));
-    }
+    for (Metric m : columns) f << "," << number(shown(m, e.measures[m]));
     f << "\n";
   };
   {

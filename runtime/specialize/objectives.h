@@ -27,9 +27,11 @@ using ir::parse_constraint;
 using ir::parse_value;
 
 /// One architecture's measures; NaN where not measured. Accuracy in percent, latency in
-/// milliseconds, multiply-accumulates and parameters as counts.
+/// milliseconds, multiply-accumulates and parameters as counts, training-free scores as
+/// `cella score` prints them.
 struct Measures {
-  std::array<double, kMetrics> values{NAN, NAN, NAN, NAN};
+  Measures() { values.fill(NAN); }
+  std::array<double, kMetrics> values;
   double& operator[](Metric m) { return values[static_cast<int>(m)]; }
   double operator[](Metric m) const { return values[static_cast<int>(m)]; }
 };

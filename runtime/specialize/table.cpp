@@ -93,8 +93,14 @@ double Table::accuracy(const ir::Arch& arch) const {
   return it->second;
 }
 
-Measurer::Measurer(const ir::Program& program, std::int64_t input_size, Meter accuracy, Meter latency)
-    : program_(program), size_(input_size), accuracy_(std::move(accuracy)), latency_(std::move(latency)) {}
+Measurer::Measurer(const ir::Program& program, std::int64_t input_size, Meter accuracy, Meter latency,
+                   std::vector<Metric> scored, Scorer scorer)
+    : program_(program),
+      size_(input_size),
+      accuracy_(std::move(accuracy)),
+      latency_(std::move(latency)),
+      scored_(std::move(scored)),
+      scorer_(std::move(scorer)) {}
 
 Measures Measurer::exact(const ir::Arch& arch) {
   passes::NetworkStats s = passes::network_stats(program_, &arch, size_, true);
@@ -108,6 +114,11 @@ Measures Measurer::measure(const ir::Arch& arch) {
   Measures m = exact(arch);
   if (accuracy_) m[Metric::Accuracy] = accuracy_(arch);
   if (latency_) m[Metric::Latency] = latency_(arch);
+  for (Metric s : scored_) {
+    // An undefined score (jacob_cov of a network that ignores its input) is the worst one.
+    const double v = scorer_(s, arch);
+    m[s] = std::isnan(v) ? -INFINITY : v;
+  }
   return m;
 }
 
@@ -115,6 +126,7 @@ std::optional<double> Measurer::worst(Metric metric) const {
   switch (metric) {
     case Metric::Accuracy: return 0.0;
     case Metric::Latency: return std::nullopt;
+    default: break;
     case Metric::Macs:
     case Metric::Params: {
       // The supernet holds every candidate: no architecture costs more.
@@ -122,7 +134,7 @@ std::optional<double> Measurer::worst(Metric metric) const {
       return static_cast<double>(metric == Metric::Macs ? s.macs : s.params);
     }
   }
-  return std::nullopt;
+  return std::nullopt;  // a training-free score: no bound
 }
 
 }  // namespace cella::specialize

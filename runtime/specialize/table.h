@@ -49,17 +49,24 @@ class Table {
 class Measurer : public Evaluator {
  public:
   using Meter = std::function<double(const ir::Arch&)>;
-  Measurer(const ir::Program& program, std::int64_t input_size, Meter accuracy, Meter latency = {});
+  /// A training-free score of an architecture (runtime/score, which needs LibTorch).
+  using Scorer = std::function<double(Metric, const ir::Arch&)>;
+  /// `scored`: the training-free metrics to measure with `scorer` (params and MACs are exact).
+  Measurer(const ir::Program& program, std::int64_t input_size, Meter accuracy, Meter latency = {},
+           std::vector<Metric> scored = {}, Scorer scorer = {});
 
   Measures measure(const ir::Arch& arch) override;
   Measures exact(const ir::Arch& arch) override;
-  /// Accuracy 0; a cost of the whole supernet (every candidate at once); no latency bound.
+  /// Accuracy 0; a cost of the whole supernet (every candidate at once); no latency bound, none
+  /// for a training-free score.
   std::optional<double> worst(Metric metric) const override;
 
  private:
   const ir::Program& program_;
   std::int64_t size_;
   Meter accuracy_, latency_;
+  std::vector<Metric> scored_;
+  Scorer scorer_;
 };
 
 }  // namespace cella::specialize

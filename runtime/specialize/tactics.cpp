@@ -243,9 +243,12 @@ void linas(History& h, const TacticOptions& o, const std::function<void(const Ba
       std::vector<std::vector<double>> x;
       std::vector<double> y;
       for (const Evaluation& e : h.evaluations()) {
+        // A score of -inf (NASWOT of a network that ignores its input) is no target to fit.
+        if (!std::isfinite(e.measures[m])) continue;
         x.push_back(one_hot(e.genome, h.cardinalities()));
         y.push_back(e.measures[m]);
       }
+      if (y.size() < 2) continue;
       predictors[m].fit(x, y);
       note.predictors.push_back(fmt::format("{}: {}, cross-validated MAPE {:.2f}%", info(m).name,
                                             predictors[m].describe(), predictors[m].cv_mape()));

@@ -12,6 +12,7 @@
 #include "runtime/device/device.h"
 #include "runtime/ops/elastic.h"
 #include "runtime/ops/modules.h"
+#include "runtime/ops/observe.h"
 #include "runtime/ops/registry.h"
 
 namespace cella::runtime {
@@ -178,6 +179,7 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
           if (leading_relu_[e][k]) {
             if (!relu_of[src].defined()) relu_of[src] = torch::relu(states[src]);
             y = truncate ? relu_of[src].narrow(1, 0, desc_.node_channels[v]) : relu_of[src];
+            observe_activation(truncate ? states[src].narrow(1, 0, desc_.node_channels[v]) : states[src]);
             nn::Sequential& seq = ops_[e][k];
             for (auto it = seq->begin() + 1; it != seq->end(); ++it) y = it->forward(y);
           } else {

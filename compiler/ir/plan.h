@@ -44,6 +44,9 @@ enum class SpecializeTactic { Random, Evolution, Nsga2, Linas };
 /// How `cella specialize` draws random architectures (first populations, LINAS's first batch and
 /// top-ups): every gene uniformly (DyNAS-T), or uniformly over the space's architectures.
 enum class SpecializeInitial { Genes, Architectures };
+/// When `split.final_confidence` applies: after the last split point, or in every epoch outside a
+/// hierarchical split's children (HEP-NAS's DARTS code: whenever `cur_model_id == -1`).
+enum class ConfidenceEpochs { Final, Lineage };
 /// The built-in split strategies; `Plugin` is one a plugin added (SplitPlan::plugin names it).
 enum class SplitStrategy { None, Exhaustive, GradientMatch, Hierarchical, Plugin };
 
@@ -59,6 +62,7 @@ inline constexpr std::array<std::string_view, 2> kRoundsWords{"sequential", "sim
 inline constexpr std::array<std::string_view, 4> kRestartWords{"none", "final", "all", "first"};
 inline constexpr std::array<std::string_view, 4> kSpecializeTacticWords{"random", "evolution", "nsga2", "linas"};
 inline constexpr std::array<std::string_view, 2> kSpecializeInitialWords{"genes", "architectures"};
+inline constexpr std::array<std::string_view, 2> kConfidenceEpochsWords{"final", "lineage"};
 /// The plan word of each split strategy (`split NAME`): the one spelling the compiler, the IR
 /// dump and the runtime's tree.json use.
 inline constexpr std::array<std::string_view, 5> kSplitStrategyWords{"none", "exhaustive", "gradient_match",
@@ -79,6 +83,7 @@ constexpr std::span<const std::string_view> words_of(Restart) { return kRestartW
 constexpr std::span<const std::string_view> words_of(SplitStrategy) { return kSplitStrategyWords; }
 constexpr std::span<const std::string_view> words_of(SpecializeTactic) { return kSpecializeTacticWords; }
 constexpr std::span<const std::string_view> words_of(SpecializeInitial) { return kSpecializeInitialWords; }
+constexpr std::span<const std::string_view> words_of(ConfidenceEpochs) { return kConfidenceEpochsWords; }
 
 /// The plan words of enum E, in enumerator order.
 template <class E>
@@ -193,13 +198,21 @@ struct SplitPlan {
   std::int64_t child_epochs = 10;  ///< hierarchical: epochs each child of a split trains before one is kept
   Selection select = Selection::ValidAcc;
   std::int64_t select_images = 0;  ///< validation images a sub-supernet is judged on (0: all)
+  /// Path sampling: distinct architectures drawn to judge a sub-supernet by, each tried on
+  /// `select_sample_images` validation images (0: all) before the best is judged.
+  std::int64_t select_samples = 10;
+  std::int64_t select_sample_images = 1000;
   Distill distill = Distill::None;
   Rounds rounds = Rounds::Sequential;      ///< hierarchical: how the children's round-robin epochs see each other
   Restart restart = Restart::None;         ///< children start from fresh weights (and a fresh schedule)
   Restart fresh_schedule = Restart::None;  ///< children keep their weights but restart the schedule
-  /// Weight of the confidence term on the architecture weights in the final phase (after the
-  /// last split point): HEP-NAS's DARTS code adds it, with weight 1, in its last 15 epochs.
+  /// Weight of the confidence term on the architecture weights (HEP-NAS's DARTS code: 1), in the
+  /// epochs `confidence_epochs` says.
   double final_confidence = 0;
+  ConfidenceEpochs confidence_epochs = ConfidenceEpochs::Final;
+  /// Epochs a fresh cosine (a restart or fresh schedule) spans; 0: to the next fresh start or the
+  /// lineage's end. GM-NAS's NB201 code gives its leaves a fresh 60-epoch cosine and trains 30.
+  std::int64_t fresh_cosine_epochs = 0;
   diag::SourceRange range;
 };
 

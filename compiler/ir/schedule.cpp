@@ -61,6 +61,8 @@ Schedule::Schedule(const SearchPlan& plan) {
   tau_min_ = sn.tau_min;
   arch_warmup_ = sn.arch_warmup;
   final_confidence_ = sp.final_confidence;
+  confidence_epochs_ = sp.confidence_epochs;
+  fresh_length_ = sp.fresh_cosine_epochs;
   const std::int64_t plain = sn.epochs;
   const std::vector<std::int64_t> at = split_points_apply(sp) ? sp.at : std::vector<std::int64_t>{};
   const std::size_t levels = at.size();
@@ -145,12 +147,13 @@ Segment Schedule::segment_at(std::int64_t epoch) const {
       end = p.begin;
       break;
     }
-  return {begin, end - begin};
+  return {begin, fresh_length_ > 0 ? fresh_length_ : end - begin};
 }
 
 double Schedule::arch_confidence(std::int64_t epoch) const {
   if (final_confidence_ == 0 || epoch < 0 || epoch >= total_) return 0;
   const Phase& p = phase_at(epoch);
+  if (confidence_epochs_ == ConfidenceEpochs::Lineage) return p.kind != PhaseKind::Children ? final_confidence_ : 0;
   return p.kind == PhaseKind::Final && p.level >= 0 ? final_confidence_ : 0;
 }
 
@@ -280,6 +283,8 @@ std::string schedule_text(const Program& program, const SearchPlan& plan) {
           ", and the learning rate rises again after epoch {} (as PyTorch's CosineAnnealingLR past its end)",
           first.length);
   }
+  if (plan.split.fresh_cosine_epochs > 0)
+    out += fmt::format("; a fresh cosine spans {}", plural(plan.split.fresh_cosine_epochs, "epoch", "epochs"));
   if (weights && plan.split.final_confidence > 0)
     out += fmt::format("; arch on+c: the architecture loss adds the confidence term (weight {})",
                        plan.split.final_confidence);

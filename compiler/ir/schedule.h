@@ -106,6 +106,8 @@ class Schedule {
   std::int64_t first_length_ = 0;  ///< the first piece's cosine length (supernet.cosine_epochs or derived)
   std::int64_t arch_warmup_ = 0;
   double final_confidence_ = 0;
+  ConfidenceEpochs confidence_epochs_ = ConfidenceEpochs::Final;
+  std::int64_t fresh_length_ = 0;  ///< split.fresh_cosine_epochs (0: to the next fresh start)
   double lr0_ = 0, tau_max_ = 1, tau_min_ = 1;
   LrSchedule lr_schedule_;
 };

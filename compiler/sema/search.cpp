@@ -606,13 +606,26 @@ class SearchBuilder {
       diags_.note("train with `weights darts` (or `gdas`, `snas`, `proxyless`), or leave `final_confidence` out");
       return false;
     }
-    if (p.at.empty() || !ir::split_points_apply(p)) {
+    if (p.confidence_epochs == ir::ConfidenceEpochs::Final && (p.at.empty() || !ir::split_points_apply(p))) {
       diags_.report(Kind::InvalidSchedule, range_of("split.final_confidence"),
                     "`final_confidence` applies after the last split point, and this plan has none");
       diags_.note("add split points (`at [15, 25]`): the term applies from the last one to the end");
       return false;
     }
     return true;
+  }
+
+  // A fresh cosine's length means nothing in a plan that starts none.
+  bool fresh_cosine_applies() {
+    const ir::SplitPlan& p = plan_.split;
+    if (p.fresh_cosine_epochs == 0 || p.restart != ir::Restart::None || p.fresh_schedule != ir::Restart::None)
+      return true;
+    diags_.report(Kind::InvalidSchedule, range_of("split.fresh_cosine_epochs"),
+                  "`fresh_cosine_epochs` sets the length of a fresh cosine, and this plan starts none");
+    diags_.note(
+        "add `restart final` (fresh weights) or `fresh_schedule final` (inherited weights), or leave "
+        "`fresh_cosine_epochs` out");
+    return false;
   }
 
   // The unrolled gradient is DARTS': differentiable softmax weights, one weight step ahead.
@@ -730,8 +743,8 @@ class SearchBuilder {
   void validate() {
     ir::SplitPlan& p = plan_.split;
     const ir::SupernetPlan& s = plan_.supernet;
-    if (!confidence_applies() || !unrolled_applies() || !architecture_settings_apply() || !combine_choices_apply() ||
-        !elastic_method_applies())
+    if (!confidence_applies() || !fresh_cosine_applies() || !unrolled_applies() || !architecture_settings_apply() ||
+        !combine_choices_apply() || !elastic_method_applies())
       return;
     if (!ir::split_points_apply(p)) {
       overrun_warning();

@@ -38,9 +38,8 @@ score::Input score_input(const ir::Program& p, const Options& o, const std::vect
   in.batch = batch;
   in.batches = batches;
   in.seed = o.seed;
-  const bool needs_data = std::any_of(proxies.begin(), proxies.end(), [](score::Proxy x) {
-    return ir::info(x).needs_data;
-  });
+  const bool needs_data =
+      std::any_of(proxies.begin(), proxies.end(), [](score::Proxy x) { return ir::info(x).needs_data; });
   if (!needs_data) return in;
   // The first batch × batches training images after the seeded shuffle of the plan's subset.
   DataSplits splits =
@@ -65,8 +64,9 @@ int cmd_score(Options& o) {
   }
   std::vector<std::string> texts = arch_arguments(o);
   if (texts.empty())
-    throw Failure(kUsage, "score needs architectures: --arch A (repeatable) or --archs FILE (`cella sample FILE -n 60 "
-                          "> archs.txt` writes one)");
+    throw Failure(kUsage,
+                  "score needs architectures: --arch A (repeatable) or --archs FILE (`cella sample FILE -n 60 "
+                  "> archs.txt` writes one)");
   std::vector<ir::Arch> archs;
   for (const std::string& t : texts) archs.push_back(parse_arch_or_fail(*program, t));
   const score::Input input = score_input(*program, o, proxies, o.score.batch, o.score.batches);

@@ -114,8 +114,7 @@ std::vector<Proxy> parse_proxies(const std::vector<std::string>& names) {
   return out;
 }
 
-double score(Proxy proxy, const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch,
-             const Input& input) {
+double score(Proxy proxy, const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, const Input& input) {
   switch (proxy) {
     case Proxy::Params:
     case Proxy::Macs: {
@@ -145,7 +144,8 @@ double score(Proxy proxy, const std::shared_ptr<const ir::Program>& program, con
       const std::int64_t batches = std::max<std::int64_t>(1, all.size(0) / input.batch);
       double total = 0;
       for (std::int64_t i = 0; i < batches; ++i)
-        total += naswot(b.net, b.mix, all.narrow(0, i * input.batch, std::min(input.batch, all.size(0) - i * input.batch)));
+        total +=
+            naswot(b.net, b.mix, all.narrow(0, i * input.batch, std::min(input.batch, all.size(0) - i * input.batch)));
       return total / static_cast<double>(batches);
     }
     case Proxy::Zen: {

@@ -53,8 +53,7 @@ struct Input {
 /// the IR as `cella stats` counts them; the others build the architecture as a stand-alone
 /// network, fresh from `input.seed`. std::invalid_argument when a data proxy has no images or
 /// `proxy` is not training-free.
-double score(Proxy proxy, const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch,
-             const Input& input);
+double score(Proxy proxy, const std::shared_ptr<const ir::Program>& program, const ir::Arch& arch, const Input& input);
 
 /// Kendall's tau-b of two series (ties in either handled as scipy.stats.kendalltau does; NaN
 /// counts as the lowest value): how well a score ranks as accuracies do. NaN for fewer than two

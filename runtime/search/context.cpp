@@ -316,8 +316,9 @@ double SearchContext::score(int id, std::int64_t epoch) {
     }
   }
   auto t = Clock::now();
-  Mixing mix = method_of(plan_.supernet)
-                   .selection_mixing(n.state, plan_.supernet, data_, o_.seed + static_cast<std::uint64_t>(id));
+  Mixing mix =
+      method_of(plan_.supernet)
+          .selection_mixing(n.state, plan_.supernet, plan_.split, data_, o_.seed + static_cast<std::uint64_t>(id));
   Evaluation e = evaluate(n.state.net, mix, data_.valid, 256, plan_.split.select_images);
   n.record.valid_acc = e.accuracy;
   n.record.valid_loss = e.loss;
@@ -347,9 +348,9 @@ int SearchContext::keep_best(const std::vector<int>& ids, const char* what) {
   nodes_[best].record.kept = true;
   const double acc = nodes_[best].record.valid_acc.value() / 100;
   const std::int64_t n = judged_images();
-  std::string line =
-      fmt::format("{} {} ({:.2f}% {}, loss {:.4f}) of {}", what, best, 100 * acc,
-                  method_of(plan_.supernet).selection_measure(), nodes_[best].record.valid_loss.value(), ids.size());
+  std::string line = fmt::format("{} {} ({:.2f}% {}, loss {:.4f}) of {}", what, best, 100 * acc,
+                                 method_of(plan_.supernet).selection_measure(plan_.split),
+                                 nodes_[best].record.valid_loss.value(), ids.size());
   if (order.size() > 1) {
     const TreeNode& r = nodes_[order[1]].record;
     line += fmt::format("; runner-up {} at {:.2f}%, loss {:.4f}; standard error of an accuracy on {} images: {:.2f}%",

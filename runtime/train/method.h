@@ -88,14 +88,15 @@ class TrainingMethod {
                                 std::mt19937_64& rng) const = 0;
   /// What a sub-supernet is selected by: the judging mixing, or for path sampling the best of a
   /// few sampled architectures on the validation data.
-  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits&,
-                                  std::uint64_t seed) const {
+  /// `split` says how many architectures and images (select_samples, select_sample_images).
+  virtual Mixing selection_mixing(SupernetState& state, const ir::SupernetPlan& plan, const ir::SplitPlan& split,
+                                  const DataSplits&, std::uint64_t seed) const {
     std::mt19937_64 rng(seed);
     return judging_mixing(state, plan, rng);
   }
   /// What the selection's accuracy is of, for the log: it differs from the accuracy each epoch's
   /// line shows under path sampling.
-  virtual std::string selection_measure() const { return "validation accuracy"; }
+  virtual std::string selection_measure(const ir::SplitPlan& split) const { return "validation accuracy"; }
   /// The final architecture of a trained supernet.
   virtual ir::Arch derive(SupernetState& state, const ir::SupernetPlan& plan, const DataSplits& data,
                           std::uint64_t seed, std::int64_t samples, const ProgressFn& progress) const = 0;

@@ -4,15 +4,13 @@
 // the best of a few sampled ones on the validation data.
 #include <fmt/format.h>
 
+#include <set>
+
 #include "runtime/train/methods/sampling.h"
 
 namespace cella::runtime {
 
 namespace {
-
-// Sampled architectures a sub-supernet is judged by at selection (the best of them, each on
-// 1,000 validation images, then the best on the whole split).
-constexpr std::int64_t kSelectionSamples = 10;
 
 class PathSampling : public TrainingMethod {
  public:
@@ -40,14 +38,16 @@ class PathSampling : public TrainingMethod {
     return mixing_of(s.net->program(), ir::sample(s.net->program(), s.net->mask(), rng));
   }
 
-  // The best of 10 sampled architectures.
-  Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan& plan, const DataSplits& data,
+  // The best of `select_samples` distinct sampled architectures, each tried on
+  // `select_sample_images` validation images.
+  Mixing selection_mixing(SupernetState& s, const ir::SupernetPlan&, const ir::SplitPlan& split, const DataSplits& data,
                           std::uint64_t seed) const override {
-    return mixing_of(s.net->program(), derive(s, plan, data, seed, kSelectionSamples, {}));
+    return mixing_of(s.net->program(), best_of_samples(s, data, seed, split.select_samples, {}, {},
+                                                       split.select_sample_images, /*distinct=*/true));
   }
 
-  std::string selection_measure() const override {
-    return fmt::format("validation accuracy of the best of {} sampled architectures", kSelectionSamples);
+  std::string selection_measure(const ir::SplitPlan& split) const override {
+    return fmt::format("validation accuracy of the best of {} sampled architectures", split.select_samples);
   }
 
   ir::Arch derive(SupernetState& s, const ir::SupernetPlan&, const DataSplits& data, std::uint64_t seed,
@@ -59,17 +59,26 @@ class PathSampling : public TrainingMethod {
 }  // namespace
 
 ir::Arch best_of_samples(SupernetState& s, const DataSplits& data, std::uint64_t seed, std::int64_t samples,
-                         const ProgressFn& progress, const std::vector<ir::Arch>& also) {
+                         const ProgressFn& progress, const std::vector<ir::Arch>& also, std::int64_t images,
+                         bool distinct) {
   const ir::Program& p = s.net->program();
   std::mt19937_64 rng(step_seed(seed, -3, 0));
   ir::Arch best;
   double best_acc = -1;
   const auto tried = static_cast<std::int64_t>(also.size());
   samples += tried;
+  std::set<std::string> seen;
   for (std::int64_t i = 0; i < samples; ++i) {
     // The given ones first; the draws then are those a call without them makes.
     ir::Arch a = i < tried ? also[static_cast<std::size_t>(i)] : ir::sample(p, s.net->mask(), rng);
-    double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, 1000).accuracy;
+    if (distinct) {
+      // Redrawn while it repeats one tried before (rsws draws unique architectures); a region
+      // smaller than `samples` ends the loop when no new one turns up in a thousand draws.
+      int redraws = 0;
+      while (!seen.insert(ir::to_text(p, a)).second && redraws++ < 1000) a = ir::sample(p, s.net->mask(), rng);
+      if (redraws > 1000) break;
+    }
+    double acc = evaluate(s.net, mixing_of(p, a), data.valid, 256, images).accuracy;
     if (acc > best_acc) {
       best_acc = acc;
       best = a;

@@ -240,13 +240,14 @@ TEST(Schedule, TemperatureAnnealsOverEachPiece) {
 
 // The shipped plans compile and their schedules say what the reference codes do.
 TEST(Schedule, ShippedPaperProfiles) {
-  auto schedule_of = [](const char* space, const char* search) {
+  auto plan = [](const char* space, const char* search) {
     driver::CompileOptions o;
     o.sema.search = search;
     auto c = testing_helpers::compile_space(space, o);
     EXPECT_TRUE(c->ok()) << testing_helpers::messages(*c);
-    return Schedule(plan_of(*c->program));
+    return plan_of(*c->program);
   };
+  auto schedule_of = [&](const char* space, const char* search) { return Schedule(plan(space, search)); };
   EXPECT_EQ(schedule_of("nb201.cella", "hep_paper").total(), 60);  // 30 + 3 x 10
   EXPECT_EQ(schedule_of("nb201.cella", "gm_paper").total(), 60);
   EXPECT_EQ(schedule_of("nb201.cella", "few_shot_paper").total(), 900);  // 600 + 300
@@ -254,6 +255,28 @@ TEST(Schedule, ShippedPaperProfiles) {
   EXPECT_EQ(schedule_of("darts_s5.cella", "gm_paper").total(), 21);      // 6 + 15
   // HEP-NAS's DARTS code ends near 0.022 after 80 steps of a 45-epoch cosine.
   EXPECT_NEAR(schedule_of("darts_s5.cella", "hep_paper").lr(79), 0.0216, 1e-4);
+  // The departures of review-methods-a4ff5ae.md, fixed (issue 31):
+  // GM-NAS on the DARTS space: one 21-epoch cosine until the restart (0.0218 at epoch 6, not 0.0026).
+  const Schedule gm_darts = schedule_of("darts_s5.cella", "gm_paper");
+  EXPECT_NEAR(gm_darts.lr(5), 0.0218, 1e-4);
+  EXPECT_DOUBLE_EQ(gm_darts.lr(6), 0.025);
+  // GM-NAS on NB201: each restarted leaf a fresh 60-epoch cosine cut at 30 (0.0136, not 0.0011).
+  const Schedule gm_nb201 = schedule_of("nb201.cella", "gm_paper");
+  EXPECT_DOUBLE_EQ(gm_nb201.lr(30), 0.025);
+  EXPECT_NEAR(gm_nb201.lr(59), cosine_lr(0.025, 0.001, 29, 60), 1e-15);
+  EXPECT_NEAR(gm_nb201.lr(59), 0.0136, 1e-4);
+  // HEP-NAS on the DARTS space: the confidence term in every architecture step while the code's
+  // cur_model_id is -1.
+  const Schedule hep = schedule_of("darts_s5.cella", "hep_paper");
+  std::vector<std::int64_t> confident;
+  for (std::int64_t e = 0; e < hep.total(); ++e)
+    if (hep.arch_steps(e) && hep.arch_confidence(e) > 0) confident.push_back(e + 1);
+  std::vector<std::int64_t> expected;
+  for (auto [from, to] : {std::pair{11, 15}, {21, 30}, {36, 45}, {51, 60}, {66, 80}})
+    for (std::int64_t e = from; e <= to; ++e) expected.push_back(e);
+  EXPECT_EQ(confident, expected);
+  // Few-Shot NAS: neither reference script clips gradients.
+  EXPECT_EQ(plan("nb201.cella", "few_shot_paper").supernet.clip, 0);
 }
 
 }  // namespace

@@ -99,8 +99,9 @@ TEST(Score, ParamsAndMacsCountTheTinyNetwork) {
 TEST(Score, SynflowIsThreeTimesThePathSumOfTheTinyNetwork) {
   Tiny t = tiny();
   const torch::Tensor path =
-      t.l.abs().to(torch::kDouble).matmul(t.w2.abs().reshape({3, 3}).to(torch::kDouble).matmul(
-                                              t.w1.abs().reshape({3, 1}).to(torch::kDouble)));
+      t.l.abs()
+          .to(torch::kDouble)
+          .matmul(t.w2.abs().reshape({3, 3}).to(torch::kDouble).matmul(t.w1.abs().reshape({3, 1}).to(torch::kDouble)));
   const double expected = 3 * path.sum().item<double>();
   EXPECT_LT(rel(synflow(t.net, t.mix, 1, 4), expected), 1e-12);
 }
@@ -160,13 +161,13 @@ TEST(Score, ZenIsTheLogPerturbationPlusTheBatchNormScales) {
     if (!p.defined()) continue;
     if (p.sizes().vec() == std::vector<std::int64_t>{3, 1, 1, 1}) w1 = p.detach().clone();
     if (p.sizes().vec() == std::vector<std::int64_t>{3, 3, 1, 1}) w2 = p.detach().clone();
-    if (p.dim() == 1) EXPECT_TRUE((p == 0).all().item<bool>() || (p == 1).all().item<bool>());
+    if (p.dim() == 1) {
+      EXPECT_TRUE((p == 0).all().item<bool>() || (p == 1).all().item<bool>());
+    }
   }
   const torch::Tensor x = images(4, 5);
   const torch::Tensor mixed = x + 1e-2 * images(4, 6);
-  auto bn = [](const torch::Tensor& y) {
-    return torch::batch_norm(y, {}, {}, {}, {}, true, 0.1, 1e-5, false);
-  };
+  auto bn = [](const torch::Tensor& y) { return torch::batch_norm(y, {}, {}, {}, {}, true, 0.1, 1e-5, false); };
   const torch::Tensor a = conv_part(t, x, w1, w2), m = conv_part(t, mixed, w1, w2);
   const double delta = (bn(a) - bn(m)).abs().reshape({4, -1}).sum(1).mean().item<double>();
   // The running variance after the two passes, from 1 with momentum 0.1.
@@ -184,8 +185,9 @@ TEST(Score, ScoresAreTheSameForTheSameSeedAndDifferForAnother) {
   ASSERT_TRUE(c->ok());
   auto p = std::make_shared<const ir::Program>(*c->program);
   const ir::Arch a =
-      std::get<ir::Arch>(ir::parse_arch(*p, "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|"
-                                            "nor_conv_3x3~1|avg_pool_3x3~2|"));
+      std::get<ir::Arch>(ir::parse_arch(*p,
+                                        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|"
+                                        "nor_conv_3x3~1|avg_pool_3x3~2|"));
   Input in;
   in.channels = 1;
   in.size = 8;
@@ -199,7 +201,9 @@ TEST(Score, ScoresAreTheSameForTheSameSeedAndDifferForAnother) {
     EXPECT_TRUE(std::isfinite(first)) << name_of(proxy);
     EXPECT_EQ(first, again) << name_of(proxy);
     in.seed = 5;
-    if (proxy != Proxy::Params && proxy != Proxy::Macs) EXPECT_NE(score(proxy, p, a, in), first) << name_of(proxy);
+    if (proxy != Proxy::Params && proxy != Proxy::Macs) {
+      EXPECT_NE(score(proxy, p, a, in), first) << name_of(proxy);
+    }
   }
   EXPECT_THROW(score(Proxy::Accuracy, p, a, in), std::invalid_argument);
 }
@@ -255,7 +259,8 @@ TEST(ScoreCli, EveryShippedSpaceScoresWithEveryProxy) {
 TEST(ScoreCli, RowsTextAndErrors) {
   const std::string space = std::string(CELLA_SOURCE_DIR) + "/spaces/nb201.cella --set C=4 --set N=1 --threads 1";
   const std::string arch = "'|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'";
-  auto ok = run_cella("score " + space + " --arch " + arch + " --arch '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|' --proxy params,synflow,zen");
+  auto ok = run_cella("score " + space + " --arch " + arch +
+                      " --arch '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|' --proxy params,synflow,zen");
   ASSERT_EQ(ok.code, 0) << ok.text;
   EXPECT_NE(ok.text.find("params"), std::string::npos);
   EXPECT_NE(ok.text.find("|nor_conv_3x3~0|+|none~0|none~1|"), std::string::npos);
@@ -269,7 +274,8 @@ TEST(ScoreCli, RowsTextAndErrors) {
   auto none = run_cella("score " + space + " 2>&1");
   EXPECT_EQ(none.code, 2);
   EXPECT_NE(none.text.find("--archs FILE"), std::string::npos) << none.text;
-  auto nodata = run_cella("score " + space + " --arch " + arch + " --proxy snip --data cifar10 --data-dir /nonexistent 2>&1");
+  auto nodata =
+      run_cella("score " + space + " --arch " + arch + " --proxy snip --data cifar10 --data-dir /nonexistent 2>&1");
   EXPECT_EQ(nodata.code, 1) << nodata.text;
   EXPECT_NE(nodata.text.find("/nonexistent"), std::string::npos) << nodata.text;
 }
@@ -292,8 +298,8 @@ TEST(ScoreCli, SpecializeOptimisesATrainingFreeScore) {
   const auto first = nlohmann::json::parse(line);
   const fs::path one = dir / "one.txt";
   std::ofstream(one) << first["arch"].get<std::string>() << "\n";
-  auto scored = run_cella("score " + space + " --data synthetic --proxy naswot --threads 1 --json --archs " +
-                          one.string());
+  auto scored =
+      run_cella("score " + space + " --data synthetic --proxy naswot --threads 1 --json --archs " + one.string());
   ASSERT_EQ(scored.code, 0) << scored.text;
   EXPECT_EQ(nlohmann::json::parse(scored.text)["rows"][0]["naswot"].get<double>(), first["naswot"].get<double>());
   // Accuracy still needs a source.
@@ -317,8 +323,8 @@ TEST(ScoreCli, EvalPrintsScoresBesideInheritedAccuracies) {
   const auto j = nlohmann::json::parse(eval.text.substr(eval.text.find('{')));
   ASSERT_EQ(j["rows"].size(), 4u);
   EXPECT_TRUE(j["kendall_tau_b_with_inherited_accuracy"].contains("synflow"));
-  auto scored = run_cella("score " + space + " --data synthetic --proxy params --threads 1 --json --archs " +
-                          archs.string());
+  auto scored =
+      run_cella("score " + space + " --data synthetic --proxy params --threads 1 --json --archs " + archs.string());
   ASSERT_EQ(scored.code, 0) << scored.text;
   for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(j["rows"][i].contains("valid_acc"));

@@ -197,6 +197,19 @@ TEST(TrainCli, DevicesAreCheckedBeforeAnythingRuns) {
   EXPECT_NE(exported.text.find("export runs on the CPU"), std::string::npos) << exported.text;
 }
 
+// Under path sampling a sub-supernet is judged by the best of `split.select_samples` distinct
+// sampled architectures (it was a fixed 10; rsws judges 200 unique ones on the whole split).
+TEST(TrainCli, SelectionJudgesAsManyArchitecturesAsThePlanSays) {
+  fs::path out = fresh_dir("cella_select_samples_") / "run";
+  Result r = run_cella(
+      "search spaces/nb201.cella --smoke --threads 1 --set C=4 --set N=1 --search few_shot_paper --set "
+      "split.select_samples=3 --set split.select_sample_images=0 --out " +
+      out.string());
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("validation accuracy of the best of 3 sampled architectures"), std::string::npos) << r.text;
+  fs::remove_all(out.parent_path());
+}
+
 // `train --smoke`: the search block's smoke parameters, synthetic images, a short schedule; the
 // run says so, and so does its configuration (a resume stays a smoke run).
 TEST(TrainCli, SmokeTrainsTheSupernetInSeconds) {

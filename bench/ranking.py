@@ -351,6 +351,23 @@ def report(args):
     def equal_size(sx_list):
         return boot(lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx, size) for m in sx_list))
 
+    # Reliability of the ground truth: the seeds split in two halves, the halves' mean accuracies
+    # correlated, and Spearman-Brown's step-up to the whole set of seeds, r' = 2r / (1 + r). Over
+    # equal-size pairs the halves' tau-b stands in for r (an approximation: Spearman-Brown is
+    # exact for Pearson's r of parallel measurements).
+    all_seeds = [s for s in seeds if all(s in sa[a] for a in sample)]
+    halves = (all_seeds[0::2], all_seeds[1::2])
+    half_means = [[statistics.fmean(sa[a][s] for s in h) for a in sample] for h in halves]
+    step_up = lambda r: 2 * r / (1 + r) if r == r and r > -1 else float("nan")
+    sh = [signs(m) for m in half_means]
+    rho_half = boot(lambda idx: spearman_rho(half_means[0], half_means[1], idx))
+    tau_eq_half = boot(lambda idx: kendall_tau_b(sh[0], sh[1], idx, size))
+    print(f"### reliability of the stand-alone mean ({len(all_seeds)} seeds, halves {halves[0]} and {halves[1]})\n")
+    print(f"- over all pairs: Spearman rho between the halves {fmt_ci(*rho_half)}; Spearman-Brown reliability of "
+          f"the mean of all {len(all_seeds)} seeds {fmt_ci(step_up(rho_half[0]), [step_up(v) for v in rho_half[1]])}")
+    print(f"- over the {equal} equal-size pairs: tau-b between the halves {fmt_ci(*tau_eq_half)}; stepped up "
+          f"{fmt_ci(step_up(tau_eq_half[0]), [step_up(v) for v in tau_eq_half[1]])}\n")
+
     print(f"### training-free baselines\n")
     print(f"{len(set(size))} distinct parameter counts among the {n}; {equal} of the {n * (n - 1) // 2} pairs have "
           "equal counts. Scores from `ranking.py proxies` (the mean tau over its seeds).\n")

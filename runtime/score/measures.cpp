@@ -127,7 +127,7 @@ double jacob_cov(Network& net, const Mixing& mix, const torch::Tensor& images) {
   torch::Tensor d = cov.diagonal().sqrt();
   torch::Tensor corr = (cov / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1);
   if (!torch::isfinite(corr).all().item<bool>()) return kNaN;  // a constant Jacobian: numpy's NaN
-  torch::Tensor v = torch::linalg::eigvalsh(corr, "L") + 1e-5;
+  torch::Tensor v = at::linalg_eigvalsh(corr, "L") + 1e-5;
   return -(v.log() + v.reciprocal()).sum().item<double>();
 }
 
@@ -138,7 +138,7 @@ double naswot(Network& net, const Mixing& mix, const torch::Tensor& images) {
     ObservingScope watch(kernel);
     net->forward(images, mix);
   }
-  return std::get<1>(torch::linalg::slogdet(kernel.k)).item<double>();
+  return std::get<1>(at::linalg_slogdet(kernel.k)).item<double>();
 }
 
 double zen(Network& net, const Mixing& mix, const torch::Tensor& x, const torch::Tensor& mixed) {

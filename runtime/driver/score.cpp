@@ -19,13 +19,15 @@ std::string number(double v) {
 
 json json_number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-}  // namespace
-
+// The data set the scores are for: `--data` (compile() has put it in the plan already), else the
+// plan's, else the language's default.
 ir::DataPlan score_data(const ir::Program& p, const Options& o) {
   ir::DataPlan data = p.search ? p.search->data : ir::DataPlan{};
   if (!o.data.empty()) data.name = o.data;
   return data;
 }
+
+}  // namespace
 
 score::Input score_input(const ir::Program& p, const Options& o, const std::vector<score::Proxy>& proxies,
                          std::int64_t batch, int batches) {

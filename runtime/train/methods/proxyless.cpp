@@ -10,7 +10,9 @@
 // batch-norm statistics move, as there). `binary_gates two` draws two candidates by p, the
 // active one of them by their renormalised probabilities, sums over those two only, and after
 // the Adam step shifts the two α by the change of their log-sum-exp, so that every other
-// candidate keeps its probability. An edge whose drawn candidate computes nothing of its own (a
+// candidate keeps its probability; its latency term too goes through the pair alone, as the
+// reference's expected latency reads `current_prob_over_ops` (the pair's renormalised
+// probabilities, 0 elsewhere). An edge whose drawn candidate computes nothing of its own (a
 // `zero`, or an identity that skips a choice layer: the reference's Zero in a residual block)
 // gets no architecture gradient that step, latency term included: the reference sets it to None.
 // The supernet is judged, and its architecture derived, by the strongest candidate per edge
@@ -138,6 +140,7 @@ class Proxyless : public WeightedMethod {
         row[g.ops[x]] += v;
       }
     }
+    if (two && !s.latency.empty()) pair_latency_gradient(s, plan, gates, delta);
     for (std::size_t a = 0; a < s.alphas.size(); ++a) {
       torch::Tensor& grad = s.alphas[a].mutable_grad();
       grad = grad.defined() ? grad + delta[a] : delta[a];
@@ -170,6 +173,42 @@ class Proxyless : public WeightedMethod {
   }
 
  private:
+  // `binary_gates two`: the latency term through each gate's pair alone. The trainer's term (in
+  // the loss's `extra`) went through the softmax over every candidate; its gradient is taken out
+  // of α's again and, per gate, λ/ref · q_x (t_x − Σ_j q_j t_j) put into `delta` for the pair's
+  // candidates x, q their renormalised probabilities and t their latencies.
+  static void pair_latency_gradient(SupernetState& s, const ir::SupernetPlan& plan, const std::vector<Gate>& gates,
+                                    std::vector<torch::Tensor>& delta) {
+    const ir::Program& p = s.net->program();
+    const std::size_t cells = p.network->cell_groups.size();
+    // The reference point as the trainer's latency term has it.
+    const double ref = plan.latency.ref > 0 ? plan.latency.ref : uniform_expected_latency(s.latency, p);
+    const double factor = plan.latency.weight / ref;
+    {
+      std::vector<torch::Tensor> alphas;
+      for (const torch::Tensor& a : s.alphas) alphas.push_back(a);
+      torch::Tensor all = factor * expected_latency(s.latency, s.net->mask(), alphas);
+      std::vector<torch::Tensor> g = torch::autograd::grad({all}, alphas, {}, false, false, /*allow_unused=*/true);
+      torch::NoGradGuard no_grad;
+      for (std::size_t a = 0; a < s.alphas.size(); ++a)
+        if (g[a].defined() && s.alphas[a].grad().defined()) s.alphas[a].mutable_grad() -= g[a];
+    }
+    torch::NoGradGuard no_grad;
+    for (const Gate& g : gates) {
+      if (!g.before.defined()) continue;  // one candidate: no latency gradient either way
+      const torch::Tensor table = g.alpha < cells ? s.latency.entries[g.alpha][g.row] : s.latency.entries[g.alpha];
+      torch::Tensor row = g.alpha < cells ? delta[g.alpha][g.row] : delta[g.alpha];
+      std::vector<double> q, t;
+      double mean = 0;
+      for (std::size_t x = 0; x < g.ops.size(); ++x) {
+        q.push_back(g.p[static_cast<std::int64_t>(x)].item<double>());
+        t.push_back(table[g.ops[x]].item<double>());
+        mean += q.back() * t.back();
+      }
+      for (std::size_t x = 0; x < g.ops.size(); ++x) row[g.ops[x]] += factor * q[x] * (t[x] - mean);
+    }
+  }
+
   // Whether the gate's drawn candidate computes nothing of its own: a `zero`, or on a choice
   // layer an identity (the layer skipped, the reference's Zero in a residual block; on a cell
   // edge an identity is a real candidate, `skip_connect`).

@@ -145,6 +145,37 @@ TEST(Proxyless, TwoPathRescalingKeepsTheOtherProbabilities) {
   EXPECT_GT(moved_layers, 0);
 }
 
+// `two` with a latency term: the term goes through each drawn pair's renormalised probabilities
+// alone (the reference's `current_prob_over_ops`), so every other α keeps its value to the bit
+// (Adam without momentum moves no α whose gradient is 0). The term through every candidate's
+// softmax moved them all.
+TEST(Proxyless, TwoPathLatencyGradientReachesThePairAlone) {
+  auto p = proxyless_program();
+  ir::SupernetPlan plan = proxyless_plan(ir::BinaryGates::Two, 0.5);
+  plan.latency.source = ir::LatencySource::Macs;
+  plan.latency.weight = 0.5;
+  SupernetState s = make_supernet(p, Mask::full(*p), plan, 6);
+  s.latency = latency_table(*p, ir::LatencySource::Macs, 28);
+  spread(s, 7);
+  s.net->train();
+  std::vector<torch::Tensor> before;
+  for (const torch::Tensor& a : s.alphas) before.push_back(a.detach().clone());
+  torch::manual_seed(8);
+  torch::Tensor x = torch::randn({8, p->network->input.channels, 28, 28});
+  torch::Tensor y = torch::randint(0, 10, {8}, torch::kLong);
+  // The trainer's term: λ·(E[LAT] − ref)/ref over the softmax of every candidate.
+  const double ref = uniform_expected_latency(s.latency, *p);
+  auto extra = [&] { return plan.latency.weight * (expected_latency(s.latency, s.net->mask(), s.alphas) - ref) / ref; };
+  method_of(plan).architecture_step(s, plan, ArchitectureBatch{x, y, 12, 1.0, extra});
+  int moved = 0;
+  for (std::size_t l = 0; l < s.alphas.size(); ++l) {
+    const std::int64_t changed = (s.alphas[l].detach() != before[l]).sum().item<std::int64_t>();
+    EXPECT_TRUE(changed == 0 || changed == 2) << "layer group " << l << ": " << changed << " α changed";
+    moved += changed == 2;
+  }
+  EXPECT_GT(moved, 0);
+}
+
 // Multiply-accumulates per candidate are the lowering's costs; a skip costs nothing; the
 // expected latency under uniform weights is the mean per layer; the table survives a checkpoint.
 TEST(Proxyless, LatencyTableFromMacsAndThroughACheckpoint) {

@@ -208,9 +208,10 @@ def proxies(args):
         out = subprocess.run([cella(args.build), "score", SPACE, *NET, "--archs", ARCHS, "--proxy", "all",
                               "--seed", str(seed), "--threads", str(args.threads), "--json"],
                              check=True, capture_output=True, text=True).stdout
-        rows = json.loads(out)["rows"]
+        scored = json.loads(out)
+        rows = scored["rows"]
         for r in rows:
-            for name in json.loads(out)["proxies"]:
+            for name in scored["proxies"]:
                 v = r[name]
                 append_row(PROXIES, header, {"proxy": name, "seed": seed, "arch": r["arch"],
                                              "score": "nan" if v is None else repr(v)})
@@ -348,7 +349,6 @@ def report(args):
     ssize = signs(size)
     equal = sum(1 for i, j in itertools.combinations(range(n), 2) if size[i] == size[j])
     params_tau = boot(lambda idx: kendall_tau_b(ssize, smean, idx))
-    baseline = {"params": params_tau}
 
     def versus_size(tau):
         """tau-b minus the parameter count's, paired over the same resamples."""
@@ -397,7 +397,6 @@ def report(args):
         runs = [v for v in scores[name].values() if all(a in v for a in sample)]
         sx = [signs([v[a] for a in sample]) for v in runs]
         tau = boot(lambda idx: statistics.fmean(kendall_tau_b(m, smean, idx) for m in sx))
-        baseline[name] = tau
         print(f"| {name} | {len(runs)} | {fmt_ci(*tau)} | {versus_size(tau)} | {fmt_ci(*equal_size(sx))} |")
     print()
 

@@ -66,7 +66,7 @@ struct Options {
   std::string file, arch, arch_file, weights, out, resume, data, data_dir, network, search, init;
   std::string format = "pytorch", python = "python3";
   std::vector<std::string> sets, plugins, includes, archs;
-  std::vector<std::string> proxies;  ///< `--proxy` names (comma-separated or repeated)
+  std::vector<std::string> proxies;  ///< `--proxy` names (split at commas by CLI11)
   std::uint64_t seed = 0;
   bool seed_given = false;
   bool samples_given = false;  ///< `--samples` on the command line (a resume keeps the run's otherwise)

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   eval->add_option("--proxy", o.proxies,
                    "Training-free scores to print beside the inherited accuracies, with each one's Kendall tau-b "
                    "with them (as `cella score --proxy`)")
+      ->delimiter(',')
       ->allow_extra_args(false);
   eval->add_option("--batch", o.score.batch, "--proxy: images per batch of the data-dependent scores (default 64)")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));
@@ -221,6 +222,7 @@ int main(int argc, char** argv) {
       ->add_option("--proxy", o.proxies,
                    "Which scores, comma-separated: params, macs, synflow, snip, grasp, jacob_cov, naswot, zen, or all "
                    "(default all)")
+      ->delimiter(',')
       ->allow_extra_args(false);
   score->add_option("--batch", o.score.batch, "Images per batch of the data-dependent scores (default 64)")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 16));

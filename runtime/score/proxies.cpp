@@ -17,43 +17,6 @@ namespace cella::runtime::score {
 
 namespace {
 
-struct Text {
-  Proxy proxy;
-  std::string_view what, reference;
-};
-
-const Text kText[] = {
-    {Proxy::Params, "parameters of the stand-alone network, as `cella stats` counts them", "the size baseline"},
-    {Proxy::Macs, "multiply-accumulates of one image's forward pass, as `cella stats` counts them",
-     "the size baseline"},
-    {Proxy::Synflow,
-     "data-free synaptic flow: sum of |w * dR/dw| over convolution and linear weights, R the sum of the outputs of "
-     "the network with absolute weights, no batch norm, in double precision, on an input of ones",
-     "Tanaka et al., NeurIPS 2020; SamsungLabs/zero-cost-nas measures/synflow.py"},
-    {Proxy::Snip, "sum of |w * dL/dw| over convolution and linear weights on a batch of images",
-     "Lee et al., ICLR 2019; SamsungLabs/zero-cost-nas measures/snip.py"},
-    {Proxy::Grasp, "sum of -w * (H g) over convolution and linear weights, g the loss's gradient, H its Hessian",
-     "Wang et al., ICLR 2020; SamsungLabs/zero-cost-nas measures/grasp.py"},
-    {Proxy::JacobCov,
-     "-sum(log(v + 1e-5) + 1/(v + 1e-5)) over the eigenvalues v of the correlation matrix of the images' input "
-     "Jacobians",
-     "Mellor et al., arXiv 2006.04647v1; SamsungLabs/zero-cost-nas measures/jacob_cov.py"},
-    {Proxy::Naswot,
-     "log-determinant of the kernel of the batch's binary activation codes (agreements of every unit's sign, "
-     "summed over activations)",
-     "Mellor et al., ICML 2021; BayesWatch/nas-without-training score_networks.py (hook_logdet)"},
-    {Proxy::Zen,
-     "log of the expected change of the pre-pooling feature map under a small input perturbation, Gaussian "
-     "weights and inputs, plus the log batch-norm scales",
-     "Lin et al., ICCV 2021; idstcv/ZenNAS ZeroShotProxy/compute_zen_score.py"},
-};
-
-const Text& text_of(Proxy p) {
-  for (const Text& t : kText)
-    if (t.proxy == p) return t;
-  throw std::invalid_argument(fmt::format("'{}' is not a training-free score", ir::info(p).name));
-}
-
 struct Built {
   Network net{nullptr};
   Mixing mix;
@@ -82,34 +45,24 @@ const std::vector<Proxy>& proxies() {
 }
 
 std::string_view name_of(Proxy p) { return ir::info(p).name; }
-std::string_view description(Proxy p) { return text_of(p).what; }
-std::string_view reference(Proxy p) { return text_of(p).reference; }
 
 std::vector<Proxy> parse_proxies(const std::vector<std::string>& names) {
   std::vector<Proxy> out;
   auto add = [&](Proxy p) {
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   };
-  for (const std::string& list : names) {
-    std::size_t start = 0;
-    while (start <= list.size()) {
-      std::size_t end = list.find(',', start);
-      if (end == std::string::npos) end = list.size();
-      const std::string name = list.substr(start, end - start);
-      start = end + 1;
-      if (name.empty()) continue;
-      if (name == "all") {
-        for (Proxy p : proxies()) add(p);
-        continue;
-      }
-      const std::optional<ir::Metric> m = ir::metric_named(name);
-      if (!m || !ir::info(*m).training_free) {
-        std::vector<std::string> known;
-        for (Proxy p : proxies()) known.emplace_back(name_of(p));
-        throw std::invalid_argument(fmt::format("no proxy '{}' (known: {}, or all)", name, fmt::join(known, ", ")));
-      }
-      add(*m);
+  for (const std::string& name : names) {
+    if (name == "all") {
+      for (Proxy p : proxies()) add(p);
+      continue;
     }
+    const std::optional<ir::Metric> m = ir::metric_named(name);
+    if (!m || !ir::info(*m).training_free) {
+      std::vector<std::string> known;
+      for (Proxy p : proxies()) known.emplace_back(name_of(p));
+      throw std::invalid_argument(fmt::format("no proxy '{}' (known: {}, or all)", name, fmt::join(known, ", ")));
+    }
+    add(*m);
   }
   return out;
 }

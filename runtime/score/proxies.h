@@ -27,11 +27,8 @@ using Proxy = ir::Metric;
 /// Every proxy, in the order `cella score` prints them (ir::training_free_metrics).
 const std::vector<Proxy>& proxies();
 std::string_view name_of(Proxy p);
-/// What it computes, in one line, and the paper and code it follows.
-std::string_view description(Proxy p);
-std::string_view reference(Proxy p);
-/// The proxies of comma-separated or repeated names ("all": every one); std::invalid_argument
-/// naming an unknown one and the known ones.
+/// The proxies of these names, each once ("all": every one); std::invalid_argument naming an
+/// unknown one and the known ones. The command line splits `--proxy a,b` (CLI11's delimiter).
 std::vector<Proxy> parse_proxies(const std::vector<std::string>& names);
 
 /// What scoring reads besides the architecture.

@@ -179,7 +179,8 @@ class CellModuleImpl : public nn::Cloneable<CellModuleImpl> {
           if (leading_relu_[e][k]) {
             if (!relu_of[src].defined()) relu_of[src] = torch::relu(states[src]);
             y = truncate ? relu_of[src].narrow(1, 0, desc_.node_channels[v]) : relu_of[src];
-            observe_activation(truncate ? states[src].narrow(1, 0, desc_.node_channels[v]) : states[src]);
+            if (forward_observer())
+              observe_activation(truncate ? states[src].narrow(1, 0, desc_.node_channels[v]) : states[src]);
             nn::Sequential& seq = ops_[e][k];
             for (auto it = seq->begin() + 1; it != seq->end(); ++it) y = it->forward(y);
           } else {

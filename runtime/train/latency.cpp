@@ -163,6 +163,10 @@ double arch_latency(const LatencyTable& t, const ir::Program& p, const ir::Arch&
   return total;
 }
 
+double latency_reference(const LatencyTable& t, const ir::Program& p, const ir::LatencyPlan& plan) {
+  return plan.ref > 0 ? plan.ref : t.empty() ? 1.0 : uniform_expected_latency(t, p);
+}
+
 double uniform_expected_latency(const LatencyTable& t, const ir::Program& p) {
   std::vector<torch::Tensor> zeros;
   for (const torch::Tensor& e : t.entries) zeros.push_back(torch::zeros_like(e));

@@ -83,4 +83,8 @@ double arch_latency(const LatencyTable& table, const ir::Program& program, const
 /// E[LAT] of the whole space (every candidate) under uniform weights: the term's default ref.
 double uniform_expected_latency(const LatencyTable& table, const ir::Program& program);
 
+/// The latency term's reference point: the plan's `latency.ref`, else uniform_expected_latency
+/// (1 without a table).
+double latency_reference(const LatencyTable& table, const ir::Program& program, const ir::LatencyPlan& plan);
+
 }  // namespace cella::runtime

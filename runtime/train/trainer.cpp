@@ -257,9 +257,7 @@ double train_supernet(SupernetState& s, const ir::SupernetPlan& plan, const ir::
     distributed::broadcast(fixed);
     s.latency.fixed = fixed.item<double>();
   }
-  const double latency_ref = plan.latency.ref > 0 ? plan.latency.ref
-                             : s.latency.empty()  ? 1.0
-                                                  : uniform_expected_latency(s.latency, s.net->program());
+  const double latency_ref = latency_reference(s.latency, s.net->program(), plan.latency);
   // λ·(E[LAT] − ref)/ref, ProxylessNAS's `add#linear`.
   auto latency_term = [&] {
     return plan.latency.weight * (expected_latency(s.latency, s.net->mask(), s.alphas) - latency_ref) / latency_ref;

@@ -181,9 +181,7 @@ class Proxyless : public WeightedMethod {
                                     std::vector<torch::Tensor>& delta) {
     const ir::Program& p = s.net->program();
     const std::size_t cells = p.network->cell_groups.size();
-    // The reference point as the trainer's latency term has it.
-    const double ref = plan.latency.ref > 0 ? plan.latency.ref : uniform_expected_latency(s.latency, p);
-    const double factor = plan.latency.weight / ref;
+    const double factor = plan.latency.weight / latency_reference(s.latency, p, plan.latency);
     {
       std::vector<torch::Tensor> alphas;
       for (const torch::Tensor& a : s.alphas) alphas.push_back(a);
